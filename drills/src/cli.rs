@@ -1,0 +1,198 @@
+//! The command line of `raftdrill`, parsed with clap. Parsing only: commands live in [`crate::cmd`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// raftdrill: load and fault drills for replicated stores.
+#[derive(Debug, Parser)]
+#[command(name = "raftdrill", version, about)]
+pub struct Cli {
+    /// What to do; without one, a local 3-node cluster is started.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a local reference cluster in the foreground until Ctrl-C.
+    Cluster(ClusterArgs),
+    /// Run one reference node in this process (used by raftdrill itself).
+    #[command(hide = true)]
+    Node(NodeArgs),
+}
+
+/// Storage engine of a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreArg {
+    /// redb on disk (durable).
+    Disk,
+    /// In memory: everything is lost when the node dies.
+    Memory,
+}
+
+/// Fsync policy of a node's log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FsyncArg {
+    /// fsync every append before acknowledging it.
+    Always,
+    /// Never fsync (unsafe; for measuring).
+    Never,
+}
+
+/// `raftdrill cluster`.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Number of nodes.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=9))]
+    pub nodes: u64,
+    /// Node i listens on BASE_PORT + i - 1 (default: free ports).
+    #[arg(long)]
+    pub base_port: Option<u16>,
+    /// Keep node data here (default: a temporary folder removed at exit).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Storage engine of every node.
+    #[arg(long, value_enum, default_value_t = StoreArg::Disk)]
+    pub store: StoreArg,
+    /// Fsync policy of every node.
+    #[arg(long, value_enum, default_value_t = FsyncArg::Always)]
+    pub fsync: FsyncArg,
+}
+
+/// `raftdrill node`: one reference node.
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// Node id (≥ 1).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub id: u64,
+    /// HTTP listen address (client, admin and peer APIs).
+    #[arg(long, default_value = "127.0.0.1:7001")]
+    pub listen: SocketAddr,
+    /// Address recorded in the membership for this node (default: --listen).
+    #[arg(long)]
+    pub advertise: Option<String>,
+    /// Data folder of the disk store.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Storage engine.
+    #[arg(long, value_enum, default_value_t = StoreArg::Disk)]
+    pub store: StoreArg,
+    /// Fsync policy of the log.
+    #[arg(long, value_enum, default_value_t = FsyncArg::Always)]
+    pub fsync: FsyncArg,
+    /// Where to send traffic for peer ID (repeatable): `--peer 2=127.0.0.1:7002`.
+    #[arg(long = "peer", value_name = "ID=HOST:PORT", value_parser = parse_peer)]
+    pub peers: Vec<(u64, String)>,
+    /// Bootstrap members, `1,2,3` (addresses from --peer) or `1=HOST:PORT,2=...`; the lowest id
+    /// initializes the cluster once.
+    #[arg(long, value_parser = parse_members)]
+    pub initial_members: Option<Members>,
+    /// Leader heartbeat interval.
+    #[arg(long, default_value = "50ms", value_parser = parse_duration)]
+    pub heartbeat: Duration,
+    /// Election timeout range, `MIN..MAX` (milliseconds, or with units: `150ms..300ms`).
+    #[arg(long, default_value = "150..300", value_parser = parse_range)]
+    pub election_timeout: (Duration, Duration),
+    /// Build a snapshot every N applied entries.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub snapshot_every: u64,
+    /// Deadline of a client request; a write not committed by then answers 504.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// Testing aid: sleep this long per applied entry, to plant a known capacity limit.
+    #[arg(long, default_value = "0ms", value_parser = parse_duration)]
+    pub apply_delay: Duration,
+}
+
+/// Bootstrap members with optional addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Members(pub Vec<(u64, Option<String>)>);
+
+/// Parses `50ms`, `2s`, `1m30s`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| format!("bad duration {s:?}: {e}"))
+}
+
+fn parse_ms_or_duration(s: &str) -> Result<Duration, String> {
+    match s.trim().parse::<u64>() {
+        Ok(ms) => Ok(Duration::from_millis(ms)),
+        Err(_) => parse_duration(s),
+    }
+}
+
+fn parse_range(s: &str) -> Result<(Duration, Duration), String> {
+    let (a, b) = s.split_once("..").ok_or_else(|| format!("expected MIN..MAX, got {s:?}"))?;
+    let (a, b) = (parse_ms_or_duration(a)?, parse_ms_or_duration(b)?);
+    if a.is_zero() || a >= b {
+        return Err(format!("need 0 < MIN < MAX, got {s:?}"));
+    }
+    Ok((a, b))
+}
+
+fn parse_id(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(0) | Err(_) => Err(format!("bad node id {s:?}: ids are integers ≥ 1")),
+        Ok(id) => Ok(id),
+    }
+}
+
+fn parse_peer(s: &str) -> Result<(u64, String), String> {
+    let (id, addr) = s.split_once('=').ok_or_else(|| format!("expected ID=HOST:PORT, got {s:?}"))?;
+    if !addr.contains(':') {
+        return Err(format!("expected HOST:PORT after '=', got {addr:?}"));
+    }
+    Ok((parse_id(id)?, addr.trim().to_string()))
+}
+
+fn parse_members(s: &str) -> Result<Members, String> {
+    let members = s
+        .split(',')
+        .map(|m| match m.split_once('=') {
+            Some(_) => parse_peer(m).map(|(id, a)| (id, Some(a))),
+            None => parse_id(m).map(|id| (id, None)),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Members(members))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn election_timeout_accepts_bare_milliseconds_and_units() {
+        let ms = Duration::from_millis;
+        assert_eq!(parse_range("150..300").unwrap(), (ms(150), ms(300)));
+        assert_eq!(parse_range("150ms..1s").unwrap(), (ms(150), ms(1000)));
+        assert!(parse_range("300..150").is_err());
+        assert!(parse_range("300").is_err());
+    }
+
+    #[test]
+    fn members_take_ids_or_ids_with_addresses() {
+        assert_eq!(parse_members("1,2,3").unwrap().0, vec![(1, None), (2, None), (3, None)]);
+        assert_eq!(
+            parse_members("1=127.0.0.1:1,2").unwrap().0,
+            vec![(1, Some("127.0.0.1:1".into())), (2, None)]
+        );
+        assert!(parse_members("0,1").is_err());
+        assert!(parse_peer("2=nohost").is_err());
+    }
+
+    #[test]
+    fn cli_parses_a_node_command_line() {
+        let cli = Cli::try_parse_from([
+            "raftdrill", "node", "--id", "2", "--peer", "1=127.0.0.1:7001", "--peer",
+            "3=127.0.0.1:7003", "--initial-members", "1,2,3", "--store", "memory",
+        ])
+        .unwrap();
+        let Some(Command::Node(n)) = cli.command else { panic!("not a node command") };
+        assert_eq!(n.peers.len(), 2);
+        assert_eq!(n.store, StoreArg::Memory);
+        assert_eq!(n.heartbeat, Duration::from_millis(50));
+    }
+}

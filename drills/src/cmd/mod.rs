@@ -1,0 +1,5 @@
+//! One module per subcommand. Each takes parsed arguments and returns a typed result; the
+//! binary maps it to an exit code.
+
+pub mod cluster;
+pub mod node;

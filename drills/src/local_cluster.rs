@@ -1,0 +1,311 @@
+//! A reference cluster on this machine: N node processes on loopback, wired together.
+//!
+//! Used by `raftdrill cluster`, by the drills, and by the integration tests, so that all three
+//! start nodes the same way.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use raftdrill_wire::{Role, Status};
+use target_cluster::typ::NodeId;
+
+use crate::supervisor::{NodeLaunch, Supervisor, SupervisorError, log_tail};
+
+/// How to start a local cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// Number of initial voters, ids 1..=nodes.
+    pub nodes: u64,
+    /// Node i listens on `base_port + i - 1`; without it, free ports are picked.
+    pub base_port: Option<u16>,
+    /// Root of the node data dirs (`node-<id>/`) and logs (`logs/<id>.log`); without it, a
+    /// temporary folder removed when the cluster is dropped.
+    pub data_dir: Option<PathBuf>,
+    /// Folder for node logs, when it should differ from `<data_dir>/logs`.
+    pub log_dir: Option<PathBuf>,
+    /// The raftdrill binary that runs `node`.
+    pub exe: PathBuf,
+    /// Extra flags for every node (`--store memory`, `--snapshot-every 500`, ...).
+    pub node_flags: Vec<String>,
+}
+
+/// Starting or driving the local cluster failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// A requested port is taken.
+    #[error("port {0} on 127.0.0.1 is already in use")]
+    PortInUse(u16),
+    /// The OS gave no free port.
+    #[error("cannot find a free port: {0}")]
+    NoPort(std::io::Error),
+    /// Folder setup failed.
+    #[error("cannot create {path}: {source}")]
+    Dir {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A node could not be started or signalled.
+    #[error(transparent)]
+    Supervisor(#[from] SupervisorError),
+    /// A node exited while it was expected to run.
+    #[error("node {id} exited ({status}); last log lines:\n{tail}")]
+    NodeExited {
+        /// Node id.
+        id: NodeId,
+        /// Its exit status.
+        status: String,
+        /// The end of its log.
+        tail: String,
+    },
+    /// No leader within the deadline.
+    #[error("no leader was elected within {0:?}")]
+    NoLeader(Duration),
+    /// Unknown node id.
+    #[error("there is no node {0}")]
+    UnknownNode(NodeId),
+}
+
+/// One node's fixed facts.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    /// Node id.
+    pub id: NodeId,
+    /// Its listen address.
+    pub addr: SocketAddr,
+    /// Its data dir.
+    pub data_dir: PathBuf,
+    /// Its log file.
+    pub log: PathBuf,
+}
+
+/// A running local cluster. Dropping it kills every node.
+pub struct LocalCluster {
+    supervisor: Supervisor,
+    nodes: BTreeMap<NodeId, NodeInfo>,
+    launches: BTreeMap<NodeId, NodeLaunch>,
+    http: reqwest::Client,
+    root: PathBuf,
+    log_dir: PathBuf,
+    node_flags: Vec<String>,
+    // Declared last: removed after the nodes are gone.
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl LocalCluster {
+    /// Starts `opts.nodes` voters (they bootstrap themselves) and returns without waiting for a
+    /// leader; see [`LocalCluster::wait_for_leader`].
+    pub fn start(opts: &ClusterOptions) -> Result<Self, ClusterError> {
+        let (tmp, root) = match &opts.data_dir {
+            Some(d) => (None, d.clone()),
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("raftdrill-cluster-")
+                    .tempdir()
+                    .map_err(|source| ClusterError::Dir { path: std::env::temp_dir(), source })?;
+                let p = t.path().to_path_buf();
+                (Some(t), p)
+            }
+        };
+        let log_dir = opts.log_dir.clone().unwrap_or_else(|| root.join("logs"));
+        for dir in [&root, &log_dir] {
+            std::fs::create_dir_all(dir)
+                .map_err(|source| ClusterError::Dir { path: dir.clone(), source })?;
+        }
+        let ids: Vec<NodeId> = (1..=opts.nodes).collect();
+        let ports = pick_ports(opts.base_port, ids.len())?;
+        let mut cluster = Self {
+            supervisor: Supervisor::new(opts.exe.clone()),
+            nodes: BTreeMap::new(),
+            launches: BTreeMap::new(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_millis(500))
+                .build()
+                .expect("a plain HTTP client builds"),
+            root,
+            log_dir,
+            node_flags: opts.node_flags.clone(),
+            _tmp: tmp,
+        };
+        for (id, port) in ids.iter().zip(&ports) {
+            cluster.register(*id, SocketAddr::from(([127, 0, 0, 1], *port)));
+        }
+        let members = ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+        for id in &ids {
+            let mut args = cluster.base_args(*id);
+            args.extend(["--initial-members".to_string(), members.clone()]);
+            cluster.launch(*id, args)?;
+        }
+        Ok(cluster)
+    }
+
+    fn register(&mut self, id: NodeId, addr: SocketAddr) {
+        let info = NodeInfo {
+            id,
+            addr,
+            data_dir: self.root.join(format!("node-{id}")),
+            log: self.log_dir.join(format!("{id}.log")),
+        };
+        self.nodes.insert(id, info);
+    }
+
+    /// Flags of node `id`: identity, storage, and a `--peer` for every other known node.
+    fn base_args(&self, id: NodeId) -> Vec<String> {
+        let info = &self.nodes[&id];
+        let mut args = vec![
+            "--id".into(),
+            id.to_string(),
+            "--listen".into(),
+            info.addr.to_string(),
+            "--data-dir".into(),
+            info.data_dir.display().to_string(),
+        ];
+        for (peer, p) in &self.nodes {
+            if *peer != id {
+                args.extend(["--peer".into(), format!("{peer}={}", p.addr)]);
+            }
+        }
+        args.extend(self.node_flags.iter().cloned());
+        args
+    }
+
+    fn launch(&mut self, id: NodeId, args: Vec<String>) -> Result<(), ClusterError> {
+        let launch = NodeLaunch { id, args, log: self.nodes[&id].log.clone() };
+        self.supervisor.spawn(&launch)?;
+        self.launches.insert(id, launch);
+        Ok(())
+    }
+
+    /// Starts a new, empty node `id` that joins nobody by itself; add it with
+    /// `POST /admin/members` on the leader.
+    pub fn spawn_new_node(&mut self, id: NodeId) -> Result<SocketAddr, ClusterError> {
+        let port = pick_ports(None, 1)?[0];
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        self.register(id, addr);
+        let args = self.base_args(id);
+        self.launch(id, args)?;
+        Ok(addr)
+    }
+
+    /// Restarts a node with the flags it was first started with, on the same data dir.
+    pub fn restart(&mut self, id: NodeId) -> Result<(), ClusterError> {
+        let launch = self.launches.get(&id).ok_or(ClusterError::UnknownNode(id))?.clone();
+        self.supervisor.spawn(&launch)?;
+        Ok(())
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self, id: NodeId) -> Result<(), ClusterError> {
+        Ok(self.supervisor.kill(id)?)
+    }
+
+    /// The process supervisor, for signals the cluster has no method for.
+    pub fn supervisor(&mut self) -> &mut Supervisor {
+        &mut self.supervisor
+    }
+
+    /// Node facts by id.
+    pub fn nodes(&self) -> &BTreeMap<NodeId, NodeInfo> {
+        &self.nodes
+    }
+
+    /// `http://ADDR` of node `id`.
+    pub fn url(&self, id: NodeId) -> String {
+        format!("http://{}", self.nodes[&id].addr)
+    }
+
+    /// Client URLs of all known nodes.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.keys().map(|id| self.url(*id)).collect()
+    }
+
+    /// The data root.
+    pub fn root(&self) -> &PathBuf {
+        &self.root
+    }
+
+    /// Whether the data root is a temporary folder.
+    pub fn is_temporary(&self) -> bool {
+        self._tmp.is_some()
+    }
+
+    /// `/status` of node `id`, or `None` when it does not answer within 500 ms.
+    pub async fn status(&self, id: NodeId) -> Option<Status> {
+        let resp = self.http.get(format!("{}/status", self.url(id))).send().await.ok()?;
+        resp.json().await.ok()
+    }
+
+    /// Fails with the node's log tail if any node process exited.
+    pub fn check_alive(&mut self) -> Result<(), ClusterError> {
+        if let Some((id, status)) = self.supervisor.reap_exited().into_iter().next() {
+            let tail = log_tail(&self.nodes[&id].log, 15);
+            return Err(ClusterError::NodeExited { id, status: status.to_string(), tail });
+        }
+        Ok(())
+    }
+
+    /// Waits until a running node reports itself leader and every other answering running node
+    /// agrees. Fails early if a node process exits.
+    pub async fn wait_for_leader(&mut self, timeout: Duration) -> Result<NodeId, ClusterError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.check_alive()?;
+            if let Some(leader) = self.agreed_leader().await {
+                return Ok(leader);
+            }
+            if Instant::now() >= deadline {
+                return Err(ClusterError::NoLeader(timeout));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn agreed_leader(&self) -> Option<NodeId> {
+        let mut leader = None;
+        let mut views = Vec::new();
+        for id in self.supervisor.running_ids() {
+            if self.supervisor.is_paused(id) {
+                continue;
+            }
+            if let Some(s) = self.status(id).await {
+                if s.role == Role::Leader {
+                    leader = Some(s.id);
+                }
+                views.push(s.leader);
+            }
+        }
+        let leader = leader?;
+        views.iter().all(|v| *v == Some(leader)).then_some(leader)
+    }
+
+    /// Stops all nodes gracefully (SIGTERM, then SIGKILL after `grace`).
+    pub async fn stop(&mut self, grace: Duration) {
+        self.supervisor.stop_all(grace).await;
+    }
+}
+
+/// Ports for `n` nodes: `base..base+n` (checked free), or `n` distinct free ports from the OS.
+fn pick_ports(base: Option<u16>, n: usize) -> Result<Vec<u16>, ClusterError> {
+    match base {
+        Some(base) => (0..n as u16)
+            .map(|i| {
+                let port = base.checked_add(i).ok_or(ClusterError::PortInUse(u16::MAX))?;
+                TcpListener::bind(("127.0.0.1", port)).map_err(|_| ClusterError::PortInUse(port))?;
+                Ok(port)
+            })
+            .collect(),
+        None => {
+            // Hold every listener until all are chosen so the ports are distinct.
+            let listeners = (0..n)
+                .map(|_| TcpListener::bind("127.0.0.1:0").map_err(ClusterError::NoPort))
+                .collect::<Result<Vec<_>, _>>()?;
+            listeners
+                .iter()
+                .map(|l| l.local_addr().map(|a| a.port()).map_err(ClusterError::NoPort))
+                .collect()
+        }
+    }
+}

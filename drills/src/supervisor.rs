@@ -1,0 +1,233 @@
+//! Node processes: spawn, signal, reap, and never leave one behind.
+//!
+//! Every node is a child `raftdrill node ...` process in its own process group (so a Ctrl-C on
+//! the terminal reaches raftdrill, which then stops the nodes in order). Each child asks the
+//! kernel for SIGKILL when its parent dies (`PR_SET_PDEATHSIG`), which covers a SIGKILL of
+//! raftdrill itself; the [`Supervisor`]'s `Drop` covers every other exit path, panics included.
+//!
+//! The parent-death signal fires when the *thread* that forked the child exits, so nodes must be
+//! spawned from a thread that lives as long as raftdrill: the main thread or a runtime worker,
+//! never a `spawn_blocking` thread.
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use target_cluster::typ::NodeId;
+
+/// Starting or signalling a node failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    /// The node's log file could not be opened.
+    #[error("cannot open node log {path}: {source}")]
+    Log {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The process could not be started.
+    #[error("cannot start node {id} ({exe}): {source}")]
+    Spawn {
+        /// Node id.
+        id: NodeId,
+        /// The binary.
+        exe: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// No such node is running.
+    #[error("node {0} is not running")]
+    NotRunning(NodeId),
+}
+
+/// How to start one node process.
+#[derive(Debug, Clone)]
+pub struct NodeLaunch {
+    /// Node id.
+    pub id: NodeId,
+    /// Arguments after `raftdrill node`.
+    pub args: Vec<String>,
+    /// File that receives the node's stdout and stderr (appended across restarts).
+    pub log: PathBuf,
+}
+
+struct Running {
+    child: Child,
+    paused: bool,
+}
+
+/// Owns the node processes.
+pub struct Supervisor {
+    exe: PathBuf,
+    running: BTreeMap<NodeId, Running>,
+}
+
+impl Supervisor {
+    /// A supervisor that starts nodes with `exe node ...`.
+    pub fn new(exe: PathBuf) -> Self {
+        Self { exe, running: BTreeMap::new() }
+    }
+
+    /// Starts a node.
+    pub fn spawn(&mut self, launch: &NodeLaunch) -> Result<u32, SupervisorError> {
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&launch.log)
+            .map_err(|source| SupervisorError::Log { path: launch.log.clone(), source })?;
+        let log2 = log
+            .try_clone()
+            .map_err(|source| SupervisorError::Log { path: launch.log.clone(), source })?;
+        let parent = std::process::id();
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("node")
+            .args(&launch.args)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .process_group(0);
+        // SAFETY: the closure runs in the forked child before exec and only makes
+        // async-signal-safe calls (prctl, getppid, _exit).
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                // The parent may have died before prctl took effect.
+                if libc::getppid() as u32 != parent {
+                    libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().map_err(|source| SupervisorError::Spawn {
+            id: launch.id,
+            exe: self.exe.clone(),
+            source,
+        })?;
+        let pid = child.id();
+        self.running.insert(launch.id, Running { child, paused: false });
+        Ok(pid)
+    }
+
+    /// The pid of a running node.
+    pub fn pid(&self, id: NodeId) -> Option<u32> {
+        self.running.get(&id).map(|r| r.child.id())
+    }
+
+    /// Ids of the nodes that have a process.
+    pub fn running_ids(&self) -> Vec<NodeId> {
+        self.running.keys().copied().collect()
+    }
+
+    /// Whether the node is stopped with SIGSTOP.
+    pub fn is_paused(&self, id: NodeId) -> bool {
+        self.running.get(&id).is_some_and(|r| r.paused)
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill(&mut self, id: NodeId) -> Result<(), SupervisorError> {
+        let mut r = self.running.remove(&id).ok_or(SupervisorError::NotRunning(id))?;
+        let _ = r.child.kill();
+        let _ = r.child.wait();
+        Ok(())
+    }
+
+    /// SIGTERM, wait up to `grace` for a clean exit, then SIGKILL. Returns the exit status.
+    pub async fn terminate(&mut self, id: NodeId, grace: Duration) -> Result<Option<ExitStatus>, SupervisorError> {
+        let mut r = self.running.remove(&id).ok_or(SupervisorError::NotRunning(id))?;
+        if r.paused {
+            signal(&r.child, libc::SIGCONT);
+        }
+        signal(&r.child, libc::SIGTERM);
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = r.child.try_wait() {
+                return Ok(Some(status));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = r.child.kill();
+        let _ = r.child.wait();
+        Ok(None)
+    }
+
+    /// SIGSTOP.
+    pub fn pause(&mut self, id: NodeId) -> Result<(), SupervisorError> {
+        let r = self.running.get_mut(&id).ok_or(SupervisorError::NotRunning(id))?;
+        signal(&r.child, libc::SIGSTOP);
+        r.paused = true;
+        Ok(())
+    }
+
+    /// SIGCONT.
+    pub fn resume(&mut self, id: NodeId) -> Result<(), SupervisorError> {
+        let r = self.running.get_mut(&id).ok_or(SupervisorError::NotRunning(id))?;
+        signal(&r.child, libc::SIGCONT);
+        r.paused = false;
+        Ok(())
+    }
+
+    /// Nodes whose process has exited on its own since the last call, with their status.
+    pub fn reap_exited(&mut self) -> Vec<(NodeId, ExitStatus)> {
+        let mut out = Vec::new();
+        for (id, r) in &mut self.running {
+            if let Ok(Some(status)) = r.child.try_wait() {
+                out.push((*id, status));
+            }
+        }
+        for (id, _) in &out {
+            self.running.remove(id);
+        }
+        out
+    }
+
+    /// Stops every node: SIGTERM to all, then SIGKILL to whatever is left after `grace`.
+    pub async fn stop_all(&mut self, grace: Duration) {
+        for r in self.running.values() {
+            if r.paused {
+                signal(&r.child, libc::SIGCONT);
+            }
+            signal(&r.child, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline && !self.running.is_empty() {
+            self.running.retain(|_, r| !matches!(r.child.try_wait(), Ok(Some(_))));
+            if self.running.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.kill_all();
+    }
+
+    /// SIGKILL and reap every node at once.
+    pub fn kill_all(&mut self) {
+        for (_, mut r) in std::mem::take(&mut self.running) {
+            let _ = r.child.kill();
+            let _ = r.child.wait();
+        }
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        self.kill_all();
+    }
+}
+
+fn signal(child: &Child, sig: libc::c_int) {
+    // SAFETY: kill(2) on the pid of a child we have not reaped yet, so the pid is still ours.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, sig);
+    }
+}
+
+/// The last `lines` lines of a node log, for error messages.
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

@@ -1,0 +1,250 @@
+//! The client API: `PUT/GET/DELETE /kv/{key}` and `POST /kv/{key}/cas`.
+//!
+//! Writes answer only once their entry is committed and applied. A write that does not commit
+//! within the request timeout answers 504 (outcome unknown); one refused because no leader is
+//! known answers 503 at once (not applied).
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use raftdrill_wire::{
+    CasBody, CasResponse, Consistency, GetResponse, MAX_KEY_BYTES, MAX_VALUE_BYTES, PutBody,
+    WriteResponse, error_code,
+};
+
+use super::forward::{Incoming, NotLeader, leader_only};
+use super::{ApiError, AppState, parse_json};
+use crate::typ::{Request, Response as SmResponse};
+
+/// `PUT /kv/{key}`.
+pub(super) async fn put_key(
+    State(st): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    key: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let parsed = check_key(key).and_then(|k| Ok((k, parse_json::<PutBody>(&body)?)));
+    let (key, put) = match parsed {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(e) = check_value(&put.value) {
+        return e.into_response();
+    }
+    let inc = Incoming { method, uri, headers, body: body.unwrap_or_default() };
+    let via = inc.via();
+    leader_only(&st, inc, || async {
+        let w = st.write(Request::Put { key, value: put.value }).await?;
+        Ok(w.map(|w| Json(w.response(&st, via)).into_response()).unwrap_or_else(|e| e.into_response()))
+    })
+    .await
+}
+
+/// `DELETE /kv/{key}`.
+pub(super) async fn delete_key(
+    State(st): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    key: Result<Path<String>, PathRejection>,
+) -> Response {
+    let key = match check_key(key) {
+        Ok(k) => k,
+        Err(e) => return e.into_response(),
+    };
+    let inc = Incoming { method, uri, headers, body: Bytes::new() };
+    let via = inc.via();
+    leader_only(&st, inc, || async {
+        let w = st.write(Request::Delete { key }).await?;
+        Ok(w.map(|w| Json(w.response(&st, via)).into_response()).unwrap_or_else(|e| e.into_response()))
+    })
+    .await
+}
+
+/// `POST /kv/{key}/cas`.
+pub(super) async fn cas_key(
+    State(st): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    key: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let parsed = check_key(key).and_then(|k| Ok((k, parse_json::<CasBody>(&body)?)));
+    let (key, cas) = match parsed {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    let too_big = check_value(&cas.value).and(cas.expect.as_deref().map_or(Ok(()), check_value));
+    if let Err(e) = too_big {
+        return e.into_response();
+    }
+    let inc = Incoming { method, uri, headers, body: body.unwrap_or_default() };
+    let via = inc.via();
+    leader_only(&st, inc, || async {
+        let req = Request::Cas { key, expect: cas.expect, value: cas.value };
+        let w = match st.write(req).await? {
+            Ok(w) => w,
+            Err(e) => return Ok(e.into_response()),
+        };
+        let meta = w.response(&st, via);
+        let (ok, current) = match w.data {
+            SmResponse::Cas { ok, current } => (ok, current),
+            SmResponse::Done => return Ok(ApiError::internal("CAS applied as a plain write").into_response()),
+        };
+        let resp = CasResponse {
+            ok,
+            current,
+            index: meta.index,
+            term: meta.term,
+            leader: meta.leader,
+            served_by: meta.served_by,
+        };
+        Ok(Json(resp).into_response())
+    })
+    .await
+}
+
+/// `GET /kv/{key}?consistency=linearizable|lease|stale`.
+pub(super) async fn get_key(
+    State(st): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    key: Result<Path<String>, PathRejection>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Response {
+    let parsed = check_key(key).and_then(|k| Ok((k, consistency(query)?)));
+    let (key, consistency) = match parsed {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    if consistency == Consistency::Stale {
+        return st.read_local(&key);
+    }
+    let inc = Incoming { method, uri, headers, body: Bytes::new() };
+    leader_only(&st, inc, || async {
+        if consistency == Consistency::Lease && st.lease_holds() {
+            return Ok(st.read_local(&key));
+        }
+        let res = tokio::time::timeout(st.inner.request_timeout, st.inner.raft.ensure_linearizable()).await;
+        match res {
+            Ok(Ok(_)) => Ok(st.read_local(&key)),
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
+                Err(NotLeader(f.leader_id))
+            }
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_)))) => {
+                Ok(ApiError::no_leader(None).into_response())
+            }
+            Ok(Err(RaftError::Fatal(f))) => Ok(shutting_down(f).into_response()),
+            Err(_) => Ok(ApiError::timeout().into_response()),
+        }
+    })
+    .await
+}
+
+/// A committed and applied write.
+pub(super) struct Written {
+    index: u64,
+    term: u64,
+    leader: u64,
+    data: SmResponse,
+}
+
+impl Written {
+    fn response(&self, st: &AppState, via: Option<u64>) -> WriteResponse {
+        WriteResponse {
+            index: self.index,
+            term: self.term,
+            leader: self.leader,
+            served_by: via.unwrap_or(st.id()),
+        }
+    }
+}
+
+impl AppState {
+    /// Proposes `req` and waits (up to the request timeout) until it is applied.
+    async fn write(&self, req: Request) -> Result<Result<Written, ApiError>, NotLeader> {
+        let res = tokio::time::timeout(self.inner.request_timeout, self.inner.raft.client_write(req)).await;
+        match res {
+            Err(_) => Ok(Err(ApiError::timeout())),
+            Ok(Ok(r)) => Ok(Ok(Written {
+                index: r.log_id.index,
+                term: r.log_id.leader_id.term,
+                leader: r.log_id.leader_id.node_id,
+                data: r.data,
+            })),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+                Err(NotLeader(f.leader_id))
+            }
+            Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
+                Ok(Err(ApiError::internal(e)))
+            }
+            Ok(Err(RaftError::Fatal(f))) => Ok(Err(shutting_down(f))),
+        }
+    }
+
+    fn read_local(&self, key: &str) -> Response {
+        let kv = self.inner.kv.read().expect("state lock");
+        match kv.map.get(key) {
+            Some(s) => Json(GetResponse { value: s.value.clone(), index: s.index }).into_response(),
+            None => ApiError::new(StatusCode::NOT_FOUND, error_code::NOT_FOUND, None).into_response(),
+        }
+    }
+
+    /// Whether a quorum acknowledged this leader recently enough to serve a lease read.
+    fn lease_holds(&self) -> bool {
+        let m = self.inner.raft.metrics().borrow().millis_since_quorum_ack;
+        m.is_some_and(|ms| u128::from(ms) < self.inner.lease.as_millis())
+    }
+}
+
+fn shutting_down(f: impl std::fmt::Display) -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error_code::SHUTTING_DOWN, Some(f.to_string()))
+}
+
+fn check_key(key: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    let Path(key) = key.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    if key.is_empty() {
+        return Err(ApiError::bad_request("empty key"));
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(ApiError::bad_request(format!(
+            "key is {} bytes; the limit is {MAX_KEY_BYTES}",
+            key.len()
+        )));
+    }
+    Ok(key)
+}
+
+fn check_value(value: &str) -> Result<(), ApiError> {
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(ApiError::too_large(format!(
+            "value is {} bytes; the limit is {MAX_VALUE_BYTES}",
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
+fn consistency(
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Consistency, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    match q.get("consistency").map(String::as_str) {
+        None | Some("linearizable") => Ok(Consistency::Linearizable),
+        Some("lease") => Ok(Consistency::Lease),
+        Some("stale") => Ok(Consistency::Stale),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "unknown consistency {other:?}; use linearizable, lease or stale"
+        ))),
+    }
+}

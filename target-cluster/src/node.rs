@@ -1,0 +1,199 @@
+//! One node: configuration, startup, bootstrap and graceful shutdown.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{InitializeError, RaftError};
+use openraft::{Config, SnapshotPolicy};
+
+use crate::api::{AppState, AppStateParts, router};
+use crate::net::{NetworkFactory, PeerMap};
+use crate::store::{self, StoreOptions};
+use crate::typ::{Node, NodeId, Raft};
+
+/// Everything a node is started with.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// This node's id (≥ 1).
+    pub id: NodeId,
+    /// Where the HTTP listener binds.
+    pub listen: SocketAddr,
+    /// The address recorded in the membership for this node; defaults to `listen`.
+    pub advertise: Option<String>,
+    /// Storage engine, fsync policy, data dir, apply delay.
+    pub store: StoreOptions,
+    /// Where to send traffic for each peer (`--peer ID=HOST:PORT`).
+    pub peers: Vec<(NodeId, String)>,
+    /// Members of the cluster to bootstrap (`--initial-members`); the lowest id initializes.
+    /// An address of `None` is taken from `peers` (or `advertise` for this node).
+    pub initial_members: Vec<(NodeId, Option<String>)>,
+    /// Leader heartbeat interval.
+    pub heartbeat: Duration,
+    /// Election timeout range.
+    pub election_timeout: (Duration, Duration),
+    /// Build a snapshot every this many applied entries.
+    pub snapshot_every: u64,
+    /// Deadline of a client request.
+    pub request_timeout: Duration,
+}
+
+impl NodeConfig {
+    /// A config with the documented defaults.
+    pub fn new(id: NodeId, listen: SocketAddr) -> Self {
+        Self {
+            id,
+            listen,
+            advertise: None,
+            store: StoreOptions::default(),
+            peers: Vec::new(),
+            initial_members: Vec::new(),
+            heartbeat: Duration::from_millis(50),
+            election_timeout: (Duration::from_millis(150), Duration::from_millis(300)),
+            snapshot_every: 10_000,
+            request_timeout: Duration::from_secs(2),
+        }
+    }
+
+    fn advertise(&self) -> String {
+        self.advertise.clone().unwrap_or_else(|| self.listen.to_string())
+    }
+
+    fn raft_config(&self) -> Result<Config, NodeError> {
+        let ms = |d: Duration| d.as_millis() as u64;
+        let config = Config {
+            cluster_name: "raftdrill".into(),
+            heartbeat_interval: ms(self.heartbeat),
+            election_timeout_min: ms(self.election_timeout.0),
+            election_timeout_max: ms(self.election_timeout.1),
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_every),
+            max_in_snapshot_log_to_keep: self.snapshot_every.min(1000),
+            // Chunks must fit the HTTP body limit of the peer endpoint.
+            snapshot_max_chunk_size: 1024 * 1024,
+            ..Default::default()
+        };
+        config.validate().map_err(|e| NodeError::Config(e.to_string()))
+    }
+
+    /// The bootstrap membership, when this node is the one that initializes it.
+    fn bootstrap_members(&self) -> Result<Option<BTreeMap<NodeId, Node>>, NodeError> {
+        let lowest = self.initial_members.iter().map(|(id, _)| *id).min();
+        if lowest != Some(self.id) {
+            return Ok(None);
+        }
+        let mut members = BTreeMap::new();
+        for (id, addr) in &self.initial_members {
+            let addr = match addr {
+                Some(a) => a.clone(),
+                None if *id == self.id => self.advertise(),
+                None => self.peers.iter().find(|(p, _)| p == id).map(|(_, a)| a.clone()).ok_or_else(
+                    || NodeError::Config(format!("initial member {id} has no address: give --peer {id}=HOST:PORT")),
+                )?,
+            };
+            members.insert(*id, Node::new(addr));
+        }
+        Ok(Some(members))
+    }
+}
+
+/// Starting or running a node failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// A flag combination is invalid.
+    #[error("bad node configuration: {0}")]
+    Config(String),
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why (often: address already in use).
+        source: std::io::Error,
+    },
+    /// openraft failed to start.
+    #[error("raft failed to start: {0}")]
+    Raft(String),
+    /// The HTTP server failed.
+    #[error("HTTP server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Runs the node until `shutdown` resolves, then stops gracefully: stop accepting, let in-flight
+/// requests finish (bounded by the request timeout), shut Raft down.
+pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), NodeError> {
+    let raft_config = Arc::new(config.raft_config()?);
+    let bootstrap = config.bootstrap_members()?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| NodeError::Bind { addr: config.listen, source })?;
+    let opened = store::open(&config.store)?;
+
+    let peers = PeerMap::new(config.peers.iter().cloned());
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|e| NodeError::Raft(e.to_string()))?;
+    let network = NetworkFactory::new(http.clone(), peers.clone());
+    let raft = Raft::new(config.id, raft_config, network, opened.log, opened.state_machine)
+        .await
+        .map_err(|e| NodeError::Raft(e.to_string()))?;
+
+    if let Some(members) = bootstrap {
+        initialize_once(&raft, members).await?;
+    }
+
+    let state = AppState::new(AppStateParts {
+        id: config.id,
+        raft: raft.clone(),
+        kv: opened.kv,
+        committed: opened.committed,
+        peers,
+        http,
+        request_timeout: config.request_timeout,
+        lease: config.election_timeout.0 / 2,
+        advertise: config.advertise(),
+    });
+    tracing::info!(id = config.id, addr = %config.listen, "node listening");
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let grace = config.request_timeout + Duration::from_secs(1);
+    let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stop_tx.send(());
+    });
+    // In-flight requests get `grace` after the shutdown signal; then the server is dropped.
+    let served = tokio::select! {
+        r = server => r.map_err(NodeError::Serve),
+        () = async {
+            let _ = stop_rx.await;
+            tokio::time::sleep(grace).await;
+        } => Ok(()),
+    };
+    tracing::info!(id = config.id, "shutting down raft");
+    if let Err(e) = raft.shutdown().await {
+        tracing::warn!(error = %e, "raft shutdown");
+    }
+    served
+}
+
+/// Initializes the cluster; a node that already has state refuses, which is the harmless case
+/// of a restart.
+async fn initialize_once(raft: &Raft, members: BTreeMap<NodeId, Node>) -> Result<(), NodeError> {
+    match raft.initialize(members).await {
+        Ok(()) => {
+            tracing::info!("initialized the cluster");
+            Ok(())
+        }
+        Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {
+            tracing::info!("already initialized; not initializing again");
+            Ok(())
+        }
+        Err(e) => Err(NodeError::Raft(e.to_string())),
+    }
+}

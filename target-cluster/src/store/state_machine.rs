@@ -1,0 +1,312 @@
+//! The key-value state machine and its snapshots.
+//!
+//! The map itself lives in memory; durability comes from the log plus the latest snapshot. A
+//! snapshot is written to `snapshot.bin` (write to a temporary file, fsync, rename, fsync the
+//! folder) before openraft is told it exists, so openraft never purges log entries that no
+//! durable snapshot covers. On restart the node loads the snapshot and openraft re-applies the
+//! log up to the committed index it saved.
+
+use std::collections::HashMap;
+use std::io::{Cursor, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
+use openraft::{EntryPayload, OptionalSend, StorageIOError};
+use serde::{Deserialize, Serialize};
+
+use crate::typ::{
+    Entry, LogId, Request, Response, Snapshot, SnapshotMeta, StorageError, StoredMembership,
+    TypeConfig,
+};
+
+const SNAPSHOT_FILE: &str = "snapshot.bin";
+
+/// A stored value and the log index of the write that produced it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stored {
+    /// The value.
+    pub value: String,
+    /// Log index of the write.
+    pub index: u64,
+}
+
+/// The applied state: the map, the last applied log id and the last applied membership.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct KvState {
+    /// The keys and values.
+    pub map: HashMap<String, Stored>,
+    /// Last log id applied to `map`.
+    pub last_applied: Option<LogId>,
+    /// Membership as of `last_applied`.
+    pub membership: StoredMembership,
+}
+
+impl KvState {
+    /// Applies one command at `index` and says what it did.
+    pub fn apply_request(&mut self, index: u64, req: Request) -> Response {
+        match req {
+            Request::Put { key, value } => {
+                self.map.insert(key, Stored { value, index });
+                Response::Done
+            }
+            Request::Delete { key } => {
+                self.map.remove(&key);
+                Response::Done
+            }
+            Request::Cas { key, expect, value } => {
+                let current = self.map.get(&key).map(|s| &s.value);
+                if current == expect.as_ref() {
+                    self.map.insert(key, Stored { value: value.clone(), index });
+                    Response::Cas { ok: true, current: Some(value) }
+                } else {
+                    Response::Cas { ok: false, current: current.cloned() }
+                }
+            }
+        }
+    }
+}
+
+/// Shared read access to the applied state, for the client API.
+pub type KvHandle = Arc<RwLock<KvState>>;
+
+/// Where snapshots are kept: a folder (disk store) or nowhere but memory.
+#[derive(Clone)]
+struct SnapshotStore {
+    dir: Option<PathBuf>,
+    current: Arc<Mutex<Option<(SnapshotMeta, Arc<Vec<u8>>)>>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SnapshotFile {
+    meta: SnapshotMeta,
+    data: Vec<u8>,
+}
+
+impl SnapshotStore {
+    fn save(&self, meta: &SnapshotMeta, data: Vec<u8>) -> Result<Arc<Vec<u8>>, StorageError> {
+        let data = Arc::new(data);
+        if let Some(dir) = &self.dir {
+            let file = SnapshotFile { meta: meta.clone(), data: data.as_ref().clone() };
+            let bytes = postcard::to_allocvec(&file).map_err(snap_write_err)?;
+            write_durably(dir, SNAPSHOT_FILE, &bytes).map_err(snap_write_err)?;
+        }
+        *self.current.lock().expect("snapshot lock") = Some((meta.clone(), data.clone()));
+        Ok(data)
+    }
+
+    fn current(&self) -> Option<Snapshot> {
+        let guard = self.current.lock().expect("snapshot lock");
+        guard.as_ref().map(|(meta, data)| Snapshot {
+            meta: meta.clone(),
+            snapshot: Box::new(Cursor::new(data.as_ref().clone())),
+        })
+    }
+}
+
+/// Writes `name` in `dir` so that after a crash it is either the old or the new file, whole.
+fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join(name))?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+fn snap_write_err<E: std::error::Error + 'static>(e: E) -> StorageError {
+    StorageIOError::write_snapshot(None, &e).into()
+}
+
+fn snap_read_err<E: std::error::Error + 'static>(e: E) -> StorageError {
+    StorageIOError::read_snapshot(None, &e).into()
+}
+
+/// Loads the snapshot saved in `dir`, if any, as the initial state.
+pub(crate) fn load_snapshot(
+    dir: &Path,
+) -> Result<Option<(SnapshotMeta, Vec<u8>, KvState)>, String> {
+    let path = dir.join(SNAPSHOT_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let file: SnapshotFile = postcard::from_bytes(&bytes)
+        .map_err(|e| format!("corrupt snapshot {}: {e}", path.display()))?;
+    let state: KvState = postcard::from_bytes(&file.data)
+        .map_err(|e| format!("corrupt snapshot data {}: {e}", path.display()))?;
+    Ok(Some((file.meta, file.data, state)))
+}
+
+/// The state machine handed to openraft.
+pub struct StateMachine {
+    state: KvHandle,
+    snapshots: SnapshotStore,
+    apply_delay: Duration,
+}
+
+impl StateMachine {
+    pub(crate) fn new(
+        dir: Option<PathBuf>,
+        apply_delay: Duration,
+        loaded: Option<(SnapshotMeta, Vec<u8>, KvState)>,
+    ) -> Self {
+        let (state, current) = match loaded {
+            Some((meta, data, state)) => (state, Some((meta, Arc::new(data)))),
+            None => (KvState::default(), None),
+        };
+        Self {
+            state: Arc::new(RwLock::new(state)),
+            snapshots: SnapshotStore { dir, current: Arc::new(Mutex::new(current)) },
+            apply_delay,
+        }
+    }
+
+    /// A handle that reads the applied state.
+    pub fn handle(&self) -> KvHandle {
+        self.state.clone()
+    }
+}
+
+fn apply_entry(state: &mut KvState, entry: Entry) -> Response {
+    state.last_applied = Some(entry.log_id);
+    match entry.payload {
+        EntryPayload::Blank => Response::Done,
+        EntryPayload::Normal(req) => state.apply_request(entry.log_id.index, req),
+        EntryPayload::Membership(m) => {
+            state.membership = StoredMembership::new(Some(entry.log_id), m);
+            Response::Done
+        }
+    }
+}
+
+/// Builds a snapshot of the state as it is when `build_snapshot` runs.
+pub struct SnapshotBuilder {
+    state: KvHandle,
+    snapshots: SnapshotStore,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
+        let (data, last_applied, membership) = {
+            let state = self.state.read().expect("state lock");
+            let data = postcard::to_allocvec(&*state).map_err(snap_write_err)?;
+            (data, state.last_applied, state.membership.clone())
+        };
+        let snapshot_id = match last_applied {
+            Some(id) => format!("{}-{}-{}", id.leader_id.term, id.leader_id.node_id, id.index),
+            None => "empty".to_string(),
+        };
+        let meta = SnapshotMeta { last_log_id: last_applied, last_membership: membership, snapshot_id };
+        let snapshots = self.snapshots.clone();
+        let meta2 = meta.clone();
+        let data = tokio::task::spawn_blocking(move || snapshots.save(&meta2, data))
+            .await
+            .map_err(snap_write_err)??;
+        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data.as_ref().clone())) })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        let state = self.state.read().expect("state lock");
+        Ok((state.last_applied, state.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Response>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        if self.apply_delay.is_zero() {
+            let mut state = self.state.write().expect("state lock");
+            return Ok(entries.into_iter().map(|e| apply_entry(&mut state, e)).collect());
+        }
+        // Testing aid (`--apply-delay`): a known per-entry cost makes a known capacity knee.
+        let mut out = Vec::new();
+        for entry in entries {
+            tokio::time::sleep(self.apply_delay).await;
+            out.push(apply_entry(&mut self.state.write().expect("state lock"), entry));
+        }
+        Ok(out)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        SnapshotBuilder { state: self.state.clone(), snapshots: self.snapshots.clone() }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let data = snapshot.into_inner();
+        let mut new_state: KvState = postcard::from_bytes(&data).map_err(snap_read_err)?;
+        new_state.last_applied = meta.last_log_id;
+        new_state.membership = meta.last_membership.clone();
+        let snapshots = self.snapshots.clone();
+        let meta2 = meta.clone();
+        tokio::task::spawn_blocking(move || snapshots.save(&meta2, data))
+            .await
+            .map_err(snap_write_err)??;
+        *self.state.write().expect("state lock") = new_state;
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
+        Ok(self.snapshots.current())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cas_swaps_only_on_the_expected_value() {
+        let mut s = KvState::default();
+        let put = |k: &str, v: &str| Request::Put { key: k.into(), value: v.into() };
+        let cas = |e: Option<&str>, v: &str| Request::Cas {
+            key: "k".into(),
+            expect: e.map(Into::into),
+            value: v.into(),
+        };
+        assert_eq!(
+            s.apply_request(1, cas(None, "a")),
+            Response::Cas { ok: true, current: Some("a".into()) }
+        );
+        assert_eq!(
+            s.apply_request(2, cas(None, "b")),
+            Response::Cas { ok: false, current: Some("a".into()) }
+        );
+        assert_eq!(
+            s.apply_request(3, cas(Some("a"), "c")),
+            Response::Cas { ok: true, current: Some("c".into()) }
+        );
+        assert_eq!(s.map["k"], Stored { value: "c".into(), index: 3 });
+        s.apply_request(4, put("x", "1"));
+        s.apply_request(5, Request::Delete { key: "x".into() });
+        assert!(!s.map.contains_key("x"));
+    }
+
+    #[test]
+    fn snapshot_file_survives_a_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SnapshotStore { dir: Some(dir.path().into()), current: Default::default() };
+        let mut state = KvState::default();
+        state.apply_request(7, Request::Put { key: "a".into(), value: "b".into() });
+        let meta = SnapshotMeta::default();
+        store.save(&meta, postcard::to_allocvec(&state).unwrap()).unwrap();
+        let (_, _, loaded) = load_snapshot(dir.path()).unwrap().unwrap();
+        assert_eq!(loaded.map["a"], Stored { value: "b".into(), index: 7 });
+        assert!(!dir.path().join("snapshot.bin.tmp").exists());
+    }
+}
