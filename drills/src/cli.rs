@@ -125,7 +125,9 @@ fn parse_ms_or_duration(s: &str) -> Result<Duration, String> {
 }
 
 fn parse_range(s: &str) -> Result<(Duration, Duration), String> {
-    let (a, b) = s.split_once("..").ok_or_else(|| format!("expected MIN..MAX, got {s:?}"))?;
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| format!("expected MIN..MAX, got {s:?}"))?;
     let (a, b) = (parse_ms_or_duration(a)?, parse_ms_or_duration(b)?);
     if a.is_zero() || a >= b {
         return Err(format!("need 0 < MIN < MAX, got {s:?}"));
@@ -141,7 +143,9 @@ fn parse_id(s: &str) -> Result<u64, String> {
 }
 
 fn parse_peer(s: &str) -> Result<(u64, String), String> {
-    let (id, addr) = s.split_once('=').ok_or_else(|| format!("expected ID=HOST:PORT, got {s:?}"))?;
+    let (id, addr) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected ID=HOST:PORT, got {s:?}"))?;
     if !addr.contains(':') {
         return Err(format!("expected HOST:PORT after '=', got {addr:?}"));
     }
@@ -174,7 +178,10 @@ mod tests {
 
     #[test]
     fn members_take_ids_or_ids_with_addresses() {
-        assert_eq!(parse_members("1,2,3").unwrap().0, vec![(1, None), (2, None), (3, None)]);
+        assert_eq!(
+            parse_members("1,2,3").unwrap().0,
+            vec![(1, None), (2, None), (3, None)]
+        );
         assert_eq!(
             parse_members("1=127.0.0.1:1,2").unwrap().0,
             vec![(1, Some("127.0.0.1:1".into())), (2, None)]
@@ -186,11 +193,23 @@ mod tests {
     #[test]
     fn cli_parses_a_node_command_line() {
         let cli = Cli::try_parse_from([
-            "raftdrill", "node", "--id", "2", "--peer", "1=127.0.0.1:7001", "--peer",
-            "3=127.0.0.1:7003", "--initial-members", "1,2,3", "--store", "memory",
+            "raftdrill",
+            "node",
+            "--id",
+            "2",
+            "--peer",
+            "1=127.0.0.1:7001",
+            "--peer",
+            "3=127.0.0.1:7003",
+            "--initial-members",
+            "1,2,3",
+            "--store",
+            "memory",
         ])
         .unwrap();
-        let Some(Command::Node(n)) = cli.command else { panic!("not a node command") };
+        let Some(Command::Node(n)) = cli.command else {
+            panic!("not a node command")
+        };
         assert_eq!(n.peers.len(), 2);
         assert_eq!(n.store, StoreArg::Memory);
         assert_eq!(n.heartbeat, Duration::from_millis(50));

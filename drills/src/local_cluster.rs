@@ -105,15 +105,20 @@ impl LocalCluster {
                 let t = tempfile::Builder::new()
                     .prefix("raftdrill-cluster-")
                     .tempdir()
-                    .map_err(|source| ClusterError::Dir { path: std::env::temp_dir(), source })?;
+                    .map_err(|source| ClusterError::Dir {
+                        path: std::env::temp_dir(),
+                        source,
+                    })?;
                 let p = t.path().to_path_buf();
                 (Some(t), p)
             }
         };
         let log_dir = opts.log_dir.clone().unwrap_or_else(|| root.join("logs"));
         for dir in [&root, &log_dir] {
-            std::fs::create_dir_all(dir)
-                .map_err(|source| ClusterError::Dir { path: dir.clone(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| ClusterError::Dir {
+                path: dir.clone(),
+                source,
+            })?;
         }
         let ids: Vec<NodeId> = (1..=opts.nodes).collect();
         let ports = pick_ports(opts.base_port, ids.len())?;
@@ -133,7 +138,11 @@ impl LocalCluster {
         for (id, port) in ids.iter().zip(&ports) {
             cluster.register(*id, SocketAddr::from(([127, 0, 0, 1], *port)));
         }
-        let members = ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+        let members = ids
+            .iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
         for id in &ids {
             let mut args = cluster.base_args(*id);
             args.extend(["--initial-members".to_string(), members.clone()]);
@@ -173,7 +182,11 @@ impl LocalCluster {
     }
 
     fn launch(&mut self, id: NodeId, args: Vec<String>) -> Result<(), ClusterError> {
-        let launch = NodeLaunch { id, args, log: self.nodes[&id].log.clone() };
+        let launch = NodeLaunch {
+            id,
+            args,
+            log: self.nodes[&id].log.clone(),
+        };
         self.supervisor.spawn(&launch)?;
         self.launches.insert(id, launch);
         Ok(())
@@ -192,7 +205,11 @@ impl LocalCluster {
 
     /// Restarts a node with the flags it was first started with, on the same data dir.
     pub fn restart(&mut self, id: NodeId) -> Result<(), ClusterError> {
-        let launch = self.launches.get(&id).ok_or(ClusterError::UnknownNode(id))?.clone();
+        let launch = self
+            .launches
+            .get(&id)
+            .ok_or(ClusterError::UnknownNode(id))?
+            .clone();
         self.supervisor.spawn(&launch)?;
         Ok(())
     }
@@ -234,7 +251,12 @@ impl LocalCluster {
 
     /// `/status` of node `id`, or `None` when it does not answer within 500 ms.
     pub async fn status(&self, id: NodeId) -> Option<Status> {
-        let resp = self.http.get(format!("{}/status", self.url(id))).send().await.ok()?;
+        let resp = self
+            .http
+            .get(format!("{}/status", self.url(id)))
+            .send()
+            .await
+            .ok()?;
         resp.json().await.ok()
     }
 
@@ -242,7 +264,11 @@ impl LocalCluster {
     pub fn check_alive(&mut self) -> Result<(), ClusterError> {
         if let Some((id, status)) = self.supervisor.reap_exited().into_iter().next() {
             let tail = log_tail(&self.nodes[&id].log, 15);
-            return Err(ClusterError::NodeExited { id, status: status.to_string(), tail });
+            return Err(ClusterError::NodeExited {
+                id,
+                status: status.to_string(),
+                tail,
+            });
         }
         Ok(())
     }
@@ -292,8 +318,11 @@ fn pick_ports(base: Option<u16>, n: usize) -> Result<Vec<u16>, ClusterError> {
     match base {
         Some(base) => (0..n as u16)
             .map(|i| {
-                let port = base.checked_add(i).ok_or(ClusterError::PortInUse(u16::MAX))?;
-                TcpListener::bind(("127.0.0.1", port)).map_err(|_| ClusterError::PortInUse(port))?;
+                let port = base
+                    .checked_add(i)
+                    .ok_or(ClusterError::PortInUse(u16::MAX))?;
+                TcpListener::bind(("127.0.0.1", port))
+                    .map_err(|_| ClusterError::PortInUse(port))?;
                 Ok(port)
             })
             .collect(),
@@ -304,7 +333,11 @@ fn pick_ports(base: Option<u16>, n: usize) -> Result<Vec<u16>, ClusterError> {
                 .collect::<Result<Vec<_>, _>>()?;
             listeners
                 .iter()
-                .map(|l| l.local_addr().map(|a| a.port()).map_err(ClusterError::NoPort))
+                .map(|l| {
+                    l.local_addr()
+                        .map(|a| a.port())
+                        .map_err(ClusterError::NoPort)
+                })
                 .collect()
         }
     }

@@ -21,7 +21,10 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -48,7 +51,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     match command {
         Command::Node(args) => {
             let id = args.id;
-            drills::cmd::node::run(args).await.with_context(|| format!("node {id}"))?;
+            drills::cmd::node::run(args)
+                .await
+                .with_context(|| format!("node {id}"))?;
         }
         Command::Cluster(args) => {
             let exe = std::env::current_exe().context("cannot find the raftdrill binary")?;

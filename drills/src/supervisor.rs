@@ -69,7 +69,10 @@ pub struct Supervisor {
 impl Supervisor {
     /// A supervisor that starts nodes with `exe node ...`.
     pub fn new(exe: PathBuf) -> Self {
-        Self { exe, running: BTreeMap::new() }
+        Self {
+            exe,
+            running: BTreeMap::new(),
+        }
     }
 
     /// Starts a node.
@@ -78,10 +81,14 @@ impl Supervisor {
             .create(true)
             .append(true)
             .open(&launch.log)
-            .map_err(|source| SupervisorError::Log { path: launch.log.clone(), source })?;
-        let log2 = log
-            .try_clone()
-            .map_err(|source| SupervisorError::Log { path: launch.log.clone(), source })?;
+            .map_err(|source| SupervisorError::Log {
+                path: launch.log.clone(),
+                source,
+            })?;
+        let log2 = log.try_clone().map_err(|source| SupervisorError::Log {
+            path: launch.log.clone(),
+            source,
+        })?;
         let parent = std::process::id();
         let mut cmd = Command::new(&self.exe);
         cmd.arg("node")
@@ -108,7 +115,13 @@ impl Supervisor {
             source,
         })?;
         let pid = child.id();
-        self.running.insert(launch.id, Running { child, paused: false });
+        self.running.insert(
+            launch.id,
+            Running {
+                child,
+                paused: false,
+            },
+        );
         Ok(pid)
     }
 
@@ -129,15 +142,25 @@ impl Supervisor {
 
     /// SIGKILL and reap.
     pub fn kill(&mut self, id: NodeId) -> Result<(), SupervisorError> {
-        let mut r = self.running.remove(&id).ok_or(SupervisorError::NotRunning(id))?;
+        let mut r = self
+            .running
+            .remove(&id)
+            .ok_or(SupervisorError::NotRunning(id))?;
         let _ = r.child.kill();
         let _ = r.child.wait();
         Ok(())
     }
 
     /// SIGTERM, wait up to `grace` for a clean exit, then SIGKILL. Returns the exit status.
-    pub async fn terminate(&mut self, id: NodeId, grace: Duration) -> Result<Option<ExitStatus>, SupervisorError> {
-        let mut r = self.running.remove(&id).ok_or(SupervisorError::NotRunning(id))?;
+    pub async fn terminate(
+        &mut self,
+        id: NodeId,
+        grace: Duration,
+    ) -> Result<Option<ExitStatus>, SupervisorError> {
+        let mut r = self
+            .running
+            .remove(&id)
+            .ok_or(SupervisorError::NotRunning(id))?;
         if r.paused {
             signal(&r.child, libc::SIGCONT);
         }
@@ -156,7 +179,10 @@ impl Supervisor {
 
     /// SIGSTOP.
     pub fn pause(&mut self, id: NodeId) -> Result<(), SupervisorError> {
-        let r = self.running.get_mut(&id).ok_or(SupervisorError::NotRunning(id))?;
+        let r = self
+            .running
+            .get_mut(&id)
+            .ok_or(SupervisorError::NotRunning(id))?;
         signal(&r.child, libc::SIGSTOP);
         r.paused = true;
         Ok(())
@@ -164,7 +190,10 @@ impl Supervisor {
 
     /// SIGCONT.
     pub fn resume(&mut self, id: NodeId) -> Result<(), SupervisorError> {
-        let r = self.running.get_mut(&id).ok_or(SupervisorError::NotRunning(id))?;
+        let r = self
+            .running
+            .get_mut(&id)
+            .ok_or(SupervisorError::NotRunning(id))?;
         signal(&r.child, libc::SIGCONT);
         r.paused = false;
         Ok(())
@@ -194,7 +223,8 @@ impl Supervisor {
         }
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline && !self.running.is_empty() {
-            self.running.retain(|_, r| !matches!(r.child.try_wait(), Ok(Some(_))));
+            self.running
+                .retain(|_, r| !matches!(r.child.try_wait(), Ok(Some(_))));
             if self.running.is_empty() {
                 break;
             }

@@ -12,10 +12,10 @@
 //! - [`node`]: configuration, startup, bootstrap and graceful shutdown of one node
 #![deny(missing_docs)]
 
-pub mod store;
-pub mod typ;
 pub mod api;
 pub mod net;
 pub mod node;
+pub mod store;
+pub mod typ;
 
 pub use node::{NodeConfig, NodeError, run};

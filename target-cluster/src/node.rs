@@ -58,7 +58,9 @@ impl NodeConfig {
     }
 
     fn advertise(&self) -> String {
-        self.advertise.clone().unwrap_or_else(|| self.listen.to_string())
+        self.advertise
+            .clone()
+            .unwrap_or_else(|| self.listen.to_string())
     }
 
     fn raft_config(&self) -> Result<Config, NodeError> {
@@ -74,7 +76,9 @@ impl NodeConfig {
             snapshot_max_chunk_size: 1024 * 1024,
             ..Default::default()
         };
-        config.validate().map_err(|e| NodeError::Config(e.to_string()))
+        config
+            .validate()
+            .map_err(|e| NodeError::Config(e.to_string()))
     }
 
     /// The bootstrap membership, when this node is the one that initializes it.
@@ -88,9 +92,16 @@ impl NodeConfig {
             let addr = match addr {
                 Some(a) => a.clone(),
                 None if *id == self.id => self.advertise(),
-                None => self.peers.iter().find(|(p, _)| p == id).map(|(_, a)| a.clone()).ok_or_else(
-                    || NodeError::Config(format!("initial member {id} has no address: give --peer {id}=HOST:PORT")),
-                )?,
+                None => self
+                    .peers
+                    .iter()
+                    .find(|(p, _)| p == id)
+                    .map(|(_, a)| a.clone())
+                    .ok_or_else(|| {
+                        NodeError::Config(format!(
+                            "initial member {id} has no address: give --peer {id}=HOST:PORT"
+                        ))
+                    })?,
             };
             members.insert(*id, Node::new(addr));
         }
@@ -125,12 +136,18 @@ pub enum NodeError {
 
 /// Runs the node until `shutdown` resolves, then stops gracefully: stop accepting, let in-flight
 /// requests finish (bounded by the request timeout), shut Raft down.
-pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), NodeError> {
+pub async fn run(
+    config: NodeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), NodeError> {
     let raft_config = Arc::new(config.raft_config()?);
     let bootstrap = config.bootstrap_members()?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|source| NodeError::Bind { addr: config.listen, source })?;
+        .map_err(|source| NodeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
     let opened = store::open(&config.store)?;
 
     let peers = PeerMap::new(config.peers.iter().cloned());
@@ -140,9 +157,15 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()> + Send +
         .build()
         .map_err(|e| NodeError::Raft(e.to_string()))?;
     let network = NetworkFactory::new(http.clone(), peers.clone());
-    let raft = Raft::new(config.id, raft_config, network, opened.log, opened.state_machine)
-        .await
-        .map_err(|e| NodeError::Raft(e.to_string()))?;
+    let raft = Raft::new(
+        config.id,
+        raft_config,
+        network,
+        opened.log,
+        opened.state_machine,
+    )
+    .await
+    .map_err(|e| NodeError::Raft(e.to_string()))?;
 
     if let Some(members) = bootstrap {
         initialize_once(&raft, members).await?;

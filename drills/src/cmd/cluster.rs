@@ -22,7 +22,12 @@ pub fn node_flags(store: StoreArg, fsync: FsyncArg) -> Vec<String> {
         FsyncArg::Always => "always",
         FsyncArg::Never => "never",
     };
-    vec!["--store".into(), store.into(), "--fsync".into(), fsync.into()]
+    vec![
+        "--store".into(),
+        store.into(),
+        "--fsync".into(),
+        fsync.into(),
+    ]
 }
 
 /// Starts the cluster, prints its endpoints, and follows it until `stop` resolves.
@@ -75,7 +80,11 @@ pub async fn run(
 
 async fn print_table(cluster: &LocalCluster, leader: u64) {
     let mut out = std::io::stdout().lock();
-    let where_ = if cluster.is_temporary() { " (temporary, removed at exit)" } else { "" };
+    let where_ = if cluster.is_temporary() {
+        " (temporary, removed at exit)"
+    } else {
+        ""
+    };
     let _ = writeln!(
         out,
         "raftdrill cluster: {} nodes, leader {leader}, data in {}{where_}",
@@ -85,9 +94,18 @@ async fn print_table(cluster: &LocalCluster, leader: u64) {
     let _ = writeln!(out, "{:>4}  {:<24}  {:<9}  log", "id", "client URL", "role");
     for (id, info) in cluster.nodes() {
         let role = if *id == leader { "leader" } else { "follower" };
-        let _ = writeln!(out, "{id:>4}  {:<24}  {role:<9}  {}", cluster.url(*id), info.log.display());
+        let _ = writeln!(
+            out,
+            "{id:>4}  {:<24}  {role:<9}  {}",
+            cluster.url(*id),
+            info.log.display()
+        );
     }
-    let _ = writeln!(out, "try: curl -X PUT {}/kv/hello -d '{{\"value\":\"world\"}}'", cluster.url(leader));
+    let _ = writeln!(
+        out,
+        "try: curl -X PUT {}/kv/hello -d '{{\"value\":\"world\"}}'",
+        cluster.url(leader)
+    );
     let _ = writeln!(out, "Ctrl-C stops every node.");
     let _ = out.flush();
 }

@@ -36,7 +36,10 @@ pub(super) async fn status(State(st): State<AppState>) -> Json<Status> {
         term: m.current_term,
         leader: m.current_leader,
         last_log_index: m.last_log_index.unwrap_or(0),
-        committed: st.inner.committed.load(std::sync::atomic::Ordering::Relaxed),
+        committed: st
+            .inner
+            .committed
+            .load(std::sync::atomic::Ordering::Relaxed),
         applied: m.last_applied.map_or(0, |l| l.index),
         snapshot_index: m.snapshot.map_or(0, |l| l.index),
         voters,
@@ -66,8 +69,11 @@ pub(super) async fn init(
             Err(e) => return e.into_response(),
         },
     };
-    let mut initial: BTreeMap<NodeId, Node> =
-        init.members.into_iter().map(|(id, addr)| (id, Node::new(addr))).collect();
+    let mut initial: BTreeMap<NodeId, Node> = init
+        .members
+        .into_iter()
+        .map(|(id, addr)| (id, Node::new(addr)))
+        .collect();
     if initial.is_empty() {
         initial.insert(st.id(), Node::new(st.inner.advertise.clone()));
     }
@@ -77,10 +83,12 @@ pub(super) async fn init(
             let (voters, learners) = members(&m);
             Json(AdminResponse { voters, learners }).into_response()
         }
-        Err(RaftError::APIError(InitializeError::NotAllowed(e))) => {
-            ApiError::new(StatusCode::CONFLICT, error_code::ALREADY_INITIALIZED, Some(e.to_string()))
-                .into_response()
-        }
+        Err(RaftError::APIError(InitializeError::NotAllowed(e))) => ApiError::new(
+            StatusCode::CONFLICT,
+            error_code::ALREADY_INITIALIZED,
+            Some(e.to_string()),
+        )
+        .into_response(),
         Err(e) => ApiError::bad_request(e.to_string()).into_response(),
     }
 }
@@ -97,7 +105,12 @@ pub(super) async fn add_member(
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
-    let inc = Incoming { method, uri, headers, body: body.unwrap_or_default() };
+    let inc = Incoming {
+        method,
+        uri,
+        headers,
+        body: body.unwrap_or_default(),
+    };
     leader_only(&st, inc, || async {
         let raft = &st.inner.raft;
         let added = tokio::time::timeout(
@@ -111,7 +124,8 @@ pub(super) async fn add_member(
         if add.voter {
             let change = ChangeMembers::AddVoterIds(BTreeSet::from([add.id]));
             let promoted =
-                tokio::time::timeout(MEMBERSHIP_TIMEOUT, raft.change_membership(change, false)).await;
+                tokio::time::timeout(MEMBERSHIP_TIMEOUT, raft.change_membership(change, false))
+                    .await;
             if let Err(resp) = membership_result(promoted)? {
                 return Ok(resp);
             }
@@ -133,7 +147,12 @@ pub(super) async fn remove_member(
         Ok(Path(id)) => id,
         Err(e) => return ApiError::bad_request(e.body_text()).into_response(),
     };
-    let inc = Incoming { method, uri, headers, body: Bytes::new() };
+    let inc = Incoming {
+        method,
+        uri,
+        headers,
+        body: Bytes::new(),
+    };
     leader_only(&st, inc, || async {
         let m = st.inner.raft.metrics().borrow().clone();
         let (voters, learners) = members(&m);
@@ -143,8 +162,10 @@ pub(super) async fn remove_member(
             ChangeMembers::RemoveNodes(BTreeSet::from([id]))
         } else {
             let detail = format!("node {id} is not a member");
-            return Ok(ApiError::new(StatusCode::NOT_FOUND, error_code::MEMBERSHIP, Some(detail))
-                .into_response());
+            return Ok(
+                ApiError::new(StatusCode::NOT_FOUND, error_code::MEMBERSHIP, Some(detail))
+                    .into_response(),
+            );
         };
         let res = tokio::time::timeout(
             MEMBERSHIP_TIMEOUT,
@@ -194,10 +215,17 @@ type ChangeResult<T> = Result<
 fn membership_result<T>(res: ChangeResult<T>) -> Result<Result<(), Response>, NotLeader> {
     match res {
         Ok(Ok(_)) => Ok(Ok(())),
-        Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => Err(NotLeader(f.leader_id)),
-        Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => Ok(Err(
-            ApiError::new(StatusCode::CONFLICT, error_code::MEMBERSHIP, Some(e.to_string())).into_response(),
-        )),
+        Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+            Err(NotLeader(f.leader_id))
+        }
+        Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
+            Ok(Err(ApiError::new(
+                StatusCode::CONFLICT,
+                error_code::MEMBERSHIP,
+                Some(e.to_string()),
+            )
+            .into_response()))
+        }
         Ok(Err(RaftError::Fatal(f))) => Ok(Err(ApiError::internal(f).into_response())),
         Err(_) => Ok(Err(ApiError::timeout().into_response())),
     }

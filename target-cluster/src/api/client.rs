@@ -39,11 +39,22 @@ pub(super) async fn put_key(
     if let Err(e) = check_value(&put.value) {
         return e.into_response();
     }
-    let inc = Incoming { method, uri, headers, body: body.unwrap_or_default() };
+    let inc = Incoming {
+        method,
+        uri,
+        headers,
+        body: body.unwrap_or_default(),
+    };
     let via = inc.via();
     leader_only(&st, inc, || async {
-        let w = st.write(Request::Put { key, value: put.value }).await?;
-        Ok(w.map(|w| Json(w.response(&st, via)).into_response()).unwrap_or_else(|e| e.into_response()))
+        let w = st
+            .write(Request::Put {
+                key,
+                value: put.value,
+            })
+            .await?;
+        Ok(w.map(|w| Json(w.response(&st, via)).into_response())
+            .unwrap_or_else(|e| e.into_response()))
     })
     .await
 }
@@ -60,11 +71,17 @@ pub(super) async fn delete_key(
         Ok(k) => k,
         Err(e) => return e.into_response(),
     };
-    let inc = Incoming { method, uri, headers, body: Bytes::new() };
+    let inc = Incoming {
+        method,
+        uri,
+        headers,
+        body: Bytes::new(),
+    };
     let via = inc.via();
     leader_only(&st, inc, || async {
         let w = st.write(Request::Delete { key }).await?;
-        Ok(w.map(|w| Json(w.response(&st, via)).into_response()).unwrap_or_else(|e| e.into_response()))
+        Ok(w.map(|w| Json(w.response(&st, via)).into_response())
+            .unwrap_or_else(|e| e.into_response()))
     })
     .await
 }
@@ -87,10 +104,19 @@ pub(super) async fn cas_key(
     if let Err(e) = too_big {
         return e.into_response();
     }
-    let inc = Incoming { method, uri, headers, body: body.unwrap_or_default() };
+    let inc = Incoming {
+        method,
+        uri,
+        headers,
+        body: body.unwrap_or_default(),
+    };
     let via = inc.via();
     leader_only(&st, inc, || async {
-        let req = Request::Cas { key, expect: cas.expect, value: cas.value };
+        let req = Request::Cas {
+            key,
+            expect: cas.expect,
+            value: cas.value,
+        };
         let w = match st.write(req).await? {
             Ok(w) => w,
             Err(e) => return Ok(e.into_response()),
@@ -98,7 +124,9 @@ pub(super) async fn cas_key(
         let meta = w.response(&st, via);
         let (ok, current) = match w.data {
             SmResponse::Cas { ok, current } => (ok, current),
-            SmResponse::Done => return Ok(ApiError::internal("CAS applied as a plain write").into_response()),
+            SmResponse::Done => {
+                return Ok(ApiError::internal("CAS applied as a plain write").into_response());
+            }
         };
         let resp = CasResponse {
             ok,
@@ -130,12 +158,21 @@ pub(super) async fn get_key(
     if consistency == Consistency::Stale {
         return st.read_local(&key);
     }
-    let inc = Incoming { method, uri, headers, body: Bytes::new() };
+    let inc = Incoming {
+        method,
+        uri,
+        headers,
+        body: Bytes::new(),
+    };
     leader_only(&st, inc, || async {
         if consistency == Consistency::Lease && st.lease_holds() {
             return Ok(st.read_local(&key));
         }
-        let res = tokio::time::timeout(st.inner.request_timeout, st.inner.raft.ensure_linearizable()).await;
+        let res = tokio::time::timeout(
+            st.inner.request_timeout,
+            st.inner.raft.ensure_linearizable(),
+        )
+        .await;
         match res {
             Ok(Ok(_)) => Ok(st.read_local(&key)),
             Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
@@ -173,7 +210,11 @@ impl Written {
 impl AppState {
     /// Proposes `req` and waits (up to the request timeout) until it is applied.
     async fn write(&self, req: Request) -> Result<Result<Written, ApiError>, NotLeader> {
-        let res = tokio::time::timeout(self.inner.request_timeout, self.inner.raft.client_write(req)).await;
+        let res = tokio::time::timeout(
+            self.inner.request_timeout,
+            self.inner.raft.client_write(req),
+        )
+        .await;
         match res {
             Err(_) => Ok(Err(ApiError::timeout())),
             Ok(Ok(r)) => Ok(Ok(Written {
@@ -195,8 +236,14 @@ impl AppState {
     fn read_local(&self, key: &str) -> Response {
         let kv = self.inner.kv.read().expect("state lock");
         match kv.map.get(key) {
-            Some(s) => Json(GetResponse { value: s.value.clone(), index: s.index }).into_response(),
-            None => ApiError::new(StatusCode::NOT_FOUND, error_code::NOT_FOUND, None).into_response(),
+            Some(s) => Json(GetResponse {
+                value: s.value.clone(),
+                index: s.index,
+            })
+            .into_response(),
+            None => {
+                ApiError::new(StatusCode::NOT_FOUND, error_code::NOT_FOUND, None).into_response()
+            }
         }
     }
 
@@ -208,7 +255,11 @@ impl AppState {
 }
 
 fn shutting_down(f: impl std::fmt::Display) -> ApiError {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error_code::SHUTTING_DOWN, Some(f.to_string()))
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        error_code::SHUTTING_DOWN,
+        Some(f.to_string()),
+    )
 }
 
 fn check_key(key: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {

@@ -99,9 +99,7 @@ async fn forward(st: &AppState, leader: NodeId, inc: Incoming) -> Response {
     };
     let status = resp.status();
     match resp.bytes().await {
-        Ok(body) => {
-            (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
-        }
+        Ok(body) => (status, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Err(e) => forward_error(&e).into_response(),
     }
 }
@@ -109,10 +107,18 @@ async fn forward(st: &AppState, leader: NodeId, inc: Incoming) -> Response {
 /// Classifies a failed forward by whether the leader may have acted on it.
 fn forward_error(e: &reqwest::Error) -> ApiError {
     if e.is_connect() {
-        ApiError::new(StatusCode::BAD_GATEWAY, error_code::FORWARD_FAILED, Some(e.to_string()))
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            error_code::FORWARD_FAILED,
+            Some(e.to_string()),
+        )
     } else if e.is_timeout() {
         ApiError::timeout()
     } else {
-        ApiError::new(StatusCode::BAD_GATEWAY, error_code::FORWARD_UNKNOWN, Some(e.to_string()))
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            error_code::FORWARD_UNKNOWN,
+            Some(e.to_string()),
+        )
     }
 }

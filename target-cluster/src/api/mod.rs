@@ -91,14 +91,19 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route(
             "/kv/{key}",
-            get(client::get_key).put(client::put_key).delete(client::delete_key),
+            get(client::get_key)
+                .put(client::put_key)
+                .delete(client::delete_key),
         )
         .route("/kv/{key}/cas", post(client::cas_key))
         .route("/status", get(admin::status))
         .route("/healthz", get(admin::healthz))
         .route("/admin/init", post(admin::init))
         .route("/admin/members", post(admin::add_member))
-        .route("/admin/members/{id}", axum::routing::delete(admin::remove_member))
+        .route(
+            "/admin/members/{id}",
+            axum::routing::delete(admin::remove_member),
+        )
         .route("/admin/peers/{id}", put(admin::set_peer))
         .route(path::APPEND, post(peer::append))
         .route(path::VOTE, post(peer::vote))
@@ -120,12 +125,23 @@ pub struct ApiError {
 impl ApiError {
     /// An error with a code and a detail.
     pub fn new(status: StatusCode, code: &str, detail: impl Into<Option<String>>) -> Self {
-        Self { status, body: ErrorBody { error: code.to_string(), detail: detail.into(), leader: None } }
+        Self {
+            status,
+            body: ErrorBody {
+                error: code.to_string(),
+                detail: detail.into(),
+                leader: None,
+            },
+        }
     }
 
     /// 400 with a detail.
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, error_code::BAD_REQUEST, Some(detail.into()))
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            error_code::BAD_REQUEST,
+            Some(detail.into()),
+        )
     }
 
     /// 503 no_leader, naming the leader when one is known but unusable.
@@ -142,12 +158,20 @@ impl ApiError {
 
     /// 413 too_large.
     pub fn too_large(detail: String) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, error_code::TOO_LARGE, Some(detail))
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            error_code::TOO_LARGE,
+            Some(detail),
+        )
     }
 
     /// 500 internal.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, error_code::INTERNAL, Some(detail.to_string()))
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            error_code::INTERNAL,
+            Some(detail.to_string()),
+        )
     }
 }
 
@@ -162,7 +186,11 @@ async fn no_route() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, error_code::METHOD_NOT_ALLOWED, None)
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        error_code::METHOD_NOT_ALLOWED,
+        None,
+    )
 }
 
 /// Parses a JSON body; an over-long body is 413, anything else malformed is 400.

@@ -82,7 +82,8 @@ impl PeerConn {
         E: std::error::Error + DeserializeOwned,
     {
         let addr = self.peers.resolve(self.target, &self.member_addr);
-        let body = postcard::to_allocvec(req).map_err(|e| RpcError::Network(NetworkError::new(&e)))?;
+        let body =
+            postcard::to_allocvec(req).map_err(|e| RpcError::Network(NetworkError::new(&e)))?;
         let resp = self
             .client
             .post(format!("http://{addr}{path}"))
@@ -98,10 +99,15 @@ impl PeerConn {
                 }
             })?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| RpcError::Network(NetworkError::new(&e)))?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| RpcError::Network(NetworkError::new(&e)))?;
         if !status.is_success() {
             let msg = format!("peer {} answered {status}", self.target);
-            return Err(RpcError::Network(NetworkError::new(&std::io::Error::other(msg))));
+            return Err(RpcError::Network(NetworkError::new(
+                &std::io::Error::other(msg),
+            )));
         }
         let res: Result<Resp, RaftError<E>> =
             postcard::from_bytes(&bytes).map_err(|e| RpcError::Network(NetworkError::new(&e)))?;
@@ -126,7 +132,11 @@ impl RaftNetwork<TypeConfig> for PeerConn {
         self.call(path::SNAPSHOT, &rpc, option.hard_ttl()).await
     }
 
-    async fn vote(&mut self, rpc: VoteRequest, option: RPCOption) -> Result<VoteResponse, RpcError> {
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest,
+        option: RPCOption,
+    ) -> Result<VoteResponse, RpcError> {
         self.call(path::VOTE, &rpc, option.hard_ttl()).await
     }
 }

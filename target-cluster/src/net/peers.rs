@@ -18,7 +18,9 @@ pub struct PeerMap {
 impl PeerMap {
     /// A map with these entries.
     pub fn new(entries: impl IntoIterator<Item = (NodeId, String)>) -> Self {
-        Self { inner: Arc::new(RwLock::new(entries.into_iter().collect())) }
+        Self {
+            inner: Arc::new(RwLock::new(entries.into_iter().collect())),
+        }
     }
 
     /// The address to use for `id`: the mapped one, or `fallback` (the membership's address).

@@ -40,7 +40,11 @@ pub struct LogStore {
 
 impl LogStore {
     pub(crate) fn new(db: Arc<Database>, fsync: FsyncPolicy, committed: Arc<AtomicU64>) -> Self {
-        Self { db, fsync, committed }
+        Self {
+            db,
+            fsync,
+            committed,
+        }
     }
 
     fn durability(&self) -> Durability {
@@ -148,7 +152,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn get_log_state(&mut self) -> Result<LogState, StorageError> {
         let last_purged: Option<LogId> = self.read_meta(KEY_PURGED)?;
         let last = self.last_entry_id()?.or(last_purged);
-        Ok(LogState { last_purged_log_id: last_purged, last_log_id: last })
+        Ok(LogState {
+            last_purged_log_id: last_purged,
+            last_log_id: last,
+        })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -158,7 +165,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
         let vote = *vote;
         let durability = self.durability();
-        self.blocking(move |s| s.write_meta(KEY_VOTE, &vote, durability)).await
+        self.blocking(move |s| s.write_meta(KEY_VOTE, &vote, durability))
+            .await
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
@@ -166,16 +174,19 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        self.committed.store(committed.map_or(0, |c| c.index), Ordering::Relaxed);
+        self.committed
+            .store(committed.map_or(0, |c| c.index), Ordering::Relaxed);
         // Losing the newest committed id in a crash is harmless (openraft learns it again from
         // the leader), so it never pays for an fsync of its own.
-        self.blocking(move |s| s.write_meta(KEY_COMMITTED, &committed, Durability::None)).await
+        self.blocking(move |s| s.write_meta(KEY_COMMITTED, &committed, Durability::None))
+            .await
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
         let committed: Option<Option<LogId>> = self.read_meta(KEY_COMMITTED)?;
         let committed = committed.flatten();
-        self.committed.store(committed.map_or(0, |c| c.index), Ordering::Relaxed);
+        self.committed
+            .store(committed.map_or(0, |c| c.index), Ordering::Relaxed);
         Ok(committed)
     }
 
@@ -226,7 +237,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             txn.set_durability(durability).map_err(write_err)?;
             {
                 let mut table = txn.open_table(LOG).map_err(write_err)?;
-                table.retain_in(log_id.index.., |_, _| false).map_err(write_err)?;
+                table
+                    .retain_in(log_id.index.., |_, _| false)
+                    .map_err(write_err)?;
             }
             txn.commit().map_err(write_err)
         })
@@ -241,9 +254,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             txn.set_durability(durability).map_err(write_err)?;
             {
                 let mut meta = txn.open_table(META).map_err(write_err)?;
-                meta.insert(KEY_PURGED, bytes.as_slice()).map_err(write_err)?;
+                meta.insert(KEY_PURGED, bytes.as_slice())
+                    .map_err(write_err)?;
                 let mut table = txn.open_table(LOG).map_err(write_err)?;
-                table.retain_in(..=log_id.index, |_, _| false).map_err(write_err)?;
+                table
+                    .retain_in(..=log_id.index, |_, _| false)
+                    .map_err(write_err)?;
             }
             txn.commit().map_err(write_err)
         })

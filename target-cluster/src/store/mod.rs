@@ -6,6 +6,10 @@
 //! recovery code. A commit with `Durability::Immediate` is one fsync'd transaction; a batch of
 //! entries from one `append` is one commit.
 
+// openraft's storage traits return its `StorageError` (224 bytes) by value; the helpers here
+// return the same type so that `?` works without conversions.
+#![allow(clippy::result_large_err)]
+
 mod log_store;
 mod state_machine;
 
@@ -100,26 +104,40 @@ pub fn open(opts: &StoreOptions) -> Result<OpenedStore, StoreError> {
         StoreKind::Memory => {
             let db = Database::builder()
                 .create_with_backend(InMemoryBackend::new())
-                .map_err(|e| StoreError::Database { path: "<memory>".into(), source: e.into() })?;
+                .map_err(|e| StoreError::Database {
+                    path: "<memory>".into(),
+                    source: e.into(),
+                })?;
             (db, None, None)
         }
         StoreKind::Disk => {
             let dir = opts.data_dir.clone().ok_or(StoreError::NoDataDir)?;
-            std::fs::create_dir_all(&dir)
-                .map_err(|source| StoreError::CreateDir { path: dir.clone(), source })?;
+            std::fs::create_dir_all(&dir).map_err(|source| StoreError::CreateDir {
+                path: dir.clone(),
+                source,
+            })?;
             let path = dir.join("raft.redb");
-            let db = Database::create(&path)
-                .map_err(|e| StoreError::Database { path: path.clone(), source: e.into() })?;
+            let db = Database::create(&path).map_err(|e| StoreError::Database {
+                path: path.clone(),
+                source: e.into(),
+            })?;
             let loaded = state_machine::load_snapshot(&dir).map_err(StoreError::Snapshot)?;
             (db, Some(dir), loaded)
         }
     };
-    log_store::create_tables(&db)
-        .map_err(|source| StoreError::Database { path: "raft.redb".into(), source })?;
+    log_store::create_tables(&db).map_err(|source| StoreError::Database {
+        path: "raft.redb".into(),
+        source,
+    })?;
     let log = LogStore::new(Arc::new(db), opts.fsync, committed.clone());
     let state_machine = StateMachine::new(snap_dir, opts.apply_delay, loaded);
     let kv = state_machine.handle();
-    Ok(OpenedStore { log, state_machine, kv, committed })
+    Ok(OpenedStore {
+        log,
+        state_machine,
+        kv,
+        committed,
+    })
 }
 
 #[cfg(test)]
@@ -152,10 +170,58 @@ mod tests {
 
     impl StoreBuilder<TypeConfig, LogStore, StateMachine, ()> for MemBuilder {
         async fn build(&self) -> Result<((), LogStore, StateMachine), StorageError<NodeId>> {
-            let s = open(&StoreOptions { kind: StoreKind::Memory, ..Default::default() })
-                .expect("open store");
+            let s = open(&StoreOptions {
+                kind: StoreKind::Memory,
+                ..Default::default()
+            })
+            .expect("open store");
             Ok(((), s.log, s.state_machine))
         }
+    }
+
+    fn entry(index: u64) -> crate::typ::Entry {
+        use crate::typ::{LogId, Request};
+        let log_id = LogId::new(openraft::CommittedLeaderId::new(1, 1), index);
+        let req = Request::Put {
+            key: format!("k{index}"),
+            value: "v".into(),
+        };
+        openraft::Entry {
+            log_id,
+            payload: openraft::EntryPayload::Normal(req),
+        }
+    }
+
+    /// Appends through openraft's storage API, drops the store, opens it again.
+    async fn append_and_reopen(opts: StoreOptions) -> Vec<u64> {
+        use openraft::storage::{RaftLogReader, RaftLogStorage, RaftLogStorageExt};
+        let mut s = open(&opts).unwrap();
+        s.log.blocking_append((1..=10).map(entry)).await.unwrap();
+        s.log.save_vote(&crate::typ::Vote::new(3, 2)).await.unwrap();
+        drop(s);
+        let mut s = open(&opts).unwrap();
+        assert_eq!(
+            s.log.read_vote().await.unwrap().is_some(),
+            opts.kind == StoreKind::Disk
+        );
+        let entries = s.log.try_get_log_entries(0..100).await.unwrap();
+        entries.iter().map(|e| e.log_id.index).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn disk_log_survives_reopen_and_memory_log_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = StoreOptions {
+            kind: StoreKind::Disk,
+            data_dir: Some(dir.path().into()),
+            ..Default::default()
+        };
+        assert_eq!(append_and_reopen(disk).await, (1..=10).collect::<Vec<_>>());
+        let mem = StoreOptions {
+            kind: StoreKind::Memory,
+            ..Default::default()
+        };
+        assert!(append_and_reopen(mem).await.is_empty());
     }
 
     /// openraft's storage conformance suite on the disk store.

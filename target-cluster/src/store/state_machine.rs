@@ -58,10 +58,22 @@ impl KvState {
             Request::Cas { key, expect, value } => {
                 let current = self.map.get(&key).map(|s| &s.value);
                 if current == expect.as_ref() {
-                    self.map.insert(key, Stored { value: value.clone(), index });
-                    Response::Cas { ok: true, current: Some(value) }
+                    self.map.insert(
+                        key,
+                        Stored {
+                            value: value.clone(),
+                            index,
+                        },
+                    );
+                    Response::Cas {
+                        ok: true,
+                        current: Some(value),
+                    }
                 } else {
-                    Response::Cas { ok: false, current: current.cloned() }
+                    Response::Cas {
+                        ok: false,
+                        current: current.cloned(),
+                    }
                 }
             }
         }
@@ -71,11 +83,21 @@ impl KvState {
 /// Shared read access to the applied state, for the client API.
 pub type KvHandle = Arc<RwLock<KvState>>;
 
+/// The current snapshot: its metadata and its encoded state.
+type SavedSnapshot = (SnapshotMeta, Arc<Vec<u8>>);
+
+/// A snapshot read back from the data dir at startup.
+pub(crate) struct LoadedSnapshot {
+    meta: SnapshotMeta,
+    data: Vec<u8>,
+    state: KvState,
+}
+
 /// Where snapshots are kept: a folder (disk store) or nowhere but memory.
 #[derive(Clone)]
 struct SnapshotStore {
     dir: Option<PathBuf>,
-    current: Arc<Mutex<Option<(SnapshotMeta, Arc<Vec<u8>>)>>>,
+    current: Arc<Mutex<Option<SavedSnapshot>>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -88,7 +110,10 @@ impl SnapshotStore {
     fn save(&self, meta: &SnapshotMeta, data: Vec<u8>) -> Result<Arc<Vec<u8>>, StorageError> {
         let data = Arc::new(data);
         if let Some(dir) = &self.dir {
-            let file = SnapshotFile { meta: meta.clone(), data: data.as_ref().clone() };
+            let file = SnapshotFile {
+                meta: meta.clone(),
+                data: data.as_ref().clone(),
+            };
             let bytes = postcard::to_allocvec(&file).map_err(snap_write_err)?;
             write_durably(dir, SNAPSHOT_FILE, &bytes).map_err(snap_write_err)?;
         }
@@ -124,9 +149,7 @@ fn snap_read_err<E: std::error::Error + 'static>(e: E) -> StorageError {
 }
 
 /// Loads the snapshot saved in `dir`, if any, as the initial state.
-pub(crate) fn load_snapshot(
-    dir: &Path,
-) -> Result<Option<(SnapshotMeta, Vec<u8>, KvState)>, String> {
+pub(crate) fn load_snapshot(dir: &Path) -> Result<Option<LoadedSnapshot>, String> {
     let path = dir.join(SNAPSHOT_FILE);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
@@ -137,7 +160,11 @@ pub(crate) fn load_snapshot(
         .map_err(|e| format!("corrupt snapshot {}: {e}", path.display()))?;
     let state: KvState = postcard::from_bytes(&file.data)
         .map_err(|e| format!("corrupt snapshot data {}: {e}", path.display()))?;
-    Ok(Some((file.meta, file.data, state)))
+    Ok(Some(LoadedSnapshot {
+        meta: file.meta,
+        data: file.data,
+        state,
+    }))
 }
 
 /// The state machine handed to openraft.
@@ -151,15 +178,18 @@ impl StateMachine {
     pub(crate) fn new(
         dir: Option<PathBuf>,
         apply_delay: Duration,
-        loaded: Option<(SnapshotMeta, Vec<u8>, KvState)>,
+        loaded: Option<LoadedSnapshot>,
     ) -> Self {
         let (state, current) = match loaded {
-            Some((meta, data, state)) => (state, Some((meta, Arc::new(data)))),
+            Some(l) => (l.state, Some((l.meta, Arc::new(l.data)))),
             None => (KvState::default(), None),
         };
         Self {
             state: Arc::new(RwLock::new(state)),
-            snapshots: SnapshotStore { dir, current: Arc::new(Mutex::new(current)) },
+            snapshots: SnapshotStore {
+                dir,
+                current: Arc::new(Mutex::new(current)),
+            },
             apply_delay,
         }
     }
@@ -196,16 +226,26 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             (data, state.last_applied, state.membership.clone())
         };
         let snapshot_id = match last_applied {
-            Some(id) => format!("{}-{}-{}", id.leader_id.term, id.leader_id.node_id, id.index),
+            Some(id) => format!(
+                "{}-{}-{}",
+                id.leader_id.term, id.leader_id.node_id, id.index
+            ),
             None => "empty".to_string(),
         };
-        let meta = SnapshotMeta { last_log_id: last_applied, last_membership: membership, snapshot_id };
+        let meta = SnapshotMeta {
+            last_log_id: last_applied,
+            last_membership: membership,
+            snapshot_id,
+        };
         let snapshots = self.snapshots.clone();
         let meta2 = meta.clone();
         let data = tokio::task::spawn_blocking(move || snapshots.save(&meta2, data))
             .await
             .map_err(snap_write_err)??;
-        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data.as_ref().clone())) })
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data.as_ref().clone())),
+        })
     }
 }
 
@@ -224,19 +264,28 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     {
         if self.apply_delay.is_zero() {
             let mut state = self.state.write().expect("state lock");
-            return Ok(entries.into_iter().map(|e| apply_entry(&mut state, e)).collect());
+            return Ok(entries
+                .into_iter()
+                .map(|e| apply_entry(&mut state, e))
+                .collect());
         }
         // Testing aid (`--apply-delay`): a known per-entry cost makes a known capacity knee.
         let mut out = Vec::new();
         for entry in entries {
             tokio::time::sleep(self.apply_delay).await;
-            out.push(apply_entry(&mut self.state.write().expect("state lock"), entry));
+            out.push(apply_entry(
+                &mut self.state.write().expect("state lock"),
+                entry,
+            ));
         }
         Ok(out)
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        SnapshotBuilder { state: self.state.clone(), snapshots: self.snapshots.clone() }
+        SnapshotBuilder {
+            state: self.state.clone(),
+            snapshots: self.snapshots.clone(),
+        }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
@@ -273,7 +322,10 @@ mod tests {
     #[test]
     fn cas_swaps_only_on_the_expected_value() {
         let mut s = KvState::default();
-        let put = |k: &str, v: &str| Request::Put { key: k.into(), value: v.into() };
+        let put = |k: &str, v: &str| Request::Put {
+            key: k.into(),
+            value: v.into(),
+        };
         let cas = |e: Option<&str>, v: &str| Request::Cas {
             key: "k".into(),
             expect: e.map(Into::into),
@@ -281,17 +333,32 @@ mod tests {
         };
         assert_eq!(
             s.apply_request(1, cas(None, "a")),
-            Response::Cas { ok: true, current: Some("a".into()) }
+            Response::Cas {
+                ok: true,
+                current: Some("a".into())
+            }
         );
         assert_eq!(
             s.apply_request(2, cas(None, "b")),
-            Response::Cas { ok: false, current: Some("a".into()) }
+            Response::Cas {
+                ok: false,
+                current: Some("a".into())
+            }
         );
         assert_eq!(
             s.apply_request(3, cas(Some("a"), "c")),
-            Response::Cas { ok: true, current: Some("c".into()) }
+            Response::Cas {
+                ok: true,
+                current: Some("c".into())
+            }
         );
-        assert_eq!(s.map["k"], Stored { value: "c".into(), index: 3 });
+        assert_eq!(
+            s.map["k"],
+            Stored {
+                value: "c".into(),
+                index: 3
+            }
+        );
         s.apply_request(4, put("x", "1"));
         s.apply_request(5, Request::Delete { key: "x".into() });
         assert!(!s.map.contains_key("x"));
@@ -300,13 +367,30 @@ mod tests {
     #[test]
     fn snapshot_file_survives_a_reload() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SnapshotStore { dir: Some(dir.path().into()), current: Default::default() };
+        let store = SnapshotStore {
+            dir: Some(dir.path().into()),
+            current: Default::default(),
+        };
         let mut state = KvState::default();
-        state.apply_request(7, Request::Put { key: "a".into(), value: "b".into() });
+        state.apply_request(
+            7,
+            Request::Put {
+                key: "a".into(),
+                value: "b".into(),
+            },
+        );
         let meta = SnapshotMeta::default();
-        store.save(&meta, postcard::to_allocvec(&state).unwrap()).unwrap();
-        let (_, _, loaded) = load_snapshot(dir.path()).unwrap().unwrap();
-        assert_eq!(loaded.map["a"], Stored { value: "b".into(), index: 7 });
+        store
+            .save(&meta, postcard::to_allocvec(&state).unwrap())
+            .unwrap();
+        let loaded = load_snapshot(dir.path()).unwrap().unwrap().state;
+        assert_eq!(
+            loaded.map["a"],
+            Stored {
+                value: "b".into(),
+                index: 7
+            }
+        );
         assert!(!dir.path().join("snapshot.bin.tmp").exists());
     }
 }

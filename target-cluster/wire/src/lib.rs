@@ -53,6 +53,8 @@ pub struct GetResponse {
 #[serde(deny_unknown_fields)]
 pub struct CasBody {
     /// The value the key must hold for the swap to happen; `null` means "the key must not exist".
+    /// Required: a missing `expect` is an error, not "absent".
+    #[serde(deserialize_with = "Option::deserialize")]
     pub expect: Option<String>,
     /// The new value.
     pub value: String,
@@ -227,12 +229,23 @@ mod tests {
 
     #[test]
     fn consistency_spellings_match_the_query_string() {
-        for c in [Consistency::Linearizable, Consistency::Lease, Consistency::Stale] {
+        for c in [
+            Consistency::Linearizable,
+            Consistency::Lease,
+            Consistency::Stale,
+        ] {
             let json = serde_json::to_string(&c).unwrap();
             assert_eq!(json, format!("\"{}\"", c.as_str()));
             let back: Consistency = serde_json::from_str(&json).unwrap();
             assert_eq!(back, c);
         }
+    }
+
+    #[test]
+    fn cas_body_requires_expect_but_allows_null() {
+        assert!(serde_json::from_str::<CasBody>(r#"{"value":"x"}"#).is_err());
+        let b: CasBody = serde_json::from_str(r#"{"expect":null,"value":"x"}"#).unwrap();
+        assert_eq!(b.expect, None);
     }
 
     #[test]

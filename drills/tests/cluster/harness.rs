@@ -1,0 +1,264 @@
+//! Shared helpers: a cluster of real node processes, a writer that records what was
+//! acknowledged, and polling with deadlines (never fixed sleeps).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use drills::local_cluster::{ClusterOptions, LocalCluster};
+use raftdrill_wire::{GetResponse, Status, WriteResponse};
+use tokio::sync::Mutex;
+
+/// Cluster tests run one at a time: each starts several node processes, and the machine has
+/// two cores. Parallel clusters would only make elections flaky.
+static SERIAL: Mutex<()> = Mutex::const_new(());
+
+/// Takes the serial lock for the duration of a test.
+pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().await
+}
+
+pub fn exe() -> std::path::PathBuf {
+    env!("CARGO_BIN_EXE_raftdrill").into()
+}
+
+/// Starts `n` nodes with extra flags and waits for a leader.
+pub async fn start(n: u64, flags: &[&str]) -> (LocalCluster, u64) {
+    let opts = ClusterOptions {
+        nodes: n,
+        base_port: None,
+        data_dir: None,
+        log_dir: None,
+        exe: exe(),
+        node_flags: flags.iter().map(|s| s.to_string()).collect(),
+    };
+    let mut c = LocalCluster::start(&opts).expect("cluster starts");
+    let leader = c
+        .wait_for_leader(Duration::from_secs(20))
+        .await
+        .expect("a leader is elected");
+    (c, leader)
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, or panics with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn put(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    value: &str,
+) -> reqwest::Result<reqwest::Response> {
+    client
+        .put(format!("{url}/kv/{key}"))
+        .json(&serde_json::json!({ "value": value }))
+        .send()
+        .await
+}
+
+/// A linearizable read; `None` for 404.
+pub async fn get(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    consistency: &str,
+) -> Option<String> {
+    let resp = client
+        .get(format!("{url}/kv/{key}?consistency={consistency}"))
+        .send()
+        .await
+        .expect("read answers");
+    match resp.status().as_u16() {
+        200 => Some(resp.json::<GetResponse>().await.unwrap().value),
+        404 => None,
+        other => panic!(
+            "read of {key} at {url} answered {other}: {}",
+            resp.text().await.unwrap_or_default()
+        ),
+    }
+}
+
+pub async fn status(client: &reqwest::Client, url: &str) -> Option<Status> {
+    client
+        .get(format!("{url}/status"))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()
+}
+
+/// What a writer saw: keys whose write was answered 200, and how the others ended.
+#[derive(Debug, Default)]
+pub struct WriterLog {
+    pub acked: BTreeMap<String, String>,
+    pub failed: u64,
+    pub unknown: u64,
+}
+
+/// Writers that put `key-N = value-N` (each key once) over all endpoints until stopped.
+pub struct Writer {
+    stop: Arc<AtomicBool>,
+    pub acked_count: Arc<AtomicU64>,
+    tasks: Vec<tokio::task::JoinHandle<WriterLog>>,
+}
+
+impl Writer {
+    /// Starts `concurrency` writer tasks; at most `limit` writes are attempted in all.
+    pub fn start(urls: Vec<String>, concurrency: usize, limit: u64, prefix: &str) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let next = Arc::new(AtomicU64::new(0));
+        let acked_count = Arc::new(AtomicU64::new(0));
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(3))
+            .build()
+            .unwrap();
+        let tasks = (0..concurrency)
+            .map(|w| {
+                let (stop, next, acked_count) = (stop.clone(), next.clone(), acked_count.clone());
+                let (client, urls, prefix) = (client.clone(), urls.clone(), prefix.to_string());
+                tokio::spawn(async move {
+                    let mut log = WriterLog::default();
+                    while !stop.load(Ordering::Relaxed) {
+                        let n = next.fetch_add(1, Ordering::Relaxed);
+                        if n >= limit {
+                            break;
+                        }
+                        let (key, value) = (format!("{prefix}-{n}"), format!("value-{n}"));
+                        let url = &urls[(n as usize + w) % urls.len()];
+                        match put(&client, url, &key, &value).await {
+                            Ok(r) if r.status() == 200 => {
+                                r.json::<WriteResponse>()
+                                    .await
+                                    .expect("write response parses");
+                                log.acked.insert(key, value);
+                                acked_count.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Ok(r) if matches!(r.status().as_u16(), 503 | 400..=499) => {
+                                log.failed += 1
+                            }
+                            Ok(r) if r.status() == 502 => {
+                                let body = r.text().await.unwrap_or_default();
+                                if body.contains("forward_failed") {
+                                    log.failed += 1
+                                } else {
+                                    log.unknown += 1
+                                }
+                            }
+                            Ok(_) => log.unknown += 1,
+                            Err(e) if e.is_connect() => {
+                                log.failed += 1;
+                                // A dead endpoint answers at once; do not spin on it.
+                                tokio::time::sleep(Duration::from_millis(20)).await;
+                            }
+                            Err(_) => log.unknown += 1,
+                        }
+                    }
+                    log
+                })
+            })
+            .collect();
+        Self {
+            stop,
+            acked_count,
+            tasks,
+        }
+    }
+
+    pub fn acked(&self) -> u64 {
+        self.acked_count.load(Ordering::Relaxed)
+    }
+
+    /// Waits until at least `n` writes were acknowledged in all.
+    pub async fn wait_acked(&self, n: u64, timeout: Duration) {
+        let c = self.acked_count.clone();
+        eventually(timeout, &format!("{n} acknowledged writes"), || {
+            let c = c.clone();
+            async move { (c.load(Ordering::Relaxed) >= n).then_some(()) }
+        })
+        .await
+    }
+
+    /// Stops the writers and merges what they saw.
+    pub async fn finish(self) -> WriterLog {
+        self.stop.store(true, Ordering::Relaxed);
+        self.join().await
+    }
+
+    /// Waits for the writers to use up their limit, and merges what they saw.
+    pub async fn join(self) -> WriterLog {
+        let mut all = WriterLog::default();
+        for t in self.tasks {
+            let log = t.await.expect("writer task");
+            all.acked.extend(log.acked);
+            all.failed += log.failed;
+            all.unknown += log.unknown;
+        }
+        all
+    }
+}
+
+/// Reads every acknowledged key from `url` and returns those whose value is missing or wrong.
+pub async fn missing(
+    client: &reqwest::Client,
+    url: &str,
+    acked: &BTreeMap<String, String>,
+    consistency: &str,
+) -> Vec<String> {
+    let mut lost = Vec::new();
+    for (k, v) in acked {
+        if get(client, url, k, consistency).await.as_deref() != Some(v.as_str()) {
+            lost.push(k.clone());
+        }
+    }
+    lost
+}
+
+/// Waits for a leader other than `not` and returns it.
+pub async fn new_leader(c: &LocalCluster, not: Option<u64>, timeout: Duration) -> u64 {
+    let client = http();
+    let urls: Vec<(u64, String)> = c.nodes().keys().map(|id| (*id, c.url(*id))).collect();
+    eventually(timeout, "a new leader", || {
+        let (client, urls) = (client.clone(), urls.clone());
+        async move {
+            for (id, url) in &urls {
+                if Some(*id) == not {
+                    continue;
+                }
+                if let Some(s) = status(&client, url).await
+                    && s.role == raftdrill_wire::Role::Leader
+                {
+                    return Some(s.id);
+                }
+            }
+            None
+        }
+    })
+    .await
+}

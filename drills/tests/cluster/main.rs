@@ -1,0 +1,12 @@
+//! Integration tests of the reference cluster: real `raftdrill node` processes on loopback.
+//!
+//! Each test takes a serial lock (see `harness::serial`), waits on conditions with deadlines, and
+//! kills its nodes when it ends (the cluster's supervisor kills them on drop, even on panic).
+
+mod bad_input;
+mod cluster_cmd;
+mod crash;
+mod failover;
+mod formation;
+mod harness;
+mod membership;
