@@ -221,16 +221,34 @@ mod tests {
         assert_eq!(
             plan,
             Plan::Steps(vec![
-                Step { level: 100.0, hold: secs(10.0) },
-                Step { level: 200.0, hold: secs(10.0) },
-                Step { level: 400.0, hold: secs(0.5) },
+                Step {
+                    level: 100.0,
+                    hold: secs(10.0)
+                },
+                Step {
+                    level: 200.0,
+                    hold: secs(10.0)
+                },
+                Step {
+                    level: 400.0,
+                    hold: secs(0.5)
+                },
             ])
         );
         assert_eq!(plan.peak(1.0), 400.0);
         assert_eq!(plan.length(), Some(secs(20.5)));
-        assert!(matches!(Plan::parse_steps("100"), Err(PlanError::BadStep(_))));
-        assert!(matches!(Plan::parse_steps("x@1s"), Err(PlanError::BadStep(_))));
-        assert!(matches!(Plan::parse_steps("1@1q"), Err(PlanError::BadStep(_))));
+        assert!(matches!(
+            Plan::parse_steps("100"),
+            Err(PlanError::BadStep(_))
+        ));
+        assert!(matches!(
+            Plan::parse_steps("x@1s"),
+            Err(PlanError::BadStep(_))
+        ));
+        assert!(matches!(
+            Plan::parse_steps("1@1q"),
+            Err(PlanError::BadStep(_))
+        ));
         assert_eq!(Plan::parse_steps(""), Err(PlanError::NoSteps));
     }
 

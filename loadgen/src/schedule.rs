@@ -238,7 +238,11 @@ mod tests {
         assert!(s.is_late(intended, Instant::now()));
         s.next(0, &stop).await;
         s.next(0, &stop).await;
-        let Slot::Run { n: n3, intended: i3 } = s.next(0, &stop).await else {
+        let Slot::Run {
+            n: n3,
+            intended: i3,
+        } = s.next(0, &stop).await
+        else {
             panic!()
         };
         assert_eq!(n3, 3);

@@ -35,9 +35,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         rest = &rest[unit_len..];
         total += number * scale;
     }
-    total
-        .is_finite()
-        .then(|| Duration::from_secs_f64(total))
+    total.is_finite().then(|| Duration::from_secs_f64(total))
 }
 
 /// Parse a percentage such as `99.5%` into `99.5`. The `%` sign is required.

@@ -80,7 +80,9 @@ impl std::str::FromStr for WorkloadKind {
             "d" => Ok(WorkloadKind::D),
             "f" => Ok(WorkloadKind::F),
             "w" => Ok(WorkloadKind::W),
-            other => Err(format!("unknown workload {other:?} (expected a, b, c, d, f or w)")),
+            other => Err(format!(
+                "unknown workload {other:?} (expected a, b, c, d, f or w)"
+            )),
         }
     }
 }

@@ -1,0 +1,143 @@
+//! The engines that drive workers: goose users (the default) or plain tokio tasks.
+//!
+//! Goose has neither an open-loop mode nor a per-request hook, so it is used as the worker
+//! pool: it starts `pool` users at once and each user's single transaction calls
+//! [`Driver::step`], which waits for the next slot, runs it and records it into our own
+//! histograms. Each operation is also handed to goose with `record_custom_request_duration`,
+//! under method `KV` and the kind's name, so goose's HTML report shows the same latencies.
+//!
+//! Goose keeps process-wide state: a killswitch that stops "the" attack, and a Ctrl-C handler
+//! whose second press calls `process::exit`. So only one goose attack runs at a time here
+//! (a static lock), the run stops goose through the killswitch, and [`crate::LoadRun::run`]
+//! registers tokio's SIGINT handler first, which makes goose's `ctrlc::set_handler` refuse to
+//! install (it only replaces the default action) and leaves Ctrl-C to the caller.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use goose::config::GooseConfiguration;
+use goose::prelude::*;
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinSet;
+
+use crate::driver::{Driver, Step};
+use crate::outcome::Outcome;
+use crate::target::Target;
+
+/// Which engine runs the workers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// Goose users; can write goose's HTML report.
+    #[default]
+    Goose,
+    /// Plain tokio tasks with the same scheduling and metrics; no goose report.
+    Tasks,
+}
+
+/// Goose could not run.
+#[derive(Debug, thiserror::Error)]
+#[error("goose failed: {0}")]
+pub struct EngineError(String);
+
+/// Only one goose attack may run in a process at a time.
+static GOOSE_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// How long a user whose work is done waits before goose looks at it again.
+const IDLE_PARK: Duration = Duration::from_millis(50);
+
+/// Run `pool` tokio tasks until every one is finished.
+pub async fn run_tasks<T: Target>(driver: Arc<Driver<T>>, pool: usize) {
+    let mut set = JoinSet::new();
+    for worker in 0..pool {
+        let d = driver.clone();
+        set.spawn(async move { while let Step::Done { .. } = d.step(worker).await {} });
+    }
+    while let Some(joined) = set.join_next().await {
+        if let Err(e) = joined {
+            tracing::error!(error = %e, "a load worker panicked");
+        }
+    }
+}
+
+/// Run `pool` goose users until the driver's stop token fires.
+pub async fn run_goose<T: Target>(
+    driver: Arc<Driver<T>>,
+    pool: usize,
+    host: String,
+    report: Option<PathBuf>,
+    quiet: bool,
+) -> Result<(), EngineError> {
+    let _only_attack = GOOSE_LOCK.lock().await;
+    let mut config = GooseConfiguration::default();
+    config.host = Some(host);
+    config.users = Some(pool);
+    // Start every user within about 10 ms: they are a pool, not a ramp.
+    config.increase_rate = Some((pool.max(1) * 100).to_string());
+    config.no_telnet = true;
+    config.quiet = u8::from(quiet);
+    config.no_print_metrics = quiet;
+    config.no_transaction_metrics = true;
+    config.no_scenario_metrics = true;
+    config.report_file = report
+        .map(|p| vec![p.to_string_lossy().into_owned()])
+        .unwrap_or_default();
+
+    let d = driver.clone();
+    let step: TransactionFunction = Arc::new(move |user| {
+        let d = d.clone();
+        Box::pin(async move {
+            match d.step(user.weighted_users_index).await {
+                Step::Done {
+                    kind,
+                    latency,
+                    outcome,
+                } => {
+                    let ok = outcome == Outcome::Ok;
+                    let error = (!ok).then_some(if outcome == Outcome::Fail {
+                        "fail"
+                    } else {
+                        "unknown"
+                    });
+                    user.record_custom_request_duration(
+                        "KV",
+                        kind.as_str(),
+                        latency,
+                        ok,
+                        None,
+                        error,
+                    )
+                    .await?;
+                }
+                Step::Finished => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(IDLE_PARK) => {}
+                        _ = d.stop.cancelled() => tokio::time::sleep(IDLE_PARK).await,
+                    }
+                }
+            }
+            Ok(())
+        })
+    });
+    let scenario =
+        scenario!("raftdrill").register_transaction(Transaction::new(step).set_name("op"));
+    let attack = GooseAttack::initialize_with_config(config)
+        .map_err(|e| EngineError(e.to_string()))?
+        .register_scenario(scenario);
+
+    // Goose stops on its killswitch only; keep pulling it once our run is stopped, since goose
+    // clears it when an attack starts.
+    let stop = driver.stop.clone();
+    let killer = tokio::spawn(async move {
+        stop.cancelled().await;
+        loop {
+            goose::trigger_killswitch("raftdrill: load finished");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let result = attack.execute().await;
+    killer.abort();
+    goose::reset_killswitch();
+    result.map(|_| ()).map_err(|e| EngineError(e.to_string()))
+}

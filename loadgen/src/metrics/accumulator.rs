@@ -1,0 +1,186 @@
+//! Merged histograms and counts: one interval's, or the whole run's.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+
+use super::{Counts, LatencySummary, new_histogram};
+use crate::workload::OpKind;
+
+/// Histograms (microseconds) and counts merged from many workers.
+#[derive(Debug, Clone)]
+pub struct Accumulator {
+    /// Operation counts.
+    pub counts: Counts,
+    /// Latency of every operation.
+    pub latency: Histogram<u64>,
+    /// Service time (from the actual start) of every operation.
+    pub service: Histogram<u64>,
+    /// Latency per kind.
+    pub latency_per_kind: BTreeMap<OpKind, Histogram<u64>>,
+    /// Service time per kind.
+    pub service_per_kind: BTreeMap<OpKind, Histogram<u64>>,
+}
+
+impl Default for Accumulator {
+    fn default() -> Self {
+        Self {
+            counts: Counts::default(),
+            latency: new_histogram(),
+            service: new_histogram(),
+            latency_per_kind: BTreeMap::new(),
+            service_per_kind: BTreeMap::new(),
+        }
+    }
+}
+
+fn fold(into: &mut Histogram<u64>, from: &Histogram<u32>) {
+    for v in from.iter_recorded() {
+        into.saturating_record_n(v.value_iterated_to(), u64::from(v.count_at_value()));
+    }
+}
+
+impl Accumulator {
+    /// Fold in a worker's latency histogram of `kind`.
+    pub fn add_latency(&mut self, kind: OpKind, h: &Histogram<u32>) {
+        if h.is_empty() {
+            return;
+        }
+        fold(&mut self.latency, h);
+        fold(
+            self.latency_per_kind
+                .entry(kind)
+                .or_insert_with(new_histogram),
+            h,
+        );
+    }
+
+    /// Fold in a worker's service-time histogram of `kind`.
+    pub fn add_service(&mut self, kind: OpKind, h: &Histogram<u32>) {
+        if h.is_empty() {
+            return;
+        }
+        fold(&mut self.service, h);
+        fold(
+            self.service_per_kind
+                .entry(kind)
+                .or_insert_with(new_histogram),
+            h,
+        );
+    }
+
+    /// Add everything in `other`.
+    pub fn merge(&mut self, other: &Accumulator) {
+        self.counts.merge(&other.counts);
+        add(&mut self.latency, &other.latency);
+        add(&mut self.service, &other.service);
+        for (k, h) in &other.latency_per_kind {
+            add(
+                self.latency_per_kind
+                    .entry(*k)
+                    .or_insert_with(new_histogram),
+                h,
+            );
+        }
+        for (k, h) in &other.service_per_kind {
+            add(
+                self.service_per_kind
+                    .entry(*k)
+                    .or_insert_with(new_histogram),
+                h,
+            );
+        }
+    }
+
+    /// Empty it, keeping the allocations.
+    pub fn reset(&mut self) {
+        self.counts = Counts::default();
+        self.latency.reset();
+        self.service.reset();
+        self.latency_per_kind
+            .values_mut()
+            .for_each(Histogram::reset);
+        self.service_per_kind
+            .values_mut()
+            .for_each(Histogram::reset);
+    }
+
+    /// Latency percentiles per kind (kinds with no values left out).
+    pub fn per_kind_summary(&self) -> BTreeMap<OpKind, LatencySummary> {
+        self.latency_per_kind
+            .iter()
+            .filter(|(_, h)| !h.is_empty())
+            .map(|(k, h)| (*k, LatencySummary::from_histogram(h)))
+            .collect()
+    }
+}
+
+fn add(into: &mut Histogram<u64>, from: &Histogram<u64>) {
+    // Same bounds on both sides, so this cannot fail; fall back to folding just in case.
+    if into.add(from).is_err() {
+        for v in from.iter_recorded() {
+            into.saturating_record_n(v.value_iterated_to(), v.count_at_value());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::metrics::WorkerRecorder;
+    use crate::outcome::{ErrorClass, Outcome};
+
+    #[test]
+    fn worker_histograms_merge_and_reset() {
+        let a = WorkerRecorder::new([OpKind::Read, OpKind::Update]);
+        let b = WorkerRecorder::new([OpKind::Read, OpKind::Update]);
+        for ms in 1..=100u64 {
+            a.record(
+                OpKind::Read,
+                Duration::from_millis(ms),
+                Duration::from_millis(1),
+                Outcome::Ok,
+                None,
+                false,
+            );
+        }
+        b.record(
+            OpKind::Update,
+            Duration::from_secs(120),
+            Duration::from_secs(2),
+            Outcome::Unknown,
+            Some(ErrorClass::Timeout),
+            true,
+        );
+        let mut interval = Accumulator::default();
+        a.drain_into(&mut interval);
+        b.drain_into(&mut interval);
+        assert_eq!(interval.counts.ops, 101);
+        assert_eq!(interval.counts.ok, 100);
+        assert_eq!(interval.counts.unknown, 1);
+        assert_eq!(interval.counts.late, 1);
+        assert_eq!(interval.counts.errors.timeout, 1);
+        assert_eq!(interval.latency.len(), 101);
+        let read = LatencySummary::from_histogram(&interval.latency_per_kind[&OpKind::Read]);
+        assert!((read.p50 - 50.0).abs() < 0.1, "{read:?}");
+        assert!((read.max - 100.0).abs() < 0.1, "{read:?}");
+        // 120 s is clamped to the 60 s ceiling.
+        let update = &interval.latency_per_kind[&OpKind::Update];
+        assert!(update.max() >= 59_900_000 && update.max() <= 60_100_000);
+
+        let mut run = Accumulator::default();
+        run.merge(&interval);
+        run.merge(&interval);
+        assert_eq!(run.counts.ops, 202);
+        assert_eq!(run.latency.len(), 202);
+
+        // Draining again finds the workers empty.
+        let mut next = Accumulator::default();
+        a.drain_into(&mut next);
+        b.drain_into(&mut next);
+        assert_eq!(next.counts.ops, 0);
+        assert!(next.latency.is_empty());
+    }
+}

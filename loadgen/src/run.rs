@@ -1,0 +1,391 @@
+//! The public entry: [`LoadConfig`], [`LoadRun`] and [`run`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::driver::Driver;
+use crate::engine::{Engine, EngineError, run_goose, run_tasks};
+use crate::history::{HistoryError, WriteRecord, spawn_writer};
+use crate::metrics::{Accumulator, Counts, LatencySummary, Snapshot, WorkerRecorder};
+use crate::plan::{LoadModel, Plan};
+use crate::reference::{ReferenceCluster, TargetError};
+use crate::schedule::Schedule;
+use crate::target::Target;
+use crate::workload::{OpKind, Workload, WorkloadSpec};
+
+/// Everything a load run needs.
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    /// Node base URLs, `http://HOST:PORT`; operation `n` goes to node `n % len`.
+    pub endpoints: Vec<String>,
+    /// The workload.
+    pub workload: WorkloadSpec,
+    /// Open or closed loop.
+    pub model: LoadModel,
+    /// How the level changes.
+    pub plan: Plan,
+    /// Length of the run (a steps plan may end it sooner).
+    pub duration: Duration,
+    /// Per-request timeout (default 2 s).
+    pub timeout: Duration,
+    /// Open loop: a slot that starts later than this after its intended time counts as late.
+    pub late_tolerance: Duration,
+    /// Goose users or plain tasks.
+    pub engine: Engine,
+    /// Write every operation to this `history.jsonl`.
+    pub history_path: Option<PathBuf>,
+    /// Goose engine only: write goose's HTML report here (e.g. `RUN/goose-report.html`).
+    pub goose_report: Option<PathBuf>,
+    /// Silence goose's console output (set while a live view is up).
+    pub quiet: bool,
+    /// Offer the stream of write outcomes through [`LoadRun::take_writes`].
+    pub stream_writes: bool,
+}
+
+impl LoadConfig {
+    /// A configuration with the defaults: constant plan, 2 s timeout, 10 ms late tolerance,
+    /// goose engine, no history, no report, quiet.
+    pub fn new(
+        endpoints: Vec<String>,
+        workload: WorkloadSpec,
+        model: LoadModel,
+        duration: Duration,
+    ) -> Self {
+        Self {
+            endpoints,
+            workload,
+            model,
+            plan: Plan::Constant,
+            duration,
+            timeout: Duration::from_secs(2),
+            late_tolerance: Duration::from_millis(10),
+            engine: Engine::Goose,
+            history_path: None,
+            goose_report: None,
+            quiet: true,
+            stream_writes: false,
+        }
+    }
+}
+
+/// A load run could not be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The target adapter could not be built.
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    /// The history could not be written.
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    /// Goose failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The configuration makes no sense.
+    #[error("bad load configuration: {0}")]
+    Config(String),
+}
+
+/// What a finished (or canceled) run measured.
+#[derive(Debug, Clone)]
+pub struct LoadReport {
+    /// Time from the start to the last completion.
+    pub elapsed: Duration,
+    /// Whether the caller canceled the run.
+    pub canceled: bool,
+    /// Operations begun.
+    pub started: u64,
+    /// Open loop: slots the plan held before the end; `None` in closed loop.
+    pub planned: Option<u64>,
+    /// Open loop: planned slots never begun (the run was canceled, or the pool could not keep
+    /// up even in the grace period after the end).
+    pub dropped: u64,
+    /// Whole-run histograms and counts.
+    pub totals: Accumulator,
+    /// Lines written to the history, when one was kept.
+    pub history_lines: Option<u64>,
+}
+
+impl LoadReport {
+    /// Counts for the whole run.
+    pub fn counts(&self) -> &Counts {
+        &self.totals.counts
+    }
+
+    /// Completed operations per second over the run.
+    pub fn tps(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.totals.counts.ops as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    /// Latency over the run (from the intended start in open loop).
+    pub fn latency(&self) -> LatencySummary {
+        LatencySummary::from_histogram(&self.totals.latency)
+    }
+
+    /// Raw service time over the run (from the actual start).
+    pub fn service(&self) -> LatencySummary {
+        LatencySummary::from_histogram(&self.totals.service)
+    }
+
+    /// Latency per operation kind.
+    pub fn per_kind(&self) -> std::collections::BTreeMap<OpKind, LatencySummary> {
+        self.totals.per_kind_summary()
+    }
+}
+
+/// A prepared run: subscribe to its snapshots and writes, then [`LoadRun::run`] it.
+pub struct LoadRun {
+    config: LoadConfig,
+    snapshots: watch::Sender<Snapshot>,
+    writes_tx: Option<mpsc::UnboundedSender<WriteRecord>>,
+    writes_rx: Option<mpsc::UnboundedReceiver<WriteRecord>>,
+}
+
+impl LoadRun {
+    /// Check `config` and prepare the channels.
+    pub fn new(config: LoadConfig) -> Result<Self, LoadError> {
+        match &config.model {
+            LoadModel::Open { rate, .. } if !(*rate > 0.0 && rate.is_finite()) => {
+                return Err(LoadError::Config(format!(
+                    "rate must be positive, got {rate}"
+                )));
+            }
+            LoadModel::Closed { users: 0, .. } => {
+                return Err(LoadError::Config("users must be at least 1".into()));
+            }
+            _ => {}
+        }
+        if config.workload.keys == 0 {
+            return Err(LoadError::Config("keys must be at least 1".into()));
+        }
+        let (writes_tx, writes_rx) = if config.stream_writes {
+            let (tx, rx) = mpsc::unbounded_channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        Ok(Self {
+            config,
+            snapshots: watch::channel(Snapshot::default()).0,
+            writes_tx,
+            writes_rx,
+        })
+    }
+
+    /// A receiver of the once-a-second snapshots.
+    pub fn snapshots(&self) -> watch::Receiver<Snapshot> {
+        self.snapshots.subscribe()
+    }
+
+    /// The stream of write outcomes (once; only with `stream_writes`). It ends with the run.
+    pub fn take_writes(&mut self) -> Option<mpsc::UnboundedReceiver<WriteRecord>> {
+        self.writes_rx.take()
+    }
+
+    /// Run against the reference cluster at the configured endpoints.
+    pub async fn run(self, cancel: CancellationToken) -> Result<LoadReport, LoadError> {
+        let target = ReferenceCluster::new(&self.config.endpoints, self.config.timeout)?;
+        self.run_with(target, cancel).await
+    }
+
+    /// Run against any [`Target`]. Canceling `cancel`, or SIGINT, stops the load promptly:
+    /// no new operation starts, those in flight finish (within the timeout), and what was
+    /// measured is returned.
+    pub async fn run_with<T: Target>(
+        self,
+        target: T,
+        cancel: CancellationToken,
+    ) -> Result<LoadReport, LoadError> {
+        let config = self.config;
+        let workload = Workload::new(config.workload.clone());
+        let kinds: Vec<OpKind> = workload.kinds().collect();
+        let (history, history_task) = match &config.history_path {
+            Some(path) => {
+                let (tx, task) = spawn_writer(path)?;
+                (Some(tx), Some(task))
+            }
+            None => (None, None),
+        };
+        // Claim SIGINT before goose can: see `engine`.
+        let sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+        let start = Instant::now();
+        let schedule = Schedule::new(
+            start,
+            config.duration,
+            config.timeout,
+            config.model.clone(),
+            config.plan.clone(),
+            config.late_tolerance,
+        );
+        let pool = schedule.pool_size();
+        let recorders: Arc<[WorkerRecorder]> = (0..pool)
+            .map(|_| WorkerRecorder::new(kinds.iter().copied()))
+            .collect();
+        let driver = Arc::new(Driver {
+            target,
+            workload,
+            schedule,
+            recorders: recorders.clone(),
+            history,
+            writes: self.writes_tx,
+            stop: CancellationToken::new(),
+            started: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+        });
+        let canceled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let conductor = tokio::spawn(conduct(driver.clone(), cancel, sigint, canceled.clone()));
+        let done = CancellationToken::new();
+        let merger = tokio::spawn(merge_every_second(
+            recorders,
+            start,
+            self.snapshots,
+            done.clone(),
+        ));
+
+        let engine_result = match config.engine {
+            Engine::Tasks => {
+                run_tasks(driver.clone(), pool).await;
+                Ok(())
+            }
+            Engine::Goose => {
+                let host = config.endpoints.first().cloned().unwrap_or_default();
+                run_goose(
+                    driver.clone(),
+                    pool,
+                    host,
+                    config.goose_report.clone(),
+                    config.quiet,
+                )
+                .await
+            }
+        };
+        let elapsed = start.elapsed();
+        driver.stop.cancel();
+        conductor.abort();
+        done.cancel();
+        let totals = merger.await.unwrap_or_default();
+        let started = driver.started.load(Ordering::Relaxed);
+        let planned = driver.schedule.planned();
+        drop(driver);
+        let history_lines = match history_task {
+            Some(task) => Some(
+                task.await
+                    .map_err(|e| LoadError::Config(format!("history writer: {e}")))??,
+            ),
+            None => None,
+        };
+        engine_result?;
+        Ok(LoadReport {
+            elapsed,
+            canceled: canceled.load(Ordering::Relaxed),
+            started,
+            planned,
+            dropped: planned.map_or(0, |p| p.saturating_sub(started)),
+            totals,
+            history_lines,
+        })
+    }
+}
+
+/// Stop the driver at the end of the run (once the open-loop backlog has drained, at most a
+/// grace period late), on cancel, or on SIGINT.
+async fn conduct<T: Target>(
+    driver: Arc<Driver<T>>,
+    cancel: CancellationToken,
+    mut sigint: Option<tokio::signal::unix::Signal>,
+    canceled: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let interrupted = async {
+        match &mut sigint {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    let finished = async {
+        tokio::time::sleep_until(driver.schedule.end()).await;
+        let planned = driver.schedule.planned();
+        loop {
+            let drained = planned.is_none_or(|p| driver.schedule.claimed() >= p)
+                && driver.in_flight.load(Ordering::Acquire) == 0;
+            if drained {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::select! {
+        _ = finished => {}
+        _ = cancel.cancelled() => canceled.store(true, Ordering::Relaxed),
+        _ = interrupted => {
+            tracing::info!("interrupted: stopping the load");
+            canceled.store(true, Ordering::Relaxed);
+        }
+    }
+    driver.stop.cancel();
+}
+
+/// Once a second, fold every worker's interval into a [`Snapshot`] and publish it; when `done`
+/// fires, publish the last one and return the run's totals.
+async fn merge_every_second(
+    recorders: Arc<[WorkerRecorder]>,
+    start: Instant,
+    snapshots: watch::Sender<Snapshot>,
+    done: CancellationToken,
+) -> Accumulator {
+    let mut ticker =
+        tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut interval = Accumulator::default();
+    let mut run = Accumulator::default();
+    let mut last = start;
+    loop {
+        let finished = tokio::select! {
+            _ = ticker.tick() => false,
+            _ = done.cancelled() => true,
+        };
+        let now = Instant::now();
+        for r in recorders.iter() {
+            r.drain_into(&mut interval);
+        }
+        run.merge(&interval);
+        let secs = (now - last).as_secs_f64();
+        let snapshot = Snapshot {
+            t: (now - start).as_secs_f64(),
+            interval: secs,
+            counts: interval.counts,
+            tps: if secs > 0.0 {
+                interval.counts.ops as f64 / secs
+            } else {
+                0.0
+            },
+            latency: LatencySummary::from_histogram(&interval.latency),
+            per_kind: interval.per_kind_summary(),
+            total: run.counts,
+            last: finished,
+        };
+        snapshots.send_replace(snapshot);
+        interval.reset();
+        last = now;
+        if finished {
+            return run;
+        }
+    }
+}
+
+/// Run a load with `config` against the reference cluster until it ends or `cancel` fires.
+/// Use [`LoadRun`] to watch snapshots or take the write stream while it runs.
+pub async fn run(config: LoadConfig, cancel: CancellationToken) -> Result<LoadReport, LoadError> {
+    LoadRun::new(config)?.run(cancel).await
+}

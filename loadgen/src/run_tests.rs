@@ -1,0 +1,168 @@
+//! Tests that run the load generator against local HTTP servers.
+
+use std::time::Duration;
+
+use raftdrill_wire::Consistency;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::Engine;
+use crate::outcome::{ErrorClass, Outcome};
+use crate::plan::LoadModel;
+use crate::reference::ReferenceCluster;
+use crate::target::Target;
+use crate::testkit;
+use crate::workload::{WorkloadKind, WorkloadSpec};
+use crate::{LoadConfig, LoadRun};
+
+#[tokio::test]
+async fn outcomes_are_classified_against_misbehaving_servers() {
+    let kv = testkit::kv_server().await;
+    let timeout = Duration::from_millis(300);
+    let c = ReferenceCluster::new(&[kv], timeout).unwrap();
+    let lin = Consistency::Linearizable;
+
+    assert_eq!(c.get(0, "k", lin).await, Ok(None));
+    c.put(0, "k", "v").await.unwrap();
+    assert_eq!(c.get(0, "k", lin).await, Ok(Some("v".into())));
+    assert!(c.cas(0, "k", Some("v"), "w").await.unwrap().swapped);
+    assert!(!c.cas(0, "k", None, "x").await.unwrap().swapped);
+
+    let e = c.put(0, "slow", "v").await.unwrap_err();
+    assert_eq!(
+        (e.class, e.outcome),
+        (ErrorClass::Timeout, Outcome::Unknown)
+    );
+    let e = c.put(0, "noleader", "v").await.unwrap_err();
+    assert_eq!((e.class, e.outcome), (ErrorClass::NoLeader, Outcome::Fail));
+    let e = c.put(0, "commit-timeout", "v").await.unwrap_err();
+    assert_eq!(
+        (e.class, e.outcome),
+        (ErrorClass::Http5xx, Outcome::Unknown)
+    );
+
+    let reset = ReferenceCluster::new(&[testkit::resetting_server().await], timeout).unwrap();
+    let e = reset.put(0, "k", "v").await.unwrap_err();
+    assert_eq!(
+        (e.class, e.outcome),
+        (ErrorClass::Reset, Outcome::Unknown),
+        "{e}"
+    );
+
+    let refused = ReferenceCluster::new(&[testkit::refusing_url().await], timeout).unwrap();
+    let e = refused.get(0, "k", lin).await.unwrap_err();
+    assert_eq!(
+        (e.class, e.outcome),
+        (ErrorClass::Connect, Outcome::Fail),
+        "{e}"
+    );
+}
+
+fn open_config(endpoints: Vec<String>, engine: Engine) -> LoadConfig {
+    let mut spec = WorkloadSpec::new(WorkloadKind::F);
+    spec.keys = 50;
+    spec.value_size = 32;
+    let mut config = LoadConfig::new(
+        endpoints,
+        spec,
+        LoadModel::Open {
+            rate: 200.0,
+            max_in_flight: 16,
+        },
+        Duration::from_millis(2500),
+    );
+    config.engine = engine;
+    config
+}
+
+async fn open_loop_run(engine: Engine) {
+    let kv = testkit::kv_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = open_config(vec![kv.clone(), kv], engine);
+    config.history_path = Some(dir.path().join("history.jsonl"));
+    config.stream_writes = true;
+    if engine == Engine::Goose {
+        config.goose_report = Some(dir.path().join("goose-report.html"));
+    }
+    let mut load = LoadRun::new(config).unwrap();
+    let mut snapshots = load.snapshots();
+    let mut writes = load.take_writes().unwrap();
+    let seen = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while snapshots.changed().await.is_ok() {
+            let s = snapshots.borrow_and_update().clone();
+            let last = s.last;
+            seen.push(s);
+            if last {
+                break;
+            }
+        }
+        seen
+    });
+    let report = load.run(CancellationToken::new()).await.unwrap();
+    let seen = seen.await.unwrap();
+    let mut acked = 0;
+    while let Ok(w) = writes.try_recv() {
+        acked += u64::from(w.status == crate::history::WriteStatus::Acked);
+    }
+
+    let c = report.counts();
+    assert_eq!(c.ok + c.fail + c.unknown, c.ops);
+    assert_eq!(c.ops, report.started);
+    assert_eq!(report.planned, Some(500));
+    assert_eq!(report.started + report.dropped, 500);
+    assert_eq!(report.dropped, 0);
+    assert_eq!(c.ok, c.ops, "{c:?}");
+    assert!(acked > 0);
+    assert_eq!(report.history_lines, Some(c.ops));
+    // One snapshot a second (at 1 s and 2 s) plus the last one.
+    assert!(seen.len() >= 3, "{} snapshots", seen.len());
+    assert!(
+        (seen[0].t - 1.0).abs() < 0.5 && (seen[1].t - 2.0).abs() < 0.5,
+        "{seen:?}"
+    );
+    assert!(seen.last().unwrap().last);
+    assert_eq!(seen.last().unwrap().total.ops, c.ops);
+    assert_eq!(seen.iter().map(|s| s.counts.ops).sum::<u64>(), c.ops);
+    if engine == Engine::Goose {
+        let report = std::fs::read_to_string(dir.path().join("goose-report.html")).unwrap();
+        assert!(report.contains("rmw"), "goose report lacks the op kinds");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_loop_run_on_tasks_counts_every_scheduled_op() {
+    open_loop_run(Engine::Tasks).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_loop_run_on_goose_counts_every_scheduled_op() {
+    open_loop_run(Engine::Goose).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_down_cluster_gives_errors_and_cancel_stops_promptly() {
+    let url = testkit::refusing_url().await;
+    let mut config = open_config(vec![url], Engine::Tasks);
+    config.duration = Duration::from_secs(30);
+    let cancel = CancellationToken::new();
+    let stopper = cancel.clone();
+    let load = LoadRun::new(config).unwrap();
+    let mut snapshots = load.snapshots();
+    tokio::spawn(async move {
+        // Cancel once the first snapshot shows errors.
+        while snapshots.changed().await.is_ok() {
+            if snapshots.borrow().counts.ops > 0 {
+                break;
+            }
+        }
+        stopper.cancel();
+    });
+    let report = load.run(cancel).await.unwrap();
+    assert!(report.canceled);
+    let c = report.counts();
+    assert!(c.ops > 0);
+    assert_eq!(c.ok, 0);
+    assert_eq!(c.fail, c.ops);
+    assert_eq!(c.errors.connect, c.ops);
+    assert!(report.dropped > 0);
+}
