@@ -53,6 +53,8 @@ struct Completed {
     returned: Option<String>,
     expect: Option<Option<String>>,
     applied: Option<bool>,
+    /// Commit position of an acknowledged write.
+    index: Option<u64>,
 }
 
 impl<T: Target> Driver<T> {
@@ -101,6 +103,7 @@ impl<T: Target> Driver<T> {
             returned: None,
             expect: None,
             applied: None,
+            index: None,
         };
         match op.kind {
             OpKind::Read => match self.target.get(node, &op.key, consistency).await {
@@ -110,16 +113,18 @@ impl<T: Target> Driver<T> {
                     returned,
                     expect: None,
                     applied: None,
+                    index: None,
                 },
                 Err(e) => failed(e),
             },
             OpKind::Update | OpKind::Insert => match self.target.put(node, &op.key, value).await {
-                Ok(()) => Completed {
+                Ok(index) => Completed {
                     outcome: Outcome::Ok,
                     error: None,
                     returned: None,
                     expect: None,
                     applied: Some(true),
+                    index,
                 },
                 Err(e) => failed(e),
             },
@@ -145,6 +150,7 @@ impl<T: Target> Driver<T> {
                         returned: r.current,
                         expect: Some(current),
                         applied: Some(r.swapped),
+                        index: r.index,
                     },
                     Err(e) => Completed {
                         expect: Some(current),
@@ -176,6 +182,7 @@ impl<T: Target> Driver<T> {
                 key: op.key.clone(),
                 value: value.clone(),
                 status,
+                index: done.index,
             });
         }
         if let Some(history) = &self.history {
@@ -192,6 +199,7 @@ impl<T: Target> Driver<T> {
                 error: class,
                 returned: done.returned.clone(),
                 applied: done.applied,
+                index: done.index,
             });
         }
     }

@@ -50,6 +50,9 @@ pub struct HistoryRecord {
     /// For writes that completed: whether the write took effect (false for a failed swap).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applied: Option<bool>,
+    /// For acknowledged writes: the store's commit position (Raft log index).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u64>,
 }
 
 /// A field that is present (even as `null`) is `Some`; an absent one is `None` by `default`.
@@ -80,6 +83,9 @@ pub struct WriteRecord {
     pub value: String,
     /// What became of it.
     pub status: WriteStatus,
+    /// For acknowledged writes: the store's commit position (Raft log index), which orders
+    /// acknowledged writes to the same key.
+    pub index: Option<u64>,
 }
 
 /// The history file could not be written.
@@ -161,6 +167,7 @@ mod tests {
             error: None,
             returned: Some("v2".into()),
             applied: Some(true),
+            index: Some(42),
         };
         tx.send(record.clone()).unwrap();
         drop(tx);

@@ -23,6 +23,7 @@
 //! - [`units`]: durations and percentages
 #![deny(missing_docs)]
 
+pub mod balancer;
 pub mod driver;
 pub mod engine;
 pub mod history;

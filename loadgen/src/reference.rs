@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use raftdrill_wire::{CasBody, CasResponse, Consistency, ErrorBody, GetResponse, PutBody};
 
+use crate::balancer::Balancer;
 use crate::outcome::{ErrorClass, OpError};
 use crate::target::{CasResult, Target};
 
@@ -14,7 +15,12 @@ pub struct ReferenceCluster {
     client: reqwest::Client,
     /// Base URLs without a trailing slash.
     endpoints: Vec<String>,
+    /// Which endpoints to skip for now.
+    balancer: std::sync::Arc<Balancer>,
 }
+
+/// How long an endpoint that refused, timed out or had no leader is skipped.
+const COOLDOWN: Duration = Duration::from_secs(1);
 
 /// The adapter could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +60,38 @@ impl ReferenceCluster {
             .pool_max_idle_per_host(1024)
             .tcp_nodelay(true)
             .build()?;
-        Ok(Self { client, endpoints })
+        let balancer = std::sync::Arc::new(Balancer::new(endpoints.len(), COOLDOWN));
+        Ok(Self {
+            client,
+            endpoints,
+            balancer,
+        })
+    }
+
+    /// Runs `call` on the endpoint the balancer picks for `node`; a definite failure is
+    /// retried once on another healthy endpoint.
+    async fn with_failover<R, F, Fut>(&self, node: usize, call: F) -> Result<R, OpError>
+    where
+        F: Fn(usize) -> Fut,
+        Fut: std::future::Future<Output = Result<R, OpError>>,
+    {
+        let first = self.balancer.pick(node);
+        let err = match call(first).await {
+            Ok(r) => return Ok(r),
+            Err(e) => e,
+        };
+        self.balancer.observe(first, &err);
+        let Some(second) = Balancer::retryable(&err)
+            .then(|| self.balancer.alternative(first))
+            .flatten()
+        else {
+            return Err(err);
+        };
+        let res = call(second).await;
+        if let Err(e) = &res {
+            self.balancer.observe(second, e);
+        }
+        res
     }
 
     fn url(&self, node: usize, key: &str) -> String {
@@ -112,6 +149,34 @@ impl Target for ReferenceCluster {
         key: &str,
         consistency: Consistency,
     ) -> Result<Option<String>, OpError> {
+        self.with_failover(node, |n| self.get_once(n, key, consistency))
+            .await
+    }
+
+    async fn put(&self, node: usize, key: &str, value: &str) -> Result<Option<u64>, OpError> {
+        self.with_failover(node, |n| self.put_once(n, key, value))
+            .await
+    }
+
+    async fn cas(
+        &self,
+        node: usize,
+        key: &str,
+        expect: Option<&str>,
+        value: &str,
+    ) -> Result<CasResult, OpError> {
+        self.with_failover(node, |n| self.cas_once(n, key, expect, value))
+            .await
+    }
+}
+
+impl ReferenceCluster {
+    async fn get_once(
+        &self,
+        node: usize,
+        key: &str,
+        consistency: Consistency,
+    ) -> Result<Option<String>, OpError> {
         let sent = self
             .client
             .get(format!(
@@ -128,7 +193,7 @@ impl Target for ReferenceCluster {
         }
     }
 
-    async fn put(&self, node: usize, key: &str, value: &str) -> Result<(), OpError> {
+    async fn put_once(&self, node: usize, key: &str, value: &str) -> Result<Option<u64>, OpError> {
         let body = PutBody {
             value: value.to_string(),
         };
@@ -139,12 +204,12 @@ impl Target for ReferenceCluster {
             .send()
             .await;
         match answer::<raftdrill_wire::WriteResponse>(sent).await? {
-            Ok(_) => Ok(()),
+            Ok(w) => Ok(Some(w.index)),
             Err((status, code)) => Err(OpError::from_status(status, code.as_deref())),
         }
     }
 
-    async fn cas(
+    async fn cas_once(
         &self,
         node: usize,
         key: &str,
@@ -161,6 +226,7 @@ impl Target for ReferenceCluster {
             Ok(r) => Ok(CasResult {
                 swapped: r.ok,
                 current: r.current,
+                index: Some(r.index),
             }),
             Err((status, code)) => Err(OpError::from_status(status, code.as_deref())),
         }

@@ -16,6 +16,8 @@ pub struct CasResult {
     pub swapped: bool,
     /// The value after the operation.
     pub current: Option<String>,
+    /// The store's commit position of the operation (the Raft log index), when it says.
+    pub index: Option<u64>,
 }
 
 /// A key-value store reachable through `nodes()` endpoints. `node` picks the endpoint, in
@@ -32,13 +34,14 @@ pub trait Target: Send + Sync + 'static {
         consistency: Consistency,
     ) -> impl Future<Output = Result<Option<String>, OpError>> + Send;
 
-    /// Write `value` to `key`.
+    /// Write `value` to `key`; on success, the store's commit position of the write (the Raft
+    /// log index), when it reports one. The lost-write check orders acknowledged writes by it.
     fn put(
         &self,
         node: usize,
         key: &str,
         value: &str,
-    ) -> impl Future<Output = Result<(), OpError>> + Send;
+    ) -> impl Future<Output = Result<Option<u64>, OpError>> + Send;
 
     /// Set `key` to `value` if it holds `expect` (`None`: if it does not exist).
     fn cas(

@@ -181,6 +181,7 @@ pub async fn run(
         request_timeout: config.request_timeout,
         lease: config.election_timeout.0 / 2,
         advertise: config.advertise(),
+        quorum_stale: config.election_timeout.1 + config.heartbeat,
     });
     tracing::info!(id = config.id, addr = %config.listen, "node listening");
 

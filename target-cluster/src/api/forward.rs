@@ -46,6 +46,13 @@ impl AppState {
         self.inner.raft.metrics().borrow().current_leader
     }
 
+    /// Whether this node leads but has not heard from a quorum for too long (it is cut off and
+    /// will be deposed); what it would propose now could not commit.
+    fn quorum_lost(&self) -> bool {
+        let m = self.inner.raft.metrics().borrow().millis_since_quorum_ack;
+        m.is_some_and(|ms| u128::from(ms) > self.inner.quorum_stale.as_millis())
+    }
+
     /// Where to reach `id`: the peer map, or the address in the membership.
     fn addr_of(&self, id: NodeId) -> Option<String> {
         if let Some(a) = self.inner.peers.get(id) {
@@ -64,6 +71,10 @@ where
 {
     let known = match st.current_leader() {
         None => return ApiError::no_leader(None).into_response(),
+        // Not proposed at all, so definitely not applied: the client may retry elsewhere.
+        Some(l) if l == st.id() && st.quorum_lost() => {
+            return ApiError::no_leader(None).into_response();
+        }
         Some(l) if l == st.id() => match local().await {
             Ok(resp) => return resp,
             Err(NotLeader(l)) => l,

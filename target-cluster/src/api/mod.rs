@@ -43,6 +43,9 @@ struct Inner {
     lease: Duration,
     /// The address recorded in the membership for this node.
     advertise: String,
+    /// A leader that has heard from no quorum for this long refuses requests (503) rather
+    /// than let them wait for a commit that cannot come.
+    quorum_stale: Duration,
 }
 
 /// Parts of an [`AppState`].
@@ -65,6 +68,8 @@ pub struct AppStateParts {
     pub lease: Duration,
     /// This node's own address as peers know it.
     pub advertise: String,
+    /// See [`AppState`]: when a leader counts its quorum as lost.
+    pub quorum_stale: Duration,
 }
 
 impl AppState {
@@ -81,6 +86,7 @@ impl AppState {
                 request_timeout: p.request_timeout,
                 lease: p.lease,
                 advertise: p.advertise,
+                quorum_stale: p.quorum_stale,
             }),
         }
     }

@@ -1,0 +1,118 @@
+//! Client-side endpoint failover, as etcd's client balancer does it.
+//!
+//! A real client that talks to a cluster does not keep sending a third of its requests to a
+//! node that refuses connections or has lost its quorum. The reference adapter therefore skips
+//! an endpoint for a cool-down after it refused, timed out, broke the connection or said it
+//! has no leader, and retries an operation that *definitely* failed (not applied, so a retry is
+//! safe for any operation) once on another endpoint. Operations whose outcome is unknown are
+//! never retried: that would hide a possible double write from the checkers.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::outcome::{ErrorClass, OpError, Outcome};
+
+/// Health of each endpoint, shared by every worker (atomics only; no lock on the request path).
+#[derive(Debug)]
+pub struct Balancer {
+    /// Per endpoint: milliseconds since `epoch` until which it is skipped.
+    bad_until: Vec<AtomicU64>,
+    epoch: Instant,
+    cooldown: Duration,
+}
+
+impl Balancer {
+    /// A balancer over `n` endpoints that skips a failing one for `cooldown`.
+    pub fn new(n: usize, cooldown: Duration) -> Self {
+        Self {
+            bad_until: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            epoch: Instant::now(),
+            cooldown,
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn healthy(&self, i: usize, now: u64) -> bool {
+        self.bad_until[i].load(Ordering::Relaxed) <= now
+    }
+
+    /// The endpoint to use for an operation that prefers `preferred`: it, unless it is cooling
+    /// down, then the next healthy one; when none is healthy, `preferred` anyway.
+    pub fn pick(&self, preferred: usize) -> usize {
+        let n = self.bad_until.len();
+        let now = self.now_ms();
+        (0..n)
+            .map(|k| (preferred + k) % n)
+            .find(|&i| self.healthy(i, now))
+            .unwrap_or(preferred % n)
+    }
+
+    /// A healthy endpoint other than `tried`, for the retry of a definite failure.
+    pub fn alternative(&self, tried: usize) -> Option<usize> {
+        let n = self.bad_until.len();
+        let now = self.now_ms();
+        (1..n)
+            .map(|k| (tried + k) % n)
+            .find(|&i| self.healthy(i, now))
+    }
+
+    /// Notes what an error says about endpoint `i`.
+    pub fn observe(&self, i: usize, e: &OpError) {
+        if matches!(
+            e.class,
+            ErrorClass::Connect | ErrorClass::Timeout | ErrorClass::Reset | ErrorClass::NoLeader
+        ) {
+            let until = self.now_ms() + self.cooldown.as_millis() as u64;
+            self.bad_until[i].store(until, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether an error may be retried elsewhere: only when nothing was applied.
+    pub fn retryable(e: &OpError) -> bool {
+        e.outcome == Outcome::Fail
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusing_endpoint_is_skipped_until_its_cooldown_ends() {
+        let b = Balancer::new(3, Duration::from_secs(60));
+        assert_eq!(b.pick(1), 1);
+        b.observe(1, &OpError::fail(ErrorClass::Connect, "refused"));
+        assert_eq!(b.pick(1), 2);
+        assert_eq!(b.alternative(0), Some(2));
+        let short = Balancer::new(2, Duration::ZERO);
+        short.observe(0, &OpError::fail(ErrorClass::Connect, "refused"));
+        assert_eq!(short.pick(0), 0, "a zero cooldown ends at once");
+    }
+
+    #[test]
+    fn a_4xx_does_not_mark_the_endpoint_and_only_failures_retry() {
+        let b = Balancer::new(2, Duration::from_secs(60));
+        b.observe(0, &OpError::fail(ErrorClass::Http4xx, "bad"));
+        assert_eq!(b.pick(0), 0);
+        assert!(Balancer::retryable(&OpError::fail(
+            ErrorClass::NoLeader,
+            "x"
+        )));
+        assert!(!Balancer::retryable(&OpError::unknown(
+            ErrorClass::Timeout,
+            "x"
+        )));
+    }
+
+    #[test]
+    fn with_every_endpoint_down_the_preferred_one_is_used() {
+        let b = Balancer::new(2, Duration::from_secs(60));
+        b.observe(0, &OpError::fail(ErrorClass::Connect, "x"));
+        b.observe(1, &OpError::fail(ErrorClass::Connect, "x"));
+        assert_eq!(b.pick(1), 1);
+        assert_eq!(b.alternative(1), None);
+    }
+}
