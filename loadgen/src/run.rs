@@ -46,6 +46,9 @@ pub struct LoadConfig {
     pub quiet: bool,
     /// Offer the stream of write outcomes through [`LoadRun::take_writes`].
     pub stream_writes: bool,
+    /// Leading part of the run left out of the report's totals (snapshots still cover it, with
+    /// `warmup` set). Whole seconds line up with the snapshot windows.
+    pub warmup: Duration,
 }
 
 impl LoadConfig {
@@ -70,6 +73,7 @@ impl LoadConfig {
             goose_report: None,
             quiet: true,
             stream_writes: false,
+            warmup: Duration::ZERO,
         }
     }
 }
@@ -248,6 +252,7 @@ impl LoadRun {
         let merger = tokio::spawn(merge_every_second(
             recorders,
             start,
+            config.warmup,
             self.snapshots,
             done.clone(),
         ));
@@ -337,10 +342,12 @@ async fn conduct<T: Target>(
 }
 
 /// Once a second, fold every worker's interval into a [`Snapshot`] and publish it; when `done`
-/// fires, publish the last one and return the run's totals.
+/// fires, publish the last one and return the run's totals (intervals that began before the
+/// end of `warmup` left out).
 async fn merge_every_second(
     recorders: Arc<[WorkerRecorder]>,
     start: Instant,
+    warmup: Duration,
     snapshots: watch::Sender<Snapshot>,
     done: CancellationToken,
 ) -> Accumulator {
@@ -359,7 +366,11 @@ async fn merge_every_second(
         for r in recorders.iter() {
             r.drain_into(&mut interval);
         }
-        run.merge(&interval);
+        // A few milliseconds of tick jitter must not put the first window after warmup out.
+        let in_warmup = (last - start) + Duration::from_millis(50) < warmup;
+        if !in_warmup {
+            run.merge(&interval);
+        }
         let secs = (now - last).as_secs_f64();
         let snapshot = Snapshot {
             t: (now - start).as_secs_f64(),
@@ -374,6 +385,7 @@ async fn merge_every_second(
             per_kind: interval.per_kind_summary(),
             total: run.counts,
             last: finished,
+            warmup: in_warmup,
         };
         snapshots.send_replace(snapshot);
         interval.reset();

@@ -166,3 +166,30 @@ async fn a_down_cluster_gives_errors_and_cancel_stops_promptly() {
     assert_eq!(c.errors.connect, c.ops);
     assert!(report.dropped > 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warmup_seconds_are_left_out_of_the_totals() {
+    let kv = testkit::kv_server().await;
+    let mut config = open_config(vec![kv], Engine::Tasks);
+    config.warmup = Duration::from_secs(1);
+    let load = LoadRun::new(config).unwrap();
+    let mut snapshots = load.snapshots();
+    let seen = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while snapshots.changed().await.is_ok() {
+            let s = snapshots.borrow_and_update().clone();
+            let last = s.last;
+            seen.push(s);
+            if last {
+                break;
+            }
+        }
+        seen
+    });
+    let report = load.run(CancellationToken::new()).await.unwrap();
+    let seen = seen.await.unwrap();
+    assert!(seen[0].warmup && !seen[1].warmup, "{seen:?}");
+    let after: u64 = seen.iter().filter(|s| !s.warmup).map(|s| s.counts.ops).sum();
+    assert_eq!(report.counts().ops, after);
+    assert!(report.started > report.counts().ops + 100, "the first second is out");
+}

@@ -169,8 +169,11 @@ pub struct Snapshot {
     pub latency: LatencySummary,
     /// The same per operation kind.
     pub per_kind: BTreeMap<OpKind, LatencySummary>,
-    /// Counts since the start of the run.
+    /// Counts since the start of the run (after warmup).
     pub total: Counts,
     /// Whether this is the last snapshot of the run.
     pub last: bool,
+    /// Whether the interval lies in the warmup, whose figures the run's totals leave out.
+    #[serde(default)]
+    pub warmup: bool,
 }
