@@ -2,17 +2,23 @@
 //! issues land) injects faults and judges the run.
 //!
 //! # Layout
+//! - [`check`]: the lost-write check and recovery times
 //! - [`cli`]: the clap definitions of the `raftdrill` command line
 //! - [`cmd`]: one module per subcommand (`cluster`, the hidden `node`)
 //! - [`local_cluster`]: N reference nodes on loopback, started and watched as child processes
+//! - [`proxy`]: one user-space TCP proxy per directed link, for link faults without root
+//! - [`scenario`]: scenario files: parsing, validation, the built-in library
 //! - [`supervisor`]: spawning, signalling and reaping node processes; nothing outlives raftdrill
 //! - [`signals`]: SIGINT/SIGTERM as a future
 //! - [`exit`]: the documented exit codes
 #![deny(missing_docs)]
 
+pub mod check;
 pub mod cli;
 pub mod cmd;
 pub mod exit;
 pub mod local_cluster;
+pub mod proxy;
+pub mod scenario;
 pub mod signals;
 pub mod supervisor;

@@ -1,0 +1,8 @@
+//! The checks that judge a run's data and its recovery: pure logic over what the run recorded,
+//! so `raftdrill check` can run them again on a recorded run.
+
+pub mod lost_writes;
+pub mod recovery;
+
+pub use lost_writes::{LossKind, LostWrite, LostWriteReport, WriteTracker};
+pub use recovery::{Observations, Recovery, measure};

@@ -1,0 +1,279 @@
+//! The faults a scenario schedules: what to do ([`Action`]), to whom ([`Selector`]), when.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Which nodes a fault acts on. Resolved when the fault fires, from the poller's view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selector {
+    /// The current leader.
+    Leader,
+    /// One follower (the lowest id that is up and not the leader).
+    Follower,
+    /// Any one node that is up, chosen by the run's seed.
+    Any,
+    /// A minority of the voters (⌊(n−1)/2⌋ of them), chosen among the followers so that the
+    /// leader stays on the majority side.
+    Minority,
+    /// A majority of the voters (the rest), the leader among them.
+    Majority,
+    /// A fixed node id.
+    Node(u64),
+    /// Every node.
+    All,
+}
+
+impl Selector {
+    /// Parses `leader | follower | any | minority | majority | node:N | all`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        Ok(match text {
+            "leader" => Selector::Leader,
+            "follower" => Selector::Follower,
+            "any" => Selector::Any,
+            "minority" => Selector::Minority,
+            "majority" => Selector::Majority,
+            "all" => Selector::All,
+            other => match other.strip_prefix("node:").map(str::parse::<u64>) {
+                Some(Ok(id)) if id >= 1 => Selector::Node(id),
+                _ => {
+                    return Err(format!(
+                        "unknown target {other:?}; use leader, follower, any, minority, majority, node:N or all"
+                    ));
+                }
+            },
+        })
+    }
+}
+
+impl fmt::Display for Selector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Selector::Leader => f.write_str("leader"),
+            Selector::Follower => f.write_str("follower"),
+            Selector::Any => f.write_str("any"),
+            Selector::Minority => f.write_str("minority"),
+            Selector::Majority => f.write_str("majority"),
+            Selector::Node(id) => write!(f, "node:{id}"),
+            Selector::All => f.write_str("all"),
+        }
+    }
+}
+
+/// Which of the target's links a link fault touches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Direction {
+    /// Links from the target to its peers and from its peers to it.
+    #[default]
+    Both,
+    /// Only the peers' links to the target: the target can still reach them (one-way).
+    In,
+    /// Only the target's links to its peers.
+    Out,
+}
+
+impl Direction {
+    /// Parses `both | in | out`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "both" => Ok(Direction::Both),
+            "in" => Ok(Direction::In),
+            "out" => Ok(Direction::Out),
+            other => Err(format!("unknown direction {other:?}; use both, in or out")),
+        }
+    }
+}
+
+/// What a fault does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// SIGKILL.
+    Kill,
+    /// SIGTERM, then wait.
+    Stop,
+    /// SIGSTOP (undone by SIGCONT).
+    Pause,
+    /// Start a stopped or killed node again on its data dir.
+    Restart,
+    /// Remove from the membership, delete the data, start empty, re-add and promote.
+    Wipe,
+    /// Cut every link between the target and the other nodes.
+    Isolate,
+    /// Split the cluster: the target nodes (or `groups`) on one side, the rest on the other.
+    Partition {
+        /// Explicit groups of node ids; nodes in different groups cannot talk.
+        groups: Option<Vec<Vec<u64>>>,
+    },
+    /// Delay the target's links.
+    Delay {
+        /// Mean added one-way delay.
+        latency: Duration,
+        /// Uniform ± jitter.
+        jitter: Duration,
+        /// Which links.
+        direction: Direction,
+    },
+    /// Cap the target's links.
+    Bandwidth {
+        /// Bytes per second per link and direction.
+        bytes_per_sec: u64,
+        /// Which links.
+        direction: Direction,
+    },
+    /// Hold every byte on the target's links.
+    Blackhole {
+        /// Which links (`in` makes a one-way partition).
+        direction: Direction,
+    },
+    /// Cut the target's connections with RST and refuse new ones.
+    Reset {
+        /// Which links.
+        direction: Direction,
+    },
+    /// Restore every link and resume every paused node.
+    Heal,
+    /// Start a new node and add it as a voter.
+    AddNode,
+    /// Remove the target from the membership (its process keeps running, outside the cluster).
+    RemoveNode,
+}
+
+impl Action {
+    /// The scenario-file name of the action.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Kill => "kill",
+            Action::Stop => "stop",
+            Action::Pause => "pause",
+            Action::Restart => "restart",
+            Action::Wipe => "wipe",
+            Action::Isolate => "isolate",
+            Action::Partition { .. } => "partition",
+            Action::Delay { .. } => "delay",
+            Action::Bandwidth { .. } => "bandwidth",
+            Action::Blackhole { .. } => "blackhole",
+            Action::Reset { .. } => "reset",
+            Action::Heal => "heal",
+            Action::AddNode => "add-node",
+            Action::RemoveNode => "remove-node",
+        }
+    }
+
+    /// Whether `for` can undo the action (restart, resume, heal).
+    pub fn undoable(&self) -> bool {
+        !matches!(
+            self,
+            Action::Restart | Action::Wipe | Action::Heal | Action::AddNode | Action::RemoveNode
+        )
+    }
+
+    /// Whether the action acts on the links rather than the processes.
+    pub fn is_link_fault(&self) -> bool {
+        matches!(
+            self,
+            Action::Isolate
+                | Action::Partition { .. }
+                | Action::Delay { .. }
+                | Action::Bandwidth { .. }
+                | Action::Blackhole { .. }
+                | Action::Reset { .. }
+        )
+    }
+}
+
+/// One scheduled fault.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultSpec {
+    /// When it fires, from the start of the run (after warmup counts as part of the run).
+    pub at: Duration,
+    /// What it does.
+    pub action: Action,
+    /// To whom.
+    pub target: Selector,
+    /// Undo it after this long.
+    pub undo_after: Option<Duration>,
+}
+
+impl fmt::Display for FaultSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} at {}s",
+            self.action.name(),
+            self.target,
+            self.at.as_secs_f64()
+        )?;
+        if let Some(d) = self.undo_after {
+            write!(f, " for {}s", d.as_secs_f64())?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses a rate of bytes: `65536`, `64KiB/s`, `1.5MB/s`, `512 B/s`.
+pub fn parse_bytes_per_sec(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let t = t.strip_suffix("/s").unwrap_or(t).trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("bad byte rate {text:?}"))?;
+    let mult = match unit.trim() {
+        "" | "B" => 1.0,
+        "KB" | "kB" => 1e3,
+        "KiB" => 1024.0,
+        "MB" => 1e6,
+        "MiB" => 1024.0 * 1024.0,
+        "GB" => 1e9,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {text:?}; use B, KB, KiB, MB or MiB"
+            ));
+        }
+    };
+    let v = n * mult;
+    if !(v >= 1.0 && v.is_finite()) {
+        return Err(format!("byte rate {text:?} must be at least 1 B/s"));
+    }
+    Ok(v as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors_parse_and_print_back() {
+        for s in [
+            "leader", "follower", "any", "minority", "majority", "all", "node:3",
+        ] {
+            assert_eq!(Selector::parse(s).unwrap().to_string(), s);
+        }
+        assert!(Selector::parse("node:0").is_err());
+        assert!(Selector::parse("node:x").is_err());
+        assert!(Selector::parse("leaderr").is_err());
+    }
+
+    #[test]
+    fn byte_rates_take_units() {
+        assert_eq!(parse_bytes_per_sec("65536").unwrap(), 65536);
+        assert_eq!(parse_bytes_per_sec("64KiB/s").unwrap(), 65536);
+        assert_eq!(parse_bytes_per_sec("1.5 MB/s").unwrap(), 1_500_000);
+        assert!(parse_bytes_per_sec("-5KiB/s").is_err());
+        assert!(parse_bytes_per_sec("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn only_reversible_actions_are_undoable() {
+        assert!(Action::Kill.undoable());
+        assert!(
+            Action::Blackhole {
+                direction: Direction::In
+            }
+            .undoable()
+        );
+        assert!(!Action::Restart.undoable());
+        assert!(!Action::AddNode.undoable());
+    }
+}

@@ -1,0 +1,533 @@
+//! The scenario file as written (with the position of every value), and its validation into a
+//! [`Scenario`].
+
+use std::ops::Range;
+use std::time::Duration;
+
+use loadgen::thresholds::Thresholds;
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::fault::{Action, Direction, FaultSpec, Selector, parse_bytes_per_sec};
+use super::{Checks, ClusterSpec, LoadSpec, Scenario, ScenarioError};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: Spanned<String>,
+    #[serde(default)]
+    description: String,
+    duration: Spanned<String>,
+    #[serde(default)]
+    cluster: RawCluster,
+    load: RawLoad,
+    #[serde(default, rename = "fault")]
+    faults: Vec<Spanned<RawFault>>,
+    thresholds: Option<toml::Table>,
+    #[serde(default)]
+    checks: RawChecks,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCluster {
+    nodes: Option<Spanned<i64>>,
+    target: Option<Spanned<String>>,
+    store: Option<Spanned<String>>,
+    fsync: Option<Spanned<String>>,
+    snapshot_every: Option<Spanned<i64>>,
+    apply_delay: Option<Spanned<String>>,
+    heartbeat: Option<Spanned<String>>,
+    election_timeout: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLoad {
+    workload: Spanned<String>,
+    keys: Option<Spanned<i64>>,
+    distribution: Option<Spanned<String>>,
+    value_size: Option<Spanned<i64>>,
+    rate: Option<Spanned<f64>>,
+    users: Option<Spanned<i64>>,
+    think_time: Option<Spanned<String>>,
+    warmup: Option<Spanned<String>>,
+    consistency: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    history: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFault {
+    at: Spanned<String>,
+    action: Spanned<String>,
+    target: Option<Spanned<String>>,
+    #[serde(rename = "for")]
+    undo_after: Option<Spanned<String>>,
+    latency: Option<Spanned<String>>,
+    jitter: Option<Spanned<String>>,
+    rate: Option<Spanned<String>>,
+    direction: Option<Spanned<String>>,
+    groups: Option<Spanned<Vec<Vec<u64>>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChecks {
+    #[serde(default = "yes")]
+    lost_writes: bool,
+    recovery_within: Option<Spanned<String>>,
+}
+
+impl Default for RawChecks {
+    fn default() -> Self {
+        Self {
+            lost_writes: true,
+            recovery_within: None,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Turns byte offsets into `LINE:COL` errors.
+struct Ctx<'a> {
+    text: &'a str,
+    origin: &'a str,
+}
+
+impl Ctx<'_> {
+    fn at(&self, span: Range<usize>, message: impl Into<String>) -> ScenarioError {
+        let before = &self.text[..span.start.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        ScenarioError {
+            origin: self.origin.to_string(),
+            place: format!("{line}:{col}"),
+            message: message.into(),
+        }
+    }
+
+    fn field(&self, path: &str, message: impl Into<String>) -> ScenarioError {
+        ScenarioError {
+            origin: self.origin.to_string(),
+            place: path.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn duration(&self, v: &Spanned<String>) -> Result<Duration, ScenarioError> {
+        humantime::parse_duration(v.get_ref().trim())
+            .map_err(|e| self.at(v.span(), format!("bad duration {:?}: {e}", v.get_ref())))
+    }
+
+    fn opt_duration(&self, v: &Option<Spanned<String>>) -> Result<Option<Duration>, ScenarioError> {
+        v.as_ref().map(|v| self.duration(v)).transpose()
+    }
+
+    fn positive(&self, v: &Spanned<i64>, what: &str) -> Result<u64, ScenarioError> {
+        match *v.get_ref() {
+            n if n >= 1 => Ok(n as u64),
+            n => Err(self.at(v.span(), format!("{what} must be at least 1, got {n}"))),
+        }
+    }
+
+    fn one_of(
+        &self,
+        v: &Spanned<String>,
+        what: &str,
+        allowed: &[&str],
+    ) -> Result<String, ScenarioError> {
+        if allowed.contains(&v.get_ref().as_str()) {
+            Ok(v.get_ref().clone())
+        } else {
+            Err(self.at(
+                v.span(),
+                format!(
+                    "unknown {what} {:?}; use {}",
+                    v.get_ref(),
+                    allowed.join(", ")
+                ),
+            ))
+        }
+    }
+}
+
+pub(super) fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
+    let ctx = Ctx { text, origin };
+    let raw: RawScenario = toml::from_str(text).map_err(|e| {
+        let message = e.message().trim().replace('\n', " ");
+        match e.span() {
+            Some(span) => ctx.at(span, message),
+            None => ctx.field("0:0", message),
+        }
+    })?;
+
+    let name = raw.name.get_ref().trim().to_string();
+    let name_ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !name_ok {
+        return Err(ctx.at(
+            raw.name.span(),
+            "name must be non-empty letters, digits, '-' or '_'",
+        ));
+    }
+    let duration = ctx.duration(&raw.duration)?;
+    if duration.is_zero() {
+        return Err(ctx.at(raw.duration.span(), "duration must be longer than 0s"));
+    }
+    let cluster = cluster(&ctx, &raw.cluster)?;
+    let load = load(&ctx, &raw.load, duration)?;
+    let thresholds = match raw.thresholds {
+        None => Thresholds::default(),
+        Some(table) => {
+            let own =
+                Thresholds::from_toml(table).map_err(|e| ctx.field("thresholds", e.to_string()))?;
+            let mut merged = Thresholds::default();
+            merged.0.extend(own.0);
+            merged
+        }
+    };
+    let checks = Checks {
+        lost_writes: raw.checks.lost_writes,
+        recovery_within: ctx.opt_duration(&raw.checks.recovery_within)?,
+    };
+    let added = raw
+        .faults
+        .iter()
+        .filter(|f| f.get_ref().action.get_ref() == "add-node")
+        .count() as u64;
+    let max_id = cluster.nodes + added;
+    let mut faults = raw
+        .faults
+        .iter()
+        .map(|f| fault(&ctx, f, duration, max_id))
+        .collect::<Result<Vec<_>, _>>()?;
+    faults.sort_by_key(|f| f.at);
+    Ok(Scenario {
+        name,
+        description: raw.description,
+        duration,
+        cluster,
+        load,
+        faults,
+        thresholds,
+        checks,
+    })
+}
+
+fn cluster(ctx: &Ctx, c: &RawCluster) -> Result<ClusterSpec, ScenarioError> {
+    let nodes = match &c.nodes {
+        Some(n) => {
+            let v = ctx.positive(n, "nodes")?;
+            if v > 9 {
+                return Err(ctx.at(
+                    n.span(),
+                    format!("at most 9 nodes fit this machine, got {v}"),
+                ));
+            }
+            v
+        }
+        None => 3,
+    };
+    if let Some(t) = &c.target {
+        ctx.one_of(t, "target", &["reference"])?;
+    }
+    let election_timeout = match &c.election_timeout {
+        None => None,
+        Some(v) => {
+            let (a, b) = v.get_ref().split_once("..").ok_or_else(|| {
+                ctx.at(
+                    v.span(),
+                    "election_timeout must be MIN..MAX, like \"150ms..300ms\"",
+                )
+            })?;
+            let parse = |s: &str| {
+                humantime::parse_duration(s.trim())
+                    .map_err(|e| ctx.at(v.span(), format!("bad duration {s:?}: {e}")))
+            };
+            let (a, b) = (parse(a)?, parse(b)?);
+            if a.is_zero() || a >= b {
+                return Err(ctx.at(v.span(), "election_timeout needs 0 < MIN < MAX"));
+            }
+            Some((a, b))
+        }
+    };
+    Ok(ClusterSpec {
+        nodes,
+        store: match &c.store {
+            Some(s) => ctx.one_of(s, "store", &["disk", "memory"])?,
+            None => "disk".into(),
+        },
+        fsync: match &c.fsync {
+            Some(s) => ctx.one_of(s, "fsync", &["always", "never"])?,
+            None => "always".into(),
+        },
+        snapshot_every: c
+            .snapshot_every
+            .as_ref()
+            .map(|v| ctx.positive(v, "snapshot_every"))
+            .transpose()?,
+        apply_delay: ctx.opt_duration(&c.apply_delay)?,
+        heartbeat: ctx.opt_duration(&c.heartbeat)?,
+        election_timeout,
+    })
+}
+
+fn load(ctx: &Ctx, l: &RawLoad, duration: Duration) -> Result<LoadSpec, ScenarioError> {
+    let workload = ctx.one_of(&l.workload, "workload", &["a", "b", "c", "d", "f", "w"])?;
+    let rate = match &l.rate {
+        Some(r) if !(*r.get_ref() > 0.0 && r.get_ref().is_finite()) => {
+            return Err(ctx.at(
+                r.span(),
+                format!(
+                    "rate must be a positive number of ops/s, got {}",
+                    r.get_ref()
+                ),
+            ));
+        }
+        r => r.as_ref().map(|r| *r.get_ref()),
+    };
+    let users = l
+        .users
+        .as_ref()
+        .map(|u| ctx.positive(u, "users"))
+        .transpose()?;
+    match (&l.rate, &l.users) {
+        (Some(_), Some(u)) => {
+            return Err(ctx.at(
+                u.span(),
+                "give either rate (open loop) or users (closed loop), not both",
+            ));
+        }
+        (None, None) => {
+            return Err(ctx.at(
+                l.workload.span(),
+                "[load] needs rate = R (open loop) or users = U (closed loop)",
+            ));
+        }
+        _ => {}
+    }
+    let warmup = ctx
+        .opt_duration(&l.warmup)?
+        .unwrap_or(Duration::from_secs(2));
+    if let Some(w) = &l.warmup
+        && warmup >= duration
+    {
+        return Err(ctx.at(w.span(), "warmup must be shorter than the duration"));
+    }
+    let timeout = ctx
+        .opt_duration(&l.timeout)?
+        .unwrap_or(Duration::from_secs(2));
+    if timeout.is_zero() {
+        return Err(ctx.at(
+            l.timeout.as_ref().expect("set").span(),
+            "timeout must be longer than 0s",
+        ));
+    }
+    Ok(LoadSpec {
+        workload,
+        keys: l
+            .keys
+            .as_ref()
+            .map(|k| ctx.positive(k, "keys"))
+            .transpose()?
+            .unwrap_or(10_000),
+        distribution: l
+            .distribution
+            .as_ref()
+            .map(|d| ctx.one_of(d, "distribution", &["uniform", "zipfian", "latest"]))
+            .transpose()?,
+        value_size: l
+            .value_size
+            .as_ref()
+            .map(|v| ctx.positive(v, "value_size"))
+            .transpose()?
+            .unwrap_or(256) as usize,
+        rate,
+        users: users.map(|u| u as u32),
+        think_time: ctx.opt_duration(&l.think_time)?,
+        warmup,
+        consistency: match &l.consistency {
+            Some(c) => ctx.one_of(c, "consistency", &["linearizable", "lease", "stale"])?,
+            None => "linearizable".into(),
+        },
+        timeout,
+        history: l.history,
+    })
+}
+
+fn fault(
+    ctx: &Ctx,
+    f: &Spanned<RawFault>,
+    duration: Duration,
+    max_id: u64,
+) -> Result<FaultSpec, ScenarioError> {
+    let r = f.get_ref();
+    let at = ctx.duration(&r.at)?;
+    if at >= duration {
+        return Err(ctx.at(
+            r.at.span(),
+            format!(
+                "at = {:?} is not before the end of the run ({}s)",
+                r.at.get_ref(),
+                duration.as_secs_f64()
+            ),
+        ));
+    }
+    let direction = r
+        .direction
+        .as_ref()
+        .map(|d| Direction::parse(d.get_ref()).map_err(|e| ctx.at(d.span(), e)))
+        .transpose()?
+        .unwrap_or_default();
+    let action = match r.action.get_ref().as_str() {
+        "kill" => Action::Kill,
+        "stop" => Action::Stop,
+        "pause" => Action::Pause,
+        "restart" => Action::Restart,
+        "wipe" => Action::Wipe,
+        "isolate" => Action::Isolate,
+        "partition" => Action::Partition {
+            groups: r.groups.as_ref().map(|g| g.get_ref().clone()),
+        },
+        "delay" => {
+            let latency = r
+                .latency
+                .as_ref()
+                .ok_or_else(|| ctx.at(r.action.span(), "delay needs latency = \"100ms\""))?;
+            Action::Delay {
+                latency: ctx.duration(latency)?,
+                jitter: ctx.opt_duration(&r.jitter)?.unwrap_or_default(),
+                direction,
+            }
+        }
+        "bandwidth" => {
+            let rate = r
+                .rate
+                .as_ref()
+                .ok_or_else(|| ctx.at(r.action.span(), "bandwidth needs rate = \"64KiB/s\""))?;
+            let bytes_per_sec =
+                parse_bytes_per_sec(rate.get_ref()).map_err(|e| ctx.at(rate.span(), e))?;
+            Action::Bandwidth {
+                bytes_per_sec,
+                direction,
+            }
+        }
+        "blackhole" => Action::Blackhole { direction },
+        "reset" => Action::Reset { direction },
+        "heal" => Action::Heal,
+        "add-node" => Action::AddNode,
+        "remove-node" => Action::RemoveNode,
+        other => {
+            return Err(ctx.at(
+                r.action.span(),
+                format!(
+                    "unknown action {other:?}; use kill, stop, pause, restart, wipe, isolate, partition, delay, bandwidth, blackhole, reset, heal, add-node or remove-node"
+                ),
+            ));
+        }
+    };
+    let takes_params = matches!(action, Action::Delay { .. } | Action::Bandwidth { .. });
+    let stray = [
+        (&r.latency, "latency"),
+        (&r.jitter, "jitter"),
+        (&r.rate, "rate"),
+    ]
+    .into_iter()
+    .find(|(v, _)| v.is_some() && !takes_params);
+    if let Some((v, key)) = stray {
+        let span = v.as_ref().expect("checked").span();
+        return Err(ctx.at(
+            span,
+            format!("{key} has no meaning for action {:?}", action.name()),
+        ));
+    }
+    if let (Some(d), false) = (
+        &r.direction,
+        matches!(
+            action,
+            Action::Delay { .. }
+                | Action::Bandwidth { .. }
+                | Action::Blackhole { .. }
+                | Action::Reset { .. }
+        ),
+    ) {
+        return Err(ctx.at(
+            d.span(),
+            format!("direction has no meaning for action {:?}", action.name()),
+        ));
+    }
+    let target = match (&r.target, &action) {
+        (Some(t), Action::Heal | Action::AddNode) => {
+            return Err(ctx.at(t.span(), format!("{} takes no target", action.name())));
+        }
+        (None, Action::Heal | Action::AddNode) => Selector::All,
+        (None, Action::Partition { groups: Some(_) }) => Selector::All,
+        (None, _) => {
+            return Err(ctx.at(r.action.span(), format!("{} needs a target", action.name())));
+        }
+        (Some(t), _) => {
+            let sel = Selector::parse(t.get_ref()).map_err(|e| ctx.at(t.span(), e))?;
+            if let Selector::Node(id) = sel
+                && id > max_id
+            {
+                return Err(ctx.at(
+                    t.span(),
+                    format!("node:{id} does not exist: the cluster has nodes 1..={max_id}"),
+                ));
+            }
+            sel
+        }
+    };
+    if let (
+        Action::Partition {
+            groups: Some(groups),
+        },
+        Some(g),
+    ) = (&action, &r.groups)
+    {
+        let mut seen = std::collections::BTreeSet::new();
+        for id in groups.iter().flatten() {
+            if *id == 0 || *id > max_id {
+                return Err(ctx.at(
+                    g.span(),
+                    format!("group member {id} does not exist: the cluster has nodes 1..={max_id}"),
+                ));
+            }
+            if !seen.insert(*id) {
+                return Err(ctx.at(g.span(), format!("node {id} is in two groups")));
+            }
+        }
+        if groups.len() < 2 {
+            return Err(ctx.at(g.span(), "a partition needs at least two groups"));
+        }
+    }
+    let undo_after = ctx.opt_duration(&r.undo_after)?;
+    if let (Some(_), Some(v)) = (undo_after, &r.undo_after)
+        && !action.undoable()
+    {
+        return Err(ctx.at(
+            v.span(),
+            format!("{} cannot be undone, so it takes no `for`", action.name()),
+        ));
+    }
+    if undo_after.is_some_and(|d| d.is_zero()) {
+        return Err(ctx.at(
+            r.undo_after.as_ref().expect("set").span(),
+            "for must be longer than 0s",
+        ));
+    }
+    Ok(FaultSpec {
+        at,
+        action,
+        target,
+        undo_after,
+    })
+}

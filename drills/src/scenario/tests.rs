@@ -1,0 +1,142 @@
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+
+#[test]
+fn every_builtin_scenario_parses() {
+    assert!(BUILTIN.len() >= 13);
+    for (name, _) in BUILTIN {
+        let s = builtin(name)
+            .expect("listed")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(&s.name, name, "file name and `name` agree");
+        assert!(!s.description.is_empty());
+    }
+    assert!(builtin(DEFAULT).is_some());
+}
+
+#[test]
+fn the_default_drill_kills_the_leader_and_brings_it_back() {
+    let s = builtin(DEFAULT).unwrap().unwrap();
+    assert_eq!(s.cluster.nodes, 3);
+    assert_eq!(s.duration, Duration::from_secs(40));
+    assert_eq!(s.faults.len(), 1);
+    let f = &s.faults[0];
+    assert_eq!(
+        (f.action.clone(), f.target.clone()),
+        (Action::Kill, Selector::Leader)
+    );
+    assert_eq!(f.undo_after, Some(Duration::from_secs(10)));
+    assert_eq!(s.load.rate, Some(300.0));
+    assert!(s.checks.lost_writes);
+    assert_eq!(s.checks.recovery_within, Some(Duration::from_secs(3)));
+}
+
+#[test]
+fn cluster_settings_become_node_flags() {
+    let text = r#"
+name = "x"
+duration = "10s"
+[cluster]
+nodes = 3
+store = "memory"
+snapshot_every = 500
+apply_delay = "2ms"
+election_timeout = "200ms..400ms"
+[load]
+workload = "w"
+users = 4
+"#;
+    let s = Scenario::parse(text, "x.toml").unwrap();
+    let flags = s.cluster.node_flags().join(" ");
+    assert_eq!(
+        flags,
+        "--store memory --fsync always --snapshot-every 500 --apply-delay 2000us --election-timeout 200..400"
+    );
+    assert_eq!(s.load.users, Some(4));
+}
+
+#[test]
+fn faults_are_sorted_and_add_node_extends_the_id_range() {
+    let text = r#"
+name = "x"
+duration = "30s"
+[load]
+workload = "a"
+rate = 10
+[[fault]]
+at = "20s"
+action = "remove-node"
+target = "node:4"
+[[fault]]
+at = "10s"
+action = "add-node"
+"#;
+    let s = Scenario::parse(text, "x.toml").unwrap();
+    assert_eq!(s.faults[0].action, Action::AddNode);
+    assert_eq!(s.faults[1].target, Selector::Node(4));
+    assert_eq!(s.max_node_id(), 4);
+}
+
+#[test]
+fn scenario_thresholds_override_the_defaults_one_metric_at_a_time() {
+    let text = r#"
+name = "x"
+duration = "30s"
+[load]
+workload = "a"
+rate = 10
+[thresholds]
+p99 = { warn = "100ms", break = "200ms" }
+"#;
+    let s = Scenario::parse(text, "x.toml").unwrap();
+    let defaults = loadgen::thresholds::Thresholds::default();
+    assert_eq!(s.thresholds.0.len(), defaults.0.len());
+    assert_ne!(s.thresholds, defaults);
+}
+
+/// Every file in `tests/bad-scenarios/` is rejected with a one-line error. Its first line says
+/// where (`LINE:COL` or a field) and what: `# expect: PLACE | TEXT`.
+#[test]
+fn the_bad_scenario_corpus_is_rejected_with_the_place_named() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad-scenarios");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 15, "the corpus has {} files", files.len());
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let expect = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# expect: "))
+            .unwrap_or_else(|| panic!("{} lacks a `# expect:` first line", path.display()));
+        let (place, what) = expect.split_once(" | ").unwrap_or(("", expect));
+        let err = Scenario::from_file(&path).expect_err(&path.display().to_string());
+        let line = err.to_string();
+        assert!(
+            !line.contains('\n'),
+            "{}: error is not one line: {line}",
+            path.display()
+        );
+        assert!(
+            line.starts_with(&path.display().to_string()),
+            "names the file: {line}"
+        );
+        assert!(
+            err.place.contains(place),
+            "{}: place {:?}, want {place:?} ({line})",
+            path.display(),
+            err.place
+        );
+        assert!(
+            line.contains(what),
+            "{}: {line:?} does not say {what:?}",
+            path.display()
+        );
+    }
+}
