@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "raftdrill", version, about)]
 pub struct Cli {
-    /// What to do; without one, a local 3-node cluster is started.
+    /// What to do; without one, the default drill runs (leader-kill on 3 nodes).
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -18,6 +18,10 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a drill: a scenario file or a built-in name (default: leader-kill).
+    Run(RunArgs),
+    /// List the built-in scenarios.
+    Scenarios,
     /// Run a local reference cluster in the foreground until Ctrl-C.
     Cluster(ClusterArgs),
     /// Run one reference node in this process (used by raftdrill itself).
@@ -41,6 +45,29 @@ pub enum FsyncArg {
     Always,
     /// Never fsync (unsafe; for measuring).
     Never,
+}
+
+/// `raftdrill run`.
+#[derive(Debug, Args, Default)]
+pub struct RunArgs {
+    /// A scenario file, or the name of a built-in scenario (see `raftdrill scenarios`).
+    pub scenario: Option<String>,
+    /// Print one progress line per second instead of the live view.
+    #[arg(long)]
+    pub no_tui: bool,
+    /// Write the results here instead of results/<UTC time>-<name>/.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Seed of the workload and of `any` targets.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Run for this long instead of the scenario's duration (e.g. 20s).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Wire nodes directly, without link proxies (to measure what the proxies cost; link faults
+    /// then cannot fire).
+    #[arg(long, hide = true)]
+    pub direct_links: bool,
 }
 
 /// `raftdrill cluster`.

@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`check`]: the lost-write check and recovery times
 //! - [`cli`]: the clap definitions of the `raftdrill` command line
+//! - [`drill`]: the conductor of one drill: rig, poller, faults, judge, results
 //! - [`cmd`]: one module per subcommand (`cluster`, the hidden `node`)
 //! - [`local_cluster`]: N reference nodes on loopback, started and watched as child processes
 //! - [`proxy`]: one user-space TCP proxy per directed link, for link faults without root
@@ -16,6 +17,7 @@
 pub mod check;
 pub mod cli;
 pub mod cmd;
+pub mod drill;
 pub mod exit;
 pub mod local_cluster;
 pub mod proxy;

@@ -91,6 +91,9 @@ pub struct LocalCluster {
     root: PathBuf,
     log_dir: PathBuf,
     node_flags: Vec<String>,
+    /// `(from, to)` → where `from` sends its traffic for `to` (a link proxy), when not direct.
+    peer_addrs: BTreeMap<(NodeId, NodeId), String>,
+    initial: Vec<NodeId>,
     // Declared last: removed after the nodes are gone.
     _tmp: Option<tempfile::TempDir>,
 }
@@ -99,6 +102,14 @@ impl LocalCluster {
     /// Starts `opts.nodes` voters (they bootstrap themselves) and returns without waiting for a
     /// leader; see [`LocalCluster::wait_for_leader`].
     pub fn start(opts: &ClusterOptions) -> Result<Self, ClusterError> {
+        let mut c = Self::prepare(opts)?;
+        c.start_all()?;
+        Ok(c)
+    }
+
+    /// Sets up folders and ports for `opts.nodes` voters without starting them, so that link
+    /// proxies can be put between them first ([`LocalCluster::set_peer_addr`]).
+    pub fn prepare(opts: &ClusterOptions) -> Result<Self, ClusterError> {
         let (tmp, root) = match &opts.data_dir {
             Some(d) => (None, d.clone()),
             None => {
@@ -133,22 +144,31 @@ impl LocalCluster {
             root,
             log_dir,
             node_flags: opts.node_flags.clone(),
+            peer_addrs: BTreeMap::new(),
+            initial: ids.clone(),
             _tmp: tmp,
         };
         for (id, port) in ids.iter().zip(&ports) {
             cluster.register(*id, SocketAddr::from(([127, 0, 0, 1], *port)));
         }
-        let members = ids
-            .iter()
-            .map(|i| i.to_string())
-            .collect::<Vec<_>>()
-            .join(",");
-        for id in &ids {
-            let mut args = cluster.base_args(*id);
-            args.extend(["--initial-members".to_string(), members.clone()]);
-            cluster.launch(*id, args)?;
-        }
         Ok(cluster)
+    }
+
+    /// Makes node `from` send its traffic for `to` to `addr` (takes effect at its next start).
+    pub fn set_peer_addr(&mut self, from: NodeId, to: NodeId, addr: String) {
+        self.peer_addrs.insert((from, to), addr);
+    }
+
+    /// Starts every prepared initial voter; the lowest id bootstraps the cluster.
+    pub fn start_all(&mut self) -> Result<(), ClusterError> {
+        let members: Vec<String> = self.initial.iter().map(|i| i.to_string()).collect();
+        let members = members.join(",");
+        for id in self.initial.clone() {
+            let mut args = self.base_args(id);
+            args.extend(["--initial-members".to_string(), members.clone()]);
+            self.launch(id, args)?;
+        }
+        Ok(())
     }
 
     fn register(&mut self, id: NodeId, addr: SocketAddr) {
@@ -174,7 +194,12 @@ impl LocalCluster {
         ];
         for (peer, p) in &self.nodes {
             if *peer != id {
-                args.extend(["--peer".into(), format!("{peer}={}", p.addr)]);
+                let addr = self
+                    .peer_addrs
+                    .get(&(id, *peer))
+                    .cloned()
+                    .unwrap_or_else(|| p.addr.to_string());
+                args.extend(["--peer".into(), format!("{peer}={addr}")]);
             }
         }
         args.extend(self.node_flags.iter().cloned());
@@ -195,12 +220,52 @@ impl LocalCluster {
     /// Starts a new, empty node `id` that joins nobody by itself; add it with
     /// `POST /admin/members` on the leader.
     pub fn spawn_new_node(&mut self, id: NodeId) -> Result<SocketAddr, ClusterError> {
+        let addr = self.prepare_new_node(id)?;
+        self.launch_joining(id)?;
+        Ok(addr)
+    }
+
+    /// Reserves a port and folders for a new node `id` without starting it.
+    pub fn prepare_new_node(&mut self, id: NodeId) -> Result<SocketAddr, ClusterError> {
         let port = pick_ports(None, 1)?[0];
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         self.register(id, addr);
-        let args = self.base_args(id);
-        self.launch(id, args)?;
         Ok(addr)
+    }
+
+    /// Starts node `id` empty-handed: it bootstraps nothing and waits to be added.
+    pub fn launch_joining(&mut self, id: NodeId) -> Result<(), ClusterError> {
+        let args = self.base_args(id);
+        self.launch(id, args)
+    }
+
+    /// Kills node `id` if it runs, deletes its data, and starts it again empty, waiting to be
+    /// added back (it will not bootstrap a cluster of its own on later restarts either).
+    pub fn wipe(&mut self, id: NodeId) -> Result<(), ClusterError> {
+        let info = self
+            .nodes
+            .get(&id)
+            .ok_or(ClusterError::UnknownNode(id))?
+            .clone();
+        if self.supervisor.pid(id).is_some() {
+            self.supervisor.kill(id)?;
+        }
+        match std::fs::remove_dir_all(&info.data_dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(ClusterError::Dir {
+                    path: info.data_dir,
+                    source,
+                });
+            }
+        }
+        self.launch_joining(id)
+    }
+
+    /// Whether node `id` has a live process.
+    pub fn is_running(&self, id: NodeId) -> bool {
+        self.supervisor.pid(id).is_some()
     }
 
     /// Restarts a node with the flags it was first started with, on the same data dir.

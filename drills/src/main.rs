@@ -5,15 +5,17 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use drills::cli::{Cli, ClusterArgs, Command, FsyncArg, StoreArg};
+use drills::cli::{Cli, Command, RunArgs};
 use drills::exit::Exit;
 use drills::signals::shutdown_signal;
+use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let is_node = matches!(cli.command, Some(Command::Node(_)));
     let default_level = if is_node { "info" } else { "warn" };
+    // Set up before any load runs, so goose's `log` output goes through it too.
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
@@ -33,32 +35,57 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code.into(),
-        Err(e) => {
+        Err((e, code)) => {
             eprintln!("error: {e:#}");
-            Exit::CannotRun.into()
+            code.into()
         }
     }
 }
 
-async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
-    let command = cli.command.unwrap_or(Command::Cluster(ClusterArgs {
-        nodes: 3,
-        base_port: None,
-        data_dir: None,
-        store: StoreArg::Disk,
-        fsync: FsyncArg::Always,
-    }));
-    match command {
+/// A token cancelled by the first SIGINT or SIGTERM.
+fn stop_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        t.cancel();
+    });
+    token
+}
+
+async fn dispatch(cli: Cli) -> Result<Exit, (anyhow::Error, Exit)> {
+    let exe = || {
+        std::env::current_exe()
+            .context("cannot find the raftdrill binary")
+            .map_err(|e| (e, Exit::CannotRun))
+    };
+    match cli.command.unwrap_or(Command::Run(RunArgs::default())) {
         Command::Node(args) => {
             let id = args.id;
             drills::cmd::node::run(args)
                 .await
-                .with_context(|| format!("node {id}"))?;
+                .with_context(|| format!("node {id}"))
+                .map_err(|e| (e, Exit::CannotRun))?;
+            Ok(Exit::Pass)
         }
         Command::Cluster(args) => {
-            let exe = std::env::current_exe().context("cannot find the raftdrill binary")?;
-            drills::cmd::cluster::run(args, exe, shutdown_signal()).await?;
+            drills::cmd::cluster::run(args, exe()?, shutdown_signal())
+                .await
+                .map_err(|e| (e.into(), Exit::CannotRun))?;
+            Ok(Exit::Pass)
+        }
+        Command::Scenarios => {
+            print!("{}", drills::cmd::scenarios::listing());
+            Ok(Exit::Pass)
+        }
+        Command::Run(args) => {
+            let stop = stop_on_signal();
+            drills::cmd::run::run(args, exe()?, stop)
+                .await
+                .map_err(|e| {
+                    let code = e.exit();
+                    (e.into(), code)
+                })
         }
     }
-    Ok(Exit::Pass)
 }

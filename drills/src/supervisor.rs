@@ -177,6 +177,27 @@ impl Supervisor {
         Ok(None)
     }
 
+    /// Sends SIGTERM (and SIGCONT first, when paused) without waiting; see [`Supervisor::reap`].
+    pub fn term(&mut self, id: NodeId) -> Result<(), SupervisorError> {
+        let r = self
+            .running
+            .get_mut(&id)
+            .ok_or(SupervisorError::NotRunning(id))?;
+        if r.paused {
+            signal(&r.child, libc::SIGCONT);
+            r.paused = false;
+        }
+        signal(&r.child, libc::SIGTERM);
+        Ok(())
+    }
+
+    /// If node `id` has exited, forgets it and returns its status.
+    pub fn reap(&mut self, id: NodeId) -> Option<ExitStatus> {
+        let status = self.running.get_mut(&id)?.child.try_wait().ok()??;
+        self.running.remove(&id);
+        Some(status)
+    }
+
     /// SIGSTOP.
     pub fn pause(&mut self, id: NodeId) -> Result<(), SupervisorError> {
         let r = self

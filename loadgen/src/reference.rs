@@ -98,13 +98,13 @@ impl ReferenceCluster {
         format!(
             "{}/kv/{}",
             self.endpoints[node % self.endpoints.len()],
-            encode(key)
+            encode_key(key)
         )
     }
 }
 
 /// Percent-encode the characters of a key that cannot appear in a path segment.
-fn encode(key: &str) -> String {
+pub fn encode_key(key: &str) -> String {
     let mut out = String::with_capacity(key.len());
     for b in key.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {

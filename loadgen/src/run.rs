@@ -113,6 +113,8 @@ pub struct LoadReport {
     pub totals: Accumulator,
     /// Lines written to the history, when one was kept.
     pub history_lines: Option<u64>,
+    /// The warmup left out of `totals`.
+    pub warmup: Duration,
 }
 
 impl LoadReport {
@@ -121,9 +123,9 @@ impl LoadReport {
         &self.totals.counts
     }
 
-    /// Completed operations per second over the run.
+    /// Completed operations per second over the run after warmup.
     pub fn tps(&self) -> f64 {
-        let secs = self.elapsed.as_secs_f64();
+        let secs = self.elapsed.saturating_sub(self.warmup).as_secs_f64();
         if secs > 0.0 {
             self.totals.counts.ops as f64 / secs
         } else {
@@ -298,6 +300,7 @@ impl LoadRun {
             dropped: planned.map_or(0, |p| p.saturating_sub(started)),
             totals,
             history_lines,
+            warmup: config.warmup.min(elapsed),
         })
     }
 }

@@ -189,7 +189,14 @@ async fn warmup_seconds_are_left_out_of_the_totals() {
     let report = load.run(CancellationToken::new()).await.unwrap();
     let seen = seen.await.unwrap();
     assert!(seen[0].warmup && !seen[1].warmup, "{seen:?}");
-    let after: u64 = seen.iter().filter(|s| !s.warmup).map(|s| s.counts.ops).sum();
+    let after: u64 = seen
+        .iter()
+        .filter(|s| !s.warmup)
+        .map(|s| s.counts.ops)
+        .sum();
     assert_eq!(report.counts().ops, after);
-    assert!(report.started > report.counts().ops + 100, "the first second is out");
+    assert!(
+        report.started > report.counts().ops + 100,
+        "the first second is out"
+    );
 }

@@ -3,3 +3,5 @@
 
 pub mod cluster;
 pub mod node;
+pub mod run;
+pub mod scenarios;

@@ -1,0 +1,170 @@
+//! `raftdrill run`: load a scenario, run the drill, print the verdict.
+
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::RunArgs;
+use crate::drill::results::Summary;
+use crate::drill::{Drill, DrillError, RunOptions};
+use crate::exit::Exit;
+use crate::scenario::{DEFAULT, Scenario, ScenarioError, builtin};
+
+/// Why `raftdrill run` stopped before a verdict.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The scenario is unusable (exit 2; nothing was started).
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// The drill could not be carried out (exit 4).
+    #[error(transparent)]
+    Drill(#[from] DrillError),
+}
+
+impl RunError {
+    /// The exit code for this error.
+    pub fn exit(&self) -> Exit {
+        match self {
+            RunError::Scenario(_) => Exit::Usage,
+            RunError::Drill(_) => Exit::CannotRun,
+        }
+    }
+}
+
+/// Finds the scenario: a file if one exists at that path, else a built-in name.
+pub fn load_scenario(arg: Option<&str>) -> Result<Scenario, ScenarioError> {
+    let name = arg.unwrap_or(DEFAULT);
+    if Path::new(name).exists() || name.ends_with(".toml") {
+        return Scenario::from_file(Path::new(name));
+    }
+    builtin(name).unwrap_or_else(|| {
+        Err(ScenarioError {
+            origin: name.to_string(),
+            place: "0:0".into(),
+            message:
+                "no such file, and no built-in scenario of that name (see `raftdrill scenarios`)"
+                    .into(),
+        })
+    })
+}
+
+/// Whether the live view should be shown.
+pub fn wants_tui(args: &RunArgs) -> bool {
+    !args.no_tui && std::io::stdout().is_terminal()
+}
+
+/// Runs the drill; `stop` is cancelled by Ctrl-C or SIGTERM.
+pub async fn run(args: RunArgs, exe: PathBuf, stop: CancellationToken) -> Result<Exit, RunError> {
+    let scenario = load_scenario(args.scenario.as_deref())?;
+    let opts = RunOptions {
+        out: args.out.clone(),
+        results_root: PathBuf::from("results"),
+        seed: args.seed,
+        duration: args.duration,
+        exe,
+        direct_links: args.direct_links,
+        progress: true,
+    };
+    eprintln!(
+        "raftdrill: {} ({}), {} nodes, {}s",
+        scenario.name,
+        scenario.description,
+        scenario.cluster.nodes,
+        args.duration.unwrap_or(scenario.duration).as_secs()
+    );
+    let drill = tokio::select! {
+        d = Drill::prepare(scenario, opts) => d?,
+        _ = stop.cancelled() => return Ok(Exit::CannotRun),
+    };
+    let outcome = drill.run(stop).await?;
+    print!("{}", final_text(&outcome.summary, &outcome.dir));
+    Ok(outcome.exit)
+}
+
+/// The final summary printed at the end of a run.
+pub fn final_text(s: &Summary, dir: &Path) -> String {
+    let mut o = String::new();
+    let t = &s.measured.totals;
+    let l = &s.measured.latency_ms.overall;
+    let _ = writeln!(
+        o,
+        "\n{} — {} ops, {:.1} ops/s, {} errors",
+        s.scenario, t.ops, t.tps, t.errors
+    );
+    let _ = writeln!(
+        o,
+        "latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
+        l.p50, l.p90, l.p99, l.p999, l.max
+    );
+    let _ = writeln!(
+        o,
+        "\n  {:<14} {:>10} {:>10} {:>10}  status",
+        "threshold", "warn", "break", "observed"
+    );
+    for th in &s.measured.thresholds {
+        let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+        let _ = writeln!(
+            o,
+            "  {:<14} {:>10} {:>10} {:>10}  {}",
+            th.metric.as_str(),
+            f(th.warn),
+            f(th.brk),
+            f(th.observed),
+            th.status.mark()
+        );
+    }
+    if !s.faults.is_empty() {
+        let _ = writeln!(o, "\n  faults:");
+        for (n, f) in s.faults.iter().enumerate() {
+            let r = s.recovery.iter().find(|r| r.fault == n);
+            let fig = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}s"));
+            let nodes: Vec<String> = f.resolved.iter().map(u64::to_string).collect();
+            let _ = writeln!(
+                o,
+                "  {} t={:.1}s {} {} [{}]: new leader {}, first success {}, 90% tps {}{}",
+                r.map_or("✗", |r| r.status.mark()),
+                f.at_s,
+                f.action,
+                f.target,
+                nodes.join(","),
+                fig(r.and_then(|r| r.figures.leader_elected_after_s)),
+                fig(r.and_then(|r| r.figures.first_success_after_s)),
+                fig(r.and_then(|r| r.figures.tps_90pct_after_s)),
+                f.error
+                    .as_deref()
+                    .map(|e| format!(" (could not fire: {e})"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    match &s.checks.lost_writes {
+        Some(lw) => {
+            let _ = writeln!(
+                o,
+                "\n  lost writes: {} {} (acked {}, keys {}, verified {}, unreadable {})",
+                if lw.lost == 0 { "✓" } else { "✗" },
+                lw.lost,
+                lw.acked,
+                lw.keys_checked,
+                lw.verified,
+                lw.unreadable
+            );
+        }
+        None => {
+            let _ = writeln!(o, "\n  lost writes: not checked");
+        }
+    }
+    for r in &s.reasons {
+        let _ = writeln!(o, "  - {r}");
+    }
+    let _ = writeln!(
+        o,
+        "\nverdict: {} (exit {})  results: {}",
+        s.verdict,
+        s.exit_code,
+        dir.display()
+    );
+    o
+}

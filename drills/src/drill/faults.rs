@@ -1,0 +1,570 @@
+//! The fault schedule: resolve each fault's target when it fires, apply it, undo it after its
+//! `for`, and record what happened.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use target_cluster::typ::NodeId;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::links::Link;
+use super::poller::ClusterView;
+use super::rig::Rig;
+use crate::proxy::LinkMode;
+use crate::scenario::{Action, Direction, FaultSpec, Selector};
+
+/// How long a node gets to stop after SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long a membership change may take.
+const ADMIN_DEADLINE: Duration = Duration::from_secs(30);
+
+/// One fault as it happened, for the summary and the live view.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FaultRecord {
+    /// When it was scheduled, in seconds from the start.
+    pub scheduled_s: f64,
+    /// When it fired.
+    pub at_s: f64,
+    /// The action.
+    pub action: String,
+    /// The target as written.
+    pub target: String,
+    /// The nodes it resolved to.
+    pub resolved: Vec<NodeId>,
+    /// When it was undone (by its `for`, or by the final heal).
+    pub healed_at_s: Option<f64>,
+    /// The leader when it fired, if the fault hit it.
+    pub hit_leader: Option<NodeId>,
+    /// Why it could not be carried out, if it could not.
+    pub error: Option<String>,
+    /// Whether something is left to undo (cleared once healed).
+    #[serde(skip)]
+    pub pending_undo: bool,
+}
+
+/// What undoes an applied fault.
+#[derive(Debug, Clone)]
+enum Undo {
+    Restart(Vec<NodeId>),
+    Resume(Vec<NodeId>),
+    Links(Vec<Link>),
+}
+
+/// Picks the nodes a selector means in `view`. `seed` decides `any`.
+pub fn resolve(sel: &Selector, view: &ClusterView, seed: u64) -> Result<Vec<NodeId>, String> {
+    let up = view.up();
+    let mut voters = view.voters();
+    voters.sort_unstable();
+    let minority = || -> Vec<NodeId> {
+        let k = voters.len().saturating_sub(1) / 2;
+        voters
+            .iter()
+            .copied()
+            .filter(|v| Some(*v) != view.leader)
+            .take(k)
+            .collect()
+    };
+    let nodes = match sel {
+        Selector::Leader => vec![view.leader.ok_or("no leader to target")?],
+        Selector::Follower => {
+            let f = voters
+                .iter()
+                .copied()
+                .find(|v| Some(*v) != view.leader && up.contains(v));
+            vec![f.ok_or("no follower is up")?]
+        }
+        Selector::Any => {
+            if up.is_empty() {
+                return Err("no node is up".into());
+            }
+            vec![up[(seed as usize) % up.len()]]
+        }
+        Selector::Minority => minority(),
+        Selector::Majority => {
+            let m = minority();
+            voters.iter().copied().filter(|v| !m.contains(v)).collect()
+        }
+        Selector::Node(id) => {
+            if !view.nodes.iter().any(|n| n.id == *id) {
+                return Err(format!("node {id} does not exist (yet)"));
+            }
+            vec![*id]
+        }
+        Selector::All => view.nodes.iter().map(|n| n.id).collect(),
+    };
+    if nodes.is_empty() {
+        return Err(format!("{sel} selects no node"));
+    }
+    Ok(nodes)
+}
+
+/// Runs the schedule until it is done or `stop` fires. Undo steps still pending at `stop` are
+/// left to the final heal.
+pub async fn run_schedule(
+    rig: Arc<Rig>,
+    faults: Vec<FaultSpec>,
+    views: watch::Receiver<ClusterView>,
+    records: Arc<Mutex<Vec<FaultRecord>>>,
+    seed: u64,
+    stop: CancellationToken,
+) {
+    let mut undos = tokio::task::JoinSet::new();
+    for (i, f) in faults.into_iter().enumerate() {
+        let when = tokio::time::Instant::from_std(rig.start + f.at);
+        tokio::select! {
+            _ = tokio::time::sleep_until(when) => {}
+            _ = stop.cancelled() => break,
+        }
+        let view = views.borrow().clone();
+        let mut rec = FaultRecord {
+            scheduled_s: f.at.as_secs_f64(),
+            at_s: rig.now_s(),
+            action: f.action.name().into(),
+            target: f.target.to_string(),
+            resolved: Vec::new(),
+            healed_at_s: None,
+            hit_leader: None,
+            error: None,
+            pending_undo: false,
+        };
+        let applied = match resolve(&f.target, &view, seed.wrapping_add(i as u64)) {
+            Err(e) => Err(e),
+            Ok(nodes) => {
+                rec.resolved = nodes.clone();
+                rec.hit_leader = view.leader.filter(|l| nodes.contains(l));
+                apply(&rig, &f.action, &nodes, &view).await
+            }
+        };
+        tracing::info!(fault = %f, resolved = ?rec.resolved, ok = applied.is_ok(), "fault fired");
+        let index = {
+            let mut records = records.lock().expect("fault records lock");
+            match &applied {
+                Err(e) => rec.error = Some(e.clone()),
+                Ok(undo) => rec.pending_undo = undo.is_some(),
+            }
+            records.push(rec);
+            records.len() - 1
+        };
+        if let (Ok(Some(undo)), Some(after)) = (applied, f.undo_after) {
+            let (rig, records, stop) = (rig.clone(), records.clone(), stop.clone());
+            undos.spawn(async move {
+                tokio::select! {
+                    _ = tokio::time::sleep(after) => {}
+                    _ = stop.cancelled() => return,
+                }
+                if let Err(e) = undo_fault(&rig, &undo).await {
+                    tracing::warn!(error = %e, "undo failed; the final heal will retry");
+                    return;
+                }
+                let mut records = records.lock().expect("fault records lock");
+                records[index].healed_at_s = Some(rig.now_s());
+                records[index].pending_undo = false;
+            });
+        }
+    }
+    tokio::select! {
+        _ = async { while undos.join_next().await.is_some() {} } => {}
+        _ = stop.cancelled() => undos.abort_all(),
+    }
+}
+
+async fn link_fault(
+    rig: &Rig,
+    links: impl FnOnce(&super::links::LinkTable) -> Vec<Link>,
+    mode: LinkMode,
+) -> Result<Option<Undo>, String> {
+    let table = rig.links.lock().await;
+    let table = table
+        .as_ref()
+        .ok_or("link faults need the link proxies (run without --direct-links)")?;
+    let chosen = links(table);
+    table.set(&chosen, mode);
+    Ok(Some(Undo::Links(chosen)))
+}
+
+/// Applies `action` to `nodes`; returns what would undo it.
+async fn apply(
+    rig: &Rig,
+    action: &Action,
+    nodes: &[NodeId],
+    view: &ClusterView,
+) -> Result<Option<Undo>, String> {
+    let set: BTreeSet<NodeId> = nodes.iter().copied().collect();
+    let both = |t: &super::links::LinkTable| t.touching(&set, Direction::Both);
+    match action {
+        Action::Kill => {
+            let mut c = rig.cluster.lock().await;
+            for id in nodes {
+                c.kill(*id).map_err(|e| e.to_string())?;
+            }
+            Ok(Some(Undo::Restart(nodes.to_vec())))
+        }
+        Action::Stop => {
+            for id in nodes {
+                rig.stop_node(*id, STOP_GRACE)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(Some(Undo::Restart(nodes.to_vec())))
+        }
+        Action::Pause => {
+            let mut c = rig.cluster.lock().await;
+            for id in nodes {
+                c.supervisor().pause(*id).map_err(|e| e.to_string())?;
+            }
+            Ok(Some(Undo::Resume(nodes.to_vec())))
+        }
+        Action::Restart => {
+            for id in nodes {
+                if rig.cluster.lock().await.is_running(*id) {
+                    rig.stop_node(*id, STOP_GRACE)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                rig.cluster
+                    .lock()
+                    .await
+                    .restart(*id)
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(None)
+        }
+        Action::Wipe => {
+            for id in nodes {
+                admin(
+                    rig,
+                    view,
+                    reqwest::Method::DELETE,
+                    &format!("/admin/members/{id}"),
+                    None,
+                )
+                .await?;
+                rig.cluster
+                    .lock()
+                    .await
+                    .wipe(*id)
+                    .map_err(|e| e.to_string())?;
+                let addr = rig.addrs().await[id].to_string();
+                let body = serde_json::json!({ "id": id, "addr": addr, "voter": true });
+                admin(
+                    rig,
+                    view,
+                    reqwest::Method::POST,
+                    "/admin/members",
+                    Some(body),
+                )
+                .await?;
+            }
+            Ok(None)
+        }
+        Action::Isolate => link_fault(rig, both, LinkMode::Blackhole).await,
+        Action::Partition { groups } => {
+            let groups: Vec<BTreeSet<NodeId>> = match groups {
+                Some(g) => g.iter().map(|g| g.iter().copied().collect()).collect(),
+                None => {
+                    let rest = view
+                        .nodes
+                        .iter()
+                        .map(|n| n.id)
+                        .filter(|i| !set.contains(i))
+                        .collect();
+                    vec![set.clone(), rest]
+                }
+            };
+            link_fault(rig, |t| t.crossing(&groups), LinkMode::Blackhole).await
+        }
+        Action::Delay {
+            latency,
+            jitter,
+            direction,
+        } => {
+            let mode = LinkMode::Delay {
+                latency: *latency,
+                jitter: *jitter,
+            };
+            link_fault(rig, |t| t.touching(&set, *direction), mode).await
+        }
+        Action::Bandwidth {
+            bytes_per_sec,
+            direction,
+        } => {
+            let mode = LinkMode::Bandwidth {
+                bytes_per_sec: *bytes_per_sec,
+            };
+            link_fault(rig, |t| t.touching(&set, *direction), mode).await
+        }
+        Action::Blackhole { direction } => {
+            link_fault(rig, |t| t.touching(&set, *direction), LinkMode::Blackhole).await
+        }
+        Action::Reset { direction } => {
+            link_fault(rig, |t| t.touching(&set, *direction), LinkMode::Reset).await
+        }
+        Action::Heal => {
+            heal_links_and_resume(rig).await;
+            Ok(None)
+        }
+        Action::AddNode => add_node(rig, view).await.map(|_| None),
+        Action::RemoveNode => {
+            for id in nodes {
+                admin(
+                    rig,
+                    view,
+                    reqwest::Method::DELETE,
+                    &format!("/admin/members/{id}"),
+                    None,
+                )
+                .await?;
+                rig.removed.lock().expect("removed lock").insert(*id);
+                rig.stop_node(*id, STOP_GRACE)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(None)
+        }
+    }
+}
+
+async fn undo_fault(rig: &Rig, undo: &Undo) -> Result<(), String> {
+    match undo {
+        Undo::Restart(ids) => {
+            let mut c = rig.cluster.lock().await;
+            for id in ids {
+                if !c.is_running(*id) {
+                    c.restart(*id).map_err(|e| e.to_string())?;
+                }
+            }
+        }
+        Undo::Resume(ids) => {
+            let mut c = rig.cluster.lock().await;
+            for id in ids {
+                if c.supervisor().is_paused(*id) {
+                    c.supervisor().resume(*id).map_err(|e| e.to_string())?;
+                }
+            }
+        }
+        Undo::Links(links) => {
+            if let Some(t) = rig.links.lock().await.as_ref() {
+                t.set(links, LinkMode::Pass);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every link back to pass and every paused node resumed.
+async fn heal_links_and_resume(rig: &Rig) {
+    if let Some(t) = rig.links.lock().await.as_ref() {
+        t.heal_all();
+    }
+    let mut c = rig.cluster.lock().await;
+    for id in c.supervisor().running_ids() {
+        if c.supervisor().is_paused(id) {
+            let _ = c.supervisor().resume(id);
+        }
+    }
+}
+
+/// The end-of-run heal: links, paused nodes, and every member that is down is started again.
+/// Returns the ids restarted.
+pub async fn heal_everything(rig: &Rig, records: &Mutex<Vec<FaultRecord>>) -> Vec<NodeId> {
+    heal_links_and_resume(rig).await;
+    let mut restarted = Vec::new();
+    {
+        let mut c = rig.cluster.lock().await;
+        let ids: Vec<NodeId> = c.nodes().keys().copied().collect();
+        for id in ids {
+            if !c.is_running(id) && !rig.is_removed(id) && c.restart(id).is_ok() {
+                restarted.push(id);
+            }
+        }
+    }
+    let now = rig.now_s();
+    for r in records.lock().expect("fault records lock").iter_mut() {
+        if r.pending_undo {
+            r.healed_at_s = Some(now);
+            r.pending_undo = false;
+        }
+    }
+    restarted
+}
+
+/// Starts node `max + 1` behind its own link proxies and adds it as a voter.
+async fn add_node(rig: &Rig, view: &ClusterView) -> Result<NodeId, String> {
+    let others = rig.addrs().await;
+    let id = others.keys().max().copied().unwrap_or(0) + 1;
+    let addr = rig
+        .cluster
+        .lock()
+        .await
+        .prepare_new_node(id)
+        .map_err(|e| e.to_string())?;
+    let mut links = rig.links.lock().await;
+    if let Some(table) = links.as_mut() {
+        let added = table
+            .add_node(id, addr, &others)
+            .await
+            .map_err(|e| e.to_string())?;
+        drop(links);
+        for ((from, to), proxy) in added {
+            if from == id {
+                rig.cluster
+                    .lock()
+                    .await
+                    .set_peer_addr(from, to, proxy.to_string());
+            } else {
+                let url = rig.url(from).await;
+                let body = serde_json::json!({ "addr": proxy.to_string() });
+                // A node that is down learns the address at its next start instead.
+                rig.cluster
+                    .lock()
+                    .await
+                    .set_peer_addr(from, to, proxy.to_string());
+                let _ = rig
+                    .http
+                    .put(format!("{url}/admin/peers/{to}"))
+                    .json(&body)
+                    .send()
+                    .await;
+            }
+        }
+    } else {
+        drop(links);
+    }
+    rig.cluster
+        .lock()
+        .await
+        .launch_joining(id)
+        .map_err(|e| e.to_string())?;
+    let body = serde_json::json!({ "id": id, "addr": addr.to_string(), "voter": true });
+    admin(
+        rig,
+        view,
+        reqwest::Method::POST,
+        "/admin/members",
+        Some(body),
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Sends an admin request to the cluster: the leader first, then any node that is up; retried
+/// on 503 until a deadline.
+async fn admin(
+    rig: &Rig,
+    view: &ClusterView,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Result<(), String> {
+    let mut order: Vec<NodeId> = view.leader.into_iter().collect();
+    order.extend(view.up().into_iter().filter(|i| Some(*i) != view.leader));
+    let deadline = tokio::time::Instant::now() + ADMIN_DEADLINE;
+    let mut last = String::from("no node is up");
+    while tokio::time::Instant::now() < deadline {
+        for id in &order {
+            let url = rig.url(*id).await;
+            let mut req = rig
+                .http
+                .request(method.clone(), format!("{url}{path}"))
+                .timeout(ADMIN_DEADLINE);
+            if let Some(b) = &body {
+                req = req.json(b);
+            }
+            match req.send().await {
+                Ok(r) if r.status().is_success() => return Ok(()),
+                Ok(r) => {
+                    last = format!(
+                        "{method} {path} on node {id}: {} {}",
+                        r.status(),
+                        r.text().await.unwrap_or_default()
+                    )
+                }
+                Err(e) => last = format!("{method} {path} on node {id}: {e}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use raftdrill_wire::{Role, Status};
+
+    use super::*;
+    use crate::drill::poller::{NodeState, NodeView};
+
+    fn view(leader: NodeId, n: u64, down: &[NodeId]) -> ClusterView {
+        let nodes = (1..=n)
+            .map(|id| NodeView {
+                id,
+                state: if down.contains(&id) {
+                    NodeState::Down
+                } else {
+                    NodeState::Up
+                },
+                status: (!down.contains(&id)).then(|| Status {
+                    id,
+                    role: if id == leader {
+                        Role::Leader
+                    } else {
+                        Role::Follower
+                    },
+                    term: 2,
+                    leader: Some(leader),
+                    last_log_index: 10,
+                    committed: 10,
+                    applied: 10,
+                    snapshot_index: 0,
+                    voters: (1..=n).collect(),
+                    learners: vec![],
+                }),
+                cpu_pct: None,
+                rss_bytes: None,
+                link_faults: vec![],
+            })
+            .collect();
+        ClusterView {
+            t: 1.0,
+            nodes,
+            leader: Some(leader),
+        }
+    }
+
+    #[test]
+    fn selectors_resolve_against_the_current_view() {
+        let v = view(2, 5, &[1]);
+        assert_eq!(resolve(&Selector::Leader, &v, 0).unwrap(), vec![2]);
+        assert_eq!(
+            resolve(&Selector::Follower, &v, 0).unwrap(),
+            vec![3],
+            "node 1 is down"
+        );
+        assert_eq!(
+            resolve(&Selector::Minority, &v, 0).unwrap(),
+            vec![1, 3],
+            "two of five, not the leader"
+        );
+        assert_eq!(resolve(&Selector::Majority, &v, 0).unwrap(), vec![2, 4, 5]);
+        assert_eq!(resolve(&Selector::All, &v, 0).unwrap().len(), 5);
+        assert_eq!(resolve(&Selector::Node(4), &v, 0).unwrap(), vec![4]);
+        assert!(resolve(&Selector::Node(9), &v, 0).is_err());
+        let any = resolve(&Selector::Any, &v, 7).unwrap();
+        assert!(v.up().contains(&any[0]));
+        assert_eq!(
+            any,
+            resolve(&Selector::Any, &v, 7).unwrap(),
+            "the seed decides"
+        );
+    }
+
+    #[test]
+    fn without_a_leader_a_leader_fault_cannot_resolve() {
+        let mut v = view(1, 3, &[]);
+        v.leader = None;
+        assert!(resolve(&Selector::Leader, &v, 0).is_err());
+    }
+}

@@ -1,0 +1,194 @@
+//! Every directed link of the cluster as a [`LinkProxy`], and the link faults built from them:
+//! isolate, partition, one-way, delay, bandwidth, blackhole, reset, heal.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+
+use target_cluster::typ::NodeId;
+
+use crate::proxy::{LinkMode, LinkProxy, ProxyError, ProxyStats};
+use crate::scenario::Direction;
+
+/// A directed link: `(from, to)` carries the connections `from` opens to `to`.
+pub type Link = (NodeId, NodeId);
+
+/// The proxies of every ordered pair of nodes.
+#[derive(Default)]
+pub struct LinkTable {
+    proxies: BTreeMap<Link, LinkProxy>,
+}
+
+impl LinkTable {
+    /// Proxies for every ordered pair of `nodes` (id → listen address).
+    pub async fn build(nodes: &BTreeMap<NodeId, SocketAddr>) -> Result<Self, ProxyError> {
+        let mut t = Self::default();
+        for (from, _) in nodes.iter() {
+            for (to, addr) in nodes.iter() {
+                if from != to {
+                    t.proxies
+                        .insert((*from, *to), LinkProxy::start(*addr).await?);
+                }
+            }
+        }
+        Ok(t)
+    }
+
+    /// Adds the links between a new node and `others`; returns each new link's proxy address.
+    pub async fn add_node(
+        &mut self,
+        id: NodeId,
+        addr: SocketAddr,
+        others: &BTreeMap<NodeId, SocketAddr>,
+    ) -> Result<Vec<(Link, SocketAddr)>, ProxyError> {
+        let mut added = Vec::new();
+        for (other, other_addr) in others.iter().filter(|(o, _)| **o != id) {
+            for (link, upstream) in [((id, *other), *other_addr), ((*other, id), addr)] {
+                let p = LinkProxy::start(upstream).await?;
+                added.push((link, p.local_addr()));
+                self.proxies.insert(link, p);
+            }
+        }
+        Ok(added)
+    }
+
+    /// The address `from` should use to reach `to`.
+    pub fn addr(&self, link: Link) -> Option<SocketAddr> {
+        self.proxies.get(&link).map(LinkProxy::local_addr)
+    }
+
+    /// Every link.
+    pub fn links(&self) -> impl Iterator<Item = Link> + '_ {
+        self.proxies.keys().copied()
+    }
+
+    /// Sets the mode of each of `links`.
+    pub fn set(&self, links: &[Link], mode: LinkMode) {
+        for l in links {
+            if let Some(p) = self.proxies.get(l) {
+                p.set_mode(mode);
+            }
+        }
+    }
+
+    /// Every link back to pass.
+    pub fn heal_all(&self) {
+        for p in self.proxies.values() {
+            p.set_mode(LinkMode::Pass);
+        }
+    }
+
+    /// The links of `nodes` in `direction`: `Out` are theirs to others, `In` the others' to
+    /// them, `Both` either.
+    pub fn touching(&self, nodes: &BTreeSet<NodeId>, direction: Direction) -> Vec<Link> {
+        self.links()
+            .filter(|(from, to)| match direction {
+                Direction::Out => nodes.contains(from),
+                Direction::In => nodes.contains(to),
+                Direction::Both => nodes.contains(from) || nodes.contains(to),
+            })
+            .collect()
+    }
+
+    /// The links that cross between different `groups` (nodes in no group are left alone).
+    pub fn crossing(&self, groups: &[BTreeSet<NodeId>]) -> Vec<Link> {
+        let group_of = |id: NodeId| groups.iter().position(|g| g.contains(&id));
+        self.links()
+            .filter(|(a, b)| match (group_of(*a), group_of(*b)) {
+                (Some(x), Some(y)) => x != y,
+                _ => false,
+            })
+            .collect()
+    }
+
+    /// The link faults that touch node `id`, for the cluster panel: `→2 blackhole`, `3→ delay`.
+    pub fn faults_of(&self, id: NodeId) -> Vec<String> {
+        let mut out = Vec::new();
+        for ((from, to), p) in &self.proxies {
+            let mode = p.mode();
+            if mode == LinkMode::Pass {
+                continue;
+            }
+            let name = mode_name(mode);
+            if *from == id {
+                out.push(format!("→{to} {name}"));
+            } else if *to == id {
+                out.push(format!("{from}→ {name}"));
+            }
+        }
+        out
+    }
+
+    /// Whether every link to and from `id` holds all traffic.
+    pub fn is_isolated(&self, id: NodeId) -> bool {
+        let mut links = self
+            .proxies
+            .iter()
+            .filter(|((a, b), _)| *a == id || *b == id)
+            .peekable();
+        links.peek().is_some() && links.all(|(_, p)| p.mode() == LinkMode::Blackhole)
+    }
+
+    /// Counters of every link.
+    pub fn stats(&self) -> BTreeMap<Link, ProxyStats> {
+        self.proxies.iter().map(|(l, p)| (*l, p.stats())).collect()
+    }
+
+    /// Stops every proxy and waits for its tasks.
+    pub async fn shutdown(self) {
+        for (_, p) in self.proxies {
+            p.shutdown().await;
+        }
+    }
+}
+
+/// Short name of a mode for panels and logs.
+pub fn mode_name(mode: LinkMode) -> String {
+    match mode {
+        LinkMode::Pass => "pass".into(),
+        LinkMode::Blackhole => "blackhole".into(),
+        LinkMode::Delay { latency, jitter } => {
+            format!("delay {}±{}ms", latency.as_millis(), jitter.as_millis())
+        }
+        LinkMode::Bandwidth { bytes_per_sec } => format!("{} KiB/s", bytes_per_sec / 1024),
+        LinkMode::Reset => "reset".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn table(n: u64) -> LinkTable {
+        // The upstreams are never dialled in these tests; any address will do.
+        let nodes = (1..=n)
+            .map(|i| (i, SocketAddr::from(([127, 0, 0, 1], 9))))
+            .collect();
+        LinkTable::build(&nodes).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn directions_pick_the_right_links() {
+        let t = table(3).await;
+        let one = BTreeSet::from([1]);
+        assert_eq!(t.touching(&one, Direction::Out), vec![(1, 2), (1, 3)]);
+        assert_eq!(t.touching(&one, Direction::In), vec![(2, 1), (3, 1)]);
+        assert_eq!(t.touching(&one, Direction::Both).len(), 4);
+        let groups = [BTreeSet::from([1, 2]), BTreeSet::from([3])];
+        assert_eq!(t.crossing(&groups), vec![(1, 3), (2, 3), (3, 1), (3, 2)]);
+        t.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn isolation_and_fault_labels_follow_the_modes() {
+        let t = table(3).await;
+        let links = t.touching(&BTreeSet::from([2]), Direction::Both);
+        t.set(&links, LinkMode::Blackhole);
+        assert!(t.is_isolated(2));
+        assert!(!t.is_isolated(1));
+        assert!(t.faults_of(1).contains(&"→2 blackhole".to_string()));
+        t.heal_all();
+        assert!(!t.is_isolated(2));
+        assert!(t.faults_of(2).is_empty());
+        t.shutdown().await;
+    }
+}

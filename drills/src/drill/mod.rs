@@ -1,0 +1,449 @@
+//! The conductor of one drill: start the cluster behind its link proxies, drive the load, fire
+//! the faults, watch the cluster, then heal, check, judge and write the results folder.
+//!
+//! # Layout
+//! - this file: [`Drill`] (prepare, then run), [`RunOptions`], [`DrillError`], [`Phase`]
+//! - [`rig`]: the cluster and links shared by the poller and the fault executor
+//! - [`links`]: one proxy per directed link, and the link faults built from them
+//! - [`poller`]: `/status`, CPU and RSS of every node, 6–7 times a second
+//! - [`faults`]: target resolution, apply, undo, the final heal
+//! - [`judge`]: final reads, thresholds, recovery and the verdict
+//! - [`results`]: `summary.json`, `report.md`, `timeline.csv`, `latency.hgrm`
+//! - [`progress`]: the one-line-per-second progress on stderr
+
+pub mod faults;
+pub mod judge;
+pub mod links;
+pub mod poller;
+pub mod progress;
+pub mod results;
+pub mod rig;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use loadgen::history::WriteRecord;
+use loadgen::{LoadConfig, LoadModel, LoadRun, Snapshot, WorkloadKind, WorkloadSpec};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use self::faults::FaultRecord;
+use self::links::LinkTable;
+use self::poller::{ClusterView, PollLog};
+use self::rig::Rig;
+use crate::check::WriteTracker;
+use crate::exit::Exit;
+use crate::local_cluster::{ClusterError, ClusterOptions, LocalCluster};
+use crate::proxy::ProxyError;
+use crate::scenario::Scenario;
+
+/// How long the first leader election may take.
+const ELECTION_DEADLINE: Duration = Duration::from_secs(20);
+
+/// How to run a drill.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The results folder to write; default `results/<UTC timestamp>-<name>/`.
+    pub out: Option<PathBuf>,
+    /// Where default results folders go.
+    pub results_root: PathBuf,
+    /// Seed of the workload and of `any` targets.
+    pub seed: u64,
+    /// Overrides the scenario's duration.
+    pub duration: Option<Duration>,
+    /// The raftdrill binary that runs nodes.
+    pub exe: PathBuf,
+    /// Wire nodes to each other directly, without proxies (to measure what proxies cost).
+    pub direct_links: bool,
+    /// Print one progress line per second on stderr.
+    pub progress: bool,
+}
+
+/// A drill could not be carried out (exit code 4).
+#[derive(Debug, thiserror::Error)]
+pub enum DrillError {
+    /// The results folder could not be created or written.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The cluster did not start.
+    #[error("the cluster did not start: {0}")]
+    Cluster(#[from] ClusterError),
+    /// A link proxy did not start.
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
+    /// The load could not be configured or run.
+    #[error("the load could not run: {0}")]
+    Load(#[from] loadgen::LoadError),
+}
+
+/// Where a drill is, for the live view and the progress line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Phase {
+    /// Starting nodes and proxies, electing a first leader.
+    #[default]
+    Starting,
+    /// Load runs; its figures are not judged yet.
+    Warmup,
+    /// Load runs and is judged.
+    Load,
+    /// Healing every fault and restarting nodes after the load.
+    Healing,
+    /// Reading every written key back.
+    FinalChecks,
+    /// Finished.
+    Done,
+}
+
+impl Phase {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Starting => "starting",
+            Phase::Warmup => "warmup",
+            Phase::Load => "load",
+            Phase::Healing => "healing",
+            Phase::FinalChecks => "final checks",
+            Phase::Done => "done",
+        }
+    }
+}
+
+/// The channels a live view reads while a drill runs. Every one is drained by the reader at its
+/// own pace; nothing on the load path waits for it.
+#[derive(Clone)]
+pub struct DrillWatch {
+    /// Once-a-second load snapshots.
+    pub snapshots: watch::Receiver<Snapshot>,
+    /// The cluster at each poll.
+    pub cluster: watch::Receiver<ClusterView>,
+    /// The drill's phase.
+    pub phase: watch::Receiver<Phase>,
+    /// Faults fired so far.
+    pub faults: Arc<Mutex<Vec<FaultRecord>>>,
+    /// The run's start.
+    pub start: Instant,
+}
+
+/// What a finished drill produced.
+#[derive(Debug)]
+pub struct DrillOutcome {
+    /// The results folder.
+    pub dir: PathBuf,
+    /// The summary written to `summary.json`.
+    pub summary: results::Summary,
+    /// How raftdrill should exit.
+    pub exit: Exit,
+}
+
+/// A drill whose cluster is up, ready to run.
+pub struct Drill {
+    scenario: Scenario,
+    opts: RunOptions,
+    dir: PathBuf,
+    started_at: std::time::SystemTime,
+    rig: Arc<Rig>,
+    load: LoadRun,
+    writes: Option<mpsc::UnboundedReceiver<WriteRecord>>,
+    views: watch::Sender<ClusterView>,
+    phase: watch::Sender<Phase>,
+    faults: Arc<Mutex<Vec<FaultRecord>>>,
+}
+
+impl Drill {
+    /// Creates the results folder, starts the proxies and the nodes, and waits for a leader.
+    pub async fn prepare(mut scenario: Scenario, opts: RunOptions) -> Result<Drill, DrillError> {
+        if let Some(d) = opts.duration {
+            scenario.duration = d;
+            scenario.load.warmup = scenario.load.warmup.min(d / 4);
+        }
+        let started_at = std::time::SystemTime::now();
+        let dir = match &opts.out {
+            Some(d) => d.clone(),
+            None => {
+                opts.results_root
+                    .join(format!("{}-{}", folder_stamp(started_at), scenario.name))
+            }
+        };
+        let nodes_dir = dir.join("nodes");
+        std::fs::create_dir_all(&nodes_dir).map_err(|source| DrillError::Io {
+            path: nodes_dir.clone(),
+            source,
+        })?;
+        let copts = ClusterOptions {
+            nodes: scenario.cluster.nodes,
+            base_port: None,
+            data_dir: None,
+            log_dir: Some(nodes_dir),
+            exe: opts.exe.clone(),
+            node_flags: scenario.cluster.node_flags(),
+        };
+        let mut cluster = LocalCluster::prepare(&copts)?;
+        let links = if opts.direct_links {
+            None
+        } else {
+            let addrs = cluster
+                .nodes()
+                .iter()
+                .map(|(id, i)| (*id, i.addr))
+                .collect();
+            let table = LinkTable::build(&addrs).await?;
+            for link in table.links().collect::<Vec<_>>() {
+                let addr = table.addr(link).expect("listed").to_string();
+                cluster.set_peer_addr(link.0, link.1, addr);
+            }
+            Some(table)
+        };
+        cluster.start_all()?;
+        cluster.wait_for_leader(ELECTION_DEADLINE).await?;
+        let endpoints = cluster.urls();
+        let rig = Arc::new(Rig {
+            cluster: tokio::sync::Mutex::new(cluster),
+            links: tokio::sync::Mutex::new(links),
+            removed: Mutex::new(Default::default()),
+            http: reqwest::Client::builder()
+                .build()
+                .map_err(|e| DrillError::Load(loadgen::LoadError::Config(e.to_string())))?,
+            start: Instant::now(),
+        });
+        let mut load = LoadRun::new(load_config(&scenario, endpoints, &dir, opts.seed)?)?;
+        let writes = load.take_writes();
+        Ok(Drill {
+            scenario,
+            opts,
+            dir,
+            started_at,
+            rig,
+            load,
+            writes,
+            views: watch::channel(ClusterView::default()).0,
+            phase: watch::channel(Phase::Starting).0,
+            faults: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    /// The channels a live view reads.
+    pub fn watch(&self) -> DrillWatch {
+        DrillWatch {
+            snapshots: self.load.snapshots(),
+            cluster: self.views.subscribe(),
+            phase: self.phase.subscribe(),
+            faults: self.faults.clone(),
+            start: self.rig.start,
+        }
+    }
+
+    /// The scenario being run.
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
+    /// Runs the drill to its end, or until `stop` (then the verdict is `aborted`).
+    pub async fn run(self, stop: CancellationToken) -> Result<DrillOutcome, DrillError> {
+        let Drill {
+            scenario,
+            opts,
+            dir,
+            started_at,
+            rig,
+            load,
+            writes,
+            views,
+            phase,
+            faults,
+        } = self;
+        let background = CancellationToken::new();
+        let warmup_s = scenario.load.warmup.as_secs_f64();
+        let poll_log = Arc::new(Mutex::new(PollLog::default()));
+        let cluster_views = views.subscribe();
+        let poller = tokio::spawn(poller::run(
+            rig.clone(),
+            views,
+            poll_log.clone(),
+            warmup_s,
+            background.clone(),
+        ));
+
+        // Writes are tracked off the request path: the load only sends on a channel.
+        let tracker = writes.map(|mut rx| {
+            let rig = rig.clone();
+            tokio::spawn(async move {
+                let mut t = WriteTracker::new();
+                let mut acked_at = Vec::new();
+                while let Some(w) = rx.recv().await {
+                    if w.status == loadgen::history::WriteStatus::Acked {
+                        acked_at.push(rig.now_s());
+                    }
+                    t.observe(&w);
+                }
+                (t, acked_at)
+            })
+        });
+        let mut snaps = load.snapshots();
+        let collector = {
+            let (phase, warmup) = (phase.clone(), scenario.load.warmup);
+            tokio::spawn(async move {
+                let mut all: Vec<Snapshot> = Vec::new();
+                phase.send_replace(if warmup.is_zero() {
+                    Phase::Load
+                } else {
+                    Phase::Warmup
+                });
+                while snaps.changed().await.is_ok() {
+                    let s = snaps.borrow_and_update().clone();
+                    if !s.warmup {
+                        phase.send_if_modified(|p| {
+                            (*p == Phase::Warmup).then(|| *p = Phase::Load).is_some()
+                        });
+                    }
+                    let last = s.last;
+                    all.push(s);
+                    if last {
+                        break;
+                    }
+                }
+                all
+            })
+        };
+        let progress = opts.progress.then(|| {
+            tokio::spawn(progress::run(
+                scenario.clone(),
+                DrillWatch {
+                    snapshots: load.snapshots(),
+                    cluster: cluster_views.clone(),
+                    phase: phase.subscribe(),
+                    faults: faults.clone(),
+                    start: rig.start,
+                },
+                background.clone(),
+            ))
+        });
+        let schedule = tokio::spawn(faults::run_schedule(
+            rig.clone(),
+            scenario.faults.clone(),
+            cluster_views.clone(),
+            faults.clone(),
+            opts.seed,
+            background.clone(),
+        ));
+
+        let report = load.run(stop.clone()).await;
+        let aborted = stop.is_cancelled();
+        background.cancel();
+        let _ = schedule.await;
+        phase.send_replace(Phase::Healing);
+        faults::heal_everything(&rig, &faults).await;
+        let snapshots = collector.await.unwrap_or_default();
+        if let Some(p) = progress {
+            let _ = p.await;
+        }
+        let report = report?;
+        let (tracker, acked_at) = match tracker {
+            Some(t) => t.await.unwrap_or_default(),
+            None => (WriteTracker::new(), Vec::new()),
+        };
+
+        phase.send_replace(Phase::FinalChecks);
+        let lost = if scenario.checks.lost_writes && !aborted {
+            Some(judge::final_reads(&rig, &tracker).await)
+        } else {
+            None
+        };
+        let _ = poller.await;
+        let poll = std::mem::take(&mut *poll_log.lock().expect("poll log lock"));
+        let fault_records = faults.lock().expect("fault records lock").clone();
+        let inputs = judge::Inputs {
+            scenario: &scenario,
+            report: &report,
+            snapshots: &snapshots,
+            poll: &poll,
+            acked_at: &acked_at,
+            faults: &fault_records,
+            lost: lost.as_ref(),
+            aborted,
+        };
+        let verdict = judge::judge(&inputs);
+        let summary = results::Summary::build(&inputs, &verdict, started_at, opts.seed);
+        results::write_all(&dir, &summary, &inputs)
+            .map_err(|(path, source)| DrillError::Io { path, source })?;
+
+        stop_rig(rig).await;
+        phase.send_replace(Phase::Done);
+        Ok(DrillOutcome {
+            dir,
+            summary,
+            exit: verdict.exit,
+        })
+    }
+}
+
+/// Stops every node and proxy.
+async fn stop_rig(rig: Arc<Rig>) {
+    rig.cluster.lock().await.stop(Duration::from_secs(5)).await;
+    if let Some(links) = rig.links.lock().await.take() {
+        links.shutdown().await;
+    }
+}
+
+/// The load configuration a scenario asks for.
+fn load_config(
+    s: &Scenario,
+    endpoints: Vec<String>,
+    dir: &std::path::Path,
+    seed: u64,
+) -> Result<LoadConfig, DrillError> {
+    let bad = |e: String| DrillError::Load(loadgen::LoadError::Config(e));
+    let mut spec = WorkloadSpec::new(s.load.workload.parse::<WorkloadKind>().map_err(bad)?);
+    spec.keys = s.load.keys;
+    spec.distribution = s
+        .load
+        .distribution
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(bad)?;
+    spec.value_size = s.load.value_size;
+    spec.consistency = match s.load.consistency.as_str() {
+        "lease" => raftdrill_wire::Consistency::Lease,
+        "stale" => raftdrill_wire::Consistency::Stale,
+        _ => raftdrill_wire::Consistency::Linearizable,
+    };
+    spec.seed = seed;
+    let model = match (s.load.rate, s.load.users) {
+        (Some(rate), _) => LoadModel::Open {
+            rate,
+            max_in_flight: in_flight_for(rate),
+        },
+        (None, Some(users)) => LoadModel::Closed {
+            users: users as usize,
+            think: s.load.think_time,
+        },
+        (None, None) => return Err(bad("the scenario gives neither rate nor users".into())),
+    };
+    let mut c = LoadConfig::new(endpoints, spec, model, s.duration);
+    c.timeout = s.load.timeout;
+    c.warmup = s.load.warmup;
+    c.stream_writes = s.checks.lost_writes;
+    c.history_path = s.load.history.then(|| dir.join("history.jsonl"));
+    c.goose_report = Some(dir.join("goose-report.html"));
+    c.quiet = true;
+    Ok(c)
+}
+
+/// Size of the in-flight pool for an open-loop rate: half a second of arrivals, so a stall of
+/// that long is absorbed without late starts, bounded for memory.
+pub fn in_flight_for(rate: f64) -> usize {
+    ((rate * 0.5).ceil() as usize).clamp(16, 512)
+}
+
+/// `20261126T192346Z` for a results folder name.
+pub fn folder_stamp(t: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t)
+        .to_string()
+        .replace(['-', ':'], "")
+}

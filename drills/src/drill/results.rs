@@ -1,0 +1,336 @@
+//! The results folder: `summary.json` (checked against `results/summary.schema.json`),
+//! `report.md`, `timeline.csv` and `latency*.hgrm`. Node logs are already in `nodes/`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use loadgen::metrics::Counts;
+use loadgen::output::{LoadSummary, TimelineRow, TimelineWriter, write_hgrm_files};
+use serde::Serialize;
+
+use super::faults::FaultRecord;
+use super::judge::{Inputs, RecoveryEntry, Verdict};
+use crate::check::LostWriteReport;
+
+/// `summary.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Scenario name.
+    pub scenario: String,
+    /// Scenario description.
+    pub description: String,
+    /// UTC start, RFC 3339.
+    pub started_at: String,
+    /// Load phase length, warmup included.
+    pub duration_s: f64,
+    /// Warmup, left out of the judged figures.
+    pub warmup_s: f64,
+    /// The seed of the workload.
+    pub seed: u64,
+    /// The cluster.
+    pub cluster: ClusterInfo,
+    /// The load.
+    pub load: LoadInfo,
+    /// Totals, latency and thresholds of the judged part of the run.
+    #[serde(flatten)]
+    pub measured: LoadSummary,
+    /// Every count, errors by class included.
+    pub counts: Counts,
+    /// The faults as they fired.
+    pub faults: Vec<FaultRecord>,
+    /// Recovery per fault.
+    pub recovery: Vec<RecoveryEntry>,
+    /// The data checks.
+    pub checks: ChecksInfo,
+    /// Mean CPU of the busiest node over the judged part, percent of one core.
+    pub busiest_node_cpu_pct: Option<f64>,
+    /// `pass`, `warn`, `fail` or `aborted`.
+    pub verdict: String,
+    /// Why it is not `pass`.
+    pub reasons: Vec<String>,
+    /// raftdrill's exit code.
+    pub exit_code: u8,
+}
+
+/// `cluster` of summary.json.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterInfo {
+    /// Initial voters.
+    pub nodes: u64,
+    /// The system under test.
+    pub target: String,
+    /// `disk` or `memory`.
+    pub store: String,
+    /// `always` or `never`.
+    pub fsync: String,
+}
+
+/// `load` of summary.json.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadInfo {
+    /// YCSB workload letter.
+    pub workload: String,
+    /// `open` or `closed`.
+    pub model: String,
+    /// Open loop: target ops/s.
+    pub rate: Option<f64>,
+    /// Closed loop: users.
+    pub users: Option<u32>,
+    /// Key space.
+    pub keys: u64,
+    /// Bytes per value.
+    pub value_size: usize,
+    /// Read consistency.
+    pub consistency: String,
+    /// Open loop: operations that started late.
+    pub late: u64,
+    /// Open loop: planned operations never started.
+    pub dropped: u64,
+}
+
+/// `checks` of summary.json.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChecksInfo {
+    /// The lost-write check, when it ran.
+    pub lost_writes: Option<LostWriteReport>,
+    /// The recovery limit, when set.
+    pub recovery_within_s: Option<f64>,
+}
+
+impl Summary {
+    /// Assembles the summary.
+    pub fn build(
+        i: &Inputs<'_>,
+        v: &Verdict,
+        started_at: std::time::SystemTime,
+        seed: u64,
+    ) -> Self {
+        let s = i.scenario;
+        Summary {
+            scenario: s.name.clone(),
+            description: s.description.clone(),
+            started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
+            duration_s: s.duration.as_secs_f64(),
+            warmup_s: s.load.warmup.as_secs_f64(),
+            seed,
+            cluster: ClusterInfo {
+                nodes: s.cluster.nodes,
+                target: "reference".into(),
+                store: s.cluster.store.clone(),
+                fsync: s.cluster.fsync.clone(),
+            },
+            load: LoadInfo {
+                workload: s.load.workload.clone(),
+                model: if s.load.rate.is_some() {
+                    "open"
+                } else {
+                    "closed"
+                }
+                .into(),
+                rate: s.load.rate,
+                users: s.load.users,
+                keys: s.load.keys,
+                value_size: s.load.value_size,
+                consistency: s.load.consistency.clone(),
+                late: i.report.counts().late,
+                dropped: i.report.dropped,
+            },
+            measured: LoadSummary::new(i.report, v.thresholds.clone()),
+            counts: *i.report.counts(),
+            faults: i.faults.to_vec(),
+            recovery: v.recovery.clone(),
+            checks: ChecksInfo {
+                lost_writes: i.lost.cloned(),
+                recovery_within_s: s.checks.recovery_within.map(|d| d.as_secs_f64()),
+            },
+            busiest_node_cpu_pct: i.poll.busiest_cpu(),
+            verdict: v.verdict.into(),
+            reasons: v.reasons.clone(),
+            exit_code: v.exit as u8,
+        }
+    }
+}
+
+type WriteError = (PathBuf, std::io::Error);
+
+fn write(path: PathBuf, data: &[u8]) -> Result<(), WriteError> {
+    std::fs::write(&path, data).map_err(|e| (path, e))
+}
+
+/// Writes every file of the results folder.
+pub fn write_all(dir: &Path, summary: &Summary, i: &Inputs<'_>) -> Result<(), WriteError> {
+    let json = serde_json::to_vec_pretty(summary).expect("the summary serializes");
+    write(dir.join("summary.json"), &json)?;
+    write(dir.join("report.md"), report_md(summary).as_bytes())?;
+    write(
+        dir.join("timeline.csv"),
+        &timeline(i).map_err(|e| (dir.join("timeline.csv"), e))?,
+    )?;
+    write_hgrm_files(dir, &i.report.totals).map_err(|e| (dir.join("latency.hgrm"), e))
+}
+
+/// `timeline.csv`: one row per second, with the leader at the end of the second and the
+/// fault and leader events that happened in it.
+fn timeline(i: &Inputs<'_>) -> std::io::Result<Vec<u8>> {
+    let mut w = TimelineWriter::new(Vec::new())?;
+    let mut prev_t = 0.0;
+    for s in i.snapshots {
+        let mut row = TimelineRow::from(s);
+        row.leader = i
+            .poll
+            .leaders
+            .iter()
+            .take_while(|(t, _)| *t <= s.t)
+            .last()
+            .and_then(|(_, l)| *l);
+        let mut events = Vec::new();
+        for f in i.faults {
+            if f.at_s > prev_t && f.at_s <= s.t {
+                let nodes: Vec<String> = f.resolved.iter().map(u64::to_string).collect();
+                events.push(format!("{} {} [{}]", f.action, f.target, nodes.join(" ")));
+            }
+            if f.healed_at_s.is_some_and(|h| h > prev_t && h <= s.t) {
+                events.push(format!("healed {}", f.action));
+            }
+        }
+        for (t, l) in &i.poll.leaders {
+            if *t > prev_t && *t <= s.t {
+                events.push(l.map_or("no leader".into(), |l| format!("leader {l}")));
+            }
+        }
+        row.event = (!events.is_empty()).then(|| events.join("; "));
+        w.write(&row)?;
+        prev_t = s.t;
+    }
+    w.finish()
+}
+
+fn opt(v: Option<f64>, unit: &str) -> String {
+    v.map_or_else(|| "–".into(), |v| format!("{v:.2}{unit}"))
+}
+
+/// `report.md`: the same as summary.json, for a person.
+pub fn report_md(s: &Summary) -> String {
+    let mut o = String::new();
+    let mark = match s.verdict.as_str() {
+        "pass" => "✓",
+        "warn" => "⚠",
+        _ => "✗",
+    };
+    let _ = writeln!(o, "# raftdrill: {}\n\n{}\n", s.scenario, s.description);
+    let _ = writeln!(
+        o,
+        "**Verdict: {mark} {}** (exit code {})\n",
+        s.verdict, s.exit_code
+    );
+    for r in &s.reasons {
+        let _ = writeln!(o, "- {r}");
+    }
+    let load = match (s.load.rate, s.load.users) {
+        (Some(r), _) => format!("open loop, {r} ops/s"),
+        (_, Some(u)) => format!("closed loop, {u} users"),
+        _ => "-".into(),
+    };
+    let _ = writeln!(
+        o,
+        "\nStarted {}; {:.0} s ({:.0} s warmup); {} nodes ({} store, fsync {}); workload {}, {load}; seed {}.\n",
+        s.started_at,
+        s.duration_s,
+        s.warmup_s,
+        s.cluster.nodes,
+        s.cluster.store,
+        s.cluster.fsync,
+        s.load.workload,
+        s.seed
+    );
+    let _ = writeln!(
+        o,
+        "## Thresholds\n\n| metric | warn | break | observed | status |\n|---|---|---|---|---|"
+    );
+    for t in &s.measured.thresholds {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} |",
+            t.metric.as_str(),
+            opt(t.warn, ""),
+            opt(t.brk, ""),
+            opt(t.observed, ""),
+            t.status.mark()
+        );
+    }
+    let tot = &s.measured.totals;
+    let l = &s.measured.latency_ms.overall;
+    let _ = writeln!(
+        o,
+        "\n## Load\n\n{} operations, {} ok, {} errors, {:.1} ops/s; late {}, dropped {}.\n\nLatency (ms, from the intended start): p50 {:.2}, p90 {:.2}, p99 {:.2}, p99.9 {:.2}, max {:.2}.",
+        tot.ops,
+        tot.ok,
+        tot.errors,
+        tot.tps,
+        s.load.late,
+        s.load.dropped,
+        l.p50,
+        l.p90,
+        l.p99,
+        l.p999,
+        l.max
+    );
+    let e = &s.counts.errors;
+    let _ = writeln!(
+        o,
+        "\nErrors by class: timeout {}, connect {}, reset {}, no_leader {}, 5xx {}, 4xx {}.",
+        e.timeout, e.connect, e.reset, e.no_leader, e.http_5xx, e.http_4xx
+    );
+    let _ = writeln!(o, "\n## Faults and recovery\n");
+    if s.faults.is_empty() {
+        let _ = writeln!(o, "No faults.");
+    } else {
+        let _ = writeln!(
+            o,
+            "| at | action | target | nodes | healed | new leader | first success | 90 % TPS | status |\n|---|---|---|---|---|---|---|---|---|"
+        );
+        for (n, f) in s.faults.iter().enumerate() {
+            let r = s.recovery.iter().find(|r| r.fault == n);
+            let nodes: Vec<String> = f.resolved.iter().map(u64::to_string).collect();
+            let status = match (r, &f.error) {
+                (_, Some(e)) => format!("✗ {e}"),
+                (Some(r), None) => r.status.mark().to_string(),
+                (None, None) => "–".into(),
+            };
+            let _ = writeln!(
+                o,
+                "| {:.1}s | {} | {} | {} | {} | {} | {} | {} | {} |",
+                f.at_s,
+                f.action,
+                f.target,
+                nodes.join(","),
+                opt(f.healed_at_s, "s"),
+                opt(r.and_then(|r| r.figures.leader_elected_after_s), "s"),
+                opt(r.and_then(|r| r.figures.first_success_after_s), "s"),
+                opt(r.and_then(|r| r.figures.tps_90pct_after_s), "s"),
+                status
+            );
+        }
+    }
+    let _ = writeln!(o, "\n## Lost writes\n");
+    match &s.checks.lost_writes {
+        None => {
+            let _ = writeln!(o, "Not checked.");
+        }
+        Some(lw) => {
+            let _ = writeln!(
+                o,
+                "{} acknowledged writes ({} unknown) over {} keys: {} verified, {} lost, {} unreadable.",
+                lw.acked, lw.unknown, lw.keys_checked, lw.verified, lw.lost, lw.unreadable
+            );
+            for k in &lw.lost_keys {
+                let _ = writeln!(
+                    o,
+                    "- `{}`: {:?}; expected {:?} (index {:?}), found {:?}",
+                    k.key, k.kind, k.expected, k.expected_index, k.found
+                );
+            }
+        }
+    }
+    o
+}

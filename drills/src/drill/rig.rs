@@ -1,0 +1,67 @@
+//! The rig: the cluster, its link proxies, and the bookkeeping the poller and the fault
+//! executor share during a drill.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::Mutex as StdMutex;
+use std::time::{Duration, Instant};
+
+use target_cluster::typ::NodeId;
+use tokio::sync::Mutex;
+
+use super::links::LinkTable;
+use crate::local_cluster::{ClusterError, LocalCluster};
+
+/// What the rig shares. Locks are held only for quick steps (a signal, a mode change), never
+/// across a wait, so the poller is never stalled by a fault in progress.
+pub struct Rig {
+    /// The node processes.
+    pub cluster: Mutex<LocalCluster>,
+    /// The link proxies; `None` when nodes are wired directly (for measuring proxy overhead).
+    pub links: Mutex<Option<LinkTable>>,
+    /// Nodes taken out of the membership on purpose (not restarted at the end).
+    pub removed: StdMutex<BTreeSet<NodeId>>,
+    /// Client for admin calls and final reads.
+    pub http: reqwest::Client,
+    /// The start of the run (t = 0).
+    pub start: Instant,
+}
+
+impl Rig {
+    /// Seconds since the start of the run.
+    pub fn now_s(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    /// Listen addresses of every known node.
+    pub async fn addrs(&self) -> BTreeMap<NodeId, SocketAddr> {
+        let c = self.cluster.lock().await;
+        c.nodes().iter().map(|(id, i)| (*id, i.addr)).collect()
+    }
+
+    /// `http://ADDR` of node `id`.
+    pub async fn url(&self, id: NodeId) -> String {
+        self.cluster.lock().await.url(id)
+    }
+
+    /// SIGTERM node `id` and wait up to `grace` for it to exit (SIGKILL after). The cluster lock
+    /// is released between checks.
+    pub async fn stop_node(&self, id: NodeId, grace: Duration) -> Result<(), ClusterError> {
+        self.cluster.lock().await.supervisor().term(id)?;
+        let deadline = Instant::now() + grace;
+        loop {
+            if self.cluster.lock().await.supervisor().reap(id).is_some() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return self.cluster.lock().await.kill(id);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Whether node `id` was removed from the membership on purpose.
+    pub fn is_removed(&self, id: NodeId) -> bool {
+        self.removed.lock().expect("removed lock").contains(&id)
+    }
+}

@@ -1,0 +1,253 @@
+//! Per-link TCP fault proxies: network faults in user space, without root.
+//!
+//! The drill machine's kernel has neither netem nor tbf and drills run unprivileged, so a link
+//! fault is made by a [`LinkProxy`] that sits on the path: the supervisor gives node A the
+//! proxy's address in place of B's, one proxy per ordered pair, so link A→B and link B→A fail
+//! independently (as in etcd's functional tester and toxiproxy).
+//!
+//! Link A→B carries the TCP connections that **A opens to B**, and its [`LinkMode`] applies to
+//! **both directions of those connections**: A's request bytes ("up") and B's response bytes
+//! ("down"). So a delay of D adds about 2×D to each of A's round trips to B, a bandwidth cap
+//! applies to requests and to responses separately, and a blackhole holds both. The connections
+//! B opens to A travel through the B→A proxy and are untouched.
+//!
+//! A mode change takes effect at once on live connections, also while a read or write is
+//! pending, and never hangs: [`LinkProxy::set_mode`] only stores the mode in a watch channel,
+//! and every pump selects on that channel alongside its socket I/O.
+//!
+//! # Layout
+//! - this file: [`LinkProxy`] (the accept loop and the handle), [`LinkMode`], [`ProxyError`]
+//! - `conn`: one proxied connection: dial, run both pumps, close or reset
+//! - `pump`: one direction of a connection with the mode applied
+//! - `held`: the buffer of bytes read but not yet written, with their release times
+//! - `bucket`: the token bucket behind the bandwidth cap
+//! - `jitter`: the xorshift random source for delay jitter
+//! - `stats`: the counters and their [`ProxyStats`] snapshot
+
+mod bucket;
+mod conn;
+mod held;
+mod jitter;
+mod pump;
+mod stats;
+#[cfg(test)]
+mod tests;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio::task::{JoinHandle, JoinSet};
+
+pub use stats::ProxyStats;
+
+use pump::Shared;
+
+/// How long the accept loop backs off after an accept error (e.g. out of file descriptors), so
+/// it does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// What a link does to the bytes of its connections, in both directions (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LinkMode {
+    /// Forward bytes both ways as fast as possible.
+    #[default]
+    Pass,
+    /// Accept connections but forward nothing. Bytes are held (in the kernel's socket buffers
+    /// and the proxy's) and delivered in order when the link heals; the upstream is not dialled
+    /// for connections opened meanwhile until then.
+    Blackhole,
+    /// Deliver each chunk at the time it was read plus `latency ± jitter` (uniform), never
+    /// earlier than the chunk before it, so order is kept. Reading goes on while chunks wait,
+    /// so a delay does not also throttle. Leaving this mode releases what is held at once.
+    Delay {
+        /// Added to every chunk in each direction (about twice this to a round trip).
+        latency: Duration,
+        /// Half-width of the uniform spread around `latency`; delays are clamped at zero.
+        jitter: Duration,
+    },
+    /// Cap each direction at this many bytes per second, shared by all connections of the
+    /// link, with a burst of max(1 KiB, rate/20). A rate of 0 behaves as [`Blackhole`].
+    ///
+    /// [`Blackhole`]: LinkMode::Blackhole
+    Bandwidth {
+        /// The cap, per direction.
+        bytes_per_sec: u64,
+    },
+    /// Cut every live connection with an RST and refuse new ones (accept, then RST at once)
+    /// for as long as the mode lasts.
+    Reset,
+}
+
+impl LinkMode {
+    /// Whether this mode holds all bytes (and SYNs) where they are.
+    fn holds(self) -> bool {
+        matches!(
+            self,
+            LinkMode::Blackhole | LinkMode::Bandwidth { bytes_per_sec: 0 }
+        )
+    }
+}
+
+/// Starting a [`LinkProxy`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The listening socket could not be bound.
+    #[error("cannot listen on {listen} for a link proxy: {source}")]
+    Bind {
+        /// The address asked for.
+        listen: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A TCP proxy for one directed link, forwarding every connection it accepts to `upstream`
+/// with the current [`LinkMode`] applied.
+///
+/// Dropping it aborts its accept task and every connection task (their sockets close);
+/// [`shutdown`](LinkProxy::shutdown) does the same and waits until they have all ended.
+#[derive(Debug)]
+pub struct LinkProxy {
+    local: SocketAddr,
+    upstream: SocketAddr,
+    modes: watch::Sender<LinkMode>,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl LinkProxy {
+    /// Starts a proxy to `upstream` on a free port of 127.0.0.1, in [`LinkMode::Pass`].
+    pub async fn start(upstream: SocketAddr) -> Result<LinkProxy, ProxyError> {
+        Self::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), upstream).await
+    }
+
+    /// Starts a proxy to `upstream` listening on `listen`, in [`LinkMode::Pass`].
+    pub async fn start_on(
+        listen: SocketAddr,
+        upstream: SocketAddr,
+    ) -> Result<LinkProxy, ProxyError> {
+        let bind_error = |source| ProxyError::Bind { listen, source };
+        let listener = TcpListener::bind(listen).await.map_err(bind_error)?;
+        let local = listener.local_addr().map_err(bind_error)?;
+        let (modes, mode_rx) = watch::channel(LinkMode::Pass);
+        let shared = Arc::new(Shared::new());
+        let (stop, stop_rx) = oneshot::channel();
+        let task = tokio::spawn(accept_loop(
+            listener,
+            upstream,
+            Arc::clone(&shared),
+            mode_rx,
+            stop_rx,
+        ));
+        tracing::debug!(%local, %upstream, "link proxy started");
+        Ok(LinkProxy {
+            local,
+            upstream,
+            modes,
+            shared,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// The address nodes should connect to in place of the upstream.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The address connections are forwarded to.
+    pub fn upstream(&self) -> SocketAddr {
+        self.upstream
+    }
+
+    /// Switches the link to `mode`; live connections see it at once.
+    pub fn set_mode(&self, mode: LinkMode) {
+        let old = self.modes.send_replace(mode);
+        if old != mode {
+            tracing::info!(local = %self.local, upstream = %self.upstream, ?old, new = ?mode, "link mode changed");
+        }
+    }
+
+    /// The current mode.
+    pub fn mode(&self) -> LinkMode {
+        *self.modes.borrow()
+    }
+
+    /// A snapshot of the link's counters.
+    pub fn stats(&self) -> ProxyStats {
+        self.shared.counters.snapshot()
+    }
+
+    /// Stops accepting, closes every connection and waits until every task of the proxy ended.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            // An error means the accept task already ended, which is what we want.
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take()
+            && let Err(e) = task.await
+            && e.is_panic()
+        {
+            tracing::error!(local = %self.local, "link proxy accept task panicked");
+        }
+        tracing::debug!(local = %self.local, "link proxy shut down");
+    }
+}
+
+impl Drop for LinkProxy {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            // The accept task owns the `JoinSet` of connection tasks; dropping it (which the
+            // abort does) aborts them all, so nothing outlives the proxy.
+            task.abort();
+        }
+    }
+}
+
+/// Accepts connections until told to stop, then aborts and joins every connection task.
+async fn accept_loop(
+    listener: TcpListener,
+    upstream: SocketAddr,
+    shared: Arc<Shared>,
+    modes: watch::Receiver<LinkMode>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            // A send or a dropped sender (the handle is gone) both mean stop.
+            _ = &mut stop => break,
+            Some(joined) = conns.join_next(), if !conns.is_empty() => {
+                if let Err(e) = joined
+                    && e.is_panic()
+                {
+                    tracing::error!(%upstream, "link proxy connection task panicked");
+                }
+            }
+            accepted = listener.accept() => match accepted {
+                Ok((client, peer)) => {
+                    if *modes.borrow() == LinkMode::Reset {
+                        tracing::debug!(%peer, %upstream, "link in reset: refusing connection");
+                        shared.counters.refused();
+                        // Closing with SO_LINGER 0 sends the RST.
+                        let _ = client.set_zero_linger();
+                        drop(client);
+                        continue;
+                    }
+                    tracing::trace!(%peer, %upstream, "link proxy accepted connection");
+                    conns.spawn(conn::serve(client, upstream, Arc::clone(&shared), modes.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!(%upstream, error = %e, "link proxy cannot accept");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    conns.shutdown().await;
+}
