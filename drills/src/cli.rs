@@ -22,6 +22,8 @@ pub enum Command {
     Run(RunArgs),
     /// List the built-in scenarios.
     Scenarios,
+    /// Drive load only, against a running cluster.
+    Load(LoadArgs),
     /// Run a local reference cluster in the foreground until Ctrl-C.
     Cluster(ClusterArgs),
     /// Run one reference node in this process (used by raftdrill itself).
@@ -68,6 +70,80 @@ pub struct RunArgs {
     /// then cannot fire).
     #[arg(long, hide = true)]
     pub direct_links: bool,
+}
+
+/// `raftdrill load`.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Node URLs, comma-separated: http://127.0.0.1:7001,http://127.0.0.1:7002
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub endpoints: Vec<String>,
+    /// YCSB workload: a b c d f w.
+    #[arg(long, default_value = "a")]
+    pub workload: String,
+    /// Open loop: operations per second.
+    #[arg(long, conflicts_with = "users", required_unless_present = "users")]
+    pub rate: Option<f64>,
+    /// Closed loop: concurrent users.
+    #[arg(long)]
+    pub users: Option<usize>,
+    /// Closed loop: pause after each operation.
+    #[arg(long, value_parser = parse_duration)]
+    pub think_time: Option<Duration>,
+    /// Length of the run.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Ramp linearly to the rate (or users) over this long.
+    #[arg(long, value_parser = parse_duration, conflicts_with = "steps")]
+    pub ramp: Option<Duration>,
+    /// Steps of levels, e.g. 100@10s,200@10s,400@10s (levels are rates or user counts).
+    #[arg(long)]
+    pub steps: Option<String>,
+    /// Leading part left out of the judged figures.
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    pub warmup: Duration,
+    /// Key space.
+    #[arg(long, default_value_t = 10_000)]
+    pub keys: u64,
+    /// uniform | zipfian | latest (default: the workload's).
+    #[arg(long)]
+    pub distribution: Option<String>,
+    /// Bytes per value.
+    #[arg(long, default_value_t = 256)]
+    pub value_size: usize,
+    /// Read consistency.
+    #[arg(long, value_enum, default_value_t = ConsistencyArg::Linearizable)]
+    pub consistency: ConsistencyArg,
+    /// Per-request timeout.
+    #[arg(long, value_parser = parse_duration, default_value = "2s")]
+    pub timeout: Duration,
+    /// Threshold table: a TOML file of `metric = { warn = ..., break = ... }` (top level or
+    /// under [thresholds]); default: the seed's table.
+    #[arg(long)]
+    pub thresholds: Option<PathBuf>,
+    /// Write the results here instead of results/<UTC time>-load/.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Record every operation to history.jsonl.
+    #[arg(long)]
+    pub history: bool,
+    /// Seed of the operation sequence.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Print one progress line per second instead of the live view.
+    #[arg(long)]
+    pub no_tui: bool,
+}
+
+/// Read consistency of the load's reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConsistencyArg {
+    /// ReadIndex through the leader.
+    Linearizable,
+    /// Leader lease.
+    Lease,
+    /// Any node's local state.
+    Stale,
 }
 
 /// `raftdrill cluster`.

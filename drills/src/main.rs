@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Parser;
 use drills::cli::{Cli, Command, RunArgs};
 use drills::exit::Exit;
-use drills::signals::shutdown_signal;
+use drills::signals::{StopSignals, shutdown_signal};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -42,14 +42,24 @@ fn main() -> ExitCode {
     }
 }
 
-/// A token cancelled by the first SIGINT or SIGTERM.
+/// A token cancelled by the first SIGINT or SIGTERM; the handlers are in place on return.
+/// SIGINT is claimed through loadgen before goose can take it (see `loadgen::claim_ctrl_c`).
 fn stop_on_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        t.cancel();
-    });
+    if let Err(e) = loadgen::claim_ctrl_c(move || t.cancel()) {
+        eprintln!("warning: cannot listen for Ctrl-C: {e}");
+    }
+    let t = token.clone();
+    match StopSignals::install_term() {
+        Ok(signals) => {
+            tokio::spawn(async move {
+                signals.recv().await;
+                t.cancel();
+            });
+        }
+        Err(e) => eprintln!("warning: cannot listen for SIGTERM: {e}"),
+    }
     token
 }
 
@@ -73,6 +83,13 @@ async fn dispatch(cli: Cli) -> Result<Exit, (anyhow::Error, Exit)> {
                 .await
                 .map_err(|e| (e.into(), Exit::CannotRun))?;
             Ok(Exit::Pass)
+        }
+        Command::Load(args) => {
+            let stop = stop_on_signal();
+            drills::cmd::load::run(args, stop).await.map_err(|e| {
+                let code = e.exit();
+                (e.into(), code)
+            })
         }
         Command::Scenarios => {
             print!("{}", drills::cmd::scenarios::listing());

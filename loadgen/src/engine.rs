@@ -8,9 +8,10 @@
 //!
 //! Goose keeps process-wide state: a killswitch that stops "the" attack, and a Ctrl-C handler
 //! whose second press calls `process::exit`. So only one goose attack runs at a time here
-//! (a static lock), the run stops goose through the killswitch, and [`crate::LoadRun::run`]
-//! registers tokio's SIGINT handler first, which makes goose's `ctrlc::set_handler` refuse to
-//! install (it only replaces the default action) and leaves Ctrl-C to the caller.
+//! (a static lock), the run stops goose through the killswitch, and a program that wants
+//! Ctrl-C for itself calls [`claim_ctrl_c`] before any attack: goose installs its handler
+//! through `ctrlc::set_handler`, which installs at most one handler per process, so goose's
+//! later attempt fails harmlessly and Ctrl-C stays with the caller.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -140,4 +141,12 @@ pub async fn run_goose<T: Target>(
     killer.abort();
     goose::reset_killswitch();
     result.map(|_| ()).map_err(|e| EngineError(e.to_string()))
+}
+
+/// Claims Ctrl-C (SIGINT) for `on_ctrl_c` before goose can: call it once, early, in a program
+/// that runs goose attacks and wants a clean stop of its own (goose's handler would stop the
+/// attack on the first press and `process::exit` on the second). `on_ctrl_c` runs on a thread
+/// of its own at every press.
+pub fn claim_ctrl_c(on_ctrl_c: impl FnMut() + Send + 'static) -> Result<(), String> {
+    ctrlc::set_handler(on_ctrl_c).map_err(|e| e.to_string())
 }

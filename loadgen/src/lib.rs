@@ -46,7 +46,7 @@ mod run_tests;
 #[cfg(test)]
 mod testkit;
 
-pub use engine::Engine;
+pub use engine::{Engine, claim_ctrl_c};
 pub use metrics::Snapshot;
 pub use plan::{LoadModel, Plan};
 pub use run::{LoadConfig, LoadError, LoadReport, LoadRun, run};

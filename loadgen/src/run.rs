@@ -204,7 +204,7 @@ impl LoadRun {
         self.run_with(target, cancel).await
     }
 
-    /// Run against any [`Target`]. Canceling `cancel`, or SIGINT, stops the load promptly:
+    /// Run against any [`Target`]. Canceling `cancel` stops the load promptly:
     /// no new operation starts, those in flight finish (within the timeout), and what was
     /// measured is returned.
     pub async fn run_with<T: Target>(
@@ -222,8 +222,6 @@ impl LoadRun {
             }
             None => (None, None),
         };
-        // Claim SIGINT before goose can: see `engine`.
-        let sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
         let start = Instant::now();
         let schedule = Schedule::new(
             start,
@@ -249,7 +247,7 @@ impl LoadRun {
             in_flight: AtomicUsize::new(0),
         });
         let canceled = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let conductor = tokio::spawn(conduct(driver.clone(), cancel, sigint, canceled.clone()));
+        let conductor = tokio::spawn(conduct(driver.clone(), cancel, canceled.clone()));
         let done = CancellationToken::new();
         let merger = tokio::spawn(merge_every_second(
             recorders,
@@ -306,21 +304,12 @@ impl LoadRun {
 }
 
 /// Stop the driver at the end of the run (once the open-loop backlog has drained, at most a
-/// grace period late), on cancel, or on SIGINT.
+/// grace period late), or on cancel.
 async fn conduct<T: Target>(
     driver: Arc<Driver<T>>,
     cancel: CancellationToken,
-    mut sigint: Option<tokio::signal::unix::Signal>,
     canceled: Arc<std::sync::atomic::AtomicBool>,
 ) {
-    let interrupted = async {
-        match &mut sigint {
-            Some(s) => {
-                s.recv().await;
-            }
-            None => std::future::pending().await,
-        }
-    };
     let finished = async {
         tokio::time::sleep_until(driver.schedule.end()).await;
         let planned = driver.schedule.planned();
@@ -336,10 +325,6 @@ async fn conduct<T: Target>(
     tokio::select! {
         _ = finished => {}
         _ = cancel.cancelled() => canceled.store(true, Ordering::Relaxed),
-        _ = interrupted => {
-            tracing::info!("interrupted: stopping the load");
-            canceled.store(true, Ordering::Relaxed);
-        }
     }
     driver.stop.cancel();
 }

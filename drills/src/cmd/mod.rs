@@ -2,6 +2,7 @@
 //! binary maps it to an exit code.
 
 pub mod cluster;
+pub mod load;
 pub mod node;
 pub mod run;
 pub mod scenarios;

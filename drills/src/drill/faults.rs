@@ -130,7 +130,12 @@ pub async fn run_schedule(
             error: None,
             pending_undo: false,
         };
-        let applied = match resolve(&f.target, &view, seed.wrapping_add(i as u64)) {
+        let target = match f.action {
+            // A new node has no id yet: it gets the next one.
+            Action::AddNode => Ok(vec![view.nodes.iter().map(|n| n.id).max().unwrap_or(0) + 1]),
+            _ => resolve(&f.target, &view, seed.wrapping_add(i as u64)),
+        };
+        let applied = match target {
             Err(e) => Err(e),
             Ok(nodes) => {
                 rec.resolved = nodes.clone();
@@ -306,7 +311,7 @@ async fn apply(
             heal_links_and_resume(rig).await;
             Ok(None)
         }
-        Action::AddNode => add_node(rig, view).await.map(|_| None),
+        Action::AddNode => add_node(rig, view, nodes[0]).await.map(|_| None),
         Action::RemoveNode => {
             for id in nodes {
                 admin(
@@ -391,10 +396,9 @@ pub async fn heal_everything(rig: &Rig, records: &Mutex<Vec<FaultRecord>>) -> Ve
     restarted
 }
 
-/// Starts node `max + 1` behind its own link proxies and adds it as a voter.
-async fn add_node(rig: &Rig, view: &ClusterView) -> Result<NodeId, String> {
+/// Starts node `id` behind its own link proxies and adds it as a voter.
+async fn add_node(rig: &Rig, view: &ClusterView, id: NodeId) -> Result<NodeId, String> {
     let others = rig.addrs().await;
-    let id = others.keys().max().copied().unwrap_or(0) + 1;
     let addr = rig
         .cluster
         .lock()

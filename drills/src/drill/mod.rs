@@ -333,7 +333,8 @@ impl Drill {
         ));
 
         let report = load.run(stop.clone()).await;
-        let aborted = stop.is_cancelled();
+        // The load generator also hears SIGINT itself and may stop before `stop` is cancelled.
+        let aborted = stop.is_cancelled() || report.as_ref().is_ok_and(|r| r.canceled);
         background.cancel();
         let _ = schedule.await;
         phase.send_replace(Phase::Healing);

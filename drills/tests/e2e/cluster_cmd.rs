@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::harness::*;
 
 /// Pids whose parent is `pid`.
-fn children_of(pid: u32) -> Vec<u32> {
+pub(crate) fn children_of(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
@@ -29,7 +29,7 @@ fn children_of(pid: u32) -> Vec<u32> {
 }
 
 /// Whether `pid` is a live (not zombie) process.
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => !matches!(
             stat.rsplit_once(')')
@@ -77,7 +77,7 @@ fn start_cluster_cmd() -> (Child, Vec<u32>) {
     (child, nodes)
 }
 
-async fn all_gone(nodes: &[u32]) {
+pub(crate) async fn all_gone(nodes: &[u32]) {
     let nodes = nodes.to_vec();
     eventually(Duration::from_secs(5), "every node process to exit", || {
         let nodes = nodes.clone();

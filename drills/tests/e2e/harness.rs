@@ -262,3 +262,47 @@ pub async fn new_leader(c: &LocalCluster, not: Option<u64>, timeout: Duration) -
     })
     .await
 }
+
+/// Runs `raftdrill ARGS` in `cwd`, killing it if it outlives `deadline`.
+pub async fn raftdrill(
+    args: &[&str],
+    cwd: &std::path::Path,
+    deadline: Duration,
+) -> std::process::Output {
+    let child = tokio::process::Command::new(exe())
+        .args(args)
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("raftdrill starts");
+    tokio::time::timeout(deadline, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("raftdrill {args:?} ran past {deadline:?}"))
+        .expect("raftdrill output")
+}
+
+/// Checks a summary.json against the checked-in schema and returns it.
+pub fn checked_summary(path: &std::path::Path) -> serde_json::Value {
+    let schema_path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/summary.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&summary)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{} does not match the schema: {errors:#?}",
+        path.display()
+    );
+    summary
+}

@@ -6,7 +6,9 @@
 mod bad_input;
 mod cluster_cmd;
 mod crash;
+mod drills;
 mod failover;
 mod formation;
 mod harness;
+mod load_cmd;
 mod membership;
