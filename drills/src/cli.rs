@@ -24,6 +24,8 @@ pub enum Command {
     Scenarios,
     /// Drive load only, against a running cluster.
     Load(LoadArgs),
+    /// Find the highest open-loop rate that meets the SLO.
+    Capacity(CapacityArgs),
     /// Run a local reference cluster in the foreground until Ctrl-C.
     Cluster(ClusterArgs),
     /// Run one reference node in this process (used by raftdrill itself).
@@ -70,6 +72,38 @@ pub struct RunArgs {
     /// then cannot fire).
     #[arg(long, hide = true)]
     pub direct_links: bool,
+}
+
+/// `raftdrill capacity`.
+#[derive(Debug, Args)]
+pub struct CapacityArgs {
+    /// A scenario file or built-in name (its cluster and workload; default: baseline).
+    pub scenario: Option<String>,
+    /// The SLO each step must meet, e.g. "p99<800ms,success>=99.5%" (default: the warn levels
+    /// of the scenario's threshold table).
+    #[arg(long)]
+    pub slo: Option<String>,
+    /// Stop bisecting when the gap is within this, e.g. 5%.
+    #[arg(long, default_value = "5%")]
+    pub resolution: String,
+    /// Measured window of each step.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub step_duration: Duration,
+    /// Warmup before each step's window.
+    #[arg(long, value_parser = parse_duration, default_value = "2s")]
+    pub step_warmup: Duration,
+    /// Rate of the first step, ops/s.
+    #[arg(long, default_value_t = 50.0)]
+    pub start_rate: f64,
+    /// Carry the scenario's faults in every step (each on a fresh cluster).
+    #[arg(long)]
+    pub with_faults: bool,
+    /// Output folder instead of results/<UTC time>-capacity-<name>/.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Workload seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 /// `raftdrill load`.

@@ -2,10 +2,12 @@
 //! issues land) injects faults and judges the run.
 //!
 //! # Layout
+//! - [`capacity`]: the capacity search, its SLO and its curve
 //! - [`check`]: the lost-write check and recovery times
 //! - [`cli`]: the clap definitions of the `raftdrill` command line
 //! - [`drill`]: the conductor of one drill: rig, poller, faults, judge, results
 //! - [`cmd`]: one module per subcommand (`cluster`, the hidden `node`)
+//! - [`live`]: the ratatui live view of a running drill
 //! - [`local_cluster`]: N reference nodes on loopback, started and watched as child processes
 //! - [`proxy`]: one user-space TCP proxy per directed link, for link faults without root
 //! - [`scenario`]: scenario files: parsing, validation, the built-in library
@@ -14,11 +16,13 @@
 //! - [`exit`]: the documented exit codes
 #![deny(missing_docs)]
 
+pub mod capacity;
 pub mod check;
 pub mod cli;
 pub mod cmd;
 pub mod drill;
 pub mod exit;
+pub mod live;
 pub mod local_cluster;
 pub mod proxy;
 pub mod scenario;

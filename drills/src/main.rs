@@ -91,6 +91,15 @@ async fn dispatch(cli: Cli) -> Result<Exit, (anyhow::Error, Exit)> {
                 (e.into(), code)
             })
         }
+        Command::Capacity(args) => {
+            let stop = stop_on_signal();
+            drills::cmd::capacity::run(args, exe()?, stop)
+                .await
+                .map_err(|e| {
+                    let code = e.exit();
+                    (e.into(), code)
+                })
+        }
         Command::Scenarios => {
             print!("{}", drills::cmd::scenarios::listing());
             Ok(Exit::Pass)

@@ -314,8 +314,11 @@ async fn conduct<T: Target>(
         tokio::time::sleep_until(driver.schedule.end()).await;
         let planned = driver.schedule.planned();
         loop {
-            let drained = planned.is_none_or(|p| driver.schedule.claimed() >= p)
-                && driver.in_flight.load(Ordering::Acquire) == 0;
+            // Slots still unclaimed at the claim deadline are dropped, never claimed: waiting
+            // for them would hang an overloaded run forever.
+            let all_claimed = planned.is_none_or(|p| driver.schedule.claimed() >= p)
+                || Instant::now() >= driver.schedule.claim_deadline();
+            let drained = all_claimed && driver.in_flight.load(Ordering::Acquire) == 0;
             if drained {
                 break;
             }

@@ -200,3 +200,33 @@ async fn warmup_seconds_are_left_out_of_the_totals() {
         "the first second is out"
     );
 }
+
+/// An overloaded open-loop run (a pool of one against 2,000 ops/s) still ends: slots left
+/// unclaimed at the claim deadline are dropped, not waited for. Goose users never stop by
+/// themselves, so on the goose engine the run ends only when the conductor says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overloaded_open_loop_run_ends_and_counts_the_dropped() {
+    let slow = testkit::slow_server(Duration::from_millis(5)).await;
+    let mut config = open_config(vec![slow], Engine::Goose);
+    config.workload = WorkloadSpec::new(WorkloadKind::W);
+    config.model = LoadModel::Open {
+        rate: 2000.0,
+        max_in_flight: 1,
+    };
+    config.duration = Duration::from_secs(1);
+    config.timeout = Duration::from_millis(300);
+    let run = LoadRun::new(config).unwrap().run(CancellationToken::new());
+    let report = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .expect("the run ends")
+        .unwrap();
+    assert_eq!(report.planned, Some(2000));
+    assert!(
+        report.dropped > 0,
+        "started {} dropped {}",
+        report.started,
+        report.dropped
+    );
+    assert_eq!(report.started + report.dropped, 2000);
+    assert!(report.counts().late > 0);
+}

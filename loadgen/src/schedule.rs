@@ -72,6 +72,11 @@ impl Schedule {
         self.start
     }
 
+    /// After this no slot is claimed any more: the open-loop backlog left is dropped.
+    pub fn claim_deadline(&self) -> Instant {
+        self.end + self.grace
+    }
+
     /// When the run's time is up.
     pub fn end(&self) -> Instant {
         self.end

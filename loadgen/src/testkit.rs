@@ -121,6 +121,18 @@ pub async fn kv_server() -> String {
     format!("http://{addr}")
 }
 
+/// A server that answers every request with 200 `{}` after `delay`.
+pub async fn slow_server(delay: Duration) -> String {
+    let app = axum::Router::new().fallback(move || async move {
+        tokio::time::sleep(delay).await;
+        Json(serde_json::json!({"index": 1, "term": 1, "leader": 1, "served_by": 1}))
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
 /// A server that reads each request and then resets the connection.
 pub async fn resetting_server() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

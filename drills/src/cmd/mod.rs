@@ -1,6 +1,7 @@
 //! One module per subcommand. Each takes parsed arguments and returns a typed result; the
 //! binary maps it to an exit code.
 
+pub mod capacity;
 pub mod cluster;
 pub mod load;
 pub mod node;

@@ -58,6 +58,7 @@ pub fn wants_tui(args: &RunArgs) -> bool {
 /// Runs the drill; `stop` is cancelled by Ctrl-C or SIGTERM.
 pub async fn run(args: RunArgs, exe: PathBuf, stop: CancellationToken) -> Result<Exit, RunError> {
     let scenario = load_scenario(args.scenario.as_deref())?;
+    let tui = wants_tui(&args);
     let opts = RunOptions {
         out: args.out.clone(),
         results_root: PathBuf::from("results"),
@@ -65,7 +66,8 @@ pub async fn run(args: RunArgs, exe: PathBuf, stop: CancellationToken) -> Result
         duration: args.duration,
         exe,
         direct_links: args.direct_links,
-        progress: true,
+        // Progress lines on stderr would scribble over the live view.
+        progress: !tui,
     };
     eprintln!(
         "raftdrill: {} ({}), {} nodes, {}s",
@@ -78,7 +80,24 @@ pub async fn run(args: RunArgs, exe: PathBuf, stop: CancellationToken) -> Result
         d = Drill::prepare(scenario, opts) => d?,
         _ = stop.cancelled() => return Ok(Exit::CannotRun),
     };
-    let outcome = drill.run(stop).await?;
+    let outcome = if tui {
+        // The view reads the drill's channels at its own pace and returns once the drill is
+        // done (or gone); q and Ctrl-C in it cancel `stop`, the same path as SIGINT.
+        let view = tokio::spawn(crate::live::run(
+            drill.scenario().clone(),
+            drill.watch(),
+            stop.clone(),
+        ));
+        let outcome = drill.run(stop).await;
+        match view.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("raftdrill: the live view failed: {e}"),
+            Err(e) => eprintln!("raftdrill: the live view failed: {e}"),
+        }
+        outcome?
+    } else {
+        drill.run(stop).await?
+    };
     print!("{}", final_text(&outcome.summary, &outcome.dir));
     Ok(outcome.exit)
 }

@@ -391,13 +391,8 @@ async fn stop_rig(rig: Arc<Rig>) {
     }
 }
 
-/// The load configuration a scenario asks for.
-fn load_config(
-    s: &Scenario,
-    endpoints: Vec<String>,
-    dir: &std::path::Path,
-    seed: u64,
-) -> Result<LoadConfig, DrillError> {
+/// The workload a scenario asks for.
+pub fn workload_spec(s: &Scenario, seed: u64) -> Result<WorkloadSpec, DrillError> {
     let bad = |e: String| DrillError::Load(loadgen::LoadError::Config(e));
     let mut spec = WorkloadSpec::new(s.load.workload.parse::<WorkloadKind>().map_err(bad)?);
     spec.keys = s.load.keys;
@@ -415,6 +410,18 @@ fn load_config(
         _ => raftdrill_wire::Consistency::Linearizable,
     };
     spec.seed = seed;
+    Ok(spec)
+}
+
+/// The load configuration a scenario asks for.
+fn load_config(
+    s: &Scenario,
+    endpoints: Vec<String>,
+    dir: &std::path::Path,
+    seed: u64,
+) -> Result<LoadConfig, DrillError> {
+    let bad = |e: String| DrillError::Load(loadgen::LoadError::Config(e));
+    let spec = workload_spec(s, seed)?;
     let model = match (s.load.rate, s.load.users) {
         (Some(rate), _) => LoadModel::Open {
             rate,

@@ -4,11 +4,13 @@
 //! kills its nodes when it ends (the cluster's supervisor kills them on drop, even on panic).
 
 mod bad_input;
+mod capacity;
 mod cluster_cmd;
 mod crash;
 mod drills;
 mod failover;
 mod formation;
 mod harness;
+mod live_view;
 mod load_cmd;
 mod membership;

@@ -1,0 +1,456 @@
+//! `raftdrill capacity`: the highest open-loop rate that meets the SLO, found by a series of
+//! steps on one cluster (doubling, then bisection), with the latency–throughput curve.
+//!
+//! # Layout
+//! - this file: [`CapacityOptions`], [`StepResult`], [`CapacityReport`], [`run`]
+//! - [`search`]: the doubling and bisection, pure
+//! - [`slo`]: the SLO expression
+//! - [`plot`]: draws `capacity.svg`
+
+pub mod plot;
+pub mod search;
+pub mod slo;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use loadgen::output::percentile_distribution;
+use loadgen::thresholds::Metric;
+use loadgen::{LoadConfig, LoadModel, LoadRun};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use self::search::Search;
+use self::slo::Slo;
+use crate::drill::{Drill, DrillError, RunOptions, folder_stamp, in_flight_for};
+use crate::exit::Exit;
+use crate::local_cluster::{ClusterOptions, LocalCluster};
+use crate::scenario::Scenario;
+
+/// The most a step may start late and still count as having reached its rate, in percent.
+const MAX_LATE_PCT: f64 = 1.0;
+
+/// How to search.
+#[derive(Debug, Clone)]
+pub struct CapacityOptions {
+    /// Cluster and workload (its rate is replaced by each step's).
+    pub scenario: Scenario,
+    /// What a step must meet.
+    pub slo: Slo,
+    /// Stop when the gap between the last good and the first bad rate is within this fraction.
+    pub resolution: f64,
+    /// The measured window of a step.
+    pub step_duration: Duration,
+    /// The warmup before each step's window.
+    pub step_warmup: Duration,
+    /// The first step's rate.
+    pub start_rate: f64,
+    /// Carry the scenario's faults in every step (each step then runs on a fresh cluster).
+    pub with_faults: bool,
+    /// The raftdrill binary.
+    pub exe: PathBuf,
+    /// The output folder; default `results/<ts>-capacity-<name>/`.
+    pub out: Option<PathBuf>,
+    /// Workload seed.
+    pub seed: u64,
+}
+
+/// One step, as `capacity.json` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepResult {
+    /// Target rate.
+    pub target_rate: f64,
+    /// Operations completed per second in the measured window.
+    pub achieved_rate: f64,
+    /// Latency, ms.
+    pub p50_ms: f64,
+    /// Latency, ms.
+    pub p99_ms: f64,
+    /// Latency, ms.
+    pub p999_ms: f64,
+    /// Percent ok.
+    pub success_rate: f64,
+    /// Operations that started late.
+    pub late: u64,
+    /// The same in percent of operations.
+    pub late_pct: f64,
+    /// `pass` or `fail`.
+    pub verdict: String,
+    /// Why it failed.
+    pub reason: Option<String>,
+}
+
+/// `capacity.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CapacityReport {
+    /// Scenario name.
+    pub scenario: String,
+    /// Nodes.
+    pub nodes: u64,
+    /// Workload letter.
+    pub workload: String,
+    /// The SLO.
+    pub slo: String,
+    /// Relative resolution.
+    pub resolution: f64,
+    /// Whether the scenario's faults ran in every step.
+    pub with_faults: bool,
+    /// Every step, in order.
+    pub steps: Vec<StepResult>,
+    /// The best step that met the SLO.
+    pub answer: Option<StepResult>,
+    /// How long the search took.
+    pub search_s: f64,
+    /// Whether Ctrl-C cut the search short.
+    pub aborted: bool,
+}
+
+impl CapacityReport {
+    /// The one-line answer.
+    pub fn answer_line(&self) -> String {
+        match &self.answer {
+            Some(a) => format!(
+                "max sustainable: {} ops/s (p99 {:.0} ms, success {:.1} %) on {} nodes, workload {}",
+                thousands(a.achieved_rate),
+                a.p99_ms,
+                a.success_rate,
+                self.nodes,
+                self.workload
+            ),
+            None => format!(
+                "no sustainable rate: even the first step failed the SLO ({})",
+                self.slo
+            ),
+        }
+    }
+}
+
+fn thousands(v: f64) -> String {
+    let s = format!("{:.0}", v);
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Judges a step's figures.
+fn judge(slo: &Slo, s: &mut StepResult) {
+    let observed = |m: Metric| match m {
+        Metric::P50 => Some(s.p50_ms),
+        Metric::P99 => Some(s.p99_ms),
+        Metric::P999 => Some(s.p999_ms),
+        Metric::SuccessRate => Some(s.success_rate),
+        Metric::ErrorRate => Some(100.0 - s.success_rate),
+        _ => None,
+    };
+    let reason = if !slo.met(observed) {
+        Some(format!("SLO {slo} not met"))
+    } else if s.late_pct > MAX_LATE_PCT {
+        Some(format!(
+            "{:.1} % of operations started late: the rate was not reached",
+            s.late_pct
+        ))
+    } else {
+        None
+    };
+    s.verdict = if reason.is_none() { "pass" } else { "fail" }.into();
+    s.reason = reason;
+}
+
+/// Runs the search; returns the report, its folder and the exit code (0 found, 1 not found).
+pub async fn run(
+    opts: CapacityOptions,
+    stop: CancellationToken,
+) -> Result<(CapacityReport, PathBuf, Exit), DrillError> {
+    let started = std::time::Instant::now();
+    let name = opts.scenario.name.clone();
+    let dir = opts.out.clone().unwrap_or_else(|| {
+        PathBuf::from("results").join(format!(
+            "{}-capacity-{name}",
+            folder_stamp(std::time::SystemTime::now())
+        ))
+    });
+    let io = |path: &Path, source| DrillError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir.join("nodes")).map_err(|e| io(&dir, e))?;
+    let mut cluster = None;
+    if !opts.with_faults {
+        let copts = ClusterOptions {
+            nodes: opts.scenario.cluster.nodes,
+            base_port: None,
+            data_dir: None,
+            log_dir: Some(dir.join("nodes")),
+            exe: opts.exe.clone(),
+            node_flags: opts.scenario.cluster.node_flags(),
+        };
+        let mut c = LocalCluster::start(&copts)?;
+        c.wait_for_leader(Duration::from_secs(20)).await?;
+        cluster = Some(c);
+    }
+    let mut search = Search::new(opts.start_rate, opts.resolution, 1_000_000.0);
+    let mut steps = Vec::new();
+    while let Some(rate) = search.next() {
+        if stop.is_cancelled() {
+            break;
+        }
+        let n = steps.len() + 1;
+        let mut step = match &mut cluster {
+            Some(c) => step_on(c, &opts, rate, &dir, n, stop.clone()).await?,
+            None => step_with_faults(&opts, rate, &dir, n, stop.clone()).await?,
+        };
+        judge(&opts.slo, &mut step);
+        eprintln!(
+            "step {n}: {:>8.0} ops/s → achieved {:.0}, p50 {:.1} ms, p99 {:.1} ms, success {:.2} %, late {:.1} %: {}",
+            rate,
+            step.achieved_rate,
+            step.p50_ms,
+            step.p99_ms,
+            step.success_rate,
+            step.late_pct,
+            step.verdict
+        );
+        search.record(rate, step.verdict == "pass" && !stop.is_cancelled());
+        steps.push(step);
+    }
+    if let Some(mut c) = cluster {
+        c.stop(Duration::from_secs(5)).await;
+    }
+    let answer = search
+        .answer()
+        .and_then(|a| steps.iter().find(|s| s.target_rate == a).cloned());
+    let report = CapacityReport {
+        scenario: name,
+        nodes: opts.scenario.cluster.nodes,
+        workload: opts.scenario.load.workload.clone(),
+        slo: opts.slo.to_string(),
+        resolution: opts.resolution,
+        with_faults: opts.with_faults,
+        steps,
+        answer,
+        search_s: started.elapsed().as_secs_f64(),
+        aborted: stop.is_cancelled(),
+    };
+    write_outputs(&dir, &report, &opts.slo).map_err(|(p, e)| io(&p, e))?;
+    let exit = if report.aborted {
+        Exit::CannotRun
+    } else if report.answer.is_some() {
+        Exit::Pass
+    } else {
+        Exit::ThresholdBroken
+    };
+    Ok((report, dir, exit))
+}
+
+/// One step on the shared cluster.
+async fn step_on(
+    c: &mut LocalCluster,
+    opts: &CapacityOptions,
+    rate: f64,
+    dir: &Path,
+    n: usize,
+    stop: CancellationToken,
+) -> Result<StepResult, DrillError> {
+    let spec = crate::drill::workload_spec(&opts.scenario, opts.seed)?;
+    let model = LoadModel::Open {
+        rate,
+        max_in_flight: in_flight_for(rate),
+    };
+    let mut cfg = LoadConfig::new(c.urls(), spec, model, opts.step_warmup + opts.step_duration);
+    cfg.warmup = opts.step_warmup;
+    cfg.timeout = opts.scenario.load.timeout;
+    let report = LoadRun::new(cfg)?.run(stop).await?;
+    let hgrm = dir.join(format!("step-{n:02}-{rate:.0}.hgrm"));
+    std::fs::write(&hgrm, percentile_distribution(&report.totals.latency))
+        .map_err(|source| DrillError::Io { path: hgrm, source })?;
+    let counts = report.counts();
+    let lat = report.latency();
+    let step = StepResult {
+        target_rate: rate,
+        achieved_rate: counts.ops as f64 / opts.step_duration.as_secs_f64(),
+        p50_ms: lat.p50,
+        p99_ms: lat.p99,
+        p999_ms: lat.p999,
+        success_rate: counts.success_rate().unwrap_or(0.0),
+        late: counts.late,
+        late_pct: if counts.ops > 0 {
+            counts.late as f64 * 100.0 / counts.ops as f64
+        } else {
+            0.0
+        },
+        verdict: String::new(),
+        reason: None,
+    };
+    settle(c).await;
+    Ok(step)
+}
+
+/// Waits until the leader has applied its whole log, so a step's backlog does not spill into
+/// the next one.
+async fn settle(c: &mut LocalCluster) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while tokio::time::Instant::now() < deadline {
+        let Ok(leader) = c.wait_for_leader(Duration::from_secs(10)).await else {
+            return;
+        };
+        if let Some(s) = c.status(leader).await
+            && s.applied >= s.last_log_index
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// One step as a full drill (its faults included) on a fresh cluster.
+async fn step_with_faults(
+    opts: &CapacityOptions,
+    rate: f64,
+    dir: &Path,
+    n: usize,
+    stop: CancellationToken,
+) -> Result<StepResult, DrillError> {
+    let mut scenario = opts.scenario.clone();
+    scenario.load.rate = Some(rate);
+    scenario.load.users = None;
+    scenario.load.warmup = opts.step_warmup;
+    let run = RunOptions {
+        out: Some(dir.join(format!("step-{n:02}-{rate:.0}"))),
+        results_root: PathBuf::from("results"),
+        seed: opts.seed,
+        duration: Some(scenario.duration.max(opts.step_warmup + opts.step_duration)),
+        exe: opts.exe.clone(),
+        direct_links: false,
+        progress: false,
+    };
+    let outcome = Drill::prepare(scenario, run).await?.run(stop).await?;
+    let s = &outcome.summary;
+    let measured = s.duration_s - s.warmup_s;
+    Ok(StepResult {
+        target_rate: rate,
+        achieved_rate: s.measured.totals.ops as f64 / measured.max(1.0),
+        p50_ms: s.measured.latency_ms.overall.p50,
+        p99_ms: s.measured.latency_ms.overall.p99,
+        p999_ms: s.measured.latency_ms.overall.p999,
+        success_rate: s.counts.success_rate().unwrap_or(0.0),
+        late: s.counts.late,
+        late_pct: if s.counts.ops > 0 {
+            s.counts.late as f64 * 100.0 / s.counts.ops as f64
+        } else {
+            0.0
+        },
+        verdict: String::new(),
+        reason: None,
+    })
+}
+
+type WriteError = (PathBuf, std::io::Error);
+
+fn write_outputs(dir: &Path, r: &CapacityReport, slo: &Slo) -> Result<(), WriteError> {
+    let p = dir.join("capacity.json");
+    std::fs::write(&p, serde_json::to_vec_pretty(r).expect("serializes")).map_err(|e| (p, e))?;
+    let p = dir.join("capacity.md");
+    std::fs::write(&p, markdown(r)).map_err(|e| (p, e))?;
+    let p99_bound = slo
+        .0
+        .iter()
+        .find(|t| t.metric == Metric::P99)
+        .map(|t| t.value);
+    let title = format!("{}: {} nodes, workload {}", r.scenario, r.nodes, r.workload);
+    let svg = dir.join("capacity.svg");
+    plot::draw(
+        &svg,
+        &title,
+        &r.steps,
+        p99_bound,
+        r.answer.as_ref().map(|a| a.achieved_rate),
+    )
+    .map_err(|e| (svg, std::io::Error::other(e)))
+}
+
+fn markdown(r: &CapacityReport) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "# Capacity: {}\n\n**{}**\n", r.scenario, r.answer_line());
+    let _ = writeln!(
+        o,
+        "SLO `{}`, resolution {:.0} %, {} steps in {:.0} s{}.\n",
+        r.slo,
+        r.resolution * 100.0,
+        r.steps.len(),
+        r.search_s,
+        if r.with_faults {
+            ", each step with the scenario's faults"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        o,
+        "| step | target ops/s | achieved | p50 ms | p99 ms | p99.9 ms | success % | late % | verdict |\n|---|---|---|---|---|---|---|---|---|"
+    );
+    for (i, s) in r.steps.iter().enumerate() {
+        let _ = writeln!(
+            o,
+            "| {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {}{} |",
+            i + 1,
+            s.target_rate,
+            s.achieved_rate,
+            s.p50_ms,
+            s.p99_ms,
+            s.p999_ms,
+            s.success_rate,
+            s.late_pct,
+            if s.verdict == "pass" { "✓" } else { "✗" },
+            s.reason
+                .as_deref()
+                .map(|r| format!(" {r}"))
+                .unwrap_or_default()
+        );
+    }
+    let _ = writeln!(o, "\n![latency–throughput curve](capacity.svg)");
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_rates_get_thousands_separators() {
+        assert_eq!(thousands(3150.4), "3,150");
+        assert_eq!(thousands(999.0), "999");
+        assert_eq!(thousands(1234567.0), "1,234,567");
+    }
+
+    #[test]
+    fn a_step_fails_on_the_slo_or_on_late_starts() {
+        let slo = Slo::parse("p99<800ms,success>=99.5%").unwrap();
+        let mut s = StepResult {
+            target_rate: 100.0,
+            achieved_rate: 100.0,
+            p50_ms: 1.0,
+            p99_ms: 10.0,
+            p999_ms: 20.0,
+            success_rate: 100.0,
+            late: 0,
+            late_pct: 0.0,
+            verdict: String::new(),
+            reason: None,
+        };
+        judge(&slo, &mut s);
+        assert_eq!(s.verdict, "pass");
+        s.late_pct = 1.5;
+        judge(&slo, &mut s);
+        assert_eq!(s.verdict, "fail");
+        s.late_pct = 0.0;
+        s.p99_ms = 900.0;
+        judge(&slo, &mut s);
+        assert!(s.reason.unwrap().contains("SLO"));
+    }
+}

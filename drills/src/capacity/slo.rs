@@ -1,0 +1,172 @@
+//! The service-level objective a capacity step must meet: `p99<800ms,success>=99.5%`.
+
+use std::fmt;
+
+use loadgen::thresholds::{Metric, Thresholds};
+
+/// One term of an SLO.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Term {
+    /// The metric.
+    pub metric: Metric,
+    /// `<`, `<=`, `>`, `>=`.
+    pub op: &'static str,
+    /// The bound, in ms for latencies and percent for rates.
+    pub value: f64,
+}
+
+/// A conjunction of terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slo(pub Vec<Term>);
+
+impl Slo {
+    /// Parses `p99<800ms,success>=99.5%` (metrics: p50 p90 p99 p999 max, success, errors, tps).
+    pub fn parse(text: &str) -> Result<Slo, String> {
+        let mut terms = Vec::new();
+        for raw in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            let at = raw
+                .find(['<', '>'])
+                .ok_or_else(|| format!("bad SLO term {raw:?}: expected METRIC<VALUE"))?;
+            let (name, rest) = raw.split_at(at);
+            let (op, value) = match rest
+                .strip_prefix("<=")
+                .map(|v| ("<=", v))
+                .or_else(|| rest.strip_prefix(">=").map(|v| (">=", v)))
+            {
+                Some(x) => x,
+                None => (if rest.starts_with('<') { "<" } else { ">" }, &rest[1..]),
+            };
+            let metric = match name.trim() {
+                "p50" => Metric::P50,
+                "p90" => Metric::P90,
+                "p99" => Metric::P99,
+                "p999" => Metric::P999,
+                "max" => Metric::Max,
+                "success" | "success_rate" => Metric::SuccessRate,
+                "errors" | "error_rate" => Metric::ErrorRate,
+                other => {
+                    return Err(format!(
+                        "unknown SLO metric {other:?}; use p50, p90, p99, p999, max, success or errors"
+                    ));
+                }
+            };
+            let value = parse_value(metric, value.trim())
+                .ok_or_else(|| format!("bad SLO value in {raw:?}"))?;
+            terms.push(Term { metric, op, value });
+        }
+        if terms.is_empty() {
+            return Err("empty SLO".into());
+        }
+        Ok(Slo(terms))
+    }
+
+    /// The warn levels of a threshold table as an SLO (node CPU and TPS left out).
+    pub fn from_warn_levels(t: &Thresholds) -> Slo {
+        let terms =
+            t.0.iter()
+                .filter_map(|(m, l)| {
+                    let warn = l.warn?;
+                    match m {
+                        Metric::SuccessRate => Some(Term {
+                            metric: *m,
+                            op: ">=",
+                            value: warn,
+                        }),
+                        Metric::NodeCpu | Metric::Tps => None,
+                        _ => Some(Term {
+                            metric: *m,
+                            op: "<=",
+                            value: warn,
+                        }),
+                    }
+                })
+                .collect();
+        Slo(terms)
+    }
+
+    /// Whether observed values meet every term; a metric without an observation fails.
+    pub fn met(&self, observed: impl Fn(Metric) -> Option<f64>) -> bool {
+        self.0.iter().all(|t| {
+            observed(t.metric).is_some_and(|v| match t.op {
+                "<" => v < t.value,
+                "<=" => v <= t.value,
+                ">" => v > t.value,
+                _ => v >= t.value,
+            })
+        })
+    }
+}
+
+fn parse_value(metric: Metric, v: &str) -> Option<f64> {
+    match metric {
+        Metric::SuccessRate | Metric::ErrorRate => {
+            v.strip_suffix('%').unwrap_or(v).trim().parse().ok()
+        }
+        _ => {
+            if let Ok(ms) = v.parse::<f64>() {
+                return Some(ms);
+            }
+            humantime::parse_duration(v)
+                .ok()
+                .map(|d| d.as_secs_f64() * 1000.0)
+        }
+    }
+}
+
+impl fmt::Display for Slo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|t| match t.metric {
+                Metric::SuccessRate | Metric::ErrorRate => {
+                    format!("{}{}{}%", t.metric.as_str(), t.op, t.value)
+                }
+                _ => format!("{}{}{}ms", t.metric.as_str(), t.op, t.value),
+            })
+            .collect();
+        f.write_str(&parts.join(","))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_form() {
+        let s = Slo::parse("p99<800ms,success>=99.5%").unwrap();
+        assert_eq!(
+            s.0[0],
+            Term {
+                metric: Metric::P99,
+                op: "<",
+                value: 800.0
+            }
+        );
+        assert_eq!(
+            s.0[1],
+            Term {
+                metric: Metric::SuccessRate,
+                op: ">=",
+                value: 99.5
+            }
+        );
+        assert!(s.met(|m| Some(if m == Metric::P99 { 799.0 } else { 99.5 })));
+        assert!(
+            !s.met(|m| Some(if m == Metric::P99 { 800.0 } else { 99.9 })),
+            "strict <"
+        );
+        assert!(!s.met(|m| Some(if m == Metric::P99 { 10.0 } else { 99.4 })));
+        assert!(!s.met(|_| None), "no observation, no pass");
+        assert_eq!(Slo::parse("p99<1s").unwrap().0[0].value, 1000.0);
+        assert!(Slo::parse("p42<1ms").is_err());
+        assert!(Slo::parse("p99 800ms").is_err());
+    }
+
+    #[test]
+    fn defaults_come_from_the_warn_levels() {
+        let s = Slo::from_warn_levels(&Thresholds::default());
+        assert_eq!(s.to_string(), "p99<=800ms,success_rate>=99.5%");
+    }
+}

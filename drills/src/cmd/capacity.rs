@@ -1,0 +1,82 @@
+//! `raftdrill capacity`: parse the flags, run the search, print the answer line.
+
+use std::path::PathBuf;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::capacity::slo::Slo;
+use crate::capacity::{CapacityOptions, run as search};
+use crate::cli::CapacityArgs;
+use crate::cmd::run::{RunError, load_scenario};
+use crate::exit::Exit;
+use crate::scenario::ScenarioError;
+
+fn usage(origin: &str, message: String) -> RunError {
+    RunError::Scenario(ScenarioError {
+        origin: origin.into(),
+        place: "flag".into(),
+        message,
+    })
+}
+
+/// Runs the capacity search.
+pub async fn run(
+    args: CapacityArgs,
+    exe: PathBuf,
+    stop: CancellationToken,
+) -> Result<Exit, RunError> {
+    let scenario = load_scenario(Some(args.scenario.as_deref().unwrap_or("baseline")))?;
+    let slo = match &args.slo {
+        Some(text) => Slo::parse(text).map_err(|e| usage("--slo", e))?,
+        None => Slo::from_warn_levels(&scenario.thresholds),
+    };
+    let resolution = args
+        .resolution
+        .trim()
+        .strip_suffix('%')
+        .unwrap_or(args.resolution.trim())
+        .parse::<f64>()
+        .ok()
+        .filter(|r| *r > 0.0 && *r < 100.0)
+        .ok_or_else(|| {
+            usage(
+                "--resolution",
+                format!("expected a percentage like 5%, got {:?}", args.resolution),
+            )
+        })?
+        / 100.0;
+    if !(args.start_rate > 0.0 && args.start_rate.is_finite()) {
+        return Err(usage(
+            "--start-rate",
+            format!("must be a positive rate, got {}", args.start_rate),
+        ));
+    }
+    eprintln!(
+        "raftdrill capacity: {} on {} nodes, workload {}, SLO {slo}, resolution {:.0} %",
+        scenario.name,
+        scenario.cluster.nodes,
+        scenario.load.workload,
+        resolution * 100.0
+    );
+    let opts = CapacityOptions {
+        scenario,
+        slo,
+        resolution,
+        step_duration: args.step_duration,
+        step_warmup: args.step_warmup,
+        start_rate: args.start_rate,
+        with_faults: args.with_faults,
+        exe,
+        out: args.out,
+        seed: args.seed,
+    };
+    let (report, dir, exit) = search(opts, stop).await?;
+    println!("{}", report.answer_line());
+    println!(
+        "{} steps in {:.0} s; results: {}",
+        report.steps.len(),
+        report.search_s,
+        dir.display()
+    );
+    Ok(exit)
+}
