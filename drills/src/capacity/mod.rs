@@ -138,6 +138,33 @@ fn thousands(v: f64) -> String {
     out
 }
 
+impl StepResult {
+    /// A step's figures, not yet judged.
+    fn measured(
+        target_rate: f64,
+        window_s: f64,
+        latency: &loadgen::metrics::LatencySummary,
+        counts: &loadgen::metrics::Counts,
+    ) -> Self {
+        StepResult {
+            target_rate,
+            achieved_rate: counts.ops as f64 / window_s.max(1e-3),
+            p50_ms: latency.p50,
+            p99_ms: latency.p99,
+            p999_ms: latency.p999,
+            success_rate: counts.success_rate().unwrap_or(0.0),
+            late: counts.late,
+            late_pct: if counts.ops > 0 {
+                counts.late as f64 * 100.0 / counts.ops as f64
+            } else {
+                0.0
+            },
+            verdict: String::new(),
+            reason: None,
+        }
+    }
+}
+
 /// Judges a step's figures.
 fn judge(slo: &Slo, s: &mut StepResult) {
     let observed = |m: Metric| match m {
@@ -269,24 +296,12 @@ async fn step_on(
     let hgrm = dir.join(format!("step-{n:02}-{rate:.0}.hgrm"));
     std::fs::write(&hgrm, percentile_distribution(&report.totals.latency))
         .map_err(|source| DrillError::Io { path: hgrm, source })?;
-    let counts = report.counts();
-    let lat = report.latency();
-    let step = StepResult {
-        target_rate: rate,
-        achieved_rate: counts.ops as f64 / opts.step_duration.as_secs_f64(),
-        p50_ms: lat.p50,
-        p99_ms: lat.p99,
-        p999_ms: lat.p999,
-        success_rate: counts.success_rate().unwrap_or(0.0),
-        late: counts.late,
-        late_pct: if counts.ops > 0 {
-            counts.late as f64 * 100.0 / counts.ops as f64
-        } else {
-            0.0
-        },
-        verdict: String::new(),
-        reason: None,
-    };
+    let step = StepResult::measured(
+        rate,
+        opts.step_duration.as_secs_f64(),
+        &report.latency(),
+        report.counts(),
+    );
     settle(c).await;
     Ok(step)
 }
@@ -331,23 +346,19 @@ async fn step_with_faults(
     };
     let outcome = Drill::prepare(scenario, run).await?.run(stop).await?;
     let s = &outcome.summary;
-    let measured = s.duration_s - s.warmup_s;
-    Ok(StepResult {
-        target_rate: rate,
-        achieved_rate: s.measured.totals.ops as f64 / measured.max(1.0),
-        p50_ms: s.measured.latency_ms.overall.p50,
-        p99_ms: s.measured.latency_ms.overall.p99,
-        p999_ms: s.measured.latency_ms.overall.p999,
-        success_rate: s.counts.success_rate().unwrap_or(0.0),
-        late: s.counts.late,
-        late_pct: if s.counts.ops > 0 {
-            s.counts.late as f64 * 100.0 / s.counts.ops as f64
-        } else {
-            0.0
-        },
-        verdict: String::new(),
-        reason: None,
-    })
+    let l = &s.measured.latency_ms.overall;
+    let latency = loadgen::metrics::LatencySummary {
+        p50: l.p50,
+        p99: l.p99,
+        p999: l.p999,
+        ..Default::default()
+    };
+    Ok(StepResult::measured(
+        rate,
+        s.duration_s - s.warmup_s,
+        &latency,
+        &s.counts,
+    ))
 }
 
 type WriteError = (PathBuf, std::io::Error);

@@ -10,9 +10,15 @@ use loadgen::{LoadConfig, LoadModel, LoadRun, Plan, Snapshot, WorkloadKind, Work
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use std::io::IsTerminal;
+
+use tokio::sync::watch;
+
 use crate::cli::{ConsistencyArg, LoadArgs};
-use crate::drill::{folder_stamp, in_flight_for};
+use crate::drill::poller::ClusterView;
+use crate::drill::{DrillWatch, Phase, folder_stamp, in_flight_for};
 use crate::exit::Exit;
+use crate::scenario::{Checks, ClusterSpec, LoadSpec, Scenario};
 
 /// Why `raftdrill load` could not run.
 #[derive(Debug, thiserror::Error)]
@@ -137,12 +143,29 @@ pub async fn run(args: LoadArgs, stop: CancellationToken) -> Result<Exit, LoadCm
     cfg.history_path = args.history.then(|| dir.join("history.jsonl"));
     cfg.goose_report = Some(dir.join("goose-report.html"));
     let load = LoadRun::new(cfg.clone()).map_err(|e| LoadCmdError::Usage(e.to_string()))?;
+    let tui = !args.no_tui && std::io::stdout().is_terminal();
+    let view = tui.then(|| {
+        let (phase_tx, phase_rx) = watch::channel(Phase::Load);
+        let watch = DrillWatch {
+            snapshots: load.snapshots(),
+            // A load-only run knows no cluster and no faults: those panels stay empty.
+            cluster: watch::channel(ClusterView::default()).1,
+            phase: phase_rx,
+            faults: Default::default(),
+            start: std::time::Instant::now(),
+        };
+        let scenario = view_scenario(&args, &thresholds);
+        (
+            phase_tx,
+            tokio::spawn(crate::live::run(scenario, watch, stop.clone())),
+        )
+    });
     let mut snaps = load.snapshots();
     let collector = tokio::spawn(async move {
         let mut all: Vec<Snapshot> = Vec::new();
         while snaps.changed().await.is_ok() {
             let s = snaps.borrow_and_update().clone();
-            if !s.last || s.interval >= 0.5 {
+            if !tui && (!s.last || s.interval >= 0.5) {
                 eprintln!(
                     "t={:.0}s tps={:.0} p99={:.1}ms err={:.1}% late={}",
                     s.t,
@@ -165,6 +188,12 @@ pub async fn run(args: LoadArgs, stop: CancellationToken) -> Result<Exit, LoadCm
         .await
         .map_err(|e| LoadCmdError::Run(e.to_string()))?;
     let snapshots = collector.await.unwrap_or_default();
+    if let Some((phase, view)) = view {
+        phase.send_replace(Phase::Done);
+        if let Ok(Err(e)) = view.await {
+            eprintln!("raftdrill: the live view failed: {e}");
+        }
+    }
 
     let observed = Observed::from_load(report.counts(), &report.latency(), report.tps());
     let results = thresholds.evaluate(&observed);
@@ -208,6 +237,43 @@ pub async fn run(args: LoadArgs, stop: CancellationToken) -> Result<Exit, LoadCm
         dir.display()
     );
     Ok(exit)
+}
+
+/// What the live view needs to know of a load-only run, in the shape of a scenario.
+fn view_scenario(args: &LoadArgs, thresholds: &Thresholds) -> Scenario {
+    Scenario {
+        name: "load".into(),
+        description: args.endpoints.join(","),
+        duration: args.duration,
+        cluster: ClusterSpec {
+            nodes: args.endpoints.len() as u64,
+            store: "-".into(),
+            fsync: "-".into(),
+            snapshot_every: None,
+            apply_delay: None,
+            heartbeat: None,
+            election_timeout: None,
+        },
+        load: LoadSpec {
+            workload: args.workload.clone(),
+            keys: args.keys,
+            distribution: args.distribution.clone(),
+            value_size: args.value_size,
+            rate: args.rate,
+            users: args.users.map(|u| u as u32),
+            think_time: args.think_time,
+            warmup: args.warmup,
+            consistency: String::new(),
+            timeout: args.timeout,
+            history: args.history,
+        },
+        faults: Vec::new(),
+        thresholds: thresholds.clone(),
+        checks: Checks {
+            lost_writes: false,
+            recovery_within: None,
+        },
+    }
 }
 
 fn write_results(

@@ -239,14 +239,7 @@ async fn apply(
         }
         Action::Wipe => {
             for id in nodes {
-                admin(
-                    rig,
-                    view,
-                    reqwest::Method::DELETE,
-                    &format!("/admin/members/{id}"),
-                    None,
-                )
-                .await?;
+                remove_member(rig, view, *id).await?;
                 rig.cluster
                     .lock()
                     .await
@@ -314,14 +307,7 @@ async fn apply(
         Action::AddNode => add_node(rig, view, nodes[0]).await.map(|_| None),
         Action::RemoveNode => {
             for id in nodes {
-                admin(
-                    rig,
-                    view,
-                    reqwest::Method::DELETE,
-                    &format!("/admin/members/{id}"),
-                    None,
-                )
-                .await?;
+                remove_member(rig, view, *id).await?;
                 rig.removed.lock().expect("removed lock").insert(*id);
                 rig.stop_node(*id, STOP_GRACE)
                     .await
@@ -452,6 +438,12 @@ async fn add_node(rig: &Rig, view: &ClusterView, id: NodeId) -> Result<NodeId, S
     )
     .await?;
     Ok(id)
+}
+
+/// Takes node `id` out of the membership.
+async fn remove_member(rig: &Rig, view: &ClusterView, id: NodeId) -> Result<(), String> {
+    let path = format!("/admin/members/{id}");
+    admin(rig, view, reqwest::Method::DELETE, &path, None).await
 }
 
 /// Sends an admin request to the cluster: the leader first, then any node that is up; retried
