@@ -176,6 +176,10 @@ impl<'a> Pump<'a> {
             };
             let (out, free) = self.held.io_slices(step.write);
             tokio::select! {
+                // A mode change is looked at before any I/O that is ready at the same moment,
+                // so bytes that arrive after `set_mode` always get the new mode (on a busy
+                // machine the pump can wake to find both ready).
+                biased;
                 changed = self.modes.changed() => {
                     if changed.is_err() {
                         return End::Closed;
