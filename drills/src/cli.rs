@@ -98,6 +98,9 @@ pub struct CapacityArgs {
     /// Carry the scenario's faults in every step (each on a fresh cluster).
     #[arg(long)]
     pub with_faults: bool,
+    /// Print one line per step instead of the live view.
+    #[arg(long)]
+    pub no_tui: bool,
     /// Output folder instead of results/<UTC time>-capacity-<name>/.
     #[arg(long)]
     pub out: Option<PathBuf>,

@@ -391,19 +391,52 @@ fn pick_ports(base: Option<u16>, n: usize) -> Result<Vec<u16>, ClusterError> {
                 Ok(port)
             })
             .collect(),
-        None => {
-            // Hold every listener until all are chosen so the ports are distinct.
-            let listeners = (0..n)
-                .map(|_| TcpListener::bind("127.0.0.1:0").map_err(ClusterError::NoPort))
-                .collect::<Result<Vec<_>, _>>()?;
-            listeners
-                .iter()
-                .map(|l| {
-                    l.local_addr()
-                        .map(|a| a.port())
-                        .map_err(ClusterError::NoPort)
-                })
-                .collect()
+        None => free_ports_below_ephemeral(n),
+    }
+}
+
+/// `n` distinct free ports chosen below the kernel's ephemeral range.
+///
+/// A node's port is chosen here but bound later by the node process. A port the OS handed out
+/// for `:0` would be free in between for anyone else's `:0` bind or outgoing connection (a
+/// link proxy, a client), which has been seen to take it. Ports below the ephemeral range are
+/// never handed out that way, so only another program choosing ports itself could collide,
+/// and the bind check below makes that unlikely.
+fn free_ports_below_ephemeral(n: usize) -> Result<Vec<u16>, ClusterError> {
+    let lowest_ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let top = lowest_ephemeral.clamp(2048, 32768);
+    let bottom = top.saturating_sub(12_000).max(1024);
+    let span = u64::from(top - bottom);
+    // A cheap seed: different for concurrent processes and for successive calls.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as u64);
+    let mut x = nanos ^ (u64::from(std::process::id()) << 20) ^ 0x9E37_79B9_7F4A_7C15;
+    let mut held = Vec::new();
+    let mut ports = Vec::new();
+    for _ in 0..n * 200 {
+        if ports.len() == n {
+            break;
+        }
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let port = bottom + (x % span) as u16;
+        if ports.contains(&port) {
+            continue;
+        }
+        // Hold each listener until all are chosen so the ports are distinct and free now.
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+            held.push(l);
+            ports.push(port);
         }
     }
+    if ports.len() < n {
+        let e = std::io::Error::other(format!("no {n} free ports in {bottom}..{top}"));
+        return Err(ClusterError::NoPort(e));
+    }
+    Ok(ports)
 }

@@ -54,6 +54,8 @@ pub struct CapacityOptions {
     pub out: Option<PathBuf>,
     /// Workload seed.
     pub seed: u64,
+    /// Where to publish progress for the live view; without it, one line per step on stderr.
+    pub progress: Option<tokio::sync::watch::Sender<crate::live::capacity::CapacityProgress>>,
 }
 
 /// One step, as `capacity.json` lists it.
@@ -228,26 +230,41 @@ pub async fn run(
             break;
         }
         let n = steps.len() + 1;
+        if let Some(p) = &opts.progress {
+            p.send_modify(|p| {
+                p.current_rate = Some(rate);
+                p.current = Default::default();
+            });
+        }
         let mut step = match &mut cluster {
             Some(c) => step_on(c, &opts, rate, &dir, n, stop.clone()).await?,
             None => step_with_faults(&opts, rate, &dir, n, stop.clone()).await?,
         };
         judge(&opts.slo, &mut step);
-        eprintln!(
-            "step {n}: {:>8.0} ops/s → achieved {:.0}, p50 {:.1} ms, p99 {:.1} ms, success {:.2} %, late {:.1} %: {}",
-            rate,
-            step.achieved_rate,
-            step.p50_ms,
-            step.p99_ms,
-            step.success_rate,
-            step.late_pct,
-            step.verdict
-        );
+        if let Some(p) = &opts.progress {
+            let done = step.clone();
+            p.send_modify(move |p| p.steps.push(done));
+        }
+        if opts.progress.is_none() {
+            eprintln!(
+                "step {n}: {:>8.0} ops/s → achieved {:.0}, p50 {:.1} ms, p99 {:.1} ms, success {:.2} %, late {:.1} %: {}",
+                rate,
+                step.achieved_rate,
+                step.p50_ms,
+                step.p99_ms,
+                step.success_rate,
+                step.late_pct,
+                step.verdict
+            );
+        }
         search.record(rate, step.verdict == "pass" && !stop.is_cancelled());
         steps.push(step);
     }
     if let Some(mut c) = cluster {
         c.stop(Duration::from_secs(5)).await;
+    }
+    if let Some(p) = &opts.progress {
+        p.send_modify(|p| p.done = true);
     }
     let answer = search
         .answer()
@@ -292,7 +309,15 @@ async fn step_on(
     let mut cfg = LoadConfig::new(c.urls(), spec, model, opts.step_warmup + opts.step_duration);
     cfg.warmup = opts.step_warmup;
     cfg.timeout = opts.scenario.load.timeout;
-    let report = LoadRun::new(cfg)?.run(stop).await?;
+    let load = LoadRun::new(cfg)?;
+    let forward = opts
+        .progress
+        .clone()
+        .map(|p| tokio::spawn(forward_snapshots(load.snapshots(), p)));
+    let report = load.run(stop).await?;
+    if let Some(f) = forward {
+        f.abort();
+    }
     let hgrm = dir.join(format!("step-{n:02}-{rate:.0}.hgrm"));
     std::fs::write(&hgrm, percentile_distribution(&report.totals.latency))
         .map_err(|source| DrillError::Io { path: hgrm, source })?;
@@ -344,7 +369,15 @@ async fn step_with_faults(
         direct_links: false,
         progress: false,
     };
-    let outcome = Drill::prepare(scenario, run).await?.run(stop).await?;
+    let drill = Drill::prepare(scenario, run).await?;
+    let forward = opts
+        .progress
+        .clone()
+        .map(|p| tokio::spawn(forward_snapshots(drill.watch().snapshots, p)));
+    let outcome = drill.run(stop).await?;
+    if let Some(f) = forward {
+        f.abort();
+    }
     let s = &outcome.summary;
     let l = &s.measured.latency_ms.overall;
     let latency = loadgen::metrics::LatencySummary {
@@ -359,6 +392,17 @@ async fn step_with_faults(
         &latency,
         &s.counts,
     ))
+}
+
+/// Copies a step's load snapshots into the progress the live view reads.
+async fn forward_snapshots(
+    mut snaps: tokio::sync::watch::Receiver<loadgen::Snapshot>,
+    progress: tokio::sync::watch::Sender<crate::live::capacity::CapacityProgress>,
+) {
+    while snaps.changed().await.is_ok() {
+        let s = snaps.borrow_and_update().clone();
+        progress.send_modify(|p| p.current = s);
+    }
 }
 
 type WriteError = (PathBuf, std::io::Error);

@@ -1,5 +1,6 @@
 //! `raftdrill capacity`: parse the flags, run the search, print the answer line.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use tokio_util::sync::CancellationToken;
@@ -9,6 +10,7 @@ use crate::capacity::{CapacityOptions, run as search};
 use crate::cli::CapacityArgs;
 use crate::cmd::run::{RunError, load_scenario};
 use crate::exit::Exit;
+use crate::live::capacity::CapacityProgress;
 use crate::scenario::ScenarioError;
 
 fn usage(origin: &str, message: String) -> RunError {
@@ -58,6 +60,21 @@ pub async fn run(
         scenario.load.workload,
         resolution * 100.0
     );
+    let tui = !args.no_tui && std::io::stdout().is_terminal();
+    let (progress, view) = if tui {
+        let (tx, rx) = tokio::sync::watch::channel(CapacityProgress::default());
+        let title = format!("capacity {} · SLO {slo}", scenario.name);
+        (
+            Some(tx),
+            Some(tokio::spawn(crate::live::capacity::run(
+                title,
+                rx,
+                stop.clone(),
+            ))),
+        )
+    } else {
+        (None, None)
+    };
     let opts = CapacityOptions {
         scenario,
         slo,
@@ -69,8 +86,15 @@ pub async fn run(
         exe,
         out: args.out,
         seed: args.seed,
+        progress,
     };
-    let (report, dir, exit) = search(opts, stop).await?;
+    let result = search(opts, stop).await;
+    if let Some(view) = view
+        && let Ok(Err(e)) = view.await
+    {
+        eprintln!("raftdrill: the live view failed: {e}");
+    }
+    let (report, dir, exit) = result?;
     println!("{}", report.answer_line());
     println!(
         "{} steps in {:.0} s; results: {}",

@@ -13,6 +13,7 @@
 //! view), folds it into the state, and draws.
 
 pub mod board;
+pub mod capacity;
 pub mod events;
 pub mod input;
 pub mod panels;

@@ -1,0 +1,222 @@
+//! The live view of `raftdrill capacity`: the step running now (its rate and the figures of its
+//! last second) and a pass/fail list of the earlier steps.
+//!
+//! It reuses the drill view's terminal guard and keys; the search publishes a
+//! [`CapacityProgress`] on a watch channel and never waits for the view.
+
+use std::time::Instant;
+
+use loadgen::Snapshot;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Row, Table};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::input::{self, Action};
+use super::{FRAME, term};
+use crate::capacity::StepResult;
+
+/// What the search has done so far.
+#[derive(Debug, Clone, Default)]
+pub struct CapacityProgress {
+    /// Finished steps, in order.
+    pub steps: Vec<StepResult>,
+    /// The rate of the step running now.
+    pub current_rate: Option<f64>,
+    /// The last one-second snapshot of the step running now.
+    pub current: Snapshot,
+    /// The search is over.
+    pub done: bool,
+}
+
+/// Draws one frame.
+pub fn draw(f: &mut Frame<'_>, title: &str, elapsed_s: f64, p: &CapacityProgress) {
+    let [head, now, list] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(4),
+        Constraint::Min(3),
+    ])
+    .areas(f.area());
+    let step_no = p.steps.len() + usize::from(p.current_rate.is_some() && !p.done);
+    let status = if p.done {
+        "done".to_string()
+    } else {
+        format!("step {step_no}")
+    };
+    let head_line = Line::from(vec![
+        Span::styled(
+            format!(" {title} "),
+            Style::default().add_modifier(Modifier::BOLD),
+        ),
+        Span::raw(format!("│ {elapsed_s:.0}s │ {status} │ q stop")),
+    ]);
+    f.render_widget(Paragraph::new(head_line), head);
+
+    let s = &p.current;
+    let now_text = match p.current_rate {
+        Some(rate) if !p.done => vec![
+            Line::from(format!(
+                " target {rate:.0} ops/s   achieved {:.0} ops/s",
+                s.tps
+            )),
+            Line::from(format!(
+                " p50 {:.1} ms   p99 {:.1} ms   err {:.2} %   late {}{}",
+                s.latency.p50,
+                s.latency.p99,
+                s.counts.error_rate().unwrap_or(0.0),
+                s.counts.late,
+                if s.warmup { "   (warmup)" } else { "" }
+            )),
+        ],
+        _ => vec![Line::from(" no step running")],
+    };
+    f.render_widget(
+        Paragraph::new(now_text).block(Block::default().borders(Borders::ALL).title(" this step ")),
+        now,
+    );
+
+    let header = Row::new([
+        "#",
+        "target",
+        "achieved",
+        "p50 ms",
+        "p99 ms",
+        "success %",
+        "late %",
+        "",
+    ])
+    .style(Style::default().add_modifier(Modifier::BOLD));
+    let rows = p.steps.iter().enumerate().map(|(i, st)| {
+        let pass = st.verdict == "pass";
+        let mark = Span::styled(
+            if pass { "✓" } else { "✗" },
+            Style::default().fg(if pass { Color::Green } else { Color::Red }),
+        );
+        Row::new(vec![
+            Line::from(format!("{}", i + 1)),
+            Line::from(format!("{:.0}", st.target_rate)),
+            Line::from(format!("{:.0}", st.achieved_rate)),
+            Line::from(format!("{:.1}", st.p50_ms)),
+            Line::from(format!("{:.1}", st.p99_ms)),
+            Line::from(format!("{:.2}", st.success_rate)),
+            Line::from(format!("{:.1}", st.late_pct)),
+            Line::from(mark),
+        ])
+    });
+    let widths = [4, 9, 9, 9, 9, 10, 7, 2].map(Constraint::Length);
+    let table = Table::new(rows, widths).header(header).block(
+        Block::default()
+            .borders(Borders::ALL)
+            .title(" earlier steps "),
+    );
+    f.render_widget(table, list);
+}
+
+/// Shows the search until `progress` says done (or its sender goes); q or Ctrl-C cancels `stop`
+/// and a second press leaves at once. The terminal is restored on every exit path.
+pub async fn run(
+    title: String,
+    mut progress: watch::Receiver<CapacityProgress>,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
+    let mut term = term::Term::enter()?;
+    let start = Instant::now();
+    let mut frames = tokio::time::interval(FRAME);
+    loop {
+        frames.tick().await;
+        let was_stopping = stop.is_cancelled();
+        for action in input::drain()? {
+            if action == Action::Stop {
+                if was_stopping {
+                    return Ok(());
+                }
+                stop.cancel();
+            }
+        }
+        let gone = progress.has_changed().is_err();
+        let p = progress.borrow_and_update().clone();
+        term.terminal()
+            .draw(|f| draw(f, &title, start.elapsed().as_secs_f64(), &p))?;
+        if p.done || gone {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+
+    fn step(rate: f64, pass: bool) -> StepResult {
+        StepResult {
+            target_rate: rate,
+            achieved_rate: rate,
+            p50_ms: 2.0,
+            p99_ms: if pass { 12.5 } else { 950.0 },
+            p999_ms: 20.0,
+            success_rate: 100.0,
+            late: 0,
+            late_pct: 0.0,
+            verdict: if pass { "pass" } else { "fail" }.into(),
+            reason: None,
+        }
+    }
+
+    fn screen(p: &CapacityProgress, w: u16, h: u16) -> String {
+        let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+        t.draw(|f| draw(f, "capacity baseline", 42.0, p)).unwrap();
+        let buf = t.backend().buffer().clone();
+        (0..h)
+            .map(|y| {
+                (0..w)
+                    .map(|x| buf[(x, y)].symbol().to_string())
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn shows_the_running_step_and_marks_the_earlier_ones() {
+        let mut current = Snapshot {
+            tps: 398.0,
+            ..Default::default()
+        };
+        current.latency.p99 = 33.3;
+        let p = CapacityProgress {
+            steps: vec![step(100.0, true), step(200.0, true), step(400.0, false)],
+            current_rate: Some(300.0),
+            current,
+            done: false,
+        };
+        for (w, h) in [(80, 24), (200, 50)] {
+            let s = screen(&p, w, h);
+            assert!(s.contains("step 4"), "{s}");
+            assert!(
+                s.contains("target 300 ops/s") && s.contains("achieved 398"),
+                "{s}"
+            );
+            assert!(s.contains("p99 33.3 ms"), "{s}");
+            assert_eq!(s.matches('✓').count(), 2, "{s}");
+            assert_eq!(s.matches('✗').count(), 1, "{s}");
+            assert!(s.contains("950.0"), "{s}");
+        }
+    }
+
+    #[test]
+    fn a_finished_search_says_so() {
+        let p = CapacityProgress {
+            steps: vec![step(100.0, true)],
+            done: true,
+            ..Default::default()
+        };
+        let s = screen(&p, 80, 24);
+        assert!(s.contains("done") && s.contains("no step running"), "{s}");
+    }
+}
