@@ -4,7 +4,7 @@
 //! node that refuses connections or has lost its quorum. The reference adapter therefore skips
 //! an endpoint for a cool-down after it refused, timed out, broke the connection or said it
 //! has no leader, and retries an operation that *definitely* failed (not applied, so a retry is
-//! safe for any operation) once on another endpoint. Operations whose outcome is unknown are
+//! safe for any operation) on another endpoint until its timeout is spent. Operations whose outcome is unknown are
 //! never retried: that would hide a possible double write from the checkers.
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -17,10 +17,14 @@ pub struct ReferenceCluster {
     endpoints: Vec<String>,
     /// Which endpoints to skip for now.
     balancer: std::sync::Arc<Balancer>,
+    /// The budget of one operation, retries included.
+    timeout: Duration,
 }
 
 /// How long an endpoint that refused, timed out or had no leader is skipped.
 const COOLDOWN: Duration = Duration::from_secs(1);
+/// Pause before retrying a definite failure when no other endpoint is healthy.
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
 /// The adapter could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -65,33 +69,35 @@ impl ReferenceCluster {
             client,
             endpoints,
             balancer,
+            timeout,
         })
     }
 
-    /// Runs `call` on the endpoint the balancer picks for `node`; a definite failure is
-    /// retried once on another healthy endpoint.
+    /// Runs `call` on the endpoint the balancer picks for `node`. A definite failure (nothing
+    /// was applied: refused, no leader) is retried on the next healthy endpoint, with a short
+    /// pause when every endpoint is cooling down, until the operation's timeout is spent, as
+    /// etcd's client retries "unavailable" errors. An unknown outcome is never retried.
     async fn with_failover<R, F, Fut>(&self, node: usize, call: F) -> Result<R, OpError>
     where
         F: Fn(usize) -> Fut,
         Fut: std::future::Future<Output = Result<R, OpError>>,
     {
-        let first = self.balancer.pick(node);
-        let err = match call(first).await {
-            Ok(r) => return Ok(r),
-            Err(e) => e,
-        };
-        self.balancer.observe(first, &err);
-        let Some(second) = Balancer::retryable(&err)
-            .then(|| self.balancer.alternative(first))
-            .flatten()
-        else {
-            return Err(err);
-        };
-        let res = call(second).await;
-        if let Err(e) = &res {
-            self.balancer.observe(second, e);
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let mut at = self.balancer.pick(node);
+        loop {
+            let err = match call(at).await {
+                Ok(r) => return Ok(r),
+                Err(e) => e,
+            };
+            self.balancer.observe(at, &err);
+            if !Balancer::retryable(&err) || tokio::time::Instant::now() + RETRY_PAUSE >= deadline {
+                return Err(err);
+            }
+            match self.balancer.alternative(at) {
+                Some(next) => at = next,
+                None => tokio::time::sleep(RETRY_PAUSE).await,
+            }
         }
-        res
     }
 
     fn url(&self, node: usize, key: &str) -> String {

@@ -444,7 +444,8 @@ fn load_config(
 }
 
 /// Size of the in-flight pool for an open-loop rate: half a second of arrivals, so a stall of
-/// that long is absorbed without late starts, bounded for memory.
+/// that long is absorbed without late starts, bounded for memory and for goose's start-up (it
+/// builds one HTTP client per user before the first operation).
 pub fn in_flight_for(rate: f64) -> usize {
     ((rate * 0.5).ceil() as usize).clamp(16, 512)
 }
