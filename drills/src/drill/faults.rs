@@ -246,15 +246,7 @@ async fn apply(
                     .wipe(*id)
                     .map_err(|e| e.to_string())?;
                 let addr = rig.addrs().await[id].to_string();
-                let body = serde_json::json!({ "id": id, "addr": addr, "voter": true });
-                admin(
-                    rig,
-                    view,
-                    reqwest::Method::POST,
-                    "/admin/members",
-                    Some(body),
-                )
-                .await?;
+                add_voter(rig, view, *id, addr).await?;
             }
             Ok(None)
         }
@@ -428,7 +420,13 @@ async fn add_node(rig: &Rig, view: &ClusterView, id: NodeId) -> Result<NodeId, S
         .await
         .launch_joining(id)
         .map_err(|e| e.to_string())?;
-    let body = serde_json::json!({ "id": id, "addr": addr.to_string(), "voter": true });
+    add_voter(rig, view, id, addr.to_string()).await?;
+    Ok(id)
+}
+
+/// Adds node `id` at `addr` as a learner and promotes it to voter.
+async fn add_voter(rig: &Rig, view: &ClusterView, id: NodeId, addr: String) -> Result<(), String> {
+    let body = serde_json::json!({ "id": id, "addr": addr, "voter": true });
     admin(
         rig,
         view,
@@ -436,8 +434,7 @@ async fn add_node(rig: &Rig, view: &ClusterView, id: NodeId) -> Result<NodeId, S
         "/admin/members",
         Some(body),
     )
-    .await?;
-    Ok(id)
+    .await
 }
 
 /// Takes node `id` out of the membership.
