@@ -57,6 +57,22 @@ async fn outcomes_are_classified_against_misbehaving_servers() {
     );
 }
 
+/// Every snapshot of a run, up to and including the last.
+async fn collect(
+    mut snapshots: tokio::sync::watch::Receiver<crate::Snapshot>,
+) -> Vec<crate::Snapshot> {
+    let mut seen = Vec::new();
+    while snapshots.changed().await.is_ok() {
+        let s = snapshots.borrow_and_update().clone();
+        let last = s.last;
+        seen.push(s);
+        if last {
+            break;
+        }
+    }
+    seen
+}
+
 fn open_config(endpoints: Vec<String>, engine: Engine) -> LoadConfig {
     let mut spec = WorkloadSpec::new(WorkloadKind::F);
     spec.keys = 50;
@@ -84,20 +100,9 @@ async fn open_loop_run(engine: Engine) {
         config.goose_report = Some(dir.path().join("goose-report.html"));
     }
     let mut load = LoadRun::new(config).unwrap();
-    let mut snapshots = load.snapshots();
+    let snapshots = load.snapshots();
     let mut writes = load.take_writes().unwrap();
-    let seen = tokio::spawn(async move {
-        let mut seen = Vec::new();
-        while snapshots.changed().await.is_ok() {
-            let s = snapshots.borrow_and_update().clone();
-            let last = s.last;
-            seen.push(s);
-            if last {
-                break;
-            }
-        }
-        seen
-    });
+    let seen = tokio::spawn(collect(snapshots));
     let report = load.run(CancellationToken::new()).await.unwrap();
     let seen = seen.await.unwrap();
     let mut acked = 0;
@@ -173,19 +178,8 @@ async fn warmup_seconds_are_left_out_of_the_totals() {
     let mut config = open_config(vec![kv], Engine::Tasks);
     config.warmup = Duration::from_secs(1);
     let load = LoadRun::new(config).unwrap();
-    let mut snapshots = load.snapshots();
-    let seen = tokio::spawn(async move {
-        let mut seen = Vec::new();
-        while snapshots.changed().await.is_ok() {
-            let s = snapshots.borrow_and_update().clone();
-            let last = s.last;
-            seen.push(s);
-            if last {
-                break;
-            }
-        }
-        seen
-    });
+    let snapshots = load.snapshots();
+    let seen = tokio::spawn(collect(snapshots));
     let report = load.run(CancellationToken::new()).await.unwrap();
     let seen = seen.await.unwrap();
     assert!(seen[0].warmup && !seen[1].warmup, "{seen:?}");

@@ -245,6 +245,7 @@ impl Drill {
 
     /// Runs the drill to its end, or until `stop` (then the verdict is `aborted`).
     pub async fn run(self, stop: CancellationToken) -> Result<DrillOutcome, DrillError> {
+        let progress_watch = self.watch();
         let Drill {
             scenario,
             opts,
@@ -313,13 +314,7 @@ impl Drill {
         let progress = opts.progress.then(|| {
             tokio::spawn(progress::run(
                 scenario.clone(),
-                DrillWatch {
-                    snapshots: load.snapshots(),
-                    cluster: cluster_views.clone(),
-                    phase: phase.subscribe(),
-                    faults: faults.clone(),
-                    start: rig.start,
-                },
+                progress_watch,
                 background.clone(),
             ))
         });
