@@ -4,7 +4,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+use loadgen::WorkloadKind;
+use loadgen::keys::Distribution;
+use raftdrill_wire::Consistency;
+use target_cluster::store::{FsyncPolicy, StoreKind};
 
 /// raftdrill: load and fault drills for replicated stores.
 #[derive(Debug, Parser)]
@@ -31,24 +35,6 @@ pub enum Command {
     /// Run one reference node in this process (used by raftdrill itself).
     #[command(hide = true)]
     Node(NodeArgs),
-}
-
-/// Storage engine of a node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum StoreArg {
-    /// redb on disk (durable).
-    Disk,
-    /// In memory: everything is lost when the node dies.
-    Memory,
-}
-
-/// Fsync policy of a node's log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FsyncArg {
-    /// fsync every append before acknowledging it.
-    Always,
-    /// Never fsync (unsafe; for measuring).
-    Never,
 }
 
 /// `raftdrill run`.
@@ -117,7 +103,7 @@ pub struct LoadArgs {
     pub endpoints: Vec<String>,
     /// YCSB workload: a b c d f w.
     #[arg(long, default_value = "a")]
-    pub workload: String,
+    pub workload: WorkloadKind,
     /// Open loop: operations per second.
     #[arg(long, conflicts_with = "users", required_unless_present = "users")]
     pub rate: Option<f64>,
@@ -144,13 +130,13 @@ pub struct LoadArgs {
     pub keys: u64,
     /// uniform | zipfian | latest (default: the workload's).
     #[arg(long)]
-    pub distribution: Option<String>,
+    pub distribution: Option<Distribution>,
     /// Bytes per value.
     #[arg(long, default_value_t = 256)]
     pub value_size: usize,
-    /// Read consistency.
-    #[arg(long, value_enum, default_value_t = ConsistencyArg::Linearizable)]
-    pub consistency: ConsistencyArg,
+    /// Read consistency: linearizable | lease | stale.
+    #[arg(long, default_value = "linearizable")]
+    pub consistency: Consistency,
     /// Per-request timeout.
     #[arg(long, value_parser = parse_duration, default_value = "2s")]
     pub timeout: Duration,
@@ -172,17 +158,6 @@ pub struct LoadArgs {
     pub no_tui: bool,
 }
 
-/// Read consistency of the load's reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ConsistencyArg {
-    /// ReadIndex through the leader.
-    Linearizable,
-    /// Leader lease.
-    Lease,
-    /// Any node's local state.
-    Stale,
-}
-
 /// `raftdrill cluster`.
 #[derive(Debug, Args)]
 pub struct ClusterArgs {
@@ -195,12 +170,12 @@ pub struct ClusterArgs {
     /// Keep node data here (default: a temporary folder removed at exit).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Storage engine of every node.
-    #[arg(long, value_enum, default_value_t = StoreArg::Disk)]
-    pub store: StoreArg,
-    /// Fsync policy of every node.
-    #[arg(long, value_enum, default_value_t = FsyncArg::Always)]
-    pub fsync: FsyncArg,
+    /// Storage engine of every node: disk | memory.
+    #[arg(long, default_value = "disk")]
+    pub store: StoreKind,
+    /// Fsync policy of every node: always | never.
+    #[arg(long, default_value = "always")]
+    pub fsync: FsyncPolicy,
 }
 
 /// `raftdrill node`: one reference node.
@@ -218,12 +193,12 @@ pub struct NodeArgs {
     /// Data folder of the disk store.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Storage engine.
-    #[arg(long, value_enum, default_value_t = StoreArg::Disk)]
-    pub store: StoreArg,
-    /// Fsync policy of the log.
-    #[arg(long, value_enum, default_value_t = FsyncArg::Always)]
-    pub fsync: FsyncArg,
+    /// Storage engine: disk | memory.
+    #[arg(long, default_value = "disk")]
+    pub store: StoreKind,
+    /// Fsync policy of the log: always | never.
+    #[arg(long, default_value = "always")]
+    pub fsync: FsyncPolicy,
     /// Where to send traffic for peer ID (repeatable): `--peer 2=127.0.0.1:7002`.
     #[arg(long = "peer", value_name = "ID=HOST:PORT", value_parser = parse_peer)]
     pub peers: Vec<(u64, String)>,
@@ -252,9 +227,9 @@ pub struct NodeArgs {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Members(pub Vec<(u64, Option<String>)>);
 
-/// Parses `50ms`, `2s`, `1m30s`.
+/// Parses `50ms`, `1.5s`, `1m30s` (the one duration parser, shared with scenario files).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| format!("bad duration {s:?}: {e}"))
+    loadgen::units::parse_duration(s)
 }
 
 fn parse_ms_or_duration(s: &str) -> Result<Duration, String> {
@@ -351,7 +326,7 @@ mod tests {
             panic!("not a node command")
         };
         assert_eq!(n.peers.len(), 2);
-        assert_eq!(n.store, StoreArg::Memory);
+        assert_eq!(n.store, StoreKind::Memory);
         assert_eq!(n.heartbeat, Duration::from_millis(50));
     }
 }

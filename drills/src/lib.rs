@@ -2,6 +2,7 @@
 //! issues land) injects faults and judges the run.
 //!
 //! # Layout
+//! - [`admin`]: a typed client of the nodes' admin API
 //! - [`capacity`]: the capacity search, its SLO and its curve
 //! - [`check`]: the lost-write check and recovery times
 //! - [`cli`]: the clap definitions of the `raftdrill` command line
@@ -16,6 +17,7 @@
 //! - [`exit`]: the documented exit codes
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod capacity;
 pub mod check;
 pub mod cli;

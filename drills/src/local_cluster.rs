@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use raftdrill_wire::{Role, Status};
 use target_cluster::typ::NodeId;
 
+use crate::admin::AdminClient;
 use crate::supervisor::{NodeLaunch, Supervisor, SupervisorError, log_tail};
 
 /// How to start a local cluster.
@@ -87,7 +88,7 @@ pub struct LocalCluster {
     supervisor: Supervisor,
     nodes: BTreeMap<NodeId, NodeInfo>,
     launches: BTreeMap<NodeId, NodeLaunch>,
-    http: reqwest::Client,
+    admin: AdminClient,
     root: PathBuf,
     log_dir: PathBuf,
     node_flags: Vec<String>,
@@ -137,10 +138,7 @@ impl LocalCluster {
             supervisor: Supervisor::new(opts.exe.clone()),
             nodes: BTreeMap::new(),
             launches: BTreeMap::new(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_millis(500))
-                .build()
-                .expect("a plain HTTP client builds"),
+            admin: AdminClient::new(),
             root,
             log_dir,
             node_flags: opts.node_flags.clone(),
@@ -316,13 +314,17 @@ impl LocalCluster {
 
     /// `/status` of node `id`, or `None` when it does not answer within 500 ms.
     pub async fn status(&self, id: NodeId) -> Option<Status> {
-        let resp = self
-            .http
-            .get(format!("{}/status", self.url(id)))
-            .send()
-            .await
-            .ok()?;
-        resp.json().await.ok()
+        self.admin.status(&self.url(id), STATUS_TIMEOUT).await.ok()
+    }
+
+    /// Client URLs of the nodes that run and are not paused: those whose status can be asked.
+    pub fn answering_urls(&self) -> Vec<String> {
+        self.supervisor
+            .running_ids()
+            .into_iter()
+            .filter(|id| !self.supervisor.is_paused(*id))
+            .map(|id| self.url(id))
+            .collect()
     }
 
     /// Fails with the node's log tail if any node process exited.
@@ -355,27 +357,46 @@ impl LocalCluster {
     }
 
     async fn agreed_leader(&self) -> Option<NodeId> {
-        let mut leader = None;
-        let mut views = Vec::new();
-        for id in self.supervisor.running_ids() {
-            if self.supervisor.is_paused(id) {
-                continue;
-            }
-            if let Some(s) = self.status(id).await {
-                if s.role == Role::Leader {
-                    leader = Some(s.id);
-                }
-                views.push(s.leader);
-            }
-        }
-        let leader = leader?;
-        views.iter().all(|v| *v == Some(leader)).then_some(leader)
+        let statuses = statuses_of(&self.admin, &self.answering_urls()).await;
+        agreed_leader(&statuses)
     }
 
     /// Stops all nodes gracefully (SIGTERM, then SIGKILL after `grace`).
     pub async fn stop(&mut self, grace: Duration) {
         self.supervisor.stop_all(grace).await;
     }
+}
+
+/// How long one `/status` may take while waiting for a leader.
+const STATUS_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The `/status` of each of `urls` that answers, asked at once.
+pub async fn statuses_of(admin: &AdminClient, urls: &[String]) -> Vec<Status> {
+    let mut set = tokio::task::JoinSet::new();
+    for url in urls {
+        let (admin, url) = (admin.clone(), url.clone());
+        set.spawn(async move { admin.status(&url, STATUS_TIMEOUT).await.ok() });
+    }
+    let mut out = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        if let Ok(Some(s)) = joined {
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// The leader that one node reports itself to be and every answering node agrees on.
+pub fn agreed_leader(statuses: &[Status]) -> Option<NodeId> {
+    let leader = statuses
+        .iter()
+        .filter(|s| s.role == Role::Leader)
+        .max_by_key(|s| s.term)?
+        .id;
+    statuses
+        .iter()
+        .all(|s| s.leader == Some(leader))
+        .then_some(leader)
 }
 
 /// Ports for `n` nodes: `base..base+n` (checked free), or `n` distinct free ports from the OS.

@@ -170,7 +170,8 @@ impl<T: Target> Driver<T> {
         done: &Completed,
         class: Option<ErrorClass>,
     ) {
-        let start = self.schedule.start();
+        // Operations run only once the clock has started.
+        let start = self.schedule.start().unwrap_or(actual);
         if let (Some(writes), Some(value)) = (&self.writes, &op.value) {
             let status = match (done.outcome, done.applied) {
                 (Outcome::Ok, Some(true)) => WriteStatus::Acked,

@@ -24,6 +24,7 @@
 #![deny(missing_docs)]
 
 pub mod balancer;
+pub mod clock;
 pub mod driver;
 pub mod engine;
 pub mod history;
@@ -46,9 +47,10 @@ mod run_tests;
 #[cfg(test)]
 mod testkit;
 
+pub use clock::RunClock;
 pub use engine::{Engine, claim_ctrl_c};
 pub use metrics::Snapshot;
-pub use plan::{LoadModel, Plan};
+pub use plan::{LoadModel, Plan, pool_for_rate};
 pub use run::{LoadConfig, LoadError, LoadReport, LoadRun, run};
 pub use tokio_util::sync::CancellationToken;
 pub use workload::{WorkloadKind, WorkloadSpec};

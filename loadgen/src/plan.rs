@@ -27,6 +27,52 @@ pub enum LoadModel {
     },
 }
 
+impl LoadModel {
+    /// Open loop at `rate` ops/s, with the pool [`pool_for_rate`] sizes for it.
+    pub fn open(rate: f64) -> Self {
+        LoadModel::Open {
+            rate,
+            max_in_flight: pool_for_rate(rate),
+        }
+    }
+
+    /// Closed loop with `users` workers.
+    pub fn closed(users: usize, think: Option<Duration>) -> Self {
+        LoadModel::Closed { users, think }
+    }
+
+    /// The rate of an open loop.
+    pub fn rate(&self) -> Option<f64> {
+        match self {
+            LoadModel::Open { rate, .. } => Some(*rate),
+            LoadModel::Closed { .. } => None,
+        }
+    }
+
+    /// The users of a closed loop.
+    pub fn users(&self) -> Option<usize> {
+        match self {
+            LoadModel::Closed { users, .. } => Some(*users),
+            LoadModel::Open { .. } => None,
+        }
+    }
+
+    /// `open` or `closed`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LoadModel::Open { .. } => "open",
+            LoadModel::Closed { .. } => "closed",
+        }
+    }
+}
+
+/// Size of the in-flight pool for an open-loop rate: half a second of arrivals, so a stall of
+/// that long is absorbed without late starts, bounded for memory and for goose's start-up (it
+/// builds one HTTP client per user before the first operation).
+pub fn pool_for_rate(rate: f64) -> usize {
+    ((rate * 0.5).ceil() as usize).clamp(16, 512)
+}
+
 /// How the level (rate or users) changes over the run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -81,7 +127,7 @@ impl Plan {
             if !(level.is_finite() && level >= 0.0) {
                 return Err(PlanError::BadLevel(level.to_string()));
             }
-            let hold = parse_duration(hold).ok_or_else(|| PlanError::BadStep(part.to_string()))?;
+            let hold = parse_duration(hold).map_err(|_| PlanError::BadStep(part.to_string()))?;
             steps.push(Step { level, hold });
         }
         if steps.is_empty() {

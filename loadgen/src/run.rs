@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::RunClock;
 use crate::driver::Driver;
 use crate::engine::{Engine, EngineError, run_goose, run_tasks};
 use crate::history::{HistoryError, WriteRecord, spawn_writer};
@@ -98,8 +99,10 @@ pub enum LoadError {
 /// What a finished (or canceled) run measured.
 #[derive(Debug, Clone)]
 pub struct LoadReport {
-    /// Time from the start to the last completion.
+    /// Wall time from the start of the clock (the pool ready) to the last completion.
     pub elapsed: Duration,
+    /// The planned length of the run, warmup included (a steps plan may shorten it).
+    pub planned_duration: Duration,
     /// Whether the caller canceled the run.
     pub canceled: bool,
     /// Operations begun.
@@ -115,6 +118,9 @@ pub struct LoadReport {
     pub history_lines: Option<u64>,
     /// The warmup left out of `totals`.
     pub warmup: Duration,
+    /// Every once-a-second snapshot, the last one included: the record of the run (the watch
+    /// channel of [`LoadRun::snapshots`] is for live readers and may skip a value).
+    pub snapshots: Vec<Snapshot>,
 }
 
 impl LoadReport {
@@ -123,9 +129,22 @@ impl LoadReport {
         &self.totals.counts
     }
 
-    /// Completed operations per second over the run after warmup.
+    /// The judged window: the planned duration less warmup, or for a canceled run the part of
+    /// it that ran.
+    pub fn window(&self) -> Duration {
+        let ran = if self.canceled {
+            self.elapsed.min(self.planned_duration)
+        } else {
+            self.planned_duration
+        };
+        ran.saturating_sub(self.warmup)
+    }
+
+    /// Completed operations per second over the judged window. The operations the open loop
+    /// planned inside the window may complete a little after it; they are still its own, so the
+    /// rate of a run that kept up is its target rate.
     pub fn tps(&self) -> f64 {
-        let secs = self.elapsed.saturating_sub(self.warmup).as_secs_f64();
+        let secs = self.window().as_secs_f64();
         if secs > 0.0 {
             self.totals.counts.ops as f64 / secs
         } else {
@@ -152,6 +171,7 @@ impl LoadReport {
 /// A prepared run: subscribe to its snapshots and writes, then [`LoadRun::run`] it.
 pub struct LoadRun {
     config: LoadConfig,
+    clock: Arc<RunClock>,
     snapshots: watch::Sender<Snapshot>,
     writes_tx: Option<mpsc::UnboundedSender<WriteRecord>>,
     writes_rx: Option<mpsc::UnboundedReceiver<WriteRecord>>,
@@ -182,10 +202,17 @@ impl LoadRun {
         };
         Ok(Self {
             config,
+            clock: Arc::new(RunClock::new()),
             snapshots: watch::channel(Snapshot::default()).0,
             writes_tx,
             writes_rx,
         })
+    }
+
+    /// The run's clock: its origin is set when the worker pool is ready to claim work, and every
+    /// time the run reports counts from there.
+    pub fn clock(&self) -> Arc<RunClock> {
+        self.clock.clone()
     }
 
     /// A receiver of the once-a-second snapshots.
@@ -222,9 +249,9 @@ impl LoadRun {
             }
             None => (None, None),
         };
-        let start = Instant::now();
+        let clock = self.clock;
         let schedule = Schedule::new(
-            start,
+            clock.clone(),
             config.duration,
             config.timeout,
             config.model.clone(),
@@ -251,7 +278,7 @@ impl LoadRun {
         let done = CancellationToken::new();
         let merger = tokio::spawn(merge_every_second(
             recorders,
-            start,
+            clock.clone(),
             config.warmup,
             self.snapshots,
             done.clone(),
@@ -274,13 +301,14 @@ impl LoadRun {
                 .await
             }
         };
-        let elapsed = start.elapsed();
+        let elapsed = clock.origin().map_or(Duration::ZERO, |o| o.elapsed());
         driver.stop.cancel();
         conductor.abort();
         done.cancel();
-        let totals = merger.await.unwrap_or_default();
+        let (totals, snapshots) = merger.await.unwrap_or_default();
         let started = driver.started.load(Ordering::Relaxed);
         let planned = driver.schedule.planned();
+        let planned_duration = driver.schedule.duration();
         drop(driver);
         let history_lines = match history_task {
             Some(task) => Some(
@@ -292,6 +320,7 @@ impl LoadRun {
         engine_result?;
         Ok(LoadReport {
             elapsed,
+            planned_duration,
             canceled: canceled.load(Ordering::Relaxed),
             started,
             planned,
@@ -299,6 +328,7 @@ impl LoadRun {
             totals,
             history_lines,
             warmup: config.warmup.min(elapsed),
+            snapshots,
         })
     }
 }
@@ -311,13 +341,14 @@ async fn conduct<T: Target>(
     canceled: Arc<std::sync::atomic::AtomicBool>,
 ) {
     let finished = async {
-        tokio::time::sleep_until(driver.schedule.end()).await;
+        let origin = driver.schedule.clock().started().await;
+        tokio::time::sleep_until(driver.schedule.end_from(origin)).await;
         let planned = driver.schedule.planned();
         loop {
             // Slots still unclaimed at the claim deadline are dropped, never claimed: waiting
             // for them would hang an overloaded run forever.
             let all_claimed = planned.is_none_or(|p| driver.schedule.claimed() >= p)
-                || Instant::now() >= driver.schedule.claim_deadline();
+                || Instant::now() >= driver.schedule.claim_deadline_from(origin);
             let drained = all_claimed && driver.in_flight.load(Ordering::Acquire) == 0;
             if drained {
                 break;
@@ -334,14 +365,24 @@ async fn conduct<T: Target>(
 
 /// Once a second, fold every worker's interval into a [`Snapshot`] and publish it; when `done`
 /// fires, publish the last one and return the run's totals (intervals that began before the
-/// end of `warmup` left out).
+/// end of `warmup` left out) and every snapshot.
 async fn merge_every_second(
     recorders: Arc<[WorkerRecorder]>,
-    start: Instant,
+    clock: Arc<RunClock>,
     warmup: Duration,
     snapshots: watch::Sender<Snapshot>,
     done: CancellationToken,
-) -> Accumulator {
+) -> (Accumulator, Vec<Snapshot>) {
+    let start = tokio::select! {
+        origin = clock.started() => origin,
+        // Stopped before the pool was ready: nothing ran, nothing to publish but the end.
+        _ = done.cancelled() => {
+            let last = Snapshot { last: true, ..Snapshot::default() };
+            snapshots.send_replace(last.clone());
+            return (Accumulator::default(), vec![last]);
+        }
+    };
+    let mut record = Vec::new();
     let mut ticker =
         tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -378,11 +419,12 @@ async fn merge_every_second(
             last: finished,
             warmup: in_warmup,
         };
+        record.push(snapshot.clone());
         snapshots.send_replace(snapshot);
         interval.reset();
         last = now;
         if finished {
-            return run;
+            return (run, record);
         }
     }
 }

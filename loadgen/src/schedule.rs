@@ -10,13 +10,18 @@
 //! slots whose intended start was before the end for one grace period more; slots still unclaimed
 //! then are reported as dropped.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::RunClock;
 use crate::plan::{LoadModel, Plan};
+
+/// How long the pool may take to arrive at its first claim before the clock starts anyway.
+const START_WAIT: Duration = Duration::from_secs(10);
 
 /// What a worker should do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,22 +38,29 @@ pub enum Slot {
 }
 
 /// The shared scheduler of one run.
+///
+/// Its clock starts when every worker of the pool has arrived at its first claim (see
+/// [`RunClock`]): intended start times, the end of the run and every reported time count from
+/// there, so the engine's own start-up is never charged to the store.
 #[derive(Debug)]
 pub struct Schedule {
-    start: Instant,
-    end: Instant,
+    clock: Arc<RunClock>,
+    duration: Duration,
     grace: Duration,
     model: LoadModel,
     plan: Plan,
     next_op: AtomicU64,
     late_tolerance: Duration,
+    arrived: Box<[AtomicBool]>,
+    arrivals: AtomicUsize,
+    start_deadline: Instant,
 }
 
 impl Schedule {
-    /// A schedule that starts at `start` and lasts `duration` (cut short by a steps plan).
-    /// Open-loop slots may still start up to `grace` after the end.
+    /// A schedule that lasts `duration` (cut short by a steps plan) from the moment its pool is
+    /// ready. Open-loop slots may still start up to `grace` after the end.
     pub fn new(
-        start: Instant,
+        clock: Arc<RunClock>,
         duration: Duration,
         grace: Duration,
         model: LoadModel,
@@ -56,40 +68,49 @@ impl Schedule {
         late_tolerance: Duration,
     ) -> Self {
         let duration = plan.length().map_or(duration, |l| l.min(duration));
+        let pool = pool_size(&model, &plan);
         Self {
-            start,
-            end: start + duration,
+            clock,
+            duration,
             grace,
             model,
             plan,
             next_op: AtomicU64::new(0),
             late_tolerance,
+            arrived: (0..pool).map(|_| AtomicBool::new(false)).collect(),
+            arrivals: AtomicUsize::new(0),
+            start_deadline: Instant::now() + START_WAIT,
         }
     }
 
-    /// When the run started.
-    pub fn start(&self) -> Instant {
-        self.start
+    /// The run's clock.
+    pub fn clock(&self) -> &Arc<RunClock> {
+        &self.clock
+    }
+
+    /// When the run started, once it has.
+    pub fn start(&self) -> Option<Instant> {
+        self.clock.origin()
+    }
+
+    /// The planned length of the run (a steps plan may make it shorter than asked).
+    pub fn duration(&self) -> Duration {
+        self.duration
+    }
+
+    /// When the run's time is up, for a run that started at `origin`.
+    pub fn end_from(&self, origin: Instant) -> Instant {
+        origin + self.duration
     }
 
     /// After this no slot is claimed any more: the open-loop backlog left is dropped.
-    pub fn claim_deadline(&self) -> Instant {
-        self.end + self.grace
-    }
-
-    /// When the run's time is up.
-    pub fn end(&self) -> Instant {
-        self.end
+    pub fn claim_deadline_from(&self, origin: Instant) -> Instant {
+        origin + self.duration + self.grace
     }
 
     /// How many workers the run needs.
     pub fn pool_size(&self) -> usize {
-        match &self.model {
-            LoadModel::Open { max_in_flight, .. } => (*max_in_flight).max(1),
-            LoadModel::Closed { users, .. } => {
-                (self.plan.peak(*users as f64).ceil() as usize).max(1)
-            }
-        }
+        self.arrived.len()
     }
 
     /// Pause after each operation (closed loop only).
@@ -116,7 +137,7 @@ impl Schedule {
             return None;
         };
         // Binary search for the first slot at or after the end.
-        let horizon = self.end - self.start;
+        let horizon = self.duration;
         let before_end = |n: u64| {
             self.plan
                 .intended_offset(rate, n)
@@ -146,22 +167,53 @@ impl Schedule {
         if stop.is_cancelled() {
             return Slot::Finished;
         }
+        let Some(origin) = self.ready(worker, stop).await else {
+            return Slot::Finished;
+        };
         match self.model {
-            LoadModel::Open { rate, .. } => self.next_open(rate, stop).await,
-            LoadModel::Closed { users, .. } => self.next_closed(users, worker, stop).await,
+            LoadModel::Open { rate, .. } => self.next_open(origin, rate, stop).await,
+            LoadModel::Closed { users, .. } => self.next_closed(origin, users, worker, stop).await,
         }
     }
 
-    async fn next_open(&self, rate: f64, stop: &CancellationToken) -> Slot {
-        if Instant::now() >= self.end + self.grace {
+    /// The origin, once the whole pool has arrived (or the start deadline passed); `None` when
+    /// stopped first.
+    async fn ready(&self, worker: usize, stop: &CancellationToken) -> Option<Instant> {
+        if let Some(origin) = self.clock.origin() {
+            return Some(origin);
+        }
+        let first_visit = self
+            .arrived
+            .get(worker)
+            .is_some_and(|a| !a.swap(true, Ordering::AcqRel));
+        if first_visit && self.arrivals.fetch_add(1, Ordering::AcqRel) + 1 >= self.arrived.len() {
+            return Some(self.clock.start_now());
+        }
+        tokio::select! {
+            origin = self.clock.started() => Some(origin),
+            _ = tokio::time::sleep_until(self.start_deadline) => {
+                tracing::warn!(
+                    arrived = self.arrivals.load(Ordering::Relaxed),
+                    pool = self.arrived.len(),
+                    "the worker pool was not ready in time; starting the clock anyway"
+                );
+                Some(self.clock.start_now())
+            }
+            _ = stop.cancelled() => None,
+        }
+    }
+
+    async fn next_open(&self, origin: Instant, rate: f64, stop: &CancellationToken) -> Slot {
+        let end = self.end_from(origin);
+        if Instant::now() >= end + self.grace {
             return Slot::Finished;
         }
         let n = self.next_op.fetch_add(1, Ordering::Relaxed);
         let Some(offset) = self.plan.intended_offset(rate, n) else {
             return Slot::Finished;
         };
-        let intended = self.start + offset;
-        if intended >= self.end {
+        let intended = origin + offset;
+        if intended >= end {
             return Slot::Finished;
         }
         tokio::select! {
@@ -170,13 +222,20 @@ impl Schedule {
         }
     }
 
-    async fn next_closed(&self, users: usize, worker: usize, stop: &CancellationToken) -> Slot {
+    async fn next_closed(
+        &self,
+        origin: Instant,
+        users: usize,
+        worker: usize,
+        stop: &CancellationToken,
+    ) -> Slot {
+        let end = self.end_from(origin);
         loop {
             let now = Instant::now();
-            if now >= self.end {
+            if now >= end {
                 return Slot::Finished;
             }
-            let t = now - self.start;
+            let t = now - origin;
             if worker < self.plan.users_at(users, t) {
                 let n = self.next_op.fetch_add(1, Ordering::Relaxed);
                 return Slot::Run { n, intended: now };
@@ -185,7 +244,7 @@ impl Schedule {
                 return Slot::Finished;
             };
             // Wake at the activation time; a tiny step past it avoids rounding back to idle.
-            let wake = (self.start + from + Duration::from_micros(1)).min(self.end);
+            let wake = (origin + from + Duration::from_micros(1)).min(end);
             tokio::select! {
                 _ = tokio::time::sleep_until(wake) => {}
                 _ = stop.cancelled() => return Slot::Finished,
@@ -194,13 +253,28 @@ impl Schedule {
     }
 }
 
+/// How many workers a model and plan need.
+fn pool_size(model: &LoadModel, plan: &Plan) -> usize {
+    match model {
+        LoadModel::Open { max_in_flight, .. } => (*max_in_flight).max(1),
+        LoadModel::Closed { users, .. } => (plan.peak(*users as f64).ceil() as usize).max(1),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// An open-loop schedule of a pool of 4 whose clock has started.
     fn open(rate: f64, plan: Plan, secs: u64) -> Schedule {
+        let s = unstarted(rate, plan, secs);
+        s.clock().start_now();
+        s
+    }
+
+    fn unstarted(rate: f64, plan: Plan, secs: u64) -> Schedule {
         Schedule::new(
-            Instant::now(),
+            Arc::new(RunClock::new()),
             Duration::from_secs(secs),
             Duration::from_secs(1),
             LoadModel::Open {
@@ -221,7 +295,10 @@ mod tests {
                 panic!("finished early at {i}");
             };
             assert_eq!(n, i);
-            assert_eq!(intended - s.start(), Duration::from_millis(100 * i));
+            assert_eq!(
+                intended - s.start().unwrap(),
+                Duration::from_millis(100 * i)
+            );
             assert_eq!(Instant::now(), intended);
             assert!(!s.is_late(intended, Instant::now()));
         }
@@ -239,7 +316,7 @@ mod tests {
             panic!()
         };
         assert_eq!(n, 0);
-        assert_eq!(intended, s.start());
+        assert_eq!(intended, s.start().unwrap());
         assert!(s.is_late(intended, Instant::now()));
         s.next(0, &stop).await;
         s.next(0, &stop).await;
@@ -251,7 +328,7 @@ mod tests {
             panic!()
         };
         assert_eq!(n3, 3);
-        assert_eq!(i3 - s.start(), Duration::from_millis(30));
+        assert_eq!(i3 - s.start().unwrap(), Duration::from_millis(30));
         assert!(!s.is_late(i3, Instant::now()));
     }
 
@@ -266,13 +343,13 @@ mod tests {
             stopper.cancel();
         });
         assert_eq!(s.next(0, &stop).await, Slot::Finished);
-        assert!(Instant::now() - s.start() < Duration::from_secs(1));
+        assert!(Instant::now() - s.start().unwrap() < Duration::from_secs(1));
     }
 
     #[tokio::test(start_paused = true)]
     async fn closed_loop_ramp_gates_workers() {
         let s = Schedule::new(
-            Instant::now(),
+            Arc::new(RunClock::new()),
             Duration::from_secs(10),
             Duration::ZERO,
             LoadModel::Closed {
@@ -285,11 +362,58 @@ mod tests {
             Duration::from_millis(5),
         );
         assert_eq!(s.pool_size(), 4);
+        s.clock().start_now();
         let stop = CancellationToken::new();
         assert!(matches!(s.next(0, &stop).await, Slot::Run { .. }));
-        assert_eq!(Instant::now(), s.start());
+        assert_eq!(Instant::now(), s.start().unwrap());
         assert!(matches!(s.next(3, &stop).await, Slot::Run { .. }));
-        let waited = Instant::now() - s.start();
+        let waited = Instant::now() - s.start().unwrap();
         assert!(waited >= Duration::from_secs(3) && waited < Duration::from_millis(3010));
+    }
+
+    /// A pool that takes its time to start (goose builds its users one by one) must not be
+    /// charged for it: the clock starts when the last worker arrives, so no slot is late.
+    #[tokio::test(start_paused = true)]
+    async fn the_clock_starts_when_the_whole_pool_has_arrived() {
+        let s = Arc::new(unstarted(100.0, Plan::Constant, 1));
+        let stop = CancellationToken::new();
+        let mut early = tokio::task::JoinSet::new();
+        for w in 0..3 {
+            let (s, stop) = (s.clone(), stop.clone());
+            early.spawn(async move { s.next(w, &stop).await });
+        }
+        // The last worker of the pool comes 700 ms later.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert_eq!(s.start(), None, "three of four workers are not a pool");
+        let arrived_at = Instant::now();
+        let last = s.next(3, &stop).await;
+        assert_eq!(s.start(), Some(arrived_at));
+        let mut slots = vec![last];
+        while let Some(r) = early.join_next().await {
+            slots.push(r.unwrap());
+        }
+        for slot in slots {
+            let Slot::Run { intended, .. } = slot else {
+                panic!("{slot:?}")
+            };
+            assert!(intended >= arrived_at);
+            assert!(
+                !s.is_late(intended, intended),
+                "no slot starts before the clock"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pool_that_never_fills_starts_at_the_deadline_and_stop_wins_over_waiting() {
+        let s = unstarted(100.0, Plan::Constant, 1);
+        let stop = CancellationToken::new();
+        assert!(matches!(s.next(0, &stop).await, Slot::Run { .. }));
+        assert!(s.start().is_some(), "started by the deadline");
+        let s = unstarted(100.0, Plan::Constant, 1);
+        let stopped = CancellationToken::new();
+        stopped.cancel();
+        assert_eq!(s.next(0, &stopped).await, Slot::Finished);
+        assert_eq!(s.start(), None);
     }
 }

@@ -187,10 +187,10 @@ fn level(
         (toml::Value::Float(f), _) => ("a number", Some(*f)),
         (toml::Value::String(s), m) if m.is_latency() => (
             "a duration such as \"800ms\"",
-            parse_duration(s).map(|d| d.as_secs_f64() * 1000.0),
+            parse_duration(s).ok().map(|d| d.as_secs_f64() * 1000.0),
         ),
         (toml::Value::String(s), m) if m.is_percent() => {
-            ("a percentage such as \"99.5%\"", parse_percent(s))
+            ("a percentage such as \"99.5%\"", parse_percent(s).ok())
         }
         (toml::Value::String(s), _) => ("a number", s.trim().parse().ok()),
         _ => ("a number or a string", None),
@@ -364,6 +364,14 @@ impl Thresholds {
         Thresholds::try_from(raw)
     }
 
+    /// The seed's table with `own`'s metrics put over it, one by one (a scenario or a
+    /// thresholds file lists only what it changes).
+    pub fn over_defaults(own: Thresholds) -> Self {
+        let mut merged = Thresholds::default();
+        merged.0.extend(own.0);
+        merged
+    }
+
     /// Evaluate every threshold against `observed`.
     pub fn evaluate(&self, observed: &Observed) -> Vec<ThresholdResult> {
         self.0
@@ -423,7 +431,7 @@ mod tests {
     fn errors_name_the_field() {
         let e = parse(r#"p99 = { warn = "800 parsecs" }"#).unwrap_err();
         assert!(e.to_string().contains("thresholds.p99.warn"), "{e}");
-        let e = parse(r#"success_rate = { break = "95" }"#).unwrap_err();
+        let e = parse(r#"success_rate = { break = "95 parsecs" }"#).unwrap_err();
         assert!(e.to_string().contains("success_rate.break"), "{e}");
         let e = parse(r#"p42 = { warn = "1ms" }"#).unwrap_err();
         assert!(e.to_string().contains("p42"), "{e}");

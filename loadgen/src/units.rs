@@ -1,48 +1,91 @@
-//! Parsing of the human units used in plans and thresholds: durations and percentages.
+//! The one parser of each human unit raftdrill reads: durations, percentages and byte sizes.
+//! The command line, scenario files, threshold tables and SLO expressions all call these, so a
+//! value that parses in one place parses in every other.
 
 use std::time::Duration;
 
-/// Parse a duration such as `800ms`, `1.5s`, `2m`, `250us`, `1h`, or `1m30s`.
+/// Parse a duration: anything humantime takes (`800ms`, `2s`, `1min`, `1m30s`, `1h`), and a
+/// decimal number with one unit (`1.5s`, `0.25ms`), which humantime does not take.
 ///
 /// A bare number is refused: the caller decides what a unitless number means.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    if text.is_empty() {
-        return None;
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    if let Ok(d) = humantime::parse_duration(t) {
+        return Ok(d);
     }
-    let mut total = 0.0f64;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if num_len == 0 {
-            return None;
-        }
-        let number: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += number * scale;
-    }
-    total.is_finite().then(|| Duration::from_secs_f64(total))
+    decimal_duration(t).ok_or_else(|| {
+        format!("bad duration {text:?}: expected a number with a unit, such as 800ms, 1.5s or 2m")
+    })
 }
 
-/// Parse a percentage such as `99.5%` into `99.5`. The `%` sign is required.
-pub fn parse_percent(text: &str) -> Option<f64> {
-    let number = text.trim().strip_suffix('%')?.trim();
-    let value: f64 = number.parse().ok()?;
-    (value.is_finite() && (0.0..=100.0).contains(&value)).then_some(value)
+fn decimal_duration(t: &str) -> Option<Duration> {
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let scale = match unit.trim() {
+        "ns" => 1e-9,
+        "us" | "µs" => 1e-6,
+        "ms" => 1e-3,
+        "s" | "sec" | "secs" => 1.0,
+        "m" | "min" | "mins" => 60.0,
+        "h" | "hr" | "hour" | "hours" => 3600.0,
+        _ => return None,
+    };
+    let secs = n * scale;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+}
+
+/// Parse a percentage, `99.5%` or `99.5` (both mean 99.5 %), between 0 and 100.
+pub fn parse_percent(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let number = t.strip_suffix('%').unwrap_or(t).trim();
+    match number.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=100.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "bad percentage {text:?}: expected a number from 0 to 100, such as 99.5%"
+        )),
+    }
+}
+
+/// Parse a size in bytes: `65536`, `512 B`, `64KiB`, `1.5MB`, `2GiB`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("bad size {text:?}: expected a number of bytes such as 64KiB"))?;
+    let mult = match unit.trim() {
+        "" | "B" => 1.0,
+        "KB" | "kB" => 1e3,
+        "KiB" => 1024.0,
+        "MB" => 1e6,
+        "MiB" => 1024.0 * 1024.0,
+        "GB" => 1e9,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "bad size {text:?}: unknown unit {other:?}; use B, KB, KiB, MB, MiB, GB or GiB"
+            ));
+        }
+    };
+    let v = n * mult;
+    if !(v.is_finite() && v >= 0.0) {
+        return Err(format!("bad size {text:?}"));
+    }
+    Ok(v as u64)
+}
+
+/// Parse a byte rate: a size per second, `64KiB/s` (the `/s` may be left out), at least 1 B/s.
+pub fn parse_bytes_per_sec(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let size = parse_size(t.strip_suffix("/s").unwrap_or(t))?;
+    if size == 0 {
+        return Err(format!("byte rate {text:?} must be at least 1 B/s"));
+    }
+    Ok(size)
 }
 
 #[cfg(test)]
@@ -50,22 +93,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("800ms"), Some(Duration::from_millis(800)));
-        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_duration("250us"), Some(Duration::from_micros(250)));
-        assert_eq!(parse_duration("10"), None);
-        assert_eq!(parse_duration("10x"), None);
-        assert_eq!(parse_duration(""), None);
-        assert_eq!(parse_duration("ms"), None);
+    fn durations_take_humantime_forms_and_decimals() {
+        let ms = Duration::from_millis;
+        assert_eq!(parse_duration("800ms"), Ok(ms(800)));
+        assert_eq!(parse_duration("1.5s"), Ok(ms(1500)));
+        assert_eq!(parse_duration("1m30s"), Ok(ms(90_000)));
+        assert_eq!(parse_duration("1min"), Ok(ms(60_000)));
+        assert_eq!(parse_duration(" 250us "), Ok(Duration::from_micros(250)));
+        assert_eq!(parse_duration("0.5ms"), Ok(Duration::from_micros(500)));
+        for bad in ["10", "10x", "", "ms", "-1s", "1.5.5s"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
-    fn percents() {
-        assert_eq!(parse_percent("99.5%"), Some(99.5));
-        assert_eq!(parse_percent(" 95 %"), Some(95.0));
-        assert_eq!(parse_percent("95"), None);
-        assert_eq!(parse_percent("101%"), None);
+    fn percents_take_the_sign_or_not() {
+        assert_eq!(parse_percent("99.5%"), Ok(99.5));
+        assert_eq!(parse_percent(" 95 %"), Ok(95.0));
+        assert_eq!(parse_percent("95"), Ok(95.0));
+        assert!(parse_percent("101%").is_err());
+        assert!(parse_percent("-1").is_err());
+        assert!(parse_percent("lots").is_err());
+    }
+
+    #[test]
+    fn sizes_and_byte_rates_take_units() {
+        assert_eq!(parse_size("65536"), Ok(65536));
+        assert_eq!(parse_size("64KiB"), Ok(65536));
+        assert_eq!(parse_size("1.5 MB"), Ok(1_500_000));
+        assert_eq!(parse_bytes_per_sec("64KiB/s"), Ok(65536));
+        assert_eq!(parse_bytes_per_sec("512 B/s"), Ok(512));
+        assert!(parse_bytes_per_sec("-5KiB/s").is_err());
+        assert!(parse_bytes_per_sec("0/s").is_err());
+        assert!(parse_size("5 parsecs").is_err());
     }
 }

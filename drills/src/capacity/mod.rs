@@ -6,8 +6,10 @@
 //! - [`search`]: the doubling and bisection, pure
 //! - [`slo`]: the SLO expression
 //! - [`plot`]: draws `capacity.svg`
+//! - [`progress`]: what the search has done so far, for a live view
 
 pub mod plot;
+pub mod progress;
 pub mod search;
 pub mod slo;
 
@@ -17,13 +19,14 @@ use std::time::Duration;
 
 use loadgen::output::percentile_distribution;
 use loadgen::thresholds::Metric;
-use loadgen::{LoadConfig, LoadModel, LoadRun};
+use loadgen::{LoadModel, LoadRun};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+pub use self::progress::CapacityProgress;
 use self::search::Search;
 use self::slo::Slo;
-use crate::drill::{Drill, DrillError, RunOptions, folder_stamp, in_flight_for};
+use crate::drill::{Drill, DrillError, RunOptions, results_dir};
 use crate::exit::Exit;
 use crate::local_cluster::{ClusterOptions, LocalCluster};
 use crate::scenario::Scenario;
@@ -55,7 +58,7 @@ pub struct CapacityOptions {
     /// Workload seed.
     pub seed: u64,
     /// Where to publish progress for the live view; without it, one line per step on stderr.
-    pub progress: Option<tokio::sync::watch::Sender<crate::live::capacity::CapacityProgress>>,
+    pub progress: Option<tokio::sync::watch::Sender<CapacityProgress>>,
 }
 
 /// One step, as `capacity.json` lists it.
@@ -68,9 +71,13 @@ pub struct StepResult {
     /// Latency, ms.
     pub p50_ms: f64,
     /// Latency, ms.
+    pub p90_ms: f64,
+    /// Latency, ms.
     pub p99_ms: f64,
     /// Latency, ms.
     pub p999_ms: f64,
+    /// Latency, ms.
+    pub max_ms: f64,
     /// Percent ok.
     pub success_rate: f64,
     /// Operations that started late.
@@ -152,8 +159,10 @@ impl StepResult {
             target_rate,
             achieved_rate: counts.ops as f64 / window_s.max(1e-3),
             p50_ms: latency.p50,
+            p90_ms: latency.p90,
             p99_ms: latency.p99,
             p999_ms: latency.p999,
+            max_ms: latency.max,
             success_rate: counts.success_rate().unwrap_or(0.0),
             late: counts.late,
             late_pct: if counts.ops > 0 {
@@ -167,15 +176,19 @@ impl StepResult {
     }
 }
 
-/// Judges a step's figures.
+/// Judges a step's figures. Every metric an SLO can name is observed here (node CPU is not an
+/// SLO metric), so no term can fail for want of a figure.
 fn judge(slo: &Slo, s: &mut StepResult) {
     let observed = |m: Metric| match m {
         Metric::P50 => Some(s.p50_ms),
+        Metric::P90 => Some(s.p90_ms),
         Metric::P99 => Some(s.p99_ms),
         Metric::P999 => Some(s.p999_ms),
+        Metric::Max => Some(s.max_ms),
         Metric::SuccessRate => Some(s.success_rate),
         Metric::ErrorRate => Some(100.0 - s.success_rate),
-        _ => None,
+        Metric::Tps => Some(s.achieved_rate),
+        Metric::NodeCpu => None,
     };
     let reason = if !slo.met(observed) {
         Some(format!("SLO {slo} not met"))
@@ -198,12 +211,11 @@ pub async fn run(
 ) -> Result<(CapacityReport, PathBuf, Exit), DrillError> {
     let started = std::time::Instant::now();
     let name = opts.scenario.name.clone();
-    let dir = opts.out.clone().unwrap_or_else(|| {
-        PathBuf::from("results").join(format!(
-            "{}-capacity-{name}",
-            folder_stamp(std::time::SystemTime::now())
-        ))
-    });
+    let dir = results_dir(
+        opts.out.as_deref(),
+        &format!("capacity-{name}"),
+        std::time::SystemTime::now(),
+    );
     let io = |path: &Path, source| DrillError::Io {
         path: path.to_path_buf(),
         source,
@@ -272,7 +284,7 @@ pub async fn run(
     let report = CapacityReport {
         scenario: name,
         nodes: opts.scenario.cluster.nodes,
-        workload: opts.scenario.load.workload.clone(),
+        workload: opts.scenario.load.workload.as_str().into(),
         slo: opts.slo.to_string(),
         resolution: opts.resolution,
         with_faults: opts.with_faults,
@@ -301,15 +313,12 @@ async fn step_on(
     n: usize,
     stop: CancellationToken,
 ) -> Result<StepResult, DrillError> {
-    let spec = crate::drill::workload_spec(&opts.scenario, opts.seed)?;
-    let model = LoadModel::Open {
-        rate,
-        max_in_flight: in_flight_for(rate),
-    };
-    let mut cfg = LoadConfig::new(c.urls(), spec, model, opts.step_warmup + opts.step_duration);
-    cfg.warmup = opts.step_warmup;
-    cfg.timeout = opts.scenario.load.timeout;
-    let load = LoadRun::new(cfg)?;
+    let mut scenario = opts.scenario.clone();
+    scenario.load.model = LoadModel::open(rate);
+    scenario.load.warmup = opts.step_warmup;
+    scenario.duration = opts.step_warmup + opts.step_duration;
+    scenario.checks.lost_writes = false;
+    let load = LoadRun::new(scenario.load_config(c.urls(), None, opts.seed))?;
     let forward = opts
         .progress
         .clone()
@@ -357,12 +366,10 @@ async fn step_with_faults(
     stop: CancellationToken,
 ) -> Result<StepResult, DrillError> {
     let mut scenario = opts.scenario.clone();
-    scenario.load.rate = Some(rate);
-    scenario.load.users = None;
+    scenario.load.model = LoadModel::open(rate);
     scenario.load.warmup = opts.step_warmup;
     let run = RunOptions {
         out: Some(dir.join(format!("step-{n:02}-{rate:.0}"))),
-        results_root: PathBuf::from("results"),
         seed: opts.seed,
         duration: Some(scenario.duration.max(opts.step_warmup + opts.step_duration)),
         exe: opts.exe.clone(),
@@ -382,8 +389,10 @@ async fn step_with_faults(
     let l = &s.measured.latency_ms.overall;
     let latency = loadgen::metrics::LatencySummary {
         p50: l.p50,
+        p90: l.p90,
         p99: l.p99,
         p999: l.p999,
+        max: l.max,
         ..Default::default()
     };
     Ok(StepResult::measured(
@@ -397,7 +406,7 @@ async fn step_with_faults(
 /// Copies a step's load snapshots into the progress the live view reads.
 async fn forward_snapshots(
     mut snaps: tokio::sync::watch::Receiver<loadgen::Snapshot>,
-    progress: tokio::sync::watch::Sender<crate::live::capacity::CapacityProgress>,
+    progress: tokio::sync::watch::Sender<CapacityProgress>,
 ) {
     while snaps.changed().await.is_ok() {
         let s = snaps.borrow_and_update().clone();
@@ -490,8 +499,10 @@ mod tests {
             target_rate: 100.0,
             achieved_rate: 100.0,
             p50_ms: 1.0,
+            p90_ms: 5.0,
             p99_ms: 10.0,
             p999_ms: 20.0,
+            max_ms: 30.0,
             success_rate: 100.0,
             late: 0,
             late_pct: 0.0,
@@ -506,6 +517,39 @@ mod tests {
         s.late_pct = 0.0;
         s.p99_ms = 900.0;
         judge(&slo, &mut s);
-        assert!(s.reason.unwrap().contains("SLO"));
+        assert!(s.reason.clone().unwrap().contains("SLO"));
+    }
+
+    /// Every metric the SLO parser takes is observed by a step, so a step that meets a
+    /// p90, max or tps term passes (they used to be accepted and never observed: every step
+    /// failed).
+    #[test]
+    fn every_slo_metric_is_observed() {
+        let mut s = StepResult {
+            target_rate: 100.0,
+            achieved_rate: 100.0,
+            p50_ms: 1.0,
+            p90_ms: 5.0,
+            p99_ms: 10.0,
+            p999_ms: 20.0,
+            max_ms: 30.0,
+            success_rate: 100.0,
+            late: 0,
+            late_pct: 0.0,
+            verdict: String::new(),
+            reason: None,
+        };
+        for text in [
+            "p90<10ms",
+            "max<50ms",
+            "tps>=99",
+            "p50<2ms,p999<25ms,errors<1%",
+        ] {
+            let slo = Slo::parse(text).unwrap();
+            judge(&slo, &mut s);
+            assert_eq!(s.verdict, "pass", "{text}: {:?}", s.reason);
+        }
+        judge(&Slo::parse("tps>=150").unwrap(), &mut s);
+        assert_eq!(s.verdict, "fail");
     }
 }

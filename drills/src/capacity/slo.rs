@@ -3,6 +3,7 @@
 use std::fmt;
 
 use loadgen::thresholds::{Metric, Thresholds};
+use loadgen::units::{parse_duration, parse_percent};
 
 /// One term of an SLO.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,7 +21,8 @@ pub struct Term {
 pub struct Slo(pub Vec<Term>);
 
 impl Slo {
-    /// Parses `p99<800ms,success>=99.5%` (metrics: p50 p90 p99 p999 max, success, errors, tps).
+    /// Parses `p99<800ms,success>=99.5%` (metrics: p50 p90 p99 p999 max, success, errors, tps;
+    /// latencies take a duration or a number of ms, rates a percentage, tps a number).
     pub fn parse(text: &str) -> Result<Slo, String> {
         let mut terms = Vec::new();
         for raw in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
@@ -44,9 +46,10 @@ impl Slo {
                 "max" => Metric::Max,
                 "success" | "success_rate" => Metric::SuccessRate,
                 "errors" | "error_rate" => Metric::ErrorRate,
+                "tps" => Metric::Tps,
                 other => {
                     return Err(format!(
-                        "unknown SLO metric {other:?}; use p50, p90, p99, p999, max, success or errors"
+                        "unknown SLO metric {other:?}; use p50, p90, p99, p999, max, success, errors or tps"
                     ));
                 }
             };
@@ -99,17 +102,12 @@ impl Slo {
 
 fn parse_value(metric: Metric, v: &str) -> Option<f64> {
     match metric {
-        Metric::SuccessRate | Metric::ErrorRate => {
-            v.strip_suffix('%').unwrap_or(v).trim().parse().ok()
-        }
-        _ => {
-            if let Ok(ms) = v.parse::<f64>() {
-                return Some(ms);
-            }
-            humantime::parse_duration(v)
-                .ok()
-                .map(|d| d.as_secs_f64() * 1000.0)
-        }
+        Metric::SuccessRate | Metric::ErrorRate => parse_percent(v).ok(),
+        Metric::Tps => v.parse::<f64>().ok().filter(|r| r.is_finite() && *r >= 0.0),
+        _ => match v.parse::<f64>() {
+            Ok(ms) => Some(ms),
+            Err(_) => parse_duration(v).ok().map(|d| d.as_secs_f64() * 1000.0),
+        },
     }
 }
 
@@ -122,6 +120,7 @@ impl fmt::Display for Slo {
                 Metric::SuccessRate | Metric::ErrorRate => {
                     format!("{}{}{}%", t.metric.as_str(), t.op, t.value)
                 }
+                Metric::Tps => format!("{}{}{}", t.metric.as_str(), t.op, t.value),
                 _ => format!("{}{}{}ms", t.metric.as_str(), t.op, t.value),
             })
             .collect();

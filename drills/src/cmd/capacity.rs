@@ -5,12 +5,12 @@ use std::path::PathBuf;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::capacity::CapacityProgress;
 use crate::capacity::slo::Slo;
 use crate::capacity::{CapacityOptions, run as search};
 use crate::cli::CapacityArgs;
 use crate::cmd::run::{RunError, load_scenario};
 use crate::exit::Exit;
-use crate::live::capacity::CapacityProgress;
 use crate::scenario::ScenarioError;
 
 fn usage(origin: &str, message: String) -> RunError {
@@ -57,7 +57,7 @@ pub async fn run(
         "raftdrill capacity: {} on {} nodes, workload {}, SLO {slo}, resolution {:.0} %",
         scenario.name,
         scenario.cluster.nodes,
-        scenario.load.workload,
+        scenario.load.workload.as_str(),
         resolution * 100.0
     );
     let tui = !args.no_tui && std::io::stdout().is_terminal();

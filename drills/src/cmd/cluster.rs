@@ -4,31 +4,14 @@ use std::future::Future;
 use std::io::Write;
 use std::time::Duration;
 
-use crate::cli::{ClusterArgs, FsyncArg, StoreArg};
+use crate::cli::ClusterArgs;
 use crate::local_cluster::{ClusterError, ClusterOptions, LocalCluster};
+use crate::scenario::ClusterSpec;
 
 /// How long the nodes get to elect a first leader.
 const ELECTION_DEADLINE: Duration = Duration::from_secs(20);
 /// How long nodes get to exit after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(5);
-
-/// Node flags for the storage choices of `args`.
-pub fn node_flags(store: StoreArg, fsync: FsyncArg) -> Vec<String> {
-    let store = match store {
-        StoreArg::Disk => "disk",
-        StoreArg::Memory => "memory",
-    };
-    let fsync = match fsync {
-        FsyncArg::Always => "always",
-        FsyncArg::Never => "never",
-    };
-    vec![
-        "--store".into(),
-        store.into(),
-        "--fsync".into(),
-        fsync.into(),
-    ]
-}
 
 /// Starts the cluster, prints its endpoints, and follows it until `stop` resolves.
 pub async fn run(
@@ -42,7 +25,13 @@ pub async fn run(
         data_dir: args.data_dir,
         log_dir: None,
         exe,
-        node_flags: node_flags(args.store, args.fsync),
+        node_flags: ClusterSpec {
+            nodes: args.nodes,
+            store: args.store,
+            fsync: args.fsync,
+            ..ClusterSpec::default()
+        }
+        .node_flags(),
     };
     let mut cluster = LocalCluster::start(&opts)?;
     tokio::pin!(stop);

@@ -1,9 +1,9 @@
 //! `raftdrill node`: one reference node in this process.
 
-use target_cluster::store::{FsyncPolicy, StoreKind, StoreOptions};
+use target_cluster::store::StoreOptions;
 use target_cluster::{NodeConfig, NodeError};
 
-use crate::cli::{FsyncArg, NodeArgs, StoreArg};
+use crate::cli::NodeArgs;
 use crate::signals::shutdown_signal;
 
 /// Turns the flags into a node configuration.
@@ -11,14 +11,8 @@ pub fn config(args: NodeArgs) -> NodeConfig {
     let mut c = NodeConfig::new(args.id, args.listen);
     c.advertise = args.advertise;
     c.store = StoreOptions {
-        kind: match args.store {
-            StoreArg::Disk => StoreKind::Disk,
-            StoreArg::Memory => StoreKind::Memory,
-        },
-        fsync: match args.fsync {
-            FsyncArg::Always => FsyncPolicy::Always,
-            FsyncArg::Never => FsyncPolicy::Never,
-        },
+        kind: args.store,
+        fsync: args.fsync,
         data_dir: args.data_dir,
         apply_delay: args.apply_delay,
     };

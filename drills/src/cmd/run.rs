@@ -8,8 +8,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::RunArgs;
 use crate::drill::results::Summary;
-use crate::drill::{Drill, DrillError, RunOptions};
+use crate::drill::{Drill, DrillError, DrillOutcome, RunOptions};
 use crate::exit::Exit;
+use crate::live::ViewSpec;
 use crate::scenario::{DEFAULT, Scenario, ScenarioError, builtin};
 
 /// Why `raftdrill run` stopped before a verdict.
@@ -61,7 +62,6 @@ pub async fn run(args: RunArgs, exe: PathBuf, stop: CancellationToken) -> Result
     let tui = wants_tui(&args);
     let opts = RunOptions {
         out: args.out.clone(),
-        results_root: PathBuf::from("results"),
         seed: args.seed,
         duration: args.duration,
         exe,
@@ -80,26 +80,34 @@ pub async fn run(args: RunArgs, exe: PathBuf, stop: CancellationToken) -> Result
         d = Drill::prepare(scenario, opts) => d?,
         _ = stop.cancelled() => return Ok(Exit::CannotRun),
     };
-    let outcome = if tui {
-        // The view reads the drill's channels at its own pace and returns once the drill is
-        // done (or gone); q and Ctrl-C in it cancel `stop`, the same path as SIGINT.
-        let view = tokio::spawn(crate::live::run(
-            drill.scenario().clone(),
-            drill.watch(),
-            stop.clone(),
-        ));
-        let outcome = drill.run(stop).await;
-        match view.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("raftdrill: the live view failed: {e}"),
-            Err(e) => eprintln!("raftdrill: the live view failed: {e}"),
-        }
-        outcome?
-    } else {
-        drill.run(stop).await?
-    };
+    let outcome = show_live(drill, tui, stop).await?;
     print!("{}", final_text(&outcome.summary, &outcome.dir));
     Ok(outcome.exit)
+}
+
+/// Runs a prepared drill, with the live view on the terminal when `tui`. The view reads the
+/// drill's channels at its own pace and returns once the drill is done (or gone); q and Ctrl-C
+/// in it cancel `stop`, the same path as SIGINT.
+pub async fn show_live(
+    drill: Drill,
+    tui: bool,
+    stop: CancellationToken,
+) -> Result<DrillOutcome, DrillError> {
+    if !tui {
+        return drill.run(stop).await;
+    }
+    let view = tokio::spawn(crate::live::run(
+        ViewSpec::of(drill.scenario()),
+        drill.watch(),
+        stop.clone(),
+    ));
+    let outcome = drill.run(stop).await;
+    match view.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!("raftdrill: the live view failed: {e}"),
+        Err(e) => eprintln!("raftdrill: the live view failed: {e}"),
+    }
+    outcome
 }
 
 /// The final summary printed at the end of a run.

@@ -5,14 +5,16 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use raftdrill_wire::AddMember;
 use serde::Serialize;
 use target_cluster::typ::NodeId;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::links::Link;
+use super::links::{Link, LinkTable};
 use super::poller::ClusterView;
 use super::rig::Rig;
+use crate::admin::AdminError;
 use crate::proxy::LinkMode;
 use crate::scenario::{Action, Direction, FaultSpec, Selector};
 
@@ -112,8 +114,13 @@ pub async fn run_schedule(
     stop: CancellationToken,
 ) {
     let mut undos = tokio::task::JoinSet::new();
+    // Fault times count from the run's clock, as every other figure does.
+    let origin = tokio::select! {
+        o = rig.clock.started() => o,
+        _ = stop.cancelled() => return,
+    };
     for (i, f) in faults.into_iter().enumerate() {
-        let when = tokio::time::Instant::from_std(rig.start + f.at);
+        let when = origin + f.at;
         tokio::select! {
             _ = tokio::time::sleep_until(when) => {}
             _ = stop.cancelled() => break,
@@ -374,7 +381,8 @@ pub async fn heal_everything(rig: &Rig, records: &Mutex<Vec<FaultRecord>>) -> Ve
     restarted
 }
 
-/// Starts node `id` behind its own link proxies and adds it as a voter.
+/// Starts node `id` behind its own link proxies and adds it as a voter. No lock is held while
+/// proxies start or while the new node's peers are told where to reach it.
 async fn add_node(rig: &Rig, view: &ClusterView, id: NodeId) -> Result<NodeId, String> {
     let others = rig.addrs().await;
     let addr = rig
@@ -383,37 +391,29 @@ async fn add_node(rig: &Rig, view: &ClusterView, id: NodeId) -> Result<NodeId, S
         .await
         .prepare_new_node(id)
         .map_err(|e| e.to_string())?;
-    let mut links = rig.links.lock().await;
-    if let Some(table) = links.as_mut() {
-        let added = table
-            .add_node(id, addr, &others)
+    let proxied = rig.links.lock().await.is_some();
+    if proxied {
+        let started = LinkTable::start_for_new_node(id, addr, &others)
             .await
             .map_err(|e| e.to_string())?;
-        drop(links);
+        let added = match rig.links.lock().await.as_mut() {
+            Some(table) => table.insert(started),
+            None => Vec::new(),
+        };
         for ((from, to), proxy) in added {
-            if from == id {
-                rig.cluster
-                    .lock()
-                    .await
-                    .set_peer_addr(from, to, proxy.to_string());
-            } else {
+            // A node that is down learns the address at its next start instead.
+            rig.cluster
+                .lock()
+                .await
+                .set_peer_addr(from, to, proxy.to_string());
+            if from != id {
                 let url = rig.url(from).await;
-                let body = serde_json::json!({ "addr": proxy.to_string() });
-                // A node that is down learns the address at its next start instead.
-                rig.cluster
-                    .lock()
-                    .await
-                    .set_peer_addr(from, to, proxy.to_string());
                 let _ = rig
-                    .http
-                    .put(format!("{url}/admin/peers/{to}"))
-                    .json(&body)
-                    .send()
+                    .admin
+                    .set_peer(&url, to, &proxy.to_string(), Duration::from_secs(2))
                     .await;
             }
         }
-    } else {
-        drop(links);
     }
     rig.cluster
         .lock()
@@ -426,56 +426,48 @@ async fn add_node(rig: &Rig, view: &ClusterView, id: NodeId) -> Result<NodeId, S
 
 /// Adds node `id` at `addr` as a learner and promotes it to voter.
 async fn add_voter(rig: &Rig, view: &ClusterView, id: NodeId, addr: String) -> Result<(), String> {
-    let body = serde_json::json!({ "id": id, "addr": addr, "voter": true });
-    admin(
-        rig,
-        view,
-        reqwest::Method::POST,
-        "/admin/members",
-        Some(body),
-    )
+    let member = AddMember {
+        id,
+        addr,
+        voter: true,
+    };
+    let member = &member;
+    on_cluster(rig, view, |base| async move {
+        rig.admin
+            .add_member(&base, member, ADMIN_DEADLINE)
+            .await
+            .map(|_| ())
+    })
     .await
 }
 
 /// Takes node `id` out of the membership.
 async fn remove_member(rig: &Rig, view: &ClusterView, id: NodeId) -> Result<(), String> {
-    let path = format!("/admin/members/{id}");
-    admin(rig, view, reqwest::Method::DELETE, &path, None).await
+    on_cluster(rig, view, |base| async move {
+        rig.admin
+            .remove_member(&base, id, ADMIN_DEADLINE)
+            .await
+            .map(|_| ())
+    })
+    .await
 }
 
-/// Sends an admin request to the cluster: the leader first, then any node that is up; retried
-/// on 503 until a deadline.
-async fn admin(
-    rig: &Rig,
-    view: &ClusterView,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<serde_json::Value>,
-) -> Result<(), String> {
+/// Makes an admin call on the cluster: the leader first, then any node that is up; tried
+/// again until a deadline.
+async fn on_cluster<F, Fut>(rig: &Rig, view: &ClusterView, call: F) -> Result<(), String>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(), AdminError>>,
+{
     let mut order: Vec<NodeId> = view.leader.into_iter().collect();
     order.extend(view.up().into_iter().filter(|i| Some(*i) != view.leader));
     let deadline = tokio::time::Instant::now() + ADMIN_DEADLINE;
     let mut last = String::from("no node is up");
     while tokio::time::Instant::now() < deadline {
         for id in &order {
-            let url = rig.url(*id).await;
-            let mut req = rig
-                .http
-                .request(method.clone(), format!("{url}{path}"))
-                .timeout(ADMIN_DEADLINE);
-            if let Some(b) = &body {
-                req = req.json(b);
-            }
-            match req.send().await {
-                Ok(r) if r.status().is_success() => return Ok(()),
-                Ok(r) => {
-                    last = format!(
-                        "{method} {path} on node {id}: {} {}",
-                        r.status(),
-                        r.text().await.unwrap_or_default()
-                    )
-                }
-                Err(e) => last = format!("{method} {path} on node {id}: {e}"),
+            match call(rig.url(*id).await).await {
+                Ok(()) => return Ok(()),
+                Err(e) => last = format!("node {id}: {e}"),
             }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -41,6 +41,8 @@ pub struct Inputs<'a> {
     pub lost: Option<&'a LostWriteReport>,
     /// Whether the run was stopped early.
     pub aborted: bool,
+    /// Whether raftdrill watched the nodes (a drill), or only drove endpoints (`load`).
+    pub watched_nodes: bool,
 }
 
 /// Recovery of one fault, judged against `recovery_within`.
@@ -189,13 +191,7 @@ fn show(v: Option<f64>) -> String {
 
 /// Reads every key a write may have changed, linearizably, and runs the lost-write check.
 pub async fn final_reads(rig: &Rig, tracker: &WriteTracker) -> LostWriteReport {
-    let leader = rig
-        .cluster
-        .lock()
-        .await
-        .wait_for_leader(SETTLE_DEADLINE)
-        .await
-        .ok();
+    let leader = rig.wait_for_leader(SETTLE_DEADLINE).await;
     let urls: Vec<String> = {
         let c = rig.cluster.lock().await;
         let mut ids: Vec<u64> = c

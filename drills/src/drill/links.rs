@@ -33,22 +33,33 @@ impl LinkTable {
         Ok(t)
     }
 
-    /// Adds the links between a new node and `others`; returns each new link's proxy address.
-    pub async fn add_node(
-        &mut self,
+    /// Starts the proxies of the links between a new node `id` at `addr` and `others`, without
+    /// touching any table: the caller adds them with [`LinkTable::insert`], so no lock on the
+    /// table is held while proxies start.
+    pub async fn start_for_new_node(
         id: NodeId,
         addr: SocketAddr,
         others: &BTreeMap<NodeId, SocketAddr>,
-    ) -> Result<Vec<(Link, SocketAddr)>, ProxyError> {
-        let mut added = Vec::new();
+    ) -> Result<Vec<(Link, LinkProxy)>, ProxyError> {
+        let mut started = Vec::new();
         for (other, other_addr) in others.iter().filter(|(o, _)| **o != id) {
             for (link, upstream) in [((id, *other), *other_addr), ((*other, id), addr)] {
-                let p = LinkProxy::start(upstream).await?;
-                added.push((link, p.local_addr()));
-                self.proxies.insert(link, p);
+                started.push((link, LinkProxy::start(upstream).await?));
             }
         }
-        Ok(added)
+        Ok(started)
+    }
+
+    /// Adds started proxies; returns each new link's proxy address.
+    pub fn insert(&mut self, started: Vec<(Link, LinkProxy)>) -> Vec<(Link, SocketAddr)> {
+        started
+            .into_iter()
+            .map(|(link, p)| {
+                let addr = p.local_addr();
+                self.proxies.insert(link, p);
+                (link, addr)
+            })
+            .collect()
     }
 
     /// The address `from` should use to reach `to`.

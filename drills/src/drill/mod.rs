@@ -21,10 +21,10 @@ pub mod rig;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use loadgen::history::WriteRecord;
-use loadgen::{LoadConfig, LoadModel, LoadRun, Snapshot, WorkloadKind, WorkloadSpec};
+use loadgen::{LoadRun, RunClock, Snapshot};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -32,6 +32,7 @@ use self::faults::FaultRecord;
 use self::links::LinkTable;
 use self::poller::{ClusterView, PollLog};
 use self::rig::Rig;
+use crate::admin::AdminClient;
 use crate::check::WriteTracker;
 use crate::exit::Exit;
 use crate::local_cluster::{ClusterError, ClusterOptions, LocalCluster};
@@ -41,13 +42,26 @@ use crate::scenario::Scenario;
 /// How long the first leader election may take.
 const ELECTION_DEADLINE: Duration = Duration::from_secs(20);
 
+/// Where results folders go unless `--out` says otherwise: the one place this is set.
+pub const RESULTS_ROOT: &str = "results";
+
+/// The folder of a run: `out` when given, else `results/<UTC timestamp>-<label>/`.
+pub fn results_dir(
+    out: Option<&std::path::Path>,
+    label: &str,
+    at: std::time::SystemTime,
+) -> PathBuf {
+    match out {
+        Some(d) => d.to_path_buf(),
+        None => PathBuf::from(RESULTS_ROOT).join(format!("{}-{label}", folder_stamp(at))),
+    }
+}
+
 /// How to run a drill.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     /// The results folder to write; default `results/<UTC timestamp>-<name>/`.
     pub out: Option<PathBuf>,
-    /// Where default results folders go.
-    pub results_root: PathBuf,
     /// Seed of the workload and of `any` targets.
     pub seed: u64,
     /// Overrides the scenario's duration.
@@ -120,14 +134,14 @@ impl Phase {
 pub struct DrillWatch {
     /// Once-a-second load snapshots.
     pub snapshots: watch::Receiver<Snapshot>,
-    /// The cluster at each poll.
+    /// The cluster at each poll (stays empty for a load-only run).
     pub cluster: watch::Receiver<ClusterView>,
     /// The drill's phase.
     pub phase: watch::Receiver<Phase>,
     /// Faults fired so far.
     pub faults: Arc<Mutex<Vec<FaultRecord>>>,
-    /// The run's start.
-    pub start: Instant,
+    /// The run's clock.
+    pub clock: Arc<RunClock>,
 }
 
 /// What a finished drill produced.
@@ -141,13 +155,16 @@ pub struct DrillOutcome {
     pub exit: Exit,
 }
 
-/// A drill whose cluster is up, ready to run.
+/// A drill ready to run: either on a cluster it started (with faults, the poller and the
+/// lost-write check), or a load-only run against endpoints someone else runs (`raftdrill
+/// load`). Both share the load, the snapshot collector, the verdict and the results writer.
 pub struct Drill {
     scenario: Scenario,
     opts: RunOptions,
     dir: PathBuf,
     started_at: std::time::SystemTime,
-    rig: Arc<Rig>,
+    rig: Option<Arc<Rig>>,
+    endpoints: Vec<String>,
     load: LoadRun,
     writes: Option<mpsc::UnboundedReceiver<WriteRecord>>,
     views: watch::Sender<ClusterView>,
@@ -157,29 +174,13 @@ pub struct Drill {
 
 impl Drill {
     /// Creates the results folder, starts the proxies and the nodes, and waits for a leader.
-    pub async fn prepare(mut scenario: Scenario, opts: RunOptions) -> Result<Drill, DrillError> {
-        if let Some(d) = opts.duration {
-            scenario.duration = d;
-            scenario.load.warmup = scenario.load.warmup.min(d / 4);
-        }
-        let started_at = std::time::SystemTime::now();
-        let dir = match &opts.out {
-            Some(d) => d.clone(),
-            None => {
-                opts.results_root
-                    .join(format!("{}-{}", folder_stamp(started_at), scenario.name))
-            }
-        };
-        let nodes_dir = dir.join("nodes");
-        std::fs::create_dir_all(&nodes_dir).map_err(|source| DrillError::Io {
-            path: nodes_dir.clone(),
-            source,
-        })?;
+    pub async fn prepare(scenario: Scenario, opts: RunOptions) -> Result<Drill, DrillError> {
+        let (scenario, dir, started_at) = Self::folder(scenario, &opts)?;
         let copts = ClusterOptions {
             nodes: scenario.cluster.nodes,
             base_port: None,
             data_dir: None,
-            log_dir: Some(nodes_dir),
+            log_dir: Some(dir.join("nodes")),
             exe: opts.exe.clone(),
             node_flags: scenario.cluster.node_flags(),
         };
@@ -202,29 +203,90 @@ impl Drill {
         cluster.start_all()?;
         cluster.wait_for_leader(ELECTION_DEADLINE).await?;
         let endpoints = cluster.urls();
+        let mut load =
+            LoadRun::new(scenario.load_config(endpoints.clone(), Some(&dir), opts.seed))?;
+        let writes = load.take_writes();
         let rig = Arc::new(Rig {
             cluster: tokio::sync::Mutex::new(cluster),
             links: tokio::sync::Mutex::new(links),
             removed: Mutex::new(Default::default()),
+            admin: AdminClient::new(),
             http: reqwest::Client::builder()
                 .build()
                 .map_err(|e| DrillError::Load(loadgen::LoadError::Config(e.to_string())))?,
-            start: Instant::now(),
+            clock: load.clock(),
         });
-        let mut load = LoadRun::new(load_config(&scenario, endpoints, &dir, opts.seed)?)?;
-        let writes = load.take_writes();
-        Ok(Drill {
+        Ok(Self::assemble(
+            scenario,
+            opts,
+            dir,
+            started_at,
+            Some(rig),
+            endpoints,
+            load,
+            writes,
+        ))
+    }
+
+    /// A load-only run against `endpoints` of a cluster raftdrill does not run: no faults, no
+    /// poller, no lost-write check.
+    pub fn attach(
+        mut scenario: Scenario,
+        endpoints: Vec<String>,
+        opts: RunOptions,
+    ) -> Result<Drill, DrillError> {
+        scenario.faults.clear();
+        scenario.checks.lost_writes = false;
+        let (scenario, dir, started_at) = Self::folder(scenario, &opts)?;
+        let load = LoadRun::new(scenario.load_config(endpoints.clone(), Some(&dir), opts.seed))?;
+        Ok(Self::assemble(
+            scenario, opts, dir, started_at, None, endpoints, load, None,
+        ))
+    }
+
+    /// Applies `--duration` and creates the results folder (with `nodes/`).
+    fn folder(
+        mut scenario: Scenario,
+        opts: &RunOptions,
+    ) -> Result<(Scenario, PathBuf, std::time::SystemTime), DrillError> {
+        if let Some(d) = opts.duration {
+            scenario.duration = d;
+            scenario.load.warmup = scenario.load.warmup.min(d / 4);
+        }
+        let started_at = std::time::SystemTime::now();
+        let dir = results_dir(opts.out.as_deref(), &scenario.name, started_at);
+        let nodes_dir = dir.join("nodes");
+        std::fs::create_dir_all(&nodes_dir).map_err(|source| DrillError::Io {
+            path: nodes_dir.clone(),
+            source,
+        })?;
+        Ok((scenario, dir, started_at))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        scenario: Scenario,
+        opts: RunOptions,
+        dir: PathBuf,
+        started_at: std::time::SystemTime,
+        rig: Option<Arc<Rig>>,
+        endpoints: Vec<String>,
+        load: LoadRun,
+        writes: Option<mpsc::UnboundedReceiver<WriteRecord>>,
+    ) -> Drill {
+        Drill {
             scenario,
             opts,
             dir,
             started_at,
             rig,
+            endpoints,
             load,
             writes,
             views: watch::channel(ClusterView::default()).0,
             phase: watch::channel(Phase::Starting).0,
             faults: Arc::new(Mutex::new(Vec::new())),
-        })
+        }
     }
 
     /// The channels a live view reads.
@@ -234,7 +296,7 @@ impl Drill {
             cluster: self.views.subscribe(),
             phase: self.phase.subscribe(),
             faults: self.faults.clone(),
-            start: self.rig.start,
+            clock: self.load.clock(),
         }
     }
 
@@ -252,89 +314,78 @@ impl Drill {
             dir,
             started_at,
             rig,
+            endpoints,
             load,
             writes,
             views,
             phase,
             faults,
         } = self;
+        let clock = load.clock();
         let background = CancellationToken::new();
         let warmup_s = scenario.load.warmup.as_secs_f64();
         let poll_log = Arc::new(Mutex::new(PollLog::default()));
         let cluster_views = views.subscribe();
-        let poller = tokio::spawn(poller::run(
-            rig.clone(),
-            views,
-            poll_log.clone(),
-            warmup_s,
-            background.clone(),
-        ));
+        let poller = rig.clone().map(|rig| {
+            tokio::spawn(poller::run(
+                rig,
+                views,
+                poll_log.clone(),
+                warmup_s,
+                background.clone(),
+            ))
+        });
 
         // Writes are tracked off the request path: the load only sends on a channel.
         let tracker = writes.map(|mut rx| {
-            let rig = rig.clone();
+            let clock = clock.clone();
             tokio::spawn(async move {
                 let mut t = WriteTracker::new();
                 let mut acked_at = Vec::new();
                 while let Some(w) = rx.recv().await {
                     if w.status == loadgen::history::WriteStatus::Acked {
-                        acked_at.push(rig.now_s());
+                        acked_at.push(clock.now_s());
                     }
                     t.observe(&w);
                 }
                 (t, acked_at)
             })
         });
-        let mut snaps = load.snapshots();
-        let collector = {
-            let (phase, warmup) = (phase.clone(), scenario.load.warmup);
-            tokio::spawn(async move {
-                let mut all: Vec<Snapshot> = Vec::new();
-                phase.send_replace(if warmup.is_zero() {
-                    Phase::Load
-                } else {
-                    Phase::Warmup
-                });
-                while snaps.changed().await.is_ok() {
-                    let s = snaps.borrow_and_update().clone();
-                    if !s.warmup {
-                        phase.send_if_modified(|p| {
-                            (*p == Phase::Warmup).then(|| *p = Phase::Load).is_some()
-                        });
-                    }
-                    let last = s.last;
-                    all.push(s);
-                    if last {
-                        break;
-                    }
-                }
-                all
-            })
-        };
+        let phases = tokio::spawn(follow_phase(
+            load.snapshots(),
+            phase.clone(),
+            scenario.load.warmup,
+        ));
         let progress = opts.progress.then(|| {
             tokio::spawn(progress::run(
-                scenario.clone(),
+                scenario.faults.clone(),
                 progress_watch,
                 background.clone(),
             ))
         });
-        let schedule = tokio::spawn(faults::run_schedule(
-            rig.clone(),
-            scenario.faults.clone(),
-            cluster_views.clone(),
-            faults.clone(),
-            opts.seed,
-            background.clone(),
-        ));
+        let schedule = rig.clone().map(|rig| {
+            tokio::spawn(faults::run_schedule(
+                rig,
+                scenario.faults.clone(),
+                cluster_views.clone(),
+                faults.clone(),
+                opts.seed,
+                background.clone(),
+            ))
+        });
 
         let report = load.run(stop.clone()).await;
         // The load generator also hears SIGINT itself and may stop before `stop` is cancelled.
         let aborted = stop.is_cancelled() || report.as_ref().is_ok_and(|r| r.canceled);
         background.cancel();
-        let _ = schedule.await;
+        if let Some(s) = schedule {
+            let _ = s.await;
+        }
         phase.send_replace(Phase::Healing);
-        faults::heal_everything(&rig, &faults).await;
-        let snapshots = collector.await.unwrap_or_default();
+        if let Some(rig) = &rig {
+            faults::heal_everything(rig, &faults).await;
+        }
+        phases.abort();
         if let Some(p) = progress {
             let _ = p.await;
         }
@@ -345,30 +396,39 @@ impl Drill {
         };
 
         phase.send_replace(Phase::FinalChecks);
-        let lost = if scenario.checks.lost_writes && !aborted {
-            Some(judge::final_reads(&rig, &tracker).await)
-        } else {
-            None
+        let lost = match &rig {
+            Some(rig) if scenario.checks.lost_writes && !aborted => {
+                Some(judge::final_reads(rig, &tracker).await)
+            }
+            _ => None,
         };
-        let _ = poller.await;
+        if let Some(p) = poller {
+            let _ = p.await;
+        }
         let poll = std::mem::take(&mut *poll_log.lock().expect("poll log lock"));
         let fault_records = faults.lock().expect("fault records lock").clone();
         let inputs = judge::Inputs {
             scenario: &scenario,
             report: &report,
-            snapshots: &snapshots,
+            snapshots: &report.snapshots,
             poll: &poll,
             acked_at: &acked_at,
             faults: &fault_records,
             lost: lost.as_ref(),
             aborted,
+            watched_nodes: rig.is_some(),
         };
         let verdict = judge::judge(&inputs);
-        let summary = results::Summary::build(&inputs, &verdict, started_at, opts.seed);
+        let target = results::TargetInfo {
+            endpoints: rig.is_none().then_some(endpoints),
+        };
+        let summary = results::Summary::build(&inputs, &verdict, started_at, opts.seed, target);
         results::write_all(&dir, &summary, &inputs)
             .map_err(|(path, source)| DrillError::Io { path, source })?;
 
-        stop_rig(rig).await;
+        if let Some(rig) = rig {
+            stop_rig(rig).await;
+        }
         phase.send_replace(Phase::Done);
         Ok(DrillOutcome {
             dir,
@@ -378,71 +438,38 @@ impl Drill {
     }
 }
 
+/// Moves the phase from warmup to load when the first judged snapshot arrives, until the
+/// load's last snapshot. (The record of every snapshot comes with the load's report.)
+async fn follow_phase(
+    mut snaps: watch::Receiver<Snapshot>,
+    phase: watch::Sender<Phase>,
+    warmup: Duration,
+) {
+    phase.send_replace(if warmup.is_zero() {
+        Phase::Load
+    } else {
+        Phase::Warmup
+    });
+    while snaps.changed().await.is_ok() {
+        let (judged, last) = {
+            let s = snaps.borrow_and_update();
+            (!s.warmup, s.last)
+        };
+        if judged {
+            phase.send_if_modified(|p| (*p == Phase::Warmup).then(|| *p = Phase::Load).is_some());
+        }
+        if last {
+            break;
+        }
+    }
+}
+
 /// Stops every node and proxy.
 async fn stop_rig(rig: Arc<Rig>) {
     rig.cluster.lock().await.stop(Duration::from_secs(5)).await;
     if let Some(links) = rig.links.lock().await.take() {
         links.shutdown().await;
     }
-}
-
-/// The workload a scenario asks for.
-pub fn workload_spec(s: &Scenario, seed: u64) -> Result<WorkloadSpec, DrillError> {
-    let bad = |e: String| DrillError::Load(loadgen::LoadError::Config(e));
-    let mut spec = WorkloadSpec::new(s.load.workload.parse::<WorkloadKind>().map_err(bad)?);
-    spec.keys = s.load.keys;
-    spec.distribution = s
-        .load
-        .distribution
-        .as_deref()
-        .map(str::parse)
-        .transpose()
-        .map_err(bad)?;
-    spec.value_size = s.load.value_size;
-    spec.consistency = match s.load.consistency.as_str() {
-        "lease" => raftdrill_wire::Consistency::Lease,
-        "stale" => raftdrill_wire::Consistency::Stale,
-        _ => raftdrill_wire::Consistency::Linearizable,
-    };
-    spec.seed = seed;
-    Ok(spec)
-}
-
-/// The load configuration a scenario asks for.
-fn load_config(
-    s: &Scenario,
-    endpoints: Vec<String>,
-    dir: &std::path::Path,
-    seed: u64,
-) -> Result<LoadConfig, DrillError> {
-    let bad = |e: String| DrillError::Load(loadgen::LoadError::Config(e));
-    let spec = workload_spec(s, seed)?;
-    let model = match (s.load.rate, s.load.users) {
-        (Some(rate), _) => LoadModel::Open {
-            rate,
-            max_in_flight: in_flight_for(rate),
-        },
-        (None, Some(users)) => LoadModel::Closed {
-            users: users as usize,
-            think: s.load.think_time,
-        },
-        (None, None) => return Err(bad("the scenario gives neither rate nor users".into())),
-    };
-    let mut c = LoadConfig::new(endpoints, spec, model, s.duration);
-    c.timeout = s.load.timeout;
-    c.warmup = s.load.warmup;
-    c.stream_writes = s.checks.lost_writes;
-    c.history_path = s.load.history.then(|| dir.join("history.jsonl"));
-    c.goose_report = Some(dir.join("goose-report.html"));
-    c.quiet = true;
-    Ok(c)
-}
-
-/// Size of the in-flight pool for an open-loop rate: half a second of arrivals, so a stall of
-/// that long is absorbed without late starts, bounded for memory and for goose's start-up (it
-/// builds one HTTP client per user before the first operation).
-pub fn in_flight_for(rate: f64) -> usize {
-    ((rate * 0.5).ceil() as usize).clamp(16, 512)
 }
 
 /// `20261126T192346Z` for a results folder name.

@@ -173,19 +173,8 @@ pub async fn run(
             if pid.is_none() || *paused {
                 continue;
             }
-            let (http, url, id) = (rig.http.clone(), url.clone(), *id);
-            fetches.spawn(async move {
-                let resp = http
-                    .get(format!("{url}/status"))
-                    .timeout(STATUS_TIMEOUT)
-                    .send()
-                    .await;
-                let status = match resp {
-                    Ok(r) => r.json::<Status>().await.ok(),
-                    Err(_) => None,
-                };
-                (id, status)
-            });
+            let (admin, url, id) = (rig.admin.clone(), url.clone(), *id);
+            fetches.spawn(async move { (id, admin.status(&url, STATUS_TIMEOUT).await.ok()) });
         }
         let mut statuses = BTreeMap::new();
         while let Some(Ok((id, s))) = fetches.join_next().await {

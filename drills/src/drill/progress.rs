@@ -4,19 +4,18 @@
 use tokio_util::sync::CancellationToken;
 
 use super::DrillWatch;
-use crate::scenario::Scenario;
+use crate::scenario::FaultSpec;
 
-/// Formats one progress line.
-pub fn line(scenario: &Scenario, w: &DrillWatch) -> String {
+/// Formats one progress line; `faults` is the schedule, to say what comes next.
+pub fn line(faults: &[FaultSpec], w: &DrillWatch) -> String {
     let s = w.snapshots.borrow().clone();
     let view = w.cluster.borrow().clone();
     let phase = *w.phase.borrow();
-    let t = w.start.elapsed().as_secs_f64();
+    let t = w.clock.now_s();
     let err = s.counts.error_rate().unwrap_or(0.0);
     let leader = view.leader.map_or("-".into(), |l| l.to_string());
     let fired = w.faults.lock().map(|f| f.len()).unwrap_or(0);
-    let next = scenario
-        .faults
+    let next = faults
         .get(fired)
         .map(|f| {
             let wait = (f.at.as_secs_f64() - t).max(0.0);
@@ -33,7 +32,7 @@ pub fn line(scenario: &Scenario, w: &DrillWatch) -> String {
 }
 
 /// Prints a line each time a snapshot arrives, until the load ends or `stop`.
-pub async fn run(scenario: Scenario, mut w: DrillWatch, stop: CancellationToken) {
+pub async fn run(faults: Vec<FaultSpec>, mut w: DrillWatch, stop: CancellationToken) {
     loop {
         tokio::select! {
             r = w.snapshots.changed() => if r.is_err() { return },
@@ -45,7 +44,7 @@ pub async fn run(scenario: Scenario, mut w: DrillWatch, stop: CancellationToken)
         };
         // The last snapshot covers only the tail of the run; its rate says nothing.
         if !last || interval >= 0.5 {
-            eprintln!("{}", line(&scenario, &w));
+            eprintln!("{}", line(&faults, &w));
         }
         if last {
             return;

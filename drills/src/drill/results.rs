@@ -29,6 +29,9 @@ pub struct Summary {
     pub seed: u64,
     /// The cluster.
     pub cluster: ClusterInfo,
+    /// A load-only run: the endpoints it drove.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoints: Option<Vec<String>>,
     /// The load.
     pub load: LoadInfo,
     /// Totals, latency and thresholds of the judged part of the run.
@@ -59,10 +62,19 @@ pub struct ClusterInfo {
     pub nodes: u64,
     /// The system under test.
     pub target: String,
-    /// `disk` or `memory`.
-    pub store: String,
-    /// `always` or `never`.
-    pub fsync: String,
+    /// `disk` or `memory` (absent when raftdrill did not start the nodes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
+    /// `always` or `never` (absent when raftdrill did not start the nodes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fsync: Option<String>,
+}
+
+/// What raftdrill knows of the target beyond the scenario.
+#[derive(Debug, Clone, Default)]
+pub struct TargetInfo {
+    /// For a load-only run: the endpoints it drove (raftdrill started no nodes).
+    pub endpoints: Option<Vec<String>>,
 }
 
 /// `load` of summary.json.
@@ -86,6 +98,8 @@ pub struct LoadInfo {
     pub late: u64,
     /// Open loop: planned operations never started.
     pub dropped: u64,
+    /// Open loop: operations the plan held.
+    pub planned: Option<u64>,
 }
 
 /// `checks` of summary.json.
@@ -104,8 +118,10 @@ impl Summary {
         v: &Verdict,
         started_at: std::time::SystemTime,
         seed: u64,
+        target: TargetInfo,
     ) -> Self {
         let s = i.scenario;
+        let started_nodes = target.endpoints.is_none();
         Summary {
             scenario: s.name.clone(),
             description: s.description.clone(),
@@ -114,26 +130,26 @@ impl Summary {
             warmup_s: s.load.warmup.as_secs_f64(),
             seed,
             cluster: ClusterInfo {
-                nodes: s.cluster.nodes,
-                target: "reference".into(),
-                store: s.cluster.store.clone(),
-                fsync: s.cluster.fsync.clone(),
+                nodes: target
+                    .endpoints
+                    .as_ref()
+                    .map_or(s.cluster.nodes, |e| e.len() as u64),
+                target: s.cluster.target.as_str().into(),
+                store: started_nodes.then(|| s.cluster.store.as_str().into()),
+                fsync: started_nodes.then(|| s.cluster.fsync.as_str().into()),
             },
+            endpoints: target.endpoints,
             load: LoadInfo {
-                workload: s.load.workload.clone(),
-                model: if s.load.rate.is_some() {
-                    "open"
-                } else {
-                    "closed"
-                }
-                .into(),
-                rate: s.load.rate,
-                users: s.load.users,
+                workload: s.load.workload.as_str().into(),
+                model: s.load.model.name().into(),
+                rate: s.load.model.rate(),
+                users: s.load.model.users().map(|u| u as u32),
                 keys: s.load.keys,
                 value_size: s.load.value_size,
-                consistency: s.load.consistency.clone(),
+                consistency: s.load.consistency.as_str().into(),
                 late: i.report.counts().late,
                 dropped: i.report.dropped,
+                planned: i.report.planned,
             },
             measured: LoadSummary::new(i.report, v.thresholds.clone()),
             counts: *i.report.counts(),
@@ -231,17 +247,17 @@ pub fn report_md(s: &Summary) -> String {
         (_, Some(u)) => format!("closed loop, {u} users"),
         _ => "-".into(),
     };
+    let nodes = match (&s.cluster.store, &s.cluster.fsync, &s.endpoints) {
+        (Some(store), Some(fsync), _) => {
+            format!("{} nodes ({store} store, fsync {fsync})", s.cluster.nodes)
+        }
+        (_, _, Some(e)) => format!("endpoints {}", e.join(", ")),
+        _ => format!("{} nodes", s.cluster.nodes),
+    };
     let _ = writeln!(
         o,
-        "\nStarted {}; {:.0} s ({:.0} s warmup); {} nodes ({} store, fsync {}); workload {}, {load}; seed {}.\n",
-        s.started_at,
-        s.duration_s,
-        s.warmup_s,
-        s.cluster.nodes,
-        s.cluster.store,
-        s.cluster.fsync,
-        s.load.workload,
-        s.seed
+        "\nStarted {}; {:.0} s ({:.0} s warmup); {nodes}; workload {}, {load}; seed {}.\n",
+        s.started_at, s.duration_s, s.warmup_s, s.load.workload, s.seed
     );
     let _ = writeln!(
         o,

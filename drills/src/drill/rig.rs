@@ -3,17 +3,20 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::sync::Mutex as StdMutex;
+use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
+use loadgen::RunClock;
 use target_cluster::typ::NodeId;
 use tokio::sync::Mutex;
 
 use super::links::LinkTable;
-use crate::local_cluster::{ClusterError, LocalCluster};
+use crate::admin::AdminClient;
+use crate::local_cluster::{ClusterError, LocalCluster, agreed_leader, statuses_of};
 
-/// What the rig shares. Locks are held only for quick steps (a signal, a mode change), never
-/// across a wait, so the poller is never stalled by a fault in progress.
+/// What the rig shares. Locks are held only for quick steps (a signal, a mode change, a copy
+/// of the node list), never across a wait, so the poller is never stalled by a fault in
+/// progress.
 pub struct Rig {
     /// The node processes.
     pub cluster: Mutex<LocalCluster>,
@@ -21,16 +24,18 @@ pub struct Rig {
     pub links: Mutex<Option<LinkTable>>,
     /// Nodes taken out of the membership on purpose (not restarted at the end).
     pub removed: StdMutex<BTreeSet<NodeId>>,
-    /// Client for admin calls and final reads.
+    /// Client of the nodes' admin API.
+    pub admin: AdminClient,
+    /// Client for the final reads.
     pub http: reqwest::Client,
-    /// The start of the run (t = 0).
-    pub start: Instant,
+    /// The run's clock (t = 0 when the load's worker pool is ready), shared with the load.
+    pub clock: Arc<RunClock>,
 }
 
 impl Rig {
-    /// Seconds since the start of the run.
+    /// Seconds since the start of the run (0 before it).
     pub fn now_s(&self) -> f64 {
-        self.start.elapsed().as_secs_f64()
+        self.clock.now_s()
     }
 
     /// Listen addresses of every known node.
@@ -57,6 +62,22 @@ impl Rig {
                 return self.cluster.lock().await.kill(id);
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Waits until the answering nodes agree on a leader, within `timeout`. The cluster lock
+    /// is taken only to list the nodes, never across the status calls or the wait.
+    pub async fn wait_for_leader(&self, timeout: Duration) -> Option<NodeId> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let urls = self.cluster.lock().await.answering_urls();
+            if let Some(l) = agreed_leader(&statuses_of(&self.admin, &urls).await) {
+                return Some(l);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 

@@ -1,12 +1,11 @@
 //! The live view of `raftdrill capacity`: the step running now (its rate and the figures of its
 //! last second) and a pass/fail list of the earlier steps.
 //!
-//! It reuses the drill view's terminal guard and keys; the search publishes a
+//! It reuses the drill view's terminal guard and keys; the search publishes its
 //! [`CapacityProgress`] on a watch channel and never waits for the view.
 
 use std::time::Instant;
 
-use loadgen::Snapshot;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::{Color, Modifier, Style};
@@ -17,20 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::input::{self, Action};
 use super::{FRAME, term};
-use crate::capacity::StepResult;
-
-/// What the search has done so far.
-#[derive(Debug, Clone, Default)]
-pub struct CapacityProgress {
-    /// Finished steps, in order.
-    pub steps: Vec<StepResult>,
-    /// The rate of the step running now.
-    pub current_rate: Option<f64>,
-    /// The last one-second snapshot of the step running now.
-    pub current: Snapshot,
-    /// The search is over.
-    pub done: bool,
-}
+use crate::capacity::CapacityProgress;
 
 /// Draws one frame.
 pub fn draw(f: &mut Frame<'_>, title: &str, elapsed_s: f64, p: &CapacityProgress) {
@@ -148,18 +134,22 @@ pub async fn run(
 
 #[cfg(test)]
 mod tests {
+    use loadgen::Snapshot;
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
 
     use super::*;
+    use crate::capacity::StepResult;
 
     fn step(rate: f64, pass: bool) -> StepResult {
         StepResult {
             target_rate: rate,
             achieved_rate: rate,
             p50_ms: 2.0,
+            p90_ms: 8.0,
             p99_ms: if pass { 12.5 } else { 950.0 },
             p999_ms: 20.0,
+            max_ms: 30.0,
             success_rate: 100.0,
             late: 0,
             late_pct: 0.0,

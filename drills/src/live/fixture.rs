@@ -5,6 +5,7 @@ use loadgen::Snapshot;
 use loadgen::metrics::{Counts, LatencySummary};
 use raftdrill_wire::{Role, Status};
 
+use super::ViewSpec;
 use super::state::ViewState;
 use crate::drill::Phase;
 use crate::drill::faults::FaultRecord;
@@ -14,6 +15,11 @@ use crate::scenario::{Scenario, builtin};
 /// The built-in leader-kill scenario (40 s, kill at 15 s for 10 s, p99 800/1500 ms).
 pub fn scenario() -> Scenario {
     builtin("leader-kill").expect("built in").expect("parses")
+}
+
+/// What the view is told of that scenario.
+pub fn spec() -> ViewSpec {
+    ViewSpec::of(&scenario())
 }
 
 /// One second of load: `tps` operations, `failed` of them failed, the given p99.
@@ -99,7 +105,7 @@ pub fn fault(at: f64, pending: bool) -> FaultRecord {
 /// rate ✗) and p99 900 ms (⚠); node 1 killed at 15 s and back at 25 s, node 2 leading from
 /// 16.4 s; node 3 with a delayed link at the end.
 pub fn state() -> ViewState {
-    let mut v = ViewState::new(&scenario());
+    let mut v = ViewState::new(&spec());
     v.observe_phase(Phase::Warmup);
     for t in 1..=40u32 {
         let ts = f64::from(t);

@@ -30,10 +30,40 @@ use std::time::Duration;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
+use loadgen::thresholds::Thresholds;
+
 use self::input::Action;
 pub use self::state::ViewState;
 use crate::drill::{DrillWatch, Phase};
-use crate::scenario::Scenario;
+use crate::scenario::{FaultSpec, Scenario};
+
+/// What the view needs to know of the run before it starts.
+#[derive(Debug, Clone)]
+pub struct ViewSpec {
+    /// The run's name for the header.
+    pub name: String,
+    /// Planned length of the load, seconds.
+    pub total_s: f64,
+    /// Open loop: late starts are shown.
+    pub open_loop: bool,
+    /// The threshold table.
+    pub thresholds: Thresholds,
+    /// The fault schedule.
+    pub faults: Vec<FaultSpec>,
+}
+
+impl ViewSpec {
+    /// The view of a scenario's run.
+    pub fn of(s: &Scenario) -> Self {
+        Self {
+            name: s.name.clone(),
+            total_s: s.duration.as_secs_f64(),
+            open_loop: s.load.model.rate().is_some(),
+            thresholds: s.thresholds.clone(),
+            faults: s.faults.clone(),
+        }
+    }
+}
 
 /// Time between frames (5 fps).
 pub const FRAME: Duration = Duration::from_millis(200);
@@ -56,12 +86,12 @@ enum Next {
 /// drill still finishes its cleanup). The view also leaves if the drill goes away without
 /// reaching Done (its phase channel closes, as when the drill fails).
 pub async fn run(
-    scenario: Scenario,
+    spec: ViewSpec,
     mut watch: DrillWatch,
     stop: CancellationToken,
 ) -> std::io::Result<()> {
     let mut term = term::Term::enter()?;
-    let mut state = ViewState::new(&scenario);
+    let mut state = ViewState::new(&spec);
     let mut frames = tokio::time::interval(FRAME);
     frames.set_missed_tick_behavior(MissedTickBehavior::Skip);
     loop {
@@ -109,7 +139,7 @@ fn apply(
 /// Folds the latest value of every channel into `state`, without waiting on any. Leave once
 /// the phase is Done or the drill has gone (its phase sender dropped).
 fn feed(state: &mut ViewState, watch: &mut DrillWatch) -> Next {
-    state.tick(watch.start.elapsed().as_secs_f64());
+    state.tick(watch.clock.now_s());
     let snapshot = watch.snapshots.borrow_and_update().clone();
     state.observe_snapshot(&snapshot);
     let view = watch.cluster.borrow_and_update().clone();
@@ -134,7 +164,6 @@ fn feed(state: &mut ViewState, watch: &mut DrillWatch) -> Next {
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
-    use std::time::Instant;
 
     use tokio::sync::watch;
 
@@ -149,14 +178,14 @@ mod tests {
             cluster,
             phase,
             faults: Arc::new(Mutex::new(vec![fixture::fault(0.5, true)])),
-            start: Instant::now(),
+            clock: Arc::new(loadgen::RunClock::new()),
         };
         (w, tx)
     }
 
     #[test]
     fn feed_folds_every_channel_and_leaves_at_done() {
-        let mut s = ViewState::new(&fixture::scenario());
+        let mut s = ViewState::new(&fixture::spec());
         let (mut w, tx) = watch_of(Phase::Load);
         assert_eq!(feed(&mut s, &mut w), Next::Continue);
         assert_eq!(s.tps.last(), Some((1.0, 300.0)));
@@ -169,7 +198,7 @@ mod tests {
 
     #[test]
     fn feed_leaves_when_the_drill_is_gone() {
-        let mut s = ViewState::new(&fixture::scenario());
+        let mut s = ViewState::new(&fixture::spec());
         let (mut w, tx) = watch_of(Phase::Load);
         drop(tx);
         assert_eq!(feed(&mut s, &mut w), Next::Leave);
@@ -177,7 +206,7 @@ mod tests {
 
     #[test]
     fn q_stops_once_then_leaves() {
-        let mut s = ViewState::new(&fixture::scenario());
+        let mut s = ViewState::new(&fixture::spec());
         let stop = CancellationToken::new();
         let act = |s: &mut ViewState, a| apply(s, a, &stop, false);
         assert_eq!(act(&mut s, Action::ToggleWindow), Next::Continue);

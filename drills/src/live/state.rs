@@ -9,6 +9,7 @@ use loadgen::Snapshot;
 use loadgen::thresholds::{Metric, Observed, Status};
 use target_cluster::typ::NodeId;
 
+use super::ViewSpec;
 use super::board::Board;
 use super::events::{EventLog, Kind};
 use super::series::Series;
@@ -16,7 +17,6 @@ use super::timeline::{Change, Timeline};
 use crate::drill::Phase;
 use crate::drill::faults::FaultRecord;
 use crate::drill::poller::ClusterView;
-use crate::scenario::Scenario;
 
 /// A second with at least this error rate (percent) is an error burst.
 pub const BURST_ERROR_PCT: f64 = 5.0;
@@ -76,19 +76,19 @@ pub struct ViewState {
 
 impl ViewState {
     /// The state before anything was observed.
-    pub fn new(scenario: &Scenario) -> Self {
+    pub fn new(spec: &ViewSpec) -> Self {
         ViewState {
-            name: scenario.name.clone(),
-            total_s: scenario.duration.as_secs_f64(),
-            open_loop: scenario.load.rate.is_some(),
+            name: spec.name.clone(),
+            total_s: spec.total_s,
+            open_loop: spec.open_loop,
             now_s: 0.0,
             phase: Phase::Starting,
             snapshot: None,
             tps: Series::default(),
             p99: Series::default(),
-            board: Board::new(&scenario.thresholds),
+            board: Board::new(&spec.thresholds),
             cluster: ClusterView::default(),
-            timeline: Timeline::new(&scenario.faults),
+            timeline: Timeline::new(&spec.faults),
             events: EventLog::default(),
             whole_run: false,
             help: false,
@@ -309,7 +309,7 @@ mod tests {
 
     #[test]
     fn statuses_switch_at_exactly_the_levels() {
-        let mut v = ViewState::new(&fixture::scenario());
+        let mut v = ViewState::new(&fixture::spec());
         v.observe_snapshot(&fixture::snapshot(4.0, 300.0, 800.0, 0));
         assert_eq!(v.verdict(), Status::Ok);
         v.observe_snapshot(&fixture::snapshot(5.0, 300.0, 800.001, 0));
@@ -326,7 +326,7 @@ mod tests {
     #[test]
     fn success_rate_at_exactly_its_levels() {
         // 300 ops: 1.5 % failed is 98.5 % success (warn); 15 failed is 95 % (break).
-        let mut v = ViewState::new(&fixture::scenario());
+        let mut v = ViewState::new(&fixture::spec());
         v.observe_snapshot(&fixture::snapshot(4.0, 300.0, 5.0, 0));
         assert_eq!(v.verdict(), Status::Ok);
         v.observe_snapshot(&fixture::snapshot(5.0, 300.0, 5.0, 14));
@@ -338,7 +338,7 @@ mod tests {
 
     #[test]
     fn error_bursts_are_one_event_per_burst() {
-        let mut v = ViewState::new(&fixture::scenario());
+        let mut v = ViewState::new(&fixture::spec());
         v.observe_snapshot(&fixture::snapshot(4.0, 300.0, 5.0, 3)); // 1 %: no burst
         v.observe_snapshot(&fixture::snapshot(5.0, 300.0, 5.0, 15)); // exactly 5 %
         v.observe_snapshot(&fixture::snapshot(6.0, 300.0, 5.0, 150));
@@ -355,7 +355,7 @@ mod tests {
 
     #[test]
     fn leader_changes_and_fault_windows_make_events() {
-        let mut v = ViewState::new(&fixture::scenario());
+        let mut v = ViewState::new(&fixture::spec());
         v.observe_cluster(&fixture::cluster(1.0, Some(1)));
         let mut recs = vec![fixture::fault(15.0, true)];
         v.tick(15.0);
@@ -389,7 +389,7 @@ mod tests {
 
     #[test]
     fn cpu_is_averaged_per_second_for_the_node_cpu_threshold() {
-        let mut v = ViewState::new(&fixture::scenario());
+        let mut v = ViewState::new(&fixture::spec());
         for (i, pct) in [70.0, 90.0, 80.0].into_iter().enumerate() {
             let mut c = fixture::cluster(3.1 + i as f64 * 0.2, Some(1));
             c.nodes[0].cpu_pct = Some(pct);
@@ -403,7 +403,7 @@ mod tests {
 
     #[test]
     fn warmup_is_shown_but_not_judged() {
-        let mut v = ViewState::new(&fixture::scenario());
+        let mut v = ViewState::new(&fixture::spec());
         let mut s = fixture::snapshot(1.0, 300.0, 5000.0, 0);
         s.warmup = true;
         v.observe_snapshot(&s);

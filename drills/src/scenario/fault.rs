@@ -209,36 +209,6 @@ impl fmt::Display for FaultSpec {
     }
 }
 
-/// Parses a rate of bytes: `65536`, `64KiB/s`, `1.5MB/s`, `512 B/s`.
-pub fn parse_bytes_per_sec(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let t = t.strip_suffix("/s").unwrap_or(t).trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("bad byte rate {text:?}"))?;
-    let mult = match unit.trim() {
-        "" | "B" => 1.0,
-        "KB" | "kB" => 1e3,
-        "KiB" => 1024.0,
-        "MB" => 1e6,
-        "MiB" => 1024.0 * 1024.0,
-        "GB" => 1e9,
-        "GiB" => 1024.0 * 1024.0 * 1024.0,
-        other => {
-            return Err(format!(
-                "unknown unit {other:?} in {text:?}; use B, KB, KiB, MB or MiB"
-            ));
-        }
-    };
-    let v = n * mult;
-    if !(v >= 1.0 && v.is_finite()) {
-        return Err(format!("byte rate {text:?} must be at least 1 B/s"));
-    }
-    Ok(v as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,15 +223,6 @@ mod tests {
         assert!(Selector::parse("node:0").is_err());
         assert!(Selector::parse("node:x").is_err());
         assert!(Selector::parse("leaderr").is_err());
-    }
-
-    #[test]
-    fn byte_rates_take_units() {
-        assert_eq!(parse_bytes_per_sec("65536").unwrap(), 65536);
-        assert_eq!(parse_bytes_per_sec("64KiB/s").unwrap(), 65536);
-        assert_eq!(parse_bytes_per_sec("1.5 MB/s").unwrap(), 1_500_000);
-        assert!(parse_bytes_per_sec("-5KiB/s").is_err());
-        assert!(parse_bytes_per_sec("5 parsecs").is_err());
     }
 
     #[test]

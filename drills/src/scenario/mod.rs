@@ -12,11 +12,15 @@ mod raw;
 use std::path::Path;
 use std::time::Duration;
 
-pub use fault::{Action, Direction, FaultSpec, Selector, parse_bytes_per_sec};
+pub use fault::{Action, Direction, FaultSpec, Selector};
 pub use library::{BUILTIN, DEFAULT, builtin};
+use loadgen::keys::Distribution;
 use loadgen::thresholds::Thresholds;
+use loadgen::{LoadConfig, LoadModel, Plan, WorkloadKind, WorkloadSpec};
+use raftdrill_wire::Consistency;
+use target_cluster::store::{FsyncPolicy, StoreKind};
 
-/// A validated scenario.
+/// A validated scenario: every value parsed into its type, so nothing downstream parses again.
 #[derive(Debug, Clone)]
 pub struct Scenario {
     /// Name (used in the results folder name).
@@ -37,15 +41,45 @@ pub struct Scenario {
     pub checks: Checks,
 }
 
+/// Which store a scenario runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TargetKind {
+    /// raftdrill's own reference cluster.
+    #[default]
+    Reference,
+}
+
+impl TargetKind {
+    /// The spelling in scenario files and summaries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::Reference => "reference",
+        }
+    }
+}
+
+impl std::str::FromStr for TargetKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "reference" => Ok(TargetKind::Reference),
+            other => Err(format!("unknown target {other:?} (expected reference)")),
+        }
+    }
+}
+
 /// `[cluster]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClusterSpec {
     /// Number of voters at the start.
     pub nodes: u64,
-    /// `--store` of every node: `disk` or `memory`.
-    pub store: String,
-    /// `--fsync` of every node: `always` or `never`.
-    pub fsync: String,
+    /// The store under test.
+    pub target: TargetKind,
+    /// `--store` of every node.
+    pub store: StoreKind,
+    /// `--fsync` of every node.
+    pub fsync: FsyncPolicy,
     /// `--snapshot-every`.
     pub snapshot_every: Option<u64>,
     /// `--apply-delay` (testing aid).
@@ -56,14 +90,29 @@ pub struct ClusterSpec {
     pub election_timeout: Option<(Duration, Duration)>,
 }
 
+impl Default for ClusterSpec {
+    fn default() -> Self {
+        Self {
+            nodes: 3,
+            target: TargetKind::default(),
+            store: StoreKind::default(),
+            fsync: FsyncPolicy::default(),
+            snapshot_every: None,
+            apply_delay: None,
+            heartbeat: None,
+            election_timeout: None,
+        }
+    }
+}
+
 impl ClusterSpec {
     /// The node flags this spec stands for.
     pub fn node_flags(&self) -> Vec<String> {
         let mut f = vec![
             "--store".into(),
-            self.store.clone(),
+            self.store.as_str().into(),
             "--fsync".into(),
-            self.fsync.clone(),
+            self.fsync.as_str().into(),
         ];
         let ms = |d: Duration| format!("{}ms", d.as_millis());
         if let Some(n) = self.snapshot_every {
@@ -88,28 +137,44 @@ impl ClusterSpec {
 /// `[load]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadSpec {
-    /// YCSB workload letter: a b c d f w.
-    pub workload: String,
+    /// YCSB workload.
+    pub workload: WorkloadKind,
     /// Key space size.
     pub keys: u64,
-    /// `uniform | zipfian | latest`, overriding the workload's default.
-    pub distribution: Option<String>,
+    /// Overrides the workload's key distribution.
+    pub distribution: Option<Distribution>,
     /// Bytes per value.
     pub value_size: usize,
-    /// Open loop: operations per second.
-    pub rate: Option<f64>,
-    /// Closed loop: concurrent users.
-    pub users: Option<u32>,
-    /// Closed loop: pause between a user's operations.
-    pub think_time: Option<Duration>,
+    /// Open loop (a rate) or closed loop (users and think time).
+    pub model: LoadModel,
+    /// How the level changes over the run (constant in scenario files; `raftdrill load` can
+    /// ramp or step).
+    pub plan: Plan,
     /// Leading part of the run whose figures are not judged.
     pub warmup: Duration,
-    /// Read consistency: `linearizable | lease | stale`.
-    pub consistency: String,
+    /// Read consistency.
+    pub consistency: Consistency,
     /// Per-request timeout.
     pub timeout: Duration,
     /// Record every operation to `history.jsonl`.
     pub history: bool,
+}
+
+impl Default for LoadSpec {
+    fn default() -> Self {
+        Self {
+            workload: WorkloadKind::A,
+            keys: 10_000,
+            distribution: None,
+            value_size: 256,
+            model: LoadModel::open(100.0),
+            plan: Plan::Constant,
+            warmup: Duration::from_secs(2),
+            consistency: Consistency::Linearizable,
+            timeout: Duration::from_secs(2),
+            history: false,
+        }
+    }
 }
 
 /// `[checks]`.
@@ -119,6 +184,15 @@ pub struct Checks {
     pub lost_writes: bool,
     /// Every recovery figure must be within this.
     pub recovery_within: Option<Duration>,
+}
+
+impl Default for Checks {
+    fn default() -> Self {
+        Self {
+            lost_writes: true,
+            recovery_within: None,
+        }
+    }
 }
 
 /// A scenario that cannot be used. The message is one line that names the place.
@@ -148,6 +222,29 @@ impl Scenario {
     /// Parses and validates scenario text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
         raw::parse(text, origin)
+    }
+
+    /// The load configuration of this scenario against `endpoints`: the one place where a
+    /// scenario becomes a [`LoadConfig`] (`run`, `capacity` and `load` all come here). With
+    /// `out`, the history (when asked for) and goose's report are written there.
+    pub fn load_config(&self, endpoints: Vec<String>, out: Option<&Path>, seed: u64) -> LoadConfig {
+        let l = &self.load;
+        let mut spec = WorkloadSpec::new(l.workload);
+        spec.keys = l.keys;
+        spec.distribution = l.distribution;
+        spec.value_size = l.value_size;
+        spec.consistency = l.consistency;
+        spec.seed = seed;
+        let mut c = LoadConfig::new(endpoints, spec, l.model.clone(), self.duration);
+        c.plan = l.plan.clone();
+        c.timeout = l.timeout;
+        c.warmup = l.warmup;
+        c.stream_writes = self.checks.lost_writes;
+        if let Some(dir) = out {
+            c.history_path = l.history.then(|| dir.join("history.jsonl"));
+            c.goose_report = Some(dir.join("goose-report.html"));
+        }
+        c
     }
 
     /// The largest node id the scenario can refer to (initial nodes plus added ones).

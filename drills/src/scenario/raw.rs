@@ -2,13 +2,16 @@
 //! [`Scenario`].
 
 use std::ops::Range;
+use std::str::FromStr;
 use std::time::Duration;
 
 use loadgen::thresholds::Thresholds;
+use loadgen::units::{parse_bytes_per_sec, parse_duration};
+use loadgen::{LoadModel, Plan};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::fault::{Action, Direction, FaultSpec, Selector, parse_bytes_per_sec};
+use super::fault::{Action, Direction, FaultSpec, Selector};
 use super::{Checks, ClusterSpec, LoadSpec, Scenario, ScenarioError};
 
 #[derive(Deserialize)]
@@ -121,8 +124,7 @@ impl Ctx<'_> {
     }
 
     fn duration(&self, v: &Spanned<String>) -> Result<Duration, ScenarioError> {
-        humantime::parse_duration(v.get_ref().trim())
-            .map_err(|e| self.at(v.span(), format!("bad duration {:?}: {e}", v.get_ref())))
+        parse_duration(v.get_ref()).map_err(|e| self.at(v.span(), e))
     }
 
     fn opt_duration(&self, v: &Option<Spanned<String>>) -> Result<Option<Duration>, ScenarioError> {
@@ -136,24 +138,9 @@ impl Ctx<'_> {
         }
     }
 
-    fn one_of(
-        &self,
-        v: &Spanned<String>,
-        what: &str,
-        allowed: &[&str],
-    ) -> Result<String, ScenarioError> {
-        if allowed.contains(&v.get_ref().as_str()) {
-            Ok(v.get_ref().clone())
-        } else {
-            Err(self.at(
-                v.span(),
-                format!(
-                    "unknown {what} {:?}; use {}",
-                    v.get_ref(),
-                    allowed.join(", ")
-                ),
-            ))
-        }
+    /// Parses a value into its type; the type's own error names what it expected.
+    fn typed<T: FromStr<Err = String>>(&self, v: &Spanned<String>) -> Result<T, ScenarioError> {
+        v.get_ref().parse().map_err(|e| self.at(v.span(), e))
     }
 }
 
@@ -189,9 +176,7 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError>
         Some(table) => {
             let own =
                 Thresholds::from_toml(table).map_err(|e| ctx.field("thresholds", e.to_string()))?;
-            let mut merged = Thresholds::default();
-            merged.0.extend(own.0);
-            merged
+            Thresholds::over_defaults(own)
         }
     };
     let checks = Checks {
@@ -223,6 +208,7 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError>
 }
 
 fn cluster(ctx: &Ctx, c: &RawCluster) -> Result<ClusterSpec, ScenarioError> {
+    let defaults = ClusterSpec::default();
     let nodes = match &c.nodes {
         Some(n) => {
             let v = ctx.positive(n, "nodes")?;
@@ -234,11 +220,8 @@ fn cluster(ctx: &Ctx, c: &RawCluster) -> Result<ClusterSpec, ScenarioError> {
             }
             v
         }
-        None => 3,
+        None => defaults.nodes,
     };
-    if let Some(t) = &c.target {
-        ctx.one_of(t, "target", &["reference"])?;
-    }
     let election_timeout = match &c.election_timeout {
         None => None,
         Some(v) => {
@@ -248,10 +231,7 @@ fn cluster(ctx: &Ctx, c: &RawCluster) -> Result<ClusterSpec, ScenarioError> {
                     "election_timeout must be MIN..MAX, like \"150ms..300ms\"",
                 )
             })?;
-            let parse = |s: &str| {
-                humantime::parse_duration(s.trim())
-                    .map_err(|e| ctx.at(v.span(), format!("bad duration {s:?}: {e}")))
-            };
+            let parse = |s: &str| parse_duration(s).map_err(|e| ctx.at(v.span(), e));
             let (a, b) = (parse(a)?, parse(b)?);
             if a.is_zero() || a >= b {
                 return Err(ctx.at(v.span(), "election_timeout needs 0 < MIN < MAX"));
@@ -261,14 +241,24 @@ fn cluster(ctx: &Ctx, c: &RawCluster) -> Result<ClusterSpec, ScenarioError> {
     };
     Ok(ClusterSpec {
         nodes,
-        store: match &c.store {
-            Some(s) => ctx.one_of(s, "store", &["disk", "memory"])?,
-            None => "disk".into(),
-        },
-        fsync: match &c.fsync {
-            Some(s) => ctx.one_of(s, "fsync", &["always", "never"])?,
-            None => "always".into(),
-        },
+        target: c
+            .target
+            .as_ref()
+            .map(|t| ctx.typed(t))
+            .transpose()?
+            .unwrap_or_default(),
+        store: c
+            .store
+            .as_ref()
+            .map(|s| ctx.typed(s))
+            .transpose()?
+            .unwrap_or_default(),
+        fsync: c
+            .fsync
+            .as_ref()
+            .map(|s| ctx.typed(s))
+            .transpose()?
+            .unwrap_or_default(),
         snapshot_every: c
             .snapshot_every
             .as_ref()
@@ -281,25 +271,9 @@ fn cluster(ctx: &Ctx, c: &RawCluster) -> Result<ClusterSpec, ScenarioError> {
 }
 
 fn load(ctx: &Ctx, l: &RawLoad, duration: Duration) -> Result<LoadSpec, ScenarioError> {
-    let workload = ctx.one_of(&l.workload, "workload", &["a", "b", "c", "d", "f", "w"])?;
-    let rate = match &l.rate {
-        Some(r) if !(*r.get_ref() > 0.0 && r.get_ref().is_finite()) => {
-            return Err(ctx.at(
-                r.span(),
-                format!(
-                    "rate must be a positive number of ops/s, got {}",
-                    r.get_ref()
-                ),
-            ));
-        }
-        r => r.as_ref().map(|r| *r.get_ref()),
-    };
-    let users = l
-        .users
-        .as_ref()
-        .map(|u| ctx.positive(u, "users"))
-        .transpose()?;
-    match (&l.rate, &l.users) {
+    let defaults = LoadSpec::default();
+    let workload = ctx.typed(&l.workload)?;
+    let model = match (&l.rate, &l.users) {
         (Some(_), Some(u)) => {
             return Err(ctx.at(
                 u.span(),
@@ -312,25 +286,37 @@ fn load(ctx: &Ctx, l: &RawLoad, duration: Duration) -> Result<LoadSpec, Scenario
                 "[load] needs rate = R (open loop) or users = U (closed loop)",
             ));
         }
-        _ => {}
-    }
-    let warmup = ctx
-        .opt_duration(&l.warmup)?
-        .unwrap_or(Duration::from_secs(2));
+        (Some(r), None) => {
+            let rate = *r.get_ref();
+            if !(rate > 0.0 && rate.is_finite()) {
+                return Err(ctx.at(
+                    r.span(),
+                    format!("rate must be a positive number of ops/s, got {rate}"),
+                ));
+            }
+            LoadModel::open(rate)
+        }
+        (None, Some(u)) => LoadModel::closed(
+            ctx.positive(u, "users")? as usize,
+            ctx.opt_duration(&l.think_time)?,
+        ),
+    };
+    let warmup = ctx.opt_duration(&l.warmup)?.unwrap_or(defaults.warmup);
     if let Some(w) = &l.warmup
         && warmup >= duration
     {
         return Err(ctx.at(w.span(), "warmup must be shorter than the duration"));
     }
-    let timeout = ctx
-        .opt_duration(&l.timeout)?
-        .unwrap_or(Duration::from_secs(2));
-    if timeout.is_zero() {
-        return Err(ctx.at(
-            l.timeout.as_ref().expect("set").span(),
-            "timeout must be longer than 0s",
-        ));
-    }
+    let timeout = match &l.timeout {
+        None => defaults.timeout,
+        Some(t) => {
+            let d = ctx.duration(t)?;
+            if d.is_zero() {
+                return Err(ctx.at(t.span(), "timeout must be longer than 0s"));
+            }
+            d
+        }
+    };
     Ok(LoadSpec {
         workload,
         keys: l
@@ -338,26 +324,23 @@ fn load(ctx: &Ctx, l: &RawLoad, duration: Duration) -> Result<LoadSpec, Scenario
             .as_ref()
             .map(|k| ctx.positive(k, "keys"))
             .transpose()?
-            .unwrap_or(10_000),
-        distribution: l
-            .distribution
-            .as_ref()
-            .map(|d| ctx.one_of(d, "distribution", &["uniform", "zipfian", "latest"]))
-            .transpose()?,
+            .unwrap_or(defaults.keys),
+        distribution: l.distribution.as_ref().map(|d| ctx.typed(d)).transpose()?,
         value_size: l
             .value_size
             .as_ref()
             .map(|v| ctx.positive(v, "value_size"))
             .transpose()?
-            .unwrap_or(256) as usize,
-        rate,
-        users: users.map(|u| u as u32),
-        think_time: ctx.opt_duration(&l.think_time)?,
+            .map_or(defaults.value_size, |v| v as usize),
+        model,
+        plan: Plan::Constant,
         warmup,
-        consistency: match &l.consistency {
-            Some(c) => ctx.one_of(c, "consistency", &["linearizable", "lease", "stale"])?,
-            None => "linearizable".into(),
-        },
+        consistency: l
+            .consistency
+            .as_ref()
+            .map(|c| ctx.typed(c))
+            .transpose()?
+            .unwrap_or_default(),
         timeout,
         history: l.history,
     })

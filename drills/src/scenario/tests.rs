@@ -28,7 +28,7 @@ fn the_default_drill_kills_the_leader_and_brings_it_back() {
         (Action::Kill, Selector::Leader)
     );
     assert_eq!(f.undo_after, Some(Duration::from_secs(10)));
-    assert_eq!(s.load.rate, Some(300.0));
+    assert_eq!(s.load.model.rate(), Some(300.0));
     assert!(s.checks.lost_writes);
     assert_eq!(s.checks.recovery_within, Some(Duration::from_secs(3)));
 }
@@ -54,7 +54,7 @@ users = 4
         flags,
         "--store memory --fsync always --snapshot-every 500 --apply-delay 2000us --election-timeout 200..400"
     );
-    assert_eq!(s.load.users, Some(4));
+    assert_eq!(s.load.model.users(), Some(4));
 }
 
 #[test]

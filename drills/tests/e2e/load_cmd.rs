@@ -47,25 +47,51 @@ async fn open_loop_load_achieves_its_rate_and_its_files_agree() {
     assert_eq!(planned, 4000);
     assert_eq!(s["load"]["dropped"].as_u64(), Some(0));
     assert_eq!(completed, planned, "ok + fail + unknown == scheduled");
-    let achieved = s["totals"]["ops"].as_f64().unwrap() / s["duration_s"].as_f64().unwrap();
-    assert!(
-        (achieved - 200.0).abs() <= 4.0,
-        "achieved {achieved} ops/s against 200"
+    // The reported rate is the operations over the judged window (the planned duration less
+    // warmup), not over the wall time, which also holds the start-up and the final drain.
+    let t = &s["totals"];
+    let (ops, tps, window) = (
+        t["ops"].as_f64().unwrap(),
+        t["tps"].as_f64().unwrap(),
+        t["window_s"].as_f64().unwrap(),
     );
+    assert_eq!(window, 20.0);
+    assert!(
+        (tps - ops / window).abs() < 1e-6,
+        "tps {tps} over {ops} ops"
+    );
+    assert!(t["elapsed_s"].as_f64().unwrap() > 0.0);
 
     let csv = std::fs::read_to_string(out.join("timeline.csv")).unwrap();
-    let mut rows = 0;
     let mut sum = 0u64;
+    let mut p99s = Vec::new();
+    let mut last_t = 0.0;
     for line in csv.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
-        sum += f[2].parse::<u64>().unwrap() + f[3].parse::<u64>().unwrap();
-        rows += 1;
+        let t: f64 = f[0].parse().unwrap();
+        assert!(t > last_t, "rows in time order: {csv}");
+        last_t = t;
+        let n = f[2].parse::<u64>().unwrap() + f[3].parse::<u64>().unwrap();
+        sum += n;
+        if n > 0 {
+            p99s.push(f[5].parse::<f64>().unwrap());
+        }
     }
-    assert!((20..=23).contains(&rows), "{rows} rows");
     assert_eq!(
         sum,
         s["totals"]["ops"].as_u64().unwrap(),
         "timeline rows add up to the totals"
+    );
+    // The first second carries no start-up debt of the load generator: its p99 is of the same
+    // order as the run's other seconds (it was tens of times larger when the open-loop clock
+    // started before goose had built its users).
+    let mut sorted = p99s.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    assert!(
+        p99s[0] <= 5.0 * median.max(1.0),
+        "first second p99 {} ms against a median of {median} ms: {p99s:?}",
+        p99s[0]
     );
     assert!(out.join("latency.hgrm").exists() && out.join("latency-read.hgrm").exists());
     assert!(out.join("goose-report.html").exists());

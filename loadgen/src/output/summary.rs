@@ -18,8 +18,13 @@ pub struct Totals {
     pub ok: u64,
     /// Operations failed or unknown.
     pub errors: u64,
-    /// Operations per second over the run.
+    /// Operations per second over the judged window.
     pub tps: f64,
+    /// The judged window, seconds: the planned duration less warmup.
+    pub window_s: f64,
+    /// Wall time from the start of the clock to the last completion, seconds (it includes the
+    /// drain of the last operations after the planned end).
+    pub elapsed_s: f64,
 }
 
 /// Latency percentiles in ms, as summary.json has them.
@@ -81,6 +86,8 @@ impl LoadSummary {
                 ok: c.ok,
                 errors: c.fail + c.unknown,
                 tps: report.tps(),
+                window_s: report.window().as_secs_f64(),
+                elapsed_s: report.elapsed.as_secs_f64(),
             },
             latency_ms: LatencyBlock {
                 overall: report.latency().into(),
@@ -106,10 +113,11 @@ pub fn text_summary(report: &LoadReport, thresholds: &[ThresholdResult]) -> Stri
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "  ops..........: {} in {:.1}s ({:.1}/s)",
+        "  ops..........: {} over a {:.1}s window ({:.1}/s); {:.1}s wall time",
         c.ops,
-        report.elapsed.as_secs_f64(),
-        report.tps()
+        report.window().as_secs_f64(),
+        report.tps(),
+        report.elapsed.as_secs_f64()
     );
     let _ = writeln!(
         out,

@@ -45,6 +45,52 @@ pub enum FsyncPolicy {
     Never,
 }
 
+impl StoreKind {
+    /// The spelling of `--store` and of scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreKind::Disk => "disk",
+            StoreKind::Memory => "memory",
+        }
+    }
+}
+
+impl std::str::FromStr for StoreKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "disk" => Ok(StoreKind::Disk),
+            "memory" => Ok(StoreKind::Memory),
+            other => Err(format!("unknown store {other:?} (expected disk or memory)")),
+        }
+    }
+}
+
+impl FsyncPolicy {
+    /// The spelling of `--fsync` and of scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FsyncPolicy::Always => "always",
+            FsyncPolicy::Never => "never",
+        }
+    }
+}
+
+impl std::str::FromStr for FsyncPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "always" => Ok(FsyncPolicy::Always),
+            "never" => Ok(FsyncPolicy::Never),
+            other => Err(format!(
+                "unknown fsync policy {other:?} (expected always or never)"
+            )),
+        }
+    }
+}
+
 /// How to open the store.
 #[derive(Debug, Clone, Default)]
 pub struct StoreOptions {

@@ -115,7 +115,7 @@ mod tests {
 
     #[test]
     fn upcoming_active_and_past() {
-        let mut s = ViewState::new(&fixture::scenario());
+        let mut s = ViewState::new(&fixture::spec());
         s.tick(12.0);
         let buf = draw(60, 3, |f| render(f, f.area(), &s));
         let line = row_text(&buf, 1);
@@ -141,7 +141,7 @@ mod tests {
 
     #[test]
     fn oldest_finished_faults_give_way() {
-        let mut s = ViewState::new(&fixture::scenario());
+        let mut s = ViewState::new(&fixture::spec());
         let recs: Vec<_> = (0..5)
             .map(|i| {
                 let mut r = fixture::fault(f64::from(i), false);

@@ -79,7 +79,7 @@ mod tests {
 
     #[test]
     fn says_fault_active_and_stopping() {
-        let mut fresh = ViewState::new(&fixture::scenario());
+        let mut fresh = ViewState::new(&fixture::spec());
         fresh.observe_phase(crate::drill::Phase::Load);
         fresh.observe_faults(&[fixture::fault(15.0, true)]);
         fresh.tick(16.0);

@@ -90,7 +90,7 @@ mod tests {
 
     #[test]
     fn before_the_first_second() {
-        let s = crate::live::state::ViewState::new(&fixture::scenario());
+        let s = crate::live::state::ViewState::new(&fixture::spec());
         let buf = draw(80, 1, |f| render(f, f.area(), &s));
         assert!(row_text(&buf, 0).contains("waiting"));
     }
