@@ -1,6 +1,7 @@
 //! The `raftdrill` binary: parse flags, set up logging and the runtime, run a command, map the
 //! outcome to an exit code (see `drills::exit`).
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -21,6 +22,8 @@ fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
+        // Node logs go to files: colour escapes only where a person reads a terminal.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -149,6 +149,7 @@ pub async fn run(
             source,
         })?;
     let opened = store::open(&config.store)?;
+    let commit_stats = opened.log.commit_stats();
 
     let peers = PeerMap::new(config.peers.iter().cloned());
     let http = reqwest::Client::builder()
@@ -182,6 +183,7 @@ pub async fn run(
         lease: config.election_timeout.0 / 2,
         advertise: config.advertise(),
         quorum_stale: config.election_timeout.1 + config.heartbeat,
+        commit_stats,
     });
     tracing::info!(id = config.id, addr = %config.listen, "node listening");
 

@@ -208,10 +208,13 @@ async fn apply(
     let both = |t: &super::links::LinkTable| t.touching(&set, Direction::Both);
     match action {
         Action::Kill => {
-            let mut c = rig.cluster.lock().await;
-            for id in nodes {
-                c.kill(*id).map_err(|e| e.to_string())?;
+            {
+                let mut c = rig.cluster.lock().await;
+                for id in nodes {
+                    c.kill(*id).map_err(|e| e.to_string())?;
+                }
             }
+            rig.mark_down(nodes).await;
             Ok(Some(Undo::Restart(nodes.to_vec())))
         }
         Action::Stop => {
@@ -506,6 +509,7 @@ mod tests {
                     snapshot_index: 0,
                     voters: (1..=n).collect(),
                     learners: vec![],
+                    log_commits: None,
                 }),
                 cpu_pct: None,
                 rss_bytes: None,

@@ -43,6 +43,8 @@ pub struct Inputs<'a> {
     pub aborted: bool,
     /// Whether raftdrill watched the nodes (a drill), or only drove endpoints (`load`).
     pub watched_nodes: bool,
+    /// The disk probe's figures, when it ran.
+    pub disk: Option<&'a super::disk_probe::DiskProbe>,
 }
 
 /// Recovery of one fault, judged against `recovery_within`.

@@ -81,6 +81,16 @@ impl LinkTable {
         }
     }
 
+    /// Tells every proxy in front of node `id` that the node is down, so they refuse new
+    /// connections at once (see [`LinkProxy::upstream_down`]).
+    pub fn node_down(&self, id: NodeId) {
+        for ((_, to), p) in &self.proxies {
+            if *to == id {
+                p.upstream_down();
+            }
+        }
+    }
+
     /// Every link back to pass.
     pub fn heal_all(&self) {
         for p in self.proxies.values() {

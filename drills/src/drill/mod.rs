@@ -10,7 +10,9 @@
 //! - [`judge`]: final reads, thresholds, recovery and the verdict
 //! - [`results`]: `summary.json`, `report.md`, `timeline.csv`, `latency.hgrm`
 //! - [`progress`]: the one-line-per-second progress on stderr
+//! - [`disk_probe`]: fdatasync latency of the disk under the nodes, over the run
 
+pub mod disk_probe;
 pub mod faults;
 pub mod judge;
 pub mod links;
@@ -326,6 +328,15 @@ impl Drill {
         let warmup_s = scenario.load.warmup.as_secs_f64();
         let poll_log = Arc::new(Mutex::new(PollLog::default()));
         let cluster_views = views.subscribe();
+        let probe = match &rig {
+            Some(rig) => {
+                let root = rig.cluster.lock().await.root().clone();
+                disk_probe::Prober::start(&root)
+                    .map_err(|e| tracing::warn!(error = %e, "the disk probe cannot run"))
+                    .ok()
+            }
+            None => None,
+        };
         let poller = rig.clone().map(|rig| {
             tokio::spawn(poller::run(
                 rig,
@@ -405,6 +416,7 @@ impl Drill {
         if let Some(p) = poller {
             let _ = p.await;
         }
+        let disk = probe.and_then(disk_probe::Prober::finish);
         let poll = std::mem::take(&mut *poll_log.lock().expect("poll log lock"));
         let fault_records = faults.lock().expect("fault records lock").clone();
         let inputs = judge::Inputs {
@@ -417,6 +429,7 @@ impl Drill {
             lost: lost.as_ref(),
             aborted,
             watched_nodes: rig.is_some(),
+            disk: disk.as_ref(),
         };
         let verdict = judge::judge(&inputs);
         let target = results::TargetInfo {

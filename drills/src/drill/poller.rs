@@ -100,16 +100,35 @@ impl ClusterView {
     }
 }
 
-/// What the poller keeps for the verdict: leader changes and CPU.
+/// What the poller keeps for the verdict: leader and term changes, CPU, and each node's last
+/// status.
 #[derive(Debug, Default)]
 pub struct PollLog {
     /// (t, leader) at every change.
     pub leaders: Vec<(f64, Option<NodeId>)>,
+    /// (t, highest term any node reports) at every change.
+    pub terms: Vec<(f64, u64)>,
+    /// The last status each node gave.
+    pub last_status: BTreeMap<NodeId, Status>,
     /// Per node: sum of CPU samples and their count, after `judge_from`.
     pub cpu: BTreeMap<NodeId, (f64, u64)>,
 }
 
 impl PollLog {
+    /// Elections during the load: how far the highest term moved from the term at the start
+    /// of the load (each election, won or not, takes a new term).
+    pub fn elections(&self) -> u64 {
+        let at_start = self
+            .terms
+            .iter()
+            .take_while(|(t, _)| *t <= 0.0)
+            .last()
+            .or(self.terms.first())
+            .map_or(0, |(_, term)| *term);
+        let last = self.terms.last().map_or(at_start, |(_, term)| *term);
+        last.saturating_sub(at_start)
+    }
+
     /// Mean CPU of the busiest node over the judged part of the run.
     pub fn busiest_cpu(&self) -> Option<f64> {
         self.cpu
@@ -236,7 +255,39 @@ pub async fn run(
         if log.leaders.last().is_none_or(|(_, l)| *l != leader) {
             log.leaders.push((t, leader));
         }
+        let term = nodes
+            .iter()
+            .filter_map(|n| n.status.as_ref())
+            .map(|s| s.term)
+            .max();
+        if let Some(term) = term
+            && log.terms.last().is_none_or(|(_, t0)| *t0 != term)
+        {
+            log.terms.push((t, term));
+        }
+        for n in &nodes {
+            if let Some(s) = &n.status {
+                log.last_status.insert(n.id, s.clone());
+            }
+        }
         drop(log);
         views.send_replace(ClusterView { t, nodes, leader });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn elections_count_term_changes_during_the_load() {
+        let mut log = PollLog::default();
+        assert_eq!(log.elections(), 0, "nothing seen, nothing counted");
+        // Term 2 before the load started, a jump of two terms (a failed election, then a won
+        // one) at 5 s, one more at 9 s.
+        log.terms = vec![(-0.5, 1), (0.0, 2), (5.0, 4), (9.0, 5)];
+        assert_eq!(log.elections(), 3);
+        log.terms = vec![(0.3, 7)];
+        assert_eq!(log.elections(), 0);
     }
 }

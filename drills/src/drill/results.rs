@@ -8,6 +8,11 @@ use loadgen::metrics::Counts;
 use loadgen::output::{LoadSummary, TimelineRow, TimelineWriter, write_hgrm_files};
 use serde::Serialize;
 
+use std::collections::BTreeMap;
+
+use raftdrill_wire::CommitTimes;
+
+use super::disk_probe::DiskProbe;
 use super::faults::FaultRecord;
 use super::judge::{Inputs, RecoveryEntry, Verdict};
 use crate::check::LostWriteReport;
@@ -47,6 +52,15 @@ pub struct Summary {
     pub checks: ChecksInfo,
     /// Mean CPU of the busiest node over the judged part, percent of one core.
     pub busiest_node_cpu_pct: Option<f64>,
+    /// Elections (term changes) during the load; absent when raftdrill watched no nodes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elections: Option<u64>,
+    /// The disk under the nodes' data: fdatasync latency over the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk: Option<DiskProbe>,
+    /// Each node's durable log commit times at the end of the run.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub log_commits: BTreeMap<String, CommitTimes>,
     /// `pass`, `warn`, `fail` or `aborted`.
     pub verdict: String,
     /// Why it is not `pass`.
@@ -160,6 +174,14 @@ impl Summary {
                 recovery_within_s: s.checks.recovery_within.map(|d| d.as_secs_f64()),
             },
             busiest_node_cpu_pct: i.poll.busiest_cpu(),
+            elections: i.watched_nodes.then(|| i.poll.elections()),
+            disk: i.disk.cloned(),
+            log_commits: i
+                .poll
+                .last_status
+                .iter()
+                .filter_map(|(id, s)| s.log_commits.map(|c| (id.to_string(), c)))
+                .collect(),
             verdict: v.verdict.into(),
             reasons: v.reasons.clone(),
             exit_code: v.exit as u8,
@@ -297,6 +319,23 @@ pub fn report_md(s: &Summary) -> String {
         "\nErrors by class: timeout {}, connect {}, reset {}, no_leader {}, 5xx {}, 4xx {}.",
         e.timeout, e.connect, e.reset, e.no_leader, e.http_5xx, e.http_4xx
     );
+    if let Some(n) = s.elections {
+        let _ = writeln!(o, "\nElections (term changes) during the load: {n}.");
+    }
+    if let Some(d) = &s.disk {
+        let _ = writeln!(
+            o,
+            "\nDisk under the nodes: 4 KiB fdatasync p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples).",
+            d.fdatasync_p50_ms, d.fdatasync_p99_ms, d.fdatasync_max_ms, d.samples
+        );
+    }
+    for (id, c) in &s.log_commits {
+        let _ = writeln!(
+            o,
+            "Node {id} log commits: {} ({} writes), p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms.",
+            c.commits, c.jobs, c.p50_ms, c.p99_ms, c.max_ms
+        );
+    }
     let _ = writeln!(o, "\n## Faults and recovery\n");
     if s.faults.is_empty() {
         let _ = writeln!(o, "No faults.");

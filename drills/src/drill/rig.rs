@@ -56,13 +56,16 @@ impl Rig {
         let deadline = Instant::now() + grace;
         loop {
             if self.cluster.lock().await.supervisor().reap(id).is_some() {
-                return Ok(());
+                break;
             }
             if Instant::now() >= deadline {
-                return self.cluster.lock().await.kill(id);
+                self.cluster.lock().await.kill(id)?;
+                break;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+        self.mark_down(&[id]).await;
+        Ok(())
     }
 
     /// Waits until the answering nodes agree on a leader, within `timeout`. The cluster lock
@@ -78,6 +81,16 @@ impl Rig {
                 return None;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Tells the link proxies in front of `ids` that those nodes are down (killed or stopped),
+    /// so peers that dial them are refused at once, as by the node's own closed port.
+    pub async fn mark_down(&self, ids: &[NodeId]) {
+        if let Some(links) = self.links.lock().await.as_ref() {
+            for id in ids {
+                links.node_down(*id);
+            }
         }
     }
 

@@ -68,6 +68,7 @@ fn status(id: u64, leader: Option<u64>) -> Status {
         snapshot_index: 0,
         voters: vec![1, 2, 3],
         learners: vec![],
+        log_commits: None,
     }
 }
 

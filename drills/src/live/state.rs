@@ -69,6 +69,8 @@ pub struct ViewState {
     leader: Option<Option<NodeId>>,
     /// The last node seen leading.
     last_known_leader: Option<NodeId>,
+    /// The highest term seen at the first poll of the load, and the highest seen since.
+    terms: Option<(u64, u64)>,
     /// Per node: CPU samples since the last snapshot (sum, count).
     cpu: BTreeMap<NodeId, (f64, u32)>,
     burst: Option<Burst>,
@@ -95,9 +97,15 @@ impl ViewState {
             stopping: false,
             leader: None,
             last_known_leader: None,
+            terms: None,
             cpu: BTreeMap::new(),
             burst: None,
         }
+    }
+
+    /// Elections (term changes) since the load started, once a term has been seen.
+    pub fn elections(&self) -> Option<u64> {
+        self.terms.map(|(first, last)| last - first)
     }
 
     /// Sets the clock (seconds since the start of the run).
@@ -180,6 +188,20 @@ impl ViewState {
     pub fn observe_cluster(&mut self, v: &ClusterView) {
         if v.nodes.is_empty() || (!self.cluster.nodes.is_empty() && v.t <= self.cluster.t) {
             return;
+        }
+        let top = v
+            .nodes
+            .iter()
+            .filter_map(|n| n.status.as_ref())
+            .map(|s| s.term)
+            .max();
+        if let Some(top) = top {
+            let (first, last) = self.terms.get_or_insert((top, top));
+            // Before the load starts the clock reads 0: the term at that point is the base.
+            if v.t <= 0.0 {
+                *first = top;
+            }
+            *last = (*last).max(top);
         }
         for n in &v.nodes {
             if let Some(pct) = n.cpu_pct {

@@ -45,6 +45,11 @@ pub(super) async fn serve(
         Dial::Failed(e) => {
             tracing::debug!(%upstream, error = %e, "link proxy cannot reach its upstream");
             shared.counters.upstream_failed();
+            if e.kind() == std::io::ErrorKind::ConnectionRefused {
+                // The node is down: from now on the proxy refuses connections as the node's
+                // closed port would, so a sender can tell "not sent" from "lost".
+                shared.upstream_up.send_replace(false);
+            }
             cut(&client);
             return;
         }

@@ -15,6 +15,13 @@
 //! pending, and never hangs: [`LinkProxy::set_mode`] only stores the mode in a watch channel,
 //! and every pump selects on that channel alongside its socket I/O.
 //!
+//! The proxy reflects its upstream: while the node behind it refuses connections (it is down),
+//! the proxy closes its listening socket so that its own port refuses them too, and a sender
+//! sees "connection refused" (nothing was sent) rather than a connection accepted and then
+//! reset (which it must count as "maybe sent"). It probes the upstream and listens again once
+//! the node is back. A second socket bound to the same port with `SO_REUSEPORT`, never
+//! listening, keeps the port the proxy's own in between.
+//!
 //! # Layout
 //! - this file: [`LinkProxy`] (the accept loop and the handle), [`LinkMode`], [`ProxyError`]
 //! - `conn`: one proxied connection: dial, run both pumps, close or reset
@@ -37,7 +44,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -48,6 +55,10 @@ use pump::Shared;
 /// How long the accept loop backs off after an accept error (e.g. out of file descriptors), so
 /// it does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// How often a proxy whose upstream is down tries to reach it.
+const PROBE_EVERY: Duration = Duration::from_millis(20);
+/// Backlog of the listening socket.
+const BACKLOG: u32 = 1024;
 
 /// What a link does to the bytes of its connections, in both directions (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -131,13 +142,30 @@ impl LinkProxy {
         upstream: SocketAddr,
     ) -> Result<LinkProxy, ProxyError> {
         let bind_error = |source| ProxyError::Bind { listen, source };
-        let listener = TcpListener::bind(listen).await.map_err(bind_error)?;
+        if listen.port() != 0 {
+            // The port's sockets share it with SO_REUSEPORT, which would also let a second
+            // proxy onto a port in use; a plain bind first makes that an error.
+            drop(std::net::TcpListener::bind(listen).map_err(bind_error)?);
+        }
+        let listener = listen_on(listen).map_err(bind_error)?;
         let local = listener.local_addr().map_err(bind_error)?;
+        let holder = reuse_socket(local)
+            .and_then(|s| {
+                // Without SO_REUSEADDR on the holder, nobody else's SO_REUSEADDR bind can take
+                // the port while the listener is closed.
+                s.set_reuseaddr(false)?;
+                s.bind(local).map(|()| s)
+            })
+            .map_err(bind_error)?;
         let (modes, mode_rx) = watch::channel(LinkMode::Pass);
         let shared = Arc::new(Shared::new());
         let (stop, stop_rx) = oneshot::channel();
         let task = tokio::spawn(accept_loop(
-            listener,
+            Port {
+                local,
+                listener: Some(listener),
+                _holder: holder,
+            },
             upstream,
             Arc::clone(&shared),
             mode_rx,
@@ -170,6 +198,20 @@ impl LinkProxy {
         if old != mode {
             tracing::info!(local = %self.local, upstream = %self.upstream, ?old, new = ?mode, "link mode changed");
         }
+    }
+
+    /// Tells the proxy its upstream is down (the node was killed or stopped), so it refuses
+    /// connections at once rather than after the first one it cannot forward. It listens again
+    /// when its probe reaches the node.
+    pub fn upstream_down(&self) {
+        self.shared.upstream_up.send_replace(false);
+    }
+
+    /// Whether the proxy's port takes connections now.
+    pub fn listening(&self) -> bool {
+        self.shared
+            .listening
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The current mode.
@@ -208,16 +250,82 @@ impl Drop for LinkProxy {
     }
 }
 
+/// A socket of the proxy's port with `SO_REUSEADDR` and `SO_REUSEPORT` set.
+fn reuse_socket(addr: SocketAddr) -> std::io::Result<TcpSocket> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    Ok(socket)
+}
+
+/// A listening socket on `addr` that shares its port with the holder.
+fn listen_on(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = reuse_socket(addr)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
+/// The proxy's port: its listener while the upstream is up, and a bound socket that never
+/// listens and keeps the port while it is down.
+struct Port {
+    local: SocketAddr,
+    listener: Option<TcpListener>,
+    _holder: TcpSocket,
+}
+
+impl Port {
+    async fn accept(&self) -> std::io::Result<(TcpStream, SocketAddr)> {
+        match &self.listener {
+            Some(l) => l.accept().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Listens when `up`, refuses (no listener) when not; `listening` says which it did.
+    fn follow(&mut self, up: bool, listening: &std::sync::atomic::AtomicBool) {
+        match (up, self.listener.is_some()) {
+            (false, true) => {
+                tracing::debug!(local = %self.local, "upstream down: refusing connections");
+                self.listener = None;
+            }
+            (true, false) => match listen_on(self.local) {
+                Ok(l) => {
+                    tracing::debug!(local = %self.local, "upstream back: listening again");
+                    self.listener = Some(l);
+                }
+                Err(e) => tracing::warn!(local = %self.local, error = %e, "cannot listen again"),
+            },
+            _ => {}
+        }
+        listening.store(
+            self.listener.is_some(),
+            std::sync::atomic::Ordering::Release,
+        );
+    }
+}
+
 /// Accepts connections until told to stop, then aborts and joins every connection task.
+/// While the upstream is down, the port refuses connections and the upstream is probed.
 async fn accept_loop(
-    listener: TcpListener,
+    mut port: Port,
     upstream: SocketAddr,
     shared: Arc<Shared>,
     modes: watch::Receiver<LinkMode>,
     mut stop: oneshot::Receiver<()>,
 ) {
     let mut conns = JoinSet::new();
+    let mut up_rx = shared.upstream_up.subscribe();
+    let mut mode_rx = modes.clone();
     loop {
+        let up = *up_rx.borrow_and_update();
+        // A link that holds every SYN (a blackhole) takes connections whatever the node does,
+        // as a partitioned network path would.
+        let holds = mode_rx.borrow_and_update().holds();
+        port.follow(up || holds, &shared.listening);
         tokio::select! {
             // A send or a dropped sender (the handle is gone) both mean stop.
             _ = &mut stop => break,
@@ -228,7 +336,14 @@ async fn accept_loop(
                     tracing::error!(%upstream, "link proxy connection task panicked");
                 }
             }
-            accepted = listener.accept() => match accepted {
+            _ = up_rx.changed() => {}
+            _ = mode_rx.changed() => {}
+            _ = tokio::time::sleep(PROBE_EVERY), if !up || port.listener.is_none() => {
+                if !up && TcpStream::connect(upstream).await.is_ok() {
+                    shared.upstream_up.send_replace(true);
+                }
+            }
+            accepted = port.accept() => match accepted {
                 Ok((client, peer)) => {
                     if *modes.borrow() == LinkMode::Reset {
                         tracing::debug!(%peer, %upstream, "link in reset: refusing connection");
@@ -248,6 +363,6 @@ async fn accept_loop(
             },
         }
     }
-    drop(listener);
+    drop(port);
     conns.shutdown().await;
 }

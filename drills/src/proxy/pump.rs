@@ -60,6 +60,10 @@ pub(super) struct Shared {
     /// The bandwidth buckets, up then down. A std mutex, not tokio's: it is held for a few
     /// arithmetic operations and never across an await.
     buckets: [Mutex<TokenBucket>; 2],
+    /// Whether the upstream accepts connections. While it refuses them, so does the proxy.
+    pub(super) upstream_up: tokio::sync::watch::Sender<bool>,
+    /// Whether the proxy's port has a listener now.
+    pub(super) listening: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -72,6 +76,8 @@ impl Shared {
                 Mutex::new(TokenBucket::new(now)),
                 Mutex::new(TokenBucket::new(now)),
             ],
+            upstream_up: tokio::sync::watch::channel(true).0,
+            listening: std::sync::atomic::AtomicBool::new(true),
         }
     }
 

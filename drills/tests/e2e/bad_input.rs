@@ -42,6 +42,13 @@ async fn bad_input_gets_json_4xx_and_the_node_stays_healthy() {
         (Method::PUT, "/kv/a".into(), Some(big_value), 413),
         (Method::PUT, "/kv/a".into(), Some(huge_body), 413),
         (Method::GET, "/kv/a?consistency=eventual".into(), None, 400),
+        (Method::GET, "/kv/a%zz".into(), None, 400),
+        (
+            Method::PUT,
+            "/kv/a%2".into(),
+            Some(r#"{"value": "x"}"#.into()),
+            400,
+        ),
         (
             Method::POST,
             "/kv/a/cas".into(),
@@ -93,4 +100,10 @@ async fn bad_input_gets_json_4xx_and_the_node_stays_healthy() {
         put(&client, &url, "after", "ok").await.unwrap().status(),
         200
     );
+    // Node logs are plain text: no terminal colour escapes in a file.
+    for (id, info) in c.nodes() {
+        let log = std::fs::read_to_string(&info.log).unwrap();
+        assert!(!log.is_empty(), "node {id} logged nothing");
+        assert!(!log.contains('\x1b'), "node {id}'s log has ANSI escapes");
+    }
 }

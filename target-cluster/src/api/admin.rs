@@ -44,6 +44,7 @@ pub(super) async fn status(State(st): State<AppState>) -> Json<Status> {
         snapshot_index: m.snapshot.map_or(0, |l| l.index),
         voters,
         learners,
+        log_commits: Some(st.inner.commit_stats.times()),
     })
 }
 

@@ -31,7 +31,7 @@ pub(super) async fn put_key(
     key: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let parsed = check_key(key).and_then(|k| Ok((k, parse_json::<PutBody>(&body)?)));
+    let parsed = check_key(&uri, key).and_then(|k| Ok((k, parse_json::<PutBody>(&body)?)));
     let (key, put) = match parsed {
         Ok(v) => v,
         Err(e) => return e.into_response(),
@@ -67,7 +67,7 @@ pub(super) async fn delete_key(
     headers: HeaderMap,
     key: Result<Path<String>, PathRejection>,
 ) -> Response {
-    let key = match check_key(key) {
+    let key = match check_key(&uri, key) {
         Ok(k) => k,
         Err(e) => return e.into_response(),
     };
@@ -95,7 +95,7 @@ pub(super) async fn cas_key(
     key: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let parsed = check_key(key).and_then(|k| Ok((k, parse_json::<CasBody>(&body)?)));
+    let parsed = check_key(&uri, key).and_then(|k| Ok((k, parse_json::<CasBody>(&body)?)));
     let (key, cas) = match parsed {
         Ok(v) => v,
         Err(e) => return e.into_response(),
@@ -150,7 +150,7 @@ pub(super) async fn get_key(
     key: Result<Path<String>, PathRejection>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
-    let parsed = check_key(key).and_then(|k| Ok((k, consistency(query)?)));
+    let parsed = check_key(&uri, key).and_then(|k| Ok((k, consistency(query)?)));
     let (key, consistency) = match parsed {
         Ok(v) => v,
         Err(e) => return e.into_response(),
@@ -262,7 +262,14 @@ fn shutting_down(f: impl std::fmt::Display) -> ApiError {
     )
 }
 
-fn check_key(key: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+/// The key of the path, percent-decoded strictly: a `%` not followed by two hex digits is a
+/// 400 (axum's decoder would keep it as a literal `%`, so `%zz` and `%25zz` named the same key).
+fn check_key(uri: &Uri, key: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    if let Some(at) = malformed_escape(uri.path()) {
+        return Err(ApiError::bad_request(format!(
+            "malformed percent-encoding at byte {at} of the path"
+        )));
+    }
     let Path(key) = key.map_err(|e| ApiError::bad_request(e.body_text()))?;
     if key.is_empty() {
         return Err(ApiError::bad_request("empty key"));
@@ -274,6 +281,15 @@ fn check_key(key: Result<Path<String>, PathRejection>) -> Result<String, ApiErro
         )));
     }
     Ok(key)
+}
+
+/// The offset of the first `%` that does not start a `%XX` escape, if any.
+fn malformed_escape(path: &str) -> Option<usize> {
+    let b = path.as_bytes();
+    (0..b.len()).find(|&i| {
+        b[i] == b'%'
+            && !(i + 2 < b.len() && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit())
+    })
 }
 
 fn check_value(value: &str) -> Result<(), ApiError> {
@@ -297,5 +313,19 @@ fn consistency(
         Some(other) => Err(ApiError::bad_request(format!(
             "unknown consistency {other:?}; use linearizable, lease or stale"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::malformed_escape;
+
+    #[test]
+    fn only_complete_escapes_pass() {
+        assert_eq!(malformed_escape("/kv/a%20b"), None);
+        assert_eq!(malformed_escape("/kv/%2F%2f/cas"), None);
+        assert_eq!(malformed_escape("/kv/%zz"), Some(4));
+        assert_eq!(malformed_escape("/kv/a%2"), Some(5));
+        assert_eq!(malformed_escape("/kv/a%"), Some(5));
     }
 }

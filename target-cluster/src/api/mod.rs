@@ -23,6 +23,7 @@ use raftdrill_wire::{ErrorBody, MAX_VALUE_BYTES, error_code};
 use crate::net::PeerMap;
 use crate::net::path;
 use crate::store::KvHandle;
+use crate::store::commit_stats::CommitStats;
 use crate::typ::{NodeId, Raft};
 
 /// Everything a handler needs; cheap to clone.
@@ -46,6 +47,8 @@ struct Inner {
     /// A leader that has heard from no quorum for this long refuses requests (503) rather
     /// than let them wait for a commit that cannot come.
     quorum_stale: Duration,
+    /// The log writer's commit times, for `/status`.
+    commit_stats: Arc<CommitStats>,
 }
 
 /// Parts of an [`AppState`].
@@ -70,6 +73,8 @@ pub struct AppStateParts {
     pub advertise: String,
     /// See [`AppState`]: when a leader counts its quorum as lost.
     pub quorum_stale: Duration,
+    /// The log writer's commit times.
+    pub commit_stats: Arc<CommitStats>,
 }
 
 impl AppState {
@@ -87,6 +92,7 @@ impl AppState {
                 lease: p.lease,
                 advertise: p.advertise,
                 quorum_stale: p.quorum_stale,
+                commit_stats: p.commit_stats,
             }),
         }
     }

@@ -1,25 +1,43 @@
-//! The Raft log and vote, kept in redb.
+//! The Raft log and vote: an in-memory view for openraft, made durable in redb by a writer
+//! thread of its own with group commit.
+//!
+//! openraft's storage API asks `append` to return as soon as the entries are readable and to
+//! report durability later through a callback. An append that waited for its fsync would stall
+//! the node's Raft core for as long as the disk takes: no heartbeat, vote or response is
+//! handled meanwhile, so one slow fsync on a busy machine was enough for a follower to miss
+//! its leader and start an election, and a leader could not take new entries while its last
+//! batch was being synced. So:
+//!
+//! - every entry not yet purged is kept in memory ([`MemLog`]); reads never touch the disk;
+//! - appends, truncations, purges and vote and commit saves are queued, in order, to one
+//!   writer thread; it takes every job waiting, applies them all in one redb transaction and
+//!   commits it once (with `--fsync always`, `Durability::Immediate`: one fsync for the batch),
+//!   then calls each append's callback;
+//! - `save_vote` waits for its own commit, as openraft requires a vote to be durable before
+//!   it is used.
 //!
 //! One redb database holds two tables: `log` (index → postcard-encoded entry) and `meta` (the
 //! vote, the last purged log id and the committed log id). The disk store uses a file; the
-//! `--store memory` store uses redb's in-memory backend, so both run exactly the same code and
-//! differ only in whether anything survives the process.
-//!
-//! An append is acknowledged to openraft (the `LogFlushed` callback) only after its redb commit
-//! returned, and with `--fsync always` that commit is `Durability::Immediate`, which fsyncs.
+//! `--store memory` store uses redb's in-memory backend, so both run the same code and differ
+//! only in whether anything survives the process.
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::RangeBounds;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+use std::time::Instant;
 
 use openraft::storage::{LogFlushed, RaftLogReader, RaftLogStorage};
 use openraft::{OptionalSend, StorageIOError};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::sync::oneshot;
 
 use crate::store::FsyncPolicy;
+use crate::store::commit_stats::CommitStats;
 use crate::typ::{Entry, LogId, LogState, StorageError, TypeConfig, Vote};
 
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
@@ -29,96 +47,133 @@ const KEY_VOTE: &str = "vote";
 const KEY_PURGED: &str = "last_purged";
 const KEY_COMMITTED: &str = "committed";
 
-/// The log store handed to openraft. Cloning shares the same database.
+/// Most jobs the writer folds into one commit.
+const MAX_BATCH: usize = 4096;
+
+/// The log as openraft sees it: every entry after the last purged one.
+#[derive(Debug, Default)]
+struct MemLog {
+    entries: BTreeMap<u64, Entry>,
+    last_purged: Option<LogId>,
+    vote: Option<Vote>,
+    committed: Option<LogId>,
+}
+
+/// One step for the writer thread, applied in the order queued.
+enum Job {
+    Append {
+        entries: Vec<(u64, Vec<u8>)>,
+        callback: LogFlushed<TypeConfig>,
+    },
+    Truncate {
+        from: u64,
+    },
+    Purge {
+        upto: LogId,
+    },
+    Vote {
+        bytes: Vec<u8>,
+        done: oneshot::Sender<Result<(), String>>,
+    },
+    Committed {
+        bytes: Vec<u8>,
+    },
+}
+
+impl Job {
+    /// Whether this job must be on disk before it is reported done.
+    fn needs_sync(&self) -> bool {
+        !matches!(self, Job::Committed { .. })
+    }
+}
+
+/// The log store handed to openraft. Cloning shares the same log and writer.
 #[derive(Clone)]
 pub struct LogStore {
-    db: Arc<Database>,
-    fsync: FsyncPolicy,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    mem: Mutex<MemLog>,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
     /// Published for `/status`: openraft 0.9's metrics carry no committed index.
     committed: Arc<AtomicU64>,
+    stats: Arc<CommitStats>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the queue ends the writer once it has committed what is queued; joining it
+        // lets go of the database, so the same files can be opened again at once.
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.take();
+        }
+        if let Ok(mut writer) = self.writer.lock()
+            && let Some(handle) = writer.take()
+        {
+            let _ = handle.join();
+        }
+    }
 }
 
 impl LogStore {
-    pub(crate) fn new(db: Arc<Database>, fsync: FsyncPolicy, committed: Arc<AtomicU64>) -> Self {
-        Self {
-            db,
-            fsync,
-            committed,
-        }
-    }
-
-    fn durability(&self) -> Durability {
-        match self.fsync {
+    /// Loads the log from `db` and starts its writer thread.
+    pub(crate) fn new(
+        db: Arc<Database>,
+        fsync: FsyncPolicy,
+        committed: Arc<AtomicU64>,
+    ) -> Result<Self, redb::Error> {
+        let mem = load(&db)?;
+        committed.store(mem.committed.map_or(0, |c| c.index), Ordering::Relaxed);
+        let stats = Arc::new(CommitStats::default());
+        let (tx, rx) = mpsc::channel();
+        let durability = match fsync {
             FsyncPolicy::Always => Durability::Immediate,
             FsyncPolicy::Never => Durability::None,
-        }
-    }
-
-    fn read_meta<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StorageError> {
-        let txn = self.db.begin_read().map_err(read_err)?;
-        let table = match txn.open_table(META) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(read_err(e)),
         };
-        match table.get(key).map_err(read_err)? {
-            Some(v) => Ok(Some(postcard::from_bytes(v.value()).map_err(read_err)?)),
-            None => Ok(None),
+        let writer_stats = stats.clone();
+        let writer = std::thread::Builder::new()
+            .name("raft-log-writer".into())
+            .spawn(move || write_loop(&db, durability, &rx, &writer_stats))
+            .map_err(redb::Error::Io)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                mem: Mutex::new(mem),
+                jobs: Mutex::new(Some(tx)),
+                writer: Mutex::new(Some(writer)),
+                committed,
+                stats,
+            }),
+        })
+    }
+
+    /// How long the writer's commits take.
+    pub fn commit_stats(&self) -> Arc<CommitStats> {
+        self.inner.stats.clone()
+    }
+
+    fn mem(&self) -> std::sync::MutexGuard<'_, MemLog> {
+        self.inner.mem.lock().expect("log memory lock")
+    }
+
+    fn queue(&self, job: Job) -> Result<(), StorageError> {
+        let jobs = self.inner.jobs.lock().expect("log queue lock");
+        match jobs.as_ref().map(|tx| tx.send(job)) {
+            Some(Ok(())) => Ok(()),
+            _ => Err(write_err(std::io::Error::other(
+                "the log writer has stopped",
+            ))),
         }
     }
-
-    /// Writes one meta key in its own transaction, blocking; call from a blocking context.
-    fn write_meta<T: Serialize>(
-        &self,
-        key: &str,
-        value: &T,
-        durability: Durability,
-    ) -> Result<(), StorageError> {
-        let bytes = postcard::to_allocvec(value).map_err(write_err)?;
-        let mut txn = self.db.begin_write().map_err(write_err)?;
-        txn.set_durability(durability).map_err(write_err)?;
-        {
-            let mut table = txn.open_table(META).map_err(write_err)?;
-            table.insert(key, bytes.as_slice()).map_err(write_err)?;
-        }
-        txn.commit().map_err(write_err)
-    }
-
-    fn last_entry_id(&self) -> Result<Option<LogId>, StorageError> {
-        let txn = self.db.begin_read().map_err(read_err)?;
-        let table = match txn.open_table(LOG) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(read_err(e)),
-        };
-        match table.last().map_err(read_err)? {
-            Some((_, v)) => {
-                let entry: Entry = postcard::from_bytes(v.value()).map_err(read_err)?;
-                Ok(Some(entry.log_id))
-            }
-            None => Ok(None),
-        }
-    }
-
-    /// Runs a blocking storage step off the async worker threads.
-    async fn blocking<T, F>(&self, f: F) -> Result<T, StorageError>
-    where
-        T: Send + 'static,
-        F: FnOnce(LogStore) -> Result<T, StorageError> + Send + 'static,
-    {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || f(this))
-            .await
-            .map_err(|e| StorageError::from(StorageIOError::write_logs(&e)))?
-    }
-}
-
-fn read_err<E: std::error::Error + 'static>(e: E) -> StorageError {
-    StorageIOError::read_logs(&e).into()
 }
 
 fn write_err<E: std::error::Error + 'static>(e: E) -> StorageError {
     StorageIOError::write_logs(&e).into()
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StorageError> {
+    postcard::to_allocvec(value).map_err(write_err)
 }
 
 /// Ensures both tables exist, so readers never see "table does not exist" after the first open.
@@ -130,19 +185,125 @@ pub(crate) fn create_tables(db: &Database) -> Result<(), redb::Error> {
     Ok(())
 }
 
+/// Reads the whole durable log and meta into memory.
+fn load(db: &Database) -> Result<MemLog, redb::Error> {
+    fn meta<T: DeserializeOwned>(
+        table: &impl ReadableTable<&'static str, &'static [u8]>,
+        key: &str,
+    ) -> Result<Option<T>, redb::Error> {
+        match table.get(key)? {
+            Some(v) => postcard::from_bytes(v.value())
+                .map(Some)
+                .map_err(|e| redb::Error::Corrupted(format!("meta {key}: {e}"))),
+            None => Ok(None),
+        }
+    }
+    let txn = db.begin_read()?;
+    let m = txn.open_table(META)?;
+    let log = txn.open_table(LOG)?;
+    let mut entries = BTreeMap::new();
+    for item in log.iter()? {
+        let (k, v) = item?;
+        let entry: Entry = postcard::from_bytes(v.value())
+            .map_err(|e| redb::Error::Corrupted(format!("log entry {}: {e}", k.value())))?;
+        entries.insert(k.value(), entry);
+    }
+    let committed: Option<Option<LogId>> = meta(&m, KEY_COMMITTED)?;
+    Ok(MemLog {
+        entries,
+        last_purged: meta(&m, KEY_PURGED)?,
+        vote: meta(&m, KEY_VOTE)?,
+        committed: committed.flatten(),
+    })
+}
+
+/// The writer thread: takes every job waiting, applies them in one transaction, commits once,
+/// then reports each job done. Ends when the queue closes.
+fn write_loop(
+    db: &Database,
+    durability: Durability,
+    jobs: &mpsc::Receiver<Job>,
+    stats: &CommitStats,
+) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let sync = batch.iter().any(Job::needs_sync);
+        let started = Instant::now();
+        let result = commit(db, if sync { durability } else { Durability::None }, &batch)
+            .map_err(|e| e.to_string());
+        if sync && matches!(durability, Durability::Immediate) {
+            stats.record(started.elapsed(), batch.len());
+        }
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "the log could not be written");
+        }
+        for job in batch {
+            match job {
+                Job::Append { callback, .. } => {
+                    callback.log_io_completed(result.clone().map_err(std::io::Error::other));
+                }
+                Job::Vote { done, .. } => {
+                    let _ = done.send(result.clone());
+                }
+                Job::Truncate { .. } | Job::Purge { .. } | Job::Committed { .. } => {}
+            }
+        }
+    }
+}
+
+/// Applies `batch` in order in one transaction.
+fn commit(db: &Database, durability: Durability, batch: &[Job]) -> Result<(), redb::Error> {
+    let mut txn = db.begin_write()?;
+    txn.set_durability(durability)?;
+    {
+        let mut log = txn.open_table(LOG)?;
+        let mut meta = txn.open_table(META)?;
+        for job in batch {
+            match job {
+                Job::Append { entries, .. } => {
+                    for (index, bytes) in entries {
+                        log.insert(*index, bytes.as_slice())?;
+                    }
+                }
+                Job::Truncate { from } => {
+                    log.retain_in(*from.., |_, _| false)?;
+                }
+                Job::Purge { upto } => {
+                    let bytes = postcard::to_allocvec(upto)
+                        .map_err(|e| redb::Error::Corrupted(e.to_string()))?;
+                    meta.insert(KEY_PURGED, bytes.as_slice())?;
+                    log.retain_in(..=upto.index, |_, _| false)?;
+                }
+                Job::Vote { bytes, .. } => {
+                    meta.insert(KEY_VOTE, bytes.as_slice())?;
+                }
+                Job::Committed { bytes } => {
+                    meta.insert(KEY_COMMITTED, bytes.as_slice())?;
+                }
+            }
+        }
+    }
+    txn.commit()?;
+    Ok(())
+}
+
 impl RaftLogReader<TypeConfig> for LogStore {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, StorageError> {
-        let txn = self.db.begin_read().map_err(read_err)?;
-        let table = txn.open_table(LOG).map_err(read_err)?;
-        let mut out = Vec::new();
-        for item in table.range(range).map_err(read_err)? {
-            let (_, v) = item.map_err(read_err)?;
-            out.push(postcard::from_bytes(v.value()).map_err(read_err)?);
-        }
-        Ok(out)
+        Ok(self
+            .mem()
+            .entries
+            .range(range)
+            .map(|(_, e)| e.clone())
+            .collect())
     }
 }
 
@@ -150,10 +311,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = LogStore;
 
     async fn get_log_state(&mut self) -> Result<LogState, StorageError> {
-        let last_purged: Option<LogId> = self.read_meta(KEY_PURGED)?;
-        let last = self.last_entry_id()?.or(last_purged);
+        let mem = self.mem();
+        let last = mem
+            .entries
+            .last_key_value()
+            .map(|(_, e)| e.log_id)
+            .or(mem.last_purged);
         Ok(LogState {
-            last_purged_log_id: last_purged,
+            last_purged_log_id: mem.last_purged,
             last_log_id: last,
         })
     }
@@ -163,31 +328,39 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
-        let vote = *vote;
-        let durability = self.durability();
-        self.blocking(move |s| s.write_meta(KEY_VOTE, &vote, durability))
-            .await
+        let bytes = encode(vote)?;
+        let (done, saved) = oneshot::channel();
+        self.queue(Job::Vote { bytes, done })?;
+        match saved.await {
+            Ok(Ok(())) => {
+                self.mem().vote = Some(*vote);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(write_err(std::io::Error::other(e))),
+            Err(_) => Err(write_err(std::io::Error::other(
+                "the log writer has stopped",
+            ))),
+        }
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
-        self.read_meta(KEY_VOTE)
+        Ok(self.mem().vote)
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        self.committed
+        self.inner
+            .committed
             .store(committed.map_or(0, |c| c.index), Ordering::Relaxed);
+        self.mem().committed = committed;
         // Losing the newest committed id in a crash is harmless (openraft learns it again from
-        // the leader), so it never pays for an fsync of its own.
-        self.blocking(move |s| s.write_meta(KEY_COMMITTED, &committed, Durability::None))
-            .await
+        // the leader), so it rides along with the next commit and never waits for an fsync.
+        self.queue(Job::Committed {
+            bytes: encode(&committed)?,
+        })
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
-        let committed: Option<Option<LogId>> = self.read_meta(KEY_COMMITTED)?;
-        let committed = committed.flatten();
-        self.committed
-            .store(committed.map_or(0, |c| c.index), Ordering::Relaxed);
-        Ok(committed)
+        Ok(self.mem().committed)
     }
 
     async fn append<I>(
@@ -200,69 +373,32 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let mut encoded = Vec::new();
-        for entry in entries {
-            let bytes = postcard::to_allocvec(&entry).map_err(write_err)?;
-            encoded.push((entry.log_id.index, bytes));
-        }
-        let durability = self.durability();
-        let res = self
-            .blocking(move |s| {
-                let mut txn = s.db.begin_write().map_err(write_err)?;
-                txn.set_durability(durability).map_err(write_err)?;
-                {
-                    let mut table = txn.open_table(LOG).map_err(write_err)?;
-                    for (index, bytes) in &encoded {
-                        table.insert(*index, bytes.as_slice()).map_err(write_err)?;
-                    }
-                }
-                txn.commit().map_err(write_err)
+        {
+            let mut mem = self.mem();
+            for entry in entries {
+                encoded.push((entry.log_id.index, encode(&entry)?));
+                mem.entries.insert(entry.log_id.index, entry);
+            }
+            // Queued under the memory lock, so the writer sees jobs in the order the log
+            // changed.
+            self.queue(Job::Append {
+                entries: encoded,
+                callback,
             })
-            .await;
-        match res {
-            Ok(()) => {
-                callback.log_io_completed(Ok(()));
-                Ok(())
-            }
-            Err(e) => {
-                callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
-                Err(e)
-            }
         }
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        let durability = self.durability();
-        self.blocking(move |s| {
-            let mut txn = s.db.begin_write().map_err(write_err)?;
-            txn.set_durability(durability).map_err(write_err)?;
-            {
-                let mut table = txn.open_table(LOG).map_err(write_err)?;
-                table
-                    .retain_in(log_id.index.., |_, _| false)
-                    .map_err(write_err)?;
-            }
-            txn.commit().map_err(write_err)
-        })
-        .await
+        let mut mem = self.mem();
+        mem.entries.split_off(&log_id.index);
+        self.queue(Job::Truncate { from: log_id.index })
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        let durability = self.durability();
-        self.blocking(move |s| {
-            let bytes = postcard::to_allocvec(&log_id).map_err(write_err)?;
-            let mut txn = s.db.begin_write().map_err(write_err)?;
-            txn.set_durability(durability).map_err(write_err)?;
-            {
-                let mut meta = txn.open_table(META).map_err(write_err)?;
-                meta.insert(KEY_PURGED, bytes.as_slice())
-                    .map_err(write_err)?;
-                let mut table = txn.open_table(LOG).map_err(write_err)?;
-                table
-                    .retain_in(..=log_id.index, |_, _| false)
-                    .map_err(write_err)?;
-            }
-            txn.commit().map_err(write_err)
-        })
-        .await
+        let mut mem = self.mem();
+        let kept = mem.entries.split_off(&(log_id.index + 1));
+        mem.entries = kept;
+        mem.last_purged = Some(log_id);
+        self.queue(Job::Purge { upto: log_id })
     }
 }

@@ -10,6 +10,7 @@
 // return the same type so that `?` works without conversions.
 #![allow(clippy::result_large_err)]
 
+pub mod commit_stats;
 mod log_store;
 mod state_machine;
 
@@ -175,7 +176,12 @@ pub fn open(opts: &StoreOptions) -> Result<OpenedStore, StoreError> {
         path: "raft.redb".into(),
         source,
     })?;
-    let log = LogStore::new(Arc::new(db), opts.fsync, committed.clone());
+    let log = LogStore::new(Arc::new(db), opts.fsync, committed.clone()).map_err(|source| {
+        StoreError::Database {
+            path: "raft.redb".into(),
+            source,
+        }
+    })?;
     let state_machine = StateMachine::new(snap_dir, opts.apply_delay, loaded);
     let kv = state_machine.handle();
     Ok(OpenedStore {

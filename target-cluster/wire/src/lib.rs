@@ -176,7 +176,7 @@ pub enum Role {
 }
 
 /// Answer of `GET /status`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Status {
     /// This node's id.
     pub id: u64,
@@ -198,6 +198,24 @@ pub struct Status {
     pub voters: Vec<u64>,
     /// Non-voting members of the current membership.
     pub learners: Vec<u64>,
+    /// How long the node's durable log commits have taken since it started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_commits: Option<CommitTimes>,
+}
+
+/// Durable log commit times of a node (`/status`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct CommitTimes {
+    /// Durable commits (each one fsync, for a batch of queued writes).
+    pub commits: u64,
+    /// Writes those commits carried (appends, votes, truncations).
+    pub jobs: u64,
+    /// Median commit time, ms.
+    pub p50_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+    /// Longest, ms.
+    pub max_ms: f64,
 }
 
 /// Body of `POST /admin/members`.

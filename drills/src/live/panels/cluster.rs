@@ -59,10 +59,13 @@ pub fn render(f: &mut Frame, area: Rect, s: &ViewState) {
     .style(Style::default().fg(Color::DarkGray));
     let leader = s.cluster.leader;
     let rows = s.cluster.nodes.iter().map(|n| row(n, leader));
+    let elections = s
+        .elections()
+        .map_or(String::new(), |n| format!("· elections {n} "));
     let title = match leader {
-        Some(l) => format!(" cluster · leader {l} "),
+        Some(l) => format!(" cluster · leader {l} {elections}"),
         None if s.cluster.nodes.is_empty() => " cluster · waiting for the first poll ".into(),
-        None => " cluster · no leader ".into(),
+        None => format!(" cluster · no leader {elections}"),
     };
     let block = Block::new()
         .borders(Borders::TOP)

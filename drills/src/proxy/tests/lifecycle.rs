@@ -123,3 +123,88 @@ async fn a_clean_close_ends_both_directions() {
     })
     .await;
 }
+
+/// While the node behind a link is down the proxy refuses connections as the node's own port
+/// would (so a sender knows nothing was sent), and takes them again once the node is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_refuses_while_its_upstream_refuses_and_listens_again_after() {
+    let node = TcpListener::bind("127.0.0.1:0").await.expect("bind node");
+    let upstream = node.local_addr().unwrap();
+    drop(node);
+    let proxy = LinkProxy::start(upstream).await.expect("start");
+    // The first connection is accepted, then cut when the dial is refused (on loopback the
+    // RST may even beat the end of the client's connect); from then on the proxy's own port
+    // refuses.
+    if let Ok(mut first) = TcpStream::connect(proxy.local_addr()).await {
+        expect_closed(&mut first, Duration::from_secs(2)).await;
+    }
+    wait_until(
+        Duration::from_secs(2),
+        "the proxy to stop listening",
+        || !proxy.listening(),
+    )
+    .await;
+    let refused = TcpStream::connect(proxy.local_addr())
+        .await
+        .expect_err("refused");
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+    // Nobody else can take the port meanwhile.
+    assert!(std::net::TcpListener::bind(proxy.local_addr()).is_err());
+
+    // The node comes back on its port: the proxy listens and forwards again.
+    let node = TcpListener::bind(upstream).await.expect("rebind node");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = node.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = stream.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    wait_until(Duration::from_secs(5), "the proxy to listen again", || {
+        proxy.listening()
+    })
+    .await;
+    let mut again = connect(&proxy).await;
+    round_trip(&mut again, b"back").await;
+}
+
+/// Told that its node is down, the proxy refuses at once, without a first connection cut; a
+/// blackholed link keeps taking connections (a partition drops SYNs, it does not refuse them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_down_hint_refuses_at_once_unless_the_link_holds() {
+    let node = TcpListener::bind("127.0.0.1:0").await.expect("bind node");
+    let upstream = node.local_addr().unwrap();
+    let proxy = LinkProxy::start(upstream).await.expect("start");
+    drop(node);
+    proxy.upstream_down();
+    within(Duration::from_secs(2), "the port to refuse", async {
+        loop {
+            match TcpStream::connect(proxy.local_addr()).await {
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => break,
+                _ => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+    })
+    .await;
+    assert_eq!(
+        proxy.stats().upstream_failures,
+        0,
+        "no connection was cut to find out"
+    );
+    proxy.set_mode(LinkMode::Blackhole);
+    let held = within(
+        Duration::from_secs(2),
+        "a blackholed link to accept",
+        async {
+            loop {
+                if let Ok(c) = TcpStream::connect(proxy.local_addr()).await {
+                    break c;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        },
+    )
+    .await;
+    drop(held);
+}
