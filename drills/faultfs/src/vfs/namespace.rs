@@ -23,7 +23,7 @@ pub(crate) struct Caller {
 
 impl Namespace {
     /// Moves the node at `path` into the trash; returns its name there.
-    fn to_trash(&mut self, path: &Path) -> io::Result<OsString> {
+    fn move_to_trash(&mut self, path: &Path) -> io::Result<OsString> {
         let name = OsString::from(self.trash_seq.to_string());
         self.trash_seq += 1;
         let trash = self.nodes.path(self.trash)?;
@@ -204,7 +204,7 @@ impl Vfs {
         if node == ROOT {
             return Err(errno(libc::EBUSY));
         }
-        let trashed = ns.to_trash(&path)?;
+        let trashed = ns.move_to_trash(&path)?;
         let trash = ns.trash;
         ns.nodes.move_to(node, Place::new(trash, trashed.clone()));
         ns.journal.push(Change::Removed { at, node, trashed });
@@ -250,7 +250,7 @@ impl Vfs {
                     _ => {}
                 }
                 let old = ns.nodes.bind(to.clone(), &dst, false);
-                let trashed = ns.to_trash(&to_path)?;
+                let trashed = ns.move_to_trash(&to_path)?;
                 let trash = ns.trash;
                 ns.nodes.move_to(old, Place::new(trash, trashed.clone()));
                 replaced = Some((old, trashed));
