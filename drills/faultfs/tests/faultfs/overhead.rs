@@ -35,24 +35,22 @@ fn line(what: &str, d: &mut [Duration]) -> String {
     )
 }
 
-/// `n` appends of 256 bytes to a new file in `dir`, each followed by fdatasync.
-fn run(dir: &Path, n: usize) -> Figures {
-    let f = File::create(dir.join("bench.dat")).unwrap();
+/// Appends of 256 bytes to `file`, each followed by fdatasync, recorded into `out`.
+fn run(file: &File, ops: std::ops::Range<usize>, out: &mut Figures) {
     let block = [0x5au8; 256];
-    let mut out = Figures {
-        write: Vec::with_capacity(n),
-        sync: Vec::with_capacity(n),
-    };
-    for i in 0..n {
+    for i in ops {
         let t = Instant::now();
-        f.write_all_at(&block, (i * block.len()) as u64).unwrap();
+        file.write_all_at(&block, (i * block.len()) as u64).unwrap();
         let w = t.elapsed();
-        f.sync_data().unwrap();
+        file.sync_data().unwrap();
         out.write.push(w);
         out.sync.push(t.elapsed() - w);
     }
-    out
 }
+
+/// Native and faultfs runs alternate in rounds of this many operations, so that both see the
+/// same disk weather.
+const ROUND: usize = 100;
 
 #[tokio::test]
 #[ignore = "a measurement; run it by name with --ignored --nocapture"]
@@ -70,16 +68,24 @@ async fn overhead_of_write_and_fdatasync() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
     let dir = tempfile::tempdir_in(&base).unwrap();
-    let native_dir = dir.path().join("native");
-    std::fs::create_dir(&native_dir).unwrap();
-    // Warm both paths, then measure.
-    run(&native_dir, 50);
-    let mut native = run(&native_dir, n);
     let fs = FaultFsProcess::spawn(&launch(dir.path())).await.unwrap();
-    let mount = fs.mount().to_path_buf();
-    let mut fuse = tokio::task::spawn_blocking(move || {
-        run(&mount, 50);
-        run(&mount, n)
+    let native_file = File::create(dir.path().join("native.dat")).unwrap();
+    let fuse_file = File::create(fs.mount().join("faultfs.dat")).unwrap();
+    let (mut native, mut fuse) = tokio::task::spawn_blocking(move || {
+        let empty = || Figures {
+            write: Vec::with_capacity(n),
+            sync: Vec::with_capacity(n),
+        };
+        let (mut native, mut fuse) = (empty(), empty());
+        // Warm both paths, then measure.
+        run(&native_file, 0..ROUND, &mut empty());
+        run(&fuse_file, 0..ROUND, &mut empty());
+        for start in (ROUND..ROUND + n).step_by(ROUND) {
+            let ops = start..(start + ROUND).min(ROUND + n);
+            run(&native_file, ops.clone(), &mut native);
+            run(&fuse_file, ops, &mut fuse);
+        }
+        (native, fuse)
     })
     .await
     .unwrap();
