@@ -16,6 +16,7 @@
 //! - `vfs`: the filesystem without FUSE: nodes, handles, data, namespace, durability
 //! - `faults`: the active mode applied to each request: delay, park (stall), fail
 //! - `fuse`: the `fuser::Filesystem` adapter: requests in, faults applied, replies out
+//!   (`fuse::convert`: attributes, file types, errnos and shared replies)
 //! - [`control`]: the line-delimited JSON protocol and its server
 //! - [`client`]: [`FaultFsClient`], the typed async client
 //! - [`serve`]: one filesystem process: mount, control, ready file, clean unmount
