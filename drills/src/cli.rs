@@ -35,6 +35,9 @@ pub enum Command {
     /// Run one reference node in this process (used by raftdrill itself).
     #[command(hide = true)]
     Node(NodeArgs),
+    /// Serve one fault-injecting filesystem under a node's data dir (used by raftdrill itself).
+    #[command(hide = true)]
+    Faultfs(FaultfsArgs),
 }
 
 /// `raftdrill run`.
@@ -221,6 +224,26 @@ pub struct NodeArgs {
     /// Testing aid: sleep this long per applied entry, to plant a known capacity limit.
     #[arg(long, default_value = "0ms", value_parser = parse_duration)]
     pub apply_delay: Duration,
+}
+
+/// `raftdrill faultfs`: one fault-injecting FUSE filesystem (see the raftdrill-faultfs crate).
+#[derive(Debug, Args)]
+pub struct FaultfsArgs {
+    /// The real directory underneath; it holds exactly what is durable.
+    #[arg(long)]
+    pub backing: PathBuf,
+    /// Where to mount it (the node's data directory).
+    #[arg(long)]
+    pub mount: PathBuf,
+    /// The control socket to create (line-delimited JSON).
+    #[arg(long)]
+    pub control: PathBuf,
+    /// Written with the control socket's path once the mount is live.
+    #[arg(long)]
+    pub ready: Option<PathBuf>,
+    /// FUSE worker threads.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub threads: u16,
 }
 
 /// Bootstrap members with optional addresses.

@@ -14,7 +14,7 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let is_node = matches!(cli.command, Some(Command::Node(_)));
+    let is_node = matches!(cli.command, Some(Command::Node(_) | Command::Faultfs(_)));
     let default_level = if is_node { "info" } else { "warn" };
     // Set up before any load runs, so goose's `log` output goes through it too.
     tracing_subscriber::fmt()
@@ -79,6 +79,12 @@ async fn dispatch(cli: Cli) -> Result<Exit, (anyhow::Error, Exit)> {
                 .await
                 .with_context(|| format!("node {id}"))
                 .map_err(|e| (e, Exit::CannotRun))?;
+            Ok(Exit::Pass)
+        }
+        Command::Faultfs(args) => {
+            drills::cmd::faultfs::run(args)
+                .await
+                .map_err(|e| (e.into(), Exit::CannotRun))?;
             Ok(Exit::Pass)
         }
         Command::Cluster(args) => {

@@ -3,6 +3,7 @@
 
 pub mod capacity;
 pub mod cluster;
+pub mod faultfs;
 pub mod load;
 pub mod node;
 pub mod run;

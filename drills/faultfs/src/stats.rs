@@ -1,0 +1,115 @@
+//! What the filesystem counts, and what a power loss dropped: the controller's view.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use crate::mode::Mode;
+
+/// A snapshot of the filesystem's counters and state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    /// The active mode.
+    pub mode: Mode,
+    /// Reads served.
+    pub reads: u64,
+    /// Writes served (failed ones included).
+    pub writes: u64,
+    /// fsync and fdatasync of files and directories.
+    pub syncs: u64,
+    /// create, mknod, mkdir, unlink, rmdir, rename.
+    pub namespace_ops: u64,
+    /// Everything else (lookup, getattr, open, readdir, ...).
+    pub other_ops: u64,
+    /// Bytes returned by reads.
+    pub bytes_read: u64,
+    /// Bytes accepted by writes.
+    pub bytes_written: u64,
+    /// Operations failed with EIO by `error` mode.
+    pub errors_injected: u64,
+    /// Writes refused with ENOSPC by `full` mode.
+    pub enospc_injected: u64,
+    /// Operations slowed by `delay` mode.
+    pub delayed: u64,
+    /// Operations held by `stall` mode.
+    pub stalled: u64,
+    /// Stalled operations answered EINTR unperformed because their caller was killed.
+    pub stall_abandoned: u64,
+    /// Files holding unsynced data or size changes now.
+    pub files_unsynced: u64,
+    /// Unsynced bytes held in memory now.
+    pub bytes_unsynced: u64,
+    /// Namespace changes not yet made durable by a directory fsync.
+    pub changes_unsynced: u64,
+    /// Power losses so far.
+    pub power_losses: u64,
+}
+
+/// What a power loss dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PowerLossReport {
+    /// Files whose unsynced writes or size changes were dropped.
+    pub files_reverted: u64,
+    /// Unsynced bytes dropped.
+    pub bytes_dropped: u64,
+    /// Namespace changes undone (creates, mkdirs, unlinks, rmdirs, renames).
+    pub changes_undone: u64,
+    /// Pending changes that a later durable change had overtaken, so undoing them would have
+    /// contradicted it (e.g. a create whose file a durable rename had already moved away);
+    /// they were left as the durable state has them.
+    pub changes_kept: u64,
+}
+
+/// The live counters, bumped on the request path.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) reads: AtomicU64,
+    pub(crate) writes: AtomicU64,
+    pub(crate) syncs: AtomicU64,
+    pub(crate) namespace_ops: AtomicU64,
+    pub(crate) other_ops: AtomicU64,
+    pub(crate) bytes_read: AtomicU64,
+    pub(crate) bytes_written: AtomicU64,
+    pub(crate) errors_injected: AtomicU64,
+    pub(crate) enospc_injected: AtomicU64,
+    pub(crate) delayed: AtomicU64,
+    pub(crate) stalled: AtomicU64,
+    pub(crate) stall_abandoned: AtomicU64,
+    pub(crate) power_losses: AtomicU64,
+}
+
+/// Adds one.
+pub(crate) fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Adds `n`.
+pub(crate) fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+impl Counters {
+    /// A snapshot, with the state figures the caller measured.
+    pub(crate) fn snapshot(&self, mode: Mode, unsynced: (u64, u64, u64)) -> Stats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Stats {
+            mode,
+            reads: get(&self.reads),
+            writes: get(&self.writes),
+            syncs: get(&self.syncs),
+            namespace_ops: get(&self.namespace_ops),
+            other_ops: get(&self.other_ops),
+            bytes_read: get(&self.bytes_read),
+            bytes_written: get(&self.bytes_written),
+            errors_injected: get(&self.errors_injected),
+            enospc_injected: get(&self.enospc_injected),
+            delayed: get(&self.delayed),
+            stalled: get(&self.stalled),
+            stall_abandoned: get(&self.stall_abandoned),
+            files_unsynced: unsynced.0,
+            bytes_unsynced: unsynced.1,
+            changes_unsynced: unsynced.2,
+            power_losses: get(&self.power_losses),
+        }
+    }
+}
