@@ -87,6 +87,9 @@ pub struct CapacityArgs {
     /// Carry the scenario's faults in every step (each on a fresh cluster).
     #[arg(long)]
     pub with_faults: bool,
+    /// How long a step's backlog may take to drain before the search stops.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub settle_timeout: Duration,
     /// Print one line per step instead of the live view.
     #[arg(long)]
     pub no_tui: bool,

@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 
 use target_cluster::typ::NodeId;
 
+/// The environment variable that carries the pid of the raftdrill that started a node.
+pub const PARENT_ENV: &str = "RAFTDRILL_PARENT_PID";
+
 /// Starting or signalling a node failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {
@@ -93,6 +96,9 @@ impl Supervisor {
         let mut cmd = Command::new(&self.exe);
         cmd.arg("node")
             .args(&launch.args)
+            // Marks the process as this run's, so a check can find a node left behind even
+            // after it was re-parented.
+            .env(PARENT_ENV, parent.to_string())
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2)

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::history::{HistoryRecord, WriteRecord, WriteStatus};
+use crate::history::{HistoryRecord, OpRecord, WriteRecord, WriteStatus};
 use crate::metrics::WorkerRecorder;
 use crate::outcome::{ErrorClass, OpError, Outcome};
 use crate::schedule::{Schedule, Slot};
@@ -39,7 +39,7 @@ pub struct Driver<T> {
     pub(crate) schedule: Schedule,
     pub(crate) recorders: Arc<[WorkerRecorder]>,
     pub(crate) history: Option<mpsc::UnboundedSender<HistoryRecord>>,
-    pub(crate) writes: Option<mpsc::UnboundedSender<WriteRecord>>,
+    pub(crate) ops: Option<mpsc::UnboundedSender<OpRecord>>,
     /// Stops every worker: set at the end of the run or on cancel.
     pub(crate) stop: CancellationToken,
     pub(crate) started: AtomicU64,
@@ -172,18 +172,25 @@ impl<T: Target> Driver<T> {
     ) {
         // Operations run only once the clock has started.
         let start = self.schedule.start().unwrap_or(actual);
-        if let (Some(writes), Some(value)) = (&self.writes, &op.value) {
-            let status = match (done.outcome, done.applied) {
-                (Outcome::Ok, Some(true)) => WriteStatus::Acked,
-                (Outcome::Unknown, _) => WriteStatus::Unknown,
-                _ => WriteStatus::NotApplied,
-            };
-            let _ = writes.send(WriteRecord {
+        let invoke_us = (actual - start).as_micros() as u64;
+        let complete_us = (end - start).as_micros() as u64;
+        if let Some(ops) = &self.ops {
+            let write = op.value.as_ref().map(|value| WriteRecord {
                 id: op.n,
                 key: op.key.clone(),
                 value: value.clone(),
-                status,
+                status: match (done.outcome, done.applied) {
+                    (Outcome::Ok, Some(true)) => WriteStatus::Acked,
+                    (Outcome::Unknown, _) => WriteStatus::Unknown,
+                    _ => WriteStatus::NotApplied,
+                },
                 index: done.index,
+            });
+            let _ = ops.send(OpRecord {
+                invoke_us,
+                complete_us,
+                outcome: done.outcome,
+                write,
             });
         }
         if let Some(history) = &self.history {
@@ -194,8 +201,8 @@ impl<T: Target> Driver<T> {
                 key: op.key.clone(),
                 value: op.value.clone(),
                 expect: done.expect.clone(),
-                invoke_us: (actual - start).as_micros() as u64,
-                complete_us: (end - start).as_micros() as u64,
+                invoke_us,
+                complete_us,
                 outcome: done.outcome,
                 error: class,
                 returned: done.returned.clone(),

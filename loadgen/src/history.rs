@@ -1,8 +1,9 @@
 //! The operation history: one JSON line per completed operation in `history.jsonl`, written
 //! by a task of its own so the request path only sends on an unbounded channel.
 //!
-//! The lost-write tracker can read that file afterwards, or take [`WriteRecord`]s live from
-//! [`crate::LoadRun::take_writes`].
+//! The drill's checks take every completed operation live as an [`OpRecord`] from
+//! [`crate::LoadRun::take_ops`] (a write carries its [`WriteRecord`] for the lost-write
+//! check), so nothing on the request path waits for them.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -86,6 +87,21 @@ pub struct WriteRecord {
     /// For acknowledged writes: the store's commit position (Raft log index), which orders
     /// acknowledged writes to the same key.
     pub index: Option<u64>,
+}
+
+/// A completed operation, as the drill's checks take it live: when it was invoked and when it
+/// completed (microseconds from the run's clock origin), how it ended, and for a write what
+/// it wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpRecord {
+    /// Actual start.
+    pub invoke_us: u64,
+    /// Completion (or the moment the client gave up).
+    pub complete_us: u64,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// What a write attempted and what became of it; `None` for reads.
+    pub write: Option<WriteRecord>,
 }
 
 /// The history file could not be written.

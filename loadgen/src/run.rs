@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::RunClock;
 use crate::driver::Driver;
 use crate::engine::{Engine, EngineError, run_goose, run_tasks};
-use crate::history::{HistoryError, WriteRecord, spawn_writer};
+use crate::history::{HistoryError, OpRecord, spawn_writer};
 use crate::metrics::{Accumulator, Counts, LatencySummary, Snapshot, WorkerRecorder};
 use crate::plan::{LoadModel, Plan};
 use crate::reference::{ReferenceCluster, TargetError};
@@ -45,8 +45,8 @@ pub struct LoadConfig {
     pub goose_report: Option<PathBuf>,
     /// Silence goose's console output (set while a live view is up).
     pub quiet: bool,
-    /// Offer the stream of write outcomes through [`LoadRun::take_writes`].
-    pub stream_writes: bool,
+    /// Offer the stream of completed operations through [`LoadRun::take_ops`].
+    pub stream_ops: bool,
     /// Leading part of the run left out of the report's totals (snapshots still cover it, with
     /// `warmup` set). Whole seconds line up with the snapshot windows.
     pub warmup: Duration,
@@ -73,7 +73,7 @@ impl LoadConfig {
             history_path: None,
             goose_report: None,
             quiet: true,
-            stream_writes: false,
+            stream_ops: false,
             warmup: Duration::ZERO,
         }
     }
@@ -173,8 +173,8 @@ pub struct LoadRun {
     config: LoadConfig,
     clock: Arc<RunClock>,
     snapshots: watch::Sender<Snapshot>,
-    writes_tx: Option<mpsc::UnboundedSender<WriteRecord>>,
-    writes_rx: Option<mpsc::UnboundedReceiver<WriteRecord>>,
+    ops_tx: Option<mpsc::UnboundedSender<OpRecord>>,
+    ops_rx: Option<mpsc::UnboundedReceiver<OpRecord>>,
 }
 
 impl LoadRun {
@@ -194,7 +194,7 @@ impl LoadRun {
         if config.workload.keys == 0 {
             return Err(LoadError::Config("keys must be at least 1".into()));
         }
-        let (writes_tx, writes_rx) = if config.stream_writes {
+        let (ops_tx, ops_rx) = if config.stream_ops {
             let (tx, rx) = mpsc::unbounded_channel();
             (Some(tx), Some(rx))
         } else {
@@ -204,8 +204,8 @@ impl LoadRun {
             config,
             clock: Arc::new(RunClock::new()),
             snapshots: watch::channel(Snapshot::default()).0,
-            writes_tx,
-            writes_rx,
+            ops_tx,
+            ops_rx,
         })
     }
 
@@ -220,9 +220,10 @@ impl LoadRun {
         self.snapshots.subscribe()
     }
 
-    /// The stream of write outcomes (once; only with `stream_writes`). It ends with the run.
-    pub fn take_writes(&mut self) -> Option<mpsc::UnboundedReceiver<WriteRecord>> {
-        self.writes_rx.take()
+    /// The stream of completed operations (once; only with `stream_ops`). It ends with the
+    /// run.
+    pub fn take_ops(&mut self) -> Option<mpsc::UnboundedReceiver<OpRecord>> {
+        self.ops_rx.take()
     }
 
     /// Run against the reference cluster at the configured endpoints.
@@ -268,7 +269,7 @@ impl LoadRun {
             schedule,
             recorders: recorders.clone(),
             history,
-            writes: self.writes_tx,
+            ops: self.ops_tx,
             stop: CancellationToken::new(),
             started: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),

@@ -79,17 +79,23 @@ async fn open_loop_run(engine: Engine) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = open_config(vec![kv.clone(), kv], engine);
     config.history_path = Some(dir.path().join("history.jsonl"));
-    config.stream_writes = true;
+    config.stream_ops = true;
     if engine == Engine::Goose {
         config.goose_report = Some(dir.path().join("goose-report.html"));
     }
     let mut load = LoadRun::new(config).unwrap();
-    let mut writes = load.take_writes().unwrap();
+    let mut ops = load.take_ops().unwrap();
     let report = load.run(CancellationToken::new()).await.unwrap();
     let seen = &report.snapshots;
     let mut acked = 0;
-    while let Ok(w) = writes.try_recv() {
-        acked += u64::from(w.status == crate::history::WriteStatus::Acked);
+    let mut streamed = 0;
+    while let Ok(op) = ops.try_recv() {
+        streamed += 1;
+        assert!(op.complete_us >= op.invoke_us);
+        acked += u64::from(
+            op.write
+                .is_some_and(|w| w.status == crate::history::WriteStatus::Acked),
+        );
     }
 
     let c = report.counts();
@@ -104,6 +110,7 @@ async fn open_loop_run(engine: Engine) {
     assert_eq!(report.window(), Duration::from_millis(2500));
     assert!((report.tps() - 200.0).abs() < 1e-9, "{}", report.tps());
     assert!(acked > 0);
+    assert_eq!(streamed, c.ops, "every operation is streamed");
     assert_eq!(report.history_lines, Some(c.ops));
     // One snapshot a second plus the last one, each covering the time since the one before.
     assert!(seen.len() >= 3, "{} snapshots", seen.len());

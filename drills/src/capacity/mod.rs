@@ -51,6 +51,8 @@ pub struct CapacityOptions {
     pub start_rate: f64,
     /// Carry the scenario's faults in every step (each step then runs on a fresh cluster).
     pub with_faults: bool,
+    /// How long a step's backlog may take to drain before the search stops.
+    pub settle_timeout: Duration,
     /// The raftdrill binary.
     pub exe: PathBuf,
     /// The output folder; default `results/<ts>-capacity-<name>/`.
@@ -88,6 +90,9 @@ pub struct StepResult {
     pub verdict: String,
     /// Why it failed.
     pub reason: Option<String>,
+    /// Whether the leader's log drained after the step (the next step started clean). `None`
+    /// for steps that ran on a fresh cluster each.
+    pub drained: Option<bool>,
 }
 
 /// `capacity.json`.
@@ -113,6 +118,8 @@ pub struct CapacityReport {
     pub search_s: f64,
     /// Whether Ctrl-C cut the search short.
     pub aborted: bool,
+    /// Why the search stopped before it converged, when it did.
+    pub stopped: Option<String>,
 }
 
 impl CapacityReport {
@@ -172,6 +179,7 @@ impl StepResult {
             },
             verdict: String::new(),
             reason: None,
+            drained: None,
         }
     }
 }
@@ -237,6 +245,7 @@ pub async fn run(
     }
     let mut search = Search::new(opts.start_rate, opts.resolution, 1_000_000.0);
     let mut steps = Vec::new();
+    let mut stopped: Option<String> = None;
     while let Some(rate) = search.next() {
         if stop.is_cancelled() {
             break;
@@ -270,7 +279,16 @@ pub async fn run(
             );
         }
         search.record(rate, step.verdict == "pass" && !stop.is_cancelled());
+        let polluted = step.drained == Some(false);
         steps.push(step);
+        if polluted {
+            // The next step would start on this one's backlog: its figures would not be its own.
+            stopped = Some(format!(
+                "the log did not drain after the step at {rate:.0} ops/s within {:.0}s; the search stopped rather than go on polluted",
+                opts.settle_timeout.as_secs_f64()
+            ));
+            break;
+        }
     }
     if let Some(mut c) = cluster {
         c.stop(Duration::from_secs(5)).await;
@@ -292,9 +310,10 @@ pub async fn run(
         answer,
         search_s: started.elapsed().as_secs_f64(),
         aborted: stop.is_cancelled(),
+        stopped,
     };
     write_outputs(&dir, &report, &opts.slo).map_err(|(p, e)| io(&p, e))?;
-    let exit = if report.aborted {
+    let exit = if report.aborted || report.stopped.is_some() {
         Exit::CannotRun
     } else if report.answer.is_some() {
         Exit::Pass
@@ -330,31 +349,30 @@ async fn step_on(
     let hgrm = dir.join(format!("step-{n:02}-{rate:.0}.hgrm"));
     std::fs::write(&hgrm, percentile_distribution(&report.totals.latency))
         .map_err(|source| DrillError::Io { path: hgrm, source })?;
-    let step = StepResult::measured(
+    let mut step = StepResult::measured(
         rate,
         opts.step_duration.as_secs_f64(),
         &report.latency(),
         report.counts(),
     );
-    settle(c).await;
+    step.drained = Some(settle(c, opts.settle_timeout).await);
     Ok(step)
 }
 
 /// Waits until the leader has applied its whole log, so a step's backlog does not spill into
-/// the next one.
-async fn settle(c: &mut LocalCluster) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+/// the next one; false when it did not within `timeout`.
+async fn settle(c: &mut LocalCluster, timeout: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
     while tokio::time::Instant::now() < deadline {
-        let Ok(leader) = c.wait_for_leader(Duration::from_secs(10)).await else {
-            return;
-        };
-        if let Some(s) = c.status(leader).await
+        if let Ok(leader) = c.wait_for_leader(Duration::from_secs(10)).await
+            && let Some(s) = c.status(leader).await
             && s.applied >= s.last_log_index
         {
-            return;
+            return true;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    false
 }
 
 /// One step as a full drill (its faults included) on a fresh cluster.
@@ -477,6 +495,9 @@ fn markdown(r: &CapacityReport) -> String {
                 .unwrap_or_default()
         );
     }
+    if let Some(why) = &r.stopped {
+        let _ = writeln!(o, "\n**The search stopped early:** {why}.");
+    }
     let _ = writeln!(o, "\n![latency–throughput curve](capacity.svg)");
     o
 }
@@ -508,6 +529,7 @@ mod tests {
             late_pct: 0.0,
             verdict: String::new(),
             reason: None,
+            drained: None,
         };
         judge(&slo, &mut s);
         assert_eq!(s.verdict, "pass");
@@ -538,6 +560,7 @@ mod tests {
             late_pct: 0.0,
             verdict: String::new(),
             reason: None,
+            drained: None,
         };
         for text in [
             "p90<10ms",

@@ -63,8 +63,9 @@ impl Slo {
         Ok(Slo(terms))
     }
 
-    /// The warn levels of a threshold table as an SLO (node CPU and TPS left out).
-    pub fn from_warn_levels(t: &Thresholds) -> Slo {
+    /// The warn levels of a threshold table as an SLO (node CPU and TPS left out); an error
+    /// when that leaves no term, since an empty SLO would pass every step.
+    pub fn from_warn_levels(t: &Thresholds) -> Result<Slo, String> {
         let terms =
             t.0.iter()
                 .filter_map(|(m, l)| {
@@ -83,8 +84,13 @@ impl Slo {
                         }),
                     }
                 })
-                .collect();
-        Slo(terms)
+                .collect::<Vec<_>>();
+        if terms.is_empty() {
+            return Err(
+                "the scenario's thresholds set no warn level on latency or success to use as the SLO; give --slo".into(),
+            );
+        }
+        Ok(Slo(terms))
     }
 
     /// Whether observed values meet every term; a metric without an observation fails.
@@ -165,7 +171,22 @@ mod tests {
 
     #[test]
     fn defaults_come_from_the_warn_levels() {
-        let s = Slo::from_warn_levels(&Thresholds::default());
+        let s = Slo::from_warn_levels(&Thresholds::default()).unwrap();
         assert_eq!(s.to_string(), "p99<=800ms,success_rate>=99.5%");
+        let only_cpu = Thresholds(
+            [(
+                Metric::NodeCpu,
+                loadgen::thresholds::Levels {
+                    warn: Some(75.0),
+                    brk: None,
+                },
+            )]
+            .into(),
+        );
+        assert!(
+            Slo::from_warn_levels(&only_cpu).is_err(),
+            "an empty SLO is refused"
+        );
+        assert!(Slo::parse(" , ").is_err());
     }
 }

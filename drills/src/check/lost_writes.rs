@@ -57,9 +57,24 @@ pub struct LostWrite {
     pub unknown_candidates: usize,
 }
 
+/// What the check established.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    /// Every key was read back and every acknowledged write is there.
+    #[default]
+    Ok,
+    /// A key lost an acknowledged write (or shows a write that failed).
+    Lost,
+    /// Nothing was found lost, but some keys could not be read back: loss is not ruled out.
+    Unknown,
+}
+
 /// The check's result, as `summary.json` carries it under `checks.lost_writes`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct LostWriteReport {
+    /// `ok`, `lost`, or `unknown` when keys could not be read back.
+    pub status: CheckStatus,
     /// Acknowledged writes seen during the run.
     pub acked: u64,
     /// Writes with an unknown outcome.
@@ -181,7 +196,23 @@ impl WriteTracker {
                 },
             }
         }
+        r.status = if r.lost > 0 {
+            CheckStatus::Lost
+        } else if r.unreadable > 0 {
+            CheckStatus::Unknown
+        } else {
+            CheckStatus::Ok
+        };
         r
+    }
+
+    /// Percent of the keys to check that could not be read.
+    pub fn unreadable_pct(r: &LostWriteReport) -> f64 {
+        if r.keys_checked == 0 {
+            0.0
+        } else {
+            r.unreadable as f64 * 100.0 / r.keys_checked as f64
+        }
     }
 }
 
@@ -285,5 +316,13 @@ mod tests {
             (3, 3, 1, 1, 1)
         );
         assert_eq!(r.lost_keys[0].key, "b");
+        assert_eq!(r.status, CheckStatus::Lost);
+        let unread = BTreeMap::from([
+            ("a".to_string(), Ok(Some("s-1-a".to_string()))),
+            ("b".to_string(), Err("timeout".to_string())),
+        ]);
+        let r = t.report(&unread);
+        assert_eq!(r.status, CheckStatus::Unknown, "unread is not ok");
+        assert!((WriteTracker::unreadable_pct(&r) - 50.0).abs() < 1e-9);
     }
 }

@@ -4,5 +4,5 @@
 pub mod lost_writes;
 pub mod recovery;
 
-pub use lost_writes::{LossKind, LostWrite, LostWriteReport, WriteTracker};
+pub use lost_writes::{CheckStatus, LossKind, LostWrite, LostWriteReport, WriteTracker};
 pub use recovery::{Observations, Recovery, measure};

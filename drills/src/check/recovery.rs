@@ -2,11 +2,18 @@
 //!
 //! - `leader_elected_after_s`: when the fault hit the leader, the time until another node is
 //!   seen reporting itself leader;
-//! - `first_success_after_s`: the time until the first acknowledged write completes;
-//! - `tps_90pct_after_s`: the time until a one-second window that lies wholly after the fault
-//!   carries at least 90 % of the mean TPS of the 10 s before it.
+//! - `first_success_after_s`: the time until the first acknowledged write **invoked after the
+//!   fault** completes. A write already in flight when the fault fired can still be acknowledged
+//!   afterwards (it was committed just before), which says nothing about recovery; counting it
+//!   made recovery look faster than it was (a first success before the new leader);
+//! - `tps_90pct_after_s`: the time until a one-second window that starts at or after the fault
+//!   holds, among the operations **invoked** in it, at least 90 % of the successes per second of
+//!   the 10 s before the fault. Counting by invoke time keeps a backlog of operations invoked
+//!   during the outage and completed after it out of the recovered rate.
 //!
-//! All times are seconds since the start of the run.
+//! All times are seconds since the start of the run. A figure that applies but was never
+//! reached during the run is listed in [`Recovery::unrecovered`], and it breaks any
+//! `recovery_within` limit: a fault that never recovers does not pass.
 
 use serde::Serialize;
 
@@ -15,65 +22,108 @@ use serde::Serialize;
 pub struct Observations<'a> {
     /// Leader as the poller saw it, in time order: (t, leader).
     pub leaders: &'a [(f64, Option<u64>)],
-    /// Completion times of acknowledged writes, in time order.
-    pub acked_at: &'a [f64],
-    /// One-second windows: (end of window, ops completed per second), in time order.
-    pub tps: &'a [(f64, f64)],
+    /// Acknowledged writes as (invoke, complete), in completion order.
+    pub acked: &'a [(f64, f64)],
+    /// Invoke times of every operation that completed ok, sorted.
+    pub ok_invoked: &'a [f64],
+    /// The last moment an operation could be invoked (the end of the load).
+    pub load_end: f64,
 }
 
-/// Recovery figures of one fault (`None`: not applicable, or never reached during the run).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+/// Recovery figures of one fault. `None`: not applicable (see `unrecovered` for the figures
+/// that applied and were never reached).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Recovery {
     /// Time to a new leader, when the leader was hit.
     pub leader_elected_after_s: Option<f64>,
-    /// Time to the first acknowledged write.
+    /// Time to the first acknowledged write invoked after the fault.
     pub first_success_after_s: Option<f64>,
-    /// Time to a 1 s window at ≥ 90 % of the TPS before the fault.
+    /// Time to a 1 s window at ≥ 90 % of the success rate before the fault.
     pub tps_90pct_after_s: Option<f64>,
+    /// Figures that applied but were never reached before the load ended.
+    pub unrecovered: Vec<&'static str>,
 }
 
-/// Slack for the instant a fault fired versus the window edges, which lie on whole seconds.
-const EDGE_SLACK: f64 = 0.05;
+/// Slide step of the window that looks for 90 % of the rate.
+const STEP: f64 = 0.1;
 
-/// Measures recovery from a fault fired at `fired_at` that hit the leader `old_leader` (if any).
-pub fn measure(fired_at: f64, old_leader: Option<u64>, obs: Observations<'_>) -> Recovery {
+/// Measures recovery from a fault fired at `fired_at` that hit the leader `old_leader` (if
+/// any). `expects_writes`: the workload writes, so a first acknowledged write must come.
+pub fn measure(
+    fired_at: f64,
+    old_leader: Option<u64>,
+    expects_writes: bool,
+    obs: Observations<'_>,
+) -> Recovery {
+    let mut unrecovered = Vec::new();
     let leader_elected_after_s = old_leader.and_then(|old| {
-        obs.leaders
+        let t = obs
+            .leaders
             .iter()
             .find(|(t, l)| *t >= fired_at && l.is_some_and(|l| l != old))
-            .map(|(t, _)| t - fired_at)
+            .map(|(t, _)| t - fired_at);
+        if t.is_none() {
+            unrecovered.push("leader_elected_after_s");
+        }
+        t
     });
     let first_success_after_s = obs
-        .acked_at
+        .acked
         .iter()
-        .find(|t| **t >= fired_at)
-        .map(|t| t - fired_at);
-    let before: Vec<f64> = obs
-        .tps
-        .iter()
-        .filter(|(end, _)| *end <= fired_at + EDGE_SLACK && *end > fired_at - 10.0)
-        .map(|(_, tps)| *tps)
-        .collect();
-    let tps_90pct_after_s = if before.is_empty() {
-        None
-    } else {
-        let baseline = before.iter().sum::<f64>() / before.len() as f64;
-        obs.tps
-            .iter()
-            .find(|(end, tps)| end - 1.0 >= fired_at - EDGE_SLACK && *tps >= 0.9 * baseline)
-            .map(|(end, _)| end - fired_at)
+        .find(|(invoked, _)| *invoked >= fired_at)
+        .map(|(_, done)| done - fired_at);
+    if expects_writes && first_success_after_s.is_none() {
+        unrecovered.push("first_success_after_s");
+    }
+    let tps_90pct_after_s = match baseline(fired_at, obs.ok_invoked) {
+        None => None,
+        Some(rate) => {
+            let t = first_window_at(0.9 * rate, fired_at, obs);
+            if t.is_none() {
+                unrecovered.push("tps_90pct_after_s");
+            }
+            t
+        }
     };
     Recovery {
         leader_elected_after_s,
         first_success_after_s,
         tps_90pct_after_s,
+        unrecovered,
     }
 }
 
+/// Successes per second among the operations invoked in the 10 s before `fired_at` (or since
+/// the start, if that is shorter); `None` with under a second of history.
+fn baseline(fired_at: f64, ok_invoked: &[f64]) -> Option<f64> {
+    let from = (fired_at - 10.0).max(0.0);
+    let span = fired_at - from;
+    (span >= 1.0).then(|| count_in(ok_invoked, from, fired_at) as f64 / span)
+}
+
+/// The end of the first one-second window starting at or after `fired_at` whose invoked
+/// successes reach `target`, as time after the fault.
+fn first_window_at(target: f64, fired_at: f64, obs: Observations<'_>) -> Option<f64> {
+    let mut start = fired_at;
+    while start + 1.0 <= obs.load_end + 1e-9 {
+        if count_in(obs.ok_invoked, start, start + 1.0) as f64 >= target {
+            return Some(start + 1.0 - fired_at);
+        }
+        start += STEP;
+    }
+    None
+}
+
+/// How many of the sorted `times` lie in `[from, to)`.
+fn count_in(times: &[f64], from: f64, to: f64) -> usize {
+    times.partition_point(|t| *t < to) - times.partition_point(|t| *t < from)
+}
+
 impl Recovery {
-    /// The figures that exceed `limit` (by name), for the `recovery_within` check.
+    /// The figures that exceed `limit` or were never reached (by name), for the
+    /// `recovery_within` check.
     pub fn over(&self, limit: f64) -> Vec<&'static str> {
-        [
+        let mut over: Vec<&'static str> = [
             ("leader_elected_after_s", self.leader_elected_after_s),
             ("first_success_after_s", self.first_success_after_s),
             ("tps_90pct_after_s", self.tps_90pct_after_s),
@@ -81,7 +131,9 @@ impl Recovery {
         .into_iter()
         .filter(|(_, v)| v.is_some_and(|v| v > limit))
         .map(|(n, _)| n)
-        .collect()
+        .collect();
+        over.extend(self.unrecovered.iter().copied());
+        over
     }
 }
 
@@ -89,11 +141,15 @@ impl Recovery {
 mod tests {
     use super::*;
 
-    fn windows(tps: &[f64]) -> Vec<(f64, f64)> {
-        tps.iter()
-            .enumerate()
-            .map(|(i, t)| ((i + 1) as f64, *t))
-            .collect()
+    /// `per_second[i]` successes invoked evenly in second i.
+    fn invoked(per_second: &[u32]) -> Vec<f64> {
+        let mut out = Vec::new();
+        for (i, n) in per_second.iter().enumerate() {
+            for k in 0..*n {
+                out.push(i as f64 + f64::from(k) / f64::from(*n));
+            }
+        }
+        out
     }
 
     #[test]
@@ -105,73 +161,108 @@ mod tests {
             (10.45, Some(2)),
             (11.0, Some(2)),
         ];
-        let acked = [9.9, 10.0, 10.7, 10.8];
-        // 100 tps for ten seconds, a dip, then back.
-        let mut tps = vec![100.0; 10];
-        tps.extend([20.0, 60.0, 95.0, 100.0]);
-        let tps = windows(&tps);
+        // A write invoked at 9.99 and acknowledged at 10.3 was in flight: it does not count.
+        let acked = [(9.9, 9.95), (9.99, 10.3), (10.5, 10.7), (10.6, 10.8)];
+        let mut tps = vec![100; 10];
+        tps.extend([0, 40, 95, 100, 100]);
+        let ok = invoked(&tps);
         let r = measure(
             10.0,
             Some(1),
+            true,
             Observations {
                 leaders: &leaders,
-                acked_at: &acked,
-                tps: &tps,
+                acked: &acked,
+                ok_invoked: &ok,
+                load_end: 15.0,
             },
         );
         assert!((r.leader_elected_after_s.unwrap() - 0.45).abs() < 1e-9);
         assert!(
-            (r.first_success_after_s.unwrap() - 0.0).abs() < 1e-9,
-            "the ack at 10.0 counts"
+            (r.first_success_after_s.unwrap() - 0.7).abs() < 1e-9,
+            "the write invoked at 10.5 is the first that counts"
         );
-        assert_eq!(
-            r.tps_90pct_after_s,
-            Some(3.0),
-            "window 12..13 is the first at ≥ 90"
+        let t = r.tps_90pct_after_s.unwrap();
+        assert!(
+            (2.6..=3.0).contains(&t),
+            "{t}: the window reaches 90 by 12.6..13.0"
         );
+        assert!(r.unrecovered.is_empty());
         assert_eq!(r.over(2.5), vec!["tps_90pct_after_s"]);
     }
 
     #[test]
-    fn a_follower_fault_has_no_election_and_never_recovered_stays_none() {
-        let tps = windows(&[50.0; 5]);
+    fn a_fault_that_never_recovers_breaks_any_limit() {
+        let ok = invoked(&[50, 50, 0, 0, 0, 0]);
         let r = measure(
             2.0,
-            None,
+            Some(3),
+            true,
             Observations {
-                leaders: &[(2.5, Some(3))],
-                acked_at: &[],
-                tps: &tps,
+                leaders: &[(2.5, None)],
+                acked: &[(1.0, 1.1)],
+                ok_invoked: &ok,
+                load_end: 6.0,
             },
         );
         assert_eq!(r.leader_elected_after_s, None);
         assert_eq!(r.first_success_after_s, None);
-        assert_eq!(r.tps_90pct_after_s, Some(1.0));
-        let dead = windows(&[50.0, 50.0, 0.0, 0.0]);
-        let r = measure(
-            2.0,
-            None,
-            Observations {
-                leaders: &[],
-                acked_at: &[],
-                tps: &dead,
-            },
-        );
         assert_eq!(r.tps_90pct_after_s, None);
+        assert_eq!(
+            r.unrecovered,
+            vec![
+                "leader_elected_after_s",
+                "first_success_after_s",
+                "tps_90pct_after_s"
+            ]
+        );
+        assert_eq!(
+            r.over(1000.0).len(),
+            3,
+            "never recovering is over any limit"
+        );
     }
 
     #[test]
-    fn a_fault_in_the_first_second_has_no_baseline() {
-        let tps = windows(&[50.0; 5]);
+    fn figures_that_do_not_apply_stay_out_of_the_verdict() {
+        let ok = invoked(&[50; 5]);
+        // A follower fault (no leader hit), a read-only workload, and a fault in the first
+        // second (no baseline): nothing applies, nothing is over.
         let r = measure(
             0.5,
             None,
+            false,
             Observations {
                 leaders: &[],
-                acked_at: &[],
-                tps: &tps,
+                acked: &[],
+                ok_invoked: &ok,
+                load_end: 5.0,
             },
         );
-        assert_eq!(r.tps_90pct_after_s, None);
+        assert_eq!(r, Recovery::default());
+        assert!(r.over(0.1).is_empty());
+    }
+
+    #[test]
+    fn a_backlog_completed_after_the_outage_is_not_recovery() {
+        // Operations invoked during a 3 s outage all completed in one burst at 13.1; only
+        // the ones invoked after 13 s count, so the rate recovers once 90 of them fit in a
+        // window (13.9 at the earliest), not at the burst.
+        let mut ok = invoked(&[100; 10]);
+        ok.extend(invoked(&[100, 100]).into_iter().map(|t| t + 13.0));
+        ok.sort_by(f64::total_cmp);
+        let r = measure(
+            10.0,
+            None,
+            true,
+            Observations {
+                leaders: &[],
+                acked: &[(13.0, 13.05)],
+                ok_invoked: &ok,
+                load_end: 15.0,
+            },
+        );
+        let t = r.tps_90pct_after_s.unwrap();
+        assert!((3.85..=4.0).contains(&t), "{t}");
     }
 }

@@ -30,7 +30,7 @@ pub async fn run(
     let scenario = load_scenario(Some(args.scenario.as_deref().unwrap_or("baseline")))?;
     let slo = match &args.slo {
         Some(text) => Slo::parse(text).map_err(|e| usage("--slo", e))?,
-        None => Slo::from_warn_levels(&scenario.thresholds),
+        None => Slo::from_warn_levels(&scenario.thresholds).map_err(|e| usage("--slo", e))?,
     };
     let resolution = args
         .resolution
@@ -83,6 +83,7 @@ pub async fn run(
         step_warmup: args.step_warmup,
         start_rate: args.start_rate,
         with_faults: args.with_faults,
+        settle_timeout: args.settle_timeout,
         exe,
         out: args.out,
         seed: args.seed,

@@ -148,9 +148,13 @@ pub fn final_text(s: &Summary, dir: &Path) -> String {
             let r = s.recovery.iter().find(|r| r.fault == n);
             let fig = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}s"));
             let nodes: Vec<String> = f.resolved.iter().map(u64::to_string).collect();
+            let never = r
+                .filter(|r| !r.figures.unrecovered.is_empty())
+                .map(|r| format!(" (never recovered: {})", r.figures.unrecovered.join(", ")))
+                .unwrap_or_default();
             let _ = writeln!(
                 o,
-                "  {} t={:.1}s {} {} [{}]: new leader {}, first success {}, 90% tps {}{}",
+                "  {} t={:.1}s {} {} [{}]: new leader {}, first success {}, 90% tps {}{never}{}",
                 r.map_or("✗", |r| r.status.mark()),
                 f.at_s,
                 f.action,
@@ -168,15 +172,15 @@ pub fn final_text(s: &Summary, dir: &Path) -> String {
     }
     match &s.checks.lost_writes {
         Some(lw) => {
+            let mark = match lw.status {
+                crate::check::CheckStatus::Ok => "✓",
+                crate::check::CheckStatus::Lost => "✗",
+                crate::check::CheckStatus::Unknown => "? unknown:",
+            };
             let _ = writeln!(
                 o,
-                "\n  lost writes: {} {} (acked {}, keys {}, verified {}, unreadable {})",
-                if lw.lost == 0 { "✓" } else { "✗" },
-                lw.lost,
-                lw.acked,
-                lw.keys_checked,
-                lw.verified,
-                lw.unreadable
+                "\n  lost writes: {mark} {} (acked {}, keys {}, verified {}, unreadable {})",
+                lw.lost, lw.acked, lw.keys_checked, lw.verified, lw.unreadable
             );
         }
         None => {

@@ -20,8 +20,11 @@ use crate::scenario::Scenario;
 const SETTLE_DEADLINE: Duration = Duration::from_secs(20);
 /// Final reads in flight at once.
 const READ_CONCURRENCY: usize = 32;
-/// Attempts per final read before the key counts as unreadable.
-const READ_ATTEMPTS: u32 = 8;
+/// Above this share of unreadable keys (percent) the lost-write check counts as not carried
+/// out.
+const MAX_UNREADABLE_PCT: f64 = 1.0;
+/// How long the final reads may keep retrying keys that do not answer.
+const READ_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Everything the verdict is made from.
 pub struct Inputs<'a> {
@@ -33,8 +36,10 @@ pub struct Inputs<'a> {
     pub snapshots: &'a [Snapshot],
     /// Leader changes and CPU.
     pub poll: &'a PollLog,
-    /// Completion times of acknowledged writes.
-    pub acked_at: &'a [f64],
+    /// Acknowledged writes as (invoke, complete), in completion order.
+    pub acked: &'a [(f64, f64)],
+    /// Invoke times of the operations that completed ok, sorted.
+    pub ok_invoked: &'a [f64],
     /// The faults as they happened.
     pub faults: &'a [FaultRecord],
     /// The lost-write check, when it ran.
@@ -85,7 +90,19 @@ pub fn judge(i: &Inputs<'_>) -> Verdict {
     let mut observed = Observed::from_load(i.report.counts(), &i.report.latency(), i.report.tps());
     observed.node_cpu = i.poll.busiest_cpu();
     let thresholds = i.scenario.thresholds.evaluate(&observed);
-    let tps: Vec<(f64, f64)> = i.snapshots.iter().map(|s| (s.t, s.tps)).collect();
+    let load_end = if i.report.canceled {
+        i.report.elapsed.min(i.report.planned_duration)
+    } else {
+        i.report.planned_duration
+    }
+    .as_secs_f64();
+    let expects_writes = i
+        .scenario
+        .load
+        .workload
+        .mix()
+        .iter()
+        .any(|(k, _)| *k != loadgen::workload::OpKind::Read);
     let within = i.scenario.checks.recovery_within.map(|d| d.as_secs_f64());
     let recovery: Vec<RecoveryEntry> = i
         .faults
@@ -95,10 +112,11 @@ pub fn judge(i: &Inputs<'_>) -> Verdict {
         .map(|(n, f)| {
             let obs = Observations {
                 leaders: &i.poll.leaders,
-                acked_at: i.acked_at,
-                tps: &tps,
+                acked: i.acked,
+                ok_invoked: i.ok_invoked,
+                load_end,
             };
-            let figures = measure(f.at_s, f.hit_leader, obs);
+            let figures = measure(f.at_s, f.hit_leader, expects_writes, obs);
             let over = within.map(|w| figures.over(w)).unwrap_or_default();
             let status = if over.is_empty() {
                 Status::Ok
@@ -157,17 +175,37 @@ pub fn judge(i: &Inputs<'_>) -> Verdict {
             ));
         }
         if l.unreadable > 0 {
-            reasons.push(format!("{} keys could not be read back", l.unreadable));
+            reasons.push(format!(
+                "lost writes not ruled out: {} of {} keys could not be read back ({} verified)",
+                l.unreadable, l.keys_checked, l.verified
+            ));
         }
     }
+    // A read-back that failed proves nothing. A few unreadable keys leave the check unknown
+    // (at least a warning); many, or any after the whole cluster crashed (where loss is most
+    // likely), mean the run could not be checked.
+    let unchecked = i.lost.is_some_and(|l| {
+        l.unreadable > 0
+            && (WriteTracker::unreadable_pct(l) > MAX_UNREADABLE_PCT
+                || crashed_a_quorum(i.faults, i.scenario.cluster.nodes))
+    });
 
-    let broken =
-        worst(&thresholds) == Status::Break || recovery.iter().any(|r| r.status == Status::Break);
+    // A judged window in which nothing completed measured nothing: that is not a pass.
+    let nothing_measured = i.report.counts().ops == 0;
+    if nothing_measured {
+        reasons.push("no operation completed in the judged part of the run".into());
+    }
+    let broken = worst(&thresholds) == Status::Break
+        || recovery.iter().any(|r| r.status == Status::Break)
+        || nothing_measured;
     let warned = worst(&thresholds) == Status::Warn
         || i.faults.iter().any(|f| f.error.is_some())
         || i.lost.is_some_and(|l| l.unreadable > 0);
     let (verdict, exit) = if i.lost.is_some_and(|l| l.lost > 0) {
         ("fail", Exit::DataAnomaly)
+    } else if unchecked && !i.aborted {
+        reasons.insert(0, "the lost-write check could not be carried out".into());
+        ("fail", Exit::CannotRun)
     } else if i.aborted {
         reasons.insert(0, "stopped before the end (Ctrl-C or SIGTERM)".into());
         ("aborted", Exit::CannotRun)
@@ -185,6 +223,15 @@ pub fn judge(i: &Inputs<'_>) -> Verdict {
         recovery,
         reasons,
     }
+}
+
+/// Whether a process fault (kill, stop) took down at least a majority of the voters at once.
+fn crashed_a_quorum(faults: &[FaultRecord], nodes: u64) -> bool {
+    faults.iter().any(|f| {
+        f.error.is_none()
+            && matches!(f.action.as_str(), "kill" | "stop" | "power-loss")
+            && f.resolved.len() as u64 > nodes / 2
+    })
 }
 
 fn show(v: Option<f64>) -> String {
@@ -207,6 +254,7 @@ pub async fn final_reads(rig: &Rig, tracker: &WriteTracker) -> LostWriteReport {
         ids.into_iter().map(|id| c.url(id)).collect()
     };
     let keys = tracker.keys_to_check();
+    let deadline = tokio::time::Instant::now() + READ_DEADLINE;
     let mut reads: BTreeMap<String, Result<Option<String>, String>> = BTreeMap::new();
     let mut pending = keys.into_iter();
     let mut set = tokio::task::JoinSet::new();
@@ -215,7 +263,7 @@ pub async fn final_reads(rig: &Rig, tracker: &WriteTracker) -> LostWriteReport {
             let Some(key) = pending.next() else { break };
             let (http, urls) = (rig.http.clone(), urls.clone());
             set.spawn(async move {
-                let res = read_key(&http, &urls, &key).await;
+                let res = read_key(&http, &urls, &key, deadline).await;
                 (key, res)
             });
         }
@@ -230,16 +278,21 @@ pub async fn final_reads(rig: &Rig, tracker: &WriteTracker) -> LostWriteReport {
     tracker.report(&reads)
 }
 
+/// Reads `key` linearizably, trying the nodes in turn until one answers or `deadline`.
 async fn read_key(
     http: &reqwest::Client,
     urls: &[String],
     key: &str,
+    deadline: tokio::time::Instant,
 ) -> Result<Option<String>, String> {
     let mut last = String::from("no node to read from");
-    for attempt in 0..READ_ATTEMPTS {
+    for attempt in 0u64.. {
         let Some(url) = urls.get(attempt as usize % urls.len().max(1)) else {
             break;
         };
+        if tokio::time::Instant::now() >= deadline {
+            break;
+        }
         let resp = http
             .get(format!(
                 "{url}/kv/{}?consistency=linearizable",
@@ -257,7 +310,154 @@ async fn read_key(
             Ok(r) => last = format!("{} {}", r.status(), r.text().await.unwrap_or_default()),
             Err(e) => last = e.to_string(),
         }
-        tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt + 1))).await;
+        tokio::time::sleep(Duration::from_millis((100 * (attempt + 1)).min(1000))).await;
     }
     Err(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use loadgen::LoadReport;
+    use loadgen::metrics::Accumulator;
+
+    use super::*;
+    use crate::check::CheckStatus;
+    use crate::scenario::builtin;
+
+    /// A clean report of 1,000 ok operations at 2 ms over a 10 s window.
+    fn report() -> LoadReport {
+        let mut totals = Accumulator::default();
+        totals.counts.ops = 1000;
+        totals.counts.ok = 1000;
+        for _ in 0..1000 {
+            totals.latency.record(2000).unwrap();
+        }
+        LoadReport {
+            elapsed: Duration::from_secs(10),
+            planned_duration: Duration::from_secs(10),
+            canceled: false,
+            started: 1000,
+            planned: Some(1000),
+            dropped: 0,
+            totals,
+            history_lines: None,
+            warmup: Duration::ZERO,
+            snapshots: Vec::new(),
+        }
+    }
+
+    fn lost(keys: u64, unreadable: u64) -> LostWriteReport {
+        LostWriteReport {
+            status: if unreadable > 0 {
+                CheckStatus::Unknown
+            } else {
+                CheckStatus::Ok
+            },
+            acked: keys,
+            keys_checked: keys,
+            verified: keys - unreadable,
+            unreadable,
+            ..Default::default()
+        }
+    }
+
+    fn kill(nodes: &[u64]) -> FaultRecord {
+        FaultRecord {
+            scheduled_s: 5.0,
+            at_s: 5.0,
+            action: "kill".into(),
+            target: "all".into(),
+            resolved: nodes.to_vec(),
+            healed_at_s: Some(6.0),
+            hit_leader: None,
+            error: None,
+            pending_undo: false,
+        }
+    }
+
+    fn verdict_of(lost: Option<&LostWriteReport>, faults: &[FaultRecord]) -> Verdict {
+        let scenario = builtin("baseline").unwrap().unwrap();
+        let report = report();
+        let ok: Vec<f64> = (0..1000).map(|i| f64::from(i) / 100.0).collect();
+        judge(&Inputs {
+            scenario: &scenario,
+            report: &report,
+            snapshots: &[],
+            poll: &PollLog::default(),
+            acked: &[(1.0, 1.1), (6.5, 6.6)],
+            ok_invoked: &ok,
+            faults,
+            lost,
+            aborted: false,
+            watched_nodes: true,
+            disk: None,
+        })
+    }
+
+    #[test]
+    fn every_key_read_back_passes() {
+        let v = verdict_of(Some(&lost(1000, 0)), &[]);
+        assert_eq!((v.verdict, v.exit), ("pass", Exit::Pass), "{:?}", v.reasons);
+    }
+
+    #[test]
+    fn a_few_unreadable_keys_leave_loss_unknown_and_warn() {
+        let v = verdict_of(Some(&lost(1000, 5)), &[]);
+        assert_eq!((v.verdict, v.exit), ("warn", Exit::Pass));
+        assert!(
+            v.reasons.iter().any(|r| r.contains("not ruled out")),
+            "{:?}",
+            v.reasons
+        );
+    }
+
+    #[test]
+    fn many_unreadable_keys_mean_the_check_could_not_be_done() {
+        let v = verdict_of(Some(&lost(1000, 11)), &[]);
+        assert_eq!(
+            (v.verdict, v.exit),
+            ("fail", Exit::CannotRun),
+            "{:?}",
+            v.reasons
+        );
+    }
+
+    #[test]
+    fn any_unreadable_key_after_a_whole_cluster_crash_fails() {
+        let v = verdict_of(Some(&lost(1000, 1)), &[kill(&[1, 2, 3])]);
+        assert_eq!(
+            (v.verdict, v.exit),
+            ("fail", Exit::CannotRun),
+            "{:?}",
+            v.reasons
+        );
+        let one_node = verdict_of(Some(&lost(1000, 1)), &[kill(&[2])]);
+        assert_eq!(
+            one_node.verdict, "warn",
+            "a minority crash keeps the 1 % rule"
+        );
+    }
+
+    #[test]
+    fn a_run_that_measured_nothing_does_not_pass() {
+        let scenario = builtin("baseline").unwrap().unwrap();
+        let mut empty = report();
+        empty.totals = Accumulator::default();
+        let v = judge(&Inputs {
+            scenario: &scenario,
+            report: &empty,
+            snapshots: &[],
+            poll: &PollLog::default(),
+            acked: &[],
+            ok_invoked: &[],
+            faults: &[],
+            lost: None,
+            aborted: false,
+            watched_nodes: true,
+            disk: None,
+        });
+        assert_eq!((v.verdict, v.exit), ("fail", Exit::ThresholdBroken));
+    }
 }

@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use loadgen::history::WriteRecord;
+use loadgen::history::OpRecord;
 use loadgen::{LoadRun, RunClock, Snapshot};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -168,7 +168,7 @@ pub struct Drill {
     rig: Option<Arc<Rig>>,
     endpoints: Vec<String>,
     load: LoadRun,
-    writes: Option<mpsc::UnboundedReceiver<WriteRecord>>,
+    ops: Option<mpsc::UnboundedReceiver<OpRecord>>,
     views: watch::Sender<ClusterView>,
     phase: watch::Sender<Phase>,
     faults: Arc<Mutex<Vec<FaultRecord>>>,
@@ -207,7 +207,7 @@ impl Drill {
         let endpoints = cluster.urls();
         let mut load =
             LoadRun::new(scenario.load_config(endpoints.clone(), Some(&dir), opts.seed))?;
-        let writes = load.take_writes();
+        let ops = load.take_ops();
         let rig = Arc::new(Rig {
             cluster: tokio::sync::Mutex::new(cluster),
             links: tokio::sync::Mutex::new(links),
@@ -226,7 +226,7 @@ impl Drill {
             Some(rig),
             endpoints,
             load,
-            writes,
+            ops,
         ))
     }
 
@@ -274,7 +274,7 @@ impl Drill {
         rig: Option<Arc<Rig>>,
         endpoints: Vec<String>,
         load: LoadRun,
-        writes: Option<mpsc::UnboundedReceiver<WriteRecord>>,
+        ops: Option<mpsc::UnboundedReceiver<OpRecord>>,
     ) -> Drill {
         Drill {
             scenario,
@@ -284,7 +284,7 @@ impl Drill {
             rig,
             endpoints,
             load,
-            writes,
+            ops,
             views: watch::channel(ClusterView::default()).0,
             phase: watch::channel(Phase::Starting).0,
             faults: Arc::new(Mutex::new(Vec::new())),
@@ -318,12 +318,11 @@ impl Drill {
             rig,
             endpoints,
             load,
-            writes,
+            ops,
             views,
             phase,
             faults,
         } = self;
-        let clock = load.clock();
         let background = CancellationToken::new();
         let warmup_s = scenario.load.warmup.as_secs_f64();
         let poll_log = Arc::new(Mutex::new(PollLog::default()));
@@ -347,21 +346,8 @@ impl Drill {
             ))
         });
 
-        // Writes are tracked off the request path: the load only sends on a channel.
-        let tracker = writes.map(|mut rx| {
-            let clock = clock.clone();
-            tokio::spawn(async move {
-                let mut t = WriteTracker::new();
-                let mut acked_at = Vec::new();
-                while let Some(w) = rx.recv().await {
-                    if w.status == loadgen::history::WriteStatus::Acked {
-                        acked_at.push(clock.now_s());
-                    }
-                    t.observe(&w);
-                }
-                (t, acked_at)
-            })
-        });
+        // Operations are tracked off the request path: the load only sends on a channel.
+        let tracker = ops.map(|rx| tokio::spawn(track_ops(rx)));
         let phases = tokio::spawn(follow_phase(
             load.snapshots(),
             phase.clone(),
@@ -401,15 +387,15 @@ impl Drill {
             let _ = p.await;
         }
         let report = report?;
-        let (tracker, acked_at) = match tracker {
+        let tracked = match tracker {
             Some(t) => t.await.unwrap_or_default(),
-            None => (WriteTracker::new(), Vec::new()),
+            None => Tracked::default(),
         };
 
         phase.send_replace(Phase::FinalChecks);
         let lost = match &rig {
             Some(rig) if scenario.checks.lost_writes && !aborted => {
-                Some(judge::final_reads(rig, &tracker).await)
+                Some(judge::final_reads(rig, &tracked.writes).await)
             }
             _ => None,
         };
@@ -424,7 +410,8 @@ impl Drill {
             report: &report,
             snapshots: &report.snapshots,
             poll: &poll,
-            acked_at: &acked_at,
+            acked: &tracked.acked,
+            ok_invoked: &tracked.ok_invoked,
             faults: &fault_records,
             lost: lost.as_ref(),
             aborted,
@@ -449,6 +436,36 @@ impl Drill {
             exit: verdict.exit,
         })
     }
+}
+
+/// What the drill learns from the stream of completed operations.
+#[derive(Default)]
+struct Tracked {
+    /// Every write, for the lost-write check.
+    writes: WriteTracker,
+    /// Acknowledged writes as (invoke, complete) seconds, in completion order.
+    acked: Vec<(f64, f64)>,
+    /// Invoke times of the operations that completed ok, sorted.
+    ok_invoked: Vec<f64>,
+}
+
+/// Folds the load's operation stream until it ends.
+async fn track_ops(mut rx: mpsc::UnboundedReceiver<OpRecord>) -> Tracked {
+    let secs = |us: u64| us as f64 / 1e6;
+    let mut t = Tracked::default();
+    while let Some(op) = rx.recv().await {
+        if op.outcome == loadgen::outcome::Outcome::Ok {
+            t.ok_invoked.push(secs(op.invoke_us));
+        }
+        if let Some(w) = &op.write {
+            if w.status == loadgen::history::WriteStatus::Acked {
+                t.acked.push((secs(op.invoke_us), secs(op.complete_us)));
+            }
+            t.writes.observe(w);
+        }
+    }
+    t.ok_invoked.sort_by(f64::total_cmp);
+    t
 }
 
 /// Moves the phase from warmup to load when the first judged snapshot arrives, until the

@@ -247,6 +247,20 @@ fn opt(v: Option<f64>, unit: &str) -> String {
     v.map_or_else(|| "–".into(), |v| format!("{v:.2}{unit}"))
 }
 
+/// A recovery figure for a table: its time, "never" when it applied and never came, "–" when
+/// it does not apply.
+fn figure(
+    r: Option<&RecoveryEntry>,
+    name: &str,
+    get: impl Fn(&crate::check::Recovery) -> Option<f64>,
+) -> String {
+    match r {
+        Some(r) if r.figures.unrecovered.contains(&name) => "never".into(),
+        Some(r) => opt(get(&r.figures), "s"),
+        None => "–".into(),
+    }
+}
+
 /// `report.md`: the same as summary.json, for a person.
 pub fn report_md(s: &Summary) -> String {
     let mut o = String::new();
@@ -360,9 +374,9 @@ pub fn report_md(s: &Summary) -> String {
                 f.target,
                 nodes.join(","),
                 opt(f.healed_at_s, "s"),
-                opt(r.and_then(|r| r.figures.leader_elected_after_s), "s"),
-                opt(r.and_then(|r| r.figures.first_success_after_s), "s"),
-                opt(r.and_then(|r| r.figures.tps_90pct_after_s), "s"),
+                figure(r, "leader_elected_after_s", |f| f.leader_elected_after_s),
+                figure(r, "first_success_after_s", |f| f.first_success_after_s),
+                figure(r, "tps_90pct_after_s", |f| f.tps_90pct_after_s),
                 status
             );
         }
@@ -373,9 +387,16 @@ pub fn report_md(s: &Summary) -> String {
             let _ = writeln!(o, "Not checked.");
         }
         Some(lw) => {
+            let status = match lw.status {
+                crate::check::CheckStatus::Ok => "✓ no acknowledged write lost",
+                crate::check::CheckStatus::Lost => "✗ acknowledged writes lost",
+                crate::check::CheckStatus::Unknown => {
+                    "? not established: keys could not be read back"
+                }
+            };
             let _ = writeln!(
                 o,
-                "{} acknowledged writes ({} unknown) over {} keys: {} verified, {} lost, {} unreadable.",
+                "**{status}.** {} acknowledged writes ({} unknown) over {} keys: {} verified, {} lost, {} unreadable.",
                 lw.acked, lw.unknown, lw.keys_checked, lw.verified, lw.lost, lw.unreadable
             );
             for k in &lw.lost_keys {

@@ -154,6 +154,7 @@ mod tests {
             late: 0,
             late_pct: 0.0,
             verdict: if pass { "pass" } else { "fail" }.into(),
+            drained: Some(true),
             reason: None,
         }
     }

@@ -61,9 +61,14 @@ impl Drop for Term {
 /// Leaves the alternate screen, disables raw mode and shows the cursor, if the view had set
 /// them up; otherwise does nothing. Errors are ignored: there is nobody left to tell.
 pub fn restore() {
+    restore_to(&mut io::stdout());
+}
+
+/// [`restore`], writing the escape sequences to `out`.
+fn restore_to(out: &mut impl io::Write) {
     if ACTIVE.swap(false, Ordering::SeqCst) {
         let _ = disable_raw_mode();
-        let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
+        let _ = execute!(out, LeaveAlternateScreen, Show);
     }
 }
 
@@ -82,11 +87,28 @@ fn install_panic_hook() {
 mod tests {
     use super::*;
 
+    /// Restoring writes "leave the alternate screen" and "show the cursor" once after a view
+    /// was up, and nothing at all when none is (so the panic hook and the guard may both run).
     #[test]
-    fn restore_without_a_view_does_nothing() {
-        // Not a terminal under `cargo test`: restoring must not touch it, and may be repeated.
-        restore();
-        restore();
-        assert!(!ACTIVE.load(Ordering::SeqCst));
+    fn restore_writes_the_escapes_once_and_only_after_a_view() {
+        let mut idle = Vec::new();
+        restore_to(&mut idle);
+        assert!(idle.is_empty(), "no view, no bytes: {idle:?}");
+
+        ACTIVE.store(true, Ordering::SeqCst);
+        let mut first = Vec::new();
+        restore_to(&mut first);
+        let text = String::from_utf8_lossy(&first);
+        assert!(
+            text.contains("\x1b[?1049l"),
+            "leaves the alternate screen: {text:?}"
+        );
+        assert!(text.contains("\x1b[?25h"), "shows the cursor: {text:?}");
+        let mut second = Vec::new();
+        restore_to(&mut second);
+        assert!(
+            second.is_empty(),
+            "the second restore writes nothing: {second:?}"
+        );
     }
 }

@@ -193,7 +193,10 @@ impl<'a> Pump<'a> {
                 }
                 read = self.from.read(free), if room > 0 => match read {
                     Ok(0) => self.eof = true,
-                    Ok(n) => self.stamp(n, mode),
+                    Ok(n) => {
+                        self.shared.counters.read(self.dir, n);
+                        self.stamp(n, mode);
+                    }
                     Err(e) => return End::Failed(e),
                 },
                 written = self.to.write(out), if step.write > 0 => match written {

@@ -15,6 +15,8 @@ pub struct ProxyStats {
     pub bytes_up: u64,
     /// Bytes delivered from the upstream back to the connecting node (responses).
     pub bytes_down: u64,
+    /// Bytes read from the connecting node (requests), delivered or still held.
+    pub bytes_read_up: u64,
     /// Connections accepted, refused ones included.
     pub connections_total: u64,
     /// Connections being proxied now (accepted, not refused, not yet closed).
@@ -35,6 +37,7 @@ pub struct ProxyStats {
 pub(super) struct Counters {
     bytes_up: AtomicU64,
     bytes_down: AtomicU64,
+    bytes_read_up: AtomicU64,
     connections_total: AtomicU64,
     connections_open: AtomicU64,
     connections_refused: AtomicU64,
@@ -48,6 +51,7 @@ impl Counters {
         ProxyStats {
             bytes_up: self.bytes_up.load(Relaxed),
             bytes_down: self.bytes_down.load(Relaxed),
+            bytes_read_up: self.bytes_read_up.load(Relaxed),
             connections_total: self.connections_total.load(Relaxed),
             connections_open: self.connections_open.load(Relaxed),
             connections_refused: self.connections_refused.load(Relaxed),
@@ -63,6 +67,13 @@ impl Counters {
             Direction::Down => &self.bytes_down,
         };
         counter.fetch_add(n as u64, Relaxed);
+    }
+
+    /// `n` bytes were read in direction `dir` (they are delivered later, or held).
+    pub(super) fn read(&self, dir: Direction, n: usize) {
+        if dir == Direction::Up {
+            self.bytes_read_up.fetch_add(n as u64, Relaxed);
+        }
     }
 
     /// A connection was accepted and refused.
@@ -122,6 +133,7 @@ mod tests {
             ProxyStats {
                 bytes_up: 10,
                 bytes_down: 3,
+                bytes_read_up: 0,
                 connections_total: 2,
                 connections_open: 0,
                 connections_refused: 1,

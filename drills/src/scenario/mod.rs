@@ -239,7 +239,7 @@ impl Scenario {
         c.plan = l.plan.clone();
         c.timeout = l.timeout;
         c.warmup = l.warmup;
-        c.stream_writes = self.checks.lost_writes;
+        c.stream_ops = true;
         if let Some(dir) = out {
             c.history_path = l.history.then(|| dir.join("history.jsonl"));
             c.goose_report = Some(dir.join("goose-report.html"));

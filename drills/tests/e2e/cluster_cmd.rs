@@ -74,15 +74,24 @@ fn start_cluster_cmd() -> (Child, Vec<u32>) {
     );
     let nodes = children_of(child.id());
     assert_eq!(nodes.len(), 3, "three node processes: {nodes:?}");
+    assert_eq!(
+        started_by(child.id()).len(),
+        3,
+        "the nodes carry their raftdrill's pid"
+    );
     (child, nodes)
 }
 
 pub(crate) async fn all_gone(nodes: &[u32]) {
     let nodes = nodes.to_vec();
-    eventually(Duration::from_secs(5), "every node process to exit", || {
-        let nodes = nodes.clone();
-        async move { nodes.iter().all(|p| !alive(*p)).then_some(()) }
-    })
+    eventually(
+        Duration::from_secs(30),
+        "every node process to exit",
+        || {
+            let nodes = nodes.clone();
+            async move { nodes.iter().all(|p| !alive(*p)).then_some(()) }
+        },
+    )
     .await;
 }
 
@@ -96,6 +105,7 @@ async fn cluster_command_stops_every_node_on_sigterm() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
     all_gone(&nodes).await;
+    none_left_by(child.id()).await;
 }
 
 /// SIGKILL of raftdrill itself leaves no node behind (the parent-death signal).
@@ -106,6 +116,7 @@ async fn no_node_outlives_a_sigkilled_raftdrill() {
     child.kill().unwrap();
     child.wait().unwrap();
     all_gone(&nodes).await;
+    none_left_by(child.id()).await;
 }
 
 /// A port in use is a one-line error and exit code 4, with no node left running.
@@ -114,11 +125,16 @@ async fn port_in_use_is_a_one_line_error_with_exit_code_4() {
     let _serial = serial().await;
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let out = Command::new(exe())
+    let child = Command::new(exe())
         .args(["cluster", "--nodes", "3", "--base-port", &port.to_string()])
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(4));
+    assert!(started_by(pid).is_empty(), "no node left running");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
     assert!(

