@@ -10,9 +10,11 @@
 //! - [`net`]: outgoing peer RPCs (the `RaftNetwork` impl) and the peer address map
 //! - [`api`]: the HTTP handlers: client, admin and peer
 //! - [`node`]: configuration, startup, bootstrap and graceful shutdown of one node
+//! - [`election_gate`]: a follower that still hears from a leader does not campaign
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod election_gate;
 pub mod net;
 pub mod node;
 pub mod store;

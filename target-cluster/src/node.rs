@@ -10,6 +10,7 @@ use openraft::error::{InitializeError, RaftError};
 use openraft::{Config, SnapshotPolicy};
 
 use crate::api::{AppState, AppStateParts, router};
+use crate::election_gate::ElectionGate;
 use crate::net::{NetworkFactory, PeerMap};
 use crate::store::{self, StoreOptions};
 use crate::typ::{Node, NodeId, Raft};
@@ -172,6 +173,8 @@ pub async fn run(
         initialize_once(&raft, members).await?;
     }
 
+    let gate = Arc::new(ElectionGate::new(config.election_timeout.0));
+    let gate_task = tokio::spawn(gate.clone().run(raft.clone()));
     let state = AppState::new(AppStateParts {
         id: config.id,
         raft: raft.clone(),
@@ -184,6 +187,7 @@ pub async fn run(
         advertise: config.advertise(),
         quorum_stale: config.election_timeout.1 + config.heartbeat,
         commit_stats,
+        gate,
     });
     tracing::info!(id = config.id, addr = %config.listen, "node listening");
 
@@ -201,6 +205,7 @@ pub async fn run(
             tokio::time::sleep(grace).await;
         } => Ok(()),
     };
+    gate_task.abort();
     tracing::info!(id = config.id, "shutting down raft");
     if let Err(e) = raft.shutdown().await {
         tracing::warn!(error = %e, "raft shutdown");

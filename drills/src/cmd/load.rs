@@ -105,6 +105,7 @@ pub fn scenario(args: &LoadArgs, thresholds: Thresholds) -> Result<Scenario, Loa
             lost_writes: false,
             recovery_within: None,
         },
+        expect: None,
     })
 }
 

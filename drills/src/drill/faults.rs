@@ -260,6 +260,16 @@ async fn apply(
             }
             Ok(None)
         }
+        Action::WipeInPlace => {
+            for id in nodes {
+                rig.cluster
+                    .lock()
+                    .await
+                    .wipe(*id)
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(None)
+        }
         Action::Isolate => link_fault(rig, both, LinkMode::Blackhole).await,
         Action::Partition { groups } => {
             let groups: Vec<BTreeSet<NodeId>> = match groups {

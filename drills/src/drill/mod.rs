@@ -252,8 +252,7 @@ impl Drill {
         opts: &RunOptions,
     ) -> Result<(Scenario, PathBuf, std::time::SystemTime), DrillError> {
         if let Some(d) = opts.duration {
-            scenario.duration = d;
-            scenario.load.warmup = scenario.load.warmup.min(d / 4);
+            scenario = scenario.fit_to(d);
         }
         let started_at = std::time::SystemTime::now();
         let dir = results_dir(opts.out.as_deref(), &scenario.name, started_at);

@@ -96,6 +96,10 @@ pub enum Action {
     Restart,
     /// Remove from the membership, delete the data, start empty, re-add and promote.
     Wipe,
+    /// The classic operator error: kill, delete the data, and start the node again empty with
+    /// the same id and no membership change. Its vote and log are gone while its peers still
+    /// count it as a voter, which Raft cannot survive in general.
+    WipeInPlace,
     /// Cut every link between the target and the other nodes.
     Isolate,
     /// Split the cluster: the target nodes (or `groups`) on one side, the rest on the other.
@@ -146,6 +150,7 @@ impl Action {
             Action::Pause => "pause",
             Action::Restart => "restart",
             Action::Wipe => "wipe",
+            Action::WipeInPlace => "wipe-in-place",
             Action::Isolate => "isolate",
             Action::Partition { .. } => "partition",
             Action::Delay { .. } => "delay",
@@ -162,7 +167,12 @@ impl Action {
     pub fn undoable(&self) -> bool {
         !matches!(
             self,
-            Action::Restart | Action::Wipe | Action::Heal | Action::AddNode | Action::RemoveNode
+            Action::Restart
+                | Action::Wipe
+                | Action::WipeInPlace
+                | Action::Heal
+                | Action::AddNode
+                | Action::RemoveNode
         )
     }
 

@@ -39,6 +39,43 @@ pub struct Scenario {
     pub thresholds: Thresholds,
     /// The data and recovery checks.
     pub checks: Checks,
+    /// The worst verdict the scenario's author expects on the reference cluster (`expect`).
+    pub expect: Option<Expect>,
+}
+
+/// The worst verdict a scenario documents for the reference cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Expect {
+    /// Every threshold met, every check clean.
+    Pass,
+    /// A warn level may be crossed (recovery errors in a fault window, say).
+    Warn,
+    /// The drill is meant to fail (a planted bug).
+    Fail,
+}
+
+impl Expect {
+    /// The verdict's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Expect::Pass => "pass",
+            Expect::Warn => "warn",
+            Expect::Fail => "fail",
+        }
+    }
+}
+
+impl std::str::FromStr for Expect {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pass" => Ok(Expect::Pass),
+            "warn" => Ok(Expect::Warn),
+            "fail" => Ok(Expect::Fail),
+            other => Err(format!("unknown verdict {other:?} (expected pass, warn or fail)")),
+        }
+    }
 }
 
 /// Which store a scenario runs against.
@@ -245,6 +282,22 @@ impl Scenario {
             c.goose_report = Some(dir.join("goose-report.html"));
         }
         c
+    }
+
+    /// The scenario run for `duration` instead: when that is shorter, every time of the
+    /// schedule (fault times, their `for`, the warmup) shrinks in proportion, so every fault
+    /// still fires and heals inside the run. A longer duration keeps the schedule as written.
+    pub fn fit_to(mut self, duration: Duration) -> Scenario {
+        if duration < self.duration && !self.duration.is_zero() {
+            let f = duration.as_secs_f64() / self.duration.as_secs_f64();
+            for fault in &mut self.faults {
+                fault.at = fault.at.mul_f64(f);
+                fault.undo_after = fault.undo_after.map(|d| d.mul_f64(f));
+            }
+            self.load.warmup = self.load.warmup.mul_f64(f);
+        }
+        self.duration = duration;
+        self
     }
 
     /// The largest node id the scenario can refer to (initial nodes plus added ones).

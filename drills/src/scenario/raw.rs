@@ -29,6 +29,7 @@ struct RawScenario {
     thresholds: Option<toml::Table>,
     #[serde(default)]
     checks: RawChecks,
+    expect: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -204,6 +205,7 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError>
         faults,
         thresholds,
         checks,
+        expect: raw.expect.as_ref().map(|e| ctx.typed(e)).transpose()?,
     })
 }
 
@@ -376,6 +378,7 @@ fn fault(
         "pause" => Action::Pause,
         "restart" => Action::Restart,
         "wipe" => Action::Wipe,
+        "wipe-in-place" => Action::WipeInPlace,
         "isolate" => Action::Isolate,
         "partition" => Action::Partition {
             groups: r.groups.as_ref().map(|g| g.get_ref().clone()),
@@ -412,7 +415,7 @@ fn fault(
             return Err(ctx.at(
                 r.action.span(),
                 format!(
-                    "unknown action {other:?}; use kill, stop, pause, restart, wipe, isolate, partition, delay, bandwidth, blackhole, reset, heal, add-node or remove-node"
+                    "unknown action {other:?}; use kill, stop, pause, restart, wipe, wipe-in-place, isolate, partition, delay, bandwidth, blackhole, reset, heal, add-node or remove-node"
                 ),
             ));
         }

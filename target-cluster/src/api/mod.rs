@@ -22,6 +22,7 @@ use raftdrill_wire::{ErrorBody, MAX_VALUE_BYTES, error_code};
 
 use crate::net::PeerMap;
 use crate::net::path;
+use crate::election_gate::ElectionGate;
 use crate::store::KvHandle;
 use crate::store::commit_stats::CommitStats;
 use crate::typ::{NodeId, Raft};
@@ -49,6 +50,8 @@ struct Inner {
     quorum_stale: Duration,
     /// The log writer's commit times, for `/status`.
     commit_stats: Arc<CommitStats>,
+    /// Notes AppendEntries from the leader, to keep this node from campaigning meanwhile.
+    gate: Arc<ElectionGate>,
 }
 
 /// Parts of an [`AppState`].
@@ -75,6 +78,8 @@ pub struct AppStateParts {
     pub quorum_stale: Duration,
     /// The log writer's commit times.
     pub commit_stats: Arc<CommitStats>,
+    /// The election gate.
+    pub gate: Arc<ElectionGate>,
 }
 
 impl AppState {
@@ -93,6 +98,7 @@ impl AppState {
                 advertise: p.advertise,
                 quorum_stale: p.quorum_stale,
                 commit_stats: p.commit_stats,
+                gate: p.gate,
             }),
         }
     }

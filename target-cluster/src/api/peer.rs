@@ -24,7 +24,11 @@ fn encode<T: Serialize>(value: &T) -> Response {
 /// `POST /raft/append`.
 pub(super) async fn append(State(st): State<AppState>, body: Bytes) -> Response {
     match decode::<AppendRequest>(&body) {
-        Ok(req) => encode(&st.inner.raft.append_entries(req).await),
+        Ok(req) => {
+            let current = st.inner.raft.metrics().borrow().current_term;
+            st.inner.gate.heard(req.vote.leader_id().term, current);
+            encode(&st.inner.raft.append_entries(req).await)
+        }
         Err(e) => e.into_response(),
     }
 }
