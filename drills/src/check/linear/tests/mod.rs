@@ -4,11 +4,13 @@
 //! - `sim`: long histories from a simulated linearizable register, and broken copies of them
 //! - `parse`: malformed files name their line and field; missing files are one-line errors
 //! - `limits`: time limits and cancellation make keys unknown, never ok
+//! - `oracle`: the search against brute force on small random histories
 //! - `files`: `linearizability.json`, the pictures and the summary
 
 mod cases;
 mod files;
 mod limits;
+mod oracle;
 mod parse;
 mod sim;
 
