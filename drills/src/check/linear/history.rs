@@ -18,12 +18,13 @@ pub const HISTORY_FILE: &str = "history.jsonl";
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
     /// The file (or folder) could not be read.
-    #[error("{}: cannot read: {source}", path.display())]
+    // The reason is in the message, so it is not also a `source` (printed twice in a chain).
+    #[error("{}: cannot read: {error}", path.display())]
     Read {
         /// What was read.
         path: PathBuf,
         /// Why it failed.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A folder was given that holds no `history.jsonl`.
     #[error("{}: no {HISTORY_FILE} in this folder (was the run recorded with history = true?)", dir.display())]
@@ -100,9 +101,9 @@ pub fn history_path(path: &Path) -> Result<PathBuf, CheckError> {
 /// bad one is reported with its line and field rather than later by position.
 pub fn read_history(path: &Path) -> Result<Vec<HistoryRecord>, CheckError> {
     let path = history_path(path)?;
-    let text = std::fs::read_to_string(&path).map_err(|source| CheckError::Read {
+    let text = std::fs::read_to_string(&path).map_err(|error| CheckError::Read {
         path: path.clone(),
-        source,
+        error,
     })?;
     let mut records = Vec::new();
     for (n, line) in text.lines().enumerate() {

@@ -55,22 +55,22 @@ struct Legend<'a> {
 }
 
 impl<'a> Legend<'a> {
-    fn new(window: &'a [WindowOp]) -> Self {
+    /// Numbers the values of the window's records, then `state` (the register at the
+    /// failure, which an initial value may have set without any operation in the window).
+    fn new(window: &'a [WindowOp], state: Option<&'a str>) -> Self {
         let mut legend = Legend {
             ids: HashMap::new(),
             order: Vec::new(),
         };
-        for w in window {
+        let values = window.iter().flat_map(|w| {
             let r = &w.record;
             let expect = r.expect.as_ref().and_then(|e| e.as_deref());
-            for v in [expect, r.value.as_deref(), r.returned.as_deref()]
-                .into_iter()
-                .flatten()
-            {
-                if !legend.ids.contains_key(v) {
-                    legend.order.push(v);
-                    legend.ids.insert(v, legend.order.len());
-                }
+            [expect, r.value.as_deref(), r.returned.as_deref()]
+        });
+        for v in values.chain([state]).flatten() {
+            if !legend.ids.contains_key(v) {
+                legend.order.push(v);
+                legend.ids.insert(v, legend.order.len());
             }
         }
         legend
@@ -109,6 +109,17 @@ fn label(r: &HistoryRecord, legend: &Legend<'_>) -> String {
                 legend.name(r.value.as_deref())
             )
         }
+    }
+}
+
+/// What the operation that cannot be placed needed the register to hold.
+fn needs(r: &HistoryRecord, legend: &Legend<'_>) -> String {
+    let expect = || legend.name(r.expect.as_ref().and_then(|e| e.as_deref()));
+    match (r.kind, r.applied) {
+        (OpKind::Read, _) => legend.name(r.returned.as_deref()),
+        (OpKind::ReadModifyWrite, Some(false)) => format!("anything but {}", expect()),
+        (OpKind::ReadModifyWrite, _) => expect(),
+        (OpKind::Update | OpKind::Insert, _) => "anything".to_string(),
     }
 }
 
@@ -164,7 +175,7 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 
 /// Renders the picture of one anomaly.
 pub fn render(a: &KeyAnomaly) -> String {
-    let legend = Legend::new(&a.window);
+    let legend = Legend::new(&a.window, a.state.as_deref());
     let mut workers: Vec<usize> = a.window.iter().map(|w| w.record.worker).collect();
     workers.sort_unstable();
     workers.dedup();
@@ -190,7 +201,7 @@ pub fn render(a: &KeyAnomaly) -> String {
     let right_edge = WIDTH - RIGHT;
 
     let title_lines = wrap(&a.explanation, 150);
-    let top = 46.0 + 16.0 * title_lines.len() as f64 + 34.0;
+    let top = 46.0 + 16.0 * title_lines.len() as f64 + 64.0;
     let lanes_h = LANE * workers.len() as f64;
     let axis_y = top + lanes_h + 6.0;
     let legend_rows = legend.order.len().div_ceil(3) + 1;
@@ -228,11 +239,30 @@ pub fn render(a: &KeyAnomaly) -> String {
             esc(line)
         );
     }
+    let y = 42.0 + 16.0 * title_lines.len() as f64;
+    let needs = a
+        .window
+        .iter()
+        .find(|w| w.stuck)
+        .map(|w| needs(&w.record, &legend));
     let _ = writeln!(
         s,
-        r##"<text x="12" y="{}" font-size="11" fill="#555">bars: call → return · faded, dashed: outcome unknown (may take effect any time after its call, or never; tick = client gave up) · red: cannot be placed · #n: place in the longest linearizable prefix · times from {} into the run</text>"##,
-        42.0 + 16.0 * title_lines.len() as f64 + 4.0,
+        r##"<text x="12" y="{y}" font-weight="bold">register after the prefix: {}{}</text>"##,
+        legend.name(a.state.as_deref()),
+        needs.map_or(String::new(), |n| format!(
+            " · the red operation needs: {n}"
+        ))
+    );
+    let _ = writeln!(
+        s,
+        r##"<text x="12" y="{}" font-size="11" fill="#555">bars: call → return · red: cannot be placed · #n: place in the longest linearizable prefix · times from {} into the run</text>"##,
+        y + 16.0,
         fmt_us(t_min)
+    );
+    let _ = writeln!(
+        s,
+        r##"<text x="12" y="{}" font-size="11" fill="#555">faded, dashed: outcome unknown, may take effect at any time after its call or never (the tick: when the client gave up) · ✓/✗: swapped or not · ?: unknown</text>"##,
+        y + 30.0
     );
 
     // Lanes.
@@ -309,10 +339,10 @@ pub fn render(a: &KeyAnomaly) -> String {
             let xr = x(r.complete_us);
             let _ = writeln!(
                 s,
-                r##"<line x1="{xr:.1}" y1="{}" x2="{xr:.1}" y2="{}" stroke="#d00000" stroke-dasharray="4 3"/><text x="{:.1}" y="{}" font-size="10" fill="#b00000">returned here, unplaced</text>"##,
+                r##"<line x1="{xr:.1}" y1="{}" x2="{xr:.1}" y2="{}" stroke="#d00000" stroke-dasharray="4 3"/><text x="{:.1}" y="{}" font-size="10" fill="#b00000" text-anchor="end">returned here, unplaced</text>"##,
                 top - 4.0,
                 top + lanes_h,
-                xr + 3.0,
+                xr - 3.0,
                 top - 6.0
             );
         }

@@ -78,11 +78,19 @@ fn any_order(ops: &[Plain], chosen: &[usize], order: &mut Vec<usize>, used: &mut
 }
 
 fn oracle(ops: &[Plain]) -> bool {
-    let required: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].complete.is_some()).collect();
-    let optional: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].complete.is_none()).collect();
+    let required: Vec<usize> = (0..ops.len())
+        .filter(|&i| ops[i].complete.is_some())
+        .collect();
+    let optional: Vec<usize> = (0..ops.len())
+        .filter(|&i| ops[i].complete.is_none())
+        .collect();
     (0..1u32 << optional.len()).any(|mask| {
         let mut chosen = required.clone();
-        chosen.extend((0..optional.len()).filter(|b| mask & (1 << b) != 0).map(|b| optional[b]));
+        chosen.extend(
+            (0..optional.len())
+                .filter(|b| mask & (1 << b) != 0)
+                .map(|b| optional[b]),
+        );
         let mut used = vec![false; chosen.len()];
         any_order(ops, &chosen, &mut Vec::new(), &mut used)
     })
@@ -109,7 +117,13 @@ fn random_history(rng: &mut SplitMix64) -> (Vec<Plain>, Vec<HistoryRecord>) {
         let text = |v: Option<u8>| v.map(|v| format!("v{v}"));
         let r = match kind {
             OpKind::Read => read(id as u64, id, text(v).as_deref(), invoke, complete),
-            OpKind::Update => write(id as u64, id, &text(v).unwrap_or_default(), invoke, complete),
+            OpKind::Update => write(
+                id as u64,
+                id,
+                &text(v).unwrap_or_default(),
+                invoke,
+                complete,
+            ),
             _ => cas(
                 id as u64,
                 id,
@@ -159,5 +173,8 @@ fn the_search_agrees_with_brute_force_on_small_random_histories() {
         }
     }
     // Both verdicts were exercised in earnest.
-    assert!(valid > 500 && invalid > 500, "{valid} valid, {invalid} invalid");
+    assert!(
+        valid > 500 && invalid > 500,
+        "{valid} valid, {invalid} invalid"
+    );
 }
