@@ -17,8 +17,6 @@
 //! Keys are compared exactly on a hash match: a collision costs a compare, never a wrong
 //! verdict.
 
-use super::model::Value;
-
 /// A set of operations, as a bitset with its hash and compaction bounds kept up to date.
 #[derive(Debug, Clone)]
 pub(crate) struct OpSet {
@@ -113,7 +111,7 @@ impl OpSet {
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     hash: u64,
-    state: Value,
+    state: u64,
     lo: u32,
     start: usize,
     req_len: u32,
@@ -130,15 +128,16 @@ pub(crate) struct Memo {
 }
 
 /// Mixes the set's hash with the register value and spreads it over the low bits (the slot).
-fn key_hash(set_hash: u64, state: Value) -> u64 {
-    let mut z = set_hash ^ u64::from(state).wrapping_mul(0xD6E8_FEB8_6659_FD93);
+fn key_hash(set_hash: u64, state: u64) -> u64 {
+    let mut z = set_hash ^ state.wrapping_mul(0xD6E8_FEB8_6659_FD93);
     z = (z ^ (z >> 32)).wrapping_mul(0xD6E8_FEB8_6659_FD93);
     z ^ (z >> 32)
 }
 
 impl Memo {
-    /// Records `(set, state)`; `true` when it was not there before.
-    pub(crate) fn insert(&mut self, set: &OpSet, state: Value) -> bool {
+    /// Records `(set, state)`; `true` when it was not there before. `state` is the register
+    /// value with whatever else the search's next moves depend on (see the search).
+    pub(crate) fn insert(&mut self, set: &OpSet, state: u64) -> bool {
         if (self.entries.len() + 1) * 2 > self.slots.len() {
             self.grow();
         }
@@ -246,12 +245,12 @@ mod tests {
         let mut set = OpSet::new(5000, 0);
         for bit in 0..5000 {
             set.insert(bit);
-            assert!(memo.insert(&set, (bit % 3) as Value));
+            assert!(memo.insert(&set, bit as u64 % 3));
         }
         let mut again = OpSet::new(5000, 0);
         for bit in 0..5000 {
             again.insert(bit);
-            assert!(!memo.insert(&again, (bit % 3) as Value), "bit {bit}");
+            assert!(!memo.insert(&again, bit as u64 % 3), "bit {bit}");
         }
     }
 }

@@ -18,6 +18,14 @@
 //! ones that never took effect. Linearizing an unknown operation where it would not change the
 //! register is the same as leaving it out, so the search only tries it where it would.
 //!
+//! **An unknown operation is placed only where something observes it.** If an unknown
+//! operation is placed and the next one placed is a blind write, the write hides it: leaving
+//! the unknown one out gives the same register from then on, and leaves it free to be placed
+//! later. So that order is never tried; the alternative without it is. Whether the last
+//! operation placed was unknown is part of the configuration the memo records, since what may
+//! come next depends on it. Without this, every unknown operation that never took effect is
+//! tried at every step of the history, and each try explores the concurrency around it.
+//!
 //! **Read-only operations are taken at once.** A minimal read (or refused swap) that the
 //! register allows is linearized without trying the alternatives: in any linearization of the
 //! rest, moving it to the front keeps it valid (it changes nothing, and being minimal, nothing
@@ -30,7 +38,7 @@ use std::time::Instant;
 
 use super::history::KeyHistory;
 use super::memo::{Memo, OpSet};
-use super::model::Value;
+use super::model::{Action, Value};
 
 /// How often (in steps) the search looks at the clock and the cancel flag.
 const CHECK_EVERY: u64 = 1024;
@@ -249,6 +257,8 @@ pub(crate) fn search(h: &KeyHistory<'_>, limits: &Limits<'_>) -> (Verdict, Effor
     let mut state = h.initial;
     let mut left = required;
     let mut cur = ev.next[HEAD as usize];
+    // A configuration just entered, not yet searched for read-only operations to take.
+    let mut fresh = true;
     let mut steps = 0u64;
     let mut revisits = 0u64;
     let effort = |steps, revisits, memo: &Memo| Effort {
@@ -268,46 +278,77 @@ pub(crate) fn search(h: &KeyHistory<'_>, limits: &Limits<'_>) -> (Verdict, Effor
         }
         steps += 1;
 
-        // Try the node at `cur`; fall through to undo the last choice when stuck.
-        if cur != NIL {
-            let node = cur as usize;
-            let op = ev.op[node];
-            if !ev.is_call[node] {
-                deepest.offer(&stack, op, state);
-            } else {
-                let o = &h.ops[op as usize];
-                match o.action.apply(state) {
-                    // An unknown operation that changes nothing is the same as leaving it out.
-                    Some(after) if !(o.optional && after == state) => {
-                        let forced = o.action.is_read_only();
-                        set.insert(bit[op as usize]);
-                        if memo.insert(&set, after) {
-                            ev.lift(op);
-                            stack.push(Frame {
-                                op,
-                                before: state,
-                                forced,
-                            });
-                            state = after;
-                            left -= usize::from(!o.optional);
-                            cur = ev.next[HEAD as usize];
-                            continue;
-                        }
-                        set.remove(bit[op as usize]);
-                        revisits += 1;
-                        if !forced {
-                            cur = ev.next[node];
-                            continue;
-                        }
-                        // A read-only operation leads to a configuration known to fail, so
-                        // this one fails too (module notes): undo.
-                    }
-                    _ => {
-                        cur = ev.next[node];
-                        continue;
-                    }
+        // The node to place now, if any: in a fresh configuration a minimal read-only
+        // operation the register allows, taken without alternatives (module notes); else the
+        // next call in the scan that the register allows.
+        let mut pick = None;
+        if fresh {
+            fresh = false;
+            let mut n = ev.next[HEAD as usize];
+            while n != NIL && ev.is_call[n as usize] {
+                let o = &h.ops[ev.op[n as usize] as usize];
+                if o.action.is_read_only() && o.action.apply(state).is_some() {
+                    pick = Some(n);
+                    break;
                 }
+                n = ev.next[n as usize];
             }
+            cur = ev.next[HEAD as usize];
+        }
+        if pick.is_none() {
+            // Whether the last operation placed is an unknown one that nothing has
+            // observed yet: then a blind write may not come next (module notes).
+            let unobserved = stack.last().is_some_and(|f| h.ops[f.op as usize].optional);
+            while cur != NIL {
+                let node = cur as usize;
+                let op = ev.op[node];
+                if !ev.is_call[node] {
+                    deepest.offer(&stack, op, state);
+                    break;
+                }
+                let o = &h.ops[op as usize];
+                let masked = unobserved && matches!(o.action, Action::Write(_));
+                // Read-only operations were taken above if the register allows them; an
+                // unknown operation that changes nothing is the same as leaving it out.
+                let useful = !o.action.is_read_only()
+                    && !masked
+                    && o.action
+                        .apply(state)
+                        .is_some_and(|after| !(o.optional && after == state));
+                if useful {
+                    pick = Some(cur);
+                    break;
+                }
+                cur = ev.next[node];
+            }
+        }
+
+        if let Some(node) = pick {
+            let op = ev.op[node as usize];
+            let o = &h.ops[op as usize];
+            let after = o.action.apply(state).unwrap_or(state);
+            let forced = o.action.is_read_only();
+            set.insert(bit[op as usize]);
+            if memo.insert(&set, u64::from(after) << 1 | u64::from(o.optional)) {
+                ev.lift(op);
+                stack.push(Frame {
+                    op,
+                    before: state,
+                    forced,
+                });
+                state = after;
+                left -= usize::from(!o.optional);
+                fresh = true;
+                continue;
+            }
+            set.remove(bit[op as usize]);
+            revisits += 1;
+            if !forced {
+                cur = ev.next[node as usize];
+                continue;
+            }
+            // A read-only operation leads to a configuration known to fail, so this one
+            // fails too (module notes): undo.
         }
 
         // Undo choices up to the last one that had alternatives, and go on after it.

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use super::*;
 
-/// A history whose search is exponential: `n` concurrent unknown writes, then a read of a
-/// value written by an operation invoked after it returned. Every subset of the writes must
-/// be tried (with every last writer) before the search can give up.
+/// A history whose search is exponential: `n` concurrent writes, then a read of a value
+/// written by an operation invoked after it returned. Every subset of the writes, with every
+/// last writer, must be tried before the search can give up.
 fn hard(n: u64) -> Vec<HistoryRecord> {
     let mut h: Vec<HistoryRecord> = (0..n)
-        .map(|i| unknown(write(i, i as usize, &format!("v{i}"), 0, 10)))
+        .map(|i| write(i, i as usize, &format!("v{i}"), 0, 10))
         .collect();
     h.push(read(n, 99, Some("late"), 20, 30));
     h.push(write(n + 1, 98, "late", 40, 50));
