@@ -271,7 +271,7 @@ pub(crate) fn search(h: &KeyHistory<'_>, limits: &Limits<'_>) -> (Verdict, Effor
         if left == 0 {
             return (Verdict::Linearizable, effort(steps, revisits, &memo));
         }
-        if steps % CHECK_EVERY == 0
+        if steps.is_multiple_of(CHECK_EVERY)
             && let Some(stop) = limits.stop()
         {
             return (Verdict::Undecided(stop), effort(steps, revisits, &memo));
