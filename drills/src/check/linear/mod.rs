@@ -17,7 +17,7 @@
 //! - `search`: the search for one key, with its deadline
 //! - `window`: the evidence of a failing key
 //! - `report`: [`LinearReport`], [`LinearSummary`] and the files
-//! - `svg`: the picture of an anomaly
+//! - `svg`: the picture of an anomaly, on a time axis with idle gaps cut out (`axis`)
 //!
 //! # Use
 //! ```no_run
@@ -27,6 +27,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod axis;
 mod history;
 mod memo;
 mod model;

@@ -6,7 +6,8 @@
 //! unknown fade out to the right edge, dashed: they may have taken effect at any time after
 //! their call, or never (a tick marks when the client gave up). The operation that cannot be
 //! placed is red, with a red line at its return; operations of the longest linearizable
-//! prefix carry their place in it (`#12`). Hovering a bar shows its record.
+//! prefix carry their place in it (`#12`, where the bar is wide enough). Long idle gaps are
+//! cut out of the time axis (see `axis`). Hovering a bar shows its record.
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -15,6 +16,7 @@ use loadgen::history::HistoryRecord;
 use loadgen::outcome::Outcome;
 use loadgen::workload::OpKind;
 
+use super::axis::{Mark, TimeAxis};
 use super::report::{KeyAnomaly, WindowOp};
 
 const WIDTH: f64 = 1200.0;
@@ -132,18 +134,17 @@ fn colours(kind: OpKind) -> (&'static str, &'static str) {
     }
 }
 
-/// A tick step of 1, 2 or 5 × 10^k µs giving about eight ticks over `span`.
-fn tick_step(span: u64) -> u64 {
-    let rough = (span / 8).max(1);
+/// The smallest step of 1, 2 or 5 × 10^k µs that is at least `min`.
+pub(crate) fn nice_step(min: u64) -> u64 {
     let mut step = 1u64;
-    while step * 10 <= rough {
+    loop {
+        for m in [1, 2, 5] {
+            if m * step >= min {
+                return m * step;
+            }
+        }
         step *= 10;
     }
-    [1, 2, 5, 10]
-        .into_iter()
-        .map(|m| m * step)
-        .find(|s| *s >= rough)
-        .unwrap_or(step * 10)
 }
 
 fn fmt_us(us: u64) -> String {
@@ -187,17 +188,14 @@ pub fn render(a: &KeyAnomaly) -> String {
         .map(|w| w.record.invoke_us)
         .min()
         .unwrap_or(0);
-    let t_end = a
+    let intervals: Vec<(u64, u64)> = a
         .window
         .iter()
-        .map(|w| w.record.complete_us)
-        .max()
-        .unwrap_or(t_min);
-    let span = (t_end - t_min).max(1);
-    // Room on the right for open-ended bars to run into.
-    let plot_w = WIDTH - LEFT - RIGHT;
-    let scale = plot_w * 0.9 / span as f64;
-    let x = |t: u64| LEFT + (t.saturating_sub(t_min)) as f64 * scale;
+        .map(|w| (w.record.invoke_us, w.record.complete_us))
+        .collect();
+    // The last tenth is left for open-ended bars to run into.
+    let axis = TimeAxis::new(&intervals, LEFT, (WIDTH - LEFT - RIGHT) * 0.9);
+    let x = |t: u64| axis.x(t);
     let right_edge = WIDTH - RIGHT;
 
     let title_lines = wrap(&a.explanation, 150);
@@ -326,7 +324,7 @@ pub fn render(a: &KeyAnomaly) -> String {
             y + 14.5,
             esc(&label(r, &legend))
         );
-        if let Some(p) = w.position {
+        if let Some(p) = w.position.filter(|_| x1 - x0 >= 26.0) {
             let _ = writeln!(
                 s,
                 r##"<text x="{:.1}" y="{}" font-size="9" fill="#555">#{p}</text>"##,
@@ -348,23 +346,31 @@ pub fn render(a: &KeyAnomaly) -> String {
         }
     }
 
-    // The time axis, relative to the first call.
+    // The time axis, relative to the first call, with idle gaps cut out.
     let _ = writeln!(
         s,
         r##"<line x1="{LEFT}" y1="{axis_y}" x2="{right_edge}" y2="{axis_y}" stroke="#333"/>"##
     );
-    let step = tick_step(span);
-    let mut t = 0;
-    while t_min + t <= t_end + step / 2 {
-        let tx = x(t_min + t);
-        let _ = writeln!(
-            s,
-            r##"<line x1="{tx:.1}" y1="{axis_y}" x2="{tx:.1}" y2="{}" stroke="#333"/><text x="{tx:.1}" y="{}" font-size="10" text-anchor="middle">+{}</text>"##,
-            axis_y + 5.0,
-            axis_y + 17.0,
-            fmt_us(t)
-        );
-        t += step;
+    for mark in axis.marks() {
+        let _ = match mark {
+            Mark::Tick(tx, t) => writeln!(
+                s,
+                r##"<line x1="{tx:.1}" y1="{axis_y}" x2="{tx:.1}" y2="{}" stroke="#333"/><text x="{tx:.1}" y="{}" font-size="10" text-anchor="middle">+{}</text>"##,
+                axis_y + 5.0,
+                axis_y + 17.0,
+                fmt_us(t - t_min)
+            ),
+            Mark::Break(bx) => writeln!(
+                s,
+                r##"<rect x="{:.1}" y="{}" width="8" height="6" fill="white"/><path d="M{:.1} {} l4 -8 M{:.1} {} l4 -8" stroke="#333"/><line x1="{bx:.1}" y1="{top}" x2="{bx:.1}" y2="{axis_y}" stroke="#bbb" stroke-dasharray="2 4"/>"##,
+                bx - 4.0,
+                axis_y - 3.0,
+                bx - 5.0,
+                axis_y + 4.0,
+                bx + 1.0,
+                axis_y + 4.0
+            ),
+        };
     }
 
     // The value legend.
