@@ -14,8 +14,23 @@
 //!   outcomes) may stay out forever and leave holes anywhere, so their words are kept apart
 //!   and stored up to their last set bit.
 //!
-//! Keys are compared exactly on a hash match: a collision costs a compare, never a wrong
+//! **Unknown operations only add options.** A configuration that failed also fails with more
+//! of the unknown operations used up (the same required operations done, the same value):
+//! whatever order completes the second would complete the first, where those unknown ones are
+//! simply never placed. So besides exact matches, the memo keeps the *finished* (fully
+//! searched, so failed) configurations by required set and value, and a new configuration
+//! whose unknown operations include a finished one's is cut off too. The search tries unknown
+//! operations after completed ones, so the world without an unknown operation is searched
+//! first, and the worlds with it are then cut off at once; otherwise every unknown operation
+//! that could have taken effect somewhere harmless splits the rest of a failing search in two
+//! worlds that never meet again.
+//!
+//! Keys are compared in full on a hash match: a collision costs a compare, never a wrong
 //! verdict.
+
+use std::collections::HashMap;
+
+use super::model::Value;
 
 /// A set of operations, as a bitset with its hash and compaction bounds kept up to date.
 #[derive(Debug, Clone)]
@@ -25,6 +40,8 @@ pub(crate) struct OpSet {
     req_words: usize,
     /// XOR of [`zobrist`] over the members.
     hash: u64,
+    /// The same over the required members only.
+    req_hash: u64,
     /// The first required word that is not all ones (or `req_words`).
     lo: usize,
     /// One past the last required word with a member.
@@ -53,6 +70,7 @@ impl OpSet {
             words: vec![0; req_words + optional.div_ceil(64)],
             req_words,
             hash: 0,
+            req_hash: 0,
             lo: 0,
             hi_req: 0,
             hi_opt: req_words,
@@ -71,6 +89,7 @@ impl OpSet {
         self.words[w] |= 1 << (bit % 64);
         self.hash ^= zobrist(bit);
         if w < self.req_words {
+            self.req_hash ^= zobrist(bit);
             self.hi_req = self.hi_req.max(w + 1);
             while self.lo < self.req_words && self.words[self.lo] == u64::MAX {
                 self.lo += 1;
@@ -87,6 +106,7 @@ impl OpSet {
         self.words[w] &= !(1 << (bit % 64));
         self.hash ^= zobrist(bit);
         if w < self.req_words {
+            self.req_hash ^= zobrist(bit);
             self.lo = self.lo.min(w);
             while self.hi_req > 0 && self.words[self.hi_req - 1] == 0 {
                 self.hi_req -= 1;
@@ -110,58 +130,87 @@ impl OpSet {
 /// One explored configuration; its words live in the memo's arena.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
+    /// Of the whole set, the value and the flag.
     hash: u64,
-    state: u64,
+    /// Of the required set and the value.
+    req_key: u64,
+    value: Value,
+    flag: bool,
     lo: u32,
     start: usize,
     req_len: u32,
     opt_len: u32,
 }
 
-/// The memo: an open-addressing hash table of [`Entry`]s over one arena of words.
+/// The memo: an open-addressing hash table of [`Entry`]s over one arena of words, and the
+/// finished entries by required set and value.
 #[derive(Debug, Default)]
 pub(crate) struct Memo {
     /// 0: empty; otherwise an index into `entries` plus one.
     slots: Vec<u32>,
     entries: Vec<Entry>,
     arena: Vec<u64>,
+    finished: HashMap<u64, Vec<u32>>,
 }
 
-/// Mixes the set's hash with the register value and spreads it over the low bits (the slot).
-fn key_hash(set_hash: u64, state: u64) -> u64 {
-    let mut z = set_hash ^ state.wrapping_mul(0xD6E8_FEB8_6659_FD93);
+/// Mixes a set's hash with more words and spreads it over the low bits (the slot).
+fn mix(hash: u64, more: u64) -> u64 {
+    let mut z = hash ^ more.wrapping_mul(0xD6E8_FEB8_6659_FD93);
     z = (z ^ (z >> 32)).wrapping_mul(0xD6E8_FEB8_6659_FD93);
     z ^ (z >> 32)
 }
 
+/// Whether every bit of `small` is in `large` (missing words are zeros).
+fn within(small: &[u64], large: &[u64]) -> bool {
+    small
+        .iter()
+        .enumerate()
+        .all(|(i, w)| w & !large.get(i).copied().unwrap_or(0) == 0)
+}
+
 impl Memo {
-    /// Records `(set, state)`; `true` when it was not there before. `state` is the register
-    /// value with whatever else the search's next moves depend on (see the search).
-    pub(crate) fn insert(&mut self, set: &OpSet, state: u64) -> bool {
+    /// The words of an entry: its required part and its optional part.
+    fn words(&self, e: &Entry) -> (&[u64], &[u64]) {
+        let req = &self.arena[e.start..e.start + e.req_len as usize];
+        let opt = &self.arena[e.start + e.req_len as usize..][..e.opt_len as usize];
+        (req, opt)
+    }
+
+    /// Enters the configuration `(set, value)` with the search's `flag` (with it, the search
+    /// allows fewer moves than from the same configuration without). Returns its entry, to
+    /// [`Memo::finish`] once searched, or `None` when it cannot lead anywhere new: it was
+    /// entered before, or a finished one has the same required set and value, a subset of its
+    /// unknown operations, and the flag only if this one has it.
+    pub(crate) fn enter(&mut self, set: &OpSet, value: Value, flag: bool) -> Option<u32> {
         if (self.entries.len() + 1) * 2 > self.slots.len() {
             self.grow();
         }
-        let hash = key_hash(set.hash, state);
+        let hash = mix(set.hash, u64::from(value) << 1 | u64::from(flag));
+        let req_key = mix(set.req_hash, u64::from(value));
         let (req, opt) = set.parts();
+        let same_required = |e: &Entry| {
+            e.value == value && e.lo as usize == set.lo && e.req_len as usize == req.len()
+        };
         let mask = self.slots.len() - 1;
         let mut i = hash as usize & mask;
-        loop {
-            match self.slots[i] {
-                0 => break,
-                slot => {
-                    let e = &self.entries[slot as usize - 1];
-                    if e.hash == hash
-                        && e.state == state
-                        && e.lo as usize == set.lo
-                        && e.req_len as usize == req.len()
-                        && e.opt_len as usize == opt.len()
-                    {
-                        let stored = &self.arena[e.start..e.start + req.len() + opt.len()];
-                        if stored[..req.len()] == *req && stored[req.len()..] == *opt {
-                            return false;
-                        }
+        while self.slots[i] != 0 {
+            let e = &self.entries[self.slots[i] as usize - 1];
+            if e.hash == hash && e.flag == flag && same_required(e) {
+                let (e_req, e_opt) = self.words(e);
+                if e_req == req && e_opt == opt {
+                    return None;
+                }
+            }
+            i = (i + 1) & mask;
+        }
+        if let Some(done) = self.finished.get(&req_key) {
+            for &id in done {
+                let e = &self.entries[id as usize];
+                if (!e.flag || flag) && same_required(e) {
+                    let (e_req, e_opt) = self.words(e);
+                    if e_req == req && within(e_opt, opt) {
+                        return None;
                     }
-                    i = (i + 1) & mask;
                 }
             }
         }
@@ -170,14 +219,22 @@ impl Memo {
         self.arena.extend_from_slice(opt);
         self.entries.push(Entry {
             hash,
-            state,
+            req_key,
+            value,
+            flag,
             lo: set.lo as u32,
             start,
             req_len: req.len() as u32,
             opt_len: opt.len() as u32,
         });
         self.slots[i] = self.entries.len() as u32;
-        true
+        Some(self.entries.len() as u32 - 1)
+    }
+
+    /// Records that an entry has been fully searched (and so failed).
+    pub(crate) fn finish(&mut self, entry: u32) {
+        let key = self.entries[entry as usize].req_key;
+        self.finished.entry(key).or_default().push(entry);
     }
 
     /// Configurations recorded.
@@ -216,12 +273,49 @@ mod tests {
             b.insert(bit);
         }
         b.remove(99);
-        assert!(memo.insert(&a, 1));
-        assert!(!memo.insert(&b, 1), "same set, same value");
-        assert!(memo.insert(&b, 2), "same set, another value");
+        assert!(memo.enter(&a, 1, false).is_some());
+        assert!(!memo.enter(&b, 1, false).is_some(), "same set, same value");
+        assert!(
+            memo.enter(&b, 2, false).is_some(),
+            "same set, another value"
+        );
         b.remove(b.optional_bit(4));
-        assert!(memo.insert(&b, 1), "another set");
+        assert!(memo.enter(&b, 1, false).is_some(), "another set");
         assert_eq!(memo.len(), 3);
+    }
+
+    #[test]
+    fn a_finished_configuration_covers_the_same_one_with_more_unknown_operations_used() {
+        let mut memo = Memo::default();
+        let mut set = OpSet::new(10, 10);
+        set.insert(2);
+        set.insert(set.optional_bit(1));
+        let entry = memo.enter(&set, 1, false).unwrap();
+        set.insert(set.optional_bit(7));
+        assert!(
+            memo.enter(&set, 1, false).is_some(),
+            "not covered while its search is under way"
+        );
+        memo.finish(entry);
+        set.insert(set.optional_bit(8));
+        assert!(memo.enter(&set, 1, true).is_none(), "covered once finished");
+        set.remove(set.optional_bit(1));
+        assert!(memo.enter(&set, 1, true).is_some(), "not a superset");
+        set.insert(set.optional_bit(1));
+        set.insert(5);
+        assert!(
+            memo.enter(&set, 1, true).is_some(),
+            "other required operations"
+        );
+
+        // A finished configuration with the flag covers only flagged ones.
+        let mut memo = Memo::default();
+        let mut set = OpSet::new(10, 10);
+        let flagged = memo.enter(&set, 0, true).unwrap();
+        memo.finish(flagged);
+        set.insert(set.optional_bit(3));
+        assert!(memo.enter(&set, 0, false).is_some());
+        assert!(memo.enter(&set, 0, true).is_none());
     }
 
     #[test]
@@ -245,12 +339,15 @@ mod tests {
         let mut set = OpSet::new(5000, 0);
         for bit in 0..5000 {
             set.insert(bit);
-            assert!(memo.insert(&set, bit as u64 % 3));
+            assert!(memo.enter(&set, bit as Value % 3, false).is_some());
         }
         let mut again = OpSet::new(5000, 0);
         for bit in 0..5000 {
             again.insert(bit);
-            assert!(!memo.insert(&again, bit as u64 % 3), "bit {bit}");
+            assert!(
+                !memo.enter(&again, bit as Value % 3, false).is_some(),
+                "bit {bit}"
+            );
         }
     }
 }

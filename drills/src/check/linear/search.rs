@@ -26,6 +26,15 @@
 //! come next depends on it. Without this, every unknown operation that never took effect is
 //! tried at every step of the history, and each try explores the concurrency around it.
 //!
+//! **Unknown operations nothing needs come last, and only for a refused swap.** An unknown
+//! write whose value no operation reads or expects can only matter by making possible a
+//! refused swap that expects the value the register holds (anything else that could follow
+//! it is a blind write, which it may not precede, or was possible before it); mostly it never
+//! took effect. The scan tries such operations after all others and only when such a swap is
+//! waiting, so the world without one is searched first, and the memo then cuts off the worlds
+//! with it (see the memo). Unknown operations whose value is read later most likely took
+//! effect and are tried in order.
+//!
 //! **Read-only operations are taken at once.** A minimal read (or refused swap) that the
 //! register allows is linearized without trying the alternatives: in any linearization of the
 //! rest, moving it to the front keeps it valid (it changes nothing, and being minimal, nothing
@@ -116,6 +125,8 @@ pub(crate) struct Effort {
 #[derive(Debug, Clone, Copy)]
 struct Frame {
     op: u32,
+    /// The memo entry of the configuration this operation led to.
+    entry: u32,
     /// The register before the operation.
     before: Value,
     /// Taken without alternatives (read-only, see the module notes).
@@ -226,6 +237,19 @@ impl Deepest {
     }
 }
 
+/// Whether a minimal refused swap expects the value the register holds: the only operation
+/// that an unknown write nothing needs could make possible.
+fn refused_waits(ev: &Events, h: &KeyHistory<'_>, state: Value) -> bool {
+    let mut n = ev.next[HEAD as usize];
+    while n != NIL && ev.is_call[n as usize] {
+        if h.ops[ev.op[n as usize] as usize].action == (Action::CasRefused { expect: state }) {
+            return true;
+        }
+        n = ev.next[n as usize];
+    }
+    false
+}
+
 /// Searches one key's history for a linearization.
 pub(crate) fn search(h: &KeyHistory<'_>, limits: &Limits<'_>) -> (Verdict, Effort) {
     let mut ev = Events::new(h);
@@ -246,6 +270,15 @@ pub(crate) fn search(h: &KeyHistory<'_>, limits: &Limits<'_>) -> (Verdict, Effor
         })
         .collect();
 
+    // Unknown operations whose value no operation needs are tried last (module notes).
+    let needed: std::collections::HashSet<Value> =
+        h.ops.iter().filter_map(|o| o.action.needs()).collect();
+    let late: Vec<bool> = h
+        .ops
+        .iter()
+        .map(|o| o.optional && o.action.writes().is_none_or(|v| !needed.contains(&v)))
+        .collect();
+
     let mut memo = Memo::default();
     let mut stack: Vec<Frame> = Vec::new();
     let mut deepest = Deepest {
@@ -259,6 +292,9 @@ pub(crate) fn search(h: &KeyHistory<'_>, limits: &Limits<'_>) -> (Verdict, Effor
     let mut cur = ev.next[HEAD as usize];
     // A configuration just entered, not yet searched for read-only operations to take.
     let mut fresh = true;
+    // The scan tries the operations that may be needed first, then (from the head again)
+    // the unknown ones whose value nothing needs.
+    let mut late_pass = false;
     let mut steps = 0u64;
     let mut revisits = 0u64;
     let effort = |steps, revisits, memo: &Memo| Effort {
@@ -294,6 +330,7 @@ pub(crate) fn search(h: &KeyHistory<'_>, limits: &Limits<'_>) -> (Verdict, Effor
                 n = ev.next[n as usize];
             }
             cur = ev.next[HEAD as usize];
+            late_pass = false;
         }
         if pick.is_none() {
             // Whether the last operation placed is an unknown one that nothing has
@@ -303,6 +340,13 @@ pub(crate) fn search(h: &KeyHistory<'_>, limits: &Limits<'_>) -> (Verdict, Effor
                 let node = cur as usize;
                 let op = ev.op[node];
                 if !ev.is_call[node] {
+                    // The others tried; now the unknown ones nothing needs, which can only
+                    // help a refused swap of the value the register holds (module notes).
+                    if !late_pass && refused_waits(&ev, h, state) {
+                        late_pass = true;
+                        cur = ev.next[HEAD as usize];
+                        continue;
+                    }
                     deepest.offer(&stack, op, state);
                     break;
                 }
@@ -310,7 +354,8 @@ pub(crate) fn search(h: &KeyHistory<'_>, limits: &Limits<'_>) -> (Verdict, Effor
                 let masked = unobserved && matches!(o.action, Action::Write(_));
                 // Read-only operations were taken above if the register allows them; an
                 // unknown operation that changes nothing is the same as leaving it out.
-                let useful = !o.action.is_read_only()
+                let useful = late[op as usize] == late_pass
+                    && !o.action.is_read_only()
                     && !masked
                     && o.action
                         .apply(state)
@@ -329,10 +374,11 @@ pub(crate) fn search(h: &KeyHistory<'_>, limits: &Limits<'_>) -> (Verdict, Effor
             let after = o.action.apply(state).unwrap_or(state);
             let forced = o.action.is_read_only();
             set.insert(bit[op as usize]);
-            if memo.insert(&set, u64::from(after) << 1 | u64::from(o.optional)) {
+            if let Some(entry) = memo.enter(&set, after, o.optional) {
                 ev.lift(op);
                 stack.push(Frame {
                     op,
+                    entry,
                     before: state,
                     forced,
                 });
@@ -378,12 +424,14 @@ pub(crate) fn search(h: &KeyHistory<'_>, limits: &Limits<'_>) -> (Verdict, Effor
                 );
             };
             deepest.low = deepest.low.min(stack.len());
+            memo.finish(f.entry);
             ev.unlift(f.op);
             set.remove(bit[f.op as usize]);
             state = f.before;
             left += usize::from(!h.ops[f.op as usize].optional);
             if !f.forced {
                 cur = ev.next[ev.call_node[f.op as usize] as usize];
+                late_pass = late[f.op as usize];
                 break;
             }
         }
