@@ -274,7 +274,7 @@ mod tests {
         }
         b.remove(99);
         assert!(memo.enter(&a, 1, false).is_some());
-        assert!(!memo.enter(&b, 1, false).is_some(), "same set, same value");
+        assert!(memo.enter(&b, 1, false).is_none(), "same set, same value");
         assert!(
             memo.enter(&b, 2, false).is_some(),
             "same set, another value"
@@ -345,7 +345,7 @@ mod tests {
         for bit in 0..5000 {
             again.insert(bit);
             assert!(
-                !memo.enter(&again, bit as Value % 3, false).is_some(),
+                memo.enter(&again, bit as Value % 3, false).is_none(),
                 "bit {bit}"
             );
         }
