@@ -6,7 +6,8 @@
 //! put: a key from YCSB's default 10,000-key space and a 256-byte value, as loadgen writes them.
 //!
 //! # Layout
-//! - inputs: [`put_entry`], [`put_entries`], [`value`], [`latency_samples`], [`write_history`]
+//! - inputs: [`put_entry`], [`put_entries`], [`value`], [`latency_samples`], [`write_history`],
+//!   [`register_history`]
 //! - stores: [`TempStore`] (a disk store in a temporary folder)
 //! - metrics: [`filled_recorders`] (eight workers' worth of one second)
 //! - network: [`runtime`], [`Server`] ([`Server::echo`], [`Server::sink`]), [`connect`]
@@ -19,7 +20,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use loadgen::history::{WriteRecord, WriteStatus};
+use loadgen::history::{HistoryRecord, WriteRecord, WriteStatus};
 use loadgen::keys::key_name;
 use loadgen::metrics::WorkerRecorder;
 use loadgen::outcome::Outcome;
@@ -191,6 +192,104 @@ pub fn write_history(ops: u64) -> (Vec<WriteRecord>, FinalReads) {
         })
         .collect();
     (records, reads)
+}
+
+/// A linearizable history of `ops` operations over `keys` keys from `workers` workers, shaped
+/// like a drill's `history.jsonl` under faults: half reads, a third updates, the rest
+/// read-modify-writes (about one in four of those finds its value changed and does not swap),
+/// with 256-byte values.
+///
+/// It is made by simulating registers and clients: each worker runs operations back to back
+/// (0.2–3 ms each, one in twenty up to 10 ms), and each operation takes effect at a random
+/// instant inside its interval; reads return the value at their instant. One write or swap in
+/// fifty has an unknown outcome: it never takes effect (a third of them) or takes effect up to
+/// 20 ms after its call, often after the client gave up. So the history is linearizable by
+/// construction, and a checker must find that out over all the concurrency of `workers`.
+pub fn register_history(ops: u64, keys: u64, workers: usize, seed: u64) -> Vec<HistoryRecord> {
+    let mut rng = SplitMix64::new(seed);
+    let mut clock = vec![0u64; workers];
+    let mut records = Vec::with_capacity(ops as usize);
+    // (instant it takes effect, record); unknown operations that never do are left out.
+    let mut effects: Vec<(u64, usize)> = Vec::with_capacity(ops as usize);
+    for id in 0..ops {
+        let worker = (0..workers).min_by_key(|&w| clock[w]).unwrap_or(0);
+        let t0 = clock[worker] + rng.below(100);
+        let long = if rng.below(20) == 0 { 7_000 } else { 0 };
+        let t1 = t0 + 200 + rng.below(2_800 + long);
+        clock[worker] = t1;
+        let kind = match rng.below(100) {
+            0..50 => OpKind::Read,
+            50..83 => OpKind::Update,
+            _ => OpKind::ReadModifyWrite,
+        };
+        let unknown = kind != OpKind::Read && rng.below(50) == 0;
+        let effect = match (unknown, rng.below(3)) {
+            (true, 0) => None,
+            (true, _) => Some(t0 + rng.below(20_000)),
+            (false, _) => Some(t0 + rng.below(t1 - t0 + 1)),
+        };
+        if let Some(at) = effect {
+            effects.push((at, records.len()));
+        }
+        records.push(HistoryRecord {
+            id,
+            worker,
+            kind,
+            key: key_name(rng.below(keys)),
+            value: (kind != OpKind::Read).then(|| value(id)),
+            expect: None,
+            invoke_us: t0,
+            complete_us: t1,
+            outcome: if unknown {
+                Outcome::Unknown
+            } else {
+                Outcome::Ok
+            },
+            error: None,
+            returned: None,
+            applied: None,
+            index: None,
+        });
+    }
+    // Play the effects in time order: (current, previous) value of each key.
+    effects.sort_unstable();
+    let mut registers: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
+    for (_, i) in effects {
+        let r = &mut records[i];
+        let (current, previous) = registers.entry(r.key.clone()).or_default();
+        let ok = r.outcome == Outcome::Ok;
+        match r.kind {
+            OpKind::Read => r.returned = current.clone(),
+            OpKind::Update | OpKind::Insert => {
+                r.applied = ok.then_some(true);
+                *previous = std::mem::replace(current, r.value.clone());
+            }
+            OpKind::ReadModifyWrite => {
+                // Three in four expect what is there; the rest read it before a change.
+                let expect = if rng.below(4) == 0 && previous != current {
+                    previous.clone()
+                } else {
+                    current.clone()
+                };
+                let swaps = expect == *current;
+                r.applied = ok.then_some(swaps);
+                if ok && !swaps {
+                    r.returned = current.clone();
+                }
+                r.expect = Some(expect);
+                if swaps {
+                    *previous = std::mem::replace(current, r.value.clone());
+                }
+            }
+        }
+    }
+    // A swap that never took effect had still read something before it was sent.
+    for r in &mut records {
+        if r.kind == OpKind::ReadModifyWrite && r.expect.is_none() {
+            r.expect = Some(None);
+        }
+    }
+    records
 }
 
 /// A multi-threaded tokio runtime with one worker per core of the bench machine (two here), so

@@ -32,6 +32,8 @@ pub enum Command {
     Capacity(CapacityArgs),
     /// Run a local reference cluster in the foreground until Ctrl-C.
     Cluster(ClusterArgs),
+    /// Check a recorded history (a run folder or history.jsonl) for linearizability.
+    Check(CheckArgs),
     /// Run one reference node in this process (used by raftdrill itself).
     #[command(hide = true)]
     Node(NodeArgs),
@@ -99,6 +101,19 @@ pub struct CapacityArgs {
     /// Workload seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+}
+
+/// `raftdrill check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// A run folder holding history.jsonl, or a history.jsonl file.
+    pub path: PathBuf,
+    /// Give up on a key after this long; it is then reported unknown (exit 4).
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub time_limit: Duration,
+    /// Threads to check keys on (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
 }
 
 /// `raftdrill load`.

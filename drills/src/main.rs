@@ -109,6 +109,10 @@ async fn dispatch(cli: Cli) -> Result<Exit, (anyhow::Error, Exit)> {
                     (e.into(), code)
                 })
         }
+        Command::Check(args) => drills::cmd::check::run(args).map_err(|e| {
+            let code = e.exit();
+            (e.into(), code)
+        }),
         Command::Scenarios => {
             print!("{}", drills::cmd::scenarios::listing());
             Ok(Exit::Pass)

@@ -2,6 +2,7 @@
 //! binary maps it to an exit code.
 
 pub mod capacity;
+pub mod check;
 pub mod cluster;
 pub mod faultfs;
 pub mod load;
