@@ -242,6 +242,10 @@ pub struct NodeArgs {
     /// Testing aid: sleep this long per applied entry, to plant a known capacity limit.
     #[arg(long, default_value = "0ms", value_parser = parse_duration)]
     pub apply_delay: Duration,
+    /// Planted bug, for proving the linearizability checker: serve linearizable reads from
+    /// this node's own state, with no ReadIndex and no forwarding.
+    #[arg(long)]
+    pub unsafe_reads: bool,
 }
 
 /// `raftdrill faultfs`: one fault-injecting FUSE filesystem (see the raftdrill-faultfs crate).

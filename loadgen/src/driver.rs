@@ -79,7 +79,7 @@ impl<T: Target> Driver<T> {
         if let Some(e) = &done.error {
             tracing::debug!(op = n, kind = op.kind.as_str(), error = %e, "operation did not complete");
         }
-        self.publish(worker, &op, actual, end, &done, class);
+        self.publish(worker, &op, [intended, actual, end], &done, class);
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
         if let Some(think) = self.schedule.think() {
             tokio::select! {
@@ -161,15 +161,17 @@ impl<T: Target> Driver<T> {
         }
     }
 
+    /// Sends the operation to the drill's stream and the history; `times` are its intended
+    /// start, actual start and completion.
     fn publish(
         &self,
         worker: usize,
         op: &Op,
-        actual: Instant,
-        end: Instant,
+        times: [Instant; 3],
         done: &Completed,
         class: Option<ErrorClass>,
     ) {
+        let [intended, actual, end] = times;
         // Operations run only once the clock has started.
         let start = self.schedule.start().unwrap_or(actual);
         let invoke_us = (actual - start).as_micros() as u64;
@@ -187,6 +189,7 @@ impl<T: Target> Driver<T> {
                 index: done.index,
             });
             let _ = ops.send(OpRecord {
+                intended_us: intended.saturating_duration_since(start).as_micros() as u64,
                 invoke_us,
                 complete_us,
                 outcome: done.outcome,

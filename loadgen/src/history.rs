@@ -94,6 +94,8 @@ pub struct WriteRecord {
 /// it wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpRecord {
+    /// Intended start (open loop; the actual start in closed loop).
+    pub intended_us: u64,
     /// Actual start.
     pub invoke_us: u64,
     /// Completion (or the moment the client gave up).

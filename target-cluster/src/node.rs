@@ -39,6 +39,9 @@ pub struct NodeConfig {
     pub snapshot_every: u64,
     /// Deadline of a client request.
     pub request_timeout: Duration,
+    /// Planted bug, for proving the linearizability checker: serve `linearizable` reads from
+    /// this node's own state machine, with no ReadIndex and no forwarding, on any node.
+    pub unsafe_reads: bool,
 }
 
 impl NodeConfig {
@@ -55,6 +58,7 @@ impl NodeConfig {
             election_timeout: (Duration::from_millis(150), Duration::from_millis(300)),
             snapshot_every: 10_000,
             request_timeout: Duration::from_secs(2),
+            unsafe_reads: false,
         }
     }
 
@@ -188,7 +192,13 @@ pub async fn run(
         quorum_stale: config.election_timeout.1 + config.heartbeat,
         commit_stats,
         gate,
+        unsafe_reads: config.unsafe_reads,
     });
+    if config.unsafe_reads {
+        tracing::warn!(
+            "unsafe reads: linearizable reads are served from local state (a planted bug)"
+        );
+    }
     tracing::info!(id = config.id, addr = %config.listen, "node listening");
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -1,7 +1,8 @@
 //! Recovery times of one fault, computed from what the run observed.
 //!
-//! - `leader_elected_after_s`: when the fault hit the leader, the time until another node is
-//!   seen reporting itself leader;
+//! - `leader_elected_after_s`: when the fault took the leader out of service, the time until a
+//!   leader is seen in a later term than the one at the fault (another node, or the same one
+//!   elected again after a crash of the whole cluster);
 //! - `first_success_after_s`: the time until the first acknowledged write **invoked after the
 //!   fault** completes. A write already in flight when the fault fired can still be acknowledged
 //!   afterwards (it was committed just before), which says nothing about recovery; counting it
@@ -22,6 +23,8 @@ use serde::Serialize;
 pub struct Observations<'a> {
     /// Leader as the poller saw it, in time order: (t, leader).
     pub leaders: &'a [(f64, Option<u64>)],
+    /// The highest term any node reported, at each change: (t, term).
+    pub terms: &'a [(f64, u64)],
     /// Acknowledged writes as (invoke, complete), in completion order.
     pub acked: &'a [(f64, f64)],
     /// Invoke times of every operation that completed ok, sorted.
@@ -56,11 +59,19 @@ pub fn measure(
     obs: Observations<'_>,
 ) -> Recovery {
     let mut unrecovered = Vec::new();
-    let leader_elected_after_s = old_leader.and_then(|old| {
+    let term_at = |t: f64| {
+        obs.terms
+            .iter()
+            .take_while(|(at, _)| *at <= t)
+            .last()
+            .map_or(0, |(_, term)| *term)
+    };
+    let fault_term = term_at(fired_at);
+    let leader_elected_after_s = old_leader.and_then(|_| {
         let t = obs
             .leaders
             .iter()
-            .find(|(t, l)| *t >= fired_at && l.is_some_and(|l| l != old))
+            .find(|(t, l)| *t >= fired_at && l.is_some() && term_at(*t) > fault_term)
             .map(|(t, _)| t - fired_at);
         if t.is_none() {
             unrecovered.push("leader_elected_after_s");
@@ -172,6 +183,7 @@ mod tests {
             true,
             Observations {
                 leaders: &leaders,
+                terms: &[(0.0, 1), (10.45, 2)],
                 acked: &acked,
                 ok_invoked: &ok,
                 load_end: 15.0,
@@ -191,6 +203,39 @@ mod tests {
         assert_eq!(r.over(2.5), vec!["tps_90pct_after_s"]);
     }
 
+    /// After a crash of the whole cluster the old leader may well win again: what counts is a
+    /// leader in a new term.
+    #[test]
+    fn the_same_node_elected_in_a_new_term_is_a_new_leader() {
+        let leaders = [(0.0, Some(1)), (5.1, None), (7.3, Some(1))];
+        let r = measure(
+            5.0,
+            Some(1),
+            false,
+            Observations {
+                leaders: &leaders,
+                terms: &[(0.0, 1), (7.3, 2)],
+                acked: &[],
+                ok_invoked: &[],
+                load_end: 10.0,
+            },
+        );
+        assert!((r.leader_elected_after_s.unwrap() - 2.3).abs() < 1e-9);
+        let same_term = measure(
+            5.0,
+            Some(1),
+            false,
+            Observations {
+                leaders: &leaders,
+                terms: &[(0.0, 1)],
+                acked: &[],
+                ok_invoked: &[],
+                load_end: 10.0,
+            },
+        );
+        assert_eq!(same_term.unrecovered, vec!["leader_elected_after_s"]);
+    }
+
     #[test]
     fn a_fault_that_never_recovers_breaks_any_limit() {
         let ok = invoked(&[50, 50, 0, 0, 0, 0]);
@@ -200,6 +245,7 @@ mod tests {
             true,
             Observations {
                 leaders: &[(2.5, None)],
+                terms: &[(0.0, 1)],
                 acked: &[(1.0, 1.1)],
                 ok_invoked: &ok,
                 load_end: 6.0,
@@ -234,6 +280,7 @@ mod tests {
             false,
             Observations {
                 leaders: &[],
+                terms: &[],
                 acked: &[],
                 ok_invoked: &ok,
                 load_end: 5.0,
@@ -257,6 +304,7 @@ mod tests {
             true,
             Observations {
                 leaders: &[],
+                terms: &[],
                 acked: &[(13.0, 13.05)],
                 ok_invoked: &ok,
                 load_end: 15.0,

@@ -103,7 +103,8 @@ pub fn scenario(args: &LoadArgs, thresholds: Thresholds) -> Result<Scenario, Loa
         thresholds,
         checks: Checks {
             lost_writes: false,
-            recovery_within: None,
+            linearizability: args.history,
+            ..Checks::default()
         },
         expect: None,
     })

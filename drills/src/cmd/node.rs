@@ -22,6 +22,7 @@ pub fn config(args: NodeArgs) -> NodeConfig {
     c.election_timeout = args.election_timeout;
     c.snapshot_every = args.snapshot_every;
     c.request_timeout = args.request_timeout;
+    c.unsafe_reads = args.unsafe_reads;
     c
 }
 

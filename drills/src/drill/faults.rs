@@ -40,6 +40,9 @@ pub struct FaultRecord {
     pub healed_at_s: Option<f64>,
     /// The leader when it fired, if the fault hit it.
     pub hit_leader: Option<NodeId>,
+    /// Whether the action takes its target out of service (a leader it hits must be
+    /// replaced), as opposed to slowing it down.
+    pub deposes: bool,
     /// Why it could not be carried out, if it could not.
     pub error: Option<String>,
     /// Whether something is left to undo (cleared once healed).
@@ -71,6 +74,14 @@ pub fn resolve(sel: &Selector, view: &ClusterView, seed: u64) -> Result<Vec<Node
     };
     let nodes = match sel {
         Selector::Leader => vec![view.leader.ok_or("no leader to target")?],
+        Selector::NthFollower(n) => {
+            let f = voters
+                .iter()
+                .copied()
+                .filter(|v| Some(*v) != view.leader && up.contains(v))
+                .nth(n - 1);
+            vec![f.ok_or_else(|| format!("there is no follower number {n} up"))?]
+        }
         Selector::Follower => {
             let f = voters
                 .iter()
@@ -134,6 +145,7 @@ pub async fn run_schedule(
             resolved: Vec::new(),
             healed_at_s: None,
             hit_leader: None,
+            deposes: f.action.deposes(),
             error: None,
             pending_undo: false,
         };
@@ -548,6 +560,8 @@ mod tests {
             "two of five, not the leader"
         );
         assert_eq!(resolve(&Selector::Majority, &v, 0).unwrap(), vec![2, 4, 5]);
+        assert_eq!(resolve(&Selector::NthFollower(2), &v, 0).unwrap(), vec![4]);
+        assert!(resolve(&Selector::NthFollower(4), &v, 0).is_err());
         assert_eq!(resolve(&Selector::All, &v, 0).unwrap().len(), 5);
         assert_eq!(resolve(&Selector::Node(4), &v, 0).unwrap(), vec![4]);
         assert!(resolve(&Selector::Node(9), &v, 0).is_err());

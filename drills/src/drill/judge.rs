@@ -1,30 +1,20 @@
-//! After the load: read every written key back, evaluate thresholds and recovery, and decide
-//! the verdict and the exit code.
-
-use std::collections::BTreeMap;
-use std::time::Duration;
+//! After the load: evaluate thresholds and recovery, weigh the checks, and decide the verdict
+//! and the exit code.
 
 use loadgen::thresholds::{Observed, Status, ThresholdResult, worst};
 use loadgen::{LoadReport, Snapshot};
-use raftdrill_wire::GetResponse;
 use serde::Serialize;
 
 use super::faults::FaultRecord;
 use super::poller::PollLog;
-use super::rig::Rig;
-use crate::check::{LostWriteReport, Observations, Recovery, WriteTracker, measure};
+use crate::check::linear::SummaryStatus;
+use crate::check::{LinearSummary, LostWriteReport, Observations, Recovery, WriteTracker, measure};
 use crate::exit::Exit;
 use crate::scenario::Scenario;
 
-/// How long the cluster gets to elect a leader after the final heal.
-const SETTLE_DEADLINE: Duration = Duration::from_secs(20);
-/// Final reads in flight at once.
-const READ_CONCURRENCY: usize = 32;
 /// Above this share of unreadable keys (percent) the lost-write check counts as not carried
 /// out.
 const MAX_UNREADABLE_PCT: f64 = 1.0;
-/// How long the final reads may keep retrying keys that do not answer.
-const READ_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Everything the verdict is made from.
 pub struct Inputs<'a> {
@@ -50,6 +40,8 @@ pub struct Inputs<'a> {
     pub watched_nodes: bool,
     /// The disk probe's figures, when it ran.
     pub disk: Option<&'a super::disk_probe::DiskProbe>,
+    /// The linearizability check.
+    pub linear: &'a LinearSummary,
 }
 
 /// Recovery of one fault, judged against `recovery_within`.
@@ -112,11 +104,14 @@ pub fn judge(i: &Inputs<'_>) -> Verdict {
         .map(|(n, f)| {
             let obs = Observations {
                 leaders: &i.poll.leaders,
+                terms: &i.poll.terms,
                 acked: i.acked,
                 ok_invoked: i.ok_invoked,
                 load_end,
             };
-            let figures = measure(f.at_s, f.hit_leader, expects_writes, obs);
+            // Only a fault that takes the leader out of service must be followed by a new one.
+            let deposed = f.hit_leader.filter(|_| f.deposes);
+            let figures = measure(f.at_s, deposed, expects_writes, obs);
             let over = within.map(|w| figures.over(w)).unwrap_or_default();
             let status = if over.is_empty() {
                 Status::Ok
@@ -181,6 +176,25 @@ pub fn judge(i: &Inputs<'_>) -> Verdict {
             ));
         }
     }
+    let anomaly = i.linear.status == SummaryStatus::Anomaly;
+    if anomaly {
+        let keys: Vec<&str> = i.linear.anomalies.iter().map(|a| a.key.as_str()).collect();
+        reasons.push(format!(
+            "the history is not linearizable on {} key(s): {}",
+            keys.len(),
+            keys.join(", ")
+        ));
+    }
+    let undecided = i.linear.status == SummaryStatus::Unknown;
+    if undecided {
+        reasons.push(format!(
+            "linearizability not established: {}",
+            i.linear.reason.clone().unwrap_or_else(|| format!(
+                "{} keys undecided within the time limit",
+                i.linear.undecided
+            ))
+        ));
+    }
     // A read-back that failed proves nothing. A few unreadable keys leave the check unknown
     // (at least a warning); many, or any after the whole cluster crashed (where loss is most
     // likely), mean the run could not be checked.
@@ -200,8 +214,9 @@ pub fn judge(i: &Inputs<'_>) -> Verdict {
         || nothing_measured;
     let warned = worst(&thresholds) == Status::Warn
         || i.faults.iter().any(|f| f.error.is_some())
-        || i.lost.is_some_and(|l| l.unreadable > 0);
-    let (verdict, exit) = if i.lost.is_some_and(|l| l.lost > 0) {
+        || i.lost.is_some_and(|l| l.unreadable > 0)
+        || undecided;
+    let (verdict, exit) = if i.lost.is_some_and(|l| l.lost > 0) || anomaly {
         ("fail", Exit::DataAnomaly)
     } else if unchecked && !i.aborted {
         reasons.insert(0, "the lost-write check could not be carried out".into());
@@ -236,83 +251,6 @@ fn crashed_a_quorum(faults: &[FaultRecord], nodes: u64) -> bool {
 
 fn show(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:.2}"))
-}
-
-/// Reads every key a write may have changed, linearizably, and runs the lost-write check.
-pub async fn final_reads(rig: &Rig, tracker: &WriteTracker) -> LostWriteReport {
-    let leader = rig.wait_for_leader(SETTLE_DEADLINE).await;
-    let urls: Vec<String> = {
-        let c = rig.cluster.lock().await;
-        let mut ids: Vec<u64> = c
-            .nodes()
-            .keys()
-            .copied()
-            .filter(|id| !rig.is_removed(*id))
-            .collect();
-        // The leader first: a read there needs no forwarding.
-        ids.sort_by_key(|id| Some(*id) != leader);
-        ids.into_iter().map(|id| c.url(id)).collect()
-    };
-    let keys = tracker.keys_to_check();
-    let deadline = tokio::time::Instant::now() + READ_DEADLINE;
-    let mut reads: BTreeMap<String, Result<Option<String>, String>> = BTreeMap::new();
-    let mut pending = keys.into_iter();
-    let mut set = tokio::task::JoinSet::new();
-    loop {
-        while set.len() < READ_CONCURRENCY {
-            let Some(key) = pending.next() else { break };
-            let (http, urls) = (rig.http.clone(), urls.clone());
-            set.spawn(async move {
-                let res = read_key(&http, &urls, &key, deadline).await;
-                (key, res)
-            });
-        }
-        match set.join_next().await {
-            Some(Ok((key, res))) => {
-                reads.insert(key, res);
-            }
-            Some(Err(e)) => tracing::warn!(error = %e, "final read task failed"),
-            None => break,
-        }
-    }
-    tracker.report(&reads)
-}
-
-/// Reads `key` linearizably, trying the nodes in turn until one answers or `deadline`.
-async fn read_key(
-    http: &reqwest::Client,
-    urls: &[String],
-    key: &str,
-    deadline: tokio::time::Instant,
-) -> Result<Option<String>, String> {
-    let mut last = String::from("no node to read from");
-    for attempt in 0u64.. {
-        let Some(url) = urls.get(attempt as usize % urls.len().max(1)) else {
-            break;
-        };
-        if tokio::time::Instant::now() >= deadline {
-            break;
-        }
-        let resp = http
-            .get(format!(
-                "{url}/kv/{}?consistency=linearizable",
-                loadgen::reference::encode_key(key)
-            ))
-            .timeout(Duration::from_secs(3))
-            .send()
-            .await;
-        match resp {
-            Ok(r) if r.status() == 200 => match r.json::<GetResponse>().await {
-                Ok(g) => return Ok(Some(g.value)),
-                Err(e) => last = e.to_string(),
-            },
-            Ok(r) if r.status() == 404 => return Ok(None),
-            Ok(r) => last = format!("{} {}", r.status(), r.text().await.unwrap_or_default()),
-            Err(e) => last = e.to_string(),
-        }
-        tokio::time::sleep(Duration::from_millis((100 * (attempt + 1)).min(1000))).await;
-    }
-    Err(last)
 }
 
 #[cfg(test)]
@@ -372,6 +310,7 @@ mod tests {
             resolved: nodes.to_vec(),
             healed_at_s: Some(6.0),
             hit_leader: None,
+            deposes: true,
             error: None,
             pending_undo: false,
         }
@@ -393,6 +332,7 @@ mod tests {
             aborted: false,
             watched_nodes: true,
             disk: None,
+            linear: &LinearSummary::skipped("test"),
         })
     }
 
@@ -457,6 +397,7 @@ mod tests {
             aborted: false,
             watched_nodes: true,
             disk: None,
+            linear: &LinearSummary::skipped("test"),
         });
         assert_eq!((v.verdict, v.exit), ("fail", Exit::ThresholdBroken));
     }

@@ -7,17 +7,21 @@
 //! - [`links`]: one proxy per directed link, and the link faults built from them
 //! - [`poller`]: `/status`, CPU and RSS of every node, 6–7 times a second
 //! - [`faults`]: target resolution, apply, undo, the final heal
-//! - [`judge`]: final reads, thresholds, recovery and the verdict
+//! - [`read_back`]: the final reads after the load (lost writes, and the history's last reads)
+//! - [`consistency`]: the linearizability check of the whole history
+//! - [`judge`]: thresholds, recovery, the checks' outcomes and the verdict
 //! - [`results`]: `summary.json`, `report.md`, `timeline.csv`, `latency.hgrm`
 //! - [`progress`]: the one-line-per-second progress on stderr
 //! - [`disk_probe`]: fdatasync latency of the disk under the nodes, over the run
 
+pub mod consistency;
 pub mod disk_probe;
 pub mod faults;
 pub mod judge;
 pub mod links;
 pub mod poller;
 pub mod progress;
+pub mod read_back;
 pub mod results;
 pub mod rig;
 
@@ -144,6 +148,8 @@ pub struct DrillWatch {
     pub faults: Arc<Mutex<Vec<FaultRecord>>>,
     /// The run's clock.
     pub clock: Arc<RunClock>,
+    /// One line per check as it finishes (the linearizability check, say), for the event log.
+    pub notes: watch::Receiver<Vec<String>>,
 }
 
 /// What a finished drill produced.
@@ -172,6 +178,7 @@ pub struct Drill {
     views: watch::Sender<ClusterView>,
     phase: watch::Sender<Phase>,
     faults: Arc<Mutex<Vec<FaultRecord>>>,
+    notes: watch::Sender<Vec<String>>,
 }
 
 impl Drill {
@@ -287,6 +294,7 @@ impl Drill {
             views: watch::channel(ClusterView::default()).0,
             phase: watch::channel(Phase::Starting).0,
             faults: Arc::new(Mutex::new(Vec::new())),
+            notes: watch::channel(Vec::new()).0,
         }
     }
 
@@ -298,6 +306,7 @@ impl Drill {
             phase: self.phase.subscribe(),
             faults: self.faults.clone(),
             clock: self.load.clock(),
+            notes: self.notes.subscribe(),
         }
     }
 
@@ -321,6 +330,7 @@ impl Drill {
             views,
             phase,
             faults,
+            notes,
         } = self;
         let background = CancellationToken::new();
         let warmup_s = scenario.load.warmup.as_secs_f64();
@@ -392,12 +402,21 @@ impl Drill {
         };
 
         phase.send_replace(Phase::FinalChecks);
-        let lost = match &rig {
+        let (lost, final_reads) = match &rig {
             Some(rig) if scenario.checks.lost_writes && !aborted => {
-                Some(judge::final_reads(rig, &tracked.writes).await)
+                let (report, reads) = read_back::final_reads(rig, &tracked.writes).await;
+                (Some(report), reads)
             }
-            _ => None,
+            _ => (None, Vec::new()),
         };
+        let linear = if !scenario.checks.linearizability {
+            crate::check::LinearSummary::skipped("turned off in the scenario's [checks]")
+        } else if aborted {
+            crate::check::LinearSummary::skipped("the run was stopped before its end")
+        } else {
+            consistency::check(&dir, final_reads, scenario.checks.check_time_limit).await
+        };
+        notes.send_modify(|n| n.push(linear_note(&linear)));
         if let Some(p) = poller {
             let _ = p.await;
         }
@@ -416,6 +435,7 @@ impl Drill {
             aborted,
             watched_nodes: rig.is_some(),
             disk: disk.as_ref(),
+            linear: &linear,
         };
         let verdict = judge::judge(&inputs);
         let target = results::TargetInfo {
@@ -437,6 +457,32 @@ impl Drill {
     }
 }
 
+/// The event line of the linearizability check.
+fn linear_note(l: &crate::check::LinearSummary) -> String {
+    use crate::check::linear::SummaryStatus;
+    match l.status {
+        SummaryStatus::Ok => format!(
+            "linearizable: {} keys, {} ops checked in {:.1}s",
+            l.keys, l.ops, l.elapsed_s
+        ),
+        SummaryStatus::Anomaly => format!(
+            "NOT linearizable: {} of {} keys (see anomaly-*.svg)",
+            l.anomalies.len(),
+            l.keys
+        ),
+        SummaryStatus::Unknown => format!(
+            "linearizability undecided: {}",
+            l.reason
+                .clone()
+                .unwrap_or_else(|| format!("{} keys past the time limit", l.undecided))
+        ),
+        SummaryStatus::Skipped => format!(
+            "linearizability not checked: {}",
+            l.reason.as_deref().unwrap_or("skipped")
+        ),
+    }
+}
+
 /// What the drill learns from the stream of completed operations.
 #[derive(Default)]
 struct Tracked {
@@ -444,7 +490,9 @@ struct Tracked {
     writes: WriteTracker,
     /// Acknowledged writes as (invoke, complete) seconds, in completion order.
     acked: Vec<(f64, f64)>,
-    /// Invoke times of the operations that completed ok, sorted.
+    /// Intended start times of the operations that completed ok, sorted (the actual start in
+    /// closed loop): an open loop's intended starts are evenly spread whatever the scheduler
+    /// did, so a window of them measures the store, not this machine's jitter.
     ok_invoked: Vec<f64>,
 }
 
@@ -454,7 +502,7 @@ async fn track_ops(mut rx: mpsc::UnboundedReceiver<OpRecord>) -> Tracked {
     let mut t = Tracked::default();
     while let Some(op) = rx.recv().await {
         if op.outcome == loadgen::outcome::Outcome::Ok {
-            t.ok_invoked.push(secs(op.invoke_us));
+            t.ok_invoked.push(secs(op.intended_us));
         }
         if let Some(w) = &op.write {
             if w.status == loadgen::history::WriteStatus::Acked {

@@ -15,7 +15,7 @@ use raftdrill_wire::CommitTimes;
 use super::disk_probe::DiskProbe;
 use super::faults::FaultRecord;
 use super::judge::{Inputs, RecoveryEntry, Verdict};
-use crate::check::LostWriteReport;
+use crate::check::{LinearSummary, LostWriteReport};
 
 /// `summary.json`.
 #[derive(Debug, Clone, Serialize)]
@@ -121,6 +121,8 @@ pub struct LoadInfo {
 pub struct ChecksInfo {
     /// The lost-write check, when it ran.
     pub lost_writes: Option<LostWriteReport>,
+    /// The linearizability check of the whole history.
+    pub linearizability: LinearSummary,
     /// The recovery limit, when set.
     pub recovery_within_s: Option<f64>,
 }
@@ -171,6 +173,7 @@ impl Summary {
             recovery: v.recovery.clone(),
             checks: ChecksInfo {
                 lost_writes: i.lost.cloned(),
+                linearizability: i.linear.clone(),
                 recovery_within_s: s.checks.recovery_within.map(|d| d.as_secs_f64()),
             },
             busiest_node_cpu_pct: i.poll.busiest_cpu(),
@@ -406,6 +409,50 @@ pub fn report_md(s: &Summary) -> String {
                     k.key, k.kind, k.expected, k.expected_index, k.found
                 );
             }
+        }
+    }
+    let _ = writeln!(o, "\n## Linearizability\n");
+    let l = &s.checks.linearizability;
+    use crate::check::linear::SummaryStatus;
+    match l.status {
+        SummaryStatus::Ok => {
+            let _ = writeln!(
+                o,
+                "✓ The history is linearizable: {} keys, {} operations, checked in {:.1} s.",
+                l.keys, l.ops, l.elapsed_s
+            );
+        }
+        SummaryStatus::Anomaly => {
+            let _ = writeln!(
+                o,
+                "✗ **Not linearizable** on {} of {} keys ({} operations, {:.1} s). Each picture shows one lane per worker; the operation that cannot be placed is red.\n",
+                l.anomalies.len(),
+                l.keys,
+                l.ops,
+                l.elapsed_s
+            );
+            for a in &l.anomalies {
+                let _ = writeln!(
+                    o,
+                    "- `{}`: operations {:?} — [{}]({})",
+                    a.key, a.op_ids, a.file, a.file
+                );
+            }
+        }
+        SummaryStatus::Unknown => {
+            let _ = writeln!(
+                o,
+                "? Not established: {} ({} keys undecided).",
+                l.reason.as_deref().unwrap_or("time limit"),
+                l.undecided
+            );
+        }
+        SummaryStatus::Skipped => {
+            let _ = writeln!(
+                o,
+                "Not checked: {}.",
+                l.reason.as_deref().unwrap_or("skipped")
+            );
         }
     }
     o

@@ -19,6 +19,8 @@ pub enum Kind {
     Errors,
     /// The drill moved to another phase.
     Phase,
+    /// A check finished (the linearizability check, say).
+    Check,
 }
 
 /// One entry of the log.

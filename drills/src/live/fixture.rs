@@ -97,6 +97,7 @@ pub fn fault(at: f64, pending: bool) -> FaultRecord {
         resolved: vec![1],
         healed_at_s: None,
         hit_leader: Some(1),
+        deposes: true,
         error: None,
         pending_undo: pending,
     }

@@ -151,6 +151,8 @@ fn feed(state: &mut ViewState, watch: &mut DrillWatch) -> Next {
         .map(|r| r.clone())
         .unwrap_or_else(|poisoned| poisoned.into_inner().clone());
     state.observe_faults(&records);
+    let notes = watch.notes.borrow_and_update().clone();
+    state.observe_notes(&notes);
     let gone = watch.phase.has_changed().is_err();
     let phase = *watch.phase.borrow_and_update();
     state.observe_phase(phase);
@@ -179,6 +181,7 @@ mod tests {
             phase,
             faults: Arc::new(Mutex::new(vec![fixture::fault(0.5, true)])),
             clock: Arc::new(loadgen::RunClock::new()),
+            notes: watch::channel(vec!["linearizable: 3 keys".to_string()]).1,
         };
         (w, tx)
     }
@@ -192,6 +195,15 @@ mod tests {
         assert_eq!(s.cluster.leader, Some(1));
         assert_eq!(s.timeline.windows().len(), 1);
         assert_eq!(s.phase_label(), "fault active");
+        let checks = |s: &ViewState| {
+            s.events
+                .iter()
+                .filter(|e| e.kind == events::Kind::Check)
+                .count()
+        };
+        assert_eq!(checks(&s), 1, "the check note is in the event log");
+        feed(&mut s, &mut w);
+        assert_eq!(checks(&s), 1, "and only once");
         tx.send_replace(Phase::Done);
         assert_eq!(feed(&mut s, &mut w), Next::Leave);
     }

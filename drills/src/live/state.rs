@@ -71,6 +71,8 @@ pub struct ViewState {
     last_known_leader: Option<NodeId>,
     /// The highest term seen at the first poll of the load, and the highest seen since.
     terms: Option<(u64, u64)>,
+    /// Check notes already logged.
+    notes_seen: usize,
     /// Per node: CPU samples since the last snapshot (sum, count).
     cpu: BTreeMap<NodeId, (f64, u32)>,
     burst: Option<Burst>,
@@ -98,6 +100,7 @@ impl ViewState {
             leader: None,
             last_known_leader: None,
             terms: None,
+            notes_seen: 0,
             cpu: BTreeMap::new(),
             burst: None,
         }
@@ -268,6 +271,16 @@ impl ViewState {
             };
             self.events.push(t, kind, text);
         }
+    }
+
+    /// Folds in the drill's phase.
+    /// Folds in the check notes published so far (each is logged once).
+    pub fn observe_notes(&mut self, notes: &[String]) {
+        for note in notes.iter().skip(self.notes_seen) {
+            let t = self.now_s;
+            self.events.push(t, Kind::Check, note.clone());
+        }
+        self.notes_seen = self.notes_seen.max(notes.len());
     }
 
     /// Folds in the drill's phase.

@@ -117,7 +117,7 @@ impl Timeline {
                         fired_s: r.at_s,
                         healed_s: r.healed_at_s,
                         active: r.pending_undo,
-                        hit_leader: r.hit_leader,
+                        hit_leader: r.hit_leader.filter(|_| r.deposes),
                         new_leader: None,
                         error: r.error.clone(),
                     });
@@ -198,6 +198,7 @@ mod tests {
             resolved: vec![1],
             healed_at_s: None,
             hit_leader: Some(1),
+            deposes: true,
             error: None,
             pending_undo: pending,
         }

@@ -10,6 +10,9 @@ pub enum Selector {
     Leader,
     /// One follower (the lowest id that is up and not the leader).
     Follower,
+    /// The n-th follower that is up, by id, counting from 1 (`follower:2` is another node
+    /// than `follower` = `follower:1`).
+    NthFollower(usize),
     /// Any one node that is up, chosen by the run's seed.
     Any,
     /// A minority of the voters (⌊(n−1)/2⌋ of them), chosen among the followers so that the
@@ -33,14 +36,24 @@ impl Selector {
             "minority" => Selector::Minority,
             "majority" => Selector::Majority,
             "all" => Selector::All,
-            other => match other.strip_prefix("node:").map(str::parse::<u64>) {
-                Some(Ok(id)) if id >= 1 => Selector::Node(id),
-                _ => {
-                    return Err(format!(
-                        "unknown target {other:?}; use leader, follower, any, minority, majority, node:N or all"
-                    ));
+            other => {
+                let unknown = || {
+                    format!(
+                        "unknown target {other:?}; use leader, follower, follower:N, any, minority, majority, node:N or all"
+                    )
+                };
+                if let Some(n) = other.strip_prefix("follower:") {
+                    match n.parse::<usize>() {
+                        Ok(n) if n >= 1 => Selector::NthFollower(n),
+                        _ => return Err(unknown()),
+                    }
+                } else {
+                    match other.strip_prefix("node:").map(str::parse::<u64>) {
+                        Some(Ok(id)) if id >= 1 => Selector::Node(id),
+                        _ => return Err(unknown()),
+                    }
                 }
-            },
+            }
         })
     }
 }
@@ -50,6 +63,7 @@ impl fmt::Display for Selector {
         match self {
             Selector::Leader => f.write_str("leader"),
             Selector::Follower => f.write_str("follower"),
+            Selector::NthFollower(n) => write!(f, "follower:{n}"),
             Selector::Any => f.write_str("any"),
             Selector::Minority => f.write_str("minority"),
             Selector::Majority => f.write_str("majority"),
@@ -176,6 +190,22 @@ impl Action {
         )
     }
 
+    /// Whether the action takes its target out of the cluster's service (a leader it hits must
+    /// then be replaced): true for process faults and for cut links; false for a slowed link
+    /// (delay, bandwidth) and for a one-way cut that leaves the target's own traffic out
+    /// (`direction = "in"`: the leader still reaches its followers).
+    pub fn deposes(&self) -> bool {
+        match self {
+            Action::Delay { .. } | Action::Bandwidth { .. } | Action::Heal | Action::AddNode => {
+                false
+            }
+            Action::Blackhole { direction } | Action::Reset { direction } => {
+                *direction != Direction::In
+            }
+            _ => true,
+        }
+    }
+
     /// Whether the action acts on the links rather than the processes.
     pub fn is_link_fault(&self) -> bool {
         matches!(
@@ -226,12 +256,20 @@ mod tests {
     #[test]
     fn selectors_parse_and_print_back() {
         for s in [
-            "leader", "follower", "any", "minority", "majority", "all", "node:3",
+            "leader",
+            "follower",
+            "follower:2",
+            "any",
+            "minority",
+            "majority",
+            "all",
+            "node:3",
         ] {
             assert_eq!(Selector::parse(s).unwrap().to_string(), s);
         }
         assert!(Selector::parse("node:0").is_err());
         assert!(Selector::parse("node:x").is_err());
+        assert!(Selector::parse("follower:0").is_err());
         assert!(Selector::parse("leaderr").is_err());
     }
 

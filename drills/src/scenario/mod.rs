@@ -73,7 +73,9 @@ impl std::str::FromStr for Expect {
             "pass" => Ok(Expect::Pass),
             "warn" => Ok(Expect::Warn),
             "fail" => Ok(Expect::Fail),
-            other => Err(format!("unknown verdict {other:?} (expected pass, warn or fail)")),
+            other => Err(format!(
+                "unknown verdict {other:?} (expected pass, warn or fail)"
+            )),
         }
     }
 }
@@ -125,6 +127,8 @@ pub struct ClusterSpec {
     pub heartbeat: Option<Duration>,
     /// `--election-timeout` as (min, max).
     pub election_timeout: Option<(Duration, Duration)>,
+    /// `--unsafe-reads`: the planted stale-read bug.
+    pub unsafe_reads: bool,
 }
 
 impl Default for ClusterSpec {
@@ -138,6 +142,7 @@ impl Default for ClusterSpec {
             apply_delay: None,
             heartbeat: None,
             election_timeout: None,
+            unsafe_reads: false,
         }
     }
 }
@@ -167,6 +172,9 @@ impl ClusterSpec {
                 format!("{}..{}", a.as_millis(), b.as_millis()),
             ]);
         }
+        if self.unsafe_reads {
+            f.push("--unsafe-reads".into());
+        }
         f
     }
 }
@@ -193,7 +201,8 @@ pub struct LoadSpec {
     pub consistency: Consistency,
     /// Per-request timeout.
     pub timeout: Duration,
-    /// Record every operation to `history.jsonl`.
+    /// Record every operation to `history.jsonl` (on by default in drills: the
+    /// linearizability check reads it).
     pub history: bool,
 }
 
@@ -209,7 +218,7 @@ impl Default for LoadSpec {
             warmup: Duration::from_secs(2),
             consistency: Consistency::Linearizable,
             timeout: Duration::from_secs(2),
-            history: false,
+            history: true,
         }
     }
 }
@@ -219,6 +228,10 @@ impl Default for LoadSpec {
 pub struct Checks {
     /// Read back every written key at the end and compare with what was acknowledged.
     pub lost_writes: bool,
+    /// Check the whole history for linearizability (needs `history`).
+    pub linearizability: bool,
+    /// How long the linearizability check may spend on one key before calling it undecided.
+    pub check_time_limit: Duration,
     /// Every recovery figure must be within this.
     pub recovery_within: Option<Duration>,
 }
@@ -227,6 +240,8 @@ impl Default for Checks {
     fn default() -> Self {
         Self {
             lost_writes: true,
+            linearizability: true,
+            check_time_limit: Duration::from_secs(30),
             recovery_within: None,
         }
     }

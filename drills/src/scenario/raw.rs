@@ -43,6 +43,8 @@ struct RawCluster {
     apply_delay: Option<Spanned<String>>,
     heartbeat: Option<Spanned<String>>,
     election_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    unsafe_reads: bool,
 }
 
 #[derive(Deserialize)]
@@ -58,7 +60,7 @@ struct RawLoad {
     warmup: Option<Spanned<String>>,
     consistency: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
-    #[serde(default)]
+    #[serde(default = "yes")]
     history: bool,
 }
 
@@ -82,6 +84,9 @@ struct RawFault {
 struct RawChecks {
     #[serde(default = "yes")]
     lost_writes: bool,
+    #[serde(default = "yes")]
+    linearizability: bool,
+    time_limit: Option<Spanned<String>>,
     recovery_within: Option<Spanned<String>>,
 }
 
@@ -89,6 +94,8 @@ impl Default for RawChecks {
     fn default() -> Self {
         Self {
             lost_writes: true,
+            linearizability: true,
+            time_limit: None,
             recovery_within: None,
         }
     }
@@ -182,6 +189,10 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError>
     };
     let checks = Checks {
         lost_writes: raw.checks.lost_writes,
+        linearizability: raw.checks.linearizability,
+        check_time_limit: ctx
+            .opt_duration(&raw.checks.time_limit)?
+            .unwrap_or(Checks::default().check_time_limit),
         recovery_within: ctx.opt_duration(&raw.checks.recovery_within)?,
     };
     let added = raw
@@ -269,6 +280,7 @@ fn cluster(ctx: &Ctx, c: &RawCluster) -> Result<ClusterSpec, ScenarioError> {
         apply_delay: ctx.opt_duration(&c.apply_delay)?,
         heartbeat: ctx.opt_duration(&c.heartbeat)?,
         election_timeout,
+        unsafe_reads: c.unsafe_reads,
     })
 }
 

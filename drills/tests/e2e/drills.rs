@@ -68,7 +68,7 @@ async fn drill(text: &str) -> (Option<i32>, serde_json::Value, PathBuf, tempfile
 
 /// The lost-write check ran and established that nothing was lost: every key it had to read
 /// came back (a check whose read-back failed has proven nothing).
-pub(crate) fn assert_no_loss(name: &str, s: &serde_json::Value) {
+pub fn assert_no_loss(name: &str, s: &serde_json::Value) {
     let lw = &s["checks"]["lost_writes"];
     assert_eq!(lw["status"], "ok", "{name}: {lw}");
     assert_eq!(lw["lost"], 0, "{name}: lost writes: {lw}");

@@ -11,6 +11,7 @@ mod drills;
 mod failover;
 mod formation;
 mod harness;
+mod library;
 mod live_view;
 mod load_cmd;
 mod membership;

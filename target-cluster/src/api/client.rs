@@ -155,7 +155,7 @@ pub(super) async fn get_key(
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
-    if consistency == Consistency::Stale {
+    if consistency == Consistency::Stale || st.inner.unsafe_reads {
         return st.read_local(&key);
     }
     let inc = Incoming {

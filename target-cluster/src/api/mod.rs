@@ -20,9 +20,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use raftdrill_wire::{ErrorBody, MAX_VALUE_BYTES, error_code};
 
+use crate::election_gate::ElectionGate;
 use crate::net::PeerMap;
 use crate::net::path;
-use crate::election_gate::ElectionGate;
 use crate::store::KvHandle;
 use crate::store::commit_stats::CommitStats;
 use crate::typ::{NodeId, Raft};
@@ -52,6 +52,8 @@ struct Inner {
     commit_stats: Arc<CommitStats>,
     /// Notes AppendEntries from the leader, to keep this node from campaigning meanwhile.
     gate: Arc<ElectionGate>,
+    /// Planted bug: linearizable reads served locally.
+    unsafe_reads: bool,
 }
 
 /// Parts of an [`AppState`].
@@ -80,6 +82,8 @@ pub struct AppStateParts {
     pub commit_stats: Arc<CommitStats>,
     /// The election gate.
     pub gate: Arc<ElectionGate>,
+    /// Planted bug: serve linearizable reads from local state (see `NodeConfig`).
+    pub unsafe_reads: bool,
 }
 
 impl AppState {
@@ -99,6 +103,7 @@ impl AppState {
                 quorum_stale: p.quorum_stale,
                 commit_stats: p.commit_stats,
                 gate: p.gate,
+                unsafe_reads: p.unsafe_reads,
             }),
         }
     }

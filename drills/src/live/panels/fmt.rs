@@ -91,6 +91,7 @@ pub fn event_color(k: Kind) -> Color {
         Kind::Heal => Color::Green,
         Kind::Errors => Color::Red,
         Kind::Phase => Color::Gray,
+        Kind::Check => Color::Cyan,
     }
 }
 
