@@ -164,6 +164,11 @@ async fn blackhole_holds_bytes_and_heal_releases_them_in_order() {
     let proxy = echo_proxy().await;
     let mut live = connect(&proxy).await;
     round_trip(&mut live, b"before").await;
+    // The pump counts bytes after its write returns, which can be after the client read them.
+    wait_until(Duration::from_secs(5), "the echo is counted", || {
+        proxy.stats().bytes_down == 6
+    })
+    .await;
     let before = proxy.stats();
     proxy.set_mode(LinkMode::Blackhole);
     // A connection opened during the blackhole is accepted but not passed on yet.
