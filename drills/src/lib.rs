@@ -8,6 +8,7 @@
 //! - [`cli`]: the clap definitions of the `raftdrill` command line
 //! - [`drill`]: the conductor of one drill: rig, poller, faults, judge, results
 //! - [`cmd`]: one module per subcommand (`cluster`, the hidden `node`)
+//! - [`etcd`]: etcd members as child processes, their status, and link faults between them
 //! - [`live`]: the ratatui live view of a running drill
 //! - [`local_cluster`]: N reference nodes on loopback, started and watched as child processes
 //! - [`proxy`]: one user-space TCP proxy per directed link, for link faults without root
@@ -23,6 +24,7 @@ pub mod check;
 pub mod cli;
 pub mod cmd;
 pub mod drill;
+pub mod etcd;
 pub mod exit;
 pub mod live;
 pub mod local_cluster;

@@ -423,7 +423,7 @@ fn pick_ports(base: Option<u16>, n: usize) -> Result<Vec<u16>, ClusterError> {
 /// link proxy, a client), which has been seen to take it. Ports below the ephemeral range are
 /// never handed out that way, so only another program choosing ports itself could collide,
 /// and the bind check below makes that unlikely.
-fn free_ports_below_ephemeral(n: usize) -> Result<Vec<u16>, ClusterError> {
+pub(crate) fn free_ports_below_ephemeral(n: usize) -> Result<Vec<u16>, ClusterError> {
     let lowest_ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())

@@ -1,6 +1,7 @@
 //! Node processes: spawn, signal, reap, and never leave one behind.
 //!
-//! Every node is a child `raftdrill node ...` process in its own process group (so a Ctrl-C on
+//! Every node is a child process (`raftdrill node ...` for the reference cluster, or another
+//! store's binary: see [`Supervisor::for_program`]) in its own process group (so a Ctrl-C on
 //! the terminal reaches raftdrill, which then stops the nodes in order). Each child asks the
 //! kernel for SIGKILL when its parent dies (`PR_SET_PDEATHSIG`), which covers a SIGKILL of
 //! raftdrill itself; the [`Supervisor`]'s `Drop` covers every other exit path, panics included.
@@ -52,7 +53,7 @@ pub enum SupervisorError {
 pub struct NodeLaunch {
     /// Node id.
     pub id: NodeId,
-    /// Arguments after `raftdrill node`.
+    /// Arguments after `raftdrill node` (or after the program, see [`Supervisor::for_program`]).
     pub args: Vec<String>,
     /// File that receives the node's stdout and stderr (appended across restarts).
     pub log: PathBuf,
@@ -66,6 +67,8 @@ struct Running {
 /// Owns the node processes.
 pub struct Supervisor {
     exe: PathBuf,
+    /// Arguments before each node's own (`node` for raftdrill's hidden subcommand).
+    leading_args: Vec<String>,
     running: BTreeMap<NodeId, Running>,
 }
 
@@ -74,6 +77,17 @@ impl Supervisor {
     pub fn new(exe: PathBuf) -> Self {
         Self {
             exe,
+            leading_args: vec!["node".into()],
+            running: BTreeMap::new(),
+        }
+    }
+
+    /// A supervisor that starts nodes with `program ...` (each launch's arguments alone), for
+    /// stores that ship their own binary, such as etcd.
+    pub fn for_program(program: PathBuf) -> Self {
+        Self {
+            exe: program,
+            leading_args: Vec::new(),
             running: BTreeMap::new(),
         }
     }
@@ -94,7 +108,7 @@ impl Supervisor {
         })?;
         let parent = std::process::id();
         let mut cmd = Command::new(&self.exe);
-        cmd.arg("node")
+        cmd.args(&self.leading_args)
             .args(&launch.args)
             // Marks the process as this run's, so a check can find a node left behind even
             // after it was re-parented.

@@ -74,7 +74,42 @@ impl Balancer {
     pub fn retryable(e: &OpError) -> bool {
         e.outcome == Outcome::Fail
     }
+
+    /// Runs `call` on the endpoint picked for `preferred`. A definite failure (nothing was
+    /// applied: refused, no leader) is retried on the next healthy endpoint, with a short pause
+    /// when every endpoint is cooling down, until `budget` is spent, as etcd's client retries
+    /// "unavailable" errors. An unknown outcome is never retried.
+    pub async fn with_failover<R, F, Fut>(
+        &self,
+        preferred: usize,
+        budget: Duration,
+        call: F,
+    ) -> Result<R, OpError>
+    where
+        F: Fn(usize) -> Fut,
+        Fut: std::future::Future<Output = Result<R, OpError>>,
+    {
+        let deadline = tokio::time::Instant::now() + budget;
+        let mut at = self.pick(preferred);
+        loop {
+            let err = match call(at).await {
+                Ok(r) => return Ok(r),
+                Err(e) => e,
+            };
+            self.observe(at, &err);
+            if !Self::retryable(&err) || tokio::time::Instant::now() + RETRY_PAUSE >= deadline {
+                return Err(err);
+            }
+            match self.alternative(at) {
+                Some(next) => at = next,
+                None => tokio::time::sleep(RETRY_PAUSE).await,
+            }
+        }
+    }
 }
+
+/// Pause before retrying a definite failure when no other endpoint is healthy.
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
 #[cfg(test)]
 mod tests {

@@ -14,7 +14,8 @@
 //! - [`workload`]: the YCSB workloads and operation generation
 //! - [`keys`]: key distributions (uniform, zipfian, latest)
 //! - [`rng`]: the deterministic generator behind every choice
-//! - [`target`]: the store adapter trait; [`reference`](mod@reference): the reference cluster's adapter
+//! - [`target`]: the store adapter trait; [`reference`](mod@reference): the reference cluster's adapter;
+//!   [`etcd`]: etcd's, over its v3 JSON gateway; [`balancer`]: the client-side failover both use
 //! - [`outcome`]: ok / fail / unknown and error classes
 //! - [`metrics`]: per-worker recorders, merged histograms, [`metrics::Snapshot`]
 //! - [`thresholds`]: the warn/break table and its evaluation
@@ -27,6 +28,7 @@ pub mod balancer;
 pub mod clock;
 pub mod driver;
 pub mod engine;
+pub mod etcd;
 pub mod history;
 pub mod keys;
 pub mod metrics;

@@ -22,9 +22,7 @@ pub struct ReferenceCluster {
 }
 
 /// How long an endpoint that refused, timed out or had no leader is skipped.
-const COOLDOWN: Duration = Duration::from_secs(1);
-/// Pause before retrying a definite failure when no other endpoint is healthy.
-const RETRY_PAUSE: Duration = Duration::from_millis(50);
+pub(crate) const COOLDOWN: Duration = Duration::from_secs(1);
 
 /// The adapter could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -44,26 +42,8 @@ impl ReferenceCluster {
     /// An adapter for `endpoints`, each request bounded by `timeout`. Idle connections are kept
     /// per node, so a pool of workers reuses them.
     pub fn new(endpoints: &[String], timeout: Duration) -> Result<Self, TargetError> {
-        if endpoints.is_empty() {
-            return Err(TargetError::NoEndpoints);
-        }
-        let endpoints = endpoints
-            .iter()
-            .map(|e| {
-                let e = e.trim().trim_end_matches('/');
-                if e.starts_with("http://") && e.len() > "http://".len() {
-                    Ok(e.to_string())
-                } else {
-                    Err(TargetError::BadEndpoint(e.to_string()))
-                }
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .pool_max_idle_per_host(1024)
-            .tcp_nodelay(true)
-            .build()?;
+        let endpoints = parse_endpoints(endpoints)?;
+        let client = http_client(timeout)?;
         let balancer = std::sync::Arc::new(Balancer::new(endpoints.len(), COOLDOWN));
         Ok(Self {
             client,
@@ -73,31 +53,13 @@ impl ReferenceCluster {
         })
     }
 
-    /// Runs `call` on the endpoint the balancer picks for `node`. A definite failure (nothing
-    /// was applied: refused, no leader) is retried on the next healthy endpoint, with a short
-    /// pause when every endpoint is cooling down, until the operation's timeout is spent, as
-    /// etcd's client retries "unavailable" errors. An unknown outcome is never retried.
+    /// Runs `call` with failover (see [`Balancer::with_failover`]) within the timeout.
     async fn with_failover<R, F, Fut>(&self, node: usize, call: F) -> Result<R, OpError>
     where
         F: Fn(usize) -> Fut,
         Fut: std::future::Future<Output = Result<R, OpError>>,
     {
-        let deadline = tokio::time::Instant::now() + self.timeout;
-        let mut at = self.balancer.pick(node);
-        loop {
-            let err = match call(at).await {
-                Ok(r) => return Ok(r),
-                Err(e) => e,
-            };
-            self.balancer.observe(at, &err);
-            if !Balancer::retryable(&err) || tokio::time::Instant::now() + RETRY_PAUSE >= deadline {
-                return Err(err);
-            }
-            match self.balancer.alternative(at) {
-                Some(next) => at = next,
-                None => tokio::time::sleep(RETRY_PAUSE).await,
-            }
-        }
+        self.balancer.with_failover(node, self.timeout, call).await
     }
 
     fn url(&self, node: usize, key: &str) -> String {
@@ -107,6 +69,36 @@ impl ReferenceCluster {
             encode_key(key)
         )
     }
+}
+
+/// Checks that `endpoints` is not empty and holds `http://HOST:PORT` URLs; returns them
+/// without trailing slashes.
+pub(crate) fn parse_endpoints(endpoints: &[String]) -> Result<Vec<String>, TargetError> {
+    if endpoints.is_empty() {
+        return Err(TargetError::NoEndpoints);
+    }
+    endpoints
+        .iter()
+        .map(|e| {
+            let e = e.trim().trim_end_matches('/');
+            if e.starts_with("http://") && e.len() > "http://".len() {
+                Ok(e.to_string())
+            } else {
+                Err(TargetError::BadEndpoint(e.to_string()))
+            }
+        })
+        .collect()
+}
+
+/// The pooled keep-alive client of an adapter, every request bounded by `timeout`. Idle
+/// connections are kept per node, so a pool of workers reuses them.
+pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, TargetError> {
+    Ok(reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .pool_max_idle_per_host(1024)
+        .tcp_nodelay(true)
+        .build()?)
 }
 
 /// Percent-encode the characters of a key that cannot appear in a path segment.

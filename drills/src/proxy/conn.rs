@@ -13,6 +13,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -29,10 +30,24 @@ enum Dial {
 
 /// Proxies `client` to `upstream` until either side is done, the link resets, or the proxy goes.
 pub(super) async fn serve(
+    client: TcpStream,
+    upstream: SocketAddr,
+    shared: Arc<Shared>,
+    modes: watch::Receiver<LinkMode>,
+) {
+    serve_with_prefix(client, upstream, shared, modes, &[]).await;
+}
+
+/// As [`serve`], but first sends `prefix` to the upstream once it is connected: bytes the
+/// caller already took from `client` (an attributing proxy that rewrote a request head). The
+/// prefix goes out as soon as the link lets the connection through, without the mode's delay
+/// or bandwidth cap.
+pub(super) async fn serve_with_prefix(
     mut client: TcpStream,
     upstream: SocketAddr,
     shared: Arc<Shared>,
     mut modes: watch::Receiver<LinkMode>,
+    prefix: &[u8],
 ) {
     let _open = shared.counters.opened();
     let mut server = match dial(upstream, &mut modes).await {
@@ -60,6 +75,15 @@ pub(super) async fn serve(
         if let Err(e) = socket.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
+    }
+    if !prefix.is_empty() {
+        if let Err(e) = server.write_all(prefix).await {
+            tracing::debug!(%upstream, error = %e, "cannot send the request head upstream");
+            cut(&client);
+            cut(&server);
+            return;
+        }
+        shared.counters.delivered(Direction::Up, prefix.len());
     }
     let end = {
         let (client_read, client_write) = client.split();

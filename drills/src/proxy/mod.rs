@@ -30,7 +30,10 @@
 //! - `bucket`: the token bucket behind the bandwidth cap
 //! - `jitter`: the xorshift random source for delay jitter
 //! - `stats`: the counters and their [`ProxyStats`] snapshot
+//! - [`attributed`]: [`AttributedProxy`], one listener for many links, each connection placed
+//!   on its link from its first HTTP request (for stores with one peer URL per member: etcd)
 
+pub mod attributed;
 mod bucket;
 mod conn;
 mod held;
@@ -48,6 +51,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
+pub use attributed::{AttributedProxy, Classifier, RequestHead};
 pub use stats::ProxyStats;
 
 use pump::Shared;

@@ -185,6 +185,11 @@ async fn blackhole_holds_bytes_and_heal_releases_them_in_order() {
     // How long nothing must arrive: many round trips of this machine right now, so a slow
     // machine looks longer, not shorter.
     let held = (started.elapsed() * 50).max(Duration::from_millis(300));
+    // The pump counts bytes after its write returns, which can be after the client read them.
+    wait_until(Duration::from_secs(5), "the echo is counted", || {
+        proxy.stats().bytes_down == 6
+    })
+    .await;
     let before = proxy.stats();
     proxy.set_mode(LinkMode::Blackhole);
     // A connection opened during the blackhole is accepted but not passed on yet.

@@ -1,0 +1,224 @@
+//! The [`Target`] adapter for etcd, over its v3 JSON gateway (`POST /v3/kv/...` on each
+//! member's client URL; etcd 3.4 serves it at `/v3`, 3.3 only at `/v3beta`).
+//!
+//! - get: `range` of one key; linearizable by default (ReadIndex through the leader),
+//!   [`Consistency::Stale`] as `serializable: true` (the member's local state).
+//!   [`Consistency::Lease`] has no etcd equivalent: see [`EtcdCluster::supports`].
+//! - put: `put`; its commit position is the response's `header.revision` (the store revision
+//!   the write created, which grows with every write in commit order).
+//! - cas: a `txn` comparing the value (or `create_revision == 0` for "absent") whose success
+//!   branch puts and whose failure branch reads the key, so a failed swap reports the value.
+//!
+//! Failover is the reference adapter's ([`Balancer`]): a definite failure is retried on
+//! another member until the operation's timeout is spent; an unknown outcome never is. How
+//! etcd's errors end an operation, and why, is in `errors` (the table in its module docs).
+//!
+//! # Layout
+//! - this file: [`EtcdCluster`] and its calls
+//! - `wire`: the gateway's JSON shapes and base64
+//! - `errors`: gateway errors to ok / fail / unknown, with the sources
+
+mod errors;
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod tests;
+mod wire;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use raftdrill_wire::Consistency;
+
+use crate::balancer::Balancer;
+use crate::outcome::{ErrorClass, OpError};
+use crate::reference::{COOLDOWN, TargetError, http_client, parse_endpoints};
+use crate::target::{CasResult, Target};
+
+use errors::{OpKind, classify};
+use wire::{PutRequest, PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse};
+
+/// An etcd cluster: the client URLs of its members, such as `http://127.0.0.1:2379`.
+#[derive(Debug, Clone)]
+pub struct EtcdCluster {
+    client: reqwest::Client,
+    /// Client URLs without a trailing slash.
+    endpoints: Vec<String>,
+    /// Which members to skip for now.
+    balancer: Arc<Balancer>,
+    /// The budget of one operation, retries included.
+    timeout: Duration,
+}
+
+impl EtcdCluster {
+    /// An adapter for the members at `endpoints`, each operation bounded by `timeout`.
+    pub fn new(endpoints: &[String], timeout: Duration) -> Result<Self, TargetError> {
+        let endpoints = parse_endpoints(endpoints)?;
+        Ok(Self {
+            client: http_client(timeout)?,
+            balancer: Arc::new(Balancer::new(endpoints.len(), COOLDOWN)),
+            endpoints,
+            timeout,
+        })
+    }
+
+    /// Whether etcd can serve reads of `consistency`: linearizable and stale (serializable)
+    /// yes; lease reads no (etcd has no leader-lease read; its linearizable read always does a
+    /// ReadIndex round), so a scenario asking for them should be refused before it starts.
+    pub fn supports(consistency: Consistency) -> bool {
+        match consistency {
+            Consistency::Linearizable | Consistency::Stale => true,
+            Consistency::Lease => false,
+        }
+    }
+
+    fn url(&self, node: usize, call: &str) -> String {
+        format!(
+            "{}/v3/kv/{call}",
+            self.endpoints[node % self.endpoints.len()]
+        )
+    }
+
+    /// Posts `body` to `/v3/kv/{call}` on member `node` and decodes the answer.
+    async fn post<B, T>(
+        &self,
+        node: usize,
+        call: &str,
+        body: &B,
+        kind: OpKind,
+    ) -> Result<T, OpError>
+    where
+        B: serde::Serialize + ?Sized,
+        T: serde::de::DeserializeOwned,
+    {
+        let response = self
+            .client
+            .post(self.url(node, call))
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| OpError::from_reqwest(&e))?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| OpError::from_reqwest(&e))?;
+        if (200..300).contains(&status) {
+            serde_json::from_slice(&bytes).map_err(|e| {
+                OpError::unknown(ErrorClass::Reset, format!("undecodable answer: {e}"))
+            })
+        } else {
+            Err(classify(status, &bytes, kind))
+        }
+    }
+
+    async fn get_once(
+        &self,
+        node: usize,
+        key: &str,
+        consistency: Consistency,
+    ) -> Result<Option<String>, OpError> {
+        let body = RangeRequest {
+            key: wire::b64(key),
+            serializable: consistency == Consistency::Stale,
+        };
+        let r: RangeResponse = self.post(node, "range", &body, OpKind::Read).await?;
+        first_value(&r)
+    }
+
+    async fn put_once(&self, node: usize, key: &str, value: &str) -> Result<Option<u64>, OpError> {
+        let body = PutRequest {
+            key: wire::b64(key),
+            value: wire::b64(value),
+        };
+        let r: PutResponse = self.post(node, "put", &body, OpKind::Write).await?;
+        Ok(Some(r.header.revision))
+    }
+
+    async fn cas_once(
+        &self,
+        node: usize,
+        key: &str,
+        expect: Option<&str>,
+        value: &str,
+    ) -> Result<CasResult, OpError> {
+        let body = TxnRequest::cas(key, expect, value);
+        let r: TxnResponse = self.post(node, "txn", &body, OpKind::Write).await?;
+        let current = if r.succeeded {
+            Some(value.to_string())
+        } else {
+            // The failure branch is one range of the key.
+            let range = r
+                .responses
+                .first()
+                .and_then(|op| op.response_range.as_ref());
+            match range {
+                Some(range) => first_value(range)?,
+                None => {
+                    // The txn ran (so it committed) but its answer is not the one asked for.
+                    return Err(OpError::unknown(
+                        ErrorClass::Reset,
+                        "txn answer without the failure branch's range",
+                    ));
+                }
+            }
+        };
+        Ok(CasResult {
+            swapped: r.succeeded,
+            current,
+            index: Some(r.header.revision),
+        })
+    }
+}
+
+/// The value of the first pair of a range, `None` when the key does not exist.
+fn first_value(r: &RangeResponse) -> Result<Option<String>, OpError> {
+    match r.kvs.first() {
+        None => Ok(None),
+        Some(kv) => wire::unb64(&kv.value).map(Some).ok_or_else(|| {
+            OpError::unknown(ErrorClass::Reset, "value in the answer is not base64")
+        }),
+    }
+}
+
+impl Target for EtcdCluster {
+    fn nodes(&self) -> usize {
+        self.endpoints.len()
+    }
+
+    async fn get(
+        &self,
+        node: usize,
+        key: &str,
+        consistency: Consistency,
+    ) -> Result<Option<String>, OpError> {
+        if !Self::supports(consistency) {
+            // Refused here, not retried: no member could serve it.
+            return Err(OpError::fail(
+                ErrorClass::Http4xx,
+                format!("etcd has no {} reads", consistency.as_str()),
+            ));
+        }
+        self.balancer
+            .with_failover(node, self.timeout, |n| self.get_once(n, key, consistency))
+            .await
+    }
+
+    async fn put(&self, node: usize, key: &str, value: &str) -> Result<Option<u64>, OpError> {
+        self.balancer
+            .with_failover(node, self.timeout, |n| self.put_once(n, key, value))
+            .await
+    }
+
+    async fn cas(
+        &self,
+        node: usize,
+        key: &str,
+        expect: Option<&str>,
+        value: &str,
+    ) -> Result<CasResult, OpError> {
+        self.balancer
+            .with_failover(node, self.timeout, |n| self.cas_once(n, key, expect, value))
+            .await
+    }
+}
