@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use loadgen::WorkloadKind;
 use loadgen::keys::Distribution;
+use loadgen::target::TargetKind;
 use raftdrill_wire::Consistency;
 use target_cluster::store::{FsyncPolicy, StoreKind};
 
@@ -63,6 +64,12 @@ pub struct RunArgs {
     /// then cannot fire).
     #[arg(long, hide = true)]
     pub direct_links: bool,
+    /// The store to drill, over the scenario's `[cluster] target`: reference | etcd.
+    #[arg(long)]
+    pub target: Option<TargetKind>,
+    /// The etcd binary (default: `etcd` on PATH; Debian's etcd-server package).
+    #[arg(long)]
+    pub etcd_bin: Option<PathBuf>,
 }
 
 /// `raftdrill capacity`.
@@ -101,6 +108,12 @@ pub struct CapacityArgs {
     /// Workload seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// The store to measure, over the scenario's `[cluster] target`: reference | etcd.
+    #[arg(long)]
+    pub target: Option<TargetKind>,
+    /// The etcd binary (default: `etcd` on PATH).
+    #[arg(long)]
+    pub etcd_bin: Option<PathBuf>,
 }
 
 /// `raftdrill check`.
@@ -122,6 +135,9 @@ pub struct LoadArgs {
     /// Node URLs, comma-separated: http://127.0.0.1:7001,http://127.0.0.1:7002
     #[arg(long, value_delimiter = ',', required = true)]
     pub endpoints: Vec<String>,
+    /// What the endpoints are: reference | etcd (etcd's client URLs, v3 JSON gateway).
+    #[arg(long, default_value = "reference")]
+    pub target: TargetKind,
     /// YCSB workload: a b c d f w.
     #[arg(long, default_value = "a")]
     pub workload: WorkloadKind,
@@ -197,6 +213,12 @@ pub struct ClusterArgs {
     /// Fsync policy of every node: always | never.
     #[arg(long, default_value = "always")]
     pub fsync: FsyncPolicy,
+    /// The store to run: reference | etcd.
+    #[arg(long, default_value = "reference")]
+    pub target: TargetKind,
+    /// The etcd binary (default: `etcd` on PATH).
+    #[arg(long)]
+    pub etcd_bin: Option<PathBuf>,
 }
 
 /// `raftdrill node`: one reference node.

@@ -15,9 +15,9 @@ use crate::engine::{Engine, EngineError, run_goose, run_tasks};
 use crate::history::{HistoryError, OpRecord, spawn_writer};
 use crate::metrics::{Accumulator, Counts, LatencySummary, Snapshot, WorkerRecorder};
 use crate::plan::{LoadModel, Plan};
-use crate::reference::{ReferenceCluster, TargetError};
+use crate::reference::TargetError;
 use crate::schedule::Schedule;
-use crate::target::Target;
+use crate::target::{Store, Target, TargetKind};
 use crate::workload::{OpKind, Workload, WorkloadSpec};
 
 /// Everything a load run needs.
@@ -25,6 +25,8 @@ use crate::workload::{OpKind, Workload, WorkloadSpec};
 pub struct LoadConfig {
     /// Node base URLs, `http://HOST:PORT`; operation `n` goes to node `n % len`.
     pub endpoints: Vec<String>,
+    /// Which store the endpoints belong to.
+    pub target: TargetKind,
     /// The workload.
     pub workload: WorkloadSpec,
     /// Open or closed loop.
@@ -63,6 +65,7 @@ impl LoadConfig {
     ) -> Self {
         Self {
             endpoints,
+            target: TargetKind::Reference,
             workload,
             model,
             plan: Plan::Constant,
@@ -191,6 +194,13 @@ impl LoadRun {
             }
             _ => {}
         }
+        if !config.target.supports(config.workload.consistency) {
+            return Err(LoadError::Config(format!(
+                "{} has no {} reads",
+                config.target.as_str(),
+                config.workload.consistency.as_str()
+            )));
+        }
         if config.workload.keys == 0 {
             return Err(LoadError::Config("keys must be at least 1".into()));
         }
@@ -226,9 +236,13 @@ impl LoadRun {
         self.ops_rx.take()
     }
 
-    /// Run against the reference cluster at the configured endpoints.
+    /// Run against the configured store at the configured endpoints.
     pub async fn run(self, cancel: CancellationToken) -> Result<LoadReport, LoadError> {
-        let target = ReferenceCluster::new(&self.config.endpoints, self.config.timeout)?;
+        let target = Store::new(
+            self.config.target,
+            &self.config.endpoints,
+            self.config.timeout,
+        )?;
         self.run_with(target, cancel).await
     }
 

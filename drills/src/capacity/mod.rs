@@ -26,9 +26,12 @@ use tokio_util::sync::CancellationToken;
 pub use self::progress::CapacityProgress;
 use self::search::Search;
 use self::slo::Slo;
+use crate::admin::AdminClient;
+use crate::drill::nodes::Nodes;
 use crate::drill::{Drill, DrillError, RunOptions, results_dir};
+use crate::drill::{NodeStart, start_nodes};
 use crate::exit::Exit;
-use crate::local_cluster::{ClusterOptions, LocalCluster};
+use crate::local_cluster::agreed_leader;
 use crate::scenario::Scenario;
 
 /// The most a step may start late and still count as having reached its rate, in percent.
@@ -53,6 +56,8 @@ pub struct CapacityOptions {
     pub with_faults: bool,
     /// How long a step's backlog may take to drain before the search stops.
     pub settle_timeout: Duration,
+    /// The etcd binary, when the scenario's target is etcd.
+    pub etcd_bin: Option<PathBuf>,
     /// The raftdrill binary.
     pub exe: PathBuf,
     /// The output folder; default `results/<ts>-capacity-<name>/`.
@@ -231,18 +236,15 @@ pub async fn run(
     std::fs::create_dir_all(dir.join("nodes")).map_err(|e| io(&dir, e))?;
     let mut cluster = None;
     if !opts.with_faults {
-        let copts = ClusterOptions {
-            nodes: opts.scenario.cluster.nodes,
-            base_port: None,
-            data_dir: None,
-            log_dir: Some(dir.join("nodes")),
+        // Steps without faults need no link proxies between reference nodes.
+        let start = NodeStart {
             exe: opts.exe.clone(),
-            node_flags: opts.scenario.cluster.node_flags(),
+            etcd_bin: opts.etcd_bin.clone(),
+            direct_links: true,
         };
-        let mut c = LocalCluster::start(&copts)?;
-        c.wait_for_leader(Duration::from_secs(20)).await?;
-        cluster = Some(c);
+        cluster = Some(start_nodes(&opts.scenario, &start, &dir).await?);
     }
+    let admin = AdminClient::new();
     let mut search = Search::new(opts.start_rate, opts.resolution, 1_000_000.0);
     let mut steps = Vec::new();
     let mut stopped: Option<String> = None;
@@ -258,7 +260,7 @@ pub async fn run(
             });
         }
         let mut step = match &mut cluster {
-            Some(c) => step_on(c, &opts, rate, &dir, n, stop.clone()).await?,
+            Some(c) => step_on(c, &admin, &opts, rate, &dir, n, stop.clone()).await?,
             None => step_with_faults(&opts, rate, &dir, n, stop.clone()).await?,
         };
         judge(&opts.slo, &mut step);
@@ -291,7 +293,7 @@ pub async fn run(
         }
     }
     if let Some(mut c) = cluster {
-        c.stop(Duration::from_secs(5)).await;
+        c.shutdown(Duration::from_secs(5)).await;
     }
     if let Some(p) = &opts.progress {
         p.send_modify(|p| p.done = true);
@@ -325,7 +327,8 @@ pub async fn run(
 
 /// One step on the shared cluster.
 async fn step_on(
-    c: &mut LocalCluster,
+    c: &mut Nodes,
+    admin: &AdminClient,
     opts: &CapacityOptions,
     rate: f64,
     dir: &Path,
@@ -337,7 +340,7 @@ async fn step_on(
     scenario.load.warmup = opts.step_warmup;
     scenario.duration = opts.step_warmup + opts.step_duration;
     scenario.checks.lost_writes = false;
-    let load = LoadRun::new(scenario.load_config(c.urls(), None, opts.seed))?;
+    let load = LoadRun::new(scenario.load_config(c.client_urls(), None, opts.seed))?;
     let forward = opts
         .progress
         .clone()
@@ -355,17 +358,21 @@ async fn step_on(
         &report.latency(),
         report.counts(),
     );
-    step.drained = Some(settle(c, opts.settle_timeout).await);
+    step.drained = Some(settle(c, admin, opts.settle_timeout).await);
     Ok(step)
 }
 
 /// Waits until the leader has applied its whole log, so a step's backlog does not spill into
 /// the next one; false when it did not within `timeout`.
-async fn settle(c: &mut LocalCluster, timeout: Duration) -> bool {
+async fn settle(c: &mut Nodes, admin: &AdminClient, timeout: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + timeout;
     while tokio::time::Instant::now() < deadline {
-        if let Ok(leader) = c.wait_for_leader(Duration::from_secs(10)).await
-            && let Some(s) = c.status(leader).await
+        let mut statuses = Vec::new();
+        for (_, call) in c.status_calls(admin) {
+            statuses.extend(call.await);
+        }
+        if let Some(leader) = agreed_leader(&statuses)
+            && let Some(s) = statuses.iter().find(|s| s.id == leader)
             && s.applied >= s.last_log_index
         {
             return true;
@@ -393,6 +400,7 @@ async fn step_with_faults(
         exe: opts.exe.clone(),
         direct_links: false,
         progress: false,
+        etcd_bin: opts.etcd_bin.clone(),
     };
     let drill = Drill::prepare(scenario, run).await?;
     let forward = opts

@@ -27,7 +27,10 @@ pub async fn run(
     exe: PathBuf,
     stop: CancellationToken,
 ) -> Result<Exit, RunError> {
-    let scenario = load_scenario(Some(args.scenario.as_deref().unwrap_or("baseline")))?;
+    let scenario = crate::cmd::run::with_target(
+        load_scenario(Some(args.scenario.as_deref().unwrap_or("baseline")))?,
+        args.target,
+    )?;
     let slo = match &args.slo {
         Some(text) => Slo::parse(text).map_err(|e| usage("--slo", e))?,
         None => Slo::from_warn_levels(&scenario.thresholds).map_err(|e| usage("--slo", e))?,
@@ -84,6 +87,7 @@ pub async fn run(
         start_rate: args.start_rate,
         with_faults: args.with_faults,
         settle_timeout: args.settle_timeout,
+        etcd_bin: args.etcd_bin.clone(),
         exe,
         out: args.out,
         seed: args.seed,

@@ -5,6 +5,9 @@ use std::io::Write;
 use std::time::Duration;
 
 use crate::cli::ClusterArgs;
+use loadgen::target::TargetKind;
+
+use crate::etcd::{EtcdError, EtcdOptions, LocalEtcd};
 use crate::local_cluster::{ClusterError, ClusterOptions, LocalCluster};
 use crate::scenario::ClusterSpec;
 
@@ -13,8 +16,101 @@ const ELECTION_DEADLINE: Duration = Duration::from_secs(20);
 /// How long nodes get to exit after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
-/// Starts the cluster, prints its endpoints, and follows it until `stop` resolves.
+/// `raftdrill cluster` could not run its cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterCmdError {
+    /// The reference cluster failed.
+    #[error(transparent)]
+    Reference(#[from] ClusterError),
+    /// etcd failed (a missing binary names the package to install).
+    #[error(transparent)]
+    Etcd(#[from] EtcdError),
+}
+
+/// Starts the cluster (reference nodes or etcd members), prints its endpoints, and follows
+/// it until `stop` resolves.
 pub async fn run(
+    args: ClusterArgs,
+    exe: std::path::PathBuf,
+    stop: impl Future<Output = ()>,
+) -> Result<(), ClusterCmdError> {
+    match args.target {
+        TargetKind::Reference => Ok(run_reference(args, exe, stop).await?),
+        TargetKind::Etcd => Ok(run_etcd(args, stop).await?),
+    }
+}
+
+/// etcd members until `stop`.
+async fn run_etcd(args: ClusterArgs, stop: impl Future<Output = ()>) -> Result<(), EtcdError> {
+    let opts = EtcdOptions {
+        members: args.nodes,
+        binary: args.etcd_bin.clone(),
+        data_dir: args.data_dir.clone(),
+        log_dir: None,
+        heartbeat: None,
+        election_timeout: None,
+        extra_flags: Vec::new(),
+    };
+    let mut etcd = LocalEtcd::start(&opts).await?;
+    tokio::pin!(stop);
+    let leader = tokio::select! {
+        r = etcd.wait_for_leader(ELECTION_DEADLINE) => r,
+        () = &mut stop => {
+            etcd.shutdown(STOP_GRACE).await;
+            return Ok(());
+        }
+    };
+    let leader = match leader {
+        Ok(l) => l,
+        Err(e) => {
+            etcd.shutdown(STOP_GRACE).await;
+            return Err(e);
+        }
+    };
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "raftdrill cluster: {} etcd members, leader {leader}, data in {}",
+            etcd.members().len(),
+            etcd.root().display()
+        );
+        let _ = writeln!(out, "{:>4}  {:<24}  {:<9}  log", "id", "client URL", "role");
+        for (id, info) in etcd.members() {
+            let role = if *id == leader { "leader" } else { "follower" };
+            let _ = writeln!(
+                out,
+                "{id:>4}  {:<24}  {role:<9}  {}",
+                info.client_url(),
+                info.log.display()
+            );
+        }
+        let _ = writeln!(
+            out,
+            "try: raftdrill load --target etcd --endpoints {} --rate 100 --duration 10s",
+            etcd.client_urls().join(",")
+        );
+        let _ = writeln!(out, "Ctrl-C stops every member.");
+        let _ = out.flush();
+    }
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            _ = tick.tick() => {
+                if let Err(e) = etcd.check_alive() {
+                    eprintln!("warning: {e}");
+                }
+            }
+        }
+    }
+    eprintln!("stopping {} members", etcd.members().len());
+    etcd.shutdown(STOP_GRACE).await;
+    Ok(())
+}
+
+/// Reference nodes until `stop`.
+async fn run_reference(
     args: ClusterArgs,
     exe: std::path::PathBuf,
     stop: impl Future<Output = ()>,

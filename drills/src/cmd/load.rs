@@ -85,6 +85,7 @@ pub fn scenario(args: &LoadArgs, thresholds: Thresholds) -> Result<Scenario, Loa
         duration: args.duration,
         cluster: ClusterSpec {
             nodes: args.endpoints.len() as u64,
+            target: args.target,
             ..ClusterSpec::default()
         },
         load: LoadSpec {
@@ -117,6 +118,7 @@ pub async fn run(args: LoadArgs, stop: CancellationToken) -> Result<Exit, LoadCm
         None => Thresholds::default(),
     };
     let scenario = scenario(&args, thresholds)?;
+    scenario.check_target().map_err(LoadCmdError::Usage)?;
     let tui = !args.no_tui && std::io::stdout().is_terminal();
     let opts = RunOptions {
         out: args.out.clone(),
@@ -125,6 +127,7 @@ pub async fn run(args: LoadArgs, stop: CancellationToken) -> Result<Exit, LoadCm
         exe: PathBuf::new(),
         direct_links: false,
         progress: !tui,
+        etcd_bin: None,
     };
     let drill = Drill::attach(scenario, args.endpoints.clone(), opts).map_err(|e| match e {
         crate::drill::DrillError::Load(loadgen::LoadError::Config(m)) => LoadCmdError::Usage(m),

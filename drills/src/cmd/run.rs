@@ -51,6 +51,22 @@ pub fn load_scenario(arg: Option<&str>) -> Result<Scenario, ScenarioError> {
     })
 }
 
+/// The scenario on `target` when `--target` gives one, checked for what that store can do.
+pub fn with_target(
+    mut scenario: Scenario,
+    target: Option<loadgen::target::TargetKind>,
+) -> Result<Scenario, ScenarioError> {
+    if let Some(t) = target {
+        scenario.cluster.target = t;
+    }
+    scenario.check_target().map_err(|message| ScenarioError {
+        origin: scenario.name.clone(),
+        place: "--target".into(),
+        message,
+    })?;
+    Ok(scenario)
+}
+
 /// Whether the live view should be shown.
 pub fn wants_tui(args: &RunArgs) -> bool {
     !args.no_tui && std::io::stdout().is_terminal()
@@ -58,7 +74,7 @@ pub fn wants_tui(args: &RunArgs) -> bool {
 
 /// Runs the drill; `stop` is cancelled by Ctrl-C or SIGTERM.
 pub async fn run(args: RunArgs, exe: PathBuf, stop: CancellationToken) -> Result<Exit, RunError> {
-    let scenario = load_scenario(args.scenario.as_deref())?;
+    let scenario = with_target(load_scenario(args.scenario.as_deref())?, args.target)?;
     let tui = wants_tui(&args);
     let opts = RunOptions {
         out: args.out.clone(),
@@ -68,6 +84,7 @@ pub async fn run(args: RunArgs, exe: PathBuf, stop: CancellationToken) -> Result
         direct_links: args.direct_links,
         // Progress lines on stderr would scribble over the live view.
         progress: !tui,
+        etcd_bin: args.etcd_bin.clone(),
     };
     eprintln!(
         "raftdrill: {} ({}), {} nodes, {}s",

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::links::{Link, LinkTable};
+use super::nodes::Nodes;
 use super::poller::ClusterView;
 use super::rig::Rig;
 use crate::admin::AdminError;
@@ -197,15 +198,12 @@ pub async fn run_schedule(
 
 async fn link_fault(
     rig: &Rig,
-    links: impl FnOnce(&super::links::LinkTable) -> Vec<Link>,
+    links: impl FnOnce(&Nodes) -> Result<Vec<Link>, String>,
     mode: LinkMode,
 ) -> Result<Option<Undo>, String> {
-    let table = rig.links.lock().await;
-    let table = table
-        .as_ref()
-        .ok_or("link faults need the link proxies (run without --direct-links)")?;
-    let chosen = links(table);
-    table.set(&chosen, mode);
+    let mut n = rig.nodes.lock().await;
+    let chosen = links(&n)?;
+    n.set_links(&chosen, mode);
     Ok(Some(Undo::Links(chosen)))
 }
 
@@ -217,13 +215,12 @@ async fn apply(
     view: &ClusterView,
 ) -> Result<Option<Undo>, String> {
     let set: BTreeSet<NodeId> = nodes.iter().copied().collect();
-    let both = |t: &super::links::LinkTable| t.touching(&set, Direction::Both);
     match action {
         Action::Kill => {
             {
-                let mut c = rig.cluster.lock().await;
+                let mut n = rig.nodes.lock().await;
                 for id in nodes {
-                    c.kill(*id).map_err(|e| e.to_string())?;
+                    n.kill(*id)?;
                 }
             }
             rig.mark_down(nodes).await;
@@ -231,58 +228,46 @@ async fn apply(
         }
         Action::Stop => {
             for id in nodes {
-                rig.stop_node(*id, STOP_GRACE)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                rig.stop_node(*id, STOP_GRACE).await?;
             }
             Ok(Some(Undo::Restart(nodes.to_vec())))
         }
         Action::Pause => {
-            let mut c = rig.cluster.lock().await;
+            let mut n = rig.nodes.lock().await;
             for id in nodes {
-                c.supervisor().pause(*id).map_err(|e| e.to_string())?;
+                n.supervisor().pause(*id).map_err(|e| e.to_string())?;
             }
             Ok(Some(Undo::Resume(nodes.to_vec())))
         }
         Action::Restart => {
             for id in nodes {
-                if rig.cluster.lock().await.is_running(*id) {
-                    rig.stop_node(*id, STOP_GRACE)
-                        .await
-                        .map_err(|e| e.to_string())?;
+                if rig.nodes.lock().await.is_running(*id) {
+                    rig.stop_node(*id, STOP_GRACE).await?;
                 }
-                rig.cluster
-                    .lock()
-                    .await
-                    .restart(*id)
-                    .map_err(|e| e.to_string())?;
+                rig.nodes.lock().await.restart(*id)?;
             }
             Ok(None)
         }
         Action::Wipe => {
             for id in nodes {
-                remove_member(rig, view, *id).await?;
-                rig.cluster
-                    .lock()
-                    .await
-                    .wipe(*id)
-                    .map_err(|e| e.to_string())?;
-                let addr = rig.addrs().await[id].to_string();
-                add_voter(rig, view, *id, addr).await?;
+                wipe(rig, view, *id).await?;
             }
             Ok(None)
         }
         Action::WipeInPlace => {
             for id in nodes {
-                rig.cluster
-                    .lock()
-                    .await
-                    .wipe(*id)
-                    .map_err(|e| e.to_string())?;
+                rig.nodes.lock().await.wipe_in_place(*id)?;
             }
             Ok(None)
         }
-        Action::Isolate => link_fault(rig, both, LinkMode::Blackhole).await,
+        Action::Isolate => {
+            link_fault(
+                rig,
+                |n| n.touching(&set, Direction::Both),
+                LinkMode::Blackhole,
+            )
+            .await
+        }
         Action::Partition { groups } => {
             let groups: Vec<BTreeSet<NodeId>> = match groups {
                 Some(g) => g.iter().map(|g| g.iter().copied().collect()).collect(),
@@ -296,7 +281,7 @@ async fn apply(
                     vec![set.clone(), rest]
                 }
             };
-            link_fault(rig, |t| t.crossing(&groups), LinkMode::Blackhole).await
+            link_fault(rig, |n| n.crossing(&groups), LinkMode::Blackhole).await
         }
         Action::Delay {
             latency,
@@ -307,7 +292,7 @@ async fn apply(
                 latency: *latency,
                 jitter: *jitter,
             };
-            link_fault(rig, |t| t.touching(&set, *direction), mode).await
+            link_fault(rig, |n| n.touching(&set, *direction), mode).await
         }
         Action::Bandwidth {
             bytes_per_sec,
@@ -316,13 +301,13 @@ async fn apply(
             let mode = LinkMode::Bandwidth {
                 bytes_per_sec: *bytes_per_sec,
             };
-            link_fault(rig, |t| t.touching(&set, *direction), mode).await
+            link_fault(rig, |n| n.touching(&set, *direction), mode).await
         }
         Action::Blackhole { direction } => {
-            link_fault(rig, |t| t.touching(&set, *direction), LinkMode::Blackhole).await
+            link_fault(rig, |n| n.touching(&set, *direction), LinkMode::Blackhole).await
         }
         Action::Reset { direction } => {
-            link_fault(rig, |t| t.touching(&set, *direction), LinkMode::Reset).await
+            link_fault(rig, |n| n.touching(&set, *direction), LinkMode::Reset).await
         }
         Action::Heal => {
             heal_links_and_resume(rig).await;
@@ -331,11 +316,9 @@ async fn apply(
         Action::AddNode => add_node(rig, view, nodes[0]).await.map(|_| None),
         Action::RemoveNode => {
             for id in nodes {
-                remove_member(rig, view, *id).await?;
+                remove_node(rig, view, *id).await?;
                 rig.removed.lock().expect("removed lock").insert(*id);
-                rig.stop_node(*id, STOP_GRACE)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                rig.stop_node(*id, STOP_GRACE).await?;
             }
             Ok(None)
         }
@@ -343,41 +326,35 @@ async fn apply(
 }
 
 async fn undo_fault(rig: &Rig, undo: &Undo) -> Result<(), String> {
+    let mut n = rig.nodes.lock().await;
     match undo {
         Undo::Restart(ids) => {
-            let mut c = rig.cluster.lock().await;
             for id in ids {
-                if !c.is_running(*id) {
-                    c.restart(*id).map_err(|e| e.to_string())?;
+                if !n.is_running(*id) {
+                    n.restart(*id)?;
                 }
             }
         }
         Undo::Resume(ids) => {
-            let mut c = rig.cluster.lock().await;
             for id in ids {
-                if c.supervisor().is_paused(*id) {
-                    c.supervisor().resume(*id).map_err(|e| e.to_string())?;
+                if n.supervisor().is_paused(*id) {
+                    n.supervisor().resume(*id).map_err(|e| e.to_string())?;
                 }
             }
         }
-        Undo::Links(links) => {
-            if let Some(t) = rig.links.lock().await.as_ref() {
-                t.set(links, LinkMode::Pass);
-            }
-        }
+        Undo::Links(links) => n.set_links(links, LinkMode::Pass),
     }
     Ok(())
 }
 
 /// Every link back to pass and every paused node resumed.
 async fn heal_links_and_resume(rig: &Rig) {
-    if let Some(t) = rig.links.lock().await.as_ref() {
-        t.heal_all();
-    }
-    let mut c = rig.cluster.lock().await;
-    for id in c.supervisor().running_ids() {
-        if c.supervisor().is_paused(id) {
-            let _ = c.supervisor().resume(id);
+    let mut n = rig.nodes.lock().await;
+    n.heal_links();
+    let s = n.supervisor();
+    for id in s.running_ids() {
+        if s.is_paused(id) {
+            let _ = s.resume(id);
         }
     }
 }
@@ -388,10 +365,9 @@ pub async fn heal_everything(rig: &Rig, records: &Mutex<Vec<FaultRecord>>) -> Ve
     heal_links_and_resume(rig).await;
     let mut restarted = Vec::new();
     {
-        let mut c = rig.cluster.lock().await;
-        let ids: Vec<NodeId> = c.nodes().keys().copied().collect();
-        for id in ids {
-            if !c.is_running(id) && !rig.is_removed(id) && c.restart(id).is_ok() {
+        let mut n = rig.nodes.lock().await;
+        for id in n.ids() {
+            if !n.is_running(id) && !rig.is_removed(id) && n.restart(id).is_ok() {
                 restarted.push(id);
             }
         }
@@ -406,31 +382,75 @@ pub async fn heal_everything(rig: &Rig, records: &Mutex<Vec<FaultRecord>>) -> Ve
     restarted
 }
 
-/// Starts node `id` behind its own link proxies and adds it as a voter. No lock is held while
-/// proxies start or while the new node's peers are told where to reach it.
+/// Removes node `id` from the membership, deletes its data and brings it back empty as a
+/// voter: the reference node through raftdrill's admin API, an etcd member through etcd's
+/// member API (it comes back with a new member id, as etcd's runbook has it).
+async fn wipe(rig: &Rig, view: &ClusterView, id: NodeId) -> Result<(), String> {
+    if let Nodes::Etcd(e) = &mut *rig.nodes.lock().await {
+        return e.wipe(id).await.map_err(|e| e.to_string());
+    }
+    remove_member(rig, view, id).await?;
+    let addr = {
+        let mut n = rig.nodes.lock().await;
+        let Nodes::Reference(r) = &mut *n else {
+            unreachable!("checked above")
+        };
+        r.cluster.wipe(id).map_err(|e| e.to_string())?;
+        r.cluster.nodes()[&id].addr.to_string()
+    };
+    add_voter(rig, view, id, addr).await
+}
+
+/// Takes node `id` out of the membership.
+async fn remove_node(rig: &Rig, view: &ClusterView, id: NodeId) -> Result<(), String> {
+    if let Nodes::Etcd(e) = &mut *rig.nodes.lock().await {
+        return e.remove_member(id).await.map_err(|e| e.to_string());
+    }
+    remove_member(rig, view, id).await
+}
+
+/// Starts node `id` and adds it as a voter. On the reference cluster it gets its own link
+/// proxies, and no lock is held while they start or while its peers are told of them; etcd
+/// adds the member through its member API.
 async fn add_node(rig: &Rig, view: &ClusterView, id: NodeId) -> Result<NodeId, String> {
-    let others = rig.addrs().await;
-    let addr = rig
-        .cluster
-        .lock()
-        .await
-        .prepare_new_node(id)
-        .map_err(|e| e.to_string())?;
-    let proxied = rig.links.lock().await.is_some();
+    if let Nodes::Etcd(e) = &mut *rig.nodes.lock().await {
+        return e.add_member().await.map_err(|e| e.to_string());
+    }
+    let (others, addr, proxied) = {
+        let mut n = rig.nodes.lock().await;
+        let Nodes::Reference(r) = &mut *n else {
+            unreachable!("checked above")
+        };
+        let others = r
+            .cluster
+            .nodes()
+            .iter()
+            .map(|(id, i)| (*id, i.addr))
+            .collect();
+        let addr = r.cluster.prepare_new_node(id).map_err(|e| e.to_string())?;
+        (others, addr, r.links.is_some())
+    };
     if proxied {
         let started = LinkTable::start_for_new_node(id, addr, &others)
             .await
             .map_err(|e| e.to_string())?;
-        let added = match rig.links.lock().await.as_mut() {
-            Some(table) => table.insert(started),
-            None => Vec::new(),
+        let added = {
+            let mut n = rig.nodes.lock().await;
+            let Nodes::Reference(r) = &mut *n else {
+                unreachable!("checked above")
+            };
+            let added = r
+                .links
+                .as_mut()
+                .map(|t| t.insert(started))
+                .unwrap_or_default();
+            // A node that is down learns the address at its next start.
+            for ((from, to), proxy) in &added {
+                r.cluster.set_peer_addr(*from, *to, proxy.to_string());
+            }
+            added
         };
         for ((from, to), proxy) in added {
-            // A node that is down learns the address at its next start instead.
-            rig.cluster
-                .lock()
-                .await
-                .set_peer_addr(from, to, proxy.to_string());
             if from != id {
                 let url = rig.url(from).await;
                 let _ = rig
@@ -440,11 +460,13 @@ async fn add_node(rig: &Rig, view: &ClusterView, id: NodeId) -> Result<NodeId, S
             }
         }
     }
-    rig.cluster
-        .lock()
-        .await
-        .launch_joining(id)
-        .map_err(|e| e.to_string())?;
+    {
+        let mut n = rig.nodes.lock().await;
+        let Nodes::Reference(r) = &mut *n else {
+            unreachable!("checked above")
+        };
+        r.cluster.launch_joining(id).map_err(|e| e.to_string())?;
+    }
     add_voter(rig, view, id, addr.to_string()).await?;
     Ok(id)
 }

@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - this file: [`Drill`] (prepare, then run), [`RunOptions`], [`DrillError`], [`Phase`]
-//! - [`rig`]: the cluster and links shared by the poller and the fault executor
+//! - [`rig`]: the nodes and links shared by the poller and the fault executor
+//! - [`nodes`]: the nodes under test, reference or etcd, behind one interface
 //! - [`links`]: one proxy per directed link, and the link faults built from them
 //! - [`poller`]: `/status`, CPU and RSS of every node, 6–7 times a second
 //! - [`faults`]: target resolution, apply, undo, the final heal
@@ -19,6 +20,7 @@ pub mod disk_probe;
 pub mod faults;
 pub mod judge;
 pub mod links;
+pub mod nodes;
 pub mod poller;
 pub mod progress;
 pub mod read_back;
@@ -36,14 +38,17 @@ use tokio_util::sync::CancellationToken;
 
 use self::faults::FaultRecord;
 use self::links::LinkTable;
+use self::nodes::{Nodes, ReferenceNodes};
 use self::poller::{ClusterView, PollLog};
 use self::rig::Rig;
 use crate::admin::AdminClient;
 use crate::check::WriteTracker;
+use crate::etcd::{EtcdError, EtcdOptions, LocalEtcd};
 use crate::exit::Exit;
 use crate::local_cluster::{ClusterError, ClusterOptions, LocalCluster};
 use crate::proxy::ProxyError;
 use crate::scenario::Scenario;
+use loadgen::target::TargetKind;
 
 /// How long the first leader election may take.
 const ELECTION_DEADLINE: Duration = Duration::from_secs(20);
@@ -78,6 +83,8 @@ pub struct RunOptions {
     pub direct_links: bool,
     /// Print one progress line per second on stderr.
     pub progress: bool,
+    /// The etcd binary, when the target is etcd (default: `etcd` on PATH).
+    pub etcd_bin: Option<PathBuf>,
 }
 
 /// A drill could not be carried out (exit code 4).
@@ -100,6 +107,9 @@ pub enum DrillError {
     /// The load could not be configured or run.
     #[error("the load could not run: {0}")]
     Load(#[from] loadgen::LoadError),
+    /// etcd could not be started.
+    #[error(transparent)]
+    Etcd(#[from] EtcdError),
 }
 
 /// Where a drill is, for the live view and the progress line.
@@ -185,44 +195,20 @@ impl Drill {
     /// Creates the results folder, starts the proxies and the nodes, and waits for a leader.
     pub async fn prepare(scenario: Scenario, opts: RunOptions) -> Result<Drill, DrillError> {
         let (scenario, dir, started_at) = Self::folder(scenario, &opts)?;
-        let copts = ClusterOptions {
-            nodes: scenario.cluster.nodes,
-            base_port: None,
-            data_dir: None,
-            log_dir: Some(dir.join("nodes")),
+        let start = NodeStart {
             exe: opts.exe.clone(),
-            node_flags: scenario.cluster.node_flags(),
+            etcd_bin: opts.etcd_bin.clone(),
+            direct_links: opts.direct_links,
         };
-        let mut cluster = LocalCluster::prepare(&copts)?;
-        let links = if opts.direct_links {
-            None
-        } else {
-            let addrs = cluster
-                .nodes()
-                .iter()
-                .map(|(id, i)| (*id, i.addr))
-                .collect();
-            let table = LinkTable::build(&addrs).await?;
-            for link in table.links().collect::<Vec<_>>() {
-                let addr = table.addr(link).expect("listed").to_string();
-                cluster.set_peer_addr(link.0, link.1, addr);
-            }
-            Some(table)
-        };
-        cluster.start_all()?;
-        cluster.wait_for_leader(ELECTION_DEADLINE).await?;
-        let endpoints = cluster.urls();
+        let nodes = start_nodes(&scenario, &start, &dir).await?;
+        let endpoints = nodes.client_urls();
         let mut load =
             LoadRun::new(scenario.load_config(endpoints.clone(), Some(&dir), opts.seed))?;
         let ops = load.take_ops();
         let rig = Arc::new(Rig {
-            cluster: tokio::sync::Mutex::new(cluster),
-            links: tokio::sync::Mutex::new(links),
+            nodes: tokio::sync::Mutex::new(nodes),
             removed: Mutex::new(Default::default()),
             admin: AdminClient::new(),
-            http: reqwest::Client::builder()
-                .build()
-                .map_err(|e| DrillError::Load(loadgen::LoadError::Config(e.to_string())))?,
             clock: load.clock(),
         });
         Ok(Self::assemble(
@@ -338,7 +324,7 @@ impl Drill {
         let cluster_views = views.subscribe();
         let probe = match &rig {
             Some(rig) => {
-                let root = rig.cluster.lock().await.root().clone();
+                let root = rig.nodes.lock().await.root();
                 disk_probe::Prober::start(&root)
                     .map_err(|e| tracing::warn!(error = %e, "the disk probe cannot run"))
                     .ok()
@@ -543,10 +529,93 @@ async fn follow_phase(
 
 /// Stops every node and proxy.
 async fn stop_rig(rig: Arc<Rig>) {
-    rig.cluster.lock().await.stop(Duration::from_secs(5)).await;
-    if let Some(links) = rig.links.lock().await.take() {
-        links.shutdown().await;
-    }
+    rig.nodes
+        .lock()
+        .await
+        .shutdown(Duration::from_secs(5))
+        .await;
+}
+
+/// How to start the nodes of a scenario.
+#[derive(Debug, Clone)]
+pub struct NodeStart {
+    /// The raftdrill binary (reference nodes run as `raftdrill node`).
+    pub exe: PathBuf,
+    /// The etcd binary, for the etcd target (default: on PATH).
+    pub etcd_bin: Option<PathBuf>,
+    /// Reference nodes without link proxies.
+    pub direct_links: bool,
+}
+
+/// Starts the scenario's nodes on its target store, logs in `dir/nodes`, and waits for a
+/// leader.
+pub async fn start_nodes(
+    scenario: &Scenario,
+    start: &NodeStart,
+    dir: &std::path::Path,
+) -> Result<Nodes, DrillError> {
+    Ok(match scenario.cluster.target {
+        TargetKind::Reference => Nodes::Reference(start_reference(scenario, start, dir).await?),
+        TargetKind::Etcd => Nodes::Etcd(start_etcd(scenario, start, dir).await?),
+    })
+}
+
+/// Starts the reference nodes behind one proxy per directed link (or wired directly), and
+/// waits for a leader.
+async fn start_reference(
+    scenario: &Scenario,
+    opts: &NodeStart,
+    dir: &std::path::Path,
+) -> Result<ReferenceNodes, DrillError> {
+    let copts = ClusterOptions {
+        nodes: scenario.cluster.nodes,
+        base_port: None,
+        data_dir: None,
+        log_dir: Some(dir.join("nodes")),
+        exe: opts.exe.clone(),
+        node_flags: scenario.cluster.node_flags(),
+    };
+    let mut cluster = LocalCluster::prepare(&copts)?;
+    let links = if opts.direct_links {
+        None
+    } else {
+        let addrs = cluster
+            .nodes()
+            .iter()
+            .map(|(id, i)| (*id, i.addr))
+            .collect();
+        let table = LinkTable::build(&addrs).await?;
+        for link in table.links().collect::<Vec<_>>() {
+            let addr = table.addr(link).expect("listed").to_string();
+            cluster.set_peer_addr(link.0, link.1, addr);
+        }
+        Some(table)
+    };
+    cluster.start_all()?;
+    cluster.wait_for_leader(ELECTION_DEADLINE).await?;
+    Ok(ReferenceNodes { cluster, links })
+}
+
+/// Starts etcd members behind their peer proxies and waits for a leader.
+async fn start_etcd(
+    scenario: &Scenario,
+    opts: &NodeStart,
+    dir: &std::path::Path,
+) -> Result<LocalEtcd, DrillError> {
+    let c = &scenario.cluster;
+    let eopts = EtcdOptions {
+        members: c.nodes,
+        binary: opts.etcd_bin.clone(),
+        data_dir: None,
+        log_dir: Some(dir.join("nodes")),
+        heartbeat: c.heartbeat,
+        // etcd takes one election timeout and spreads it over [1×, 2×] itself.
+        election_timeout: c.election_timeout.map(|(min, _)| min),
+        extra_flags: Vec::new(),
+    };
+    let mut etcd = LocalEtcd::start(&eopts).await?;
+    etcd.wait_for_leader(ELECTION_DEADLINE).await?;
+    Ok(etcd)
 }
 
 /// `20261126T192346Z` for a results folder name.

@@ -15,8 +15,6 @@ use super::rig::Rig;
 
 /// How often the cluster is polled.
 pub const POLL_EVERY: Duration = Duration::from_millis(150);
-/// How long one `/status` may take.
-const STATUS_TIMEOUT: Duration = Duration::from_millis(120);
 
 /// A node's state as the drill sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -175,25 +173,22 @@ pub async fn run(
             _ = tick.tick() => {}
             _ = stop.cancelled() => return,
         }
-        let targets: Vec<(NodeId, String, Option<u32>, bool)> = {
-            let mut c = rig.cluster.lock().await;
-            let ids: Vec<NodeId> = c.nodes().keys().copied().collect();
-            ids.into_iter()
+        // The node list, pids and status calls under the lock; the calls run without it.
+        let (targets, calls) = {
+            let mut n = rig.nodes.lock().await;
+            let targets: Vec<(NodeId, Option<u32>, bool)> = n
+                .ids()
+                .into_iter()
                 .map(|id| {
-                    let url = c.url(id);
-                    let pid = c.supervisor().pid(id);
-                    let paused = c.supervisor().is_paused(id);
-                    (id, url, pid, paused)
+                    let s = n.supervisor();
+                    (id, s.pid(id), s.is_paused(id))
                 })
-                .collect()
+                .collect();
+            (targets, n.status_calls(&rig.admin))
         };
         let mut fetches = tokio::task::JoinSet::new();
-        for (id, url, pid, paused) in &targets {
-            if pid.is_none() || *paused {
-                continue;
-            }
-            let (admin, url, id) = (rig.admin.clone(), url.clone(), *id);
-            fetches.spawn(async move { (id, admin.status(&url, STATUS_TIMEOUT).await.ok()) });
+        for (id, call) in calls {
+            fetches.spawn(async move { (id, call.await) });
         }
         let mut statuses = BTreeMap::new();
         while let Some(Ok((id, s))) = fetches.join_next().await {
@@ -202,10 +197,10 @@ pub async fn run(
             }
         }
         let t = rig.now_s();
-        let links = rig.links.lock().await;
+        let links = rig.nodes.lock().await;
         let mut nodes = Vec::new();
         let mut log = log.lock().expect("poll log lock");
-        for (id, _, pid, paused) in targets {
+        for (id, pid, paused) in targets {
             let sample = pid.and_then(proc_sample);
             let now = Instant::now();
             let cpu_pct = match (pid, sample) {
@@ -224,7 +219,7 @@ pub async fn run(
                 e.0 += pct;
                 e.1 += 1;
             }
-            let isolated = links.as_ref().is_some_and(|l| l.is_isolated(id));
+            let isolated = links.is_isolated(id);
             let state = if rig.is_removed(id) {
                 NodeState::Removed
             } else if pid.is_none() {
@@ -242,7 +237,7 @@ pub async fn run(
                 status: statuses.remove(&id),
                 cpu_pct,
                 rss_bytes: sample.map(|(_, rss)| rss),
-                link_faults: links.as_ref().map(|l| l.faults_of(id)).unwrap_or_default(),
+                link_faults: links.faults_of(id),
             });
         }
         drop(links);

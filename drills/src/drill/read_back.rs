@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use loadgen::history::HistoryRecord;
 use loadgen::outcome::Outcome;
+use loadgen::target::{Store, Target, TargetKind};
 use loadgen::workload::OpKind;
-use raftdrill_wire::GetResponse;
+use raftdrill_wire::Consistency;
 
 use super::consistency::{FINAL_READ_IDS, FINAL_READ_WORKER};
 use super::rig::Rig;
@@ -18,6 +19,8 @@ use crate::check::{LostWriteReport, WriteTracker};
 const SETTLE_DEADLINE: Duration = Duration::from_secs(20);
 /// Final reads in flight at once.
 const READ_CONCURRENCY: usize = 32;
+/// The budget of one read attempt (failover to another node included).
+const READ_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long the final reads may keep retrying keys that do not answer.
 const READ_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -29,17 +32,30 @@ pub async fn final_reads(
     tracker: &WriteTracker,
 ) -> (LostWriteReport, Vec<HistoryRecord>) {
     let leader = rig.wait_for_leader(SETTLE_DEADLINE).await;
-    let urls: Vec<String> = {
-        let c = rig.cluster.lock().await;
-        let mut ids: Vec<u64> = c
-            .nodes()
-            .keys()
-            .copied()
+    let (kind, urls): (TargetKind, Vec<String>) = {
+        let n = rig.nodes.lock().await;
+        let mut ids: Vec<u64> = n
+            .ids()
+            .into_iter()
             .filter(|id| !rig.is_removed(*id))
             .collect();
         // The leader first: a read there needs no forwarding.
         ids.sort_by_key(|id| Some(*id) != leader);
-        ids.into_iter().map(|id| c.url(id)).collect()
+        (
+            n.target(),
+            ids.into_iter().map(|id| n.client_url(id)).collect(),
+        )
+    };
+    let store = match Store::new(kind, &urls, READ_TIMEOUT) {
+        Ok(s) => s,
+        Err(e) => {
+            let fail: BTreeMap<String, Result<Option<String>, String>> = tracker
+                .keys_to_check()
+                .into_iter()
+                .map(|k| (k, Err(e.to_string())))
+                .collect();
+            return (tracker.report(&fail), Vec::new());
+        }
     };
     let keys = tracker.keys_to_check();
     let deadline = tokio::time::Instant::now() + READ_DEADLINE;
@@ -50,9 +66,9 @@ pub async fn final_reads(
     loop {
         while set.len() < READ_CONCURRENCY {
             let Some(key) = pending.next() else { break };
-            let (http, urls) = (rig.http.clone(), urls.clone());
+            let store = store.clone();
             set.spawn(async move {
-                let res = read_key(&http, &urls, &key, deadline).await;
+                let res = read_key(&store, &key, deadline).await;
                 (key, res)
             });
         }
@@ -96,47 +112,24 @@ struct Read {
 
 /// Reads `key` linearizably, trying the nodes in turn until one answers or `deadline`.
 async fn read_key(
-    http: &reqwest::Client,
-    urls: &[String],
+    store: &Store,
     key: &str,
     deadline: tokio::time::Instant,
 ) -> Result<Read, String> {
-    let mut last = String::from("no node to read from");
+    let mut last = String::from("the deadline passed before the first try");
     for attempt in 0u64.. {
-        let Some(url) = urls.get(attempt as usize % urls.len().max(1)) else {
-            break;
-        };
         if tokio::time::Instant::now() >= deadline {
             break;
         }
         let sent = tokio::time::Instant::now();
-        let resp = http
-            .get(format!(
-                "{url}/kv/{}?consistency=linearizable",
-                loadgen::reference::encode_key(key)
-            ))
-            .timeout(Duration::from_secs(3))
-            .send()
-            .await;
-        match resp {
-            Ok(r) if r.status() == 200 => match r.json::<GetResponse>().await {
-                Ok(g) => {
-                    return Ok(Read {
-                        value: Some(g.value),
-                        sent,
-                        done: tokio::time::Instant::now(),
-                    });
-                }
-                Err(e) => last = e.to_string(),
-            },
-            Ok(r) if r.status() == 404 => {
+        match store.get(0, key, Consistency::Linearizable).await {
+            Ok(value) => {
                 return Ok(Read {
-                    value: None,
+                    value,
                     sent,
                     done: tokio::time::Instant::now(),
                 });
             }
-            Ok(r) => last = format!("{} {}", r.status(), r.text().await.unwrap_or_default()),
             Err(e) => last = e.to_string(),
         }
         tokio::time::sleep(Duration::from_millis((100 * (attempt + 1)).min(1000))).await;

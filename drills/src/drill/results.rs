@@ -82,6 +82,44 @@ pub struct ClusterInfo {
     /// `always` or `never` (absent when raftdrill did not start the nodes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fsync: Option<String>,
+    /// The Raft timing the nodes ran with (absent when raftdrill did not start them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timing: Option<Timing>,
+}
+
+/// Heartbeat and election timeout as the nodes got them: the scenario's, or the store's own
+/// defaults (reference 50 ms and 150–300 ms; etcd 100 ms and 1000 ms, which etcd spreads over
+/// 1×–2× itself).
+#[derive(Debug, Clone, Serialize)]
+pub struct Timing {
+    /// Heartbeat interval, ms.
+    pub heartbeat_ms: f64,
+    /// Election timeout, ms: the range the reference node draws from, or etcd's one value.
+    pub election_timeout_ms: Vec<f64>,
+    /// Whether these are the store's defaults (nothing set in the scenario).
+    pub defaults: bool,
+}
+
+impl Timing {
+    fn of(c: &crate::scenario::ClusterSpec) -> Timing {
+        use loadgen::target::TargetKind;
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        let defaults = c.heartbeat.is_none() && c.election_timeout.is_none();
+        match c.target {
+            TargetKind::Reference => Timing {
+                heartbeat_ms: c.heartbeat.map_or(50.0, ms),
+                election_timeout_ms: c
+                    .election_timeout
+                    .map_or(vec![150.0, 300.0], |(a, b)| vec![ms(a), ms(b)]),
+                defaults,
+            },
+            TargetKind::Etcd => Timing {
+                heartbeat_ms: c.heartbeat.map_or(100.0, ms),
+                election_timeout_ms: vec![c.election_timeout.map_or(1000.0, |(a, _)| ms(a))],
+                defaults,
+            },
+        }
+    }
 }
 
 /// What raftdrill knows of the target beyond the scenario.
@@ -153,6 +191,7 @@ impl Summary {
                 target: s.cluster.target.as_str().into(),
                 store: started_nodes.then(|| s.cluster.store.as_str().into()),
                 fsync: started_nodes.then(|| s.cluster.fsync.as_str().into()),
+                timing: started_nodes.then(|| Timing::of(&s.cluster)),
             },
             endpoints: target.endpoints,
             load: LoadInfo {

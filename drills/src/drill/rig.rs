@@ -1,33 +1,30 @@
-//! The rig: the cluster, its link proxies, and the bookkeeping the poller and the fault
-//! executor share during a drill.
+//! The rig: the nodes under test, their link proxies, and the bookkeeping the poller and the
+//! fault executor share during a drill.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
 use loadgen::RunClock;
+use raftdrill_wire::Status;
 use target_cluster::typ::NodeId;
 use tokio::sync::Mutex;
 
-use super::links::LinkTable;
+use super::nodes::Nodes;
 use crate::admin::AdminClient;
-use crate::local_cluster::{ClusterError, LocalCluster, agreed_leader, statuses_of};
+use crate::local_cluster::agreed_leader;
 
-/// What the rig shares. Locks are held only for quick steps (a signal, a mode change, a copy
-/// of the node list), never across a wait, so the poller is never stalled by a fault in
-/// progress.
+/// What the rig shares. The lock on the nodes is held only for quick steps (a signal, a mode
+/// change, a copy of the node list), never across a status call or a wait, so the poller is
+/// never stalled by a fault in progress. (etcd's membership changes are the exception: they
+/// go through etcd's API with the member table held.)
 pub struct Rig {
-    /// The node processes.
-    pub cluster: Mutex<LocalCluster>,
-    /// The link proxies; `None` when nodes are wired directly (for measuring proxy overhead).
-    pub links: Mutex<Option<LinkTable>>,
+    /// The nodes and their link proxies.
+    pub nodes: Mutex<Nodes>,
     /// Nodes taken out of the membership on purpose (not restarted at the end).
     pub removed: StdMutex<BTreeSet<NodeId>>,
-    /// Client of the nodes' admin API.
+    /// Client of the reference nodes' admin API.
     pub admin: AdminClient,
-    /// Client for the final reads.
-    pub http: reqwest::Client,
     /// The run's clock (t = 0 when the load's worker pool is ready), shared with the load.
     pub clock: Arc<RunClock>,
 }
@@ -38,28 +35,36 @@ impl Rig {
         self.clock.now_s()
     }
 
-    /// Listen addresses of every known node.
-    pub async fn addrs(&self) -> BTreeMap<NodeId, SocketAddr> {
-        let c = self.cluster.lock().await;
-        c.nodes().iter().map(|(id, i)| (*id, i.addr)).collect()
+    /// Client URLs of every known node, by id.
+    pub async fn urls(&self) -> BTreeMap<NodeId, String> {
+        let n = self.nodes.lock().await;
+        n.ids()
+            .into_iter()
+            .map(|id| (id, n.client_url(id)))
+            .collect()
     }
 
-    /// `http://ADDR` of node `id`.
+    /// The client URL of node `id`.
     pub async fn url(&self, id: NodeId) -> String {
-        self.cluster.lock().await.url(id)
+        self.nodes.lock().await.client_url(id)
     }
 
-    /// SIGTERM node `id` and wait up to `grace` for it to exit (SIGKILL after). The cluster lock
-    /// is released between checks.
-    pub async fn stop_node(&self, id: NodeId, grace: Duration) -> Result<(), ClusterError> {
-        self.cluster.lock().await.supervisor().term(id)?;
+    /// SIGTERM node `id` and wait up to `grace` for it to exit (SIGKILL after). The lock is
+    /// released between checks.
+    pub async fn stop_node(&self, id: NodeId, grace: Duration) -> Result<(), String> {
+        self.nodes
+            .lock()
+            .await
+            .supervisor()
+            .term(id)
+            .map_err(|e| e.to_string())?;
         let deadline = Instant::now() + grace;
         loop {
-            if self.cluster.lock().await.supervisor().reap(id).is_some() {
+            if self.nodes.lock().await.supervisor().reap(id).is_some() {
                 break;
             }
             if Instant::now() >= deadline {
-                self.cluster.lock().await.kill(id)?;
+                self.nodes.lock().await.kill(id)?;
                 break;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -68,13 +73,27 @@ impl Rig {
         Ok(())
     }
 
-    /// Waits until the answering nodes agree on a leader, within `timeout`. The cluster lock
-    /// is taken only to list the nodes, never across the status calls or the wait.
+    /// The statuses of every node that answers, asked with no lock held.
+    pub async fn statuses(&self) -> Vec<Status> {
+        let calls = self.nodes.lock().await.status_calls(&self.admin);
+        let mut set = tokio::task::JoinSet::new();
+        for (_, call) in calls {
+            set.spawn(call);
+        }
+        let mut out = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            if let Ok(Some(s)) = joined {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    /// Waits until the answering nodes agree on a leader, within `timeout`.
     pub async fn wait_for_leader(&self, timeout: Duration) -> Option<NodeId> {
         let deadline = Instant::now() + timeout;
         loop {
-            let urls = self.cluster.lock().await.answering_urls();
-            if let Some(l) = agreed_leader(&statuses_of(&self.admin, &urls).await) {
+            if let Some(l) = agreed_leader(&self.statuses().await) {
                 return Some(l);
             }
             if Instant::now() >= deadline {
@@ -87,10 +106,9 @@ impl Rig {
     /// Tells the link proxies in front of `ids` that those nodes are down (killed or stopped),
     /// so peers that dial them are refused at once, as by the node's own closed port.
     pub async fn mark_down(&self, ids: &[NodeId]) {
-        if let Some(links) = self.links.lock().await.as_ref() {
-            for id in ids {
-                links.node_down(*id);
-            }
+        let n = self.nodes.lock().await;
+        for id in ids {
+            n.node_down(*id);
         }
     }
 

@@ -320,8 +320,9 @@ impl LocalEtcd {
         self.status_call(id)?.await
     }
 
-    /// A status call that owns what it needs, so several can run as tasks at once.
-    fn status_call(&self, id: NodeId) -> Option<impl Future<Output = Option<Status>> + use<>> {
+    /// A status call that owns what it needs, so several can run as tasks at once (and none
+    /// holds a lock on the cluster while it waits).
+    pub fn status_call(&self, id: NodeId) -> Option<impl Future<Output = Option<Status>> + use<>> {
         let url = self.members.get(&id)?.client_url();
         let (api, ids) = (self.api.clone(), self.ids.clone());
         Some(async move {
@@ -487,6 +488,11 @@ impl LocalEtcd {
 
     /// Stops every member (SIGTERM, SIGKILL after `grace`) and every proxy.
     pub async fn shutdown(mut self, grace: Duration) {
+        self.stop_all(grace).await;
+    }
+
+    /// [`LocalEtcd::shutdown`] through a reference, for an owner that keeps the value.
+    pub async fn stop_all(&mut self, grace: Duration) {
         self.supervisor.stop_all(grace).await;
         let links = std::mem::take(&mut self.links);
         links.shutdown().await;

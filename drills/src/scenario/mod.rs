@@ -15,6 +15,7 @@ use std::time::Duration;
 pub use fault::{Action, Direction, FaultSpec, Selector};
 pub use library::{BUILTIN, DEFAULT, builtin};
 use loadgen::keys::Distribution;
+pub use loadgen::target::TargetKind;
 use loadgen::thresholds::Thresholds;
 use loadgen::{LoadConfig, LoadModel, Plan, WorkloadKind, WorkloadSpec};
 use raftdrill_wire::Consistency;
@@ -76,34 +77,6 @@ impl std::str::FromStr for Expect {
             other => Err(format!(
                 "unknown verdict {other:?} (expected pass, warn or fail)"
             )),
-        }
-    }
-}
-
-/// Which store a scenario runs against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum TargetKind {
-    /// raftdrill's own reference cluster.
-    #[default]
-    Reference,
-}
-
-impl TargetKind {
-    /// The spelling in scenario files and summaries.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TargetKind::Reference => "reference",
-        }
-    }
-}
-
-impl std::str::FromStr for TargetKind {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "reference" => Ok(TargetKind::Reference),
-            other => Err(format!("unknown target {other:?} (expected reference)")),
         }
     }
 }
@@ -288,6 +261,7 @@ impl Scenario {
         spec.consistency = l.consistency;
         spec.seed = seed;
         let mut c = LoadConfig::new(endpoints, spec, l.model.clone(), self.duration);
+        c.target = self.cluster.target;
         c.plan = l.plan.clone();
         c.timeout = l.timeout;
         c.warmup = l.warmup;
@@ -313,6 +287,53 @@ impl Scenario {
         }
         self.duration = duration;
         self
+    }
+
+    /// Checks what the scenario asks of its target store (after `--target` overrides the
+    /// file): etcd has no lease reads, no memory store, no fsync switch, no planted bugs and
+    /// cannot restart a member empty under its old identity. One line says why.
+    pub fn check_target(&self) -> Result<(), String> {
+        let c = &self.cluster;
+        if c.target != TargetKind::Etcd {
+            return Ok(());
+        }
+        let mut refused = Vec::new();
+        if !c.target.supports(self.load.consistency) {
+            refused.push(
+                "consistency = \"lease\" (etcd has no lease reads; use linearizable or stale)"
+                    .to_string(),
+            );
+        }
+        if c.store != StoreKind::Disk {
+            refused.push("store = \"memory\"".into());
+        }
+        if c.fsync != FsyncPolicy::Always {
+            refused.push("fsync = \"never\"".into());
+        }
+        if c.apply_delay.is_some() {
+            refused.push("apply_delay".into());
+        }
+        if c.unsafe_reads {
+            refused.push("unsafe_reads".into());
+        }
+        if c.snapshot_every.is_some() {
+            refused.push("snapshot_every".into());
+        }
+        if self
+            .faults
+            .iter()
+            .any(|f| matches!(f.action, Action::WipeInPlace))
+        {
+            refused.push("action wipe-in-place".into());
+        }
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "the etcd target does not support {}",
+                refused.join(", ")
+            ))
+        }
     }
 
     /// The largest node id the scenario can refer to (initial nodes plus added ones).

@@ -207,7 +207,7 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError>
         .map(|f| fault(&ctx, f, duration, max_id))
         .collect::<Result<Vec<_>, _>>()?;
     faults.sort_by_key(|f| f.at);
-    Ok(Scenario {
+    let scenario = Scenario {
         name,
         description: raw.description,
         duration,
@@ -217,7 +217,12 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError>
         thresholds,
         checks,
         expect: raw.expect.as_ref().map(|e| ctx.typed(e)).transpose()?,
-    })
+    };
+    if let Err(e) = scenario.check_target() {
+        let place = raw.cluster.target.as_ref().map_or(0..0, |t| t.span());
+        return Err(ctx.at(place, e));
+    }
+    Ok(scenario)
 }
 
 fn cluster(ctx: &Ctx, c: &RawCluster) -> Result<ClusterSpec, ScenarioError> {

@@ -8,6 +8,7 @@ mod capacity;
 mod cluster_cmd;
 mod crash;
 mod drills;
+mod etcd;
 mod failover;
 mod formation;
 mod harness;

@@ -1,0 +1,237 @@
+//! The nodes of a drill, whichever store they run: reference nodes behind one link proxy per
+//! directed pair, or etcd members behind their attributing peer proxies. The fault executor,
+//! the poller and the read-back see one interface; what a store cannot do is an error value.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::Duration;
+
+use loadgen::target::TargetKind;
+use raftdrill_wire::Status;
+use target_cluster::typ::NodeId;
+
+use super::links::{Link, LinkTable};
+use crate::admin::AdminClient;
+use crate::etcd::LocalEtcd;
+use crate::local_cluster::LocalCluster;
+use crate::proxy::LinkMode;
+use crate::scenario::Direction;
+use crate::supervisor::Supervisor;
+
+/// How long one status call may take: a paused node must not stall the poller.
+pub const STATUS_TIMEOUT: Duration = Duration::from_millis(120);
+
+/// A status call that owns what it needs, to run without any lock held.
+pub type StatusCall = Pin<Box<dyn Future<Output = Option<Status>> + Send>>;
+
+/// The reference cluster and its link proxies (none when wired directly).
+pub struct ReferenceNodes {
+    /// The node processes.
+    pub cluster: LocalCluster,
+    /// One proxy per directed link, or `None` with `--direct-links`.
+    pub links: Option<LinkTable>,
+}
+
+/// The nodes under test.
+pub enum Nodes {
+    /// raftdrill's reference cluster.
+    Reference(ReferenceNodes),
+    /// etcd members.
+    Etcd(LocalEtcd),
+}
+
+impl Nodes {
+    /// Which store this is.
+    pub fn target(&self) -> TargetKind {
+        match self {
+            Nodes::Reference(_) => TargetKind::Reference,
+            Nodes::Etcd(_) => TargetKind::Etcd,
+        }
+    }
+
+    /// Every known node.
+    pub fn ids(&self) -> Vec<NodeId> {
+        match self {
+            Nodes::Reference(r) => r.cluster.nodes().keys().copied().collect(),
+            Nodes::Etcd(e) => e.members().keys().copied().collect(),
+        }
+    }
+
+    /// The client URL of node `id`.
+    pub fn client_url(&self, id: NodeId) -> String {
+        match self {
+            Nodes::Reference(r) => r.cluster.url(id),
+            Nodes::Etcd(e) => e.client_url(id).unwrap_or_default(),
+        }
+    }
+
+    /// Every node's client URL, in id order: the load's endpoints.
+    pub fn client_urls(&self) -> Vec<String> {
+        match self {
+            Nodes::Reference(r) => r.cluster.urls(),
+            Nodes::Etcd(e) => e.client_urls(),
+        }
+    }
+
+    /// The process supervisor: pids, signals, reaping.
+    pub fn supervisor(&mut self) -> &mut Supervisor {
+        match self {
+            Nodes::Reference(r) => r.cluster.supervisor(),
+            Nodes::Etcd(e) => e.supervisor(),
+        }
+    }
+
+    /// The folder that holds the nodes' data.
+    pub fn root(&self) -> PathBuf {
+        match self {
+            Nodes::Reference(r) => r.cluster.root().clone(),
+            Nodes::Etcd(e) => e.root().clone(),
+        }
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self, id: NodeId) -> Result<(), String> {
+        match self {
+            Nodes::Reference(r) => r.cluster.kill(id).map_err(|e| e.to_string()),
+            Nodes::Etcd(e) => e.kill(id).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Starts a node that is down again on its data dir.
+    pub fn restart(&mut self, id: NodeId) -> Result<(), String> {
+        match self {
+            Nodes::Reference(r) => r.cluster.restart(id).map_err(|e| e.to_string()),
+            Nodes::Etcd(e) => e.restart(id).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Whether node `id` has a live process.
+    pub fn is_running(&self, id: NodeId) -> bool {
+        match self {
+            Nodes::Reference(r) => r.cluster.is_running(id),
+            Nodes::Etcd(e) => e.is_running(id),
+        }
+    }
+
+    /// Kill, delete the data, start again empty with the same id and no membership change.
+    pub fn wipe_in_place(&mut self, id: NodeId) -> Result<(), String> {
+        match self {
+            Nodes::Reference(r) => r.cluster.wipe(id).map_err(|e| e.to_string()),
+            Nodes::Etcd(_) => {
+                Err("etcd cannot restart a member empty under its old identity".into())
+            }
+        }
+    }
+
+    /// One status call per node that runs and is not paused, to be awaited without the lock.
+    pub fn status_calls(&mut self, admin: &AdminClient) -> Vec<(NodeId, StatusCall)> {
+        let answering: Vec<NodeId> = {
+            let s = self.supervisor();
+            s.running_ids()
+                .into_iter()
+                .filter(|id| !s.is_paused(*id))
+                .collect()
+        };
+        answering
+            .into_iter()
+            .filter_map(|id| {
+                let call: Option<StatusCall> = match self {
+                    Nodes::Reference(r) => {
+                        let (admin, url) = (admin.clone(), r.cluster.url(id));
+                        Some(Box::pin(async move {
+                            admin.status(&url, STATUS_TIMEOUT).await.ok()
+                        }))
+                    }
+                    Nodes::Etcd(e) => e.status_call(id).map(|c| Box::pin(c) as StatusCall),
+                };
+                call.map(|c| (id, c))
+            })
+            .collect()
+    }
+
+    /// The links of `nodes` in `direction`; an error when there are no proxies.
+    pub fn touching(&self, nodes: &BTreeSet<NodeId>, dir: Direction) -> Result<Vec<Link>, String> {
+        match self {
+            Nodes::Reference(ReferenceNodes { links: Some(t), .. }) => Ok(t.touching(nodes, dir)),
+            Nodes::Reference(_) => Err(NO_PROXIES.into()),
+            Nodes::Etcd(e) => Ok(e.links().touching(nodes, dir)),
+        }
+    }
+
+    /// The links between different `groups`; an error when there are no proxies.
+    pub fn crossing(&self, groups: &[BTreeSet<NodeId>]) -> Result<Vec<Link>, String> {
+        match self {
+            Nodes::Reference(ReferenceNodes { links: Some(t), .. }) => Ok(t.crossing(groups)),
+            Nodes::Reference(_) => Err(NO_PROXIES.into()),
+            Nodes::Etcd(e) => Ok(e.links().crossing(groups)),
+        }
+    }
+
+    /// Sets `mode` on each of `links`.
+    pub fn set_links(&mut self, links: &[Link], mode: LinkMode) {
+        match self {
+            Nodes::Reference(r) => {
+                if let Some(t) = &r.links {
+                    t.set(links, mode);
+                }
+            }
+            Nodes::Etcd(e) => e.set_links(links, mode),
+        }
+    }
+
+    /// Every link back to pass.
+    pub fn heal_links(&mut self) {
+        match self {
+            Nodes::Reference(r) => {
+                if let Some(t) = &r.links {
+                    t.heal_all();
+                }
+            }
+            Nodes::Etcd(e) => e.heal_links(),
+        }
+    }
+
+    /// Tells the proxies in front of node `id` that it is down, so they refuse at once.
+    pub fn node_down(&self, id: NodeId) {
+        if let Nodes::Reference(ReferenceNodes { links: Some(t), .. }) = self {
+            t.node_down(id);
+        }
+    }
+
+    /// Whether every link to and from `id` is cut.
+    pub fn is_isolated(&self, id: NodeId) -> bool {
+        match self {
+            Nodes::Reference(r) => r.links.as_ref().is_some_and(|t| t.is_isolated(id)),
+            Nodes::Etcd(e) => e.links().is_isolated(id),
+        }
+    }
+
+    /// The link faults touching `id`, for the live view (`→2 blackhole`).
+    pub fn faults_of(&self, id: NodeId) -> Vec<String> {
+        match self {
+            Nodes::Reference(r) => r
+                .links
+                .as_ref()
+                .map(|t| t.faults_of(id))
+                .unwrap_or_default(),
+            Nodes::Etcd(e) => e.links().faults_of(id),
+        }
+    }
+
+    /// Stops every node (SIGTERM, SIGKILL after `grace`) and every proxy.
+    pub async fn shutdown(&mut self, grace: Duration) {
+        match self {
+            Nodes::Reference(r) => {
+                r.cluster.stop(grace).await;
+                if let Some(links) = r.links.take() {
+                    links.shutdown().await;
+                }
+            }
+            Nodes::Etcd(e) => e.stop_all(grace).await,
+        }
+    }
+}
+
+const NO_PROXIES: &str = "link faults need the link proxies (run without --direct-links)";
