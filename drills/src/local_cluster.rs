@@ -248,16 +248,10 @@ impl LocalCluster {
         if self.supervisor.pid(id).is_some() {
             self.supervisor.kill(id)?;
         }
-        match std::fs::remove_dir_all(&info.data_dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => {
-                return Err(ClusterError::Dir {
-                    path: info.data_dir,
-                    source,
-                });
-            }
-        }
+        clear_dir(&info.data_dir).map_err(|source| ClusterError::Dir {
+            path: info.data_dir.clone(),
+            source,
+        })?;
         self.launch_joining(id)
     }
 
@@ -365,6 +359,25 @@ impl LocalCluster {
     pub async fn stop(&mut self, grace: Duration) {
         self.supervisor.stop_all(grace).await;
     }
+}
+
+/// Deletes everything in `dir` but the folder itself, which may be a mount point (a node's
+/// fault-injecting filesystem); a missing folder is fine.
+pub fn clear_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let path = entry?.path();
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path)?;
+        } else {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
 }
 
 /// How long one `/status` may take while waiting for a leader.

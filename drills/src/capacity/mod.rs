@@ -242,7 +242,10 @@ pub async fn run(
             etcd_bin: opts.etcd_bin.clone(),
             direct_links: true,
         };
-        cluster = Some(start_nodes(&opts.scenario, &start, &dir).await?);
+        // The steps carry no faults, so no disk faults either: no disks to mount.
+        let mut healthy = opts.scenario.clone();
+        healthy.faults.clear();
+        cluster = Some(start_nodes(&healthy, &start, &dir).await?.0);
     }
     let admin = AdminClient::new();
     let mut search = Search::new(opts.start_rate, opts.resolution, 1_000_000.0);

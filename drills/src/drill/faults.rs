@@ -11,6 +11,9 @@ use target_cluster::typ::NodeId;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use raftdrill_faultfs::Mode;
+
+use super::disks;
 use super::links::{Link, LinkTable};
 use super::nodes::Nodes;
 use super::poller::ClusterView;
@@ -57,6 +60,7 @@ enum Undo {
     Restart(Vec<NodeId>),
     Resume(Vec<NodeId>),
     Links(Vec<Link>),
+    Disks(Vec<NodeId>),
 }
 
 /// Picks the nodes a selector means in `view`. `seed` decides `any`.
@@ -314,6 +318,48 @@ async fn apply(
             Ok(None)
         }
         Action::AddNode => add_node(rig, view, nodes[0]).await.map(|_| None),
+        Action::DiskDelay {
+            latency,
+            jitter,
+            ops,
+        } => {
+            let mode = Mode::Delay {
+                latency: *latency,
+                jitter: *jitter,
+                ops: disks::ops(ops),
+            };
+            disk_fault(rig, nodes, mode).await
+        }
+        Action::DiskStall => disk_fault(rig, nodes, Mode::Stall { duration: None }).await,
+        Action::DiskError { probability } => {
+            let mode = Mode::Error {
+                probability: *probability,
+                seed: rig.clock.origin().map_or(0, |_| nodes[0]),
+            };
+            disk_fault(rig, nodes, mode).await
+        }
+        Action::DiskFull => disk_fault(rig, nodes, Mode::Full).await,
+        Action::PowerLoss => {
+            let mut controls = Vec::new();
+            for id in nodes {
+                controls.push((*id, rig.disk(*id).await?));
+            }
+            {
+                // SIGKILL and reap first, so no write of the node can land after the loss.
+                let mut n = rig.nodes.lock().await;
+                for id in nodes {
+                    if n.is_running(*id) {
+                        n.kill(*id)?;
+                    }
+                }
+            }
+            rig.mark_down(nodes).await;
+            for (id, control) in controls {
+                let lost = disks::power_loss(&control).await?;
+                tracing::info!(node = id, ?lost, "power loss");
+            }
+            Ok(Some(Undo::Restart(nodes.to_vec())))
+        }
         Action::RemoveNode => {
             for id in nodes {
                 remove_node(rig, view, *id).await?;
@@ -343,12 +389,35 @@ async fn undo_fault(rig: &Rig, undo: &Undo) -> Result<(), String> {
             }
         }
         Undo::Links(links) => n.set_links(links, LinkMode::Pass),
+        Undo::Disks(ids) => {
+            drop(n);
+            for id in ids {
+                disks::set_mode(&rig.disk(*id).await?, Mode::Pass).await?;
+            }
+        }
     }
     Ok(())
 }
 
-/// Every link back to pass and every paused node resumed.
+/// Switches the disks of `nodes` into `mode`; undone by passing again.
+async fn disk_fault(rig: &Rig, nodes: &[NodeId], mode: Mode) -> Result<Option<Undo>, String> {
+    for id in nodes {
+        disks::set_mode(&rig.disk(*id).await?, mode.clone()).await?;
+    }
+    Ok(Some(Undo::Disks(nodes.to_vec())))
+}
+
+/// Every link and disk back to pass and every paused node resumed.
 async fn heal_links_and_resume(rig: &Rig) {
+    let controls = match &*rig.disks.lock().await {
+        Some(d) => d.controls(),
+        None => Vec::new(),
+    };
+    for (id, control) in controls {
+        if let Err(e) = disks::set_mode(&control, Mode::Pass).await {
+            tracing::warn!(node = id, error = %e, "cannot heal a disk");
+        }
+    }
     let mut n = rig.nodes.lock().await;
     n.heal_links();
     let s = n.supervisor();

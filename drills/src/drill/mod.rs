@@ -14,9 +14,11 @@
 //! - [`results`]: `summary.json`, `report.md`, `timeline.csv`, `latency.hgrm`
 //! - [`progress`]: the one-line-per-second progress on stderr
 //! - [`disk_probe`]: fdatasync latency of the disk under the nodes, over the run
+//! - [`disks`]: the fault-injecting filesystems under the nodes' data, for disk faults
 
 pub mod consistency;
 pub mod disk_probe;
+pub mod disks;
 pub mod faults;
 pub mod judge;
 pub mod links;
@@ -36,6 +38,7 @@ use loadgen::{LoadRun, RunClock, Snapshot};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use self::disks::Disks;
 use self::faults::FaultRecord;
 use self::links::LinkTable;
 use self::nodes::{Nodes, ReferenceNodes};
@@ -110,6 +113,9 @@ pub enum DrillError {
     /// etcd could not be started.
     #[error(transparent)]
     Etcd(#[from] EtcdError),
+    /// The fault-injecting disks could not be set up.
+    #[error("{0}")]
+    Disk(String),
 }
 
 /// Where a drill is, for the live view and the progress line.
@@ -200,7 +206,7 @@ impl Drill {
             etcd_bin: opts.etcd_bin.clone(),
             direct_links: opts.direct_links,
         };
-        let nodes = start_nodes(&scenario, &start, &dir).await?;
+        let (nodes, disks) = start_nodes(&scenario, &start, &dir).await?;
         let endpoints = nodes.client_urls();
         let mut load =
             LoadRun::new(scenario.load_config(endpoints.clone(), Some(&dir), opts.seed))?;
@@ -210,6 +216,7 @@ impl Drill {
             removed: Mutex::new(Default::default()),
             admin: AdminClient::new(),
             clock: load.clock(),
+            disks: tokio::sync::Mutex::new(disks),
         });
         Ok(Self::assemble(
             scenario,
@@ -548,15 +555,28 @@ pub struct NodeStart {
 }
 
 /// Starts the scenario's nodes on its target store, logs in `dir/nodes`, and waits for a
-/// leader.
+/// leader. A scenario with disk faults gets a fault-injecting filesystem under each node's
+/// data first (exit 4 where FUSE cannot be mounted).
 pub async fn start_nodes(
     scenario: &Scenario,
     start: &NodeStart,
     dir: &std::path::Path,
-) -> Result<Nodes, DrillError> {
+) -> Result<(Nodes, Option<Disks>), DrillError> {
+    let disk_root = if scenario.uses_disk_faults() {
+        disks::check_available().map_err(DrillError::Disk)?;
+        Some(Disks::root().map_err(DrillError::Disk)?)
+    } else {
+        None
+    };
     Ok(match scenario.cluster.target {
-        TargetKind::Reference => Nodes::Reference(start_reference(scenario, start, dir).await?),
-        TargetKind::Etcd => Nodes::Etcd(start_etcd(scenario, start, dir).await?),
+        TargetKind::Reference => {
+            let (nodes, disks) = start_reference(scenario, start, dir, disk_root).await?;
+            (Nodes::Reference(nodes), disks)
+        }
+        TargetKind::Etcd => {
+            let (etcd, disks) = start_etcd(scenario, start, dir, disk_root).await?;
+            (Nodes::Etcd(etcd), disks)
+        }
     })
 }
 
@@ -566,7 +586,8 @@ async fn start_reference(
     scenario: &Scenario,
     opts: &NodeStart,
     dir: &std::path::Path,
-) -> Result<ReferenceNodes, DrillError> {
+    disk_root: Option<tempfile::TempDir>,
+) -> Result<(ReferenceNodes, Option<Disks>), DrillError> {
     let copts = ClusterOptions {
         nodes: scenario.cluster.nodes,
         base_port: None,
@@ -591,9 +612,23 @@ async fn start_reference(
         }
         Some(table)
     };
+    let disks = match disk_root {
+        Some(root) => {
+            let data: Vec<_> = cluster
+                .nodes()
+                .iter()
+                .map(|(id, i)| (*id, i.data_dir.clone()))
+                .collect();
+            let d = Disks::mount(&opts.exe, root, &data, &dir.join("nodes"))
+                .await
+                .map_err(DrillError::Disk)?;
+            Some(d)
+        }
+        None => None,
+    };
     cluster.start_all()?;
     cluster.wait_for_leader(ELECTION_DEADLINE).await?;
-    Ok(ReferenceNodes { cluster, links })
+    Ok((ReferenceNodes { cluster, links }, disks))
 }
 
 /// Starts etcd members behind their peer proxies and waits for a leader.
@@ -601,12 +636,28 @@ async fn start_etcd(
     scenario: &Scenario,
     opts: &NodeStart,
     dir: &std::path::Path,
-) -> Result<LocalEtcd, DrillError> {
+    disk_root: Option<tempfile::TempDir>,
+) -> Result<(LocalEtcd, Option<Disks>), DrillError> {
     let c = &scenario.cluster;
+    // With disk faults the members' data live under the disks' folder, each member's folder
+    // a mount point.
+    let (data_dir, disks) = match disk_root {
+        Some(root) => {
+            let data_dir = root.path().join("etcd");
+            let data: Vec<_> = (1..=c.nodes)
+                .map(|id| (id, data_dir.join(format!("member-{id}"))))
+                .collect();
+            let d = Disks::mount(&opts.exe, root, &data, &dir.join("nodes"))
+                .await
+                .map_err(DrillError::Disk)?;
+            (Some(data_dir), Some(d))
+        }
+        None => (None, None),
+    };
     let eopts = EtcdOptions {
         members: c.nodes,
         binary: opts.etcd_bin.clone(),
-        data_dir: None,
+        data_dir,
         log_dir: Some(dir.join("nodes")),
         heartbeat: c.heartbeat,
         // etcd takes one election timeout and spreads it over [1×, 2×] itself.
@@ -615,7 +666,7 @@ async fn start_etcd(
     };
     let mut etcd = LocalEtcd::start(&eopts).await?;
     etcd.wait_for_leader(ELECTION_DEADLINE).await?;
-    Ok(etcd)
+    Ok((etcd, disks))
 }
 
 /// `20261126T192346Z` for a results folder name.

@@ -222,7 +222,7 @@ impl Summary {
                 .poll
                 .last_status
                 .iter()
-                .filter_map(|(id, s)| s.log_commits.map(|c| (id.to_string(), c)))
+                .filter_map(|(id, s)| s.log_commits.clone().map(|c| (id.to_string(), c)))
                 .collect(),
             verdict: v.verdict.into(),
             reasons: v.reasons.clone(),

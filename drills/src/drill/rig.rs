@@ -10,6 +10,7 @@ use raftdrill_wire::Status;
 use target_cluster::typ::NodeId;
 use tokio::sync::Mutex;
 
+use super::disks::Disks;
 use super::nodes::Nodes;
 use crate::admin::AdminClient;
 use crate::local_cluster::agreed_leader;
@@ -27,6 +28,8 @@ pub struct Rig {
     pub admin: AdminClient,
     /// The run's clock (t = 0 when the load's worker pool is ready), shared with the load.
     pub clock: Arc<RunClock>,
+    /// The fault-injecting disks, for a scenario with disk faults.
+    pub disks: Mutex<Option<Disks>>,
 }
 
 impl Rig {
@@ -109,6 +112,14 @@ impl Rig {
         let n = self.nodes.lock().await;
         for id in ids {
             n.node_down(*id);
+        }
+    }
+
+    /// The control socket of node `id`'s fault-injecting disk.
+    pub async fn disk(&self, id: NodeId) -> Result<std::path::PathBuf, String> {
+        match &*self.disks.lock().await {
+            Some(d) => d.control(id),
+            None => Err("this drill mounted no fault-injecting disks".into()),
         }
     }
 

@@ -191,11 +191,9 @@ impl LocalEtcd {
         }
         self.ids.remove(id);
         let dir = self.members[&id].data_dir.clone();
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => return Err(EtcdError::Dir { path: dir, source }),
-        }
+        // The folder itself may be a mount point (a fault-injecting filesystem): empty it.
+        crate::local_cluster::clear_dir(&dir)
+            .map_err(|source| EtcdError::Dir { path: dir, source })?;
         self.join(id).await
     }
 

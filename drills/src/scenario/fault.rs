@@ -97,6 +97,31 @@ impl Direction {
     }
 }
 
+/// A disk operation a `disk-delay` slows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiskOp {
+    /// write(2).
+    Write,
+    /// fsync(2) and fdatasync(2), of files and directories.
+    Fsync,
+    /// read(2).
+    Read,
+}
+
+impl DiskOp {
+    /// Parses `write | fsync | read`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "write" => Ok(DiskOp::Write),
+            "fsync" => Ok(DiskOp::Fsync),
+            "read" => Ok(DiskOp::Read),
+            other => Err(format!(
+                "unknown disk operation {other:?}; use write, fsync or read"
+            )),
+        }
+    }
+}
+
 /// What a fault does.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -149,6 +174,27 @@ pub enum Action {
     },
     /// Restore every link and resume every paused node.
     Heal,
+    /// Slow the target's disk: `latency ± jitter` on the listed operations.
+    DiskDelay {
+        /// Added to every matching operation.
+        latency: Duration,
+        /// Uniform ± spread.
+        jitter: Duration,
+        /// Which operations: writes, syncs, reads.
+        ops: Vec<DiskOp>,
+    },
+    /// Block every I/O of the target's disk until undone (`for`).
+    DiskStall,
+    /// Fail the target's writes and syncs with EIO at this probability.
+    DiskError {
+        /// Chance in `(0, 1]` per operation.
+        probability: f64,
+    },
+    /// The target's disk is full: writes that grow a file fail with ENOSPC.
+    DiskFull,
+    /// Cut the power: SIGKILL, then everything the disk had not made durable is gone (see the
+    /// faultfs README). `for` starts the node again after that long.
+    PowerLoss,
     /// Start a new node and add it as a voter.
     AddNode,
     /// Remove the target from the membership (its process keeps running, outside the cluster).
@@ -172,6 +218,11 @@ impl Action {
             Action::Blackhole { .. } => "blackhole",
             Action::Reset { .. } => "reset",
             Action::Heal => "heal",
+            Action::DiskDelay { .. } => "disk-delay",
+            Action::DiskStall => "disk-stall",
+            Action::DiskError { .. } => "disk-error",
+            Action::DiskFull => "disk-full",
+            Action::PowerLoss => "power-loss",
             Action::AddNode => "add-node",
             Action::RemoveNode => "remove-node",
         }
@@ -196,14 +247,31 @@ impl Action {
     /// (`direction = "in"`: the leader still reaches its followers).
     pub fn deposes(&self) -> bool {
         match self {
-            Action::Delay { .. } | Action::Bandwidth { .. } | Action::Heal | Action::AddNode => {
-                false
-            }
+            Action::Delay { .. }
+            | Action::Bandwidth { .. }
+            | Action::Heal
+            | Action::AddNode
+            | Action::DiskDelay { .. }
+            | Action::DiskStall
+            | Action::DiskError { .. }
+            | Action::DiskFull => false,
             Action::Blackhole { direction } | Action::Reset { direction } => {
                 *direction != Direction::In
             }
             _ => true,
         }
+    }
+
+    /// Whether the action needs the fault-injecting filesystem under the target's data.
+    pub fn is_disk_fault(&self) -> bool {
+        matches!(
+            self,
+            Action::DiskDelay { .. }
+                | Action::DiskStall
+                | Action::DiskError { .. }
+                | Action::DiskFull
+                | Action::PowerLoss
+        )
     }
 
     /// Whether the action acts on the links rather than the processes.

@@ -12,7 +12,7 @@ mod raw;
 use std::path::Path;
 use std::time::Duration;
 
-pub use fault::{Action, Direction, FaultSpec, Selector};
+pub use fault::{Action, Direction, DiskOp, FaultSpec, Selector};
 pub use library::{BUILTIN, DEFAULT, builtin};
 use loadgen::keys::Distribution;
 pub use loadgen::target::TargetKind;
@@ -334,6 +334,11 @@ impl Scenario {
                 refused.join(", ")
             ))
         }
+    }
+
+    /// Whether any fault needs the fault-injecting filesystem under the nodes' data.
+    pub fn uses_disk_faults(&self) -> bool {
+        self.faults.iter().any(|f| f.action.is_disk_fault())
     }
 
     /// The largest node id the scenario can refer to (initial nodes plus added ones).

@@ -11,7 +11,7 @@ use loadgen::{LoadModel, Plan};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::fault::{Action, Direction, FaultSpec, Selector};
+use super::fault::{Action, Direction, DiskOp, FaultSpec, Selector};
 use super::{Checks, ClusterSpec, LoadSpec, Scenario, ScenarioError};
 
 #[derive(Deserialize)]
@@ -77,6 +77,8 @@ struct RawFault {
     rate: Option<Spanned<String>>,
     direction: Option<Spanned<String>>,
     groups: Option<Spanned<Vec<Vec<u64>>>>,
+    ops: Option<Spanned<Vec<String>>>,
+    probability: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -426,27 +428,78 @@ fn fault(
         "blackhole" => Action::Blackhole { direction },
         "reset" => Action::Reset { direction },
         "heal" => Action::Heal,
+        "disk-delay" => {
+            let latency = r
+                .latency
+                .as_ref()
+                .ok_or_else(|| ctx.at(r.action.span(), "disk-delay needs latency = \"20ms\""))?;
+            let ops = match &r.ops {
+                None => vec![DiskOp::Write, DiskOp::Fsync],
+                Some(list) => {
+                    let ops = list
+                        .get_ref()
+                        .iter()
+                        .map(|o| DiskOp::parse(o))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| ctx.at(list.span(), e))?;
+                    if ops.is_empty() {
+                        return Err(
+                            ctx.at(list.span(), "ops needs at least one of write, fsync, read")
+                        );
+                    }
+                    ops
+                }
+            };
+            Action::DiskDelay {
+                latency: ctx.duration(latency)?,
+                jitter: ctx.opt_duration(&r.jitter)?.unwrap_or_default(),
+                ops,
+            }
+        }
+        "disk-stall" => Action::DiskStall,
+        "disk-error" => {
+            let probability = match &r.probability {
+                None => 1.0,
+                Some(p) if *p.get_ref() > 0.0 && *p.get_ref() <= 1.0 => *p.get_ref(),
+                Some(p) => {
+                    return Err(ctx.at(
+                        p.span(),
+                        format!("probability must be in (0, 1], got {}", p.get_ref()),
+                    ));
+                }
+            };
+            Action::DiskError { probability }
+        }
+        "disk-full" => Action::DiskFull,
+        "power-loss" => Action::PowerLoss,
         "add-node" => Action::AddNode,
         "remove-node" => Action::RemoveNode,
         other => {
             return Err(ctx.at(
                 r.action.span(),
                 format!(
-                    "unknown action {other:?}; use kill, stop, pause, restart, wipe, wipe-in-place, isolate, partition, delay, bandwidth, blackhole, reset, heal, add-node or remove-node"
+                    "unknown action {other:?}; use kill, stop, pause, restart, wipe, wipe-in-place, isolate, partition, delay, bandwidth, blackhole, reset, heal, add-node, remove-node, disk-delay, disk-stall, disk-error, disk-full or power-loss"
                 ),
             ));
         }
     };
-    let takes_params = matches!(action, Action::Delay { .. } | Action::Bandwidth { .. });
+    let takes = |key: &str| match key {
+        "latency" | "jitter" => matches!(action, Action::Delay { .. } | Action::DiskDelay { .. }),
+        "rate" => matches!(action, Action::Bandwidth { .. }),
+        "ops" => matches!(action, Action::DiskDelay { .. }),
+        "probability" => matches!(action, Action::DiskError { .. }),
+        _ => false,
+    };
     let stray = [
-        (&r.latency, "latency"),
-        (&r.jitter, "jitter"),
-        (&r.rate, "rate"),
+        (r.latency.as_ref().map(|v| v.span()), "latency"),
+        (r.jitter.as_ref().map(|v| v.span()), "jitter"),
+        (r.rate.as_ref().map(|v| v.span()), "rate"),
+        (r.ops.as_ref().map(|v| v.span()), "ops"),
+        (r.probability.as_ref().map(|v| v.span()), "probability"),
     ]
     .into_iter()
-    .find(|(v, _)| v.is_some() && !takes_params);
-    if let Some((v, key)) = stray {
-        let span = v.as_ref().expect("checked").span();
+    .find(|(v, key)| v.is_some() && !takes(key));
+    if let Some((Some(span), key)) = stray {
         return Err(ctx.at(
             span,
             format!("{key} has no meaning for action {:?}", action.name()),

@@ -17,6 +17,8 @@ struct Inner {
     /// Microseconds, 1 µs to 60 s, 3 significant digits.
     micros: hdrhistogram::Histogram<u64>,
     jobs: u64,
+    errors: u64,
+    last_error: Option<String>,
 }
 
 impl Default for CommitStats {
@@ -26,6 +28,8 @@ impl Default for CommitStats {
                 micros: hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3)
                     .expect("constant bounds are valid"),
                 jobs: 0,
+                errors: 0,
+                last_error: None,
             }),
         }
     }
@@ -41,6 +45,14 @@ impl CommitStats {
         }
     }
 
+    /// A commit that failed (it is tried again).
+    pub fn error(&self, what: &str) {
+        if let Ok(mut i) = self.inner.lock() {
+            i.errors += 1;
+            i.last_error = Some(what.to_string());
+        }
+    }
+
     /// The figures so far.
     pub fn times(&self) -> CommitTimes {
         let i = self.inner.lock().expect("commit stats lock");
@@ -51,6 +63,8 @@ impl CommitStats {
             p50_ms: ms(0.5),
             p99_ms: ms(0.99),
             max_ms: i.micros.max() as f64 / 1000.0,
+            errors: i.errors,
+            last_error: i.last_error.clone(),
         }
     }
 }

@@ -24,10 +24,11 @@
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::RangeBounds;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use openraft::storage::{LogFlushed, RaftLogReader, RaftLogStorage};
 use openraft::{OptionalSend, StorageIOError};
@@ -97,6 +98,8 @@ struct Inner {
     mem: Mutex<MemLog>,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// Tells a writer that is retrying a failed commit to give up: the node is closing.
+    closing: Arc<AtomicBool>,
     /// Published for `/status`: openraft 0.9's metrics carry no committed index.
     committed: Arc<AtomicU64>,
     stats: Arc<CommitStats>,
@@ -106,6 +109,7 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // Closing the queue ends the writer once it has committed what is queued; joining it
         // lets go of the database, so the same files can be opened again at once.
+        self.closing.store(true, Ordering::Release);
         if let Ok(mut jobs) = self.jobs.lock() {
             jobs.take();
         }
@@ -119,8 +123,11 @@ impl Drop for Inner {
 
 impl LogStore {
     /// Loads the log from `db` and starts its writer thread.
+    /// `reopen`: the database file, for a disk store, so the writer can open it again after
+    /// an I/O error (redb refuses further use of a database whose commit failed).
     pub(crate) fn new(
-        db: Arc<Database>,
+        db: Database,
+        reopen: Option<PathBuf>,
         fsync: FsyncPolicy,
         committed: Arc<AtomicU64>,
     ) -> Result<Self, redb::Error> {
@@ -133,15 +140,22 @@ impl LogStore {
             FsyncPolicy::Never => Durability::None,
         };
         let writer_stats = stats.clone();
+        let closing = Arc::new(AtomicBool::new(false));
+        let disk = Disk {
+            db,
+            reopen,
+            closing: closing.clone(),
+        };
         let writer = std::thread::Builder::new()
             .name("raft-log-writer".into())
-            .spawn(move || write_loop(&db, durability, &rx, &writer_stats))
+            .spawn(move || write_loop(disk, durability, &rx, &writer_stats))
             .map_err(redb::Error::Io)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 mem: Mutex::new(mem),
                 jobs: Mutex::new(Some(tx)),
                 writer: Mutex::new(Some(writer)),
+                closing,
                 committed,
                 stats,
             }),
@@ -217,10 +231,54 @@ fn load(db: &Database) -> Result<MemLog, redb::Error> {
     })
 }
 
+/// The writer's database, and how to open it again after an I/O error.
+struct Disk {
+    db: Database,
+    /// The file of a disk store; `None` for the memory store.
+    reopen: Option<PathBuf>,
+    closing: Arc<AtomicBool>,
+}
+
+impl Disk {
+    /// Commits `batch`. A failed commit is counted, logged and tried again on a freshly opened
+    /// database (redb refuses a database whose commit failed) until it succeeds or the node
+    /// closes, so a full or failing disk stalls the node's acknowledgements instead of
+    /// stopping its Raft core for good; it goes on once the disk is healthy. Nothing is
+    /// acknowledged before it is on disk.
+    fn commit(
+        &mut self,
+        durability: Durability,
+        batch: &[Job],
+        stats: &CommitStats,
+    ) -> Result<(), String> {
+        let mut attempt = 0u32;
+        loop {
+            let err = match commit(&self.db, durability.clone(), batch) {
+                Ok(()) => return Ok(()),
+                Err(e) => e.to_string(),
+            };
+            stats.error(&err);
+            tracing::error!(error = %err, attempt, "the log could not be written; trying again");
+            let Some(path) = &self.reopen else {
+                return Err(err);
+            };
+            if self.closing.load(Ordering::Acquire) {
+                return Err(err);
+            }
+            std::thread::sleep(Duration::from_millis(50u64 << attempt.min(4)));
+            attempt += 1;
+            match Database::create(path) {
+                Ok(db) => self.db = db,
+                Err(e) => tracing::error!(error = %e, "cannot open the log again"),
+            }
+        }
+    }
+}
+
 /// The writer thread: takes every job waiting, applies them in one transaction, commits once,
 /// then reports each job done. Ends when the queue closes.
 fn write_loop(
-    db: &Database,
+    mut disk: Disk,
     durability: Durability,
     jobs: &mpsc::Receiver<Job>,
     stats: &CommitStats,
@@ -235,13 +293,14 @@ fn write_loop(
         }
         let sync = batch.iter().any(Job::needs_sync);
         let started = Instant::now();
-        let result = commit(db, if sync { durability } else { Durability::None }, &batch)
-            .map_err(|e| e.to_string());
-        if sync && matches!(durability, Durability::Immediate) {
+        let durability_now = if sync {
+            durability.clone()
+        } else {
+            Durability::None
+        };
+        let result = disk.commit(durability_now, &batch, stats);
+        if sync && matches!(durability, Durability::Immediate) && result.is_ok() {
             stats.record(started.elapsed(), batch.len());
-        }
-        if let Err(e) = &result {
-            tracing::error!(error = %e, "the log could not be written");
         }
         for job in batch {
             match job {

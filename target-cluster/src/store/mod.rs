@@ -159,15 +159,23 @@ pub fn open(opts: &StoreOptions) -> Result<OpenedStore, StoreError> {
         }
         StoreKind::Disk => {
             let dir = opts.data_dir.clone().ok_or(StoreError::NoDataDir)?;
-            std::fs::create_dir_all(&dir).map_err(|source| StoreError::CreateDir {
+            let create_err = |source| StoreError::CreateDir {
                 path: dir.clone(),
                 source,
-            })?;
+            };
+            std::fs::create_dir_all(&dir).map_err(create_err)?;
             let path = dir.join("raft.redb");
             let db = Database::create(&path).map_err(|e| StoreError::Database {
                 path: path.clone(),
                 source: e.into(),
             })?;
+            // A new file, or a new folder, is durable only once the directory that names it
+            // is synced (POSIX; a power loss shows it). Until then a crash could take the log
+            // file, and with it every vote and entry, however well the file itself was synced.
+            sync_dir(&dir).map_err(create_err)?;
+            if let Some(parent) = dir.parent() {
+                sync_dir(parent).map_err(create_err)?;
+            }
             let loaded = state_machine::load_snapshot(&dir).map_err(StoreError::Snapshot)?;
             (db, Some(dir), loaded)
         }
@@ -176,7 +184,11 @@ pub fn open(opts: &StoreOptions) -> Result<OpenedStore, StoreError> {
         path: "raft.redb".into(),
         source,
     })?;
-    let log = LogStore::new(Arc::new(db), opts.fsync, committed.clone()).map_err(|source| {
+    let reopen = match opts.kind {
+        StoreKind::Disk => opts.data_dir.as_ref().map(|d| d.join("raft.redb")),
+        StoreKind::Memory => None,
+    };
+    let log = LogStore::new(db, reopen, opts.fsync, committed.clone()).map_err(|source| {
         StoreError::Database {
             path: "raft.redb".into(),
             source,
@@ -190,6 +202,11 @@ pub fn open(opts: &StoreOptions) -> Result<OpenedStore, StoreError> {
         kv,
         committed,
     })
+}
+
+/// fsync of a directory: makes the names in it durable.
+pub(crate) fn sync_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

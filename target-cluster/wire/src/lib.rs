@@ -204,7 +204,7 @@ pub struct Status {
 }
 
 /// Durable log commit times of a node (`/status`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CommitTimes {
     /// Durable commits (each one fsync, for a batch of queued writes).
     pub commits: u64,
@@ -216,6 +216,12 @@ pub struct CommitTimes {
     pub p99_ms: f64,
     /// Longest, ms.
     pub max_ms: f64,
+    /// Commits that failed (a full or failing disk); each is tried again until it succeeds.
+    #[serde(default)]
+    pub errors: u64,
+    /// The last failure, when there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 /// Body of `POST /admin/members`.
