@@ -7,17 +7,19 @@
 //! - [`slo`]: the SLO expression
 //! - [`plot`]: draws `capacity.svg`
 //! - [`progress`]: what the search has done so far, for a live view
+//! - [`timeline`]: `timeline.csv` and `timeline.svg` of the whole search, steps as bands
 
 pub mod plot;
 pub mod progress;
 pub mod search;
 pub mod slo;
+pub mod timeline;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use loadgen::output::percentile_distribution;
+use loadgen::output::{TimelineRow, percentile_distribution};
 use loadgen::thresholds::Metric;
 use loadgen::{LoadModel, LoadRun};
 use serde::Serialize;
@@ -88,6 +90,10 @@ pub struct StepResult {
     pub verdict: String,
     /// Why it failed.
     pub reason: Option<String>,
+    /// When the step's load started, seconds from the start of the search.
+    pub started_s: f64,
+    /// When its load ended.
+    pub ended_s: f64,
 }
 
 /// `capacity.json`.
@@ -95,6 +101,8 @@ pub struct StepResult {
 pub struct CapacityReport {
     /// Scenario name.
     pub scenario: String,
+    /// The store under test.
+    pub target: String,
     /// Nodes.
     pub nodes: u64,
     /// Workload letter.
@@ -172,6 +180,8 @@ impl StepResult {
             },
             verdict: String::new(),
             reason: None,
+            started_s: 0.0,
+            ended_s: 0.0,
         }
     }
 }
@@ -237,6 +247,7 @@ pub async fn run(
     }
     let mut search = Search::new(opts.start_rate, opts.resolution, 1_000_000.0);
     let mut steps = Vec::new();
+    let mut rows = Vec::new();
     while let Some(rate) = search.next() {
         if stop.is_cancelled() {
             break;
@@ -248,10 +259,14 @@ pub async fn run(
                 p.current = Default::default();
             });
         }
-        let mut step = match &mut cluster {
+        let offset = started.elapsed().as_secs_f64();
+        let (mut step, step_rows) = match &mut cluster {
             Some(c) => step_on(c, &opts, rate, &dir, n, stop.clone()).await?,
             None => step_with_faults(&opts, rate, &dir, n, stop.clone()).await?,
         };
+        step.started_s = offset;
+        step.ended_s = offset + step_rows.last().map_or(0.0, |r| r.t_s);
+        rows.extend(timeline::shift(step_rows, offset));
         judge(&opts.slo, &mut step);
         if let Some(p) = &opts.progress {
             let done = step.clone();
@@ -283,6 +298,7 @@ pub async fn run(
         .and_then(|a| steps.iter().find(|s| s.target_rate == a).cloned());
     let report = CapacityReport {
         scenario: name,
+        target: opts.scenario.cluster.target.as_str().into(),
         nodes: opts.scenario.cluster.nodes,
         workload: opts.scenario.load.workload.as_str().into(),
         slo: opts.slo.to_string(),
@@ -294,6 +310,7 @@ pub async fn run(
         aborted: stop.is_cancelled(),
     };
     write_outputs(&dir, &report, &opts.slo).map_err(|(p, e)| io(&p, e))?;
+    timeline::write(&dir, &rows).map_err(|(p, e)| io(&p, e))?;
     let exit = if report.aborted {
         Exit::CannotRun
     } else if report.answer.is_some() {
@@ -312,7 +329,7 @@ async fn step_on(
     dir: &Path,
     n: usize,
     stop: CancellationToken,
-) -> Result<StepResult, DrillError> {
+) -> Result<(StepResult, Vec<TimelineRow>), DrillError> {
     let mut scenario = opts.scenario.clone();
     scenario.load.model = LoadModel::open(rate);
     scenario.load.warmup = opts.step_warmup;
@@ -337,7 +354,10 @@ async fn step_on(
         report.counts(),
     );
     settle(c).await;
-    Ok(step)
+    Ok((
+        step,
+        report.snapshots.iter().map(TimelineRow::from).collect(),
+    ))
 }
 
 /// Waits until the leader has applied its whole log, so a step's backlog does not spill into
@@ -364,7 +384,7 @@ async fn step_with_faults(
     dir: &Path,
     n: usize,
     stop: CancellationToken,
-) -> Result<StepResult, DrillError> {
+) -> Result<(StepResult, Vec<TimelineRow>), DrillError> {
     let mut scenario = opts.scenario.clone();
     scenario.load.model = LoadModel::open(rate);
     scenario.load.warmup = opts.step_warmup;
@@ -395,12 +415,13 @@ async fn step_with_faults(
         max: l.max,
         ..Default::default()
     };
-    Ok(StepResult::measured(
-        rate,
-        s.duration_s - s.warmup_s,
-        &latency,
-        &s.counts,
-    ))
+    let step = StepResult::measured(rate, s.duration_s - s.warmup_s, &latency, &s.counts);
+    // The step's own run folder has its timeline (faults, leaders and all); the search's
+    // timeline takes its rows.
+    let rows = crate::report::RunFolder::load(&outcome.dir)
+        .map(|f| f.timeline)
+        .unwrap_or_default();
+    Ok((step, rows))
 }
 
 /// Copies a step's load snapshots into the progress the live view reads.
@@ -478,6 +499,7 @@ fn markdown(r: &CapacityReport) -> String {
         );
     }
     let _ = writeln!(o, "\n![latency–throughput curve](capacity.svg)");
+    let _ = writeln!(o, "\n![the search over time, steps as bands](timeline.svg)");
     o
 }
 
@@ -508,6 +530,8 @@ mod tests {
             late_pct: 0.0,
             verdict: String::new(),
             reason: None,
+            started_s: 0.0,
+            ended_s: 0.0,
         };
         judge(&slo, &mut s);
         assert_eq!(s.verdict, "pass");
@@ -538,6 +562,8 @@ mod tests {
             late_pct: 0.0,
             verdict: String::new(),
             reason: None,
+            started_s: 0.0,
+            ended_s: 0.0,
         };
         for text in [
             "p90<10ms",

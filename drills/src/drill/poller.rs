@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::rig::Rig;
+use crate::report::series::NodeSeries;
 
 /// How often the cluster is polled.
 pub const POLL_EVERY: Duration = Duration::from_millis(150);
@@ -112,6 +113,8 @@ pub struct PollLog {
     pub last_status: BTreeMap<NodeId, Status>,
     /// Per node: sum of CPU samples and their count, after `judge_from`.
     pub cpu: BTreeMap<NodeId, (f64, u64)>,
+    /// Per node, one sample a second over the whole run: state, CPU and RSS (`nodes.csv`).
+    pub nodes: NodeSeries,
 }
 
 impl PollLog {
@@ -236,12 +239,14 @@ pub async fn run(
             } else {
                 NodeState::Up
             };
+            let rss_bytes = sample.map(|(_, rss)| rss);
+            log.nodes.observe(t, id, state.name(), cpu_pct, rss_bytes);
             nodes.push(NodeView {
                 id,
                 state,
                 status: statuses.remove(&id),
                 cpu_pct,
-                rss_bytes: sample.map(|(_, rss)| rss),
+                rss_bytes,
                 link_faults: links.as_ref().map(|l| l.faults_of(id)).unwrap_or_default(),
             });
         }

@@ -155,6 +155,8 @@ mod tests {
             late_pct: 0.0,
             verdict: if pass { "pass" } else { "fail" }.into(),
             reason: None,
+            started_s: 0.0,
+            ended_s: 0.0,
         }
     }
 

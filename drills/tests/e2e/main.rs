@@ -6,6 +6,7 @@
 mod bad_input;
 mod capacity;
 mod cluster_cmd;
+mod compare;
 mod crash;
 mod drills;
 mod failover;
@@ -14,3 +15,4 @@ mod harness;
 mod live_view;
 mod load_cmd;
 mod membership;
+mod suite;
