@@ -121,7 +121,7 @@ fn the_timeline_has_one_shaded_labelled_band_per_fault() {
     assert!(texts.iter().any(|t| t == "kill leader [1]"), "{texts:?}");
     assert!(texts.iter().any(|t| t == "pause follower [3]"), "{texts:?}");
     assert!(
-        texts.iter().any(|t| t == "leader 2") && texts.iter().any(|t| t == "no leader"),
+        texts.iter().any(|t| t == "leader: none → 2"),
         "leader changes are marked: {texts:?}"
     );
     assert!(

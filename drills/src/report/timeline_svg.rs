@@ -135,38 +135,56 @@ pub(crate) fn shade<Y: Ranged<ValueType = f64>>(
     Ok(())
 }
 
-/// Vertical marks at leader changes.
+/// Vertical marks at leader changes. Changes seen in the same second share one label
+/// (`leader: none → 3`), and labels of nearby seconds step up a line so none overwrites another.
 fn leader_marks<Y: Ranged<ValueType = f64>>(
     chart: &mut Chart<'_, '_, Y>,
     leaders: &[(f64, Option<u64>)],
     (y0, y1): (f64, f64),
     labels: bool,
 ) -> Result<(), ReportError> {
+    let mut groups: Vec<(f64, Vec<String>)> = Vec::new();
     for (t, l) in leaders {
+        let name = l.map_or("none".to_string(), |l| l.to_string());
+        match groups.last_mut() {
+            Some((t0, names)) if *t0 == *t => names.push(name),
+            _ => groups.push((*t, vec![name])),
+        }
+    }
+    let mut row = 0;
+    let mut prev_t = f64::NEG_INFINITY;
+    for (t, names) in groups {
         chart
             .draw_series(DashedLineSeries::new(
-                vec![(*t, y0), (*t, y1)],
+                vec![(t, y0), (t, y1)],
                 4,
                 3,
                 LEADER.stroke_width(1),
             ))
             .map_err(plot_err)?;
-        if labels {
-            let text = l.map_or("no leader".to_string(), |l| format!("leader {l}"));
-            let style = ("sans-serif", 11)
-                .into_font()
-                .color(&LEADER)
-                .pos(Pos::new(HPos::Left, VPos::Bottom));
-            chart
-                .plotting_area()
-                .draw(&Text::new(text, (*t, y0), style))
-                .map_err(plot_err)?;
+        if !labels {
+            continue;
         }
+        row = if t - prev_t < 1.5 { (row + 1) % 4 } else { 0 };
+        prev_t = t;
+        let style = ("sans-serif", 11)
+            .into_font()
+            .color(&LEADER)
+            .pos(Pos::new(HPos::Left, VPos::Bottom));
+        let (px, py) = chart.backend_coord(&(t, y0));
+        let area = chart.plotting_area().strip_coord_spec();
+        let (ox, oy) = area.get_base_pixel();
+        area.draw(&Text::new(
+            format!("leader: {}", names.join(" → ")),
+            (px - ox + 3, py - oy - 3 - row * 13),
+            style,
+        ))
+        .map_err(plot_err)?;
     }
     Ok(())
 }
 
-/// Horizontal level lines, labelled at their right end.
+/// Horizontal level lines, labelled just above their left end (the legend sits on the right).
 fn level_lines<Y: Ranged<ValueType = f64>>(
     chart: &mut Chart<'_, '_, Y>,
     levels: &[Level],
@@ -183,11 +201,16 @@ fn level_lines<Y: Ranged<ValueType = f64>>(
         let style = ("sans-serif", 11)
             .into_font()
             .color(&color)
-            .pos(Pos::new(HPos::Right, VPos::Bottom));
-        chart
-            .plotting_area()
-            .draw(&Text::new(l.label.clone(), (x_max, l.value), style))
-            .map_err(plot_err)?;
+            .pos(Pos::new(HPos::Left, VPos::Bottom));
+        let (px, py) = chart.backend_coord(&(0.0, l.value));
+        let area = chart.plotting_area().strip_coord_spec();
+        let (ox, oy) = area.get_base_pixel();
+        area.draw(&Text::new(
+            l.label.clone(),
+            (px - ox + 4, py - oy - 2),
+            style,
+        ))
+        .map_err(plot_err)?;
     }
     Ok(())
 }
