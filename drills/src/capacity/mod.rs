@@ -7,7 +7,7 @@
 //! - [`slo`]: the SLO expression
 //! - [`plot`]: draws `capacity.svg`
 //! - [`progress`]: what the search has done so far, for a live view
-//! - [`timeline`]: `timeline.csv` and `timeline.svg` of the whole search, steps as bands
+//! - [`timeline`]: writes `timeline.csv` and `timeline.svg` of the whole search, steps as bands
 
 pub mod plot;
 pub mod progress;

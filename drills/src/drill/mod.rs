@@ -8,7 +8,8 @@
 //! - [`poller`]: `/status`, CPU and RSS of every node, 6–7 times a second
 //! - [`faults`]: target resolution, apply, undo, the final heal
 //! - [`judge`]: final reads, thresholds, recovery and the verdict
-//! - [`results`]: `summary.json`, `report.md`, `timeline.csv`, `latency.hgrm`
+//! - [`results`]: writes `summary.json`, `timeline.csv`, `nodes.csv`, `latency.hgrm`, then the
+//!   pages and pictures through [`crate::report`]
 //! - [`progress`]: the one-line-per-second progress on stderr
 //! - [`disk_probe`]: fdatasync latency of the disk under the nodes, over the run
 

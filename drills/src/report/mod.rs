@@ -4,12 +4,12 @@
 //!
 //! # Layout
 //! - this file: [`RunFolder`] (a run's files, read back), [`render_run`], [`ReportError`]
-//! - [`doc`]: `summary.json` as read back
-//! - [`series`]: `timeline.csv` read back; `nodes.csv` and the per-node series behind it
-//! - [`timeline_svg`]: `timeline.svg` (throughput, latency, fault bands, leaders, levels)
+//! - [`doc`]: reads `summary.json` back
+//! - [`series`]: reads `timeline.csv` back; writes `nodes.csv` and the per-node series behind it
+//! - [`timeline_svg`]: draws `timeline.svg` (throughput, latency, fault bands, leaders, levels)
 //! - [`nodes_svg`]: per-node CPU and RSS over time
-//! - [`markdown`]: `report.md`
-//! - [`html`]: `report.html`, self-contained
+//! - [`markdown`]: writes `report.md`
+//! - [`html`]: writes `report.html`, self-contained
 //! - [`figures`]: the named figures of a run, and their median, min and max over runs
 //! - [`repeat`]: the summary and pages of a repeat (one scenario, N seeds)
 //! - [`suite`]: the index of a suite (one row per scenario)

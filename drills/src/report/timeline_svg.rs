@@ -320,7 +320,8 @@ fn latency(
         .draw()
         .map_err(plot_err)?;
     shade(&mut chart, &p.bands, (y_min, y_max), false)?;
-    let series: [(&str, RGBColor, fn(&TimelineRow) -> f64); 3] = [
+    type Pick = fn(&TimelineRow) -> f64;
+    let series: [(&str, RGBColor, Pick); 3] = [
         ("p50", RGBColor(40, 90, 200), |r| r.p50_ms),
         ("p99", RGBColor(240, 120, 0), |r| r.p99_ms),
         ("p99.9", RGBColor(200, 0, 60), |r| r.p999_ms),
