@@ -442,3 +442,6 @@ fn load_level(l: &LoadDoc) -> String {
         _ => String::new(),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -8,12 +8,14 @@ use super::rules::Class;
 use crate::report::figures::Spread;
 use crate::report::{ReportError, write};
 
-/// `12.34`, or `12.34 [10.10–14.00]` for a figure measured more than once.
-fn value(v: Option<Spread>) -> String {
+/// `12.34`, or `12.34 [10.10–14.00]` for a figure measured more than once; counts (no unit)
+/// without decimals.
+fn value(v: Option<Spread>, unit: &str) -> String {
+    let d = if unit.is_empty() { 0 } else { 2 };
     match v {
         None => "–".into(),
-        Some(s) if s.n > 1 => format!("{:.2} [{:.2}–{:.2}]", s.median, s.min, s.max),
-        Some(s) => format!("{:.2}", s.median),
+        Some(s) if s.n > 1 => format!("{:.d$} [{:.d$}–{:.d$}]", s.median, s.min, s.max),
+        Some(s) => format!("{:.d$}", s.median),
     }
 }
 
@@ -21,6 +23,8 @@ fn change(c: Option<f64>) -> String {
     match c {
         None => "–".into(),
         Some(c) if c.is_infinite() => "new".into(),
+        // No "-0.0%" for a change that rounds to nothing.
+        Some(c) if c.abs() < 0.05 => "0.0%".into(),
         Some(c) => format!("{c:+.1}%"),
     }
 }
@@ -51,8 +55,8 @@ fn cells(c: &Comparison) -> Vec<[String; 6]> {
             [
                 r.scenario.clone(),
                 format!("{}{unit}", r.figure),
-                value(r.base),
-                value(r.new),
+                value(r.base, &r.unit),
+                value(r.new, &r.unit),
                 change(r.change_pct),
                 mark(r.class, r.crossed),
             ]

@@ -213,4 +213,4 @@ pub fn render_run(dir: &Path) -> Result<(), ReportError> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
