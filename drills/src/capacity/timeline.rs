@@ -14,7 +14,7 @@ use loadgen::thresholds::Metric;
 use serde::Deserialize;
 
 use super::slo::Slo;
-use crate::report::timeline_svg::{self, Band, Level, TimelinePlot};
+use crate::report::timeline_svg::{self, Band, BandKind, Level, TimelinePlot};
 use crate::report::{ReportError, read, read_json, series, write as write_file};
 
 /// Rows of one step moved by `offset` seconds onto the search's clock.
@@ -86,7 +86,11 @@ pub fn render(dir: &Path) -> Result<(), ReportError> {
                     s.target_rate,
                     if pass { "✓" } else { "✗" }
                 ),
-                failed: !pass,
+                kind: if pass {
+                    BandKind::Passed
+                } else {
+                    BandKind::Failed
+                },
             })
         })
         .collect();

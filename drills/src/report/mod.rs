@@ -31,7 +31,7 @@ use loadgen::thresholds::Metric;
 
 use self::doc::RunDoc;
 use self::series::NodeSample;
-use self::timeline_svg::{Band, Level, TimelinePlot};
+use self::timeline_svg::{Band, BandKind, Level, TimelinePlot};
 
 /// A folder's files could not be read, or its pictures not drawn or written.
 #[derive(Debug, thiserror::Error)]
@@ -128,7 +128,7 @@ impl RunFolder {
                 from_s: f.at_s,
                 to_s: f.healed_at_s.unwrap_or(f.at_s),
                 label: f.label(),
-                failed: false,
+                kind: BandKind::Fault,
             })
             .collect()
     }

@@ -10,8 +10,10 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::ReportError;
 
-/// Fill of a fault window (and of a capacity step that met its SLO, in a lighter tone).
+/// Fill of a fault window.
 pub const BAND: RGBColor = RGBColor(255, 140, 0);
+/// Fill of a capacity step that met its SLO.
+pub const BAND_PASSED: RGBColor = RGBColor(40, 160, 70);
 /// Fill of a capacity step that failed its SLO.
 pub const BAND_FAILED: RGBColor = RGBColor(220, 40, 40);
 /// Opacity of the shading: light enough that the data reads through it.
@@ -32,8 +34,19 @@ pub struct Band {
     pub to_s: f64,
     /// What the band says: `kill leader [2]`.
     pub label: String,
-    /// Shaded as a failure (a capacity step that broke its SLO).
-    pub failed: bool,
+    /// What it is, which sets its colour.
+    pub kind: BandKind,
+}
+
+/// What a band stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BandKind {
+    /// A fault's window.
+    Fault,
+    /// A capacity step that met its SLO.
+    Passed,
+    /// A capacity step that did not.
+    Failed,
 }
 
 /// A horizontal level line: a threshold, or an SLO bound.
@@ -65,6 +78,8 @@ pub struct TimelinePlot {
 }
 
 const WIDTH: u32 = 1000;
+/// Rows further apart than this were not measured in between (capacity steps).
+const GAP_S: f64 = 1.5;
 const HEIGHT: u32 = 640;
 
 /// Draws the timeline and returns the SVG text.
@@ -105,7 +120,11 @@ pub(crate) fn shade<Y: Ranged<ValueType = f64>>(
     labels: bool,
 ) -> Result<(), ReportError> {
     for (i, b) in bands.iter().enumerate() {
-        let color = if b.failed { BAND_FAILED } else { BAND };
+        let color = match b.kind {
+            BandKind::Fault => BAND,
+            BandKind::Passed => BAND_PASSED,
+            BandKind::Failed => BAND_FAILED,
+        };
         // An instant fault (a restart) still gets a visible sliver.
         let to = b.to_s.max(b.from_s + 0.25);
         chart
@@ -240,11 +259,13 @@ fn throughput(
         .draw()
         .map_err(plot_err)?;
     shade(&mut chart, &p.bands, (0.0, y_max), true)?;
-    let mut prev = 0.0;
+    let mut prev = 0.0_f64;
     let mut ok_bars = Vec::new();
     let mut err_bars = Vec::new();
     for r in &p.rows {
-        let (t0, t1) = (prev, r.t_s);
+        // A row covers the second before it (less, for a run's last, short interval); a gap
+        // between capacity steps stays a gap.
+        let (t0, t1) = (prev.max(r.t_s - 1.0), r.t_s);
         prev = r.t_s;
         let ops = r.ok + r.errors;
         if ops == 0 || t1 <= t0 {
@@ -327,14 +348,19 @@ fn latency(
         ("p99.9", RGBColor(200, 0, 60), |r| r.p999_ms),
     ];
     for (name, color, get) in series {
-        // A second without operations has no latency: the line breaks there.
+        // A second without operations has no latency, and nothing was measured between two
+        // capacity steps: the line breaks there.
         let mut segments: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+        let mut prev_t = f64::NEG_INFINITY;
         for r in &p.rows {
             let v = get(r);
+            let gap = r.t_s - prev_t > GAP_S;
+            prev_t = r.t_s;
+            if (v <= 0.0 || gap) && !segments.last().expect("one").is_empty() {
+                segments.push(Vec::new());
+            }
             if v > 0.0 {
                 segments.last_mut().expect("one").push((r.t_s, v));
-            } else if !segments.last().expect("one").is_empty() {
-                segments.push(Vec::new());
             }
         }
         let mut first = true;
