@@ -209,27 +209,15 @@ async fn one(
 /// The index as printed at the end.
 fn final_text(index: &SuiteIndex, root: &Path) -> String {
     let mut o = String::from("\n");
-    let f = |v: Option<f64>, d: usize| match v {
-        None => "–".to_string(),
-        Some(v) if v.is_infinite() => "never".to_string(),
-        Some(v) => format!("{v:.d$}"),
-    };
     let _ = writeln!(
         o,
-        "{:<20} {:<8} {:>9} {:>9} {:>10} {:>5}  consistency",
+        "{:<20} {:<14} {:>9} {:>9} {:>10} {:>5}  consistency",
         "scenario", "verdict", "tps", "p99 ms", "recovery s", "lost"
     );
-    for r in &index.rows {
+    for [name, verdict, tps, p99, recovery, lost, consistency] in index.cells() {
         let _ = writeln!(
             o,
-            "{:<20} {:<8} {:>9} {:>9} {:>10} {:>5}  {}",
-            r.scenario,
-            r.verdict,
-            f(r.tps, 1),
-            f(r.p99_ms, 2),
-            f(r.recovery_s, 2),
-            f(r.lost_writes, 0),
-            r.consistency
+            "{name:<20} {verdict:<14} {tps:>9} {p99:>9} {recovery:>10} {lost:>5}  {consistency}"
         );
     }
     let _ = writeln!(

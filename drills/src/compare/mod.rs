@@ -200,14 +200,7 @@ impl Folder {
 
 fn capacity_group(c: CapacityDoc) -> Group {
     let a = c.answer.as_ref();
-    let fig = |name: &str, unit: &str, better, limit, v: Option<f64>| Figure {
-        name: name.into(),
-        unit: unit.into(),
-        better,
-        limit,
-        value: v.map(Spread::one),
-        missing: usize::from(v.is_none()),
-    };
+    let fig = Figure::new;
     Group {
         scenario: c.scenario,
         target: c.target.unwrap_or_else(|| "reference".into()),

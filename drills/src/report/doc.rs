@@ -103,11 +103,11 @@ pub struct LoadDoc {
     /// Closed loop users.
     #[serde(default)]
     pub users: Option<u64>,
-    /// Late starts.
-    #[serde(default)]
+    /// Late starts (a run's own; a repeat's summary leaves it to each run's).
+    #[serde(default, skip_serializing)]
     pub late: u64,
-    /// Planned operations never started.
-    #[serde(default)]
+    /// Planned operations never started (likewise).
+    #[serde(default, skip_serializing)]
     pub dropped: u64,
 }
 

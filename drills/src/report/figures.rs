@@ -93,7 +93,8 @@ pub struct Figure {
 }
 
 impl Figure {
-    fn new(
+    /// A figure of one run (`v`: its value, or none when it was not measured).
+    pub fn new(
         name: impl Into<String>,
         unit: &str,
         better: Better,

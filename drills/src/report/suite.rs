@@ -159,7 +159,8 @@ impl SuiteIndex {
         }
     }
 
-    fn cells(&self) -> Vec<[String; 7]> {
+    /// The rows as text: scenario, verdict, TPS, p99, recovery, lost writes, consistency.
+    pub fn cells(&self) -> Vec<[String; 7]> {
         let f = |v: Option<f64>, d: usize| match v {
             None => "–".to_string(),
             Some(v) if v.is_infinite() => "never".to_string(),
