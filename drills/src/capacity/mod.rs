@@ -310,7 +310,10 @@ pub async fn run(
         aborted: stop.is_cancelled(),
     };
     write_outputs(&dir, &report, &opts.slo).map_err(|(p, e)| io(&p, e))?;
-    timeline::write(&dir, &rows).map_err(|(p, e)| io(&p, e))?;
+    if let Err((p, e)) = timeline::write(&dir, &rows) {
+        // A picture of the search, not its answer: capacity.json stands without it.
+        tracing::warn!(path = %p.display(), error = %e, "the search's timeline could not be written");
+    }
     let exit = if report.aborted {
         Exit::CannotRun
     } else if report.answer.is_some() {
@@ -420,7 +423,10 @@ async fn step_with_faults(
     // timeline takes its rows.
     let rows = crate::report::RunFolder::load(&outcome.dir)
         .map(|f| f.timeline)
-        .unwrap_or_default();
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "the step's timeline is left out of the search's");
+            Vec::new()
+        });
     Ok((step, rows))
 }
 

@@ -208,11 +208,13 @@ pub fn write_all(dir: &Path, summary: &Summary, i: &Inputs<'_>) -> Result<(), Wr
         write(dir.join("nodes.csv"), csv.as_bytes())?;
     }
     write_hgrm_files(dir, &i.report.totals).map_err(|e| (dir.join("latency.hgrm"), e))?;
-    // The pages and pictures come from the files just written, as `raftdrill report` makes them.
-    crate::report::render_run(dir).map_err(|e| match e {
-        crate::report::ReportError::Io { path, source } => (path, source),
-        other => (dir.join("report.html"), std::io::Error::other(other)),
-    })
+    // The pages and pictures come from the files just written, as `raftdrill report` makes
+    // them. They are views of the verdict, not part of it: one that cannot be drawn is said,
+    // and `raftdrill report DIR` can draw it again, but the run keeps its exit code.
+    if let Err(e) = crate::report::render_run(dir) {
+        tracing::warn!(error = %e, "report.md, report.html or an SVG could not be written");
+    }
+    Ok(())
 }
 
 /// `timeline.csv`: one row per second, with the leader at the end of the second and the
