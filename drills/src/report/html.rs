@@ -29,6 +29,7 @@ pub fn esc(s: &str) -> String {
 pub const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1060px;color:#222}\
 table{border-collapse:collapse;margin:.5em 0 1.5em}th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}\
 th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}\
+#recovery td:nth-child(2),#scenarios td:nth-child(2),#lost-keys td,#runs td{text-align:left}\
 .verdict{display:inline-block;padding:.3em .8em;border-radius:4px;font-weight:bold;color:#fff}\
 .pass{background:#2e7d32}.warn{background:#e69500}.fail,.aborted{background:#c62828}\
 .ok{color:#2e7d32}.bad{color:#c62828}svg{max-width:100%;height:auto}";
