@@ -35,6 +35,12 @@ pub enum Command {
     Cluster(ClusterArgs),
     /// Check a recorded history (a run folder or history.jsonl) for linearizability.
     Check(CheckArgs),
+    /// Run every built-in scenario (or every scenario file of a folder) and write one index.
+    Suite(SuiteArgs),
+    /// Compare two results folders of the same kind: runs, repeats, suites or capacity searches.
+    Compare(CompareArgs),
+    /// Re-render report.md, report.html and the SVGs of a run folder from its files.
+    Report(ReportArgs),
     /// Run one reference node in this process (used by raftdrill itself).
     #[command(hide = true)]
     Node(NodeArgs),
@@ -70,6 +76,59 @@ pub struct RunArgs {
     /// The etcd binary (default: `etcd` on PATH; Debian's etcd-server package).
     #[arg(long)]
     pub etcd_bin: Option<PathBuf>,
+    /// Run the scenario N times, each on a fresh cluster with seeds SEED, SEED+1, ...; each run
+    /// in its own subfolder, with an aggregate summary.json (median, min, max, worst verdict).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: Option<u32>,
+}
+
+/// `raftdrill suite`.
+#[derive(Debug, Args)]
+pub struct SuiteArgs {
+    /// Run each scenario N times (a repeat per scenario).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
+    /// Only these scenarios, comma-separated (names of built-ins, or of files in --dir).
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Run every scenario file (*.toml) of this folder instead of the built-in library.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Shorten (or stretch) every scenario to this length; fault times, fault lengths and the
+    /// warmup scale with it, so every fault still fires and heals within the run.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Write the suite here instead of results/<UTC time>-suite/.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Seed of the first run of each scenario.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// `raftdrill compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The folder to compare against (the last release, say).
+    pub base: PathBuf,
+    /// The folder under judgement; compare.md and compare.json are written here.
+    pub new: PathBuf,
+    /// Exit 1 when a p99 latency grew by more than this, beyond noise.
+    #[arg(long, default_value = "10%", value_parser = parse_limit_pct)]
+    pub max_p99_increase: f64,
+    /// Exit 1 when throughput (or a capacity) fell by more than this, beyond noise.
+    #[arg(long, default_value = "5%", value_parser = parse_limit_pct)]
+    pub max_tps_drop: f64,
+    /// Exit 1 when a recovery time grew by more than this, beyond noise (or never came).
+    #[arg(long, default_value = "20%", value_parser = parse_limit_pct)]
+    pub max_recovery_increase: f64,
+}
+
+/// `raftdrill report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A run folder (summary.json, timeline.csv, nodes.csv), or a repeat's or a suite's.
+    pub dir: PathBuf,
 }
 
 /// `raftdrill capacity`.
@@ -299,6 +358,15 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     loadgen::units::parse_duration(s)
 }
 
+/// Parses a limit in percent: `10%` or `10`, zero or more (an increase may pass 100 %).
+fn parse_limit_pct(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    match t.strip_suffix('%').unwrap_or(t).trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("expected a percentage such as 10%, got {s:?}")),
+    }
+}
+
 fn parse_ms_or_duration(s: &str) -> Result<Duration, String> {
     match s.trim().parse::<u64>() {
         Ok(ms) => Ok(Duration::from_millis(ms)),
@@ -370,6 +438,34 @@ mod tests {
         );
         assert!(parse_members("0,1").is_err());
         assert!(parse_peer("2=nohost").is_err());
+    }
+
+    #[test]
+    fn compare_limits_and_suite_lists_parse() {
+        let cli = Cli::try_parse_from([
+            "raftdrill",
+            "compare",
+            "a",
+            "b",
+            "--max-p99-increase",
+            "150%",
+        ])
+        .unwrap();
+        let Some(Command::Compare(c)) = cli.command else {
+            panic!("not compare")
+        };
+        assert_eq!(
+            (c.max_p99_increase, c.max_tps_drop, c.max_recovery_increase),
+            (150.0, 5.0, 20.0)
+        );
+        assert!(parse_limit_pct("-1%").is_err() && parse_limit_pct("x").is_err());
+        let cli =
+            Cli::try_parse_from(["raftdrill", "suite", "--only", "baseline,leader-kill"]).unwrap();
+        let Some(Command::Suite(s)) = cli.command else {
+            panic!("not suite")
+        };
+        assert_eq!(s.only, ["baseline", "leader-kill"]);
+        assert!(Cli::try_parse_from(["raftdrill", "run", "--repeat", "0"]).is_err());
     }
 
     #[test]

@@ -20,3 +20,17 @@ impl From<Exit> for std::process::ExitCode {
         std::process::ExitCode::from(e as u8)
     }
 }
+
+impl Exit {
+    /// The exit of a recorded code (`exit_code` of a summary); an unknown code could not have
+    /// been a verdict, so it reads as a run that was not carried out.
+    pub fn from_code(code: u8) -> Exit {
+        match code {
+            0 => Exit::Pass,
+            1 => Exit::ThresholdBroken,
+            2 => Exit::Usage,
+            3 => Exit::DataAnomaly,
+            _ => Exit::CannotRun,
+        }
+    }
+}

@@ -113,6 +113,28 @@ async fn dispatch(cli: Cli) -> Result<Exit, (anyhow::Error, Exit)> {
             let code = e.exit();
             (e.into(), code)
         }),
+        Command::Suite(args) => {
+            let stop = stop_on_signal();
+            drills::cmd::suite::run(args, exe()?, stop)
+                .await
+                .map_err(|e| {
+                    let code = e.exit();
+                    (e.into(), code)
+                })
+        }
+        Command::Compare(args) => drills::cmd::compare::run(&args).map_err(|e| {
+            let code = e.exit();
+            (e.into(), code)
+        }),
+        Command::Report(args) => {
+            // An unreadable or foreign folder is bad input: exit 2.
+            let done = drills::cmd::report::run(&args.dir)
+                .map_err(|e| (anyhow::Error::from(e), Exit::Usage))?;
+            for line in done {
+                println!("{line}");
+            }
+            Ok(Exit::Pass)
+        }
         Command::Scenarios => {
             print!("{}", drills::cmd::scenarios::listing());
             Ok(Exit::Pass)

@@ -7,17 +7,19 @@
 //! - [`slo`]: the SLO expression
 //! - [`plot`]: draws `capacity.svg`
 //! - [`progress`]: what the search has done so far, for a live view
+//! - [`timeline`]: writes `timeline.csv` and `timeline.svg` of the whole search, steps as bands
 
 pub mod plot;
 pub mod progress;
 pub mod search;
 pub mod slo;
+pub mod timeline;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use loadgen::output::percentile_distribution;
+use loadgen::output::{TimelineRow, percentile_distribution};
 use loadgen::thresholds::Metric;
 use loadgen::{LoadModel, LoadRun};
 use serde::Serialize;
@@ -98,6 +100,10 @@ pub struct StepResult {
     /// Whether the leader's log drained after the step (the next step started clean). `None`
     /// for steps that ran on a fresh cluster each.
     pub drained: Option<bool>,
+    /// When the step's load started, seconds from the start of the search.
+    pub started_s: f64,
+    /// When its load ended.
+    pub ended_s: f64,
 }
 
 /// `capacity.json`.
@@ -105,6 +111,8 @@ pub struct StepResult {
 pub struct CapacityReport {
     /// Scenario name.
     pub scenario: String,
+    /// The store under test.
+    pub target: String,
     /// Nodes.
     pub nodes: u64,
     /// Workload letter.
@@ -185,6 +193,8 @@ impl StepResult {
             verdict: String::new(),
             reason: None,
             drained: None,
+            started_s: 0.0,
+            ended_s: 0.0,
         }
     }
 }
@@ -251,6 +261,7 @@ pub async fn run(
     let mut search = Search::new(opts.start_rate, opts.resolution, 1_000_000.0);
     let mut steps = Vec::new();
     let mut stopped: Option<String> = None;
+    let mut rows = Vec::new();
     while let Some(rate) = search.next() {
         if stop.is_cancelled() {
             break;
@@ -262,10 +273,14 @@ pub async fn run(
                 p.current = Default::default();
             });
         }
-        let mut step = match &mut cluster {
+        let offset = started.elapsed().as_secs_f64();
+        let (mut step, step_rows) = match &mut cluster {
             Some(c) => step_on(c, &admin, &opts, rate, &dir, n, stop.clone()).await?,
             None => step_with_faults(&opts, rate, &dir, n, stop.clone()).await?,
         };
+        step.started_s = offset;
+        step.ended_s = offset + step_rows.last().map_or(0.0, |r| r.t_s);
+        rows.extend(timeline::shift(step_rows, offset));
         judge(&opts.slo, &mut step);
         if let Some(p) = &opts.progress {
             let done = step.clone();
@@ -306,6 +321,7 @@ pub async fn run(
         .and_then(|a| steps.iter().find(|s| s.target_rate == a).cloned());
     let report = CapacityReport {
         scenario: name,
+        target: opts.scenario.cluster.target.as_str().into(),
         nodes: opts.scenario.cluster.nodes,
         workload: opts.scenario.load.workload.as_str().into(),
         slo: opts.slo.to_string(),
@@ -318,6 +334,10 @@ pub async fn run(
         stopped,
     };
     write_outputs(&dir, &report, &opts.slo).map_err(|(p, e)| io(&p, e))?;
+    if let Err((p, e)) = timeline::write(&dir, &rows) {
+        // A picture of the search, not its answer: capacity.json stands without it.
+        tracing::warn!(path = %p.display(), error = %e, "the search's timeline could not be written");
+    }
     let exit = if report.aborted || report.stopped.is_some() {
         Exit::CannotRun
     } else if report.answer.is_some() {
@@ -337,7 +357,7 @@ async fn step_on(
     dir: &Path,
     n: usize,
     stop: CancellationToken,
-) -> Result<StepResult, DrillError> {
+) -> Result<(StepResult, Vec<TimelineRow>), DrillError> {
     let mut scenario = opts.scenario.clone();
     scenario.load.model = LoadModel::open(rate);
     scenario.load.warmup = opts.step_warmup;
@@ -362,7 +382,10 @@ async fn step_on(
         report.counts(),
     );
     step.drained = Some(settle(c, admin, opts.settle_timeout).await);
-    Ok(step)
+    Ok((
+        step,
+        report.snapshots.iter().map(TimelineRow::from).collect(),
+    ))
 }
 
 /// Waits until the leader has applied its whole log, so a step's backlog does not spill into
@@ -392,7 +415,7 @@ async fn step_with_faults(
     dir: &Path,
     n: usize,
     stop: CancellationToken,
-) -> Result<StepResult, DrillError> {
+) -> Result<(StepResult, Vec<TimelineRow>), DrillError> {
     let mut scenario = opts.scenario.clone();
     scenario.load.model = LoadModel::open(rate);
     scenario.load.warmup = opts.step_warmup;
@@ -424,12 +447,16 @@ async fn step_with_faults(
         max: l.max,
         ..Default::default()
     };
-    Ok(StepResult::measured(
-        rate,
-        s.duration_s - s.warmup_s,
-        &latency,
-        &s.counts,
-    ))
+    let step = StepResult::measured(rate, s.duration_s - s.warmup_s, &latency, &s.counts);
+    // The step's own run folder has its timeline (faults, leaders and all); the search's
+    // timeline takes its rows.
+    let rows = crate::report::RunFolder::load(&outcome.dir)
+        .map(|f| f.timeline)
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "the step's timeline is left out of the search's");
+            Vec::new()
+        });
+    Ok((step, rows))
 }
 
 /// Copies a step's load snapshots into the progress the live view reads.
@@ -510,6 +537,7 @@ fn markdown(r: &CapacityReport) -> String {
         let _ = writeln!(o, "\n**The search stopped early:** {why}.");
     }
     let _ = writeln!(o, "\n![latency–throughput curve](capacity.svg)");
+    let _ = writeln!(o, "\n![the search over time, steps as bands](timeline.svg)");
     o
 }
 
@@ -541,6 +569,8 @@ mod tests {
             verdict: String::new(),
             reason: None,
             drained: None,
+            started_s: 0.0,
+            ended_s: 0.0,
         };
         judge(&slo, &mut s);
         assert_eq!(s.verdict, "pass");
@@ -572,6 +602,8 @@ mod tests {
             verdict: String::new(),
             reason: None,
             drained: None,
+            started_s: 0.0,
+            ended_s: 0.0,
         };
         for text in [
             "p90<10ms",

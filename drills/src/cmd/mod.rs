@@ -4,8 +4,12 @@
 pub mod capacity;
 pub mod check;
 pub mod cluster;
+pub mod compare;
 pub mod faultfs;
 pub mod load;
 pub mod node;
+pub mod repeat;
+pub mod report;
 pub mod run;
 pub mod scenarios;
+pub mod suite;

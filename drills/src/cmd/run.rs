@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::RunArgs;
+use crate::cmd::repeat::{self, RepeatOptions};
 use crate::drill::results::Summary;
 use crate::drill::{Drill, DrillError, DrillOutcome, RunOptions};
 use crate::exit::Exit;
@@ -22,6 +23,12 @@ pub enum RunError {
     /// The drill could not be carried out (exit 4).
     #[error(transparent)]
     Drill(#[from] DrillError),
+    /// The folder's pages or aggregate could not be written (exit 4).
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
+    /// Ctrl-C or SIGTERM came before any run was made (exit 4).
+    #[error("stopped before any run was made")]
+    Stopped,
 }
 
 impl RunError {
@@ -29,7 +36,7 @@ impl RunError {
     pub fn exit(&self) -> Exit {
         match self {
             RunError::Scenario(_) => Exit::Usage,
-            RunError::Drill(_) => Exit::CannotRun,
+            RunError::Drill(_) | RunError::Report(_) | RunError::Stopped => Exit::CannotRun,
         }
     }
 }
@@ -96,6 +103,25 @@ pub async fn run(args: RunArgs, exe: PathBuf, stop: CancellationToken) -> Result
         scenario.cluster.nodes,
         args.duration.unwrap_or(scenario.duration).as_secs()
     );
+    if let Some(times) = args.repeat {
+        let root = crate::drill::results_dir(
+            args.out.as_deref(),
+            &format!("{}-x{times}", scenario.name),
+            std::time::SystemTime::now(),
+        );
+        let ropts = RepeatOptions {
+            root: root.clone(),
+            times,
+            seed: args.seed,
+            duration: args.duration,
+            exe: opts.exe,
+            tui,
+            etcd_bin: opts.etcd_bin,
+        };
+        let (summary, exit) = repeat::run(&scenario, &ropts, stop).await?;
+        print!("{}", repeat::final_text(&summary, &root));
+        return Ok(exit);
+    }
     let drill = tokio::select! {
         d = Drill::prepare(scenario, opts) => d?,
         _ = stop.cancelled() => return Ok(Exit::CannotRun),

@@ -11,7 +11,8 @@
 //! - [`read_back`]: the final reads after the load (lost writes, and the history's last reads)
 //! - [`consistency`]: the linearizability check of the whole history
 //! - [`judge`]: thresholds, recovery, the checks' outcomes and the verdict
-//! - [`results`]: `summary.json`, `report.md`, `timeline.csv`, `latency.hgrm`
+//! - [`results`]: writes `summary.json`, `timeline.csv`, `nodes.csv`, `latency.hgrm`, then the
+//!   pages and pictures through [`crate::report`]
 //! - [`progress`]: the one-line-per-second progress on stderr
 //! - [`disk_probe`]: fdatasync latency of the disk under the nodes, over the run
 //! - [`disks`]: the fault-injecting filesystems under the nodes' data, for disk faults

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::rig::Rig;
+use crate::report::series::NodeSeries;
 
 /// How often the cluster is polled.
 pub const POLL_EVERY: Duration = Duration::from_millis(150);
@@ -110,6 +111,8 @@ pub struct PollLog {
     pub last_status: BTreeMap<NodeId, Status>,
     /// Per node: sum of CPU samples and their count, after `judge_from`.
     pub cpu: BTreeMap<NodeId, (f64, u64)>,
+    /// Per node, one sample a second over the whole run: state, CPU and RSS (`nodes.csv`).
+    pub nodes: NodeSeries,
 }
 
 impl PollLog {
@@ -231,12 +234,14 @@ pub async fn run(
             } else {
                 NodeState::Up
             };
+            let rss_bytes = sample.map(|(_, rss)| rss);
+            log.nodes.observe(t, id, state.name(), cpu_pct, rss_bytes);
             nodes.push(NodeView {
                 id,
                 state,
                 status: statuses.remove(&id),
                 cpu_pct,
-                rss_bytes: sample.map(|(_, rss)| rss),
+                rss_bytes,
                 link_faults: links.faults_of(id),
             });
         }

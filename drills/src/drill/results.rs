@@ -1,7 +1,7 @@
 //! The results folder: `summary.json` (checked against `results/summary.schema.json`),
-//! `report.md`, `timeline.csv` and `latency*.hgrm`. Node logs are already in `nodes/`.
+//! `timeline.csv`, `nodes.csv` and `latency*.hgrm`; then `report.md`, `report.html` and the
+//! SVGs, rendered from those files by [`crate::report`]. Node logs are already in `nodes/`.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use loadgen::metrics::Counts;
@@ -241,12 +241,22 @@ fn write(path: PathBuf, data: &[u8]) -> Result<(), WriteError> {
 pub fn write_all(dir: &Path, summary: &Summary, i: &Inputs<'_>) -> Result<(), WriteError> {
     let json = serde_json::to_vec_pretty(summary).expect("the summary serializes");
     write(dir.join("summary.json"), &json)?;
-    write(dir.join("report.md"), report_md(summary).as_bytes())?;
     write(
         dir.join("timeline.csv"),
         &timeline(i).map_err(|e| (dir.join("timeline.csv"), e))?,
     )?;
-    write_hgrm_files(dir, &i.report.totals).map_err(|e| (dir.join("latency.hgrm"), e))
+    if i.watched_nodes {
+        let csv = crate::report::series::nodes_csv(&i.poll.nodes.samples());
+        write(dir.join("nodes.csv"), csv.as_bytes())?;
+    }
+    write_hgrm_files(dir, &i.report.totals).map_err(|e| (dir.join("latency.hgrm"), e))?;
+    // The pages and pictures come from the files just written, as `raftdrill report` makes
+    // them. They are views of the verdict, not part of it: one that cannot be drawn is said,
+    // and `raftdrill report DIR` can draw it again, but the run keeps its exit code.
+    if let Err(e) = crate::report::render_run(dir) {
+        tracing::warn!(error = %e, "report.md, report.html or an SVG could not be written");
+    }
+    Ok(())
 }
 
 /// `timeline.csv`: one row per second, with the leader at the end of the second and the
@@ -283,216 +293,4 @@ fn timeline(i: &Inputs<'_>) -> std::io::Result<Vec<u8>> {
         prev_t = s.t;
     }
     w.finish()
-}
-
-fn opt(v: Option<f64>, unit: &str) -> String {
-    v.map_or_else(|| "–".into(), |v| format!("{v:.2}{unit}"))
-}
-
-/// A recovery figure for a table: its time, "never" when it applied and never came, "–" when
-/// it does not apply.
-fn figure(
-    r: Option<&RecoveryEntry>,
-    name: &str,
-    get: impl Fn(&crate::check::Recovery) -> Option<f64>,
-) -> String {
-    match r {
-        Some(r) if r.figures.unrecovered.contains(&name) => "never".into(),
-        Some(r) => opt(get(&r.figures), "s"),
-        None => "–".into(),
-    }
-}
-
-/// `report.md`: the same as summary.json, for a person.
-pub fn report_md(s: &Summary) -> String {
-    let mut o = String::new();
-    let mark = match s.verdict.as_str() {
-        "pass" => "✓",
-        "warn" => "⚠",
-        _ => "✗",
-    };
-    let _ = writeln!(o, "# raftdrill: {}\n\n{}\n", s.scenario, s.description);
-    let _ = writeln!(
-        o,
-        "**Verdict: {mark} {}** (exit code {})\n",
-        s.verdict, s.exit_code
-    );
-    for r in &s.reasons {
-        let _ = writeln!(o, "- {r}");
-    }
-    let load = match (s.load.rate, s.load.users) {
-        (Some(r), _) => format!("open loop, {r} ops/s"),
-        (_, Some(u)) => format!("closed loop, {u} users"),
-        _ => "-".into(),
-    };
-    let nodes = match (&s.cluster.store, &s.cluster.fsync, &s.endpoints) {
-        (Some(store), Some(fsync), _) => {
-            format!("{} nodes ({store} store, fsync {fsync})", s.cluster.nodes)
-        }
-        (_, _, Some(e)) => format!("endpoints {}", e.join(", ")),
-        _ => format!("{} nodes", s.cluster.nodes),
-    };
-    let _ = writeln!(
-        o,
-        "\nStarted {}; {:.0} s ({:.0} s warmup); {nodes}; workload {}, {load}; seed {}.\n",
-        s.started_at, s.duration_s, s.warmup_s, s.load.workload, s.seed
-    );
-    let _ = writeln!(
-        o,
-        "## Thresholds\n\n| metric | warn | break | observed | status |\n|---|---|---|---|---|"
-    );
-    for t in &s.measured.thresholds {
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} | {} | {} |",
-            t.metric.as_str(),
-            opt(t.warn, ""),
-            opt(t.brk, ""),
-            opt(t.observed, ""),
-            t.status.mark()
-        );
-    }
-    let tot = &s.measured.totals;
-    let l = &s.measured.latency_ms.overall;
-    let _ = writeln!(
-        o,
-        "\n## Load\n\n{} operations, {} ok, {} errors, {:.1} ops/s; late {}, dropped {}.\n\nLatency (ms, from the intended start): p50 {:.2}, p90 {:.2}, p99 {:.2}, p99.9 {:.2}, max {:.2}.",
-        tot.ops,
-        tot.ok,
-        tot.errors,
-        tot.tps,
-        s.load.late,
-        s.load.dropped,
-        l.p50,
-        l.p90,
-        l.p99,
-        l.p999,
-        l.max
-    );
-    let e = &s.counts.errors;
-    let _ = writeln!(
-        o,
-        "\nErrors by class: timeout {}, connect {}, reset {}, no_leader {}, 5xx {}, 4xx {}.",
-        e.timeout, e.connect, e.reset, e.no_leader, e.http_5xx, e.http_4xx
-    );
-    if let Some(n) = s.elections {
-        let _ = writeln!(o, "\nElections (term changes) during the load: {n}.");
-    }
-    if let Some(d) = &s.disk {
-        let _ = writeln!(
-            o,
-            "\nDisk under the nodes: 4 KiB fdatasync p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples).",
-            d.fdatasync_p50_ms, d.fdatasync_p99_ms, d.fdatasync_max_ms, d.samples
-        );
-    }
-    for (id, c) in &s.log_commits {
-        let _ = writeln!(
-            o,
-            "Node {id} log commits: {} ({} writes), p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms.",
-            c.commits, c.jobs, c.p50_ms, c.p99_ms, c.max_ms
-        );
-    }
-    let _ = writeln!(o, "\n## Faults and recovery\n");
-    if s.faults.is_empty() {
-        let _ = writeln!(o, "No faults.");
-    } else {
-        let _ = writeln!(
-            o,
-            "| at | action | target | nodes | healed | new leader | first success | 90 % TPS | status |\n|---|---|---|---|---|---|---|---|---|"
-        );
-        for (n, f) in s.faults.iter().enumerate() {
-            let r = s.recovery.iter().find(|r| r.fault == n);
-            let nodes: Vec<String> = f.resolved.iter().map(u64::to_string).collect();
-            let status = match (r, &f.error) {
-                (_, Some(e)) => format!("✗ {e}"),
-                (Some(r), None) => r.status.mark().to_string(),
-                (None, None) => "–".into(),
-            };
-            let _ = writeln!(
-                o,
-                "| {:.1}s | {} | {} | {} | {} | {} | {} | {} | {} |",
-                f.at_s,
-                f.action,
-                f.target,
-                nodes.join(","),
-                opt(f.healed_at_s, "s"),
-                figure(r, "leader_elected_after_s", |f| f.leader_elected_after_s),
-                figure(r, "first_success_after_s", |f| f.first_success_after_s),
-                figure(r, "tps_90pct_after_s", |f| f.tps_90pct_after_s),
-                status
-            );
-        }
-    }
-    let _ = writeln!(o, "\n## Lost writes\n");
-    match &s.checks.lost_writes {
-        None => {
-            let _ = writeln!(o, "Not checked.");
-        }
-        Some(lw) => {
-            let status = match lw.status {
-                crate::check::CheckStatus::Ok => "✓ no acknowledged write lost",
-                crate::check::CheckStatus::Lost => "✗ acknowledged writes lost",
-                crate::check::CheckStatus::Unknown => {
-                    "? not established: keys could not be read back"
-                }
-            };
-            let _ = writeln!(
-                o,
-                "**{status}.** {} acknowledged writes ({} unknown) over {} keys: {} verified, {} lost, {} unreadable.",
-                lw.acked, lw.unknown, lw.keys_checked, lw.verified, lw.lost, lw.unreadable
-            );
-            for k in &lw.lost_keys {
-                let _ = writeln!(
-                    o,
-                    "- `{}`: {:?}; expected {:?} (index {:?}), found {:?}",
-                    k.key, k.kind, k.expected, k.expected_index, k.found
-                );
-            }
-        }
-    }
-    let _ = writeln!(o, "\n## Linearizability\n");
-    let l = &s.checks.linearizability;
-    use crate::check::linear::SummaryStatus;
-    match l.status {
-        SummaryStatus::Ok => {
-            let _ = writeln!(
-                o,
-                "✓ The history is linearizable: {} keys, {} operations, checked in {:.1} s.",
-                l.keys, l.ops, l.elapsed_s
-            );
-        }
-        SummaryStatus::Anomaly => {
-            let _ = writeln!(
-                o,
-                "✗ **Not linearizable** on {} of {} keys ({} operations, {:.1} s). Each picture shows one lane per worker; the operation that cannot be placed is red.\n",
-                l.anomalies.len(),
-                l.keys,
-                l.ops,
-                l.elapsed_s
-            );
-            for a in &l.anomalies {
-                let _ = writeln!(
-                    o,
-                    "- `{}`: operations {:?} — [{}]({})",
-                    a.key, a.op_ids, a.file, a.file
-                );
-            }
-        }
-        SummaryStatus::Unknown => {
-            let _ = writeln!(
-                o,
-                "? Not established: {} ({} keys undecided).",
-                l.reason.as_deref().unwrap_or("time limit"),
-                l.undecided
-            );
-        }
-        SummaryStatus::Skipped => {
-            let _ = writeln!(
-                o,
-                "Not checked: {}.",
-                l.reason.as_deref().unwrap_or("skipped")
-            );
-        }
-    }
-    o
 }

@@ -156,6 +156,8 @@ mod tests {
             verdict: if pass { "pass" } else { "fail" }.into(),
             drained: Some(true),
             reason: None,
+            started_s: 0.0,
+            ended_s: 0.0,
         }
     }
 

@@ -6,6 +6,7 @@
 mod bad_input;
 mod capacity;
 mod cluster_cmd;
+mod compare;
 mod crash;
 mod drills;
 mod etcd;
@@ -16,3 +17,4 @@ mod library;
 mod live_view;
 mod load_cmd;
 mod membership;
+mod suite;

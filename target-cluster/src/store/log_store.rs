@@ -253,7 +253,7 @@ impl Disk {
     ) -> Result<(), String> {
         let mut attempt = 0u32;
         loop {
-            let err = match commit(&self.db, durability.clone(), batch) {
+            let err = match commit(&self.db, durability, batch) {
                 Ok(()) => return Ok(()),
                 Err(e) => e.to_string(),
             };
@@ -293,11 +293,7 @@ fn write_loop(
         }
         let sync = batch.iter().any(Job::needs_sync);
         let started = Instant::now();
-        let durability_now = if sync {
-            durability.clone()
-        } else {
-            Durability::None
-        };
+        let durability_now = if sync { durability } else { Durability::None };
         let result = disk.commit(durability_now, &batch, stats);
         if sync && matches!(durability, Durability::Immediate) && result.is_ok() {
             stats.record(started.elapsed(), batch.len());

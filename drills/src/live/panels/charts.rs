@@ -19,8 +19,11 @@ use super::fmt;
 use crate::live::series::{Point, Series, WINDOW_S, thin};
 use crate::live::state::ViewState;
 
-/// Background of a fault window.
+/// Background of a fault window that is over.
 pub const FAULT_BG: Color = Color::Indexed(236);
+/// Background of a fault window that is still open: it stands out from the healed ones, so a
+/// glance says whether the cluster is under a fault now.
+pub const FAULT_ACTIVE_BG: Color = Color::Indexed(53);
 /// Width of the y-label column.
 const Y_LABELS: u16 = 7;
 
@@ -181,10 +184,12 @@ fn column(plot: Rect, (x0, x1): (f64, f64), t: f64) -> Option<u16> {
     Some(plot.x + (frac * f64::from(plot.width - 1)).round() as u16)
 }
 
-/// Shades the columns of each fault window and writes its action at the top.
+/// Shades the columns of each fault window behind the lines (only the background changes, so
+/// the braille dots stay) and writes its action and target at the top.
 fn shade_faults(f: &mut Frame, plot: Rect, s: &ViewState, range: (f64, f64)) {
     let buf = f.buffer_mut();
     for w in s.timeline.windows().iter().filter(|w| w.error.is_none()) {
+        let bg = if w.active { FAULT_ACTIVE_BG } else { FAULT_BG };
         let (from, to) = (w.fired_s.max(range.0), w.end(s.now_s).min(range.1));
         if from > to {
             continue;
@@ -194,17 +199,13 @@ fn shade_faults(f: &mut Frame, plot: Rect, s: &ViewState, range: (f64, f64)) {
         };
         for x in c0..=c1 {
             for y in plot.y..plot.bottom() {
-                buf[(x, y)].set_bg(FAULT_BG);
+                buf[(x, y)].set_bg(bg);
             }
         }
         let room = usize::from(plot.right() - c0);
-        let text: String = w.action.chars().take(room).collect();
-        buf.set_string(
-            c0,
-            plot.y,
-            text,
-            Style::default().fg(Color::Magenta).bg(FAULT_BG),
-        );
+        let label = format!("{} {}", w.action, w.target);
+        let text: String = label.chars().take(room).collect();
+        buf.set_string(c0, plot.y, text, Style::default().fg(Color::Magenta).bg(bg));
     }
 }
 
@@ -252,13 +253,36 @@ mod tests {
             "no break line, only its label"
         );
         // The kill window (15–25 s of 0–60 s) is shaded and labelled on both charts.
-        let (x, y) = find(&buf, "kill").expect("labelled");
-        assert_eq!(buf[(x, y)].bg, FAULT_BG);
+        let (x, y) = find(&buf, "kill leader").expect("labelled with action and target");
+        assert_eq!(buf[(x, y)].bg, FAULT_BG, "healed: the quiet shade");
         let shaded = (0..100).filter(|x| buf[(*x, 5)].bg == FAULT_BG).count();
         assert!(
             (14..=20).contains(&shaded),
             "about a sixth of 90 columns: {shaded}"
         );
+    }
+
+    #[test]
+    fn an_open_fault_window_is_shaded_to_now_in_its_own_colour() {
+        let mut s = fixture::state();
+        // A second kill at 32 s, not healed yet at 40 s.
+        let mut records = vec![fixture::fault(15.0, false), fixture::fault(32.0, true)];
+        records[0].healed_at_s = Some(25.0);
+        s.observe_faults(&records);
+        let buf = draw(200, 20, |f| render(f, f.area(), &s));
+        let row = 5;
+        let active: Vec<u16> = (0..100)
+            .filter(|x| buf[(*x, row)].bg == FAULT_ACTIVE_BG)
+            .collect();
+        let healed = (0..100).filter(|x| buf[(*x, row)].bg == FAULT_BG).count();
+        assert!(healed >= 14, "the healed window keeps its shade: {healed}");
+        // 32 s to now (40 s) of a 60 s window over about 90 columns: some 12 columns.
+        assert!(
+            (9..=16).contains(&active.len()),
+            "the open window runs to now: {active:?}"
+        );
+        let first = *active.first().unwrap();
+        assert!(buf[(first, 1)].symbol() == "k", "labelled where it starts");
     }
 
     #[test]

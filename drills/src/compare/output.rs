@@ -1,0 +1,154 @@
+//! A comparison as text: the printed table, `compare.md`, and `compare.json`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::Comparison;
+use super::rules::Class;
+use crate::report::figures::Spread;
+use crate::report::{ReportError, write};
+
+/// `12.34`, or `12.34 [10.10–14.00]` for a figure measured more than once; counts (no unit)
+/// without decimals.
+fn value(v: Option<Spread>, unit: &str) -> String {
+    let d = if unit.is_empty() { 0 } else { 2 };
+    match v {
+        None => "–".into(),
+        Some(s) if s.n > 1 => format!("{:.d$} [{:.d$}–{:.d$}]", s.median, s.min, s.max),
+        Some(s) => format!("{:.d$}", s.median),
+    }
+}
+
+fn change(c: Option<f64>) -> String {
+    match c {
+        None => "–".into(),
+        Some(c) if c.is_infinite() => "new".into(),
+        // No "-0.0%" for a change that rounds to nothing.
+        Some(c) if c.abs() < 0.05 => "0.0%".into(),
+        Some(c) => format!("{c:+.1}%"),
+    }
+}
+
+fn mark(class: Class, crossed: bool) -> String {
+    let sign = match class {
+        Class::Better | Class::New => "+",
+        Class::Worse | Class::Missing => "-",
+        Class::WithinNoise => "=",
+    };
+    if crossed {
+        format!("{sign} {} ✗ past its limit", class.word())
+    } else {
+        format!("{sign} {}", class.word())
+    }
+}
+
+/// The cells of every row: scenario, figure, base, new, change, verdict.
+fn cells(c: &Comparison) -> Vec<[String; 6]> {
+    c.rows
+        .iter()
+        .map(|r| {
+            let unit = if r.unit.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", r.unit)
+            };
+            [
+                r.scenario.clone(),
+                format!("{}{unit}", r.figure),
+                value(r.base, &r.unit),
+                value(r.new, &r.unit),
+                change(r.change_pct),
+                mark(r.class, r.crossed),
+            ]
+        })
+        .collect()
+}
+
+fn verdict_line(c: &Comparison) -> String {
+    if c.crossed.is_empty() {
+        "No limit crossed.".into()
+    } else {
+        format!("Past its limit: {}.", c.crossed.join(", "))
+    }
+}
+
+fn limits_line(c: &Comparison) -> String {
+    format!(
+        "Limits: p99 +{}%, tps −{}%, recovery +{}%. Within noise: the min–max ranges overlap (repeats), or a change within 5 % or the unit's resolution (single runs).",
+        c.limits.max_p99_increase_pct,
+        c.limits.max_tps_drop_pct,
+        c.limits.max_recovery_increase_pct
+    )
+}
+
+/// The table printed on stdout.
+pub fn text(c: &Comparison) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "compare {} (BASE) with {} (NEW): {}",
+        c.base.display(),
+        c.new.display(),
+        c.kind.article().trim_start_matches("a ")
+    );
+    for n in &c.notes {
+        let _ = writeln!(o, "note: {n}");
+    }
+    let head = ["scenario", "figure", "BASE", "NEW", "change", ""];
+    let rows = cells(c);
+    let mut width = head.map(|h| h.chars().count());
+    for r in &rows {
+        for (w, cell) in width.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 6]| {
+        let mut l = String::new();
+        for (i, (cell, w)) in cells.iter().zip(width).enumerate() {
+            let pad = w.saturating_sub(cell.chars().count());
+            if (2..=4).contains(&i) {
+                let _ = write!(l, "{}{cell}  ", " ".repeat(pad));
+            } else {
+                let _ = write!(l, "{cell}{}  ", " ".repeat(pad));
+            }
+        }
+        l.trim_end().to_string()
+    };
+    let _ = writeln!(o, "\n{}", line(head));
+    for r in &rows {
+        let _ = writeln!(o, "{}", line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]));
+    }
+    let _ = writeln!(o, "\n{}\n{}", limits_line(c), verdict_line(c));
+    o
+}
+
+/// `compare.md`.
+pub fn markdown(c: &Comparison) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "# raftdrill compare\n\nBASE `{}`, NEW `{}` ({}).\n",
+        c.base.display(),
+        c.new.display(),
+        c.kind.article().trim_start_matches("a ")
+    );
+    for n in &c.notes {
+        let _ = writeln!(o, "- {n}");
+    }
+    let _ = writeln!(
+        o,
+        "\n| scenario | figure | BASE | NEW | change | |\n|---|---|---|---|---|---|"
+    );
+    for r in cells(c) {
+        let _ = writeln!(o, "| {} |", r.join(" | "));
+    }
+    let _ = writeln!(o, "\n{}\n\n**{}**", limits_line(c), verdict_line(c));
+    o
+}
+
+/// Writes `compare.md` and `compare.json` into `dir`.
+pub fn write_files(dir: &Path, c: &Comparison) -> Result<(), ReportError> {
+    write(&dir.join("compare.md"), &markdown(c))?;
+    let json = serde_json::to_string_pretty(c).expect("the comparison serializes");
+    write(&dir.join("compare.json"), &json)
+}

@@ -1,0 +1,148 @@
+//! `compare` over hand-written folders: the run of `report::tests` and variations of it.
+
+use std::path::Path;
+
+use super::*;
+use crate::report::tests::{SUMMARY, write_folder};
+
+/// A run folder whose summary.json is the test run's with `edit` applied.
+fn run_folder(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) -> Folder {
+    std::fs::create_dir_all(dir).unwrap();
+    write_folder(dir);
+    let mut s: serde_json::Value = serde_json::from_str(SUMMARY).unwrap();
+    edit(&mut s);
+    std::fs::write(dir.join("summary.json"), s.to_string()).unwrap();
+    Folder::load(dir).unwrap()
+}
+
+#[test]
+fn a_run_against_itself_is_within_noise_everywhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = run_folder(&tmp.path().join("a"), |_| {});
+    let c = compare(&a, &a, Limits::default()).unwrap();
+    assert_eq!(c.kind, Kind::Run);
+    assert!(
+        c.rows.iter().all(|r| r.class == Class::WithinNoise),
+        "{:?}",
+        c.rows
+    );
+    assert!(c.crossed.is_empty() && c.notes.is_empty());
+    assert_eq!(c.exit_code, 0);
+    let names: Vec<&str> = c.rows.iter().map(|r| r.figure.as_str()).collect();
+    for f in [
+        "tps",
+        "p99_ms",
+        "lost_writes",
+        "recovery.0.kill.leader_elected_after_s",
+    ] {
+        assert!(names.contains(&f), "{f} in {names:?}");
+    }
+    assert!(
+        !names.contains(&"recovery.1.pause.leader_elected_after_s"),
+        "the pause hit no leader: not applicable, not missing"
+    );
+}
+
+#[test]
+fn another_store_compares_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = run_folder(&tmp.path().join("a"), |_| {});
+    let b = run_folder(&tmp.path().join("b"), |s| {
+        s["cluster"]["target"] = "etcd".into();
+        s["latency_ms"]["p99"] = 60.0.into();
+        s["recovery"][0]["first_success_after_s"] = serde_json::Value::Null;
+        s["totals"]["tps"] = 80.0.into();
+    });
+    let c = compare(&a, &b, Limits::default()).unwrap();
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.contains("cluster.target differs: BASE ran on reference, NEW on etcd")),
+        "{:?}",
+        c.notes
+    );
+    assert_eq!(
+        c.crossed,
+        [
+            "two-faults: tps",
+            "two-faults: p99_ms",
+            "two-faults: recovery.0.kill.first_success_after_s"
+        ],
+        "a drop of 20 %, a rise of 50 %, and a recovery that never came"
+    );
+    assert_eq!(c.exit_code, 1);
+    let loose = Limits {
+        max_p99_increase_pct: 60.0,
+        max_tps_drop_pct: 25.0,
+        max_recovery_increase_pct: 20.0,
+    };
+    let c = compare(&a, &b, loose).unwrap();
+    assert_eq!(
+        c.crossed,
+        ["two-faults: recovery.0.kill.first_success_after_s"],
+        "a missing figure fails closed whatever the limits"
+    );
+    let text = output::text(&c);
+    assert!(
+        text.contains("worse (not measured) ✗ past its limit"),
+        "{text}"
+    );
+    assert!(
+        text.contains("note: two-faults: cluster.target differs"),
+        "{text}"
+    );
+}
+
+#[test]
+fn folders_of_different_kinds_or_scenarios_do_not_compare() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = run_folder(&tmp.path().join("run"), |_| {});
+    let other = run_folder(&tmp.path().join("other"), |s| s["scenario"] = "else".into());
+    let err = compare(&run, &other, Limits::default()).unwrap_err();
+    assert!(err.to_string().contains("no scenario in common"), "{err}");
+
+    let cap = tmp.path().join("cap");
+    std::fs::create_dir(&cap).unwrap();
+    std::fs::write(
+        cap.join("capacity.json"),
+        r#"{"scenario": "two-faults", "nodes": 3, "workload": "a", "slo": "p99<800ms",
+            "steps": [], "answer": null}"#,
+    )
+    .unwrap();
+    let cap = Folder::load(&cap).unwrap();
+    assert_eq!(cap.kind, Kind::Capacity);
+    let err = compare(&run, &cap, Limits::default()).unwrap_err();
+    assert!(
+        err.to_string().contains("is a run") && err.to_string().contains("is a capacity search"),
+        "{err}"
+    );
+    let empty = tempfile::tempdir().unwrap();
+    let err = Folder::load(empty.path()).unwrap_err();
+    assert!(
+        err.to_string().contains("not a raftdrill results folder"),
+        "{err}"
+    );
+}
+
+#[test]
+fn suites_compare_scenario_by_scenario() {
+    use crate::report::suite::{SuiteIndex, SuiteRow};
+    let tmp = tempfile::tempdir().unwrap();
+    let suite = |name: &str, p99: f64| {
+        let root = tmp.path().join(name);
+        run_folder(&root.join("two-faults"), |s| {
+            s["latency_ms"]["p99"] = p99.into()
+        });
+        let row = SuiteRow::read(&root, "two-faults").unwrap();
+        SuiteIndex::new("2026-01-01T00:00:00Z".into(), 1, None, vec![row])
+            .write(&root)
+            .unwrap();
+        Folder::load(&root).unwrap()
+    };
+    let (base, new) = (suite("base", 40.0), suite("new", 41.0));
+    assert_eq!(base.kind, Kind::Suite);
+    let c = compare(&base, &new, Limits::default()).unwrap();
+    let p99 = c.rows.iter().find(|r| r.figure == "p99_ms").unwrap();
+    assert_eq!(p99.class, Class::WithinNoise, "2.5 % is noise");
+    assert_eq!(c.exit_code, 0);
+}

@@ -1,0 +1,327 @@
+//! [`RunDoc`]: `summary.json` as the renderers and `compare` read it back. It is its own type
+//! (not the writer's `Summary`) so that a folder written by an older raftdrill, or one with
+//! fields added since (`checks.linearizability`), still reads: optional parts default, and
+//! unknown fields are ignored.
+
+use std::collections::BTreeMap;
+
+use loadgen::output::LatencyMs;
+use loadgen::thresholds::{Status, ThresholdResult};
+use raftdrill_wire::CommitTimes;
+use serde::{Deserialize, Serialize};
+
+/// `summary.json` of one run.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RunDoc {
+    /// Scenario name.
+    pub scenario: String,
+    /// Scenario description.
+    #[serde(default)]
+    pub description: String,
+    /// UTC start, RFC 3339.
+    pub started_at: String,
+    /// Load phase length, warmup included.
+    pub duration_s: f64,
+    /// Warmup.
+    #[serde(default)]
+    pub warmup_s: f64,
+    /// The workload seed.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// The cluster (absent in very old load-only summaries).
+    #[serde(default)]
+    pub cluster: Option<ClusterDoc>,
+    /// A load-only run: the endpoints it drove.
+    #[serde(default)]
+    pub endpoints: Option<Vec<String>>,
+    /// The load.
+    pub load: LoadDoc,
+    /// Totals.
+    pub totals: TotalsDoc,
+    /// Latency.
+    pub latency_ms: LatencyDoc,
+    /// Thresholds as judged.
+    pub thresholds: Vec<ThresholdResult>,
+    /// Errors by class.
+    #[serde(default)]
+    pub counts: Option<loadgen::metrics::Counts>,
+    /// Faults as they fired.
+    #[serde(default)]
+    pub faults: Vec<FaultDoc>,
+    /// Recovery per fault.
+    #[serde(default)]
+    pub recovery: Vec<RecoveryDoc>,
+    /// The data checks.
+    #[serde(default)]
+    pub checks: ChecksDoc,
+    /// Mean CPU of the busiest node.
+    #[serde(default)]
+    pub busiest_node_cpu_pct: Option<f64>,
+    /// Elections during the load.
+    #[serde(default)]
+    pub elections: Option<u64>,
+    /// fdatasync latency of the disk under the nodes.
+    #[serde(default)]
+    pub disk: Option<DiskDoc>,
+    /// Durable log commit times per node.
+    #[serde(default)]
+    pub log_commits: BTreeMap<String, CommitTimes>,
+    /// `pass`, `warn`, `fail` or `aborted`.
+    pub verdict: String,
+    /// Why it is not `pass`.
+    #[serde(default)]
+    pub reasons: Vec<String>,
+    /// The exit code.
+    pub exit_code: u8,
+}
+
+/// `cluster`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct ClusterDoc {
+    /// Initial voters.
+    pub nodes: u64,
+    /// The store under test.
+    pub target: String,
+    /// `disk` or `memory`.
+    #[serde(default)]
+    pub store: Option<String>,
+    /// `always` or `never`.
+    #[serde(default)]
+    pub fsync: Option<String>,
+}
+
+/// `load`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct LoadDoc {
+    /// Workload letter.
+    pub workload: String,
+    /// `open` or `closed`.
+    pub model: String,
+    /// Open loop rate.
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// Closed loop users.
+    #[serde(default)]
+    pub users: Option<u64>,
+    /// Late starts (a run's own; a repeat's summary leaves it to each run's).
+    #[serde(default, skip_serializing)]
+    pub late: u64,
+    /// Planned operations never started (likewise).
+    #[serde(default, skip_serializing)]
+    pub dropped: u64,
+}
+
+/// `latency_ms`: overall, and per operation.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LatencyDoc {
+    /// Every operation.
+    #[serde(flatten)]
+    pub overall: LatencyMs,
+    /// Per operation kind.
+    #[serde(default)]
+    pub per_op: BTreeMap<String, LatencyMs>,
+}
+
+/// `totals`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct TotalsDoc {
+    /// Operations.
+    pub ops: u64,
+    /// Ok.
+    pub ok: u64,
+    /// Failed or unknown.
+    pub errors: u64,
+    /// Operations per second over the judged window.
+    pub tps: f64,
+}
+
+/// One fault of `faults`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FaultDoc {
+    /// When it fired.
+    pub at_s: f64,
+    /// The action.
+    pub action: String,
+    /// The target as written.
+    pub target: String,
+    /// The nodes it resolved to.
+    #[serde(default)]
+    pub resolved: Vec<u64>,
+    /// When it was undone.
+    #[serde(default)]
+    pub healed_at_s: Option<f64>,
+    /// Why it could not fire.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl FaultDoc {
+    /// `kill leader [2]`: what a band or a table row says of the fault.
+    pub fn label(&self) -> String {
+        let nodes: Vec<String> = self.resolved.iter().map(u64::to_string).collect();
+        if nodes.is_empty() {
+            format!("{} {}", self.action, self.target)
+        } else {
+            format!("{} {} [{}]", self.action, self.target, nodes.join(","))
+        }
+    }
+}
+
+/// One entry of `recovery`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecoveryDoc {
+    /// Index into `faults`.
+    pub fault: usize,
+    /// Time to a new leader.
+    #[serde(default)]
+    pub leader_elected_after_s: Option<f64>,
+    /// Time to the first acknowledged write.
+    #[serde(default)]
+    pub first_success_after_s: Option<f64>,
+    /// Time to 90 % of the TPS before.
+    #[serde(default)]
+    pub tps_90pct_after_s: Option<f64>,
+    /// The limit.
+    #[serde(default)]
+    pub within_s: Option<f64>,
+    /// Figures that applied and never came.
+    #[serde(default)]
+    pub unrecovered: Vec<String>,
+    /// `ok` or `break`.
+    pub status: Status,
+}
+
+impl RecoveryDoc {
+    /// The three figures with their names.
+    pub fn figures(&self) -> [(&'static str, Option<f64>); 3] {
+        [
+            ("leader_elected_after_s", self.leader_elected_after_s),
+            ("first_success_after_s", self.first_success_after_s),
+            ("tps_90pct_after_s", self.tps_90pct_after_s),
+        ]
+    }
+}
+
+/// `checks`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ChecksDoc {
+    /// The lost-write check, when it ran.
+    #[serde(default)]
+    pub lost_writes: Option<LostWritesDoc>,
+    /// The recovery limit.
+    #[serde(default)]
+    pub recovery_within_s: Option<f64>,
+    /// The linearizability check, when the summary has one.
+    #[serde(default)]
+    pub linearizability: Option<LinearDoc>,
+}
+
+/// `checks.lost_writes`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LostWritesDoc {
+    /// `ok`, `lost`, or `unknown` when keys could not be read back.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Acknowledged writes.
+    pub acked: u64,
+    /// Writes with an unknown outcome.
+    #[serde(default)]
+    pub unknown: u64,
+    /// Keys read back.
+    #[serde(default)]
+    pub keys_checked: u64,
+    /// Keys accepted.
+    pub verified: u64,
+    /// Keys not readable at the end.
+    #[serde(default)]
+    pub unreadable: u64,
+    /// Keys that failed.
+    pub lost: u64,
+    /// The failing keys, with their evidence.
+    #[serde(default)]
+    pub lost_keys: Vec<LostKeyDoc>,
+}
+
+/// One failing key.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LostKeyDoc {
+    /// The key.
+    pub key: String,
+    /// `missing`, `stale`, ...
+    pub kind: String,
+    /// The last acknowledged value.
+    #[serde(default)]
+    pub expected: Option<String>,
+    /// Its log index.
+    #[serde(default)]
+    pub expected_index: Option<u64>,
+    /// What the final read found.
+    #[serde(default)]
+    pub found: Option<String>,
+}
+
+/// `checks.linearizability`: only what the reports show of it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LinearDoc {
+    /// `ok`, `anomaly`, `unknown` or `skipped`.
+    pub status: String,
+    /// Keys checked.
+    #[serde(default)]
+    pub keys: Option<u64>,
+    /// Operations checked.
+    #[serde(default)]
+    pub ops: Option<u64>,
+    /// Why it was skipped or undecided.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The failing keys and their pictures.
+    #[serde(default)]
+    pub anomalies: Vec<AnomalyDoc>,
+}
+
+/// One failing key of the linearizability check.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AnomalyDoc {
+    /// The key.
+    pub key: String,
+    /// The operations of its failing window.
+    #[serde(default)]
+    pub op_ids: Vec<u64>,
+    /// Its picture, relative to the run folder.
+    pub file: String,
+}
+
+/// `disk`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DiskDoc {
+    /// Samples.
+    pub samples: u64,
+    /// fdatasync p50, ms.
+    pub fdatasync_p50_ms: f64,
+    /// fdatasync p99, ms.
+    pub fdatasync_p99_ms: f64,
+    /// fdatasync max, ms.
+    pub fdatasync_max_ms: f64,
+}
+
+impl RunDoc {
+    /// Percent of operations ok, when any completed.
+    pub fn success_rate(&self) -> Option<f64> {
+        (self.totals.ops > 0).then(|| self.totals.ok as f64 * 100.0 / self.totals.ops as f64)
+    }
+
+    /// `reference`, or what the summary names.
+    pub fn target(&self) -> &str {
+        self.cluster
+            .as_ref()
+            .map_or("reference", |c| c.target.as_str())
+    }
+
+    /// The linearizability status, or `–` when the summary has none.
+    pub fn consistency(&self) -> String {
+        self.checks
+            .linearizability
+            .as_ref()
+            .map_or_else(|| "–".into(), |l| l.status.clone())
+    }
+}
