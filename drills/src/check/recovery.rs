@@ -2,7 +2,9 @@
 //!
 //! - `leader_elected_after_s`: when the fault took the leader out of service, the time until a
 //!   leader is seen in a later term than the one at the fault (another node, or the same one
-//!   elected again after a crash of the whole cluster);
+//!   elected again), or the old leader is seen leading again from a process started after the
+//!   fault: openraft restores a restarted node that held a committed vote for itself as leader
+//!   in its old term, which is what a crash of the whole cluster often ends in;
 //! - `first_success_after_s`: the time until the first acknowledged write **invoked after the
 //!   fault** completes. A write already in flight when the fault fired can still be acknowledged
 //!   afterwards (it was committed just before), which says nothing about recovery; counting it
@@ -25,6 +27,8 @@ pub struct Observations<'a> {
     pub leaders: &'a [(f64, Option<u64>)],
     /// The highest term any node reported, at each change: (t, term).
     pub terms: &'a [(f64, u64)],
+    /// Every node process seen starting during the run: (t, node), in time order.
+    pub started: &'a [(f64, u64)],
     /// Acknowledged writes as (invoke, complete), in completion order.
     pub acked: &'a [(f64, f64)],
     /// Invoke times of every operation that completed ok, sorted.
@@ -71,7 +75,16 @@ pub fn measure(
         let t = obs
             .leaders
             .iter()
-            .find(|(t, l)| *t >= fired_at && l.is_some() && term_at(*t) > fault_term)
+            .find(|(t, l)| {
+                *t >= fired_at
+                    && l.is_some_and(|l| {
+                        term_at(*t) > fault_term
+                            || obs
+                                .started
+                                .iter()
+                                .any(|(s, n)| *n == l && *s >= fired_at && *s <= *t)
+                    })
+            })
             .map(|(t, _)| t - fired_at);
         if t.is_none() {
             unrecovered.push("leader_elected_after_s");
@@ -184,6 +197,7 @@ mod tests {
             Observations {
                 leaders: &leaders,
                 terms: &[(0.0, 1), (10.45, 2)],
+                started: &[],
                 acked: &acked,
                 ok_invoked: &ok,
                 load_end: 15.0,
@@ -215,6 +229,7 @@ mod tests {
             Observations {
                 leaders: &leaders,
                 terms: &[(0.0, 1), (7.3, 2)],
+                started: &[],
                 acked: &[],
                 ok_invoked: &[],
                 load_end: 10.0,
@@ -228,12 +243,48 @@ mod tests {
             Observations {
                 leaders: &leaders,
                 terms: &[(0.0, 1)],
+                started: &[],
                 acked: &[],
                 ok_invoked: &[],
                 load_end: 10.0,
             },
         );
         assert_eq!(same_term.unrecovered, vec!["leader_elected_after_s"]);
+        let restarted = measure(
+            5.0,
+            Some(1),
+            false,
+            Observations {
+                leaders: &leaders,
+                terms: &[(0.0, 1)],
+                started: &[(7.1, 2), (7.2, 1)],
+                acked: &[],
+                ok_invoked: &[],
+                load_end: 10.0,
+            },
+        );
+        assert!(
+            (restarted.leader_elected_after_s.unwrap() - 2.3).abs() < 1e-9,
+            "openraft restores a restarted leader in its old term: {restarted:?}"
+        );
+        let before_fault = measure(
+            5.0,
+            Some(1),
+            false,
+            Observations {
+                leaders: &leaders,
+                terms: &[(0.0, 1)],
+                started: &[(0.0, 1)],
+                acked: &[],
+                ok_invoked: &[],
+                load_end: 10.0,
+            },
+        );
+        assert_eq!(
+            before_fault.unrecovered,
+            vec!["leader_elected_after_s"],
+            "a start before the fault is not a restart after it"
+        );
     }
 
     #[test]
@@ -246,6 +297,7 @@ mod tests {
             Observations {
                 leaders: &[(2.5, None)],
                 terms: &[(0.0, 1)],
+                started: &[],
                 acked: &[(1.0, 1.1)],
                 ok_invoked: &ok,
                 load_end: 6.0,
@@ -281,6 +333,7 @@ mod tests {
             Observations {
                 leaders: &[],
                 terms: &[],
+                started: &[],
                 acked: &[],
                 ok_invoked: &ok,
                 load_end: 5.0,
@@ -305,6 +358,7 @@ mod tests {
             Observations {
                 leaders: &[],
                 terms: &[],
+                started: &[],
                 acked: &[(13.0, 13.05)],
                 ok_invoked: &ok,
                 load_end: 15.0,

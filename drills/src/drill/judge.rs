@@ -105,6 +105,7 @@ pub fn judge(i: &Inputs<'_>) -> Verdict {
             let obs = Observations {
                 leaders: &i.poll.leaders,
                 terms: &i.poll.terms,
+                started: &i.poll.started,
                 acked: i.acked,
                 ok_invoked: i.ok_invoked,
                 load_end,

@@ -113,6 +113,10 @@ pub struct PollLog {
     pub cpu: BTreeMap<NodeId, (f64, u64)>,
     /// Per node, one sample a second over the whole run: state, CPU and RSS (`nodes.csv`).
     pub nodes: NodeSeries,
+    /// (t, node) each time a node's process is seen with a new pid: a start or restart.
+    pub started: Vec<(f64, NodeId)>,
+    /// The pid each node was last seen with.
+    pids: BTreeMap<NodeId, u32>,
 }
 
 impl PollLog {
@@ -221,6 +225,11 @@ pub async fn run(
                 let e = log.cpu.entry(id).or_default();
                 e.0 += pct;
                 e.1 += 1;
+            }
+            if let Some(pid) = pid
+                && log.pids.insert(id, pid) != Some(pid)
+            {
+                log.started.push((t, id));
             }
             let isolated = links.is_isolated(id);
             let state = if rig.is_removed(id) {
