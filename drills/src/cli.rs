@@ -158,6 +158,13 @@ pub struct CapacityArgs {
     /// How long a step's backlog may take to drain before the search stops.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     pub settle_timeout: Duration,
+    /// End with a closed-loop saturation run on the same cluster and report the answer as a
+    /// fraction of it.
+    #[arg(long)]
+    pub verify: bool,
+    /// Users of the closed-loop run of --verify (no think time).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub verify_users: u32,
     /// Print one line per step instead of the live view.
     #[arg(long)]
     pub no_tui: bool,

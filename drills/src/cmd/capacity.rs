@@ -13,6 +13,9 @@ use crate::cmd::run::{RunError, load_scenario};
 use crate::exit::Exit;
 use crate::scenario::ScenarioError;
 
+/// The shortest measured window a step may have.
+const MIN_STEP: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn usage(origin: &str, message: String) -> RunError {
     RunError::Scenario(ScenarioError {
         origin: origin.into(),
@@ -56,6 +59,21 @@ pub async fn run(
             format!("must be a positive rate, got {}", args.start_rate),
         ));
     }
+    if args.verify && args.with_faults {
+        return Err(usage(
+            "--verify",
+            "needs the steps to share one cluster, which --with-faults does not".into(),
+        ));
+    }
+    if args.step_duration < MIN_STEP {
+        return Err(usage(
+            "--step-duration",
+            format!(
+                "must be at least {}s: a shorter window cannot tell a growing backlog from noise",
+                MIN_STEP.as_secs()
+            ),
+        ));
+    }
     eprintln!(
         "raftdrill capacity: {} on {} nodes, workload {}, SLO {slo}, resolution {:.0} %",
         scenario.name,
@@ -87,6 +105,7 @@ pub async fn run(
         start_rate: args.start_rate,
         with_faults: args.with_faults,
         settle_timeout: args.settle_timeout,
+        verify_users: args.verify.then_some(args.verify_users as usize),
         etcd_bin: args.etcd_bin.clone(),
         exe,
         out: args.out,
@@ -101,6 +120,9 @@ pub async fn run(
     }
     let (report, dir, exit) = result?;
     println!("{}", report.answer_line());
+    if let Some(line) = report.verify_line() {
+        println!("{line}");
+    }
     println!(
         "{} steps in {:.0} s; results: {}",
         report.steps.len(),
