@@ -143,11 +143,11 @@ pub struct CapacityArgs {
     /// Stop bisecting when the gap is within this, e.g. 5%.
     #[arg(long, default_value = "5%")]
     pub resolution: String,
-    /// Measured window of each step.
+    /// Measured window of each step (10 s: see docs-capacity.md for the measurements).
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
     pub step_duration: Duration,
-    /// Warmup before each step's window.
-    #[arg(long, value_parser = parse_duration, default_value = "2s")]
+    /// Warmup before each step's window (1 s: only a step's first second runs off its rate).
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
     pub step_warmup: Duration,
     /// Rate of the first step, ops/s.
     #[arg(long, default_value_t = 50.0)]

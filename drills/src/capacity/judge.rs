@@ -24,7 +24,12 @@ use super::search::Outcome;
 use super::slo::Slo;
 use super::step::StepResult;
 
-/// The most a step may start late and still count as having offered its rate, in percent.
+/// Above this share of late starts, in percent, a step that fell behind also names them: the
+/// load generator did not offer the rate on schedule. Late starts alone fail no step: their
+/// latency counts from the intended start (so the SLO terms see them), and a generator that
+/// cannot offer the rate leaves a growing backlog. Alone they were the load generator's own
+/// trouble: on a busy two-core machine a step at 50 or 100 ops/s, p99 under 250 ms, started
+/// 2–3.4 % of its operations more than 10 ms late and failed for it.
 pub const MAX_LATE_PCT: f64 = 1.0;
 
 /// The fastest a step's backlog may grow, in percent of its rate per second, and still count as
@@ -59,7 +64,8 @@ pub enum Failure {
         /// Operations completed per second in the window.
         achieved_rate: f64,
     },
-    /// Too many operations started late: the load generator did not offer the rate.
+    /// Too many operations started late while the backlog grew: the load generator did not
+    /// offer the rate on schedule (a cause beside [`Failure::Behind`], never alone).
     Late {
         /// Percent of operations.
         late_pct: f64,
@@ -129,7 +135,7 @@ impl fmt::Display for Failure {
             ),
             Failure::Late { late_pct } => write!(
                 f,
-                "{late_pct:.1} % of operations started late: the rate was not offered"
+                "{late_pct:.1} % of operations started late: the rate was not offered on schedule"
             ),
             Failure::NoHeadroom {
                 service_rate,
@@ -220,7 +226,8 @@ pub fn judge(slo: &Slo, s: &mut StepResult, settle_timeout_s: f64) {
             achieved_rate: s.achieved_rate,
         });
     }
-    if s.late_pct > MAX_LATE_PCT {
+    let behind = reasons.iter().any(|r| matches!(r, Failure::Behind { .. }));
+    if behind && s.late_pct > MAX_LATE_PCT {
         reasons.push(Failure::Late {
             late_pct: s.late_pct,
         });
@@ -304,17 +311,25 @@ mod tests {
     }
 
     #[test]
-    fn a_step_fails_on_the_slo_or_on_late_starts() {
+    fn a_step_fails_on_the_slo_and_late_starts_alone_fail_nothing() {
         let slo = Slo::parse("p99<800ms,success>=99.5%").unwrap();
         let mut s = step();
         judge(&slo, &mut s, 30.0);
         assert_eq!(s.verdict, "pass");
         assert!(s.reasons.is_empty() && s.reason.is_none());
-        s.late_pct = 1.5;
+        s.late_pct = 3.4;
+        judge(&slo, &mut s, 30.0);
+        assert_eq!(s.verdict, "pass", "latency counts from the intended start");
+        s.backlog_growth_pct = Some(5.0);
         judge(&slo, &mut s, 30.0);
         assert_eq!(s.verdict, "fail");
-        assert_eq!(s.reasons, vec![Failure::Late { late_pct: 1.5 }]);
+        assert_eq!(
+            s.reasons[1..],
+            [Failure::Late { late_pct: 3.4 }],
+            "beside a growing backlog, late starts are named"
+        );
         s.late_pct = 0.0;
+        s.backlog_growth_pct = Some(0.0);
         s.p99_ms = 900.0;
         judge(&slo, &mut s, 30.0);
         assert_eq!(s.reasons.len(), 1);

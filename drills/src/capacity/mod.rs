@@ -196,8 +196,13 @@ pub async fn run(
         Some(users) => Some(match &cluster {
             Some(c) if stopped.is_none() && !stop.is_cancelled() => {
                 let a = answer.as_ref().map(|a| (a.target_rate, a.p99_ms));
-                let v = verify::verify(c, &opts, users, a, opts.slo.p99_bound_ms(), stop.clone())
-                    .await?;
+                let offset = started.elapsed().as_secs_f64();
+                let (mut v, v_rows) =
+                    verify::verify(c, &opts, users, a, opts.slo.p99_bound_ms(), stop.clone())
+                        .await?;
+                v.started_s = offset;
+                v.ended_s = offset + v_rows.last().map_or(0.0, |r| r.t_s);
+                rows.extend(timeline::shift(v_rows, offset));
                 if opts.progress.is_none() {
                     eprintln!(
                         "verify: closed loop, {users} users → {:.0} ops/s (median second; mean {:.0}), p50 {:.1} ms, p99 {:.1} ms",

@@ -252,6 +252,143 @@ pub fn markdown(r: &CapacityReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capacity::judge::Failure;
+
+    /// A report with every kind of reason, a re-run, an answer and a cross-check.
+    fn report() -> CapacityReport {
+        let pass = |rate: f64| StepResult {
+            target_rate: rate,
+            achieved_rate: rate,
+            ok_rate: rate,
+            median_ok_rate: rate,
+            backlog_growth_pct: Some(0.1),
+            p50_ms: 9.0,
+            p90_ms: 12.0,
+            p99_ms: 40.0,
+            p999_ms: 60.0,
+            max_ms: 70.0,
+            success_rate: 100.0,
+            pool: Some(160),
+            verdict: "pass".into(),
+            drained: Some(true),
+            settle_s: Some(0.1),
+            ..StepResult::default()
+        };
+        let mut behind = pass(200.0);
+        behind.verdict = "fail".into();
+        behind.reasons = vec![
+            Failure::Behind {
+                growth_pct: 3.1,
+                achieved_rate: 194.0,
+            },
+            Failure::Late { late_pct: 1.4 },
+        ];
+        behind.reason = Some("fell behind".into());
+        let mut again = behind.clone();
+        again.rerun = true;
+        again.reasons.push(Failure::Slo {
+            term: "success_rate>=99.5%".into(),
+            observed: Some(99.0),
+            errors: Some(loadgen::metrics::ErrorCounts {
+                timeout: 3,
+                ..Default::default()
+            }),
+        });
+        let mut headroom = pass(192.0);
+        headroom.verdict = "fail".into();
+        headroom.reasons = vec![Failure::NoHeadroom {
+            service_rate: 194.0,
+            limit: 190.1,
+        }];
+        let mut stuck = pass(400.0);
+        stuck.verdict = "fail".into();
+        stuck.drained = Some(false);
+        stuck.backlog_left = Some(812);
+        stuck.reasons = vec![Failure::NotDrained {
+            settle_timeout_s: 30.0,
+            backlog: Some(812),
+        }];
+        let answer = pass(185.0);
+        CapacityReport {
+            scenario: "knee".into(),
+            target: "reference".into(),
+            nodes: 3,
+            workload: "w".into(),
+            slo: "p99<800ms,success_rate>=99.5%".into(),
+            resolution: 0.05,
+            with_faults: false,
+            step_duration_s: 10.0,
+            step_warmup_s: 2.0,
+            steps: vec![pass(100.0), behind, again, headroom, answer.clone(), stuck],
+            answer_rate: Some(185.0),
+            answer: Some(answer),
+            uncertainty: Uncertainty {
+                last_good: Some(185.0),
+                first_bad: Some(200.0),
+                reruns: 1,
+                service_rate: Some(194.0),
+                limit: Some(190.1),
+            },
+            verify: Some(Verification {
+                users: 32,
+                window_s: 10.0,
+                saturation_rate: 195.0,
+                mean_rate: 194.0,
+                ok_rate: 194.0,
+                p50_ms: 164.0,
+                p99_ms: 170.0,
+                ratio: Some(185.0 / 195.0),
+                verdict: "consistent".into(),
+                note: "the answer is 0.95×".into(),
+                started_s: 100.0,
+                ended_s: 112.0,
+            }),
+            search_s: 120.0,
+            aborted: false,
+            stopped: None,
+        }
+    }
+
+    /// capacity.json matches its checked-in schema, every kind of reason included.
+    #[test]
+    fn capacity_json_matches_its_schema() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/capacity.schema.json");
+        let schema: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+        let mut r = report();
+        for _ in 0..2 {
+            let doc = serde_json::to_value(&r).unwrap();
+            let errors: Vec<String> = validator
+                .iter_errors(&doc)
+                .map(|e| format!("{e} at {}", e.instance_path()))
+                .collect();
+            assert!(errors.is_empty(), "{errors:#?}");
+            // A search with no answer and no cross-check is valid too.
+            r.answer = None;
+            r.answer_rate = None;
+            r.verify = None;
+        }
+        let mut bad = serde_json::to_value(report()).unwrap();
+        bad["steps"][1]["reasons"][0]["kind"] = "tired".into();
+        assert!(!validator.is_valid(&bad), "an unknown reason is refused");
+    }
+
+    #[test]
+    fn the_page_says_between_which_rates_the_knee_lies_and_what_the_check_found() {
+        let md = markdown(&report());
+        assert!(md.contains("max sustainable: 185 ops/s"), "{md}");
+        assert!(md.contains("knee below 190"), "{md}");
+        assert!(
+            md.contains("200 ops/s, the first failure the search trusted"),
+            "{md}"
+        );
+        assert!(md.contains("service rate of 194 ops/s"), "{md}");
+        assert!(md.contains("1 step re-ran"), "{md}");
+        assert!(md.contains("**Cross-check (consistent):**"), "{md}");
+        assert!(md.contains("| 3 (re-run) | 200 |"), "{md}");
+        assert!(md.contains("✗ fell behind"), "{md}");
+    }
 
     #[test]
     fn large_rates_get_thousands_separators() {

@@ -11,6 +11,7 @@
 use std::fmt::Write as _;
 
 use loadgen::LoadModel;
+use loadgen::output::TimelineRow;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
@@ -57,10 +58,17 @@ pub struct Verification {
     pub verdict: String,
     /// What the verdict means, in a sentence.
     pub note: String,
+    /// When the closed loop started, seconds from the start of the search.
+    #[serde(default)]
+    pub started_s: f64,
+    /// When it ended.
+    #[serde(default)]
+    pub ended_s: f64,
 }
 
 /// Runs the closed loop on the shared cluster and judges `answer` against it. `answer` is the
-/// answer's rate and its p99; `p99_bound` the SLO's p99 bound, if any.
+/// answer's rate and its p99; `p99_bound` the SLO's p99 bound, if any. Returns the run's
+/// timeline rows too.
 pub async fn verify(
     c: &Nodes,
     opts: &CapacityOptions,
@@ -68,7 +76,7 @@ pub async fn verify(
     answer: Option<(f64, f64)>,
     p99_bound: Option<f64>,
     stop: CancellationToken,
-) -> Result<Verification, DrillError> {
+) -> Result<(Verification, Vec<TimelineRow>), DrillError> {
     if let Some(p) = &opts.progress {
         p.send_modify(|p| {
             p.current_rate = None;
@@ -91,7 +99,7 @@ pub async fn verify(
         ..Verification::default()
     };
     assess(&mut v, answer, p99_bound);
-    Ok(v)
+    Ok((v, report.snapshots.iter().map(TimelineRow::from).collect()))
 }
 
 /// Sets the ratio, the verdict and the note.
