@@ -7,7 +7,9 @@
 //!   process's burst of CPU or fsyncs) adds latency and backlog; it never makes an overloaded
 //!   store keep up. So a failed step can be noise and a passed one cannot: a failure that
 //!   would lower the upper bound is run again once at the same rate, and the re-run's verdict
-//!   stands. A step over capacity beyond doubt ([`Outcome::Overloaded`]) needs no re-run.
+//!   stands. A step over capacity beyond doubt ([`Outcome::Overloaded`]) needs no re-run, as
+//!   long as it still completed as much as the best rate that passed: one that completed less
+//!   met a stall (seen: 321 ops/s completed at 462 offered, right after 441 passed).
 //! - **A step that falls behind measures the service rate.** Offered a little more than it can
 //!   serve, a store completes what it can. A trusted failure whose backlog grew gives that rate;
 //!   the highest such measure (noise only lowers a throughput) is the service rate. A step far
@@ -109,9 +111,16 @@ impl Search {
         match outcome {
             Outcome::Pass => self.passes.push(rate),
             Outcome::Overloaded { throughput } => {
-                self.lower_bad(rate);
-                let at = (throughput * (1.0 + self.resolution)).round();
-                self.estimate = Some(self.estimate.map_or(at, |e| e.min(at)));
+                // Beyond doubt only while the store still completed as much as a rate that
+                // passed: a long stall can leave an overloaded-looking step under it.
+                let consistent = self.answer().is_none_or(|g| throughput >= g);
+                if first.is_some() || consistent {
+                    self.lower_bad(rate);
+                    let at = (throughput * (1.0 + self.resolution)).round();
+                    self.estimate = Some(self.estimate.map_or(at, |e| e.max(at)));
+                } else {
+                    self.doubt(rate, None);
+                }
             }
             Outcome::Fail { throughput } => match first {
                 Some((_, before)) => {
@@ -119,11 +128,15 @@ impl Search {
                     self.measured(throughput);
                     self.measured(before);
                 }
-                None if self.bad.is_none_or(|b| rate < b) => {
-                    self.unconfirmed = Some((rate, throughput));
-                }
-                None => {}
+                None => self.doubt(rate, throughput),
             },
+        }
+    }
+
+    /// A failure to run again before it is trusted (unless a lower one already is).
+    fn doubt(&mut self, rate: f64, throughput: Option<f64>) {
+        if self.bad.is_none_or(|b| rate < b) {
+            self.unconfirmed = Some((rate, throughput));
         }
     }
 
@@ -343,13 +356,19 @@ mod tests {
         );
     }
 
-    /// An overloaded step that completed less than a rate that passed cleanly (a burst of
-    /// another process, the generator's own overload) bounds nothing: the pass stands.
+    /// An overloaded step that completed less than a rate that passed cleanly (a stall of the
+    /// machine, the generator's own overload) is doubted, re-run, and measures no service rate;
+    /// the pass stands.
     #[test]
-    fn an_overloaded_step_does_not_revoke_a_clean_pass() {
+    fn an_overloaded_step_under_a_clean_pass_is_re_run_and_revokes_nothing() {
         let mut s = Search::new(400.0, 0.05, 1e6);
         s.record(400.0, Outcome::Pass);
         s.record(800.0, Outcome::Overloaded { throughput: 352.0 });
+        assert_eq!(s.next(), Some(800.0), "doubted: run again");
+        assert_eq!(s.first_bad(), None);
+        s.record(800.0, Outcome::Overloaded { throughput: 352.0 });
+        assert!(s.tried()[2].rerun);
+        assert_eq!(s.first_bad(), Some(800.0));
         assert_eq!(s.answer(), Some(400.0));
         assert_eq!(s.service_rate(), None);
         assert_eq!(
@@ -357,6 +376,12 @@ mod tests {
             Some(600.0),
             "the estimate lies below the answer: halve"
         );
+        // Consistent with the pass: trusted at once.
+        let mut s = Search::new(400.0, 0.05, 1e6);
+        s.record(400.0, Outcome::Pass);
+        s.record(800.0, Outcome::Overloaded { throughput: 455.0 });
+        assert_eq!(s.first_bad(), Some(800.0));
+        assert_ne!(s.next(), Some(800.0));
     }
 
     /// A store at 194 ops/s found from 50: 200 falls behind twice (a re-run), which measures
