@@ -308,9 +308,11 @@ pub fn checked_summary(path: &std::path::Path) -> serde_json::Value {
 }
 
 /// Live processes started by the raftdrill whose pid is `pid`, whatever their parent is now
-/// (an orphan is re-parented): every node carries that pid in its environment.
+/// (an orphan is re-parented): every node and every faultfs server carries that pid in its
+/// environment.
 pub fn started_by(pid: u32) -> Vec<u32> {
-    let want = format!("{}={pid}", drills::supervisor::PARENT_ENV);
+    let node = format!("{}={pid}", drills::supervisor::PARENT_ENV);
+    let faultfs = format!("{}={pid}", raftdrill_faultfs::serve::PARENT_ENV);
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(p) = entry.file_name().to_string_lossy().parse::<u32>() else {
@@ -319,7 +321,9 @@ pub fn started_by(pid: u32) -> Vec<u32> {
         let Ok(env) = std::fs::read(format!("/proc/{p}/environ")) else {
             continue;
         };
-        let ours = env.split(|b| *b == 0).any(|kv| kv == want.as_bytes());
+        let ours = env
+            .split(|b| *b == 0)
+            .any(|kv| kv == node.as_bytes() || kv == faultfs.as_bytes());
         let zombie = std::fs::read_to_string(format!("/proc/{p}/stat"))
             .map(|s| {
                 s.rsplit_once(')')

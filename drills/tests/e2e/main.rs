@@ -8,6 +8,7 @@ mod capacity;
 mod cluster_cmd;
 mod compare;
 mod crash;
+mod disks;
 mod drills;
 mod etcd;
 mod failover;
