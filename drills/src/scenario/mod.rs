@@ -299,10 +299,10 @@ impl Scenario {
         }
         let mut refused = Vec::new();
         if !c.target.supports(self.load.consistency) {
-            refused.push(
-                "consistency = \"lease\" (etcd has no lease reads; use linearizable or stale)"
-                    .to_string(),
-            );
+            refused.push(format!(
+                "consistency = \"{}\" (etcd has neither lease nor session reads; use linearizable or stale)",
+                self.load.consistency.as_str()
+            ));
         }
         if c.store != StoreKind::Disk {
             refused.push("store = \"memory\"".into());

@@ -226,20 +226,18 @@ async fn ctrl_c_mid_disk_drill_leaves_no_mount() {
     let _serial = serial().await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let mut child = tokio::process::Command::new(exe())
-        .args([
+    let mut child = spawn_raftdrill(
+        &[
             "run",
             "slow-disk-follower",
             "--no-tui",
             "--out",
             &out.display().to_string(),
-        ])
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+        ],
+        dir.path(),
+        std::process::Stdio::null(),
+        false,
+    );
     let pid = child.id().unwrap();
     let points = eventually(
         Duration::from_secs(60),

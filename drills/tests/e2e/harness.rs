@@ -263,21 +263,36 @@ pub async fn new_leader(c: &LocalCluster, not: Option<u64>, timeout: Duration) -
     .await
 }
 
+/// Starts `raftdrill ARGS` in `cwd` (killed when dropped), with stdout piped or discarded.
+pub fn spawn_raftdrill(
+    args: &[&str],
+    cwd: &std::path::Path,
+    stderr: std::process::Stdio,
+    pipe_stdout: bool,
+) -> tokio::process::Child {
+    let stdout = if pipe_stdout {
+        std::process::Stdio::piped()
+    } else {
+        std::process::Stdio::null()
+    };
+    tokio::process::Command::new(exe())
+        .args(args)
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("raftdrill starts")
+}
+
 /// Runs `raftdrill ARGS` in `cwd`, killing it if it outlives `deadline`.
 pub async fn raftdrill(
     args: &[&str],
     cwd: &std::path::Path,
     deadline: Duration,
 ) -> std::process::Output {
-    let child = tokio::process::Command::new(exe())
-        .args(args)
-        .current_dir(cwd)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("raftdrill starts");
+    let child = spawn_raftdrill(args, cwd, std::process::Stdio::piped(), true);
     tokio::time::timeout(deadline, child.wait_with_output())
         .await
         .unwrap_or_else(|_| panic!("raftdrill {args:?} ran past {deadline:?}"))

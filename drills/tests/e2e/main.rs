@@ -7,6 +7,7 @@ mod bad_input;
 mod capacity;
 mod cluster_cmd;
 mod compare;
+mod consistency_api;
 mod crash;
 mod disks;
 mod drills;
