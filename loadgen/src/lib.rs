@@ -30,6 +30,7 @@ pub mod driver;
 pub mod engine;
 pub mod etcd;
 pub mod history;
+mod http1;
 pub mod keys;
 pub mod metrics;
 pub mod outcome;
