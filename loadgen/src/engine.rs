@@ -37,6 +37,30 @@ pub enum Engine {
     Tasks,
 }
 
+impl Engine {
+    /// The name on the command line and in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Goose => "goose",
+            Engine::Tasks => "tasks",
+        }
+    }
+}
+
+impl std::str::FromStr for Engine {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "goose" => Ok(Engine::Goose),
+            "tasks" => Ok(Engine::Tasks),
+            other => Err(format!(
+                "unknown engine {other:?} (expected goose or tasks)"
+            )),
+        }
+    }
+}
+
 /// Goose could not run.
 #[derive(Debug, thiserror::Error)]
 #[error("goose failed: {0}")]

@@ -17,7 +17,7 @@ pub use library::{BUILTIN, DEFAULT, builtin};
 use loadgen::keys::Distribution;
 pub use loadgen::target::TargetKind;
 use loadgen::thresholds::Thresholds;
-use loadgen::{LoadConfig, LoadModel, Plan, WorkloadKind, WorkloadSpec};
+use loadgen::{Engine, LoadConfig, LoadModel, Plan, WorkloadKind, WorkloadSpec};
 use raftdrill_wire::Consistency;
 use target_cluster::store::{FsyncPolicy, StoreKind};
 
@@ -177,6 +177,8 @@ pub struct LoadSpec {
     /// Record every operation to `history.jsonl` (on by default in drills: the
     /// linearizability check reads it).
     pub history: bool,
+    /// Goose users (default; they write goose's report) or plain tasks.
+    pub engine: Engine,
 }
 
 impl Default for LoadSpec {
@@ -192,6 +194,7 @@ impl Default for LoadSpec {
             consistency: Consistency::Linearizable,
             timeout: Duration::from_secs(2),
             history: true,
+            engine: Engine::Goose,
         }
     }
 }
@@ -266,6 +269,7 @@ impl Scenario {
         c.timeout = l.timeout;
         c.warmup = l.warmup;
         c.stream_ops = true;
+        c.engine = l.engine;
         if let Some(dir) = out {
             c.history_path = l.history.then(|| dir.join("history.jsonl"));
             c.goose_report = Some(dir.join("goose-report.html"));
