@@ -31,6 +31,7 @@ pub mod engine;
 pub mod etcd;
 pub mod history;
 mod http1;
+mod outbox;
 pub mod keys;
 pub mod metrics;
 pub mod outcome;

@@ -8,7 +8,7 @@ mod recorder;
 mod snapshot;
 
 pub use accumulator::Accumulator;
-pub use recorder::WorkerRecorder;
+pub use recorder::Recorders;
 pub use snapshot::{Counts, ErrorCounts, LatencySummary, Snapshot};
 
 use hdrhistogram::{Counter, Histogram};
