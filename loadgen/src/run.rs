@@ -231,7 +231,8 @@ impl LoadRun {
         self.snapshots.subscribe()
     }
 
-    /// The stream of completed operations (once; only with `stream_ops`). It ends with the
+    /// The stream of completed operations (once; only with `stream_ops`; a run whose stream
+    /// was not taken before [`LoadRun::run`] makes none). It ends with the
     /// run.
     pub fn take_ops(&mut self) -> Option<mpsc::UnboundedReceiver<OpRecord>> {
         self.ops_rx.take()
@@ -276,7 +277,9 @@ impl LoadRun {
         );
         let pool = schedule.pool_size();
         let recorders = Arc::new(Recorders::new(pool, kinds.iter().copied()));
-        let outbox = Arc::new(Outbox::new(recorders.shards(), self.ops_tx, history));
+        // A stream nobody took would only pile up in its channel until the end of the run.
+        let ops_tx = self.ops_tx.filter(|_| self.ops_rx.is_none());
+        let outbox = Arc::new(Outbox::new(recorders.shards(), ops_tx, history));
         let driver = Arc::new(Driver {
             target,
             workload,
