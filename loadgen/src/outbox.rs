@@ -58,12 +58,7 @@ impl Outbox {
     }
 
     /// Buffers what `worker` completed.
-    pub(crate) fn push(
-        &self,
-        worker: usize,
-        op: Option<OpRecord>,
-        history: Option<HistoryRecord>,
-    ) {
+    pub(crate) fn push(&self, worker: usize, op: Option<OpRecord>, history: Option<HistoryRecord>) {
         if op.is_none() && history.is_none() {
             return;
         }

@@ -102,14 +102,7 @@ pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, TargetEr
         .build()?)
 }
 
-/// Percent-encode the characters of a key that cannot appear in a path segment.
-pub fn encode_key(key: &str) -> String {
-    let mut out = Vec::with_capacity(key.len());
-    encode_key_into(&mut out, key);
-    // Only ASCII was written.
-    String::from_utf8(out).unwrap_or_default()
-}
-
+/// Percent-encodes the characters of a key that cannot appear in a path segment.
 fn encode_key_into(out: &mut Vec<u8>, key: &str) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for b in key.bytes() {
@@ -285,7 +278,9 @@ mod tests {
         let mut path = Vec::new();
         kv_path(&mut path, "a b/é");
         assert_eq!(path, b"/kv/a%20b%2F%C3%A9");
-        assert_eq!(encode_key("k-0_1.~"), "k-0_1.~");
+        path.clear();
+        kv_path(&mut path, "k-0_1.~");
+        assert_eq!(path, b"/kv/k-0_1.~");
     }
 
     /// The borrowing bodies say exactly what the wire types say.

@@ -90,7 +90,7 @@ impl Recorders {
     }
 
     /// How many shards there are.
-    pub fn shards(&self) -> usize {
+    pub(crate) fn shards(&self) -> usize {
         self.shards.len()
     }
 
