@@ -225,6 +225,34 @@ impl Writer {
 }
 
 /// Reads every acknowledged key from `url` and returns those whose value is missing or wrong.
+/// A read that waits out a cluster still settling after a restart: 503 (no leader yet: a
+/// restored leader has not heard from a quorum) and 504 are retried for up to 20 s; the value,
+/// or `None` for 404.
+pub async fn read_settled(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    consistency: &str,
+) -> Option<String> {
+    let read = format!("{url}/kv/{key}?consistency={consistency}");
+    eventually(Duration::from_secs(20), "a settled read", || {
+        let (client, read) = (client.clone(), read.clone());
+        async move {
+            let resp = client.get(&read).send().await.ok()?;
+            match resp.status().as_u16() {
+                200 => Some(Some(resp.json::<GetResponse>().await.ok()?.value)),
+                404 => Some(None),
+                503 | 504 => None,
+                other => panic!(
+                    "read of {read} answered {other}: {}",
+                    resp.text().await.unwrap_or_default()
+                ),
+            }
+        }
+    })
+    .await
+}
+
 pub async fn missing(
     client: &reqwest::Client,
     url: &str,
@@ -233,7 +261,7 @@ pub async fn missing(
 ) -> Vec<String> {
     let mut lost = Vec::new();
     for (k, v) in acked {
-        if get(client, url, k, consistency).await.as_deref() != Some(v.as_str()) {
+        if read_settled(client, url, k, consistency).await.as_deref() != Some(v.as_str()) {
             lost.push(k.clone());
         }
     }
