@@ -143,11 +143,11 @@ pub struct CapacityArgs {
     /// Stop bisecting when the gap is within this, e.g. 5%.
     #[arg(long, default_value = "5%")]
     pub resolution: String,
-    /// Measured window of each step.
+    /// Measured window of each step (10 s: see docs-capacity.md for the measurements).
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
     pub step_duration: Duration,
-    /// Warmup before each step's window.
-    #[arg(long, value_parser = parse_duration, default_value = "2s")]
+    /// Warmup before each step's window (1 s: only a step's first second runs off its rate).
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
     pub step_warmup: Duration,
     /// Rate of the first step, ops/s.
     #[arg(long, default_value_t = 50.0)]
@@ -158,6 +158,13 @@ pub struct CapacityArgs {
     /// How long a step's backlog may take to drain before the search stops.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     pub settle_timeout: Duration,
+    /// End with a closed-loop saturation run on the same cluster and report the answer as a
+    /// fraction of it.
+    #[arg(long)]
+    pub verify: bool,
+    /// Users of the closed-loop run of --verify (no think time).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub verify_users: u32,
     /// Print one line per step instead of the live view.
     #[arg(long)]
     pub no_tui: bool,

@@ -1,24 +1,40 @@
-//! `capacity.svg`: the latency–throughput curve (p50 and p99 against the achieved rate), the
-//! SLO's latency bound, and the knee.
+//! `capacity.svg`: the latency–throughput curve (p50 and p99 against the target rate), the
+//! SLO's latency bound, the knee with its bracket, the closed-loop saturation, and beside each
+//! failed step why it failed.
 
 use std::path::Path;
 
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::StepResult;
 
-/// Draws the curve into `path`. `slo_ms` is the SLO's p99 bound, `knee` the answer's rate.
-pub fn draw(
-    path: &Path,
-    title: &str,
-    steps: &[StepResult],
-    slo_ms: Option<f64>,
-    knee: Option<f64>,
-) -> Result<(), String> {
+/// The lines drawn across the curve.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Marks {
+    /// The SLO's p99 bound, ms.
+    pub slo_ms: Option<f64>,
+    /// The answer's rate.
+    pub knee: Option<f64>,
+    /// The rate the knee lies below (the first trusted failure or the headroom limit).
+    pub upper: Option<f64>,
+    /// The closed-loop saturation (`--verify`).
+    pub saturation: Option<f64>,
+}
+
+/// Draws the curve into `path`. Steps are placed at their target rate: an overloaded step
+/// completes only the service rate, and at its achieved rate it would sit on top of the knee.
+pub fn draw(path: &Path, title: &str, steps: &[StepResult], marks: &Marks) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| format!("cannot draw {}: {e}", path.display());
     let mut pts: Vec<&StepResult> = steps.iter().collect();
-    pts.sort_by(|a, b| a.achieved_rate.total_cmp(&b.achieved_rate));
-    let x_max = pts.iter().map(|s| s.achieved_rate).fold(1.0, f64::max) * 1.1;
+    pts.sort_by(|a, b| a.target_rate.total_cmp(&b.target_rate));
+    let slo_ms = marks.slo_ms;
+    let x_max = pts
+        .iter()
+        .map(|s| s.target_rate)
+        .chain(marks.saturation)
+        .fold(1.0, f64::max)
+        * 1.1;
     let y_max = pts
         .iter()
         .map(|s| s.p99_ms)
@@ -37,7 +53,7 @@ pub fn draw(
         .map_err(|e| err(&e))?;
     chart
         .configure_mesh()
-        .x_desc("achieved rate (ops/s)")
+        .x_desc("target rate (ops/s)")
         .y_desc("latency (ms, log)")
         .draw()
         .map_err(|e| err(&e))?;
@@ -46,14 +62,14 @@ pub fn draw(
             "p50",
             BLUE,
             pts.iter()
-                .map(|s| (s.achieved_rate, s.p50_ms.max(0.1)))
+                .map(|s| (s.target_rate, s.p50_ms.max(0.1)))
                 .collect::<Vec<_>>(),
         ),
         (
             "p99",
             RED,
             pts.iter()
-                .map(|s| (s.achieved_rate, s.p99_ms.max(0.1)))
+                .map(|s| (s.target_rate, s.p99_ms.max(0.1)))
                 .collect(),
         ),
     ];
@@ -79,15 +95,53 @@ pub fn draw(
             .label(format!("SLO {slo} ms"))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.6)));
     }
-    if let Some(k) = knee {
+    let verticals = [
+        (marks.knee, GREEN.to_rgba(), "knee", 2),
+        (marks.upper, RED.mix(0.5), "knee below", 1),
+        (
+            marks.saturation,
+            MAGENTA.to_rgba(),
+            "closed-loop saturation",
+            1,
+        ),
+    ];
+    for (at, color, name, width) in verticals {
+        let Some(k) = at else { continue };
+        let style = color.stroke_width(width);
         chart
-            .draw_series(LineSeries::new(
-                vec![(k, 0.1), (k, y_max)],
-                GREEN.stroke_width(2),
-            ))
+            .draw_series(LineSeries::new(vec![(k, 0.1), (k, y_max)], style))
             .map_err(|e| err(&e))?
-            .label(format!("knee {k:.0} ops/s"))
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], GREEN.stroke_width(2)));
+            .label(format!("{name} {k:.0} ops/s"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+    }
+    // Why each failed step failed, beside its p99 point; a re-run's note sits above the first
+    // one's (the latency axis is logarithmic, so "above" is a factor).
+    let mut seen: Vec<f64> = Vec::new();
+    for s in steps.iter().filter(|s| s.verdict != "pass") {
+        let above = seen.iter().filter(|r| **r == s.target_rate).count();
+        seen.push(s.target_rate);
+        let y = (s.p99_ms.max(0.1) * 1.4f64.powi(above as i32)).min(y_max);
+        let why: Vec<String> = s.reasons.iter().map(|r| r.label()).collect();
+        let text = format!(
+            "{:.0}{}: {}",
+            s.target_rate,
+            if s.rerun { " (re-run)" } else { "" },
+            if why.is_empty() {
+                "failed".into()
+            } else {
+                why.join(", ")
+            }
+        );
+        chart
+            .draw_series(std::iter::once(Text::new(
+                text,
+                (s.target_rate, y),
+                ("sans-serif", 12)
+                    .into_font()
+                    .color(&RED)
+                    .pos(Pos::new(HPos::Right, VPos::Bottom)),
+            )))
+            .map_err(|e| err(&e))?;
     }
     chart
         .configure_series_labels()

@@ -12,6 +12,8 @@ pub struct CapacityProgress {
     pub steps: Vec<StepResult>,
     /// The rate of the step running now.
     pub current_rate: Option<f64>,
+    /// The closed-loop cross-check running now, with this many users.
+    pub verifying: Option<usize>,
     /// The last one-second snapshot of the step running now.
     pub current: Snapshot,
     /// The search is over.

@@ -95,14 +95,63 @@ impl Slo {
 
     /// Whether observed values meet every term; a metric without an observation fails.
     pub fn met(&self, observed: impl Fn(Metric) -> Option<f64>) -> bool {
-        self.0.iter().all(|t| {
-            observed(t.metric).is_some_and(|v| match t.op {
-                "<" => v < t.value,
-                "<=" => v <= t.value,
-                ">" => v > t.value,
-                _ => v >= t.value,
+        self.missed(observed).is_empty()
+    }
+
+    /// The terms the observed values do not meet, each with its observation (`None`: the
+    /// metric was not observed, which fails the term).
+    pub fn missed(&self, observed: impl Fn(Metric) -> Option<f64>) -> Vec<(&Term, Option<f64>)> {
+        self.0
+            .iter()
+            .map(|t| (t, observed(t.metric)))
+            .filter(|(t, v)| !v.is_some_and(|v| t.holds(v)))
+            .collect()
+    }
+
+    /// The largest latency bound of the SLO (p50 to max), in ms: no operation slower than
+    /// this can count towards a passing step's p99.
+    pub fn latency_budget_ms(&self) -> Option<f64> {
+        self.0
+            .iter()
+            .filter(|t| {
+                matches!(
+                    t.metric,
+                    Metric::P50 | Metric::P90 | Metric::P99 | Metric::P999 | Metric::Max
+                )
             })
-        })
+            .map(|t| t.value)
+            .reduce(f64::max)
+    }
+
+    /// The p99 bound, in ms, when the SLO has one.
+    pub fn p99_bound_ms(&self) -> Option<f64> {
+        self.0
+            .iter()
+            .find(|t| t.metric == Metric::P99)
+            .map(|t| t.value)
+    }
+}
+
+impl Term {
+    /// Whether `v` meets this term.
+    pub fn holds(&self, v: f64) -> bool {
+        match self.op {
+            "<" => v < self.value,
+            "<=" => v <= self.value,
+            ">" => v > self.value,
+            _ => v >= self.value,
+        }
+    }
+}
+
+impl fmt::Display for Term {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let unit = match self.metric {
+            Metric::SuccessRate | Metric::ErrorRate => "%",
+            Metric::Tps => "",
+            _ => "ms",
+        };
+        write!(f, "{}{}{}{unit}", self.metric.as_str(), self.op, self.value)
     }
 }
 
@@ -119,17 +168,7 @@ fn parse_value(metric: Metric, v: &str) -> Option<f64> {
 
 impl fmt::Display for Slo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self
-            .0
-            .iter()
-            .map(|t| match t.metric {
-                Metric::SuccessRate | Metric::ErrorRate => {
-                    format!("{}{}{}%", t.metric.as_str(), t.op, t.value)
-                }
-                Metric::Tps => format!("{}{}{}", t.metric.as_str(), t.op, t.value),
-                _ => format!("{}{}{}ms", t.metric.as_str(), t.op, t.value),
-            })
-            .collect();
+        let parts: Vec<String> = self.0.iter().map(Term::to_string).collect();
         f.write_str(&parts.join(","))
     }
 }

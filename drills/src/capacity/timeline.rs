@@ -53,6 +53,18 @@ struct SearchDoc {
     workload: String,
     slo: String,
     steps: Vec<StepDoc>,
+    #[serde(default)]
+    verify: Option<VerifyDoc>,
+}
+
+/// The closed-loop cross-check, drawn as a neutral band after the steps.
+#[derive(Deserialize)]
+struct VerifyDoc {
+    users: usize,
+    #[serde(default)]
+    started_s: f64,
+    #[serde(default)]
+    ended_s: f64,
 }
 
 #[derive(Deserialize)]
@@ -63,6 +75,8 @@ struct StepDoc {
     started_s: Option<f64>,
     #[serde(default)]
     ended_s: Option<f64>,
+    #[serde(default)]
+    rerun: bool,
 }
 
 /// Renders `timeline.svg` of a capacity folder from `capacity.json` and `timeline.csv`.
@@ -81,9 +95,10 @@ pub fn render(dir: &Path) -> Result<(), ReportError> {
                 from_s: from,
                 to_s: to,
                 label: format!(
-                    "{} {:.0}/s {}",
+                    "{} {:.0}/s{} {}",
                     i + 1,
                     s.target_rate,
+                    if s.rerun { " again" } else { "" },
                     if pass { "✓" } else { "✗" }
                 ),
                 kind: if pass {
@@ -93,6 +108,17 @@ pub fn render(dir: &Path) -> Result<(), ReportError> {
                 },
             })
         })
+        .chain(
+            doc.verify
+                .iter()
+                .filter(|v| v.ended_s > v.started_s)
+                .map(|v| Band {
+                    from_s: v.started_s,
+                    to_s: v.ended_s,
+                    label: format!("closed loop, {} users", v.users),
+                    kind: BandKind::Fault,
+                }),
+        )
         .collect();
     let latency_levels = Slo::parse(&doc.slo)
         .map(|slo| {

@@ -56,6 +56,18 @@ pub async fn run(
             format!("must be a positive rate, got {}", args.start_rate),
         ));
     }
+    if args.verify && args.with_faults {
+        return Err(usage(
+            "--verify",
+            "needs the steps to share one cluster, which --with-faults does not".into(),
+        ));
+    }
+    if args.step_duration.is_zero() {
+        return Err(usage(
+            "--step-duration",
+            "must be longer than 0s: a step needs a window to measure".into(),
+        ));
+    }
     eprintln!(
         "raftdrill capacity: {} on {} nodes, workload {}, SLO {slo}, resolution {:.0} %",
         scenario.name,
@@ -87,6 +99,7 @@ pub async fn run(
         start_rate: args.start_rate,
         with_faults: args.with_faults,
         settle_timeout: args.settle_timeout,
+        verify_users: args.verify.then_some(args.verify_users as usize),
         etcd_bin: args.etcd_bin.clone(),
         exe,
         out: args.out,
@@ -101,6 +114,9 @@ pub async fn run(
     }
     let (report, dir, exit) = result?;
     println!("{}", report.answer_line());
+    if let Some(line) = report.verify_line() {
+        println!("{line}");
+    }
     println!(
         "{} steps in {:.0} s; results: {}",
         report.steps.len(),

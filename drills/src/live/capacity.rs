@@ -42,12 +42,21 @@ pub fn draw(f: &mut Frame<'_>, title: &str, elapsed_s: f64, p: &CapacityProgress
     f.render_widget(Paragraph::new(head_line), head);
 
     let s = &p.current;
-    let now_text = match p.current_rate {
-        Some(rate) if !p.done => vec![
-            Line::from(format!(
-                " target {rate:.0} ops/s   achieved {:.0} ops/s",
-                s.tps
-            )),
+    let headline = match (p.current_rate, p.verifying) {
+        _ if p.done => None,
+        (Some(rate), _) => Some(format!(
+            " target {rate:.0} ops/s   achieved {:.0} ops/s",
+            s.tps
+        )),
+        (None, Some(users)) => Some(format!(
+            " closed-loop check: {users} users   {:.0} ops/s",
+            s.tps
+        )),
+        (None, None) => None,
+    };
+    let now_text = match headline {
+        Some(headline) => vec![
+            Line::from(headline),
             Line::from(format!(
                 " p50 {:.1} ms   p99 {:.1} ms   err {:.2} %   late {}{}",
                 s.latency.p50,
@@ -73,6 +82,7 @@ pub fn draw(f: &mut Frame<'_>, title: &str, elapsed_s: f64, p: &CapacityProgress
         "success %",
         "late %",
         "",
+        "why",
     ])
     .style(Style::default().add_modifier(Modifier::BOLD));
     let rows = p.steps.iter().enumerate().map(|(i, st)| {
@@ -90,9 +100,19 @@ pub fn draw(f: &mut Frame<'_>, title: &str, elapsed_s: f64, p: &CapacityProgress
             Line::from(format!("{:.2}", st.success_rate)),
             Line::from(format!("{:.1}", st.late_pct)),
             Line::from(mark),
+            Line::from(
+                st.reasons
+                    .iter()
+                    .map(|r| r.label())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
         ])
     });
-    let widths = [4, 9, 9, 9, 9, 10, 7, 2].map(Constraint::Length);
+    let widths = [4, 9, 9, 9, 9, 10, 7, 2]
+        .map(Constraint::Length)
+        .into_iter()
+        .chain([Constraint::Min(10)]);
     let table = Table::new(rows, widths).header(header).block(
         Block::default()
             .borders(Borders::ALL)
@@ -140,6 +160,7 @@ mod tests {
 
     use super::*;
     use crate::capacity::StepResult;
+    use crate::capacity::judge::Failure;
 
     fn step(rate: f64, pass: bool) -> StepResult {
         StepResult {
@@ -151,13 +172,18 @@ mod tests {
             p999_ms: 20.0,
             max_ms: 30.0,
             success_rate: 100.0,
-            late: 0,
-            late_pct: 0.0,
             verdict: if pass { "pass" } else { "fail" }.into(),
+            reasons: if pass {
+                Vec::new()
+            } else {
+                vec![Failure::Slo {
+                    term: "p99<800ms".into(),
+                    observed: Some(950.0),
+                    errors: None,
+                }]
+            },
             drained: Some(true),
-            reason: None,
-            started_s: 0.0,
-            ended_s: 0.0,
+            ..StepResult::default()
         }
     }
 
@@ -185,6 +211,7 @@ mod tests {
         let p = CapacityProgress {
             steps: vec![step(100.0, true), step(200.0, true), step(400.0, false)],
             current_rate: Some(300.0),
+            verifying: None,
             current,
             done: false,
         };
@@ -199,7 +226,28 @@ mod tests {
             assert_eq!(s.matches('✓').count(), 2, "{s}");
             assert_eq!(s.matches('✗').count(), 1, "{s}");
             assert!(s.contains("950.0"), "{s}");
+            if w > 100 {
+                assert!(s.contains("p99 950"), "the reason is shown: {s}");
+            }
         }
+    }
+
+    #[test]
+    fn the_closed_loop_check_is_shown_as_such() {
+        let p = CapacityProgress {
+            steps: vec![step(100.0, true)],
+            verifying: Some(32),
+            current: Snapshot {
+                tps: 455.0,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let s = screen(&p, 80, 24);
+        assert!(
+            s.contains("closed-loop check: 32 users") && s.contains("455 ops/s"),
+            "{s}"
+        );
     }
 
     #[test]

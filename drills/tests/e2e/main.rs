@@ -5,6 +5,7 @@
 
 mod bad_input;
 mod capacity;
+mod capacity_knee;
 mod cluster_cmd;
 mod compare;
 mod consistency_api;
