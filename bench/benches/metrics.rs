@@ -4,9 +4,9 @@
 //!
 //! Why: `record` runs once per operation on every worker, so its cost is a tax on the load the
 //! generator can offer; the merge and the snapshot run once a second on the merger task and
-//! must stay far below a second. `record/worker` is `WorkerRecorder::record` (lock, counts, a
-//! latency and a service-time histogram); `record/hdrhistogram` is one bare
-//! `Histogram::<u32>::saturating_record` of the same values, the floor it is built on.
+//! must stay far below a second. `record/worker` is `Recorders::record` (a shard's lock, counts,
+//! a latency and a service-time histogram); `record/hdrhistogram` is one bare
+//! `Histogram::<u64>::saturating_record` of the same values, the floor it is built on.
 
 use std::time::Duration;
 
@@ -27,18 +27,18 @@ fn record(c: &mut Criterion) {
     // Cycling through varied latencies, so the bucket index changes as in a real run.
     let samples = latency_samples(4096);
 
-    let recorder = filled_recorders(1, 0).pop().expect("one recorder");
+    let recorder = filled_recorders(1, 0);
     let mut i = 0;
     group.bench_function("record/worker", |b| {
         b.iter(|| {
             i = (i + 1) & 4095;
             let lat = samples[i];
-            recorder.record(OpKind::Read, lat, lat, Outcome::Ok, None, false);
+            recorder.record(i, OpKind::Read, lat, lat, Outcome::Ok, None, false);
         })
     });
 
     let micros: Vec<u64> = samples.iter().map(|d| d.as_micros() as u64).collect();
-    let mut h = new_histogram::<u32>();
+    let mut h = new_histogram::<u64>();
     let mut i = 0;
     group.bench_function("record/hdrhistogram", |b| {
         b.iter(|| {
@@ -56,9 +56,7 @@ fn record(c: &mut Criterion) {
         b.iter_batched(
             || filled_recorders(WORKERS, OPS_PER_WORKER),
             |workers| {
-                for w in &workers {
-                    w.drain_into(&mut interval);
-                }
+                workers.drain_into(&mut interval);
                 run.merge(&interval);
                 interval.reset();
                 // Handed back so their histograms are freed outside the timed part.
@@ -71,9 +69,7 @@ fn record(c: &mut Criterion) {
     // The snapshot's latency figures from one merged interval: overall and per kind.
     group.throughput(Throughput::Elements(1));
     let mut merged = Accumulator::default();
-    for w in filled_recorders(WORKERS, OPS_PER_WORKER) {
-        w.drain_into(&mut merged);
-    }
+    filled_recorders(WORKERS, OPS_PER_WORKER).drain_into(&mut merged);
     group.bench_function("snapshot", |b| {
         b.iter(|| {
             (

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use loadgen::history::{HistoryRecord, WriteRecord, WriteStatus};
 use loadgen::keys::key_name;
-use loadgen::metrics::WorkerRecorder;
+use loadgen::metrics::Recorders;
 use loadgen::outcome::Outcome;
 use loadgen::rng::SplitMix64;
 use loadgen::workload::OpKind;
@@ -126,24 +126,23 @@ pub fn latency_samples(n: usize) -> Vec<Duration> {
         .collect()
 }
 
-/// `workers` recorders as the load generator makes them (read and update timed), each holding
-/// `ops` operations of one interval, half reads and half updates.
-pub fn filled_recorders(workers: usize, ops: usize) -> Vec<WorkerRecorder> {
+/// The recorders of a pool of `workers` as the load generator makes them (read and update
+/// timed), each worker having recorded `ops` operations of one interval, half reads and half
+/// updates.
+pub fn filled_recorders(workers: usize, ops: usize) -> Recorders {
     let samples = latency_samples(ops);
-    (0..workers)
-        .map(|_| {
-            let r = WorkerRecorder::new([OpKind::Read, OpKind::Update]);
-            for (i, lat) in samples.iter().enumerate() {
-                let kind = if i % 2 == 0 {
-                    OpKind::Read
-                } else {
-                    OpKind::Update
-                };
-                r.record(kind, *lat, *lat, Outcome::Ok, None, false);
-            }
-            r
-        })
-        .collect()
+    let r = Recorders::new(workers, [OpKind::Read, OpKind::Update]);
+    for worker in 0..workers {
+        for (i, lat) in samples.iter().enumerate() {
+            let kind = if i % 2 == 0 {
+                OpKind::Read
+            } else {
+                OpKind::Update
+            };
+            r.record(worker, kind, *lat, *lat, Outcome::Ok, None, false);
+        }
+    }
+    r
 }
 
 /// The final reads the lost-write check compares against, by key.

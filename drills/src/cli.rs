@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use loadgen::WorkloadKind;
 use loadgen::keys::Distribution;
 use loadgen::target::TargetKind;
+use loadgen::{Engine, WorkloadKind};
 use raftdrill_wire::Consistency;
 use target_cluster::store::{FsyncPolicy, StoreKind};
 
@@ -259,6 +259,9 @@ pub struct LoadArgs {
     /// Print one progress line per second instead of the live view.
     #[arg(long)]
     pub no_tui: bool,
+    /// Worker engine: goose (writes goose-report.html) | tasks (lighter; no goose report).
+    #[arg(long, default_value = "goose")]
+    pub engine: Engine,
 }
 
 /// `raftdrill cluster`.

@@ -13,9 +13,18 @@ use std::time::{Duration, Instant};
 use crate::outcome::{ErrorClass, OpError, Outcome};
 
 /// Health of each endpoint, shared by every worker (atomics only; no lock on the request path).
+///
+/// An endpoint that failed is skipped for the cool-down; then it is *half open*, as a circuit
+/// breaker is: one operation is let through to probe it, and the others keep skipping it for
+/// another cool-down. A success makes it healthy for everyone; a failure starts the cool-down
+/// again. Without the probe, every worker would return to a node that still hangs as soon as
+/// the cool-down ended, and a node frozen by a stalled disk would time out about a second's
+/// worth of its share of the load in every cool-down: failures of the client's policy, not of
+/// the store.
 #[derive(Debug)]
 pub struct Balancer {
-    /// Per endpoint: milliseconds since `epoch` until which it is skipped.
+    /// Per endpoint: 0 when healthy; otherwise 1 + the millisecond (since `epoch`) until which
+    /// it is skipped.
     bad_until: Vec<AtomicU64>,
     epoch: Instant,
     cooldown: Duration,
@@ -35,38 +44,73 @@ impl Balancer {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    fn healthy(&self, i: usize, now: u64) -> bool {
-        self.bad_until[i].load(Ordering::Relaxed) <= now
+    /// Whether endpoint `i` may take an operation at `now`: it is healthy, or its cool-down
+    /// has ended and this caller won the right to probe it (which skips it for everyone else
+    /// for another cool-down).
+    fn claim(&self, i: usize, now: u64) -> bool {
+        let v = self.bad_until[i].load(Ordering::Relaxed);
+        if v == 0 {
+            return true;
+        }
+        v - 1 <= now
+            && self.bad_until[i]
+                .compare_exchange(
+                    v,
+                    self.skip_until(now),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+    }
+
+    fn skip_until(&self, now: u64) -> u64 {
+        now + self.cooldown.as_millis() as u64 + 1
     }
 
     /// The endpoint to use for an operation that prefers `preferred`: it, unless it is cooling
-    /// down, then the next healthy one; when none is healthy, `preferred` anyway.
+    /// down, then the next one that may take it; when none may, `preferred` anyway.
     pub fn pick(&self, preferred: usize) -> usize {
+        self.pick_at(preferred, self.now_ms())
+    }
+
+    fn pick_at(&self, preferred: usize, now: u64) -> usize {
         let n = self.bad_until.len();
-        let now = self.now_ms();
         (0..n)
             .map(|k| (preferred + k) % n)
-            .find(|&i| self.healthy(i, now))
+            .find(|&i| self.claim(i, now))
             .unwrap_or(preferred % n)
     }
 
-    /// A healthy endpoint other than `tried`, for the retry of a definite failure.
+    /// An endpoint other than `tried` that may take the retry of a definite failure.
     pub fn alternative(&self, tried: usize) -> Option<usize> {
+        self.alternative_at(tried, self.now_ms())
+    }
+
+    fn alternative_at(&self, tried: usize, now: u64) -> Option<usize> {
         let n = self.bad_until.len();
-        let now = self.now_ms();
         (1..n)
             .map(|k| (tried + k) % n)
-            .find(|&i| self.healthy(i, now))
+            .find(|&i| self.claim(i, now))
     }
 
     /// Notes what an error says about endpoint `i`.
     pub fn observe(&self, i: usize, e: &OpError) {
+        self.observe_at(i, e, self.now_ms());
+    }
+
+    fn observe_at(&self, i: usize, e: &OpError, now: u64) {
         if matches!(
             e.class,
             ErrorClass::Connect | ErrorClass::Timeout | ErrorClass::Reset | ErrorClass::NoLeader
         ) {
-            let until = self.now_ms() + self.cooldown.as_millis() as u64;
-            self.bad_until[i].store(until, Ordering::Relaxed);
+            self.bad_until[i].store(self.skip_until(now), Ordering::Relaxed);
+        }
+    }
+
+    /// Notes that endpoint `i` answered: it is healthy again.
+    pub fn succeeded(&self, i: usize) {
+        if self.bad_until[i].load(Ordering::Relaxed) != 0 {
+            self.bad_until[i].store(0, Ordering::Relaxed);
         }
     }
 
@@ -93,7 +137,10 @@ impl Balancer {
         let mut at = self.pick(preferred);
         loop {
             let err = match call(at).await {
-                Ok(r) => return Ok(r),
+                Ok(r) => {
+                    self.succeeded(at);
+                    return Ok(r);
+                }
                 Err(e) => e,
             };
             self.observe(at, &err);
@@ -140,6 +187,45 @@ mod tests {
             ErrorClass::Timeout,
             "x"
         )));
+    }
+
+    #[test]
+    fn after_the_cooldown_one_operation_probes_and_its_answer_decides() {
+        let b = Balancer::new(3, Duration::from_millis(1000));
+        b.observe_at(0, &OpError::unknown(ErrorClass::Timeout, "hung"), 0);
+        assert_eq!(b.pick_at(0, 500), 1, "cooling down");
+        assert_eq!(
+            b.pick_at(0, 1001),
+            0,
+            "the first after the cool-down probes"
+        );
+        for now in [1001, 1500, 2000] {
+            assert_eq!(
+                b.pick_at(0, now),
+                1,
+                "the others skip it while it is probed"
+            );
+        }
+        b.observe_at(
+            0,
+            &OpError::unknown(ErrorClass::Timeout, "still hung"),
+            2001,
+        );
+        assert_eq!(
+            b.pick_at(0, 2500),
+            1,
+            "a failed probe starts the cool-down again"
+        );
+        assert_eq!(b.pick_at(0, 3002), 0, "the next probe");
+        b.succeeded(0);
+        for now in [3002, 3003] {
+            assert_eq!(
+                b.pick_at(0, now),
+                0,
+                "a successful probe heals it for everyone"
+            );
+        }
+        assert_eq!(b.alternative_at(2, 3003), Some(0));
     }
 
     #[test]

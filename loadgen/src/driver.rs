@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::history::{HistoryRecord, OpRecord, WriteRecord, WriteStatus};
-use crate::metrics::WorkerRecorder;
+use crate::metrics::Recorders;
+use crate::outbox::Outbox;
 use crate::outcome::{ErrorClass, OpError, Outcome};
 use crate::schedule::{Schedule, Slot};
 use crate::target::Target;
@@ -37,9 +37,9 @@ pub struct Driver<T> {
     pub(crate) target: T,
     pub(crate) workload: Workload,
     pub(crate) schedule: Schedule,
-    pub(crate) recorders: Arc<[WorkerRecorder]>,
-    pub(crate) history: Option<mpsc::UnboundedSender<HistoryRecord>>,
-    pub(crate) ops: Option<mpsc::UnboundedSender<OpRecord>>,
+    pub(crate) recorders: Arc<Recorders>,
+    /// Where completed operations go when someone takes them (stream, history).
+    pub(crate) outbox: Arc<Outbox>,
     /// Stops every worker: set at the end of the run or on cancel.
     pub(crate) stop: CancellationToken,
     pub(crate) started: AtomicU64,
@@ -73,13 +73,13 @@ impl<T: Target> Driver<T> {
         let end = Instant::now();
         let latency = end - intended;
         let class = done.error.as_ref().map(|e| e.class);
-        if let Some(rec) = self.recorders.get(worker % self.recorders.len().max(1)) {
-            rec.record(op.kind, latency, end - actual, done.outcome, class, late);
-        }
+        let (kind, outcome) = (op.kind, done.outcome);
+        self.recorders
+            .record(worker, kind, latency, end - actual, outcome, class, late);
         if let Some(e) = &done.error {
-            tracing::debug!(op = n, kind = op.kind.as_str(), error = %e, "operation did not complete");
+            tracing::debug!(op = n, kind = kind.as_str(), error = %e, "operation did not complete");
         }
-        self.publish(worker, &op, [intended, actual, end], &done, class);
+        self.publish(worker, op, [intended, actual, end], done, class);
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
         if let Some(think) = self.schedule.think() {
             tokio::select! {
@@ -88,9 +88,9 @@ impl<T: Target> Driver<T> {
             }
         }
         Step::Done {
-            kind: op.kind,
+            kind,
             latency,
-            outcome: done.outcome,
+            outcome,
         }
     }
 
@@ -161,57 +161,58 @@ impl<T: Target> Driver<T> {
         }
     }
 
-    /// Sends the operation to the drill's stream and the history; `times` are its intended
-    /// start, actual start and completion.
+    /// Hands the operation to the outbox, for whoever takes the stream or the history;
+    /// `times` are its intended start, actual start and completion. The operation's key and
+    /// value move into the stream's record; the history gets copies only when both are kept.
     fn publish(
         &self,
         worker: usize,
-        op: &Op,
+        op: Op,
         times: [Instant; 3],
-        done: &Completed,
+        done: Completed,
         class: Option<ErrorClass>,
     ) {
+        let (want_ops, want_history) = (self.outbox.wants_ops(), self.outbox.wants_history());
+        if !want_ops && !want_history {
+            return;
+        }
         let [intended, actual, end] = times;
         // Operations run only once the clock has started.
         let start = self.schedule.start().unwrap_or(actual);
         let invoke_us = (actual - start).as_micros() as u64;
         let complete_us = (end - start).as_micros() as u64;
-        if let Some(ops) = &self.ops {
-            let write = op.value.as_ref().map(|value| WriteRecord {
+        let history = want_history.then(|| HistoryRecord {
+            id: op.n,
+            worker,
+            kind: op.kind,
+            key: op.key.clone(),
+            value: op.value.clone(),
+            expect: done.expect,
+            invoke_us,
+            complete_us,
+            outcome: done.outcome,
+            error: class,
+            returned: done.returned,
+            applied: done.applied,
+            index: done.index,
+        });
+        let record = want_ops.then(|| OpRecord {
+            intended_us: intended.saturating_duration_since(start).as_micros() as u64,
+            invoke_us,
+            complete_us,
+            outcome: done.outcome,
+            write: op.value.map(|value| WriteRecord {
                 id: op.n,
-                key: op.key.clone(),
-                value: value.clone(),
+                key: op.key,
+                value,
                 status: match (done.outcome, done.applied) {
                     (Outcome::Ok, Some(true)) => WriteStatus::Acked,
                     (Outcome::Unknown, _) => WriteStatus::Unknown,
                     _ => WriteStatus::NotApplied,
                 },
                 index: done.index,
-            });
-            let _ = ops.send(OpRecord {
-                intended_us: intended.saturating_duration_since(start).as_micros() as u64,
-                invoke_us,
-                complete_us,
-                outcome: done.outcome,
-                write,
-            });
-        }
-        if let Some(history) = &self.history {
-            let _ = history.send(HistoryRecord {
-                id: op.n,
-                worker,
-                kind: op.kind,
-                key: op.key.clone(),
-                value: op.value.clone(),
-                expect: done.expect.clone(),
-                invoke_us,
-                complete_us,
-                outcome: done.outcome,
-                error: class,
-                returned: done.returned.clone(),
-                applied: done.applied,
-                index: done.index,
-            });
-        }
+            }),
+        });
+        self.outbox.push(worker, record, history);
     }
 }

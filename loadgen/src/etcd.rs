@@ -64,11 +64,12 @@ impl EtcdCluster {
 
     /// Whether etcd can serve reads of `consistency`: linearizable and stale (serializable)
     /// yes; lease reads no (etcd has no leader-lease read; its linearizable read always does a
-    /// ReadIndex round), so a scenario asking for them should be refused before it starts.
+    /// ReadIndex round); session reads no (a serializable range cannot wait for a revision),
+    /// so a scenario asking for them should be refused before it starts.
     pub fn supports(consistency: Consistency) -> bool {
         match consistency {
             Consistency::Linearizable | Consistency::Stale => true,
-            Consistency::Lease => false,
+            Consistency::Lease | Consistency::Session => false,
         }
     }
 

@@ -117,12 +117,12 @@ pub struct HistoryError {
 }
 
 /// The writer task: resolves to the number of lines written.
-pub type HistoryTask = tokio::task::JoinHandle<Result<u64, HistoryError>>;
+pub(crate) type HistoryTask = tokio::task::JoinHandle<Result<u64, HistoryError>>;
 
 /// Start the writer task for `path`; records sent on the returned channel are written in
 /// order. The task ends, flushing the file, when every sender is dropped, and reports how many
 /// lines it wrote.
-pub fn spawn_writer(
+pub(crate) fn spawn_writer(
     path: &Path,
 ) -> Result<(mpsc::UnboundedSender<HistoryRecord>, HistoryTask), HistoryError> {
     let err = |source| HistoryError {

@@ -5,40 +5,50 @@
 //! Start with [`LoadConfig`] and [`LoadRun`] (or [`run`]).
 //!
 //! # Layout
+//! Public: what the drills and the benches use. The engine's parts are private; their types
+//! that callers name are re-exported at the root.
 //! - `run` (private; re-exported): [`LoadConfig`], [`LoadRun`], [`LoadReport`],
 //!   [`LoadError`], [`run()`]: the entry, the 1-Hz merger and the end-of-run conductor
-//! - [`engine`]: goose users (default) or tokio tasks as the worker pool
-//! - [`driver`]: one worker step: slot, operation, record
-//! - [`schedule`]: open-loop intended start times and the closed-loop user gate
-//! - [`plan`]: load models (open/closed) and plans (constant, ramp, steps)
+//! - `engine` (private; [`Engine`], [`claim_ctrl_c`]): goose users (default) or tokio tasks as
+//!   the worker pool
+//! - `driver` (private): one worker step: slot, operation, record
+//! - `schedule` (private): open-loop intended start times and the closed-loop user gate
+//! - `plan` (private; [`LoadModel`], [`Plan`], [`pool_for_rate`]): load models (open/closed)
+//!   and plans (constant, ramp, steps)
+//! - `clock` (private; [`RunClock`]): the run's time origin
 //! - [`workload`]: the YCSB workloads and operation generation
 //! - [`keys`]: key distributions (uniform, zipfian, latest)
 //! - [`rng`]: the deterministic generator behind every choice
-//! - [`target`]: the store adapter trait; [`reference`](mod@reference): the reference cluster's adapter;
-//!   [`etcd`]: etcd's, over its v3 JSON gateway; [`balancer`]: the client-side failover both use
+//! - [`target`]: the store adapter trait and [`target::Store`]; [`reference`](mod@reference):
+//!   the reference cluster's adapter; [`etcd`]: etcd's, over its v3 JSON gateway; `balancer`
+//!   (private): the client-side failover both use
+//! - `http1` (private): the reference adapter's keep-alive HTTP/1.1 client
 //! - [`outcome`]: ok / fail / unknown and error classes
-//! - [`metrics`]: per-worker recorders, merged histograms, [`metrics::Snapshot`]
+//! - [`metrics`]: the request path's recorder shards, merged histograms, [`Snapshot`]
+//! - `outbox` (private): completed operations on their way to the drill's stream and the history
 //! - [`thresholds`]: the warn/break table and its evaluation
 //! - [`history`]: `history.jsonl` and the stream of write outcomes
 //! - [`output`]: `timeline.csv`, `latency*.hgrm`, the summary.json piece, the final text
 //! - [`units`]: durations and percentages
 #![deny(missing_docs)]
 
-pub mod balancer;
-pub mod clock;
-pub mod driver;
-pub mod engine;
+mod balancer;
+mod clock;
+mod driver;
+mod engine;
 pub mod etcd;
 pub mod history;
+mod http1;
 pub mod keys;
 pub mod metrics;
+mod outbox;
 pub mod outcome;
 pub mod output;
-pub mod plan;
+mod plan;
 pub mod reference;
 pub mod rng;
 mod run;
-pub mod schedule;
+mod schedule;
 pub mod target;
 pub mod thresholds;
 pub mod units;

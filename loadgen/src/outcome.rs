@@ -115,7 +115,7 @@ impl OpError {
 
     /// Classify a non-2xx HTTP answer from its status and the `error` code of its body (if it
     /// had one).
-    pub fn from_status(status: u16, code: Option<&str>) -> Self {
+    pub(crate) fn from_status(status: u16, code: Option<&str>) -> Self {
         let detail = format!("HTTP {status} {}", code.unwrap_or("-"));
         match (status, code) {
             (503, Some(c)) if c == error_code::NO_LEADER => {
@@ -131,7 +131,7 @@ impl OpError {
     }
 
     /// Classify a transport error of the HTTP client.
-    pub fn from_reqwest(err: &reqwest::Error) -> Self {
+    pub(crate) fn from_reqwest(err: &reqwest::Error) -> Self {
         let detail = error_chain(err);
         if err.is_timeout() {
             Self::unknown(ErrorClass::Timeout, detail)

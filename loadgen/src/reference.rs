@@ -1,18 +1,21 @@
-//! The [`Target`] adapter for the reference cluster's HTTP API, on a pooled keep-alive
-//! reqwest client.
+//! The [`Target`] adapter for the reference cluster's HTTP API, on the load generator's own
+//! keep-alive HTTP/1.1 client (`http1`: why not reqwest is said there).
 
 use std::time::Duration;
 
-use raftdrill_wire::{CasBody, CasResponse, Consistency, ErrorBody, GetResponse, PutBody};
+use raftdrill_wire::{CasResponse, Consistency, GetResponse};
+use serde::{Deserialize, Serialize};
 
 use crate::balancer::Balancer;
+use crate::http1::{HttpClient, Method, NO_BODY};
 use crate::outcome::{ErrorClass, OpError};
 use crate::target::{CasResult, Target};
 
 /// The reference cluster: a list of node base URLs such as `http://127.0.0.1:7001`.
 #[derive(Debug, Clone)]
 pub struct ReferenceCluster {
-    client: reqwest::Client,
+    /// Keep-alive connections to every endpoint, shared by the clones.
+    http: std::sync::Arc<HttpClient>,
     /// Base URLs without a trailing slash.
     endpoints: Vec<String>,
     /// Which endpoints to skip for now.
@@ -43,10 +46,10 @@ impl ReferenceCluster {
     /// per node, so a pool of workers reuses them.
     pub fn new(endpoints: &[String], timeout: Duration) -> Result<Self, TargetError> {
         let endpoints = parse_endpoints(endpoints)?;
-        let client = http_client(timeout)?;
+        let http = std::sync::Arc::new(HttpClient::new(&endpoints, timeout));
         let balancer = std::sync::Arc::new(Balancer::new(endpoints.len(), COOLDOWN));
         Ok(Self {
-            client,
+            http,
             endpoints,
             balancer,
             timeout,
@@ -61,14 +64,12 @@ impl ReferenceCluster {
     {
         self.balancer.with_failover(node, self.timeout, call).await
     }
+}
 
-    fn url(&self, node: usize, key: &str) -> String {
-        format!(
-            "{}/kv/{}",
-            self.endpoints[node % self.endpoints.len()],
-            encode_key(key)
-        )
-    }
+/// Writes `/kv/{key}` with the key percent-encoded.
+fn kv_path(out: &mut Vec<u8>, key: &str) {
+    out.extend_from_slice(b"/kv/");
+    encode_key_into(out, key);
 }
 
 /// Checks that `endpoints` is not empty and holds `http://HOST:PORT` URLs; returns them
@@ -101,37 +102,51 @@ pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, TargetEr
         .build()?)
 }
 
-/// Percent-encode the characters of a key that cannot appear in a path segment.
-pub fn encode_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
+/// Percent-encodes the characters of a key that cannot appear in a path segment.
+fn encode_key_into(out: &mut Vec<u8>, key: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for b in key.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
+            out.push(b);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
         }
     }
-    out
 }
 
-/// Turn a response into its JSON body or the classified error.
-async fn answer<T: serde::de::DeserializeOwned>(
-    sent: Result<reqwest::Response, reqwest::Error>,
+/// [`raftdrill_wire::PutBody`], borrowing the value instead of copying it.
+#[derive(Serialize)]
+struct PutRef<'a> {
+    value: &'a str,
+}
+
+/// [`raftdrill_wire::CasBody`], borrowing.
+#[derive(Serialize)]
+struct CasRef<'a> {
+    expect: Option<&'a str>,
+    value: &'a str,
+}
+
+/// An error answer's `error` code, when it has one.
+#[derive(Deserialize)]
+struct ErrorCode<'a> {
+    #[serde(borrow)]
+    error: std::borrow::Cow<'a, str>,
+}
+
+/// Turn an answer into its decoded JSON body, or the status and `error` code of an error.
+fn answer<T: serde::de::DeserializeOwned>(
+    status: u16,
+    body: &[u8],
 ) -> Result<Result<T, (u16, Option<String>)>, OpError> {
-    let response = sent.map_err(|e| OpError::from_reqwest(&e))?;
-    let status = response.status().as_u16();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| OpError::from_reqwest(&e))?;
     if (200..300).contains(&status) {
-        serde_json::from_slice(&body)
+        serde_json::from_slice(body)
             .map(Ok)
             .map_err(|e| OpError::unknown(ErrorClass::Reset, format!("undecodable answer: {e}")))
     } else {
-        let code = serde_json::from_slice::<ErrorBody>(&body)
+        let code = serde_json::from_slice::<ErrorCode>(body)
             .ok()
-            .map(|b| b.error);
+            .map(|b| b.error.into_owned());
         Ok(Err((status, code)))
     }
 }
@@ -175,16 +190,16 @@ impl ReferenceCluster {
         key: &str,
         consistency: Consistency,
     ) -> Result<Option<String>, OpError> {
-        let sent = self
-            .client
-            .get(format!(
-                "{}?consistency={}",
-                self.url(node, key),
-                consistency.as_str()
-            ))
-            .send()
-            .await;
-        match answer::<GetResponse>(sent).await? {
+        let path = |out: &mut Vec<u8>| {
+            kv_path(out, key);
+            out.extend_from_slice(b"?consistency=");
+            out.extend_from_slice(consistency.as_str().as_bytes());
+        };
+        let decoded = self
+            .http
+            .call(node, Method::Get, &path, NO_BODY, answer::<GetResponse>)
+            .await?;
+        match decoded? {
             Ok(found) => Ok(Some(found.value)),
             Err((404, Some(code))) if code == raftdrill_wire::error_code::NOT_FOUND => Ok(None),
             Err((status, code)) => Err(OpError::from_status(status, code.as_deref())),
@@ -192,16 +207,19 @@ impl ReferenceCluster {
     }
 
     async fn put_once(&self, node: usize, key: &str, value: &str) -> Result<Option<u64>, OpError> {
-        let body = PutBody {
-            value: value.to_string(),
-        };
-        let sent = self
-            .client
-            .put(self.url(node, key))
-            .json(&body)
-            .send()
-            .await;
-        match answer::<raftdrill_wire::WriteResponse>(sent).await? {
+        let body = PutRef { value };
+        let path = |out: &mut Vec<u8>| kv_path(out, key);
+        let decoded = self
+            .http
+            .call(
+                node,
+                Method::Put,
+                &path,
+                Some(&body),
+                answer::<raftdrill_wire::WriteResponse>,
+            )
+            .await?;
+        match decoded? {
             Ok(w) => Ok(Some(w.index)),
             Err((status, code)) => Err(OpError::from_status(status, code.as_deref())),
         }
@@ -214,13 +232,22 @@ impl ReferenceCluster {
         expect: Option<&str>,
         value: &str,
     ) -> Result<CasResult, OpError> {
-        let body = CasBody {
-            expect: expect.map(str::to_string),
-            value: value.to_string(),
+        let body = CasRef { expect, value };
+        let path = |out: &mut Vec<u8>| {
+            kv_path(out, key);
+            out.extend_from_slice(b"/cas");
         };
-        let url = format!("{}/cas", self.url(node, key));
-        let sent = self.client.post(url).json(&body).send().await;
-        match answer::<CasResponse>(sent).await? {
+        let decoded = self
+            .http
+            .call(
+                node,
+                Method::Post,
+                &path,
+                Some(&body),
+                answer::<CasResponse>,
+            )
+            .await?;
+        match decoded? {
             Ok(r) => Ok(CasResult {
                 swapped: r.ok,
                 current: r.current,
@@ -247,6 +274,39 @@ mod tests {
             Err(TargetError::BadEndpoint(_))
         ));
         let c = ReferenceCluster::new(&["http://127.0.0.1:1/".into()], t).unwrap();
-        assert_eq!(c.url(3, "a b"), "http://127.0.0.1:1/kv/a%20b");
+        assert_eq!(c.endpoints, ["http://127.0.0.1:1"]);
+        let mut path = Vec::new();
+        kv_path(&mut path, "a b/é");
+        assert_eq!(path, b"/kv/a%20b%2F%C3%A9");
+        path.clear();
+        kv_path(&mut path, "k-0_1.~");
+        assert_eq!(path, b"/kv/k-0_1.~");
+    }
+
+    /// The borrowing bodies say exactly what the wire types say.
+    #[test]
+    fn borrowed_bodies_match_the_wire_types() {
+        let json = |v: Result<String, serde_json::Error>| v.unwrap();
+        let put = raftdrill_wire::PutBody {
+            value: "v\"1".into(),
+        };
+        assert_eq!(
+            json(serde_json::to_string(&PutRef { value: "v\"1" })),
+            json(serde_json::to_string(&put))
+        );
+        for expect in [None, Some("old")] {
+            let cas = raftdrill_wire::CasBody {
+                expect: expect.map(str::to_string),
+                value: "new".into(),
+            };
+            let mine = CasRef {
+                expect,
+                value: "new",
+            };
+            assert_eq!(
+                json(serde_json::to_string(&mine)),
+                json(serde_json::to_string(&cas))
+            );
+        }
     }
 }

@@ -19,7 +19,7 @@ impl SplitMix64 {
 
     /// A generator for one element of a stream: the same `(seed, stream)` always gives the same
     /// numbers, and neighbouring streams are unrelated.
-    pub fn for_stream(seed: u64, stream: u64) -> Self {
+    pub(crate) fn for_stream(seed: u64, stream: u64) -> Self {
         let mut mixer = Self::new(seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03));
         Self::new(mixer.next_u64())
     }
@@ -34,7 +34,7 @@ impl SplitMix64 {
     }
 
     /// A uniform float in `[0, 1)` with 53 bits of precision.
-    pub fn next_f64(&mut self) -> f64 {
+    pub(crate) fn next_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 

@@ -13,7 +13,8 @@ use crate::clock::RunClock;
 use crate::driver::Driver;
 use crate::engine::{Engine, EngineError, run_goose, run_tasks};
 use crate::history::{HistoryError, OpRecord, spawn_writer};
-use crate::metrics::{Accumulator, Counts, LatencySummary, Snapshot, WorkerRecorder};
+use crate::metrics::{Accumulator, Counts, LatencySummary, Recorders, Snapshot};
+use crate::outbox::{Outbox, flush_until};
 use crate::plan::{LoadModel, Plan};
 use crate::reference::TargetError;
 use crate::schedule::Schedule;
@@ -230,7 +231,8 @@ impl LoadRun {
         self.snapshots.subscribe()
     }
 
-    /// The stream of completed operations (once; only with `stream_ops`). It ends with the
+    /// The stream of completed operations (once; only with `stream_ops`; a run whose stream
+    /// was not taken before [`LoadRun::run`] makes none). It ends with the
     /// run.
     pub fn take_ops(&mut self) -> Option<mpsc::UnboundedReceiver<OpRecord>> {
         self.ops_rx.take()
@@ -274,16 +276,16 @@ impl LoadRun {
             config.late_tolerance,
         );
         let pool = schedule.pool_size();
-        let recorders: Arc<[WorkerRecorder]> = (0..pool)
-            .map(|_| WorkerRecorder::new(kinds.iter().copied()))
-            .collect();
+        let recorders = Arc::new(Recorders::new(pool, kinds.iter().copied()));
+        // A stream nobody took would only pile up in its channel until the end of the run.
+        let ops_tx = self.ops_tx.filter(|_| self.ops_rx.is_none());
+        let outbox = Arc::new(Outbox::new(recorders.shards(), ops_tx, history));
         let driver = Arc::new(Driver {
             target,
             workload,
             schedule,
             recorders: recorders.clone(),
-            history,
-            ops: self.ops_tx,
+            outbox: outbox.clone(),
             stop: CancellationToken::new(),
             started: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
@@ -298,6 +300,7 @@ impl LoadRun {
             self.snapshots,
             done.clone(),
         ));
+        let flusher = tokio::spawn(flush_until(outbox, done.clone()));
 
         let engine_result = match config.engine {
             Engine::Tasks => {
@@ -321,6 +324,8 @@ impl LoadRun {
         conductor.abort();
         done.cancel();
         let (totals, snapshots) = merger.await.unwrap_or_default();
+        // The last records are handed on before the outbox (and with it the channels) goes.
+        let _ = flusher.await;
         let started = driver.started.load(Ordering::Relaxed);
         let planned = driver.schedule.planned();
         let planned_duration = driver.schedule.duration();
@@ -382,7 +387,7 @@ async fn conduct<T: Target>(
 /// fires, publish the last one and return the run's totals (intervals that began before the
 /// end of `warmup` left out) and every snapshot.
 async fn merge_every_second(
-    recorders: Arc<[WorkerRecorder]>,
+    recorders: Arc<Recorders>,
     clock: Arc<RunClock>,
     warmup: Duration,
     snapshots: watch::Sender<Snapshot>,
@@ -410,9 +415,7 @@ async fn merge_every_second(
             _ = done.cancelled() => true,
         };
         let now = Instant::now();
-        for r in recorders.iter() {
-            r.drain_into(&mut interval);
-        }
+        recorders.drain_into(&mut interval);
         // A few milliseconds of tick jitter must not put the first window after warmup out.
         let in_warmup = (last - start) + Duration::from_millis(50) < warmup;
         if !in_warmup {

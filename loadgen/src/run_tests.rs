@@ -128,20 +128,68 @@ async fn open_loop_run(engine: Engine) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn open_loop_run_on_tasks_counts_every_scheduled_op() {
-    open_loop_run(Engine::Tasks).await;
+/// `#[tokio::test]`s of `$body(engine)` on each engine, named `$name_tasks` and `$name_goose`.
+macro_rules! on_both_engines {
+    ($body:ident: $tasks:ident, $goose:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $tasks() {
+            $body(Engine::Tasks).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $goose() {
+            $body(Engine::Goose).await;
+        }
+    };
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn open_loop_run_on_goose_counts_every_scheduled_op() {
-    open_loop_run(Engine::Goose).await;
+on_both_engines!(open_loop_run: open_loop_run_on_tasks_counts_every_scheduled_op,
+    open_loop_run_on_goose_counts_every_scheduled_op);
+
+/// A closed loop: every user runs one operation after another; the goose engine here keeps
+/// no metrics of its own (no report, quiet).
+async fn closed_loop_run(engine: Engine) {
+    let kv = testkit::kv_server().await;
+    let mut spec = WorkloadSpec::new(WorkloadKind::A);
+    spec.keys = 20;
+    let mut config = LoadConfig::new(
+        vec![kv],
+        spec,
+        LoadModel::closed(4, None),
+        Duration::from_millis(1500),
+    );
+    config.engine = engine;
+    config.stream_ops = true;
+    let mut load = LoadRun::new(config).unwrap();
+    let mut ops = load.take_ops().unwrap();
+    let report = load.run(CancellationToken::new()).await.unwrap();
+    let c = report.counts();
+    assert!(c.ops > 20, "{c:?}");
+    assert_eq!(c.ok, c.ops, "{c:?}");
+    assert_eq!(c.ops, report.started);
+    assert_eq!(report.planned, None);
+    let per_kind = report.per_kind();
+    assert_eq!(
+        per_kind.values().map(|s| s.count).sum::<u64>(),
+        c.ops,
+        "{per_kind:?}"
+    );
+    assert_eq!(report.latency().count, c.ops);
+    assert_eq!(report.service().count, c.ops);
+    let mut streamed = 0;
+    while let Some(op) = ops.recv().await {
+        assert!(op.invoke_us <= op.complete_us, "{op:?}");
+        streamed += 1;
+    }
+    assert_eq!(streamed, c.ops, "every operation is streamed, once");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_down_cluster_gives_errors_and_cancel_stops_promptly() {
+on_both_engines!(closed_loop_run: closed_loop_run_on_tasks_counts_every_op,
+    closed_loop_run_on_goose_counts_every_op);
+
+async fn a_down_cluster_run(engine: Engine) {
     let url = testkit::refusing_url().await;
-    let mut config = open_config(vec![url], Engine::Tasks);
+    let mut config = open_config(vec![url], engine);
     config.duration = Duration::from_secs(30);
     let cancel = CancellationToken::new();
     let stopper = cancel.clone();
@@ -166,10 +214,12 @@ async fn a_down_cluster_gives_errors_and_cancel_stops_promptly() {
     assert!(report.dropped > 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn warmup_seconds_are_left_out_of_the_totals() {
+on_both_engines!(a_down_cluster_run: a_down_cluster_gives_errors_and_cancel_stops_promptly_on_tasks,
+    a_down_cluster_gives_errors_and_cancel_stops_promptly_on_goose);
+
+async fn warmup_run(engine: Engine) {
     let kv = testkit::kv_server().await;
-    let mut config = open_config(vec![kv], Engine::Tasks);
+    let mut config = open_config(vec![kv], engine);
     config.warmup = Duration::from_secs(1);
     let load = LoadRun::new(config).unwrap();
     let report = load.run(CancellationToken::new()).await.unwrap();
@@ -187,13 +237,15 @@ async fn warmup_seconds_are_left_out_of_the_totals() {
     );
 }
 
+on_both_engines!(warmup_run: warmup_seconds_are_left_out_of_the_totals_on_tasks,
+    warmup_seconds_are_left_out_of_the_totals_on_goose);
+
 /// An overloaded open-loop run (a pool of one against 2,000 ops/s) still ends: slots left
 /// unclaimed at the claim deadline are dropped, not waited for. Goose users never stop by
 /// themselves, so on the goose engine the run ends only when the conductor says so.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_overloaded_open_loop_run_ends_and_counts_the_dropped() {
+async fn overloaded_run(engine: Engine) {
     let slow = testkit::slow_server(Duration::from_millis(5)).await;
-    let mut config = open_config(vec![slow], Engine::Goose);
+    let mut config = open_config(vec![slow], engine);
     config.workload = WorkloadSpec::new(WorkloadKind::W);
     config.model = LoadModel::Open {
         rate: 2000.0,
@@ -216,3 +268,6 @@ async fn an_overloaded_open_loop_run_ends_and_counts_the_dropped() {
     assert_eq!(report.started + report.dropped, 2000);
     assert!(report.counts().late > 0);
 }
+
+on_both_engines!(overloaded_run: an_overloaded_open_loop_run_ends_and_counts_the_dropped_on_tasks,
+    an_overloaded_open_loop_run_ends_and_counts_the_dropped_on_goose);

@@ -48,7 +48,7 @@ impl WorkloadKind {
     }
 
     /// The key distribution the workload uses unless told otherwise.
-    pub fn default_distribution(self) -> Distribution {
+    pub(crate) fn default_distribution(self) -> Distribution {
         match self {
             WorkloadKind::D => Distribution::Latest,
             WorkloadKind::W => Distribution::Uniform,
@@ -127,7 +127,7 @@ impl OpKind {
     }
 
     /// Whether the operation may change data.
-    pub fn is_write(self) -> bool {
+    pub(crate) fn is_write(self) -> bool {
         !matches!(self, OpKind::Read)
     }
 }

@@ -46,8 +46,10 @@ pub enum Mode {
         #[serde(default)]
         seed: u64,
     },
-    /// Disk full: a write (or fallocate) that would make a file longer answers ENOSPC; writes
-    /// inside the current size still succeed.
+    /// Disk full: a write that needs space answers ENOSPC: past the end of the file (or a
+    /// fallocate that would make it longer), or into a hole (a range the file was extended over
+    /// by a truncate and never written, as a database grows its file). Overwriting bytes the
+    /// file holds still succeeds.
     Full,
 }
 

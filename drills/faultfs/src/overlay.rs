@@ -45,6 +45,39 @@ impl Overlay {
         self.dirty
     }
 
+    /// Backing bytes at or past this offset read as zeros (cut, or never there).
+    pub(crate) fn floor(&self) -> u64 {
+        self.floor
+    }
+
+    /// The parts of `[offset, end)` that no unsynced write covers, in order.
+    pub(crate) fn gaps(&self, offset: u64, end: u64) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        let mut pos = offset;
+        let first = self
+            .extents
+            .range(..offset)
+            .next_back()
+            .map_or(offset, |(s, _)| *s);
+        for (s, bytes) in self.extents.range(first..end) {
+            let e = *s + bytes.len() as u64;
+            if e <= pos {
+                continue;
+            }
+            if *s > pos {
+                out.push((pos, (*s).min(end)));
+            }
+            pos = pos.max(e);
+            if pos >= end {
+                break;
+            }
+        }
+        if pos < end {
+            out.push((pos, end));
+        }
+        out
+    }
+
     /// Records a write of `data` at `offset`.
     pub(crate) fn write(&mut self, offset: u64, data: &[u8]) {
         if data.is_empty() {
@@ -165,6 +198,18 @@ impl Overlay {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gaps_are_the_parts_no_write_covers() {
+        let mut o = Overlay::new(0);
+        assert_eq!(o.gaps(0, 10), vec![(0, 10)]);
+        o.write(2, b"ab");
+        o.write(6, b"cd");
+        assert_eq!(o.gaps(0, 10), vec![(0, 2), (4, 6), (8, 10)]);
+        assert_eq!(o.gaps(3, 7), vec![(4, 6)]);
+        assert_eq!(o.gaps(2, 4), Vec::<(u64, u64)>::new());
+        assert_eq!(o.gaps(7, 9), vec![(8, 9)]);
+    }
 
     /// Reads everything the application would see, over `durable`.
     fn view(o: &Overlay, durable: &[u8]) -> Vec<u8> {

@@ -47,6 +47,7 @@ async fn run_etcd(args: ClusterArgs, stop: impl Future<Output = ()>) -> Result<(
         binary: args.etcd_bin.clone(),
         data_dir: args.data_dir.clone(),
         log_dir: None,
+        wal_root: None,
         heartbeat: None,
         election_timeout: None,
         extra_flags: Vec::new(),

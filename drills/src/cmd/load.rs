@@ -99,6 +99,7 @@ pub fn scenario(args: &LoadArgs, thresholds: Thresholds) -> Result<Scenario, Loa
             consistency: args.consistency,
             timeout: args.timeout,
             history: args.history,
+            engine: args.engine,
         },
         faults: Vec::new(),
         thresholds,

@@ -179,11 +179,17 @@ pub fn judge(i: &Inputs<'_>) -> Verdict {
     }
     let anomaly = i.linear.status == SummaryStatus::Anomaly;
     if anomaly {
+        // A handful of keys to start from; the whole list is in summary.json and report.md.
+        const SHOWN: usize = 5;
         let keys: Vec<&str> = i.linear.anomalies.iter().map(|a| a.key.as_str()).collect();
+        let more = match keys.len().saturating_sub(SHOWN) {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
         reasons.push(format!(
-            "the history is not linearizable on {} key(s): {}",
+            "the history is not linearizable on {} key(s): {}{more}",
             keys.len(),
-            keys.join(", ")
+            keys[..keys.len().min(SHOWN)].join(", ")
         ));
     }
     let undecided = i.linear.status == SummaryStatus::Unknown;

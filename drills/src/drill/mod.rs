@@ -640,26 +640,29 @@ async fn start_etcd(
     disk_root: Option<tempfile::TempDir>,
 ) -> Result<(LocalEtcd, Option<Disks>), DrillError> {
     let c = &scenario.cluster;
-    // With disk faults the members' data live under the disks' folder, each member's folder
-    // a mount point.
-    let (data_dir, disks) = match disk_root {
+    // With disk faults each member's WAL lives on a fault-injecting disk of its own, and its
+    // database on the real one: faultfs cannot serve bbolt's shared memory map. The WAL is
+    // what etcd syncs before it acknowledges, so a slow, stalled, failing or full WAL disk is
+    // what its clients feel.
+    let (wal_root, disks) = match disk_root {
         Some(root) => {
-            let data_dir = root.path().join("etcd");
-            let data: Vec<_> = (1..=c.nodes)
-                .map(|id| (id, data_dir.join(format!("member-{id}"))))
+            let wal_root = root.path().join("etcd-wal");
+            let homes: Vec<_> = (1..=c.nodes)
+                .map(|id| (id, wal_root.join(format!("member-{id}"))))
                 .collect();
-            let d = Disks::mount(&opts.exe, root, &data, &dir.join("nodes"))
+            let d = Disks::mount(&opts.exe, root, &homes, &dir.join("nodes"))
                 .await
                 .map_err(DrillError::Disk)?;
-            (Some(data_dir), Some(d))
+            (Some(wal_root), Some(d))
         }
         None => (None, None),
     };
     let eopts = EtcdOptions {
         members: c.nodes,
         binary: opts.etcd_bin.clone(),
-        data_dir,
+        data_dir: None,
         log_dir: Some(dir.join("nodes")),
+        wal_root,
         heartbeat: c.heartbeat,
         // etcd takes one election timeout and spreads it over [1×, 2×] itself.
         election_timeout: c.election_timeout.map(|(min, _)| min),

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use raftdrill_wire::Status;
@@ -111,6 +111,11 @@ impl LocalEtcd {
             peer_listen,
             peer_advertised,
             data_dir: self.root.join(format!("member-{id}")),
+            wal_dir: self
+                .opts
+                .wal_root
+                .as_ref()
+                .map(|w| w.join(format!("member-{id}")).join("wal")),
             log: self.log_dir.join(format!("{id}.log")),
         };
         self.members.insert(id, info);
@@ -190,10 +195,17 @@ impl LocalEtcd {
             .await?;
         }
         self.ids.remove(id);
-        let dir = self.members[&id].data_dir.clone();
-        // The folder itself may be a mount point (a fault-injecting filesystem): empty it.
-        crate::local_cluster::clear_dir(&dir)
-            .map_err(|source| EtcdError::Dir { path: dir, source })?;
+        let m = &self.members[&id];
+        // The WAL's folder may be a mount point (a fault-injecting filesystem): empty it.
+        let wal_home = m
+            .wal_dir
+            .as_ref()
+            .and_then(|w| w.parent())
+            .map(Path::to_path_buf);
+        for dir in std::iter::once(m.data_dir.clone()).chain(wal_home) {
+            crate::local_cluster::clear_dir(&dir)
+                .map_err(|source| EtcdError::Dir { path: dir, source })?;
+        }
         self.join(id).await
     }
 

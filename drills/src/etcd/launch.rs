@@ -20,6 +20,10 @@ pub struct EtcdOptions {
     pub data_dir: Option<PathBuf>,
     /// Folder for member logs, when it should differ from `<data_dir>/logs`.
     pub log_dir: Option<PathBuf>,
+    /// Root of the members' WAL folders, when the WAL should not sit in the data dir: member
+    /// `i` writes it in `<wal_root>/member-<i>/wal` (`--wal-dir`). Each `member-<i>` may be a
+    /// mount point: etcd creates the WAL as `wal.tmp` and renames it, inside that folder.
+    pub wal_root: Option<PathBuf>,
     /// `--heartbeat-interval`; etcd's default (100 ms) when not given.
     pub heartbeat: Option<Duration>,
     /// `--election-timeout`; etcd's default (1000 ms) when not given.
@@ -70,6 +74,8 @@ pub struct MemberInfo {
     pub peer_advertised: SocketAddr,
     /// Its data dir.
     pub data_dir: PathBuf,
+    /// Its WAL dir, when outside the data dir.
+    pub wal_dir: Option<PathBuf>,
     /// Its log file.
     pub log: PathBuf,
 }
@@ -120,6 +126,9 @@ pub fn member_args(
         "--logger=zap".into(),
         "--log-outputs=stderr".into(),
     ];
+    if let Some(w) = &member.wal_dir {
+        args.push(format!("--wal-dir={}", w.display()));
+    }
     if let Some(h) = opts.heartbeat {
         args.push(format!("--heartbeat-interval={}", h.as_millis()));
     }
@@ -142,6 +151,7 @@ mod tests {
             peer_listen: "127.0.0.1:3002".parse().unwrap(),
             peer_advertised: "127.0.0.1:4002".parse().unwrap(),
             data_dir: "/d/member-2".into(),
+            wal_dir: None,
             log: "/d/logs/2.log".into(),
         }
     }

@@ -244,7 +244,9 @@ impl Action {
     /// Whether the action takes its target out of the cluster's service (a leader it hits must
     /// then be replaced): true for process faults and for cut links; false for a slowed link
     /// (delay, bandwidth) and for a one-way cut that leaves the target's own traffic out
-    /// (`direction = "in"`: the leader still reaches its followers).
+    /// (`direction = "in"`: the leader still reaches its followers). A stalled disk deposes:
+    /// a leader that cannot persist cannot commit, and a cluster that keeps it is stuck for as
+    /// long as the stall lasts. A slow, failing or full disk does not, by itself.
     pub fn deposes(&self) -> bool {
         match self {
             Action::Delay { .. }
@@ -252,7 +254,6 @@ impl Action {
             | Action::Heal
             | Action::AddNode
             | Action::DiskDelay { .. }
-            | Action::DiskStall
             | Action::DiskError { .. }
             | Action::DiskFull => false,
             Action::Blackhole { direction } | Action::Reset { direction } => {

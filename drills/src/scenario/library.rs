@@ -47,6 +47,18 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "wipe-follower",
         include_str!("../../scenarios/wipe-follower.toml"),
     ),
+    (
+        "disk-stall-leader",
+        include_str!("../../scenarios/disk-stall-leader.toml"),
+    ),
+    (
+        "slow-disk-follower",
+        include_str!("../../scenarios/slow-disk-follower.toml"),
+    ),
+    (
+        "power-loss-all",
+        include_str!("../../scenarios/power-loss-all.toml"),
+    ),
 ];
 
 /// The scenario `raftdrill run` uses without a file.

@@ -62,6 +62,7 @@ struct RawLoad {
     timeout: Option<Spanned<String>>,
     #[serde(default = "yes")]
     history: bool,
+    engine: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -364,6 +365,12 @@ fn load(ctx: &Ctx, l: &RawLoad, duration: Duration) -> Result<LoadSpec, Scenario
             .unwrap_or_default(),
         timeout,
         history: l.history,
+        engine: l
+            .engine
+            .as_ref()
+            .map(|e| ctx.typed(e))
+            .transpose()?
+            .unwrap_or_default(),
     })
 }
 

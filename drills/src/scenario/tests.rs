@@ -140,3 +140,23 @@ fn the_bad_scenario_corpus_is_rejected_with_the_place_named() {
         );
     }
 }
+
+#[test]
+fn the_engine_is_goose_unless_the_load_says_tasks() {
+    let text = |engine: &str| {
+        format!("name = \"x\"\nduration = \"10s\"\n[load]\nworkload = \"c\"\nusers = 4\n{engine}\n")
+    };
+    let goose = Scenario::parse(&text(""), "x.toml").unwrap();
+    assert_eq!(goose.load.engine, Engine::Goose);
+    let tasks = Scenario::parse(&text("engine = \"tasks\""), "x.toml").unwrap();
+    assert_eq!(tasks.load.engine, Engine::Tasks);
+    assert_eq!(
+        tasks
+            .load_config(vec!["http://127.0.0.1:1".into()], None, 1)
+            .engine,
+        Engine::Tasks
+    );
+    let e = Scenario::parse(&text("engine = \"threads\""), "x.toml").unwrap_err();
+    assert_eq!(e.place, "6:10", "{e}");
+    assert!(e.message.contains("goose or tasks"), "{e}");
+}

@@ -293,20 +293,18 @@ async fn ctrl_c_mid_drill_writes_an_aborted_result() {
     let _serial = serial().await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let mut child = tokio::process::Command::new(exe())
-        .args([
+    let mut child = spawn_raftdrill(
+        &[
             "run",
             "leader-kill",
             "--no-tui",
             "--out",
             &out.display().to_string(),
-        ])
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+        ],
+        dir.path(),
+        std::process::Stdio::piped(),
+        false,
+    );
     let pid = child.id().unwrap();
     let nodes = eventually(
         Duration::from_secs(30),
@@ -354,14 +352,12 @@ async fn ctrl_c_mid_drill_writes_an_aborted_result() {
 async fn sigkill_mid_drill_leaves_no_node() {
     let _serial = serial().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut child = tokio::process::Command::new(exe())
-        .args(["run", "baseline", "--no-tui"])
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = spawn_raftdrill(
+        &["run", "baseline", "--no-tui"],
+        dir.path(),
+        std::process::Stdio::null(),
+        false,
+    );
     let pid = child.id().unwrap();
     let nodes = eventually(
         Duration::from_secs(30),

@@ -191,3 +191,53 @@ async fn lease_reads_on_etcd_are_refused_with_exit_2() {
     );
     assert!(!dir.path().join("results").exists(), "nothing started");
 }
+
+/// A stalled WAL disk under etcd's leader (its WAL sits on faultfs; its memory-mapped database
+/// cannot): the leader stops heartbeating while its fsync hangs, a new leader is elected and
+/// nothing is lost. A power loss is refused on etcd (exit 2) and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs etcd (Debian's etcd-server); .ci/run installs it"]
+async fn etcd_stalled_leader_disk_is_replaced_and_power_loss_is_refused() {
+    need_etcd();
+    let _serial = serial().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = out.display().to_string();
+    let res = raftdrill(
+        &[
+            "run",
+            "disk-stall-leader",
+            "--target",
+            "etcd",
+            "--duration",
+            "20s",
+            "--no-tui",
+            "--out",
+            &o,
+        ],
+        dir.path(),
+        Duration::from_secs(180),
+    )
+    .await;
+    let s = checked_summary(&out.join("summary.json"));
+    assert_eq!(s["cluster"]["target"], "etcd");
+    assert_no_loss("etcd disk-stall-leader", &s);
+    let r = &s["recovery"][0];
+    assert!(r["leader_elected_after_s"].is_number(), "{r}");
+    assert!(r["first_success_after_s"].is_number(), "{r}");
+    assert_eq!(
+        res.status.code(),
+        s["exit_code"].as_i64().map(|c| c as i32),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let refused = raftdrill(
+        &["run", "power-loss-all", "--target", "etcd", "--no-tui"],
+        dir.path(),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("power-loss") && err.contains("WAL"), "{err}");
+}

@@ -225,6 +225,34 @@ impl Writer {
 }
 
 /// Reads every acknowledged key from `url` and returns those whose value is missing or wrong.
+/// A read that waits out a cluster still settling after a restart: 503 (no leader yet: a
+/// restored leader has not heard from a quorum) and 504 are retried for up to 20 s; the value,
+/// or `None` for 404.
+pub async fn read_settled(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    consistency: &str,
+) -> Option<String> {
+    let read = format!("{url}/kv/{key}?consistency={consistency}");
+    eventually(Duration::from_secs(20), "a settled read", || {
+        let (client, read) = (client.clone(), read.clone());
+        async move {
+            let resp = client.get(&read).send().await.ok()?;
+            match resp.status().as_u16() {
+                200 => Some(Some(resp.json::<GetResponse>().await.ok()?.value)),
+                404 => Some(None),
+                503 | 504 => None,
+                other => panic!(
+                    "read of {read} answered {other}: {}",
+                    resp.text().await.unwrap_or_default()
+                ),
+            }
+        }
+    })
+    .await
+}
+
 pub async fn missing(
     client: &reqwest::Client,
     url: &str,
@@ -233,7 +261,7 @@ pub async fn missing(
 ) -> Vec<String> {
     let mut lost = Vec::new();
     for (k, v) in acked {
-        if get(client, url, k, consistency).await.as_deref() != Some(v.as_str()) {
+        if read_settled(client, url, k, consistency).await.as_deref() != Some(v.as_str()) {
             lost.push(k.clone());
         }
     }
@@ -263,21 +291,36 @@ pub async fn new_leader(c: &LocalCluster, not: Option<u64>, timeout: Duration) -
     .await
 }
 
+/// Starts `raftdrill ARGS` in `cwd` (killed when dropped), with stdout piped or discarded.
+pub fn spawn_raftdrill(
+    args: &[&str],
+    cwd: &std::path::Path,
+    stderr: std::process::Stdio,
+    pipe_stdout: bool,
+) -> tokio::process::Child {
+    let stdout = if pipe_stdout {
+        std::process::Stdio::piped()
+    } else {
+        std::process::Stdio::null()
+    };
+    tokio::process::Command::new(exe())
+        .args(args)
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("raftdrill starts")
+}
+
 /// Runs `raftdrill ARGS` in `cwd`, killing it if it outlives `deadline`.
 pub async fn raftdrill(
     args: &[&str],
     cwd: &std::path::Path,
     deadline: Duration,
 ) -> std::process::Output {
-    let child = tokio::process::Command::new(exe())
-        .args(args)
-        .current_dir(cwd)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("raftdrill starts");
+    let child = spawn_raftdrill(args, cwd, std::process::Stdio::piped(), true);
     tokio::time::timeout(deadline, child.wait_with_output())
         .await
         .unwrap_or_else(|_| panic!("raftdrill {args:?} ran past {deadline:?}"))
@@ -308,9 +351,11 @@ pub fn checked_summary(path: &std::path::Path) -> serde_json::Value {
 }
 
 /// Live processes started by the raftdrill whose pid is `pid`, whatever their parent is now
-/// (an orphan is re-parented): every node carries that pid in its environment.
+/// (an orphan is re-parented): every node and every faultfs server carries that pid in its
+/// environment.
 pub fn started_by(pid: u32) -> Vec<u32> {
-    let want = format!("{}={pid}", drills::supervisor::PARENT_ENV);
+    let node = format!("{}={pid}", drills::supervisor::PARENT_ENV);
+    let faultfs = format!("{}={pid}", raftdrill_faultfs::serve::PARENT_ENV);
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(p) = entry.file_name().to_string_lossy().parse::<u32>() else {
@@ -319,7 +364,9 @@ pub fn started_by(pid: u32) -> Vec<u32> {
         let Ok(env) = std::fs::read(format!("/proc/{p}/environ")) else {
             continue;
         };
-        let ours = env.split(|b| *b == 0).any(|kv| kv == want.as_bytes());
+        let ours = env
+            .split(|b| *b == 0)
+            .any(|kv| kv == node.as_bytes() || kv == faultfs.as_bytes());
         let zombie = std::fs::read_to_string(format!("/proc/{p}/stat"))
             .map(|s| {
                 s.rsplit_once(')')

@@ -34,39 +34,27 @@ impl Default for Accumulator {
     }
 }
 
-fn fold(into: &mut Histogram<u64>, from: &Histogram<u32>) {
-    for v in from.iter_recorded() {
-        into.saturating_record_n(v.value_iterated_to(), u64::from(v.count_at_value()));
-    }
-}
-
 impl Accumulator {
-    /// Fold in a worker's latency histogram of `kind`.
-    pub fn add_latency(&mut self, kind: OpKind, h: &Histogram<u32>) {
-        if h.is_empty() {
-            return;
+    /// Fold in one kind's latency and service-time histograms (of the crate's bounds).
+    pub fn add(&mut self, kind: OpKind, latency: &Histogram<u64>, service: &Histogram<u64>) {
+        if !latency.is_empty() {
+            add(&mut self.latency, latency);
+            add(
+                self.latency_per_kind
+                    .entry(kind)
+                    .or_insert_with(new_histogram),
+                latency,
+            );
         }
-        fold(&mut self.latency, h);
-        fold(
-            self.latency_per_kind
-                .entry(kind)
-                .or_insert_with(new_histogram),
-            h,
-        );
-    }
-
-    /// Fold in a worker's service-time histogram of `kind`.
-    pub fn add_service(&mut self, kind: OpKind, h: &Histogram<u32>) {
-        if h.is_empty() {
-            return;
+        if !service.is_empty() {
+            add(&mut self.service, service);
+            add(
+                self.service_per_kind
+                    .entry(kind)
+                    .or_insert_with(new_histogram),
+                service,
+            );
         }
-        fold(&mut self.service, h);
-        fold(
-            self.service_per_kind
-                .entry(kind)
-                .or_insert_with(new_histogram),
-            h,
-        );
     }
 
     /// Add everything in `other`.
@@ -129,15 +117,17 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::metrics::WorkerRecorder;
+    use crate::metrics::Recorders;
     use crate::outcome::{ErrorClass, Outcome};
 
     #[test]
     fn worker_histograms_merge_and_reset() {
-        let a = WorkerRecorder::new([OpKind::Read, OpKind::Update]);
-        let b = WorkerRecorder::new([OpKind::Read, OpKind::Update]);
+        let a = Recorders::new(8, [OpKind::Read, OpKind::Update]);
+        let b = Recorders::new(1, [OpKind::Read, OpKind::Update]);
+        assert!(a.shards() >= 1 && b.shards() == 1);
         for ms in 1..=100u64 {
             a.record(
+                ms as usize,
                 OpKind::Read,
                 Duration::from_millis(ms),
                 Duration::from_millis(1),
@@ -147,6 +137,7 @@ mod tests {
             );
         }
         b.record(
+            3,
             OpKind::Update,
             Duration::from_secs(120),
             Duration::from_secs(2),

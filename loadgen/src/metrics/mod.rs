@@ -8,17 +8,17 @@ mod recorder;
 mod snapshot;
 
 pub use accumulator::Accumulator;
-pub use recorder::WorkerRecorder;
+pub use recorder::Recorders;
 pub use snapshot::{Counts, ErrorCounts, LatencySummary, Snapshot};
 
 use hdrhistogram::{Counter, Histogram};
 
 /// Lowest trackable value, in microseconds.
-pub const LOWEST_US: u64 = 1;
+pub(crate) const LOWEST_US: u64 = 1;
 /// Highest trackable value, in microseconds (60 s); longer latencies are clamped to it.
-pub const HIGHEST_US: u64 = 60_000_000;
+pub(crate) const HIGHEST_US: u64 = 60_000_000;
 /// Significant decimal digits kept.
-pub const SIGFIG: u8 = 3;
+pub(crate) const SIGFIG: u8 = 3;
 
 /// An empty histogram with the crate's bounds.
 pub fn new_histogram<T: Counter>() -> Histogram<T> {

@@ -5,6 +5,7 @@
 //! known answers 503 at once (not applied).
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::body::Bytes;
@@ -22,17 +23,20 @@ use super::forward::{Incoming, NotLeader, leader_only};
 use super::{ApiError, AppState, parse_json};
 use crate::typ::{Request, Response as SmResponse};
 
-/// `PUT /kv/{key}`.
+/// `PUT /kv/{key}[?ack=all]`.
 pub(super) async fn put_key(
     State(st): State<AppState>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     key: Result<Path<String>, PathRejection>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let parsed = check_key(&uri, key).and_then(|k| Ok((k, parse_json::<PutBody>(&body)?)));
-    let (key, put) = match parsed {
+    let deadline = Instant::now() + st.inner.request_timeout;
+    let parsed =
+        check_key(&uri, key).and_then(|k| Ok((k, parse_json::<PutBody>(&body)?, ack_all(query)?)));
+    let (key, put, all) = match parsed {
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
@@ -53,21 +57,30 @@ pub(super) async fn put_key(
                 value: put.value,
             })
             .await?;
-        Ok(w.map(|w| Json(w.response(&st, via)).into_response())
-            .unwrap_or_else(|e| e.into_response()))
+        Ok(match w {
+            Ok(w) => st
+                .acked_by_all(all, w.index, deadline)
+                .await
+                .map(|()| Json(w.response(&st, via)).into_response())
+                .unwrap_or_else(|e| e.into_response()),
+            Err(e) => e.into_response(),
+        })
     })
     .await
 }
 
-/// `DELETE /kv/{key}`.
+/// `DELETE /kv/{key}[?ack=all]`.
 pub(super) async fn delete_key(
     State(st): State<AppState>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     key: Result<Path<String>, PathRejection>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
-    let key = match check_key(&uri, key) {
+    let deadline = Instant::now() + st.inner.request_timeout;
+    let parsed = check_key(&uri, key).and_then(|k| Ok((k, ack_all(query)?)));
+    let (key, all) = match parsed {
         Ok(k) => k,
         Err(e) => return e.into_response(),
     };
@@ -80,23 +93,32 @@ pub(super) async fn delete_key(
     let via = inc.via();
     leader_only(&st, inc, || async {
         let w = st.write(Request::Delete { key }).await?;
-        Ok(w.map(|w| Json(w.response(&st, via)).into_response())
-            .unwrap_or_else(|e| e.into_response()))
+        Ok(match w {
+            Ok(w) => st
+                .acked_by_all(all, w.index, deadline)
+                .await
+                .map(|()| Json(w.response(&st, via)).into_response())
+                .unwrap_or_else(|e| e.into_response()),
+            Err(e) => e.into_response(),
+        })
     })
     .await
 }
 
-/// `POST /kv/{key}/cas`.
+/// `POST /kv/{key}/cas[?ack=all]`.
 pub(super) async fn cas_key(
     State(st): State<AppState>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     key: Result<Path<String>, PathRejection>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let parsed = check_key(&uri, key).and_then(|k| Ok((k, parse_json::<CasBody>(&body)?)));
-    let (key, cas) = match parsed {
+    let deadline = Instant::now() + st.inner.request_timeout;
+    let parsed =
+        check_key(&uri, key).and_then(|k| Ok((k, parse_json::<CasBody>(&body)?, ack_all(query)?)));
+    let (key, cas, all) = match parsed {
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
@@ -121,6 +143,9 @@ pub(super) async fn cas_key(
             Ok(w) => w,
             Err(e) => return Ok(e.into_response()),
         };
+        if let Err(e) = st.acked_by_all(all, w.index, deadline).await {
+            return Ok(e.into_response());
+        }
         let meta = w.response(&st, via);
         let (ok, current) = match w.data {
             SmResponse::Cas { ok, current } => (ok, current),
@@ -151,12 +176,21 @@ pub(super) async fn get_key(
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
     let parsed = check_key(&uri, key).and_then(|k| Ok((k, consistency(query)?)));
-    let (key, consistency) = match parsed {
+    let (key, (consistency, min_index)) = match parsed {
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
     if consistency == Consistency::Stale || st.inner.unsafe_reads {
         return st.read_local(&key);
+    }
+    if consistency == Consistency::Session {
+        return match st
+            .applied_at_least(min_index, st.inner.request_timeout)
+            .await
+        {
+            Ok(()) => st.read_local(&key),
+            Err(e) => e.into_response(),
+        };
     }
     let inc = Incoming {
         method,
@@ -247,6 +281,82 @@ impl AppState {
         }
     }
 
+    /// Waits until this node has applied the log up to `index`, for at most `wait`: a session
+    /// read, and a voter's answer to a leader's `ack=all`. 504 `timeout` after that.
+    pub(super) async fn applied_at_least(
+        &self,
+        index: u64,
+        wait: Duration,
+    ) -> Result<(), ApiError> {
+        if index == 0 {
+            return Ok(());
+        }
+        self.inner
+            .raft
+            .wait(Some(wait))
+            .applied_index_at_least(Some(index), "read at min_index")
+            .await
+            .map(|_| ())
+            .map_err(|_| ApiError::timeout())
+    }
+
+    /// With `all`, waits until every voter has applied the entry at `index` (each is asked at
+    /// its peer address, through the same links as Raft's own traffic), or answers 504
+    /// `timeout` at `deadline`: the write is committed, but not everywhere in time.
+    async fn acked_by_all(&self, all: bool, index: u64, deadline: Instant) -> Result<(), ApiError> {
+        if !all {
+            return Ok(());
+        }
+        let voters: Vec<u64> = self
+            .inner
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .filter(|id| *id != self.inner.id)
+            .collect();
+        let mut asks = tokio::task::JoinSet::new();
+        for id in voters {
+            let st = self.clone();
+            asks.spawn(async move { st.ask_applied(id, index, deadline).await });
+        }
+        while let Some(answer) = asks.join_next().await {
+            if !matches!(answer, Ok(true)) {
+                return Err(ApiError::timeout());
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks voter `id` until it says it has applied `index`, or `deadline` passes.
+    async fn ask_applied(&self, id: u64, index: u64, deadline: Instant) -> bool {
+        let Some(addr) = self.addr_of(id) else {
+            return false;
+        };
+        let url = format!("http://{addr}{}?index={index}", crate::net::path::APPLIED);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            let asked = self
+                .inner
+                .http
+                .get(format!("{url}&wait_ms={}", left.as_millis()))
+                .timeout(left)
+                .send()
+                .await;
+            match asked {
+                Ok(r) if r.status().is_success() => return true,
+                // The voter could not be reached or did not catch up in time: ask again while
+                // time is left (a refused connection answers at once, so pause).
+                _ => tokio::time::sleep(Duration::from_millis(20).min(left)).await,
+            }
+        }
+    }
+
     /// Whether a quorum acknowledged this leader recently enough to serve a lease read.
     fn lease_holds(&self) -> bool {
         let m = self.inner.raft.metrics().borrow().millis_since_quorum_ack;
@@ -302,16 +412,47 @@ fn check_value(value: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The read's consistency and, for a session read, its `min_index` (default 0).
 fn consistency(
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Result<Consistency, ApiError> {
+) -> Result<(Consistency, u64), ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    match q.get("consistency").map(String::as_str) {
-        None | Some("linearizable") => Ok(Consistency::Linearizable),
-        Some("lease") => Ok(Consistency::Lease),
-        Some("stale") => Ok(Consistency::Stale),
+    let c = match q.get("consistency").map(String::as_str) {
+        None | Some("linearizable") => Consistency::Linearizable,
+        Some("lease") => Consistency::Lease,
+        Some("stale") => Consistency::Stale,
+        Some("session") => Consistency::Session,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "unknown consistency {other:?}; use linearizable, lease, stale or session"
+            )));
+        }
+    };
+    let min_index = match q.get("min_index") {
+        None => 0,
+        Some(_) if c != Consistency::Session => {
+            return Err(ApiError::bad_request(
+                "min_index goes with consistency=session",
+            ));
+        }
+        Some(v) => v
+            .parse::<u64>()
+            .map_err(|_| ApiError::bad_request(format!("min_index {v:?} is not a log index")))?,
+    };
+    Ok((c, min_index))
+}
+
+/// How many replicas must have applied a write before it is answered: `quorum` (the default:
+/// committed, and applied on the leader) or `all` (applied on every voter).
+fn ack_all(
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<bool, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    match q.get("ack").map(String::as_str) {
+        None | Some("quorum") => Ok(false),
+        Some("all") => Ok(true),
         Some(other) => Err(ApiError::bad_request(format!(
-            "unknown consistency {other:?}; use linearizable, lease or stale"
+            "unknown ack {other:?}; use quorum or all"
         ))),
     }
 }

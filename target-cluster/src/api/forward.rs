@@ -54,7 +54,7 @@ impl AppState {
     }
 
     /// Where to reach `id`: the peer map, or the address in the membership.
-    fn addr_of(&self, id: NodeId) -> Option<String> {
+    pub(super) fn addr_of(&self, id: NodeId) -> Option<String> {
         if let Some(a) = self.inner.peers.get(id) {
             return Some(a);
         }

@@ -131,6 +131,7 @@ pub fn router(state: AppState) -> Router {
         .route(path::APPEND, post(peer::append))
         .route(path::VOTE, post(peer::vote))
         .route(path::SNAPSHOT, post(peer::snapshot))
+        .route(path::APPLIED, get(peer::applied))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         // Room for a 1 MiB value plus JSON escaping; larger bodies are answered 413 as JSON.

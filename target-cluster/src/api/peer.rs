@@ -1,7 +1,10 @@
 //! The peer RPC endpoints: postcard in, postcard `Result<Resp, RaftError>` out.
 
 use axum::body::Bytes;
-use axum::extract::State;
+use std::collections::HashMap;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -37,6 +40,26 @@ pub(super) async fn append(State(st): State<AppState>, body: Bytes) -> Response 
 pub(super) async fn vote(State(st): State<AppState>, body: Bytes) -> Response {
     match decode::<VoteRequest>(&body) {
         Ok(req) => encode(&st.inner.raft.vote(req).await),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /raft/applied?index=N&wait_ms=M`: 200 `{"applied":true}` once this node has applied
+/// the log up to N, waiting up to M ms (at most 60 s); 504 `timeout` if it has not by then.
+pub(super) async fn applied(
+    State(st): State<AppState>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = query else {
+        return ApiError::bad_request("bad query").into_response();
+    };
+    let num = |k: &str| q.get(k).and_then(|v| v.parse::<u64>().ok());
+    let (Some(index), Some(wait_ms)) = (num("index"), num("wait_ms")) else {
+        return ApiError::bad_request("index and wait_ms are required").into_response();
+    };
+    let wait = std::time::Duration::from_millis(wait_ms.min(60_000));
+    match st.applied_at_least(index, wait).await {
+        Ok(()) => axum::Json(serde_json::json!({ "applied": true })).into_response(),
         Err(e) => e.into_response(),
     }
 }

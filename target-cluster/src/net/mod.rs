@@ -31,6 +31,8 @@ pub mod path {
     pub const VOTE: &str = "/raft/vote";
     /// InstallSnapshot (one chunk per call).
     pub const SNAPSHOT: &str = "/raft/snapshot";
+    /// `GET ?index=N&wait_ms=M`: 200 once this node has applied index N (for `ack=all`).
+    pub const APPLIED: &str = "/raft/applied";
 }
 
 /// Makes one [`PeerConn`] per target for openraft.

@@ -142,7 +142,7 @@ impl LogStore {
         let writer_stats = stats.clone();
         let closing = Arc::new(AtomicBool::new(false));
         let disk = Disk {
-            db,
+            db: Some(db),
             reopen,
             closing: closing.clone(),
         };
@@ -233,7 +233,8 @@ fn load(db: &Database) -> Result<MemLog, redb::Error> {
 
 /// The writer's database, and how to open it again after an I/O error.
 struct Disk {
-    db: Database,
+    /// `None` between closing a database that failed and opening it again.
+    db: Option<Database>,
     /// The file of a disk store; `None` for the memory store.
     reopen: Option<PathBuf>,
     closing: Arc<AtomicBool>,
@@ -253,9 +254,12 @@ impl Disk {
     ) -> Result<(), String> {
         let mut attempt = 0u32;
         loop {
-            let err = match commit(&self.db, durability, batch) {
-                Ok(()) => return Ok(()),
-                Err(e) => e.to_string(),
+            let err = match &self.db {
+                Some(db) => match commit(db, durability, batch) {
+                    Ok(()) => return Ok(()),
+                    Err(e) => e.to_string(),
+                },
+                None => "the log database is closed after an I/O error".to_string(),
             };
             stats.error(&err);
             tracing::error!(error = %err, attempt, "the log could not be written; trying again");
@@ -267,8 +271,14 @@ impl Disk {
             }
             std::thread::sleep(Duration::from_millis(50u64 << attempt.min(4)));
             attempt += 1;
+            // redb holds a lock on its file: the failed handle must close before the file
+            // can be opened again.
+            self.db = None;
             match Database::create(path) {
-                Ok(db) => self.db = db,
+                Ok(db) => {
+                    tracing::info!(attempt, "the log database is open again");
+                    self.db = Some(db);
+                }
                 Err(e) => tracing::error!(error = %e, "cannot open the log again"),
             }
         }

@@ -30,6 +30,34 @@ fn open_backing(path: &Path) -> io::Result<(File, bool)> {
 }
 
 /// Reads up to `len` bytes at `offset` straight from a file.
+/// Whether `[from, to)` of `file` is all data, no hole (by `SEEK_DATA` and `SEEK_HOLE`; a
+/// filesystem without them reports the whole file as data).
+fn backing_has_data(file: &File, from: u64, to: u64) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    let seek = |whence| {
+        // SAFETY: lseek on a descriptor this function borrows; the file offset it moves is
+        // not used by anyone (every access is positioned: pread and pwrite).
+        let r = unsafe { libc::lseek(fd, from as libc::off_t, whence) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            // ENXIO: no data (or no hole) at or after `from`.
+            if e.raw_os_error() == Some(libc::ENXIO) {
+                Ok(None)
+            } else {
+                Err(e)
+            }
+        } else {
+            Ok(Some(r as u64))
+        }
+    };
+    let data_at = seek(libc::SEEK_DATA)?;
+    if data_at != Some(from) {
+        return Ok(false);
+    }
+    Ok(seek(libc::SEEK_HOLE)?.is_none_or(|hole| hole >= to))
+}
+
 fn read_direct(file: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; len];
     let mut got = 0;
@@ -125,8 +153,10 @@ impl Vfs {
         }
     }
 
-    /// Writes into the overlay. With `refuse_growth` (disk full) a write past the current
-    /// size fails with ENOSPC and changes nothing.
+    /// Writes into the overlay. With `refuse_growth` (disk full) a write that needs space the
+    /// file does not hold fails with ENOSPC and changes nothing: past the current size, or
+    /// into a hole (a range the file was extended over by a truncate or a seek and never
+    /// written, as a database grows its file). Overwriting bytes the file holds succeeds.
     pub(crate) fn write(
         &self,
         fh: u64,
@@ -137,12 +167,29 @@ impl Vfs {
         let h = self.handle(fh)?;
         let (file, _, state) = h.file_state()?;
         let mut overlay = lock(&state.overlay);
-        let size = match overlay.as_ref() {
-            Some(o) => o.size(),
-            None => file.metadata()?.len(),
+        let (size, floor) = match overlay.as_ref() {
+            Some(o) => (o.size(), o.floor()),
+            None => {
+                let len = file.metadata()?.len();
+                (len, len)
+            }
         };
-        if refuse_growth && offset + data.len() as u64 > size {
-            return Err(errno(libc::ENOSPC));
+        let end = offset + data.len() as u64;
+        if refuse_growth {
+            if end > size {
+                return Err(errno(libc::ENOSPC));
+            }
+            let gaps = match overlay.as_ref() {
+                Some(o) => o.gaps(offset, end),
+                None => vec![(offset, end)],
+            };
+            // A part no unsynced write covers holds data only where the backing file does.
+            let backing_len = file.metadata()?.len().min(floor);
+            for (from, to) in gaps {
+                if to > backing_len || !backing_has_data(file, from, to)? {
+                    return Err(errno(libc::ENOSPC));
+                }
+            }
         }
         overlay
             .get_or_insert_with(|| Overlay::new(size))

@@ -359,6 +359,37 @@ fn refusing_growth_allows_overwrites_in_place() {
 }
 
 #[test]
+fn a_full_disk_refuses_writes_into_holes() {
+    let (_dir, v) = fs();
+    durable_file(&v, "f", &[7u8; 8192]);
+    let ino = walk(&v, "f").unwrap();
+    let fh = open(&v, "f");
+    // Grown by a truncate, as a database grows its file: the new range holds no data.
+    let grow = SetAttr {
+        size: Some(1 << 20),
+        ..SetAttr::default()
+    };
+    v.setattr(ino, Some(fh), grow).unwrap();
+    v.write(fh, 100, b"in place", true).unwrap();
+    let err = v.write(fh, 65536, b"into the hole", true).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENOSPC), "unsynced extension");
+    v.fsync(fh, false).unwrap();
+    let err = v.write(fh, 65536, b"into the hole", true).unwrap_err();
+    assert_eq!(
+        err.raw_os_error(),
+        Some(libc::ENOSPC),
+        "synced, still a hole"
+    );
+    // Written while there was space, then overwritten when full: it holds data.
+    v.write(fh, 65536, b"into the hole", false).unwrap();
+    v.write(fh, 65536, b"over the data", true).unwrap();
+    v.fsync(fh, false).unwrap();
+    v.write(fh, 65536, b"once more....", true).unwrap();
+    assert_eq!(v.read(fh, 65536, 13).unwrap(), b"once more....");
+    v.release(fh);
+}
+
+#[test]
 fn a_failed_rename_leaves_the_target_in_place() {
     let (_dir, v) = fs();
     v.mkdir(ROOT, OsStr::new("d"), 0o755, ME).unwrap();
