@@ -250,13 +250,13 @@ pub fn judge(slo: &Slo, s: &mut StepResult, settle_timeout_s: f64) {
 }
 
 /// What a judged step tells the search: a failure over capacity beyond doubt (see
-/// [`OVERLOAD_SHARE`]) or one that fell behind carries the step's service rate (the median of
-/// its once-a-second ok completions).
+/// [`OVERLOAD_SHARE`]) or one that fell behind carries what the step completed ok per second
+/// in its window.
 pub fn outcome(s: &StepResult) -> Outcome {
     if s.verdict == "pass" {
         return Outcome::Pass;
     }
-    let throughput = s.median_ok_rate;
+    let throughput = s.ok_rate;
     if s.ok_rate < OVERLOAD_SHARE * s.target_rate {
         return Outcome::Overloaded { throughput };
     }
@@ -428,15 +428,14 @@ mod tests {
         let mut s = step();
         s.target_rate = 800.0;
         s.ok_rate = 455.0;
-        s.median_ok_rate = 460.0;
         s.backlog_growth_pct = Some(40.0);
         judge(&slo, &mut s, 30.0);
-        assert_eq!(outcome(&s), Outcome::Overloaded { throughput: 460.0 });
+        assert_eq!(outcome(&s), Outcome::Overloaded { throughput: 455.0 });
         s.ok_rate = 700.0;
         assert_eq!(
             outcome(&s),
             Outcome::Fail {
-                throughput: Some(460.0)
+                throughput: Some(700.0)
             },
             "12 % short may be a stall: a failure to confirm, with the rate it completed"
         );

@@ -209,6 +209,34 @@ mod tests {
     }
 
     #[test]
+    fn the_missed_terms_are_named_with_what_was_observed() {
+        let s = Slo::parse("p50<10ms,p99<800ms,success>=99.5%").unwrap();
+        let missed = s.missed(|m| match m {
+            Metric::P50 => Some(4.0),
+            Metric::P99 => Some(912.0),
+            _ => None,
+        });
+        let named: Vec<(String, Option<f64>)> =
+            missed.iter().map(|(t, v)| (t.to_string(), *v)).collect();
+        assert_eq!(
+            named,
+            [
+                ("p99<800ms".to_string(), Some(912.0)),
+                ("success_rate>=99.5%".to_string(), None)
+            ]
+        );
+        assert_eq!(
+            s.latency_budget_ms(),
+            Some(800.0),
+            "the largest latency bound"
+        );
+        assert_eq!(s.p99_bound_ms(), Some(800.0));
+        let rates_only = Slo::parse("success>=99%,tps>=10").unwrap();
+        assert_eq!(rates_only.latency_budget_ms(), None);
+        assert_eq!(rates_only.p99_bound_ms(), None);
+    }
+
+    #[test]
     fn defaults_come_from_the_warn_levels() {
         let s = Slo::from_warn_levels(&Thresholds::default()).unwrap();
         assert_eq!(s.to_string(), "p99<=800ms,success_rate>=99.5%");

@@ -39,9 +39,7 @@ pub struct StepResult {
     /// The same for operations that completed ok.
     #[serde(default)]
     pub ok_rate: f64,
-    /// The median of the window's once-a-second ok completion rates. When the step fell behind,
-    /// this is the store's service rate, unmoved by a second or two in which another process
-    /// held the machine.
+    /// The median of the window's once-a-second ok completion rates.
     #[serde(default)]
     pub median_ok_rate: f64,
     /// How fast the backlog (operations offered and not yet completed) grew over the window, in
