@@ -143,7 +143,7 @@ pub struct CapacityArgs {
     /// Stop bisecting when the gap is within this, e.g. 5%.
     #[arg(long, default_value = "5%")]
     pub resolution: String,
-    /// Measured window of each step (10 s: see docs-capacity.md for the measurements).
+    /// Measured window of each step (10 s: see results/baselines/capacity.md for the measurements).
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
     pub step_duration: Duration,
     /// Warmup before each step's window (1 s: only a step's first second runs off its rate).

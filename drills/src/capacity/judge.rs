@@ -34,7 +34,7 @@ pub const MAX_LATE_PCT: f64 = 1.0;
 
 /// The fastest a step's backlog may grow, in percent of its rate per second, and still count as
 /// keeping up. Below the service rate the backlog's slope is zero give or take the queue's own
-/// fluctuations; see the measurements in the capacity notes (`docs-capacity.md`).
+/// fluctuations; see the measurements in the capacity notes (`results/baselines/capacity.md`).
 pub const MAX_GROWTH_PCT: f64 = 2.0;
 
 /// A step that completed fewer than this share of its rate successfully is over capacity beyond
