@@ -237,7 +237,7 @@ pub struct LoadArgs {
     /// Bytes per value.
     #[arg(long, default_value_t = 256)]
     pub value_size: usize,
-    /// Read consistency: linearizable | lease | stale.
+    /// Read consistency: linearizable | lease | stale | session (each worker a session).
     #[arg(long, default_value = "linearizable")]
     pub consistency: Consistency,
     /// Per-request timeout.

@@ -15,6 +15,7 @@ use crate::outcome::{ErrorClass, OpError, Outcome};
 use crate::schedule::{Schedule, Slot};
 use crate::target::Target;
 use crate::workload::{Op, OpKind, Workload};
+use raftdrill_wire::Consistency;
 
 /// What one step did.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +45,9 @@ pub struct Driver<T> {
     pub(crate) stop: CancellationToken,
     pub(crate) started: AtomicU64,
     pub(crate) in_flight: AtomicUsize,
+    /// Per worker, for session reads: the highest commit position it has seen from its own
+    /// writes and reads, sent as the next read's `min_index`.
+    pub(crate) sessions: Box<[AtomicU64]>,
 }
 
 /// The result of running one operation against the target.
@@ -53,7 +57,7 @@ struct Completed {
     returned: Option<String>,
     expect: Option<Option<String>>,
     applied: Option<bool>,
-    /// Commit position of an acknowledged write.
+    /// Commit position of an acknowledged write, or of the write a session read returned.
     index: Option<u64>,
 }
 
@@ -69,7 +73,7 @@ impl<T: Target> Driver<T> {
         let late = self.schedule.is_late(intended, actual);
         let op = self.workload.op(n);
         let node = (n % self.target.nodes().max(1) as u64) as usize;
-        let done = self.execute(node, &op).await;
+        let done = self.execute(worker, node, &op).await;
         let end = Instant::now();
         let latency = end - intended;
         let class = done.error.as_ref().map(|e| e.class);
@@ -94,8 +98,39 @@ impl<T: Target> Driver<T> {
         }
     }
 
-    async fn execute(&self, node: usize, op: &Op) -> Completed {
+    /// The worker's session position: the `min_index` of its next session read.
+    fn session(&self, worker: usize) -> Option<&AtomicU64> {
+        self.sessions.get(worker)
+    }
+
+    /// Raises the worker's session position to `index`.
+    fn saw(&self, worker: usize, index: Option<u64>) {
+        if let (Some(s), Some(i)) = (self.session(worker), index) {
+            s.fetch_max(i, Ordering::Relaxed);
+        }
+    }
+
+    /// A read of `key` at the workload's consistency: the value, and for a session read the
+    /// commit position of the write it returned (which raises the worker's session).
+    async fn read(
+        &self,
+        worker: usize,
+        node: usize,
+        key: &str,
+    ) -> Result<(Option<String>, Option<u64>), OpError> {
         let consistency = self.workload.spec().consistency;
+        if consistency != Consistency::Session {
+            return Ok((self.target.get(node, key, consistency).await?, None));
+        }
+        let min_index = self
+            .session(worker)
+            .map_or(0, |s| s.load(Ordering::Relaxed));
+        let (value, index) = self.target.get_session(node, key, min_index).await?;
+        self.saw(worker, index);
+        Ok((value, index))
+    }
+
+    async fn execute(&self, worker: usize, node: usize, op: &Op) -> Completed {
         let value = op.value.as_deref().unwrap_or_default();
         let failed = |e: OpError| Completed {
             outcome: e.outcome,
@@ -106,31 +141,34 @@ impl<T: Target> Driver<T> {
             index: None,
         };
         match op.kind {
-            OpKind::Read => match self.target.get(node, &op.key, consistency).await {
-                Ok(returned) => Completed {
+            OpKind::Read => match self.read(worker, node, &op.key).await {
+                Ok((returned, index)) => Completed {
                     outcome: Outcome::Ok,
                     error: None,
                     returned,
                     expect: None,
                     applied: None,
-                    index: None,
-                },
-                Err(e) => failed(e),
-            },
-            OpKind::Update | OpKind::Insert => match self.target.put(node, &op.key, value).await {
-                Ok(index) => Completed {
-                    outcome: Outcome::Ok,
-                    error: None,
-                    returned: None,
-                    expect: None,
-                    applied: Some(true),
                     index,
                 },
                 Err(e) => failed(e),
             },
+            OpKind::Update | OpKind::Insert => match self.target.put(node, &op.key, value).await {
+                Ok(index) => {
+                    self.saw(worker, index);
+                    Completed {
+                        outcome: Outcome::Ok,
+                        error: None,
+                        returned: None,
+                        expect: None,
+                        applied: Some(true),
+                        index,
+                    }
+                }
+                Err(e) => failed(e),
+            },
             OpKind::ReadModifyWrite => {
-                let current = match self.target.get(node, &op.key, consistency).await {
-                    Ok(current) => current,
+                let current = match self.read(worker, node, &op.key).await {
+                    Ok((current, _)) => current,
                     // The swap was never sent, so nothing was written.
                     Err(e) => {
                         return failed(OpError {
@@ -144,14 +182,17 @@ impl<T: Target> Driver<T> {
                     .cas(node, &op.key, current.as_deref(), value)
                     .await
                 {
-                    Ok(r) => Completed {
-                        outcome: Outcome::Ok,
-                        error: None,
-                        returned: r.current,
-                        expect: Some(current),
-                        applied: Some(r.swapped),
-                        index: r.index,
-                    },
+                    Ok(r) => {
+                        self.saw(worker, r.index);
+                        Completed {
+                            outcome: Outcome::Ok,
+                            error: None,
+                            returned: r.current,
+                            expect: Some(current),
+                            applied: Some(r.swapped),
+                            index: r.index,
+                        }
+                    }
                     Err(e) => Completed {
                         expect: Some(current),
                         ..failed(e)

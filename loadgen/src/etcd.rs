@@ -205,6 +205,19 @@ impl Target for EtcdCluster {
             .await
     }
 
+    /// Refused: a serializable range cannot wait for a revision (see [`Self::supports`]).
+    async fn get_session(
+        &self,
+        _node: usize,
+        _key: &str,
+        _min_index: u64,
+    ) -> Result<(Option<String>, Option<u64>), OpError> {
+        Err(OpError::fail(
+            ErrorClass::Http4xx,
+            "etcd has no session reads",
+        ))
+    }
+
     async fn put(&self, node: usize, key: &str, value: &str) -> Result<Option<u64>, OpError> {
         self.balancer
             .with_failover(node, self.timeout, |n| self.put_once(n, key, value))

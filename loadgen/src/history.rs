@@ -51,7 +51,8 @@ pub struct HistoryRecord {
     /// For writes that completed: whether the write took effect (false for a failed swap).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applied: Option<bool>,
-    /// For acknowledged writes: the store's commit position (Raft log index).
+    /// For acknowledged writes: the store's commit position (Raft log index). For session
+    /// reads that found the key: the commit position of the write whose value was read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index: Option<u64>,
 }

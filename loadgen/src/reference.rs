@@ -166,6 +166,16 @@ impl Target for ReferenceCluster {
             .await
     }
 
+    async fn get_session(
+        &self,
+        node: usize,
+        key: &str,
+        min_index: u64,
+    ) -> Result<(Option<String>, Option<u64>), OpError> {
+        self.with_failover(node, |n| self.get_session_once(n, key, min_index))
+            .await
+    }
+
     async fn put(&self, node: usize, key: &str, value: &str) -> Result<Option<u64>, OpError> {
         self.with_failover(node, |n| self.put_once(n, key, value))
             .await
@@ -202,6 +212,30 @@ impl ReferenceCluster {
         match decoded? {
             Ok(found) => Ok(Some(found.value)),
             Err((404, Some(code))) if code == raftdrill_wire::error_code::NOT_FOUND => Ok(None),
+            Err((status, code)) => Err(OpError::from_status(status, code.as_deref())),
+        }
+    }
+
+    async fn get_session_once(
+        &self,
+        node: usize,
+        key: &str,
+        min_index: u64,
+    ) -> Result<(Option<String>, Option<u64>), OpError> {
+        let path = |out: &mut Vec<u8>| {
+            use std::io::Write as _;
+            kv_path(out, key);
+            let _ = write!(out, "?consistency=session&min_index={min_index}");
+        };
+        let decoded = self
+            .http
+            .call(node, Method::Get, &path, NO_BODY, answer::<GetResponse>)
+            .await?;
+        match decoded? {
+            Ok(found) => Ok((Some(found.value), Some(found.index))),
+            Err((404, Some(code))) if code == raftdrill_wire::error_code::NOT_FOUND => {
+                Ok((None, None))
+            }
             Err((status, code)) => Err(OpError::from_status(status, code.as_deref())),
         }
     }

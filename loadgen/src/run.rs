@@ -289,6 +289,7 @@ impl LoadRun {
             stop: CancellationToken::new(),
             started: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
+            sessions: (0..pool).map(|_| AtomicU64::new(0)).collect(),
         });
         let canceled = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let conductor = tokio::spawn(conduct(driver.clone(), cancel, canceled.clone()));

@@ -34,6 +34,17 @@ pub trait Target: Send + Sync + 'static {
         consistency: Consistency,
     ) -> impl Future<Output = Result<Option<String>, OpError>> + Send;
 
+    /// A session read of `key` ([`Consistency::Session`]): any endpoint serves it once it has
+    /// applied the log up to `min_index`, with no leader round. On success, the value and the
+    /// commit position of the write that produced it (`None` when the key does not exist), so a
+    /// client can raise its `min_index` and never read back in time.
+    fn get_session(
+        &self,
+        node: usize,
+        key: &str,
+        min_index: u64,
+    ) -> impl Future<Output = Result<(Option<String>, Option<u64>), OpError>> + Send;
+
     /// Write `value` to `key`; on success, the store's commit position of the write (the Raft
     /// log index), when it reports one. The lost-write check orders acknowledged writes by it.
     fn put(
@@ -139,6 +150,18 @@ impl Target for Store {
         match self {
             Store::Reference(t) => t.get(node, key, consistency).await,
             Store::Etcd(t) => t.get(node, key, consistency).await,
+        }
+    }
+
+    async fn get_session(
+        &self,
+        node: usize,
+        key: &str,
+        min_index: u64,
+    ) -> Result<(Option<String>, Option<u64>), OpError> {
+        match self {
+            Store::Reference(t) => t.get_session(node, key, min_index).await,
+            Store::Etcd(t) => t.get_session(node, key, min_index).await,
         }
     }
 

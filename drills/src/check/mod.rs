@@ -4,7 +4,9 @@
 pub mod linear;
 pub mod lost_writes;
 pub mod recovery;
+pub mod session;
 
 pub use linear::{CheckOptions, LinearReport, LinearSummary, check_file, check_records};
 pub use lost_writes::{CheckStatus, LossKind, LostWrite, LostWriteReport, WriteTracker};
 pub use recovery::{Observations, Recovery, measure};
+pub use session::{SessionSummary, SessionViolation, check_sessions};

@@ -6,10 +6,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use loadgen::history::HistoryRecord;
+use loadgen::workload::OpKind;
+use raftdrill_wire::Consistency;
 
 use crate::check::linear::{
     CheckOptions, HISTORY_FILE, LinearSummary, SummaryStatus, check_records, read_history,
 };
+use crate::check::{SessionSummary, check_sessions};
 
 /// The lane the final reads are drawn in (no load worker has so high an index).
 pub const FINAL_READ_WORKER: usize = 1_000_000;
@@ -18,29 +21,53 @@ pub const FINAL_READ_IDS: u64 = 1 << 62;
 
 /// Checks `dir/history.jsonl` plus `extra` records; writes the evidence into `dir`. Never
 /// fails: what could not be checked is `unknown` (or `skipped` with no history) with a reason.
-pub async fn check(dir: &Path, extra: Vec<HistoryRecord>, time_limit: Duration) -> LinearSummary {
+///
+/// Reads at `stale` or `session` consistency are not linearizable by contract, so the
+/// linearizability check leaves them out (and says so); session reads get the session check
+/// instead, returned beside it.
+pub async fn check(
+    dir: &Path,
+    extra: Vec<HistoryRecord>,
+    time_limit: Duration,
+    reads: Consistency,
+) -> (LinearSummary, Option<SessionSummary>) {
     let path = dir.join(HISTORY_FILE);
     if !path.exists() {
-        return LinearSummary::skipped("no history was recorded (history = false)");
+        let no = LinearSummary::skipped("no history was recorded (history = false)");
+        return (no, None);
     }
     let dir = dir.to_path_buf();
     let work = tokio::task::spawn_blocking(move || {
-        let mut records = read_history(&path).map_err(|e| e.to_string())?;
+        let mut records = read_history(&path).map_err(|e| (e.to_string(), None))?;
+        let session = (reads == Consistency::Session).then(|| check_sessions(&records));
+        let left_out = matches!(reads, Consistency::Stale | Consistency::Session);
+        if left_out {
+            records.retain(|r| r.kind != OpKind::Read);
+        }
         records.extend(extra);
         let opts = CheckOptions {
             time_limit,
             ..CheckOptions::default()
         };
-        let report = check_records(&records, &opts).map_err(|e| e.to_string())?;
+        let fail = |reason: String, session: &Option<SessionSummary>| (reason, session.clone());
+        let report = check_records(&records, &opts).map_err(|e| fail(e.to_string(), &session))?;
         report
             .write_files(&dir)
-            .map_err(|e| format!("cannot write the evidence: {e}"))?;
-        Ok::<_, String>(report.summary())
+            .map_err(|e| fail(format!("cannot write the evidence: {e}"), &session))?;
+        let mut summary = report.summary();
+        if left_out && summary.reason.is_none() {
+            summary.reason = Some(format!(
+                "{} reads are not linearizable by contract and were left out; the writes, \
+                 read-modify-writes and final reads were checked",
+                reads.as_str()
+            ));
+        }
+        Ok::<_, (String, Option<SessionSummary>)>((summary, session))
     });
     match work.await {
-        Ok(Ok(summary)) => summary,
-        Ok(Err(reason)) => unknown(reason),
-        Err(e) => unknown(format!("the check stopped: {e}")),
+        Ok(Ok(done)) => done,
+        Ok(Err((reason, session))) => (unknown(reason), session),
+        Err(e) => (unknown(format!("the check stopped: {e}")), None),
     }
 }
 

@@ -8,7 +8,9 @@ use serde::Serialize;
 use super::faults::FaultRecord;
 use super::poller::PollLog;
 use crate::check::linear::SummaryStatus;
-use crate::check::{LinearSummary, LostWriteReport, Observations, Recovery, WriteTracker, measure};
+use crate::check::{
+    LinearSummary, LostWriteReport, Observations, Recovery, SessionSummary, WriteTracker, measure,
+};
 use crate::exit::Exit;
 use crate::scenario::Scenario;
 
@@ -42,6 +44,8 @@ pub struct Inputs<'a> {
     pub disk: Option<&'a super::disk_probe::DiskProbe>,
     /// The linearizability check.
     pub linear: &'a LinearSummary,
+    /// The session check, when the reads were session reads and a history was recorded.
+    pub session: Option<&'a SessionSummary>,
 }
 
 /// Recovery of one fault, judged against `recovery_within`.
@@ -192,7 +196,16 @@ pub fn judge(i: &Inputs<'_>) -> Verdict {
             keys[..keys.len().min(SHOWN)].join(", ")
         ));
     }
-    let undecided = i.linear.status == SummaryStatus::Unknown;
+    let session_broken = i
+        .session
+        .is_some_and(|s| s.status == SummaryStatus::Anomaly);
+    let session_unknown = i
+        .session
+        .is_some_and(|s| s.status == SummaryStatus::Unknown);
+    if let Some(s) = i.session.filter(|s| s.status != SummaryStatus::Ok) {
+        reasons.push(s.line());
+    }
+    let undecided = i.linear.status == SummaryStatus::Unknown || session_unknown;
     if undecided {
         reasons.push(format!(
             "linearizability not established: {}",
@@ -223,7 +236,7 @@ pub fn judge(i: &Inputs<'_>) -> Verdict {
         || i.faults.iter().any(|f| f.error.is_some())
         || i.lost.is_some_and(|l| l.unreadable > 0)
         || undecided;
-    let (verdict, exit) = if i.lost.is_some_and(|l| l.lost > 0) || anomaly {
+    let (verdict, exit) = if i.lost.is_some_and(|l| l.lost > 0) || anomaly || session_broken {
         ("fail", Exit::DataAnomaly)
     } else if unchecked && !i.aborted {
         reasons.insert(0, "the lost-write check could not be carried out".into());
@@ -324,6 +337,14 @@ mod tests {
     }
 
     fn verdict_of(lost: Option<&LostWriteReport>, faults: &[FaultRecord]) -> Verdict {
+        verdict_with(lost, faults, None)
+    }
+
+    fn verdict_with(
+        lost: Option<&LostWriteReport>,
+        faults: &[FaultRecord],
+        session: Option<&SessionSummary>,
+    ) -> Verdict {
         let scenario = builtin("baseline").unwrap().unwrap();
         let report = report();
         let ok: Vec<f64> = (0..1000).map(|i| f64::from(i) / 100.0).collect();
@@ -340,7 +361,33 @@ mod tests {
             watched_nodes: true,
             disk: None,
             linear: &LinearSummary::skipped("test"),
+            session,
         })
+    }
+
+    #[test]
+    fn a_session_read_that_went_back_in_time_fails_the_run_and_an_unjudged_one_warns() {
+        let mut s = SessionSummary {
+            status: SummaryStatus::Ok,
+            reads_checked: 10,
+            reads_unjudged: 0,
+            violations: 0,
+            examples: Vec::new(),
+        };
+        assert_eq!(verdict_with(None, &[], Some(&s)).exit, Exit::Pass);
+        s.status = SummaryStatus::Anomaly;
+        s.violations = 1;
+        let v = verdict_with(None, &[], Some(&s));
+        assert_eq!((v.verdict, v.exit), ("fail", Exit::DataAnomaly));
+        assert!(
+            v.reasons.iter().any(|r| r.contains("went back in time")),
+            "{:?}",
+            v.reasons
+        );
+        s.status = SummaryStatus::Unknown;
+        s.violations = 0;
+        let v = verdict_with(None, &[], Some(&s));
+        assert_eq!(v.verdict, "warn", "{:?}", v.reasons);
     }
 
     #[test]
@@ -405,6 +452,7 @@ mod tests {
             watched_nodes: true,
             disk: None,
             linear: &LinearSummary::skipped("test"),
+            session: None,
         });
         assert_eq!((v.verdict, v.exit), ("fail", Exit::ThresholdBroken));
     }

@@ -403,14 +403,21 @@ impl Drill {
             }
             _ => (None, Vec::new()),
         };
-        let linear = if !scenario.checks.linearizability {
-            crate::check::LinearSummary::skipped("turned off in the scenario's [checks]")
+        let (linear, session) = if !scenario.checks.linearizability {
+            let off = "turned off in the scenario's [checks]";
+            (crate::check::LinearSummary::skipped(off), None)
         } else if aborted {
-            crate::check::LinearSummary::skipped("the run was stopped before its end")
+            let stopped = "the run was stopped before its end";
+            (crate::check::LinearSummary::skipped(stopped), None)
         } else {
-            consistency::check(&dir, final_reads, scenario.checks.check_time_limit).await
+            let limit = scenario.checks.check_time_limit;
+            let reads = scenario.load.consistency;
+            consistency::check(&dir, final_reads, limit, reads).await
         };
         notes.send_modify(|n| n.push(linear_note(&linear)));
+        if let Some(s) = &session {
+            notes.send_modify(|n| n.push(s.line()));
+        }
         if let Some(p) = poller {
             let _ = p.await;
         }
@@ -430,6 +437,7 @@ impl Drill {
             watched_nodes: rig.is_some(),
             disk: disk.as_ref(),
             linear: &linear,
+            session: session.as_ref(),
         };
         let verdict = judge::judge(&inputs);
         let target = results::TargetInfo {

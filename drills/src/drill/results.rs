@@ -15,7 +15,7 @@ use raftdrill_wire::CommitTimes;
 use super::disk_probe::DiskProbe;
 use super::faults::FaultRecord;
 use super::judge::{Inputs, RecoveryEntry, Verdict};
-use crate::check::{LinearSummary, LostWriteReport};
+use crate::check::{LinearSummary, LostWriteReport, SessionSummary};
 
 /// `summary.json`.
 #[derive(Debug, Clone, Serialize)]
@@ -161,6 +161,9 @@ pub struct ChecksInfo {
     pub lost_writes: Option<LostWriteReport>,
     /// The linearizability check of the whole history.
     pub linearizability: LinearSummary,
+    /// The session check (session reads with a history only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionSummary>,
     /// The recovery limit, when set.
     pub recovery_within_s: Option<f64>,
 }
@@ -213,6 +216,7 @@ impl Summary {
             checks: ChecksInfo {
                 lost_writes: i.lost.cloned(),
                 linearizability: i.linear.clone(),
+                session: i.session.cloned(),
                 recovery_within_s: s.checks.recovery_within.map(|d| d.as_secs_f64()),
             },
             busiest_node_cpu_pct: i.poll.busiest_cpu(),

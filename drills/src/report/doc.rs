@@ -214,6 +214,9 @@ pub struct ChecksDoc {
     /// The linearizability check, when the summary has one.
     #[serde(default)]
     pub linearizability: Option<LinearDoc>,
+    /// The session check, when the reads were session reads.
+    #[serde(default)]
+    pub session: Option<crate::check::SessionSummary>,
 }
 
 /// `checks.lost_writes`.

@@ -218,6 +218,9 @@ pub fn render(
         }
         None => o.push_str("<li>linearizability: –</li>"),
     }
+    if let Some(session) = &s.checks.session {
+        let _ = write!(o, "<li>{}</li>", esc(&session.line()));
+    }
     if let Some(n) = s.elections {
         let _ = write!(o, "<li>elections during the load: {n}</li>");
     }

@@ -20,4 +20,5 @@ mod library;
 mod live_view;
 mod load_cmd;
 mod membership;
+mod sessions;
 mod suite;

@@ -114,11 +114,9 @@ impl std::str::FromStr for Consistency {
             "linearizable" => Ok(Consistency::Linearizable),
             "lease" => Ok(Consistency::Lease),
             "stale" => Ok(Consistency::Stale),
-            // Session reads need the client to carry a `min_index`; the load generator does
-            // not yet, so the scenario and CLI parsers do not offer them. The node parses
-            // `consistency=session` itself.
+            "session" => Ok(Consistency::Session),
             other => Err(format!(
-                "unknown consistency {other:?} (expected linearizable, lease or stale)"
+                "unknown consistency {other:?} (expected linearizable, lease, stale or session)"
             )),
         }
     }
