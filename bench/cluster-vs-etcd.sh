@@ -7,7 +7,9 @@
 # then does the same to 3 etcd members (`raftdrill cluster --target etcd`, etcd's v3 JSON
 # gateway, `/v3/kv/put`). Prints one table: writes/s, p50 and p99 per tool and connection count,
 # non-2xx answers, and the CPU time of all three nodes per 1,000 writes. It also prints this
-# disk's bare 4 KiB fdatasync latency (the floor of a single writer's p50).
+# disk's bare 4 KiB fdatasync latency (the floor of a single writer's p50), and for the
+# reference cluster where a write's time went, stage by stage (each node's `/admin/stages`,
+# reset before each row: see target-cluster/src/stages.rs).
 #
 # Usage (builds the release binary when it is missing):
 #   bench/cluster-vs-etcd.sh
@@ -110,6 +112,7 @@ start_cluster() {
     "$RAFTDRILL" cluster --nodes 3 "$@" >"$log" 2>&1 &
     CLUSTER_PID=$!
     local urls=()
+    NODE_URLS=()
     for _ in $(seq 300); do
         mapfile -t urls < <(grep -oE 'http://127\.0\.0\.1:[0-9]+' "$log" | sort -u)
         if [[ ${#urls[@]} -ge 3 ]] && grep -qi leader "$log"; then
@@ -133,7 +136,10 @@ start_cluster() {
                 fi
             fi
         done
-        [[ -n $LEADER_URL ]] && return 0
+        if [[ -n $LEADER_URL ]]; then
+            NODE_URLS=("${urls[@]}")
+            return 0
+        fi
         sleep 0.1
     done
     echo "cluster-vs-etcd: no leader found for $TARGET" >&2
@@ -143,16 +149,50 @@ start_cluster() {
 
 HZ=$(getconf CLK_TCK)
 ROWS=()
+STAGE_ROWS=()
+
+# The stage table of the reference cluster after a row: the leader's write, log append,
+# replication round trip and apply; the followers' AppendEntries handling (the slower one).
+stage_rows() {
+    local conns=$1 leader follower u
+    leader=$(curl -fsS "$LEADER_URL/admin/stages")
+    follower='{}'
+    for u in "${NODE_URLS[@]}"; do
+        [[ $u == "$LEADER_URL" ]] && continue
+        local st
+        st=$(curl -fsS "$u/admin/stages")
+        if [[ $(jq -n --argjson a "$st" --argjson b "$follower" \
+            '($a.follower_append.p50_ms // 0) > ($b.follower_append.p50_ms // 0)') == true ]]; then
+            follower=$st
+        fi
+    done
+    local row
+    for row in "leader write:write" "leader write, to its flush:write_to_flush" \
+        "leader write, to its apply:write_to_apply" "leader log_append:log_append" "leader replicate:replicate" \
+        "leader replicate_empty:replicate_empty" "leader replicate_wait:replicate_wait" \
+        "leader apply:apply"; do
+        STAGE_ROWS+=("$(jq -r --arg c "$conns" --arg n "${row%%:*}" --arg k "${row##*:}" \
+            '.[$k] // empty | "| \($c) | \($n) | \(.count) | \(.items_per_pass * 10 | round / 10) | \(.p50_ms) | \(.p99_ms) | \(.mean_ms * 1000 | round / 1000) |"' <<<"$leader")")
+    done
+    for row in "follower follower_append:follower_append" "follower log_append:log_append"; do
+        STAGE_ROWS+=("$(jq -r --arg c "$conns" --arg n "${row%%:*}" --arg k "${row##*:}" \
+            '.[$k] // empty | "| \($c) | \($n) | \(.count) | \(.items_per_pass * 10 | round / 10) | \(.p50_ms) | \(.p99_ms) | \(.mean_ms * 1000 | round / 1000) |"' <<<"$follower")")
+    done
+}
 run_target() {
     TARGET=$1
     shift
     start_cluster "$@"
     for c in $CONNS; do
         local before after out rate p50 p99 non2xx cpu
+        if [[ $TARGET == reference ]]; then
+            for u in "${NODE_URLS[@]}"; do curl -fsS "$u/admin/stages?reset=true" >/dev/null; done
+        fi
         before=$(node_ticks)
         out=$(wrk -t "$(( c < 2 ? 1 : 2 ))" -c "$c" -d "${DURATION}s" --latency \
             -s "$WORK/$TARGET.lua" "$LEADER_URL")
         after=$(node_ticks)
+        [[ $TARGET == reference ]] && stage_rows "$c"
         rate=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
         p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
         p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
@@ -182,3 +222,8 @@ echo "|-----------|------:|---------:|---------:|---------:|--------:|----------
 printf '%s\n' "${ROWS[@]}"
 echo
 echo "a bare 4 KiB write with O_DSYNC on this disk, mean of 1000: $(fsync_floor)"
+echo
+echo "reference cluster, where the time went (ms; items: entries per pass)"
+echo "| conns | stage | passes | items | p50 | p99 | mean |"
+echo "|------:|-------|-------:|------:|----:|----:|-----:|"
+printf '%s\n' "${STAGE_ROWS[@]}"

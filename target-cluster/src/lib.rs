@@ -17,6 +17,7 @@ pub mod api;
 pub mod election_gate;
 pub mod net;
 pub mod node;
+pub mod stages;
 pub mod store;
 pub mod typ;
 

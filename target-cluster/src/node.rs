@@ -162,7 +162,8 @@ pub async fn run(
         .tcp_nodelay(true)
         .build()
         .map_err(|e| NodeError::Raft(e.to_string()))?;
-    let network = NetworkFactory::new(http.clone(), peers.clone());
+    let stages = opened.stages.clone();
+    let network = NetworkFactory::new(http.clone(), peers.clone(), stages.clone());
     let raft = Raft::new(
         config.id,
         raft_config,
@@ -191,6 +192,7 @@ pub async fn run(
         advertise: config.advertise(),
         quorum_stale: config.election_timeout.1 + config.heartbeat,
         commit_stats,
+        stages,
         gate,
         unsafe_reads: config.unsafe_reads,
     });

@@ -89,6 +89,59 @@ async fn ack_all_and_session_reads() {
         assert!(r.text().await.unwrap().contains("\"error\""));
     }
 
+    // The stage timings saw those writes: proposal to applied on the leader, the log append
+    // and the AppendEntries round trips there, the follower's side and its applies.
+    let stages = |id: u64, q: &'static str| {
+        let (client, url) = (client.clone(), c.url(id));
+        async move {
+            let r = client
+                .get(format!("{url}/admin/stages{q}"))
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.unwrap(),
+            )
+        }
+    };
+    let (code, on_leader) = stages(leader, "?reset=true").await;
+    assert_eq!(code, 200);
+    assert!(
+        on_leader["write"]["count"].as_u64().unwrap() >= 21,
+        "{on_leader}"
+    );
+    for stage in [
+        "log_append",
+        "replicate",
+        "apply",
+        "write_to_flush",
+        "write_to_apply",
+    ] {
+        let s = &on_leader[stage];
+        assert!(s["count"].as_u64().unwrap() > 0, "{stage}: {on_leader}");
+        assert!(s["p99_ms"].as_f64().unwrap() >= s["p50_ms"].as_f64().unwrap());
+        assert!(
+            s["items_per_pass"].as_f64().unwrap() >= 1.0,
+            "{stage}: {on_leader}"
+        );
+    }
+    let (_, on_follower) = stages(follower, "").await;
+    for stage in ["follower_append", "log_append", "apply"] {
+        assert!(
+            on_follower[stage]["count"].as_u64().unwrap() > 0,
+            "{stage}: {on_follower}"
+        );
+    }
+    assert!(on_follower.get("write").is_none(), "{on_follower}");
+    let (_, after_reset) = stages(leader, "").await;
+    assert!(
+        after_reset.get("write").is_none(),
+        "reset starts over: {after_reset}"
+    );
+    let (code, bad) = stages(leader, "?reset=yes").await;
+    assert_eq!(code, 400, "{bad}");
+
     // One voter down: a write still commits, but not on every voter.
     let down = *ids.iter().find(|i| **i != leader).unwrap();
     c.kill(down).unwrap();

@@ -53,6 +53,27 @@ fn members(m: &RaftMetrics) -> (Vec<NodeId>, Vec<NodeId>) {
     (mem.voter_ids().collect(), mem.learner_ids().collect())
 }
 
+/// `GET /admin/stages[?reset=true]`: where this node's writes spent their time, stage by
+/// stage, since it started or since the last reset (see [`crate::stages`]).
+pub(super) async fn stages(
+    State(st): State<AppState>,
+    query: Result<
+        axum::extract::Query<std::collections::HashMap<String, String>>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> Response {
+    let reset = match query.as_ref().map(|q| q.get("reset").map(String::as_str)) {
+        Ok(None | Some("false")) => false,
+        Ok(Some("true")) => true,
+        Ok(Some(other)) => {
+            let msg = format!("reset={other:?}: use true or false");
+            return ApiError::bad_request(msg).into_response();
+        }
+        Err(e) => return ApiError::bad_request(e.body_text()).into_response(),
+    };
+    Json(st.inner.stages.report(reset)).into_response()
+}
+
 /// `GET /healthz`: the process is up and serving.
 pub(super) async fn healthz(State(st): State<AppState>) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "ok": true, "id": st.id() }))

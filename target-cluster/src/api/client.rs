@@ -244,11 +244,16 @@ impl Written {
 impl AppState {
     /// Proposes `req` and waits (up to the request timeout) until it is applied.
     async fn write(&self, req: Request) -> Result<Result<Written, ApiError>, NotLeader> {
+        let started = std::time::Instant::now();
         let res = tokio::time::timeout(
             self.inner.request_timeout,
             self.inner.raft.client_write(req),
         )
         .await;
+        if let Ok(Ok(r)) = &res {
+            let took = started.elapsed();
+            self.inner.stages.write_done(started, r.log_id.index, took);
+        }
         match res {
             Err(_) => Ok(Err(ApiError::timeout())),
             Ok(Ok(r)) => Ok(Ok(Written {

@@ -50,6 +50,8 @@ struct Inner {
     quorum_stale: Duration,
     /// The log writer's commit times, for `/status`.
     commit_stats: Arc<CommitStats>,
+    /// Where a write's time goes, for `/admin/stages`.
+    stages: Arc<crate::stages::Stages>,
     /// Notes AppendEntries from the leader, to keep this node from campaigning meanwhile.
     gate: Arc<ElectionGate>,
     /// Planted bug: linearizable reads served locally.
@@ -80,6 +82,8 @@ pub struct AppStateParts {
     pub quorum_stale: Duration,
     /// The log writer's commit times.
     pub commit_stats: Arc<CommitStats>,
+    /// Stage timings of the write path.
+    pub stages: Arc<crate::stages::Stages>,
     /// The election gate.
     pub gate: Arc<ElectionGate>,
     /// Planted bug: serve linearizable reads from local state (see `NodeConfig`).
@@ -102,6 +106,7 @@ impl AppState {
                 advertise: p.advertise,
                 quorum_stale: p.quorum_stale,
                 commit_stats: p.commit_stats,
+                stages: p.stages,
                 gate: p.gate,
                 unsafe_reads: p.unsafe_reads,
             }),
@@ -121,6 +126,7 @@ pub fn router(state: AppState) -> Router {
         .route("/kv/{key}/cas", post(client::cas_key))
         .route("/status", get(admin::status))
         .route("/healthz", get(admin::healthz))
+        .route("/admin/stages", get(admin::stages))
         .route("/admin/init", post(admin::init))
         .route("/admin/members", post(admin::add_member))
         .route(

@@ -30,7 +30,14 @@ pub(super) async fn append(State(st): State<AppState>, body: Bytes) -> Response 
         Ok(req) => {
             let current = st.inner.raft.metrics().borrow().current_term;
             st.inner.gate.heard(req.vote.leader_id().term, current);
-            encode(&st.inner.raft.append_entries(req).await)
+            let entries = req.entries.len();
+            let started = std::time::Instant::now();
+            let res = st.inner.raft.append_entries(req).await;
+            if entries > 0 && res.is_ok() {
+                let stage = crate::stages::Stage::FollowerAppend;
+                st.inner.stages.record(stage, started.elapsed(), entries);
+            }
+            encode(&res)
         }
         Err(e) => e.into_response(),
     }

@@ -8,6 +8,7 @@
 
 mod peers;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{InstallSnapshotError, NetworkError, RemoteError, Unreachable};
@@ -16,6 +17,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use peers::PeerMap;
+
+use crate::stages::{Stage, Stages};
 
 use crate::typ::err::{RaftError, RpcError};
 use crate::typ::rpc::{
@@ -40,12 +43,18 @@ pub mod path {
 pub struct NetworkFactory {
     client: reqwest::Client,
     peers: PeerMap,
+    stages: Arc<Stages>,
 }
 
 impl NetworkFactory {
-    /// A factory that resolves targets through `peers` and sends with `client`.
-    pub fn new(client: reqwest::Client, peers: PeerMap) -> Self {
-        Self { client, peers }
+    /// A factory that resolves targets through `peers` and sends with `client`; AppendEntries
+    /// round trips are timed into `stages`.
+    pub fn new(client: reqwest::Client, peers: PeerMap, stages: Arc<Stages>) -> Self {
+        Self {
+            client,
+            peers,
+            stages,
+        }
     }
 }
 
@@ -58,6 +67,8 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             peers: self.peers.clone(),
             target,
             member_addr: node.addr.clone(),
+            stages: self.stages.clone(),
+            last_answer: None,
         }
     }
 }
@@ -69,6 +80,9 @@ pub struct PeerConn {
     peers: PeerMap,
     target: NodeId,
     member_addr: String,
+    stages: Arc<Stages>,
+    /// When the last AppendEntries with entries was answered.
+    last_answer: Option<std::time::Instant>,
 }
 
 impl PeerConn {
@@ -123,7 +137,29 @@ impl RaftNetwork<TypeConfig> for PeerConn {
         rpc: AppendRequest,
         option: RPCOption,
     ) -> Result<AppendResponse, RpcError> {
-        self.call(path::APPEND, &rpc, option.hard_ttl()).await
+        let entries = rpc.entries.len();
+        let started = std::time::Instant::now();
+        if entries > 0
+            && let Some(last) = self.last_answer
+        {
+            // Only a stream kept busy shows openraft's hand-over time, not an idle spell.
+            let waited = started - last;
+            if waited < Duration::from_millis(100) {
+                self.stages.record(Stage::ReplicateWait, waited, entries);
+            }
+        }
+        let res = self.call(path::APPEND, &rpc, option.hard_ttl()).await;
+        if entries > 0 && res.is_ok() {
+            self.stages
+                .record(Stage::Replicate, started.elapsed(), entries);
+            self.last_answer = Some(std::time::Instant::now());
+        } else if res.is_ok() {
+            self.stages
+                .record(Stage::ReplicateEmpty, started.elapsed(), 0);
+        } else {
+            self.last_answer = None;
+        }
+        res
     }
 
     async fn install_snapshot(

@@ -37,6 +37,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 
+use crate::stages::{Stage, Stages};
 use crate::store::FsyncPolicy;
 use crate::store::commit_stats::CommitStats;
 use crate::typ::{Entry, LogId, LogState, StorageError, TypeConfig, Vote};
@@ -65,6 +66,8 @@ enum Job {
     Append {
         entries: Vec<(u64, Vec<u8>)>,
         callback: LogFlushed<TypeConfig>,
+        /// When openraft handed it over: the `log_append` stage ends at its callback.
+        queued: Instant,
     },
     Truncate {
         from: u64,
@@ -130,6 +133,7 @@ impl LogStore {
         reopen: Option<PathBuf>,
         fsync: FsyncPolicy,
         committed: Arc<AtomicU64>,
+        stages: Arc<Stages>,
     ) -> Result<Self, redb::Error> {
         let mem = load(&db)?;
         committed.store(mem.committed.map_or(0, |c| c.index), Ordering::Relaxed);
@@ -148,7 +152,7 @@ impl LogStore {
         };
         let writer = std::thread::Builder::new()
             .name("raft-log-writer".into())
-            .spawn(move || write_loop(disk, durability, &rx, &writer_stats))
+            .spawn(move || write_loop(disk, durability, &rx, &writer_stats, &stages))
             .map_err(redb::Error::Io)?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -292,6 +296,7 @@ fn write_loop(
     durability: Durability,
     jobs: &mpsc::Receiver<Job>,
     stats: &CommitStats,
+    stages: &Stages,
 ) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
@@ -310,7 +315,18 @@ fn write_loop(
         }
         for job in batch {
             match job {
-                Job::Append { callback, .. } => {
+                Job::Append {
+                    callback,
+                    queued,
+                    entries,
+                } => {
+                    stages.record(Stage::LogAppend, queued.elapsed(), entries.len());
+                    if result.is_ok()
+                        && let (Some((first, _)), Some((last, _))) =
+                            (entries.first(), entries.last())
+                    {
+                        stages.flushed(*first, *last);
+                    }
                     callback.log_io_completed(result.clone().map_err(std::io::Error::other));
                 }
                 Job::Vote { done, .. } => {
@@ -449,6 +465,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             self.queue(Job::Append {
                 entries: encoded,
                 callback,
+                queued: Instant::now(),
             })
         }
     }

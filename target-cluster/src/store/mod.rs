@@ -142,6 +142,8 @@ pub struct OpenedStore {
     pub kv: KvHandle,
     /// The committed index as last saved by openraft.
     pub committed: Arc<AtomicU64>,
+    /// Stage timings of the write path, shared with the network and the API.
+    pub stages: Arc<crate::stages::Stages>,
 }
 
 /// Opens (or creates) the store.
@@ -188,19 +190,20 @@ pub fn open(opts: &StoreOptions) -> Result<OpenedStore, StoreError> {
         StoreKind::Disk => opts.data_dir.as_ref().map(|d| d.join("raft.redb")),
         StoreKind::Memory => None,
     };
-    let log = LogStore::new(db, reopen, opts.fsync, committed.clone()).map_err(|source| {
-        StoreError::Database {
-            path: "raft.redb".into(),
-            source,
-        }
+    let stages = Arc::new(crate::stages::Stages::default());
+    let log = LogStore::new(db, reopen, opts.fsync, committed.clone(), stages.clone());
+    let log = log.map_err(|source| StoreError::Database {
+        path: "raft.redb".into(),
+        source,
     })?;
-    let state_machine = StateMachine::new(snap_dir, opts.apply_delay, loaded);
+    let state_machine = StateMachine::new(snap_dir, opts.apply_delay, loaded, stages.clone());
     let kv = state_machine.handle();
     Ok(OpenedStore {
         log,
         state_machine,
         kv,
         committed,
+        stages,
     })
 }
 

@@ -172,6 +172,7 @@ pub struct StateMachine {
     state: KvHandle,
     snapshots: SnapshotStore,
     apply_delay: Duration,
+    stages: Arc<crate::stages::Stages>,
 }
 
 impl StateMachine {
@@ -179,6 +180,7 @@ impl StateMachine {
         dir: Option<PathBuf>,
         apply_delay: Duration,
         loaded: Option<LoadedSnapshot>,
+        stages: Arc<crate::stages::Stages>,
     ) -> Self {
         let (state, current) = match loaded {
             Some(l) => (l.state, Some((l.meta, Arc::new(l.data)))),
@@ -191,12 +193,29 @@ impl StateMachine {
                 current: Arc::new(Mutex::new(current)),
             },
             apply_delay,
+            stages,
         }
     }
 
     /// A handle that reads the applied state.
     pub fn handle(&self) -> KvHandle {
         self.state.clone()
+    }
+}
+
+/// Grows `span` (first and last index) to take in `index`.
+fn widen(span: &mut Option<(u64, u64)>, index: u64) {
+    *span = Some(span.map_or((index, index), |(first, _)| (first, index)));
+}
+
+impl StateMachine {
+    /// Notes one apply call that began at `started` and applied `span`.
+    fn applied(&self, started: std::time::Instant, span: Option<(u64, u64)>, n: usize) {
+        let stage = crate::stages::Stage::Apply;
+        self.stages.record(stage, started.elapsed(), n);
+        if let Some((first, last)) = span {
+            self.stages.applied(first, last);
+        }
     }
 }
 
@@ -262,25 +281,37 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        let started = std::time::Instant::now();
         if self.apply_delay.is_zero() {
-            let mut state = self.state.write().expect("state lock");
-            return Ok(entries
-                .into_iter()
-                .map(|e| apply_entry(&mut state, e))
-                .collect());
+            let mut span = None;
+            let out: Vec<Response> = {
+                let mut state = self.state.write().expect("state lock");
+                entries
+                    .into_iter()
+                    .map(|e| {
+                        widen(&mut span, e.log_id.index);
+                        apply_entry(&mut state, e)
+                    })
+                    .collect()
+            };
+            self.applied(started, span, out.len());
+            return Ok(out);
         }
         // Testing aid (`--apply-delay`): a known per-entry cost makes a known capacity knee of
         // 1/D entries per second. A thread sleep is precise to tens of microseconds where
         // tokio's timer rounds up to the next millisecond; block_in_place moves this worker's
         // other tasks elsewhere meanwhile.
         let mut out = Vec::new();
+        let mut span = None;
         for entry in entries {
+            widen(&mut span, entry.log_id.index);
             tokio::task::block_in_place(|| std::thread::sleep(self.apply_delay));
             out.push(apply_entry(
                 &mut self.state.write().expect("state lock"),
                 entry,
             ));
         }
+        self.applied(started, span, out.len());
         Ok(out)
     }
 

@@ -230,6 +230,23 @@ pub struct CommitTimes {
     pub last_error: Option<String>,
 }
 
+/// One stage of a node's write path (`GET /admin/stages`), since start or the last reset.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageTimes {
+    /// Passes through the stage.
+    pub count: u64,
+    /// Items (entries) per pass, on average.
+    pub items_per_pass: f64,
+    /// Mean time, ms.
+    pub mean_ms: f64,
+    /// Median, ms.
+    pub p50_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+    /// Longest, ms.
+    pub max_ms: f64,
+}
+
 /// Body of `POST /admin/members`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
