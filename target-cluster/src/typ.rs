@@ -33,6 +33,22 @@ pub enum Request {
         /// The new value.
         value: String,
     },
+    /// Several client requests proposed as one entry (see `api::proposer`): applied in order,
+    /// all at the entry's index. A batch never holds two requests for the same key, so each
+    /// key's writes keep distinct indexes.
+    Batch(Vec<Request>),
+}
+
+impl Request {
+    /// The key the request touches (`None` for a batch).
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Request::Put { key, .. } | Request::Delete { key } | Request::Cas { key, .. } => {
+                Some(key)
+            }
+            Request::Batch(_) => None,
+        }
+    }
 }
 
 /// What applying a [`Request`] produced, the `R` of the type config.
@@ -48,6 +64,8 @@ pub enum Response {
         /// The value after the operation.
         current: Option<String>,
     },
+    /// The results of a [`Request::Batch`], in its order.
+    Batch(Vec<Response>),
 }
 
 openraft::declare_raft_types!(

@@ -13,13 +13,14 @@ use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::error::{CheckIsLeaderError, RaftError};
 use raftdrill_wire::{
     CasBody, CasResponse, Consistency, GetResponse, MAX_KEY_BYTES, MAX_VALUE_BYTES, PutBody,
     WriteResponse, error_code,
 };
 
 use super::forward::{Incoming, NotLeader, leader_only};
+use super::proposer::Refused;
 use super::{ApiError, AppState, parse_json};
 use crate::typ::{Request, Response as SmResponse};
 
@@ -149,7 +150,7 @@ pub(super) async fn cas_key(
         let meta = w.response(&st, via);
         let (ok, current) = match w.data {
             SmResponse::Cas { ok, current } => (ok, current),
-            SmResponse::Done => {
+            SmResponse::Done | SmResponse::Batch(_) => {
                 return Ok(ApiError::internal("CAS applied as a plain write").into_response());
             }
         };
@@ -243,32 +244,28 @@ impl Written {
 
 impl AppState {
     /// Proposes `req` and waits (up to the request timeout) until it is applied.
+    /// Proposes `req` (batched with other writes: see [`super::proposer`]) and waits (up to
+    /// the request timeout) until it is applied.
     async fn write(&self, req: Request) -> Result<Result<Written, ApiError>, NotLeader> {
         let started = std::time::Instant::now();
-        let res = tokio::time::timeout(
-            self.inner.request_timeout,
-            self.inner.raft.client_write(req),
-        )
-        .await;
-        if let Ok(Ok(r)) = &res {
-            let took = started.elapsed();
-            self.inner.stages.write_done(started, r.log_id.index, took);
-        }
-        match res {
+        let answer = match self.inner.proposer.propose(req) {
+            Ok(answer) => answer,
+            Err(refused) => return refused_to(refused),
+        };
+        match tokio::time::timeout(self.inner.request_timeout, answer).await {
             Err(_) => Ok(Err(ApiError::timeout())),
-            Ok(Ok(r)) => Ok(Ok(Written {
-                index: r.log_id.index,
-                term: r.log_id.leader_id.term,
-                leader: r.log_id.leader_id.node_id,
-                data: r.data,
-            })),
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
-                Err(NotLeader(f.leader_id))
+            Ok(Err(_)) => Ok(Err(shutting_down("the proposal was dropped"))),
+            Ok(Ok(Err(refused))) => refused_to(refused),
+            Ok(Ok(Ok(a))) => {
+                let took = started.elapsed();
+                self.inner.stages.write_done(started, a.index, took);
+                Ok(Ok(Written {
+                    index: a.index,
+                    term: a.term,
+                    leader: a.leader,
+                    data: a.data,
+                }))
             }
-            Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
-                Ok(Err(ApiError::internal(e)))
-            }
-            Ok(Err(RaftError::Fatal(f))) => Ok(Err(shutting_down(f))),
         }
     }
 
@@ -366,6 +363,15 @@ impl AppState {
     fn lease_holds(&self) -> bool {
         let m = self.inner.raft.metrics().borrow().millis_since_quorum_ack;
         m.is_some_and(|ms| u128::from(ms) < self.inner.lease.as_millis())
+    }
+}
+
+/// A refused proposal as the API answers it.
+fn refused_to(refused: Refused) -> Result<Result<Written, ApiError>, NotLeader> {
+    match refused {
+        Refused::NotLeader(leader) => Err(NotLeader(leader)),
+        Refused::Other(e) => Ok(Err(ApiError::internal(e))),
+        Refused::Stopped(e) => Ok(Err(shutting_down(e))),
     }
 }
 

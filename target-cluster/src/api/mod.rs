@@ -8,6 +8,7 @@ mod admin;
 mod client;
 mod forward;
 mod peer;
+mod proposer;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -52,6 +53,8 @@ struct Inner {
     commit_stats: Arc<CommitStats>,
     /// Where a write's time goes, for `/admin/stages`.
     stages: Arc<crate::stages::Stages>,
+    /// Batches client writes into Raft entries.
+    proposer: proposer::Proposer,
     /// Notes AppendEntries from the leader, to keep this node from campaigning meanwhile.
     gate: Arc<ElectionGate>,
     /// Planted bug: linearizable reads served locally.
@@ -96,6 +99,7 @@ impl AppState {
         Self {
             inner: Arc::new(Inner {
                 id: p.id,
+                proposer: proposer::Proposer::start(p.raft.clone()),
                 raft: p.raft,
                 kv: p.kv,
                 committed: p.committed,

@@ -1,12 +1,11 @@
 //! The Raft log and vote: an in-memory view for openraft, made durable in redb by a writer
 //! thread of its own with group commit.
 //!
-//! openraft's storage API asks `append` to return as soon as the entries are readable and to
-//! report durability later through a callback. An append that waited for its fsync would stall
-//! the node's Raft core for as long as the disk takes: no heartbeat, vote or response is
-//! handled meanwhile, so one slow fsync on a busy machine was enough for a follower to miss
-//! its leader and start an election, and a leader could not take new entries while its last
-//! batch was being synced. So:
+//! openraft's storage API lets `append` return as soon as the entries are readable and report
+//! durability later through a callback. openraft 0.9's core nevertheless awaits that callback
+//! before it handles its next message (`RaftCore::append_to_log`), so each append still costs
+//! the core one durable commit; the API batches client writes into few entries for that reason
+//! (`api::proposer`). The disk work itself stays off the async runtime:
 //!
 //! - every entry not yet purged is kept in memory ([`MemLog`]); reads never touch the disk;
 //! - appends, truncations, purges and vote and commit saves are queued, in order, to one

@@ -55,6 +55,12 @@ impl KvState {
                 self.map.remove(&key);
                 Response::Done
             }
+            Request::Batch(requests) => Response::Batch(
+                requests
+                    .into_iter()
+                    .map(|r| self.apply_request(index, r))
+                    .collect(),
+            ),
             Request::Cas { key, expect, value } => {
                 let current = self.map.get(&key).map(|s| &s.value);
                 if current == expect.as_ref() {
@@ -396,6 +402,32 @@ mod tests {
         s.apply_request(4, put("x", "1"));
         s.apply_request(5, Request::Delete { key: "x".into() });
         assert!(!s.map.contains_key("x"));
+
+        // A batch applies its requests in order, all at the entry's index, each answered.
+        let got = s.apply_request(
+            9,
+            Request::Batch(vec![
+                put("p", "1"),
+                cas(Some("c"), "d"),
+                cas(Some("zz"), "e"),
+            ]),
+        );
+        assert_eq!(
+            got,
+            Response::Batch(vec![
+                Response::Done,
+                Response::Cas {
+                    ok: true,
+                    current: Some("d".into())
+                },
+                Response::Cas {
+                    ok: false,
+                    current: Some("d".into())
+                },
+            ])
+        );
+        assert_eq!(s.map["p"].index, 9);
+        assert_eq!(s.map["k"].index, 9);
     }
 
     #[test]
