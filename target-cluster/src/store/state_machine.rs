@@ -303,15 +303,21 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             self.applied(started, span, out.len());
             return Ok(out);
         }
-        // Testing aid (`--apply-delay`): a known per-entry cost makes a known capacity knee of
-        // 1/D entries per second. A thread sleep is precise to tens of microseconds where
-        // tokio's timer rounds up to the next millisecond; block_in_place moves this worker's
-        // other tasks elsewhere meanwhile.
+        // Testing aid (`--apply-delay`): a known cost per applied client request makes a known
+        // capacity knee of 1/D requests per second, however the API batches them into entries
+        // (a batch of n sleeps n times D). A thread sleep is precise to tens of microseconds
+        // where tokio's timer rounds up to the next millisecond; block_in_place moves this
+        // worker's other tasks elsewhere meanwhile.
         let mut out = Vec::new();
         let mut span = None;
         for entry in entries {
             widen(&mut span, entry.log_id.index);
-            tokio::task::block_in_place(|| std::thread::sleep(self.apply_delay));
+            let requests = match &entry.payload {
+                EntryPayload::Normal(Request::Batch(each)) => each.len().max(1),
+                _ => 1,
+            };
+            let delay = self.apply_delay * requests as u32;
+            tokio::task::block_in_place(|| std::thread::sleep(delay));
             out.push(apply_entry(
                 &mut self.state.write().expect("state lock"),
                 entry,
