@@ -200,20 +200,7 @@ impl ReferenceCluster {
         key: &str,
         consistency: Consistency,
     ) -> Result<Option<String>, OpError> {
-        let path = |out: &mut Vec<u8>| {
-            kv_path(out, key);
-            out.extend_from_slice(b"?consistency=");
-            out.extend_from_slice(consistency.as_str().as_bytes());
-        };
-        let decoded = self
-            .http
-            .call(node, Method::Get, &path, NO_BODY, answer::<GetResponse>)
-            .await?;
-        match decoded? {
-            Ok(found) => Ok(Some(found.value)),
-            Err((404, Some(code))) if code == raftdrill_wire::error_code::NOT_FOUND => Ok(None),
-            Err((status, code)) => Err(OpError::from_status(status, code.as_deref())),
-        }
+        Ok(self.get_at(node, key, consistency, None).await?.0)
     }
 
     async fn get_session_once(
@@ -222,10 +209,27 @@ impl ReferenceCluster {
         key: &str,
         min_index: u64,
     ) -> Result<(Option<String>, Option<u64>), OpError> {
+        self.get_at(node, key, Consistency::Session, Some(min_index))
+            .await
+    }
+
+    /// `GET /kv/{key}?consistency=…[&min_index=…]`: the value and the index of the write that
+    /// produced it (both `None` when the key does not exist).
+    async fn get_at(
+        &self,
+        node: usize,
+        key: &str,
+        consistency: Consistency,
+        min_index: Option<u64>,
+    ) -> Result<(Option<String>, Option<u64>), OpError> {
         let path = |out: &mut Vec<u8>| {
             use std::io::Write as _;
             kv_path(out, key);
-            let _ = write!(out, "?consistency=session&min_index={min_index}");
+            out.extend_from_slice(b"?consistency=");
+            out.extend_from_slice(consistency.as_str().as_bytes());
+            if let Some(i) = min_index {
+                let _ = write!(out, "&min_index={i}");
+            }
         };
         let decoded = self
             .http

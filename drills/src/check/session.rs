@@ -14,7 +14,7 @@
 //! position. A value written by an operation whose outcome is unknown has no known position:
 //! the read is counted as unjudged, never as passed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use loadgen::history::HistoryRecord;
 use loadgen::outcome::Outcome;
@@ -87,12 +87,10 @@ pub fn check_sessions(records: &[HistoryRecord]) -> SessionSummary {
         writes.sort_by_key(|w| w.index);
     }
 
-    let mut per_worker: HashMap<usize, Vec<&HistoryRecord>> = HashMap::new();
+    let mut workers: BTreeMap<usize, Vec<&HistoryRecord>> = BTreeMap::new();
     for r in records {
-        per_worker.entry(r.worker).or_default().push(r);
+        workers.entry(r.worker).or_default().push(r);
     }
-    let mut workers: Vec<_> = per_worker.into_iter().collect();
-    workers.sort_by_key(|(w, _)| *w);
 
     let mut summary = SessionSummary {
         status: SummaryStatus::Ok,
@@ -172,19 +170,10 @@ impl SessionSummary {
                 self.reads_checked, self.reads_unjudged
             ),
             SummaryStatus::Anomaly => {
-                let first = self.examples.first().map_or_else(String::new, |v| {
-                    format!(
-                        "; first: worker {} read {:?} (op {}) at session index {}, needed the write at index {} (op {}), got {}",
-                        v.worker,
-                        v.key,
-                        v.read_id,
-                        v.session_index,
-                        v.required_index,
-                        v.required_write,
-                        v.returned_index
-                            .map_or_else(|| "nothing".into(), |i| format!("the write at index {i}"))
-                    )
-                });
+                let first = self
+                    .examples
+                    .first()
+                    .map_or_else(String::new, |v| format!("; first: {}", v.describe()));
                 format!(
                     "{} of {} session reads went back in time{first}",
                     self.violations, self.reads_checked
@@ -195,6 +184,23 @@ impl SessionSummary {
                 self.reads_unjudged
             ),
         }
+    }
+}
+
+impl SessionViolation {
+    /// For a person: who read what, what it needed and what it got.
+    pub fn describe(&self) -> String {
+        format!(
+            "worker {} read {:?} (op {}) at session index {}, needed the write at index {} (op {}), got {}",
+            self.worker,
+            self.key,
+            self.read_id,
+            self.session_index,
+            self.required_index,
+            self.required_write,
+            self.returned_index
+                .map_or_else(|| "nothing".into(), |i| format!("the write at index {i}"))
+        )
     }
 }
 

@@ -38,23 +38,17 @@ pub async fn check(
     }
     let dir = dir.to_path_buf();
     let work = tokio::task::spawn_blocking(move || {
-        let mut records = read_history(&path).map_err(|e| (e.to_string(), None))?;
+        let mut records = match read_history(&path) {
+            Ok(records) => records,
+            Err(e) => return (unknown(e.to_string()), None),
+        };
         let session = (reads == Consistency::Session).then(|| check_sessions(&records));
         let left_out = matches!(reads, Consistency::Stale | Consistency::Session);
         if left_out {
             records.retain(|r| r.kind != OpKind::Read);
         }
         records.extend(extra);
-        let opts = CheckOptions {
-            time_limit,
-            ..CheckOptions::default()
-        };
-        let fail = |reason: String, session: &Option<SessionSummary>| (reason, session.clone());
-        let report = check_records(&records, &opts).map_err(|e| fail(e.to_string(), &session))?;
-        report
-            .write_files(&dir)
-            .map_err(|e| fail(format!("cannot write the evidence: {e}"), &session))?;
-        let mut summary = report.summary();
+        let mut summary = linear(&records, time_limit, &dir).unwrap_or_else(unknown);
         if left_out && summary.reason.is_none() {
             summary.reason = Some(format!(
                 "{} reads are not linearizable by contract and were left out; the writes, \
@@ -62,13 +56,27 @@ pub async fn check(
                 reads.as_str()
             ));
         }
-        Ok::<_, (String, Option<SessionSummary>)>((summary, session))
+        (summary, session)
     });
-    match work.await {
-        Ok(Ok(done)) => done,
-        Ok(Err((reason, session))) => (unknown(reason), session),
-        Err(e) => (unknown(format!("the check stopped: {e}")), None),
-    }
+    work.await
+        .unwrap_or_else(|e| (unknown(format!("the check stopped: {e}")), None))
+}
+
+/// The linearizability check of `records`, its evidence written into `dir`.
+fn linear(
+    records: &[HistoryRecord],
+    time_limit: Duration,
+    dir: &Path,
+) -> Result<LinearSummary, String> {
+    let opts = CheckOptions {
+        time_limit,
+        ..CheckOptions::default()
+    };
+    let report = check_records(records, &opts).map_err(|e| e.to_string())?;
+    report
+        .write_files(dir)
+        .map_err(|e| format!("cannot write the evidence: {e}"))?;
+    Ok(report.summary())
 }
 
 fn unknown(reason: String) -> LinearSummary {

@@ -239,18 +239,7 @@ pub fn render(s: &RunDoc, has_timeline_svg: bool) -> String {
     if let Some(session) = &s.checks.session {
         let _ = writeln!(o, "\n{}.", session.line());
         for v in &session.examples {
-            let _ = writeln!(
-                o,
-                "- worker {} read `{}` (op {}) at session index {}: needed the write at index {} (op {}), got {}",
-                v.worker,
-                v.key,
-                v.read_id,
-                v.session_index,
-                v.required_index,
-                v.required_write,
-                v.returned_index
-                    .map_or_else(|| "nothing".into(), |i| format!("the write at index {i}"))
-            );
+            let _ = writeln!(o, "- {}", v.describe());
         }
     }
     o

@@ -11,6 +11,7 @@
 //! follower 60 ms behind has long caught up.)
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::time::Duration;
 
 use crate::harness::*;
@@ -45,6 +46,23 @@ lost_writes = true
     )
 }
 
+/// Runs the session scenario `name` (with `cluster_extra` and `fault`) in `dir/name`; its
+/// output and its summary, checked against the schema.
+async fn run_drill(
+    dir: &Path,
+    name: &str,
+    cluster_extra: &str,
+    fault: &str,
+) -> (std::process::Output, serde_json::Value) {
+    let file = dir.join(format!("{name}.toml"));
+    std::fs::write(&file, scenario(name, cluster_extra, fault)).unwrap();
+    let out = dir.join(name);
+    let (f, o) = (file.display().to_string(), out.display().to_string());
+    let args = ["run", &f, "--no-tui", "--out", &o];
+    let res = raftdrill(&args, dir, Duration::from_secs(120)).await;
+    (res, checked_summary(&out.join("summary.json")))
+}
+
 /// Reads in `history.jsonl` that came after an acknowledged write of the same key by the same
 /// worker: the reads where read-your-writes is at stake.
 fn reads_after_own_write(history: &str) -> usize {
@@ -76,18 +94,9 @@ fn reads_after_own_write(history: &str) -> usize {
 async fn session_reads_read_your_writes_while_a_follower_is_killed() {
     let _serial = serial().await;
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("session.toml");
     let fault = "[[fault]]\nat = \"5s\"\naction = \"kill\"\ntarget = \"follower\"\nfor = \"5s\"";
-    std::fs::write(&file, scenario("session-follower-kill", "", fault)).unwrap();
-    let out = dir.path().join("run");
-    let (f, o) = (file.display().to_string(), out.display().to_string());
-    let res = raftdrill(
-        &["run", &f, "--no-tui", "--out", &o],
-        dir.path(),
-        Duration::from_secs(120),
-    )
-    .await;
-    let s = checked_summary(&out.join("summary.json"));
+    let (res, s) = run_drill(dir.path(), "session-follower-kill", "", fault).await;
+    let out = dir.path().join("session-follower-kill");
     let session = &s["checks"]["session"];
     assert_eq!(session["status"], "ok", "{session}\n{}", s["reasons"]);
     assert_eq!(session["violations"], 0, "{session}");
@@ -131,20 +140,8 @@ async fn session_reads_that_ignore_min_index_are_caught() {
     let dir = tempfile::tempdir().unwrap();
     let timing = "heartbeat = \"300ms\"\nelection_timeout = \"1s..2s\"";
     let fault = "[[fault]]\nat = \"3s\"\naction = \"delay\"\ntarget = \"follower\"\nlatency = \"60ms\"\nfor = \"10s\"";
-    let run = |name: &'static str, cluster: String| {
-        let file = dir.path().join(format!("{name}.toml"));
-        std::fs::write(&file, scenario(name, &cluster, fault)).unwrap();
-        let out = dir.path().join(name);
-        let (f, o) = (file.display().to_string(), out.display().to_string());
-        let cwd = dir.path().to_path_buf();
-        async move {
-            let args = ["run", &f, "--no-tui", "--out", &o];
-            let res = raftdrill(&args, &cwd, Duration::from_secs(120)).await;
-            (res, checked_summary(&out.join("summary.json")))
-        }
-    };
-
-    let (res, s) = run("session-unsafe", format!("unsafe_reads = true\n{timing}")).await;
+    let unsafe_reads = format!("unsafe_reads = true\n{timing}");
+    let (res, s) = run_drill(dir.path(), "session-unsafe", &unsafe_reads, fault).await;
     let session = &s["checks"]["session"];
     assert_eq!(session["status"], "anomaly", "{session}\n{}", s["reasons"]);
     assert!(session["violations"].as_u64().unwrap() > 0, "{session}");
@@ -161,7 +158,7 @@ async fn session_reads_that_ignore_min_index_are_caught() {
         s["reasons"]
     );
 
-    let (res, s) = run("session-control", timing.to_string()).await;
+    let (res, s) = run_drill(dir.path(), "session-control", timing, fault).await;
     let session = &s["checks"]["session"];
     assert_eq!(session["status"], "ok", "{session}\n{}", s["reasons"]);
     assert!(

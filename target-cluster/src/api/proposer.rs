@@ -104,8 +104,7 @@ async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Proposal>) {
         let batch = take_batch(&mut waiting);
         let (reqs, replies): (Vec<Request>, Vec<Reply>) =
             batch.into_iter().map(|p| (p.req, p.reply)).unzip();
-        let n = reqs.len();
-        let entry = if n == 1 {
+        let entry = if reqs.len() == 1 {
             reqs.into_iter().next().expect("one request")
         } else {
             Request::Batch(reqs)
@@ -127,7 +126,7 @@ async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Proposal>) {
                 },
             };
             drop(slot);
-            answer_each(outcome, replies, n);
+            answer_each(outcome, replies);
         });
     }
 }
@@ -162,8 +161,8 @@ fn take_batch(waiting: &mut VecDeque<Proposal>) -> Vec<Proposal> {
 fn answer_each(
     outcome: Result<openraft::raft::ClientWriteResponse<crate::typ::TypeConfig>, Refused>,
     replies: Vec<Reply>,
-    n: usize,
 ) {
+    let n = replies.len();
     match outcome {
         Err(refused) => {
             for reply in replies {
@@ -265,7 +264,7 @@ mod tests {
                 current: Some("x".into()),
             },
         ]);
-        answer_each(Ok(response(both)), vec![a, b], 2);
+        answer_each(Ok(response(both)), vec![a, b]);
         let (ra, rb) = (
             ra.blocking_recv().unwrap().unwrap(),
             rb.blocking_recv().unwrap().unwrap(),
@@ -277,7 +276,7 @@ mod tests {
         // An answer that does not match the batch is refused to all, never guessed.
         let (a, ra) = oneshot::channel();
         let (b, rb) = oneshot::channel();
-        answer_each(Ok(response(Response::Done)), vec![a, b], 2);
+        answer_each(Ok(response(Response::Done)), vec![a, b]);
         assert!(matches!(
             ra.blocking_recv().unwrap(),
             Err(Refused::Other(_))
@@ -288,7 +287,7 @@ mod tests {
         ));
 
         let (a, ra) = oneshot::channel();
-        answer_each(Err(Refused::NotLeader(Some(2))), vec![a], 1);
+        answer_each(Err(Refused::NotLeader(Some(2))), vec![a]);
         assert!(matches!(
             ra.blocking_recv().unwrap(),
             Err(Refused::NotLeader(Some(2)))
