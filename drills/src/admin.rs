@@ -53,8 +53,23 @@ impl Default for AdminClient {
 impl AdminClient {
     /// A client with its own connection pool.
     pub fn new() -> Self {
+        Self::build(reqwest::header::HeaderMap::new())
+    }
+
+    /// A client that sends the run's token with every call (nodes on hosts require it).
+    pub fn with_token(token: &str) -> Result<Self, target_cluster::api::BadToken> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            target_cluster::api::bearer(token)?,
+        );
+        Ok(Self::build(headers))
+    }
+
+    fn build(headers: reqwest::header::HeaderMap) -> Self {
         Self {
             http: reqwest::Client::builder()
+                .default_headers(headers)
                 .tcp_nodelay(true)
                 .build()
                 .expect("a plain HTTP client builds"),

@@ -41,6 +41,10 @@ pub enum Command {
     Compare(CompareArgs),
     /// Re-render report.md, report.html and the SVGs of a run folder from its files.
     Report(ReportArgs),
+    /// Test hosts on this machine: network namespaces with their own sshd (as root).
+    Testnet(TestnetArgs),
+    /// Hosts reached over SSH: clean up what a crashed controller left on them.
+    Hosts(HostsArgs),
     /// Run one reference node in this process (used by raftdrill itself).
     #[command(hide = true)]
     Node(NodeArgs),
@@ -288,6 +292,66 @@ pub struct ClusterArgs {
     /// The etcd binary (default: `etcd` on PATH).
     #[arg(long)]
     pub etcd_bin: Option<PathBuf>,
+    /// Run the nodes on these hosts over SSH (a hosts file; see `raftdrill testnet up`).
+    #[arg(long)]
+    pub hosts: Option<PathBuf>,
+    /// With --hosts: the port every node listens on at its host's address.
+    #[arg(long, default_value_t = 7001, requires = "hosts")]
+    pub node_port: u16,
+}
+
+/// Where `raftdrill testnet` keeps its keys and sshd configs.
+pub const TESTNET_DIR: &str = "/tmp/raftdrill-testnet";
+
+/// `raftdrill testnet`.
+#[derive(Debug, Args)]
+pub struct TestnetArgs {
+    /// up or down.
+    #[command(subcommand)]
+    pub action: TestnetAction,
+}
+
+/// What `raftdrill testnet` does.
+#[derive(Debug, Subcommand)]
+pub enum TestnetAction {
+    /// Make N namespace hosts on a bridge (198.18.0.0/15), each with its own sshd, and write
+    /// a hosts file for `--hosts`.
+    Up {
+        /// How many hosts.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=32))]
+        hosts: u64,
+        /// The hosts file to write.
+        #[arg(long, default_value = "hosts.toml")]
+        out: PathBuf,
+        /// Where the keys and sshd configs live.
+        #[arg(long, default_value = TESTNET_DIR)]
+        dir: PathBuf,
+    },
+    /// Remove the namespaces, the bridge, every process in them, the keys and the hosts file.
+    Down {
+        /// The folder `up` used.
+        #[arg(long, default_value = TESTNET_DIR)]
+        dir: PathBuf,
+    },
+}
+
+/// `raftdrill hosts`.
+#[derive(Debug, Args)]
+pub struct HostsArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: HostsAction,
+}
+
+/// What `raftdrill hosts` does.
+#[derive(Debug, Subcommand)]
+pub enum HostsAction {
+    /// Stop raftdrill's nodes and remove raftdrill's iptables rules on every host of the file.
+    Heal {
+        /// The hosts file.
+        #[arg(long)]
+        hosts: PathBuf,
+    },
 }
 
 /// `raftdrill node`: one reference node.
@@ -337,6 +401,13 @@ pub struct NodeArgs {
     /// this node's own state, with no ReadIndex and no forwarding.
     #[arg(long)]
     pub unsafe_reads: bool,
+    /// File holding the run's token (16-256 visible ASCII characters); admin and peer calls
+    /// without it are refused. A file, never the command line, so `ps` does not show it.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// With --token-file: the client API (`/kv/...`) needs the token too.
+    #[arg(long, requires = "token_file")]
+    pub client_auth: bool,
 }
 
 /// `raftdrill faultfs`: one fault-injecting FUSE filesystem (see the raftdrill-faultfs crate).

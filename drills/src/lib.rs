@@ -29,6 +29,7 @@ pub mod compare;
 pub mod drill;
 pub mod etcd;
 pub mod exit;
+pub mod hosts;
 pub mod live;
 pub mod local_cluster;
 pub mod proxy;

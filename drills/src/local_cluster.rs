@@ -30,6 +30,9 @@ pub struct ClusterOptions {
     pub exe: PathBuf,
     /// Extra flags for every node (`--store memory`, `--snapshot-every 500`, ...).
     pub node_flags: Vec<String>,
+    /// The run's token: written to `<root>/token` (mode 0600) for `--token-file`, and sent by
+    /// this cluster's admin calls. `None` on loopback, where no one else can reach the nodes.
+    pub token: Option<String>,
 }
 
 /// Starting or driving the local cluster failed.
@@ -68,6 +71,9 @@ pub enum ClusterError {
     /// Unknown node id.
     #[error("there is no node {0}")]
     UnknownNode(NodeId),
+    /// The run's token cannot be used.
+    #[error("bad token: {0}")]
+    Token(String),
 }
 
 /// One node's fixed facts.
@@ -132,16 +138,29 @@ impl LocalCluster {
                 source,
             })?;
         }
+        let mut node_flags = opts.node_flags.clone();
+        let admin = match &opts.token {
+            Some(token) => {
+                let path = root.join("token");
+                write_secret(&path, token).map_err(|source| ClusterError::Dir {
+                    path: path.clone(),
+                    source,
+                })?;
+                node_flags.extend(["--token-file".into(), path.display().to_string()]);
+                AdminClient::with_token(token).map_err(|e| ClusterError::Token(e.to_string()))?
+            }
+            None => AdminClient::new(),
+        };
         let ids: Vec<NodeId> = (1..=opts.nodes).collect();
         let ports = pick_ports(opts.base_port, ids.len())?;
         let mut cluster = Self {
             supervisor: Supervisor::new(opts.exe.clone()),
             nodes: BTreeMap::new(),
             launches: BTreeMap::new(),
-            admin: AdminClient::new(),
+            admin,
             root,
             log_dir,
-            node_flags: opts.node_flags.clone(),
+            node_flags,
             peer_addrs: BTreeMap::new(),
             initial: ids.clone(),
             _tmp: tmp,
@@ -427,6 +446,27 @@ fn pick_ports(base: Option<u16>, n: usize) -> Result<Vec<u16>, ClusterError> {
             .collect(),
         None => free_ports_below_ephemeral(n),
     }
+}
+
+/// Writes `secret` to a new file readable by its owner only.
+pub(crate) fn write_secret(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(secret.as_bytes())
+}
+
+/// A fresh token for one run: 32 hex digits from the OS's random source.
+pub fn new_token() -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// How many of the most recently handed-out ports this process never hands out again.

@@ -90,7 +90,24 @@ async fn dispatch(cli: Cli) -> Result<Exit, (anyhow::Error, Exit)> {
         Command::Cluster(args) => {
             drills::cmd::cluster::run(args, exe()?, shutdown_signal())
                 .await
-                .map_err(|e| (e.into(), Exit::CannotRun))?;
+                .map_err(|e| {
+                    let code = e.exit();
+                    (e.into(), code)
+                })?;
+            Ok(Exit::Pass)
+        }
+        Command::Testnet(args) => {
+            drills::cmd::hosts::testnet(args).map_err(|e| {
+                let code = e.exit();
+                (e.into(), code)
+            })?;
+            Ok(Exit::Pass)
+        }
+        Command::Hosts(args) => {
+            drills::cmd::hosts::hosts(args).await.map_err(|e| {
+                let code = e.exit();
+                (e.into(), code)
+            })?;
             Ok(Exit::Pass)
         }
         Command::Load(args) => {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use openraft::error::{InitializeError, RaftError};
 use openraft::{Config, SnapshotPolicy};
 
-use crate::api::{AppState, AppStateParts, router};
+use crate::api::{AppState, AppStateParts, Auth, router};
 use crate::election_gate::ElectionGate;
 use crate::net::{NetworkFactory, PeerMap};
 use crate::store::{self, StoreOptions};
@@ -42,6 +42,8 @@ pub struct NodeConfig {
     /// Planted bug, for proving the linearizability checker: serve `linearizable` reads from
     /// this node's own state machine, with no ReadIndex and no forwarding, on any node.
     pub unsafe_reads: bool,
+    /// The run's token: without it, admin and peer calls are refused (see [`Auth`]).
+    pub auth: Option<Auth>,
 }
 
 impl NodeConfig {
@@ -59,6 +61,7 @@ impl NodeConfig {
             snapshot_every: 10_000,
             request_timeout: Duration::from_secs(2),
             unsafe_reads: false,
+            auth: None,
         }
     }
 
@@ -157,7 +160,12 @@ pub async fn run(
     let commit_stats = opened.log.commit_stats();
 
     let peers = PeerMap::new(config.peers.iter().cloned());
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(auth) = &config.auth {
+        headers.insert(reqwest::header::AUTHORIZATION, auth.header());
+    }
     let http = reqwest::Client::builder()
+        .default_headers(headers)
         .pool_max_idle_per_host(64)
         .tcp_nodelay(true)
         .build()
@@ -205,10 +213,12 @@ pub async fn run(
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let grace = config.request_timeout + Duration::from_secs(1);
-    let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
-        shutdown.await;
-        let _ = stop_tx.send(());
-    });
+    let server = axum::serve(listener, router(state, config.auth.clone())).with_graceful_shutdown(
+        async move {
+            shutdown.await;
+            let _ = stop_tx.send(());
+        },
+    );
     // In-flight requests get `grace` after the shutdown signal; then the server is dropped.
     let served = tokio::select! {
         r = server => r.map_err(NodeError::Serve),

@@ -25,6 +25,23 @@ pub enum ClusterCmdError {
     /// etcd failed (a missing binary names the package to install).
     #[error(transparent)]
     Etcd(#[from] EtcdError),
+    /// Nodes on hosts failed.
+    #[error(transparent)]
+    Hosts(#[from] super::hosts::HostsCmdError),
+    /// A flag combination that cannot run.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl ClusterCmdError {
+    /// The exit code: usage errors 2, anything else 4.
+    pub fn exit(&self) -> crate::exit::Exit {
+        match self {
+            ClusterCmdError::Hosts(e) => e.exit(),
+            ClusterCmdError::Usage(_) => crate::exit::Exit::Usage,
+            _ => crate::exit::Exit::CannotRun,
+        }
+    }
 }
 
 /// Starts the cluster (reference nodes or etcd members), prints its endpoints, and follows
@@ -34,6 +51,14 @@ pub async fn run(
     exe: std::path::PathBuf,
     stop: impl Future<Output = ()>,
 ) -> Result<(), ClusterCmdError> {
+    if let Some(hosts) = args.hosts.clone() {
+        if args.target != TargetKind::Reference {
+            return Err(ClusterCmdError::Usage(
+                "--hosts runs the reference store only (etcd runs on this machine)".into(),
+            ));
+        }
+        return Ok(super::hosts::cluster(args, hosts, exe, stop).await?);
+    }
     match args.target {
         TargetKind::Reference => Ok(run_reference(args, exe, stop).await?),
         TargetKind::Etcd => Ok(run_etcd(args, stop).await?),
@@ -129,6 +154,7 @@ async fn run_reference(
             ..ClusterSpec::default()
         }
         .node_flags(),
+        token: None,
     };
     let mut cluster = LocalCluster::start(&opts)?;
     tokio::pin!(stop);

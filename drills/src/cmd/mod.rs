@@ -6,6 +6,7 @@ pub mod check;
 pub mod cluster;
 pub mod compare;
 pub mod faultfs;
+pub mod hosts;
 pub mod load;
 pub mod node;
 pub mod repeat;

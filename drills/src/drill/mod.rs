@@ -604,6 +604,7 @@ async fn start_reference(
         log_dir: Some(dir.join("nodes")),
         exe: opts.exe.clone(),
         node_flags: scenario.cluster.node_flags(),
+        token: None,
     };
     let mut cluster = LocalCluster::prepare(&copts)?;
     let links = if opts.direct_links {

@@ -33,6 +33,7 @@ pub async fn start(n: u64, flags: &[&str]) -> (LocalCluster, u64) {
         log_dir: None,
         exe: exe(),
         node_flags: flags.iter().map(|s| s.to_string()).collect(),
+        token: None,
     };
     let mut c = LocalCluster::start(&opts).expect("cluster starts");
     let leader = c

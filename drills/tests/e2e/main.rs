@@ -3,6 +3,7 @@
 //! Each test takes a serial lock (see `harness::serial`), waits on conditions with deadlines, and
 //! kills its nodes when it ends (the cluster's supervisor kills them on drop, even on panic).
 
+mod auth;
 mod bad_input;
 mod capacity;
 mod capacity_knee;
@@ -16,6 +17,7 @@ mod etcd;
 mod failover;
 mod formation;
 mod harness;
+mod hosts;
 mod library;
 mod live_view;
 mod load_cmd;

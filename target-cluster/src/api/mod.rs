@@ -5,6 +5,7 @@
 //! classify and the node stays healthy.
 
 mod admin;
+mod auth;
 mod client;
 mod forward;
 mod peer;
@@ -20,6 +21,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use raftdrill_wire::{ErrorBody, MAX_VALUE_BYTES, error_code};
+
+pub use auth::{Auth, BadToken, bearer};
 
 use crate::election_gate::ElectionGate;
 use crate::net::PeerMap;
@@ -118,9 +121,9 @@ impl AppState {
     }
 }
 
-/// Builds the router of all three APIs.
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// Builds the router of all three APIs; with `auth`, calls without the token are refused.
+pub fn router(state: AppState, auth: Option<Auth>) -> Router {
+    let router = Router::new()
         .route(
             "/kv/{key}",
             get(client::get_key)
@@ -146,7 +149,14 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         // Room for a 1 MiB value plus JSON escaping; larger bodies are answered 413 as JSON.
         .layer(DefaultBodyLimit::max(MAX_VALUE_BYTES * 2 + 4096))
-        .with_state(state)
+        .with_state(state);
+    match auth {
+        Some(auth) => router.layer(axum::middleware::from_fn_with_state(
+            auth,
+            auth::require_token,
+        )),
+        None => router,
+    }
 }
 
 /// An error answer: a status and a JSON body.

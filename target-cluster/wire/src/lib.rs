@@ -163,6 +163,9 @@ pub mod error_code {
     pub const ALREADY_INITIALIZED: &str = "already_initialized";
     /// 409: a membership change that cannot be made now (another in progress, unknown node).
     pub const MEMBERSHIP: &str = "membership";
+    /// 401: a node started with a token was called without it (admin and peer APIs, and the
+    /// client API with `--client-auth`).
+    pub const UNAUTHORIZED: &str = "unauthorized";
 }
 
 /// The Raft role of a node as `/status` reports it.

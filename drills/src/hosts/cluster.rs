@@ -1,0 +1,555 @@
+//! A reference cluster on hosts reached over SSH: one node per host, started detached, driven
+//! by pid, cut off by iptables rules that DROP by source address.
+//!
+//! On each host, everything lives in the host's `data_dir`: `raftdrill` (copied when the host
+//! lacks this very build; sha256 compared), `token` (mode 0600, written over SSH's stdin, never
+//! on a command line), `node.pid`, `node.log` and `data/`. Link faults go into a chain of
+//! raftdrill's own, `RAFTDRILL`, jumped to from INPUT, so healing flushes one chain and
+//! cleaning up removes it without touching anyone else's rules.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use raftdrill_wire::Status;
+use target_cluster::typ::NodeId;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+use super::file::{HostSpec, HostsFile};
+use super::ssh::{Ssh, SshError, quote};
+use crate::admin::AdminClient;
+use crate::local_cluster::agreed_leader;
+
+/// How long one control command may take (a copy of the binary gets longer).
+const CALL: Duration = Duration::from_secs(15);
+/// How long copying the binary to a host may take.
+const COPY: Duration = Duration::from_secs(300);
+/// A shell test that process `$p` runs: it exists and is not a zombie (a killed node's parent
+/// on the host may not reap it at once, and `kill -0` succeeds on a zombie).
+const ALIVE: &str =
+    "{ s=\"$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null)\"; [ -n \"$s\" ] && [ \"$s\" != Z ]; }";
+/// raftdrill's iptables chain on each host.
+const CHAIN: &str = "RAFTDRILL";
+
+/// Driving nodes on hosts failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HostsError {
+    /// An SSH call failed.
+    #[error(transparent)]
+    Ssh(#[from] SshError),
+    /// A host is not fit to run a node (checked before anything starts).
+    #[error("host {host}: {detail}")]
+    Unfit {
+        /// The host's name.
+        host: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// Something on this machine failed.
+    #[error("{0}")]
+    Local(String),
+    /// No leader within the deadline.
+    #[error("no leader was elected on the hosts within {0:?}")]
+    NoLeader(Duration),
+    /// Unknown node id.
+    #[error("there is no node {0}")]
+    UnknownNode(NodeId),
+}
+
+/// One node's host.
+#[derive(Debug, Clone)]
+pub struct HostNode {
+    /// The node id.
+    pub id: NodeId,
+    /// The host as the file gives it.
+    pub spec: HostSpec,
+    /// SSH access.
+    pub ssh: Ssh,
+    /// Where the node listens.
+    pub addr: SocketAddr,
+    /// The host clock less the controller's, in seconds (midpoint of an SSH round trip).
+    pub clock_offset_s: f64,
+    /// The round trip the offset was measured in, in seconds (its error is at most half).
+    pub clock_rtt_s: f64,
+}
+
+impl HostNode {
+    fn path(&self, name: &str) -> String {
+        quote(&self.spec.data_dir.join(name).display().to_string())
+    }
+}
+
+/// How to start nodes on hosts.
+#[derive(Debug, Clone)]
+pub struct HostOptions {
+    /// The raftdrill binary to run on the hosts.
+    pub exe: PathBuf,
+    /// The port every node listens on, at its host's address.
+    pub port: u16,
+    /// Extra node flags (`--store memory`, ...).
+    pub node_flags: Vec<String>,
+    /// The run's token (see `target_cluster::api::Auth`).
+    pub token: String,
+}
+
+/// Nodes on hosts. Dropping it does not stop them: call [`HostCluster::stop`] (or
+/// `raftdrill hosts heal`), which every exit path of the commands does.
+pub struct HostCluster {
+    nodes: BTreeMap<NodeId, HostNode>,
+    opts: HostOptions,
+    admin: AdminClient,
+    /// Nodes whose process was started and not yet killed or stopped, by this controller.
+    running: BTreeSet<NodeId>,
+    paused: BTreeSet<NodeId>,
+}
+
+impl HostCluster {
+    /// Checks every host (SSH, clock, port free, binary), copies the binary where it differs
+    /// and hands each host the token, all before any node starts.
+    pub async fn prepare(file: &HostsFile, opts: HostOptions) -> Result<Self, HostsError> {
+        let admin =
+            AdminClient::with_token(&opts.token).map_err(|e| HostsError::Local(e.to_string()))?;
+        let local_sum = sha256(&opts.exe).await?;
+        let placement = file.placement().map_err(HostsError::Local)?;
+        let checks = placement.into_iter().map(|(id, spec)| {
+            let (spec, opts, sum) = (spec.clone(), opts.clone(), local_sum.clone());
+            async move { check_host(id, spec, &opts, &sum).await }
+        });
+        let mut nodes = BTreeMap::new();
+        for checked in join_all(checks).await {
+            let node = checked?;
+            nodes.insert(node.id, node);
+        }
+        Ok(Self {
+            nodes,
+            opts,
+            admin,
+            running: BTreeSet::new(),
+            paused: BTreeSet::new(),
+        })
+    }
+
+    /// The nodes.
+    pub fn nodes(&self) -> &BTreeMap<NodeId, HostNode> {
+        &self.nodes
+    }
+
+    /// The admin client, with the token.
+    pub fn admin(&self) -> &AdminClient {
+        &self.admin
+    }
+
+    /// The client URL of node `id`.
+    pub fn url(&self, id: NodeId) -> String {
+        self.nodes
+            .get(&id)
+            .map(|n| format!("http://{}", n.addr))
+            .unwrap_or_default()
+    }
+
+    /// Every node's client URL, in id order.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.keys().map(|id| self.url(*id)).collect()
+    }
+
+    fn node(&self, id: NodeId) -> Result<&HostNode, HostsError> {
+        self.nodes.get(&id).ok_or(HostsError::UnknownNode(id))
+    }
+
+    /// Starts every node; the lowest id bootstraps the cluster.
+    pub async fn start_all(&mut self) -> Result<(), HostsError> {
+        let members: Vec<String> = self.nodes.keys().map(|id| id.to_string()).collect();
+        let members = members.join(",");
+        let starts = self.nodes.keys().map(|id| {
+            let line = self.start_line(*id, Some(&members));
+            let ssh = self.nodes[id].ssh.clone();
+            async move { ssh.run(&line, CALL).await }
+        });
+        for r in join_all(starts).await {
+            r?;
+        }
+        self.running = self.nodes.keys().copied().collect();
+        Ok(())
+    }
+
+    /// The shell line that starts node `id` detached in its own session, its pid in
+    /// `node.pid`; `--initial-members` on the first start only.
+    fn start_line(&self, id: NodeId, members: Option<&str>) -> String {
+        let n = &self.nodes[&id];
+        let mut args = vec![
+            "node".to_string(),
+            "--id".into(),
+            id.to_string(),
+            "--listen".into(),
+            n.addr.to_string(),
+            "--data-dir".into(),
+            n.spec.data_dir.join("data").display().to_string(),
+            "--token-file".into(),
+            n.spec.data_dir.join("token").display().to_string(),
+        ];
+        for (peer, p) in &self.nodes {
+            if *peer != id {
+                args.extend(["--peer".into(), format!("{peer}={}", p.addr)]);
+            }
+        }
+        if let Some(m) = members {
+            args.extend(["--initial-members".into(), m.to_string()]);
+        }
+        args.extend(self.opts.node_flags.iter().cloned());
+        let args: Vec<String> = args.iter().map(|a| quote(a)).collect();
+        format!(
+            "cd {dir} || exit 1; setsid {exe} {args} >> {log} 2>&1 < /dev/null & echo $! > {pid}",
+            dir = quote(&n.spec.data_dir.display().to_string()),
+            exe = n.path("raftdrill"),
+            args = args.join(" "),
+            log = n.path("node.log"),
+            pid = n.path("node.pid"),
+        )
+    }
+
+    /// Sends `signal` to node `id`'s process by its pid file.
+    async fn signal(&self, id: NodeId, signal: &str) -> Result<(), HostsError> {
+        let n = self.node(id)?;
+        let line = format!("kill -{signal} \"$(cat {})\"", n.path("node.pid"));
+        n.ssh.run(&line, CALL).await?;
+        Ok(())
+    }
+
+    /// SIGKILL node `id`.
+    pub async fn kill(&mut self, id: NodeId) -> Result<(), HostsError> {
+        self.signal(id, "KILL").await?;
+        self.running.remove(&id);
+        self.paused.remove(&id);
+        Ok(())
+    }
+
+    /// SIGSTOP node `id`.
+    pub async fn pause(&mut self, id: NodeId) -> Result<(), HostsError> {
+        self.signal(id, "STOP").await?;
+        self.paused.insert(id);
+        Ok(())
+    }
+
+    /// SIGCONT node `id`.
+    pub async fn resume(&mut self, id: NodeId) -> Result<(), HostsError> {
+        self.signal(id, "CONT").await?;
+        self.paused.remove(&id);
+        Ok(())
+    }
+
+    /// Starts node `id` again on its data.
+    pub async fn restart(&mut self, id: NodeId) -> Result<(), HostsError> {
+        let line = self.start_line(id, None);
+        self.node(id)?.ssh.run(&line, CALL).await?;
+        self.running.insert(id);
+        Ok(())
+    }
+
+    /// Whether node `id`'s process is alive on its host (asked over SSH).
+    pub async fn is_running(&self, id: NodeId) -> Result<bool, HostsError> {
+        let n = self.node(id)?;
+        let line = format!("p=\"$(cat {} 2>/dev/null)\" && {ALIVE}", n.path("node.pid"));
+        match n.ssh.run(&line, CALL).await {
+            Ok(_) => Ok(true),
+            Err(SshError::Failed { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether this controller paused node `id`.
+    pub fn is_paused(&self, id: NodeId) -> bool {
+        self.paused.contains(&id)
+    }
+
+    /// The nodes this controller started and has not killed.
+    pub fn running_ids(&self) -> Vec<NodeId> {
+        self.running.iter().copied().collect()
+    }
+
+    /// Drops, on `on`'s host, every packet from the hosts of `from` (a one-way cut: `from` →
+    /// `on`). Packets are dropped, not rejected, so senders see timeouts as on a real
+    /// partition.
+    pub async fn drop_from(&self, on: NodeId, from: &[NodeId]) -> Result<(), HostsError> {
+        let n = self.node(on)?;
+        let mut lines = vec![ensure_chain()];
+        for f in from {
+            let src = self.node(*f)?.addr.ip();
+            lines.push(format!("iptables -w -A {CHAIN} -s {src} -j DROP"));
+        }
+        n.ssh.run(&lines.join(" && "), CALL).await?;
+        Ok(())
+    }
+
+    /// Cuts node `id` off from every other node, both ways, and from its clients: on its host
+    /// every packet from the other nodes and every packet to its node port is dropped (SSH
+    /// stays open), and the other hosts drop what it sends. Its clients time out, as they
+    /// would behind a real partition; nothing is reset.
+    pub async fn isolate(&self, id: NodeId) -> Result<(), HostsError> {
+        let others: Vec<NodeId> = self.nodes.keys().copied().filter(|o| *o != id).collect();
+        self.drop_from(id, &others).await?;
+        let n = self.node(id)?;
+        let line = format!(
+            "iptables -w -A {CHAIN} -p tcp --dport {} -j DROP",
+            n.addr.port()
+        );
+        n.ssh.run(&line, CALL).await?;
+        for o in others {
+            self.drop_from(o, &[id]).await?;
+        }
+        Ok(())
+    }
+
+    /// Flushes raftdrill's rules on every host.
+    pub async fn heal_links(&self) -> Result<(), HostsError> {
+        let line = format!(
+            "if iptables -w -L {CHAIN} -n >/dev/null 2>&1; then iptables -w -F {CHAIN}; fi"
+        );
+        let calls = self.nodes.values().map(|n| n.ssh.run(&line, CALL));
+        for r in join_all(calls).await {
+            r?;
+        }
+        Ok(())
+    }
+
+    /// Polls every running node's `/status` until all agree on one leader.
+    pub async fn wait_for_leader(&self, limit: Duration) -> Result<NodeId, HostsError> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let statuses = self.statuses().await;
+            if let Some(leader) = agreed_leader(&statuses)
+                && statuses.len() == self.running.len() - self.paused.len()
+            {
+                return Ok(leader);
+            }
+            if Instant::now() >= deadline {
+                return Err(HostsError::NoLeader(limit));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The status of every running node that answers.
+    pub async fn statuses(&self) -> Vec<Status> {
+        let calls = self
+            .running
+            .iter()
+            .filter(|id| !self.paused.contains(id))
+            .map(|id| {
+                let (admin, url) = (self.admin.clone(), self.url(*id));
+                async move { admin.status(&url, Duration::from_millis(500)).await.ok() }
+            });
+        join_all(calls).await.into_iter().flatten().collect()
+    }
+
+    /// Copies every node's log into `dir` as `<id>.log`.
+    pub async fn fetch_logs(&self, dir: &Path) -> Result<(), HostsError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| HostsError::Local(format!("{}: {e}", dir.display())))?;
+        for (id, n) in &self.nodes {
+            let out = n
+                .ssh
+                .run(
+                    &format!("cat {} 2>/dev/null || true", n.path("node.log")),
+                    COPY,
+                )
+                .await?;
+            let path = dir.join(format!("{id}.log"));
+            std::fs::write(&path, &out.stdout)
+                .map_err(|e| HostsError::Local(format!("{}: {e}", path.display())))?;
+        }
+        Ok(())
+    }
+
+    /// Stops every node (SIGTERM, SIGKILL after `grace`) and removes raftdrill's rules, on
+    /// every host, whatever this controller believes runs. Errors are collected, not fatal:
+    /// each host is cleaned as far as it can be.
+    pub async fn stop(&mut self, grace: Duration) -> Vec<HostsError> {
+        let calls = self
+            .nodes
+            .values()
+            .map(|n| clean_host(n.ssh.clone(), n.spec.clone(), grace));
+        let errors = join_all(calls)
+            .await
+            .into_iter()
+            .filter_map(Result::err)
+            .collect();
+        self.running.clear();
+        self.paused.clear();
+        errors
+    }
+}
+
+/// The shell line that makes raftdrill's chain and jumps to it from INPUT, once.
+fn ensure_chain() -> String {
+    format!(
+        "(iptables -w -L {CHAIN} -n >/dev/null 2>&1 || iptables -w -N {CHAIN}) && \
+         (iptables -w -C INPUT -j {CHAIN} 2>/dev/null || iptables -w -I INPUT -j {CHAIN})"
+    )
+}
+
+/// Stops the node of `spec` by its pid file (TERM, KILL after `grace`) and removes
+/// raftdrill's chain: what `raftdrill hosts heal` does for a host a crashed controller left.
+pub async fn clean_host(ssh: Ssh, spec: HostSpec, grace: Duration) -> Result<(), HostsError> {
+    let pid = quote(&spec.data_dir.join("node.pid").display().to_string());
+    // Also any node of this data_dir's binary whose pid file is gone.
+    let pattern = quote(&format!(
+        "^{} node ",
+        spec.data_dir.join("raftdrill").display()
+    ));
+    let tenths = (grace.as_millis() / 100).max(1);
+    let line = format!(
+        "if [ -f {pid} ]; then p=\"$(cat {pid})\"; kill -TERM \"$p\" 2>/dev/null; kill -CONT \"$p\" 2>/dev/null; \
+         i=0; while {ALIVE} && [ $i -lt {tenths} ]; do sleep 0.1; i=$((i+1)); done; \
+         kill -KILL \"$p\" 2>/dev/null; rm -f {pid}; fi; \
+         pkill -KILL -f {pattern} 2>/dev/null; \
+         if command -v iptables >/dev/null && iptables -w -L {CHAIN} -n >/dev/null 2>&1; then \
+         iptables -w -D INPUT -j {CHAIN} 2>/dev/null; iptables -w -F {CHAIN} && iptables -w -X {CHAIN}; fi; true"
+    );
+    ssh.run(&line, grace + CALL).await?;
+    Ok(())
+}
+
+/// Checks one host and readies it: SSH works, its clock offset, the port is free, iptables is
+/// there, the binary matches (copied if not), the token is in place.
+async fn check_host(
+    id: NodeId,
+    spec: HostSpec,
+    opts: &HostOptions,
+    local_sum: &str,
+) -> Result<HostNode, HostsError> {
+    let unfit = |detail: String| HostsError::Unfit {
+        host: spec.name.clone(),
+        detail,
+    };
+    let ssh = Ssh::new(&spec).map_err(unfit)?;
+    let ip: IpAddr = spec
+        .addr
+        .parse()
+        .map_err(|_| unfit(format!("addr {:?} is not an IP address", spec.addr)))?;
+    let (clock_offset_s, clock_rtt_s) = clock_offset(&ssh).await?;
+    let dir = quote(&spec.data_dir.display().to_string());
+    let facts = ssh
+        .run(
+            &format!(
+                "mkdir -p {dir} && echo ok; \
+                 if ss -Htln 'sport = :{port}' | grep -q .; then echo port-busy; fi; \
+                 command -v iptables >/dev/null && echo iptables; \
+                 sha256sum {dir}/raftdrill 2>/dev/null | cut -d' ' -f1",
+                port = opts.port
+            ),
+            CALL,
+        )
+        .await?
+        .text();
+    let lines: Vec<&str> = facts.lines().map(str::trim).collect();
+    if !lines.contains(&"ok") {
+        return Err(unfit(format!("cannot create {}", spec.data_dir.display())));
+    }
+    if lines.contains(&"port-busy") {
+        return Err(unfit(format!("port {} is in use", opts.port)));
+    }
+    if !lines.contains(&"iptables") {
+        return Err(unfit(
+            "iptables is missing (install Debian's iptables): link faults need it".into(),
+        ));
+    }
+    if !lines.contains(&local_sum) {
+        let bytes = tokio::fs::read(&opts.exe)
+            .await
+            .map_err(|e| HostsError::Local(format!("{}: {e}", opts.exe.display())))?;
+        ssh.run_with_input(
+            &format!(
+                "cat > {dir}/.raftdrill.part && chmod 755 {dir}/.raftdrill.part && \
+                 mv {dir}/.raftdrill.part {dir}/raftdrill"
+            ),
+            Some(&bytes),
+            COPY,
+        )
+        .await?;
+    }
+    ssh.run_with_input(
+        &format!("umask 077 && cat > {dir}/token"),
+        Some(opts.token.as_bytes()),
+        CALL,
+    )
+    .await?;
+    Ok(HostNode {
+        id,
+        addr: SocketAddr::new(ip, opts.port),
+        spec,
+        ssh,
+        clock_offset_s,
+        clock_rtt_s,
+    })
+}
+
+/// The host's clock less this machine's, from the midpoint of the shortest of five round
+/// trips inside one SSH session, with that round trip. (A fresh SSH call spends most of its
+/// round trip on the handshake before the remote command runs, so its midpoint would read
+/// the handshake as clock offset.)
+pub async fn clock_offset(ssh: &Ssh) -> Result<(f64, f64), HostsError> {
+    let bad = |detail: String| HostsError::Unfit {
+        host: ssh.name().to_string(),
+        detail,
+    };
+    let mut session = ssh
+        .spawn("while read -r _; do date +%s.%N; done")
+        .map_err(HostsError::Ssh)?;
+    let mut stdin = session.stdin.take().ok_or_else(|| bad("no stdin".into()))?;
+    let stdout = session
+        .stdout
+        .take()
+        .ok_or_else(|| bad("no stdout".into()))?;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let mut best: Option<(f64, f64)> = None;
+    for _ in 0..5 {
+        let t0 = unix_s();
+        stdin
+            .write_all(b"t\n")
+            .await
+            .map_err(|e| bad(format!("clock probe: {e}")))?;
+        let line = tokio::time::timeout(CALL, lines.next_line())
+            .await
+            .map_err(|_| bad(format!("clock probe: no answer within {CALL:?}")))?
+            .map_err(|e| bad(format!("clock probe: {e}")))?
+            .ok_or_else(|| bad("clock probe: the session ended (ssh failed?)".into()))?;
+        let t1 = unix_s();
+        let remote: f64 = line
+            .trim()
+            .parse()
+            .map_err(|_| bad(format!("`date +%s.%N` printed {line:?}")))?;
+        let (offset, rtt) = (remote - (t0 + t1) / 2.0, t1 - t0);
+        if best.is_none_or(|(_, r)| rtt < r) {
+            best = Some((offset, rtt));
+        }
+    }
+    drop(stdin);
+    let _ = tokio::time::timeout(CALL, session.wait()).await;
+    Ok(best.expect("five samples"))
+}
+
+fn unix_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// The sha256 of a local file, by coreutils' `sha256sum`.
+async fn sha256(path: &Path) -> Result<String, HostsError> {
+    let out = tokio::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .await
+        .map_err(|e| HostsError::Local(format!("sha256sum: {e}")))?;
+    if !out.status.success() {
+        return Err(HostsError::Local(format!(
+            "sha256sum {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text.split_whitespace().next().unwrap_or("").to_string())
+}

@@ -1,0 +1,11 @@
+//! Drills beyond one machine: nodes on hosts reached over SSH, link faults by iptables on the
+//! hosts, and test hosts on this machine in network namespaces (`raftdrill testnet`).
+
+pub mod cluster;
+pub mod file;
+pub mod ssh;
+pub mod testnet;
+
+pub use cluster::{HostCluster, HostNode, HostOptions, HostsError};
+pub use file::{HostSpec, HostsFile, HostsFileError};
+pub use ssh::{Ssh, SshError};

@@ -1,0 +1,261 @@
+//! Nodes on hosts over SSH, on test hosts made by `raftdrill testnet` (network namespaces with
+//! their own sshd). They need root, `openssh-server`, `openssh-client` and `iptables`, so they
+//! are ignored in the plain run; `.ci/run` installs the packages and runs them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use drills::hosts::testnet;
+use drills::hosts::{HostCluster, HostOptions, HostsFile};
+use drills::local_cluster::new_token;
+use raftdrill_wire::{ErrorBody, Role};
+
+use crate::harness::*;
+
+/// A testnet for one test, taken down when dropped (also on a panic).
+struct Testnet {
+    dir: PathBuf,
+    hosts: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl Testnet {
+    fn up(n: usize) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("testnet");
+        let hosts = tmp.path().join("hosts.toml");
+        let out = Command::new(exe())
+            .args(["testnet", "up", "--hosts", &n.to_string()])
+            .arg("--dir")
+            .arg(&dir)
+            .arg("--out")
+            .arg(&hosts)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "testnet up failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Testnet {
+            dir,
+            hosts,
+            _tmp: tmp,
+        }
+    }
+
+    fn file(&self) -> HostsFile {
+        HostsFile::load(&self.hosts).unwrap()
+    }
+
+    fn down(&self) -> std::process::Output {
+        Command::new(exe())
+            .args(["testnet", "down", "--dir"])
+            .arg(&self.dir)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Testnet {
+    fn drop(&mut self) {
+        let _ = self.down();
+    }
+}
+
+async fn host_cluster(net: &Testnet) -> (HostCluster, u64) {
+    let opts = HostOptions {
+        exe: exe(),
+        port: 7001,
+        node_flags: Vec::new(),
+        token: new_token().unwrap(),
+    };
+    let mut c = HostCluster::prepare(&net.file(), opts)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.start_all().await.unwrap_or_else(|e| panic!("{e}"));
+    let leader = c
+        .wait_for_leader(Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    (c, leader)
+}
+
+/// Waits for a leader other than `not` among the nodes that answer.
+async fn other_leader(c: &HostCluster, not: u64, limit: Duration) -> u64 {
+    eventually(limit, "a new leader on the hosts", || async {
+        c.statuses()
+            .await
+            .into_iter()
+            .find(|s| s.role == Role::Leader && s.id != not)
+            .map(|s| s.id)
+    })
+    .await
+}
+
+/// SIGKILL of the leader over SSH, under writers on the controller: a new leader is elected on
+/// another host, every acknowledged write is readable, and the old leader restarts on its data
+/// and catches up. On hosts the admin API refuses calls without the run's token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root, openssh-server and iptables: .ci/run installs them"]
+async fn hosts_leader_kill_across_namespace_hosts_loses_no_acknowledged_write() {
+    let _serial = serial().await;
+    let net = Testnet::up(3);
+    let (mut c, leader) = host_cluster(&net).await;
+    let client = http();
+
+    let resp = client
+        .get(format!("{}/status", c.url(leader)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        401,
+        "a host node answered /status without the token"
+    );
+    let body: ErrorBody = resp.json().await.unwrap();
+    assert_eq!(body.error, "unauthorized");
+
+    let writer = Writer::start(c.urls(), 4, 100_000, "hk");
+    writer.wait_acked(200, Duration::from_secs(30)).await;
+    c.kill(leader).await.unwrap();
+    let killed = Instant::now();
+    let new = other_leader(&c, leader, Duration::from_secs(20)).await;
+    eprintln!(
+        "leader {leader} killed over SSH; node {new} leads after {:?}",
+        killed.elapsed()
+    );
+    let before = writer.acked();
+    writer
+        .wait_acked(before + 200, Duration::from_secs(30))
+        .await;
+    let log = writer.finish().await;
+    let lost = missing(&client, &c.url(new), &log.acked, "linearizable").await;
+    assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
+    assert!(!c.is_running(leader).await.unwrap());
+
+    c.restart(leader).await.unwrap();
+    assert!(c.is_running(leader).await.unwrap());
+    let lost = missing(&client, &c.url(leader), &log.acked, "linearizable").await;
+    assert!(
+        lost.is_empty(),
+        "the restarted node reads back short: {lost:?}"
+    );
+
+    let logs = tempfile::tempdir().unwrap();
+    c.fetch_logs(logs.path()).await.unwrap();
+    let first = std::fs::read_to_string(logs.path().join(format!("{leader}.log"))).unwrap();
+    assert!(first.contains("node listening"), "fetched log: {first}");
+    let errors = c.stop(Duration::from_secs(5)).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(!c.is_running(new).await.unwrap());
+}
+
+/// isolate-leader with iptables DROP: the isolated leader's client times out (no reset, no
+/// refusal: its packets vanish), the others elect a leader, and after healing the old leader
+/// follows the new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root, openssh-server and iptables: .ci/run installs them"]
+async fn hosts_isolated_leader_times_out_and_the_rest_elect_a_leader() {
+    let _serial = serial().await;
+    let net = Testnet::up(3);
+    let (mut c, leader) = host_cluster(&net).await;
+    c.isolate(leader).await.unwrap();
+
+    let short = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let err = put(&short, &c.url(leader), "cut", "v")
+        .await
+        .expect_err("the isolated leader answered");
+    assert!(err.is_timeout(), "expected a timeout, got {err:?}");
+
+    let new = other_leader(&c, leader, Duration::from_secs(20)).await;
+    let resp = put(&http(), &c.url(new), "after", "v").await.unwrap();
+    assert_eq!(resp.status(), 200);
+
+    c.heal_links().await.unwrap();
+    let url = c.url(leader);
+    let admin = c.admin().clone();
+    eventually(Duration::from_secs(30), "the old leader follows", || {
+        let (admin, url) = (admin.clone(), url.clone());
+        async move {
+            let s = admin.status(&url, Duration::from_secs(1)).await.ok()?;
+            (s.role == Role::Follower && s.leader.is_some()).then_some(())
+        }
+    })
+    .await;
+    let errors = c.stop(Duration::from_secs(5)).await;
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+fn ip(args: &[&str]) -> String {
+    let out = Command::new("ip").args(args).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn processes_mentioning(needle: &Path) -> Vec<String> {
+    let needle = needle.display().to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(&needle) {
+            found.push(cmdline);
+        }
+    }
+    found
+}
+
+/// `testnet down` after a run that left a node running and a DROP rule in place: no
+/// namespace, bridge, rule, sshd, node or key is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root, openssh-server and iptables: .ci/run installs them"]
+async fn hosts_testnet_down_leaves_no_namespace_bridge_rule_or_process() {
+    let _serial = serial().await;
+    let net = Testnet::up(2);
+    let (c, leader) = host_cluster(&net).await;
+    let other = *c.nodes().keys().find(|id| **id != leader).unwrap();
+    c.drop_from(leader, &[other]).await.unwrap();
+    let rules = Command::new("ip")
+        .args(["netns", "exec", &format!("{}{leader}", testnet::NS_PREFIX)])
+        .args(["iptables", "-S"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&rules.stdout).contains("RAFTDRILL"));
+    assert!(!processes_mentioning(&net.dir).is_empty());
+    // The controller "crashes": nothing is stopped or healed before `down`.
+    drop(c);
+
+    let out = net.down();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        testnet::namespaces().is_empty(),
+        "{:?}",
+        testnet::namespaces()
+    );
+    assert!(
+        !ip(&["link", "show"]).contains("rdnet"),
+        "{}",
+        ip(&["link", "show"])
+    );
+    assert!(!ip(&["-4", "addr", "show"]).contains("198.18."));
+    let left = processes_mentioning(&net.dir);
+    assert!(left.is_empty(), "processes left: {left:?}");
+    assert!(
+        !net.dir.exists(),
+        "the keys are left in {}",
+        net.dir.display()
+    );
+    assert!(!net.hosts.exists(), "the hosts file is left");
+    let again = net.down();
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to remove"));
+}
