@@ -112,7 +112,11 @@ pub struct Levels {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
-    /// Within budget (or nothing observed).
+    /// Nothing was observed (the load ran against nodes raftdrill cannot sample, say), so the
+    /// threshold was not checked: shown as such, never as passed. Ranked lowest, so it never
+    /// makes a verdict worse and never hides a breach.
+    Unchecked,
+    /// Within budget.
     Ok,
     /// Past the warn level.
     Warn,
@@ -124,6 +128,7 @@ impl Status {
     /// k6's marks: ✓ ⚠ ✗.
     pub fn mark(self) -> &'static str {
         match self {
+            Status::Unchecked => "?",
             Status::Ok => "✓",
             Status::Warn => "⚠",
             Status::Break => "✗",
@@ -329,7 +334,7 @@ pub struct ThresholdResult {
     pub brk: Option<f64>,
     /// What was observed.
     pub observed: Option<f64>,
-    /// The verdict; ok when nothing was observed.
+    /// The verdict; unchecked when nothing was observed.
     pub status: Status,
 }
 
@@ -383,7 +388,7 @@ impl Thresholds {
                     warn: levels.warn,
                     brk: levels.brk,
                     observed: value,
-                    status: value.map_or(Status::Ok, |v| judge(*metric, levels, v)),
+                    status: value.map_or(Status::Unchecked, |v| judge(*metric, levels, v)),
                 }
             })
             .collect()
@@ -485,8 +490,19 @@ mod tests {
         assert_eq!(status(Metric::SuccessRate), Status::Break);
         assert_eq!(status(Metric::NodeCpu), Status::Ok);
         assert_eq!(worst(&r), Status::Break);
+        // Nothing observed is not a pass: every row says it was not checked.
         let none = t.evaluate(&Observed::default());
-        assert_eq!(worst(&none), Status::Ok);
-        assert!(none.iter().all(|x| x.observed.is_none()));
+        assert_eq!(worst(&none), Status::Unchecked);
+        assert!(
+            none.iter()
+                .all(|x| x.observed.is_none() && x.status == Status::Unchecked)
+        );
+        assert_eq!(Status::Unchecked.mark(), "?");
+        // An unchecked row never hides a breach, nor makes a pass worse.
+        let partial = t.evaluate(&Observed {
+            p99: Some(1.0),
+            ..Observed::default()
+        });
+        assert_eq!(worst(&partial), Status::Ok);
     }
 }

@@ -135,7 +135,10 @@ pub fn judge(i: &Inputs<'_>) -> Verdict {
         .collect();
 
     let mut reasons = Vec::new();
-    for t in thresholds.iter().filter(|t| t.status != Status::Ok) {
+    for t in thresholds
+        .iter()
+        .filter(|t| matches!(t.status, Status::Warn | Status::Break))
+    {
         let level = if t.status == Status::Break {
             "break"
         } else {

@@ -73,7 +73,8 @@ impl Board {
                 levels: *levels,
                 now: None,
                 worst: None,
-                status: Status::Ok,
+                // Nothing judged yet: not a pass until a value is.
+                status: Status::Unchecked,
             })
             .collect();
         Board { rows }
@@ -125,6 +126,7 @@ impl Board {
 /// `pass`, `warn` or `fail`, as the final verdict names a status.
 pub fn verdict_name(s: Status) -> &'static str {
     match s {
+        Status::Unchecked => "unchecked",
         Status::Ok => "pass",
         Status::Warn => "warn",
         Status::Break => "fail",
@@ -206,8 +208,12 @@ mod tests {
         let row = b.row(Metric::P99).unwrap();
         assert_eq!(
             (row.now, row.worst, row.status),
-            (Some(5000.0), None, Status::Ok)
+            (Some(5000.0), None, Status::Unchecked)
         );
-        assert_eq!(verdict_name(b.verdict()), "pass");
+        assert_eq!(
+            verdict_name(b.verdict()),
+            "unchecked",
+            "nothing judged is no pass"
+        );
     }
 }

@@ -443,7 +443,7 @@ mod tests {
         s.warmup = true;
         v.observe_snapshot(&s);
         v.observe_phase(Phase::Warmup);
-        assert_eq!(v.verdict(), Status::Ok);
+        assert_eq!(v.verdict(), Status::Unchecked);
         assert_eq!(v.phase_label(), "warmup");
         assert_eq!(v.p99.last(), Some((1.0, 5000.0)));
     }

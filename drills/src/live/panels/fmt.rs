@@ -54,9 +54,10 @@ pub fn secs(s: f64) -> String {
     }
 }
 
-/// The colour of a status: green, yellow, red.
+/// The colour of a status: grey (not checked), green, yellow, red.
 pub fn status_color(s: Status) -> Color {
     match s {
+        Status::Unchecked => Color::DarkGray,
         Status::Ok => Color::Green,
         Status::Warn => Color::Yellow,
         Status::Break => Color::Red,

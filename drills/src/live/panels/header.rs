@@ -85,7 +85,10 @@ mod tests {
         fresh.tick(16.0);
         let buf = draw(100, 1, |f| render(f, f.area(), &fresh));
         assert!(row_text(&buf, 0).contains("fault active"));
-        assert!(row_text(&buf, 0).contains("✓ pass"));
+        assert!(
+            row_text(&buf, 0).contains("? unchecked"),
+            "nothing judged yet is no pass"
+        );
         let mut s = fixture::state();
         s.stopping = true;
         let buf = draw(100, 1, |f| render(f, f.area(), &s));
