@@ -1,5 +1,6 @@
-//! `raftdrill run` end to end: one short drill per fault kind, the planted memory-store bug,
-//! bad scenarios, and the stop paths (Ctrl-C, SIGKILL).
+//! `raftdrill run` end to end: a short kill drill and its files, the planted memory-store bug,
+//! bad scenarios, and the stop paths (Ctrl-C, SIGKILL). Every other fault kind runs in
+//! `library.rs`, through the built-in scenario that exercises it, with the same checks.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -138,85 +139,6 @@ async fn kill_drill_recovers_and_loses_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pause_drill_recovers_and_loses_nothing() {
-    let _serial = serial().await;
-    let text = scenario(
-        "t-pause",
-        "",
-        &fault("pause", "leader", "for = \"3s\""),
-        "13s",
-    );
-    let (code, s, _, _dir) = drill(&text).await;
-    assert_recovered("pause", code, &s, true);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn isolate_drill_recovers_and_loses_nothing() {
-    let _serial = serial().await;
-    let text = scenario(
-        "t-isolate",
-        "",
-        &fault("isolate", "leader", "for = \"3s\""),
-        "13s",
-    );
-    let (code, s, _, _dir) = drill(&text).await;
-    assert_recovered("isolate", code, &s, true);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_way_partition_drill_recovers_and_loses_nothing() {
-    let _serial = serial().await;
-    let f = fault("blackhole", "leader", "direction = \"out\"\nfor = \"3s\"");
-    let (code, s, _, _dir) = drill(&scenario("t-oneway", "", &f, "13s")).await;
-    assert_recovered("one-way", code, &s, true);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn delay_drill_keeps_serving_and_loses_nothing() {
-    let _serial = serial().await;
-    let f = fault(
-        "delay",
-        "leader",
-        "latency = \"40ms\"\njitter = \"10ms\"\nfor = \"3s\"",
-    );
-    let (code, s, _, _dir) = drill(&scenario("t-delay", "", &f, "13s")).await;
-    assert_recovered("delay", code, &s, false);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bandwidth_drill_keeps_serving_and_loses_nothing() {
-    let _serial = serial().await;
-    let f = fault("bandwidth", "leader", "rate = \"64KiB/s\"\nfor = \"3s\"");
-    let (code, s, _, _dir) = drill(&scenario("t-bandwidth", "", &f, "13s")).await;
-    assert_recovered("bandwidth", code, &s, false);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn restart_drill_recovers_and_loses_nothing() {
-    let _serial = serial().await;
-    let (code, s, _, _dir) = drill(&scenario(
-        "t-restart",
-        "",
-        &fault("restart", "follower", ""),
-        "13s",
-    ))
-    .await;
-    assert_recovered("restart", code, &s, false);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn membership_change_drill_loses_nothing() {
-    let _serial = serial().await;
-    let faults = "[[fault]]\nat = \"4s\"\naction = \"add-node\"\n\n[[fault]]\nat = \"8s\"\naction = \"remove-node\"\ntarget = \"node:1\"\n";
-    let (code, s, _, _dir) = drill(&scenario("t-churn", "", faults, "14s")).await;
-    assert_recovered("membership", code, &s, false);
-    assert_eq!(s["faults"][0]["resolved"][0], 4, "add-node starts node 4");
-    assert_eq!(s["faults"][1]["resolved"][0], 1);
-}
-
-/// The planted bug: with `store = "memory"`, a full-cluster crash loses acknowledged writes and
-/// the drill exits 3 (data anomaly).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_store_full_crash_fails_the_lost_write_check() {
     let _serial = serial().await;
     let text = scenario(
@@ -243,22 +165,6 @@ async fn memory_store_full_crash_fails_the_lost_write_check() {
 }
 
 /// The same crash on disk loses nothing.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn disk_store_full_crash_loses_nothing() {
-    let _serial = serial().await;
-    let text = scenario(
-        "t-diskcrash",
-        "",
-        &fault("kill", "all", "for = \"2s\""),
-        "12s",
-    );
-    let (code, s, _, _dir) = drill(&text).await;
-    assert_no_loss("disk crash", &s);
-    assert_ne!(code, Some(3));
-}
-
-/// Every file of the bad-scenario corpus is refused with exit code 2 and a one-line error,
-/// and nothing is started (no results folder).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_scenarios_exit_2_and_start_nothing() {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad-scenarios");

@@ -77,6 +77,11 @@ async fn run_builtin(
         "{name}: the exit code is the verdict's"
     );
     assert_no_loss(name, &s);
+    let lw = &s["checks"]["lost_writes"];
+    assert!(
+        lw["acked"].as_u64().unwrap() > 100,
+        "{name}: too few acknowledged writes: {lw}"
+    );
     let faults = s["faults"].as_array().unwrap();
     assert_eq!(
         faults.len(),
@@ -100,6 +105,20 @@ async fn run_builtin(
             r["first_success_after_s"].is_number(),
             "{name}: fault {i} has no first success: {r}"
         );
+        assert!(
+            r["tps_90pct_after_s"].is_number(),
+            "{name}: fault {i} has no throughput recovery: {r}"
+        );
+        assert!(
+            !f["resolved"].as_array().unwrap().is_empty(),
+            "{name}: fault {i} resolved to no node: {f}"
+        );
+        if f["deposes"] == true && !f["hit_leader"].is_null() {
+            assert!(
+                r["leader_elected_after_s"].is_number(),
+                "{name}: fault {i} took the leader out and no new leader was measured: {r}"
+            );
+        }
     }
     s
 }
