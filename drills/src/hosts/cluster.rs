@@ -103,6 +103,8 @@ pub struct HostCluster {
     /// Nodes whose process was started and not yet killed or stopped, by this controller.
     running: BTreeSet<NodeId>,
     paused: BTreeSet<NodeId>,
+    /// The control sockets of the SSH master connections.
+    _control: tempfile::TempDir,
 }
 
 impl HostCluster {
@@ -113,14 +115,31 @@ impl HostCluster {
             AdminClient::with_token(&opts.token).map_err(|e| HostsError::Local(e.to_string()))?;
         let local_sum = sha256(&opts.exe).await?;
         let placement = file.placement().map_err(HostsError::Local)?;
+        // Short, so the socket paths stay under the 108 bytes a Unix socket path may have.
+        let control = tempfile::Builder::new()
+            .prefix("rdssh")
+            .tempdir_in("/tmp")
+            .map_err(|e| HostsError::Local(format!("a folder for SSH sockets: {e}")))?;
         let checks = placement.into_iter().map(|(id, spec)| {
             let (spec, opts, sum) = (spec.clone(), opts.clone(), local_sum.clone());
-            async move { check_host(id, spec, &opts, &sum).await }
+            let socket = control.path().join(id.to_string());
+            async move { check_host(id, spec, &opts, &sum, socket).await }
         });
         let mut nodes = BTreeMap::new();
+        let mut failed = None;
         for checked in join_all(checks).await {
-            let node = checked?;
-            nodes.insert(node.id, node);
+            match checked {
+                Ok(node) => {
+                    nodes.insert(node.id, node);
+                }
+                Err(e) => failed = failed.or(Some(e)),
+            }
+        }
+        if let Some(e) = failed {
+            for n in nodes.values_mut() {
+                n.ssh.close_master();
+            }
+            return Err(e);
         }
         Ok(Self {
             nodes,
@@ -128,6 +147,7 @@ impl HostCluster {
             admin,
             running: BTreeSet::new(),
             paused: BTreeSet::new(),
+            _control: control,
         })
     }
 
@@ -375,9 +395,20 @@ impl HostCluster {
             .into_iter()
             .filter_map(Result::err)
             .collect();
+        for n in self.nodes.values_mut() {
+            n.ssh.close_master();
+        }
         self.running.clear();
         self.paused.clear();
         errors
+    }
+}
+
+impl Drop for HostCluster {
+    fn drop(&mut self) {
+        for n in self.nodes.values_mut() {
+            n.ssh.close_master();
+        }
     }
 }
 
@@ -418,12 +449,31 @@ async fn check_host(
     spec: HostSpec,
     opts: &HostOptions,
     local_sum: &str,
+    socket: PathBuf,
+) -> Result<HostNode, HostsError> {
+    let mut ssh = Ssh::new(&spec).map_err(|detail| HostsError::Unfit {
+        host: spec.name.clone(),
+        detail,
+    })?;
+    ssh.open_master(socket, CALL).await?;
+    let ready = ready_host(id, spec, opts, local_sum, ssh.clone()).await;
+    if ready.is_err() {
+        ssh.close_master();
+    }
+    ready
+}
+
+async fn ready_host(
+    id: NodeId,
+    spec: HostSpec,
+    opts: &HostOptions,
+    local_sum: &str,
+    ssh: Ssh,
 ) -> Result<HostNode, HostsError> {
     let unfit = |detail: String| HostsError::Unfit {
         host: spec.name.clone(),
         detail,
     };
-    let ssh = Ssh::new(&spec).map_err(unfit)?;
     let ip: IpAddr = spec
         .addr
         .parse()

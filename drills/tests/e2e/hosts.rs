@@ -120,8 +120,10 @@ async fn hosts_leader_kill_across_namespace_hosts_loses_no_acknowledged_write() 
 
     let writer = Writer::start(c.urls(), 4, 100_000, "hk");
     writer.wait_acked(200, Duration::from_secs(30)).await;
+    let asked = Instant::now();
     c.kill(leader).await.unwrap();
     let killed = Instant::now();
+    eprintln!("kill over SSH took {:?}", killed - asked);
     let new = other_leader(&c, leader, Duration::from_secs(20)).await;
     eprintln!(
         "leader {leader} killed over SSH; node {new} leads after {:?}",
