@@ -80,6 +80,12 @@ pub struct RunArgs {
     /// The etcd binary (default: `etcd` on PATH; Debian's etcd-server package).
     #[arg(long)]
     pub etcd_bin: Option<PathBuf>,
+    /// Run the nodes on these hosts over SSH, one per host (see `raftdrill testnet up`).
+    #[arg(long)]
+    pub hosts: Option<PathBuf>,
+    /// With --hosts: the port every node listens on at its host's address.
+    #[arg(long, default_value_t = 7001)]
+    pub node_port: u16,
     /// Run the scenario N times, each on a fresh cluster with seeds SEED, SEED+1, ...; each run
     /// in its own subfolder, with an aggregate summary.json (median, min, max, worst verdict).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]

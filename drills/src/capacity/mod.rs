@@ -98,6 +98,7 @@ pub async fn run(
             exe: opts.exe.clone(),
             etcd_bin: opts.etcd_bin.clone(),
             direct_links: true,
+            hosts: None,
         };
         // The steps carry no faults, so no disk faults either: no disks to mount.
         let mut healthy = opts.scenario.clone();

@@ -357,6 +357,7 @@ pub async fn step_with_faults(
         direct_links: false,
         progress: false,
         etcd_bin: opts.etcd_bin.clone(),
+        hosts: None,
     };
     let drill = Drill::prepare(scenario, run).await?;
     let forward = opts

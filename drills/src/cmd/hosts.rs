@@ -123,7 +123,7 @@ pub async fn cluster(
         .node_flags(),
         token,
     };
-    let mut cluster = HostCluster::prepare(&file, opts).await?;
+    let cluster = HostCluster::prepare(&file, opts).await?;
     tokio::pin!(stop);
     let started = async {
         cluster.start_all().await?;

@@ -129,6 +129,7 @@ pub async fn run(args: LoadArgs, stop: CancellationToken) -> Result<Exit, LoadCm
         direct_links: false,
         progress: !tui,
         etcd_bin: None,
+        hosts: None,
     };
     let drill = Drill::attach(scenario, args.endpoints.clone(), opts).map_err(|e| match e {
         crate::drill::DrillError::Load(loadgen::LoadError::Config(m)) => LoadCmdError::Usage(m),

@@ -30,6 +30,8 @@ pub struct RepeatOptions {
     pub tui: bool,
     /// The etcd binary, for the etcd target.
     pub etcd_bin: Option<PathBuf>,
+    /// Nodes on hosts, each run on a fresh start of them.
+    pub hosts: Option<crate::drill::HostPlan>,
 }
 
 /// Runs the repeat and writes its summary. Ctrl-C ends it after the run in progress (which
@@ -60,6 +62,7 @@ pub async fn run(
             direct_links: false,
             progress: !opts.tui,
             etcd_bin: opts.etcd_bin.clone(),
+            hosts: opts.hosts.clone(),
         };
         let drill = tokio::select! {
             d = Drill::prepare(scenario.clone(), run) => d?,

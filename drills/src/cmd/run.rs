@@ -26,6 +26,10 @@ pub enum RunError {
     /// The folder's pages or aggregate could not be written (exit 4).
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),
+    /// The hosts file is unusable, or the scenario asks what the hosts cannot do (exit 2;
+    /// nothing was started).
+    #[error("{0}")]
+    Hosts(String),
     /// Ctrl-C or SIGTERM came before any run was made (exit 4).
     #[error("stopped before any run was made")]
     Stopped,
@@ -35,7 +39,7 @@ impl RunError {
     /// The exit code for this error.
     pub fn exit(&self) -> Exit {
         match self {
-            RunError::Scenario(_) => Exit::Usage,
+            RunError::Scenario(_) | RunError::Hosts(_) => Exit::Usage,
             RunError::Drill(_) | RunError::Report(_) | RunError::Stopped => Exit::CannotRun,
         }
     }
@@ -86,6 +90,26 @@ pub async fn run(args: RunArgs, exe: PathBuf, stop: CancellationToken) -> Result
         eprintln!("raftdrill: {line}");
     }
     let tui = wants_tui(&args);
+    let hosts = match &args.hosts {
+        Some(path) => {
+            let plan = crate::drill::HostPlan {
+                file: crate::hosts::HostsFile::load(path)
+                    .map_err(|e| RunError::Hosts(e.to_string()))?,
+                port: args.node_port,
+            };
+            let refused = plan.refusals(&scenario);
+            if !refused.is_empty() {
+                return Err(RunError::Hosts(format!(
+                    "{} cannot run on the hosts of {}: {}",
+                    scenario.name,
+                    path.display(),
+                    refused.join("; ")
+                )));
+            }
+            Some(plan)
+        }
+        None => None,
+    };
     let opts = RunOptions {
         out: args.out.clone(),
         seed: args.seed,
@@ -95,6 +119,7 @@ pub async fn run(args: RunArgs, exe: PathBuf, stop: CancellationToken) -> Result
         // Progress lines on stderr would scribble over the live view.
         progress: !tui,
         etcd_bin: args.etcd_bin.clone(),
+        hosts,
     };
     eprintln!(
         "raftdrill: {} ({}), {} nodes, {}s",
@@ -117,6 +142,7 @@ pub async fn run(args: RunArgs, exe: PathBuf, stop: CancellationToken) -> Result
             exe: opts.exe,
             tui,
             etcd_bin: opts.etcd_bin,
+            hosts: opts.hosts,
         };
         let (summary, exit) = repeat::run(&scenario, &ropts, stop).await?;
         print!("{}", repeat::final_text(&summary, &root));

@@ -173,6 +173,7 @@ async fn one(
             exe: exe.to_path_buf(),
             tui: false,
             etcd_bin: None,
+            hosts: None,
         };
         return repeat::run(s, &opts, stop).await.map(|_| ());
     }
@@ -184,6 +185,7 @@ async fn one(
         direct_links: false,
         progress: true,
         etcd_bin: None,
+        hosts: None,
     };
     let drill = tokio::select! {
         d = Drill::prepare(s.clone(), opts) => d?,

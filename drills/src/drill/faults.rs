@@ -16,6 +16,7 @@ use raftdrill_faultfs::Mode;
 use super::disks;
 use super::links::{Link, LinkTable};
 use super::nodes::Nodes;
+use super::on_hosts;
 use super::poller::ClusterView;
 use super::rig::Rig;
 use crate::admin::AdminError;
@@ -56,11 +57,17 @@ pub struct FaultRecord {
 
 /// What undoes an applied fault.
 #[derive(Debug, Clone)]
-enum Undo {
+pub enum Undo {
+    /// Start the nodes again.
     Restart(Vec<NodeId>),
+    /// SIGCONT the nodes.
     Resume(Vec<NodeId>),
+    /// Links back to pass.
     Links(Vec<Link>),
+    /// Disks back to pass.
     Disks(Vec<NodeId>),
+    /// Nodes on hosts back in touch with their peers and clients.
+    Isolation(Vec<NodeId>),
 }
 
 /// Picks the nodes a selector means in `view`. `seed` decides `any`.
@@ -167,6 +174,14 @@ pub async fn run_schedule(
                 apply(&rig, &f.action, &nodes, &view).await
             }
         };
+        // On hosts, the fault counts from when the host carried it out, not from when the
+        // controller asked (an SSH call's latency is the tool's, not the store's).
+        let applied = applied.map(|(undo, effective_s)| {
+            if let Some(t) = effective_s {
+                rec.at_s = t.max(rec.at_s);
+            }
+            undo
+        });
         tracing::info!(fault = %f, resolved = ?rec.resolved, ok = applied.is_ok(), "fault fired");
         let index = {
             let mut records = records.lock().expect("fault records lock");
@@ -211,8 +226,25 @@ async fn link_fault(
     Ok(Some(Undo::Links(chosen)))
 }
 
-/// Applies `action` to `nodes`; returns what would undo it.
+/// Applies `action` to `nodes`; returns what would undo it and, on hosts, the second of the
+/// run at which the hosts carried it out.
 async fn apply(
+    rig: &Rig,
+    action: &Action,
+    nodes: &[NodeId],
+    view: &ClusterView,
+) -> Result<(Option<Undo>, Option<f64>), String> {
+    if let Some(h) = rig.hosts().await {
+        let (undo, at_unix) = on_hosts::apply(rig, &h, action, nodes, view).await?;
+        return Ok((undo, at_unix.map(|t| rig.run_s_at_unix(t))));
+    }
+    apply_here(rig, action, nodes, view)
+        .await
+        .map(|u| (u, None))
+}
+
+/// [`apply`] for nodes on this machine.
+async fn apply_here(
     rig: &Rig,
     action: &Action,
     nodes: &[NodeId],
@@ -239,7 +271,7 @@ async fn apply(
         Action::Pause => {
             let mut n = rig.nodes.lock().await;
             for id in nodes {
-                n.supervisor().pause(*id).map_err(|e| e.to_string())?;
+                n.supervisor()?.pause(*id).map_err(|e| e.to_string())?;
             }
             Ok(Some(Undo::Resume(nodes.to_vec())))
         }
@@ -372,6 +404,9 @@ async fn apply(
 }
 
 async fn undo_fault(rig: &Rig, undo: &Undo) -> Result<(), String> {
+    if let Some(h) = rig.hosts().await {
+        return on_hosts::undo(&h, undo).await;
+    }
     let mut n = rig.nodes.lock().await;
     match undo {
         Undo::Restart(ids) => {
@@ -383,12 +418,13 @@ async fn undo_fault(rig: &Rig, undo: &Undo) -> Result<(), String> {
         }
         Undo::Resume(ids) => {
             for id in ids {
-                if n.supervisor().is_paused(*id) {
-                    n.supervisor().resume(*id).map_err(|e| e.to_string())?;
+                if n.is_paused(*id) {
+                    n.supervisor()?.resume(*id).map_err(|e| e.to_string())?;
                 }
             }
         }
         Undo::Links(links) => n.set_links(links, LinkMode::Pass),
+        Undo::Isolation(_) => return Err("isolation by iptables is made on hosts only".into()),
         Undo::Disks(ids) => {
             drop(n);
             for id in ids {
@@ -409,6 +445,10 @@ async fn disk_fault(rig: &Rig, nodes: &[NodeId], mode: Mode) -> Result<Option<Un
 
 /// Every link and disk back to pass and every paused node resumed.
 async fn heal_links_and_resume(rig: &Rig) {
+    if let Some(h) = rig.hosts().await {
+        on_hosts::heal(&h).await;
+        return;
+    }
     let controls = match &*rig.disks.lock().await {
         Some(d) => d.controls(),
         None => Vec::new(),
@@ -420,10 +460,11 @@ async fn heal_links_and_resume(rig: &Rig) {
     }
     let mut n = rig.nodes.lock().await;
     n.heal_links();
-    let s = n.supervisor();
-    for id in s.running_ids() {
-        if s.is_paused(id) {
-            let _ = s.resume(id);
+    if let Ok(s) = n.supervisor() {
+        for id in s.running_ids() {
+            if s.is_paused(id) {
+                let _ = s.resume(id);
+            }
         }
     }
 }
@@ -433,7 +474,9 @@ async fn heal_links_and_resume(rig: &Rig) {
 pub async fn heal_everything(rig: &Rig, records: &Mutex<Vec<FaultRecord>>) -> Vec<NodeId> {
     heal_links_and_resume(rig).await;
     let mut restarted = Vec::new();
-    {
+    if let Some(h) = rig.hosts().await {
+        restarted = on_hosts::restart_down(rig, &h).await;
+    } else {
         let mut n = rig.nodes.lock().await;
         for id in n.ids() {
             if !n.is_running(id) && !rig.is_removed(id) && n.restart(id).is_ok() {

@@ -12,6 +12,35 @@ use crate::scenario::Direction;
 /// A directed link: `(from, to)` carries the connections `from` opens to `to`.
 pub type Link = (NodeId, NodeId);
 
+/// Of `links`, those of `nodes` in `direction`: `Out` are theirs to others, `In` the others'
+/// to them, `Both` either.
+pub fn touching(
+    links: impl IntoIterator<Item = Link>,
+    nodes: &BTreeSet<NodeId>,
+    direction: Direction,
+) -> Vec<Link> {
+    links
+        .into_iter()
+        .filter(|(from, to)| match direction {
+            Direction::Out => nodes.contains(from),
+            Direction::In => nodes.contains(to),
+            Direction::Both => nodes.contains(from) || nodes.contains(to),
+        })
+        .collect()
+}
+
+/// Of `links`, those that cross between different `groups` (nodes in no group are left alone).
+pub fn crossing(links: impl IntoIterator<Item = Link>, groups: &[BTreeSet<NodeId>]) -> Vec<Link> {
+    let group_of = |id: NodeId| groups.iter().position(|g| g.contains(&id));
+    links
+        .into_iter()
+        .filter(|(a, b)| match (group_of(*a), group_of(*b)) {
+            (Some(x), Some(y)) => x != y,
+            _ => false,
+        })
+        .collect()
+}
+
 /// The proxies of every ordered pair of nodes.
 #[derive(Default)]
 pub struct LinkTable {
@@ -101,24 +130,12 @@ impl LinkTable {
     /// The links of `nodes` in `direction`: `Out` are theirs to others, `In` the others' to
     /// them, `Both` either.
     pub fn touching(&self, nodes: &BTreeSet<NodeId>, direction: Direction) -> Vec<Link> {
-        self.links()
-            .filter(|(from, to)| match direction {
-                Direction::Out => nodes.contains(from),
-                Direction::In => nodes.contains(to),
-                Direction::Both => nodes.contains(from) || nodes.contains(to),
-            })
-            .collect()
+        touching(self.links(), nodes, direction)
     }
 
     /// The links that cross between different `groups` (nodes in no group are left alone).
     pub fn crossing(&self, groups: &[BTreeSet<NodeId>]) -> Vec<Link> {
-        let group_of = |id: NodeId| groups.iter().position(|g| g.contains(&id));
-        self.links()
-            .filter(|(a, b)| match (group_of(*a), group_of(*b)) {
-                (Some(x), Some(y)) => x != y,
-                _ => false,
-            })
-            .collect()
+        crossing(self.links(), groups)
     }
 
     /// The link faults that touch node `id`, for the cluster panel: `→2 blackhole`, `3→ delay`.

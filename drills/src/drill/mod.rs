@@ -24,6 +24,7 @@ pub mod faults;
 pub mod judge;
 pub mod links;
 pub mod nodes;
+pub mod on_hosts;
 pub mod poller;
 pub mod progress;
 pub mod read_back;
@@ -45,7 +46,6 @@ use self::links::LinkTable;
 use self::nodes::{Nodes, ReferenceNodes};
 use self::poller::{ClusterView, PollLog};
 use self::rig::Rig;
-use crate::admin::AdminClient;
 use crate::check::WriteTracker;
 use crate::etcd::{EtcdError, EtcdOptions, LocalEtcd};
 use crate::exit::Exit;
@@ -89,6 +89,38 @@ pub struct RunOptions {
     pub progress: bool,
     /// The etcd binary, when the target is etcd (default: `etcd` on PATH).
     pub etcd_bin: Option<PathBuf>,
+    /// Run the nodes on these hosts over SSH.
+    pub hosts: Option<HostPlan>,
+}
+
+/// Nodes on hosts: the hosts file and the port every node listens on.
+#[derive(Debug, Clone)]
+pub struct HostPlan {
+    /// The hosts.
+    pub file: crate::hosts::HostsFile,
+    /// The node port at each host's address.
+    pub port: u16,
+}
+
+impl HostPlan {
+    /// Why `scenario` cannot run on these hosts, one line each (empty when it can).
+    pub fn refusals(&self, scenario: &Scenario) -> Vec<String> {
+        let mut out = on_hosts::unsupported(scenario);
+        if scenario.cluster.target != TargetKind::Reference {
+            out.insert(0, "--hosts runs the reference store only".into());
+        }
+        let hosts = self.file.host.len() as u64;
+        if scenario.cluster.nodes != hosts {
+            out.insert(
+                0,
+                format!(
+                    "the scenario has {} nodes and the hosts file {hosts} hosts (one node per host)",
+                    scenario.cluster.nodes
+                ),
+            );
+        }
+        out
+    }
 }
 
 /// A drill could not be carried out (exit code 4).
@@ -117,6 +149,9 @@ pub enum DrillError {
     /// The fault-injecting disks could not be set up.
     #[error("{0}")]
     Disk(String),
+    /// The hosts could not be readied or their nodes did not start.
+    #[error(transparent)]
+    Hosts(#[from] crate::hosts::HostsError),
 }
 
 /// Where a drill is, for the live view and the progress line.
@@ -206,8 +241,11 @@ impl Drill {
             exe: opts.exe.clone(),
             etcd_bin: opts.etcd_bin.clone(),
             direct_links: opts.direct_links,
+            hosts: opts.hosts.clone(),
         };
         let (nodes, disks) = start_nodes(&scenario, &start, &dir).await?;
+        // Nodes on hosts answer admin calls only with the run's token.
+        let admin = nodes.hosts().map(|h| h.admin().clone()).unwrap_or_default();
         let endpoints = nodes.client_urls();
         let mut load =
             LoadRun::new(scenario.load_config(endpoints.clone(), Some(&dir), opts.seed))?;
@@ -215,7 +253,7 @@ impl Drill {
         let rig = Arc::new(Rig {
             nodes: tokio::sync::Mutex::new(nodes),
             removed: Mutex::new(Default::default()),
-            admin: AdminClient::new(),
+            admin,
             clock: load.clock(),
             disks: tokio::sync::Mutex::new(disks),
         });
@@ -331,12 +369,13 @@ impl Drill {
         let poll_log = Arc::new(Mutex::new(PollLog::default()));
         let cluster_views = views.subscribe();
         let probe = match &rig {
-            Some(rig) => {
-                let root = rig.nodes.lock().await.root();
-                disk_probe::Prober::start(&root)
+            // Nodes on hosts keep their data on disks this machine cannot probe.
+            Some(rig) => match rig.nodes.lock().await.root() {
+                Some(root) => disk_probe::Prober::start(&root)
                     .map_err(|e| tracing::warn!(error = %e, "the disk probe cannot run"))
-                    .ok()
-            }
+                    .ok(),
+                None => None,
+            },
             None => None,
         };
         let poller = rig.clone().map(|rig| {
@@ -440,8 +479,24 @@ impl Drill {
             session: session.as_ref(),
         };
         let verdict = judge::judge(&inputs);
+        let hosts = match &rig {
+            Some(rig) => rig.hosts().await.map(|h| {
+                h.nodes()
+                    .values()
+                    .map(|n| results::HostInfo {
+                        node: n.id,
+                        name: n.spec.name.clone(),
+                        addr: n.addr.to_string(),
+                        clock_offset_ms: n.clock_offset_s * 1000.0,
+                        clock_rtt_ms: n.clock_rtt_s * 1000.0,
+                    })
+                    .collect()
+            }),
+            None => None,
+        };
         let target = results::TargetInfo {
             endpoints: rig.is_none().then_some(endpoints),
+            hosts,
         };
         let summary = results::Summary::build(&inputs, &verdict, started_at, opts.seed, target);
         results::write_all(&dir, &summary, &inputs)
@@ -561,6 +616,8 @@ pub struct NodeStart {
     pub etcd_bin: Option<PathBuf>,
     /// Reference nodes without link proxies.
     pub direct_links: bool,
+    /// Reference nodes on hosts over SSH.
+    pub hosts: Option<HostPlan>,
 }
 
 /// Starts the scenario's nodes on its target store, logs in `dir/nodes`, and waits for a
@@ -571,6 +628,9 @@ pub async fn start_nodes(
     start: &NodeStart,
     dir: &std::path::Path,
 ) -> Result<(Nodes, Option<Disks>), DrillError> {
+    if let Some(plan) = &start.hosts {
+        return Ok((start_on_hosts(scenario, plan, start, dir).await?, None));
+    }
     let disk_root = if scenario.uses_disk_faults() {
         disks::check_available().map_err(DrillError::Disk)?;
         Some(Disks::root().map_err(DrillError::Disk)?)
@@ -587,6 +647,41 @@ pub async fn start_nodes(
             (Nodes::Etcd(etcd), disks)
         }
     })
+}
+
+/// Readies the hosts, starts one reference node on each, and waits for a leader. The node
+/// logs are fetched into `dir/nodes` when the nodes stop.
+async fn start_on_hosts(
+    scenario: &Scenario,
+    plan: &HostPlan,
+    start: &NodeStart,
+    dir: &std::path::Path,
+) -> Result<Nodes, DrillError> {
+    use crate::hosts::{HostCluster, HostOptions, HostsError};
+    let token = crate::local_cluster::new_token()
+        .map_err(|e| HostsError::Local(format!("a token for the run: {e}")))?;
+    let opts = HostOptions {
+        exe: start.exe.clone(),
+        port: plan.port,
+        node_flags: scenario.cluster.node_flags(),
+        token,
+    };
+    let cluster = HostCluster::prepare(&plan.file, opts).await?;
+    let started = async {
+        cluster.start_all().await?;
+        cluster.wait_for_leader(Duration::from_secs(30)).await
+    };
+    if let Err(e) = started.await {
+        let _ = cluster.fetch_logs(&dir.join("nodes")).await;
+        for e in cluster.stop(Duration::from_secs(5)).await {
+            tracing::warn!(error = %e, "a host was not cleaned; run `raftdrill hosts heal`");
+        }
+        return Err(e.into());
+    }
+    Ok(Nodes::Hosts(nodes::HostNodes {
+        cluster: Arc::new(cluster),
+        log_dir: dir.join("nodes"),
+    }))
 }
 
 /// Starts the reference nodes behind one proxy per directed link (or wired directly), and

@@ -1,11 +1,14 @@
 //! The nodes of a drill, whichever store they run: reference nodes behind one link proxy per
-//! directed pair, or etcd members behind their attributing peer proxies. The fault executor,
-//! the poller and the read-back see one interface; what a store cannot do is an error value.
+//! directed pair, etcd members behind their attributing peer proxies, or reference nodes on
+//! hosts over SSH (links cut by iptables). The fault executor, the poller and the read-back see
+//! one interface; what a store cannot do is an error value. Steps on hosts are SSH calls, so
+//! they are taken with the cluster handle ([`Nodes::hosts`]) outside the lock on the nodes.
 
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use loadgen::target::TargetKind;
@@ -15,6 +18,7 @@ use target_cluster::typ::NodeId;
 use super::links::{Link, LinkTable};
 use crate::admin::AdminClient;
 use crate::etcd::LocalEtcd;
+use crate::hosts::HostCluster;
 use crate::local_cluster::LocalCluster;
 use crate::proxy::LinkMode;
 use crate::scenario::Direction;
@@ -40,13 +44,25 @@ pub enum Nodes {
     Reference(ReferenceNodes),
     /// etcd members.
     Etcd(LocalEtcd),
+    /// Reference nodes on hosts over SSH.
+    Hosts(HostNodes),
 }
+
+/// Reference nodes on hosts.
+pub struct HostNodes {
+    /// The cluster, shared so that SSH steps run without the lock on the nodes.
+    pub cluster: Arc<HostCluster>,
+    /// Where the nodes' logs are fetched at the end (the run's `nodes/`).
+    pub log_dir: PathBuf,
+}
+
+const ON_HOSTS: &str = "on hosts this step goes through the hosts cluster";
 
 impl Nodes {
     /// Which store this is.
     pub fn target(&self) -> TargetKind {
         match self {
-            Nodes::Reference(_) => TargetKind::Reference,
+            Nodes::Reference(_) | Nodes::Hosts(_) => TargetKind::Reference,
             Nodes::Etcd(_) => TargetKind::Etcd,
         }
     }
@@ -56,6 +72,15 @@ impl Nodes {
         match self {
             Nodes::Reference(r) => r.cluster.nodes().keys().copied().collect(),
             Nodes::Etcd(e) => e.members().keys().copied().collect(),
+            Nodes::Hosts(h) => h.cluster.nodes().keys().copied().collect(),
+        }
+    }
+
+    /// The hosts cluster, when the nodes run on hosts.
+    pub fn hosts(&self) -> Option<Arc<HostCluster>> {
+        match self {
+            Nodes::Hosts(h) => Some(h.cluster.clone()),
+            _ => None,
         }
     }
 
@@ -64,6 +89,7 @@ impl Nodes {
         match self {
             Nodes::Reference(r) => r.cluster.url(id),
             Nodes::Etcd(e) => e.client_url(id).unwrap_or_default(),
+            Nodes::Hosts(h) => h.cluster.url(id),
         }
     }
 
@@ -72,22 +98,49 @@ impl Nodes {
         match self {
             Nodes::Reference(r) => r.cluster.urls(),
             Nodes::Etcd(e) => e.client_urls(),
+            Nodes::Hosts(h) => h.cluster.urls(),
         }
     }
 
-    /// The process supervisor: pids, signals, reaping.
-    pub fn supervisor(&mut self) -> &mut Supervisor {
+    /// The process supervisor of nodes on this machine: pids, signals, reaping.
+    pub fn supervisor(&mut self) -> Result<&mut Supervisor, String> {
         match self {
-            Nodes::Reference(r) => r.cluster.supervisor(),
-            Nodes::Etcd(e) => e.supervisor(),
+            Nodes::Reference(r) => Ok(r.cluster.supervisor()),
+            Nodes::Etcd(e) => Ok(e.supervisor()),
+            Nodes::Hosts(_) => Err(ON_HOSTS.into()),
         }
     }
 
-    /// The folder that holds the nodes' data.
-    pub fn root(&self) -> PathBuf {
+    /// The pid of node `id` on this machine (none on hosts: their CPU is not sampled).
+    pub fn pid(&mut self, id: NodeId) -> Option<u32> {
+        self.supervisor().ok()?.pid(id)
+    }
+
+    /// Whether node `id` is paused.
+    pub fn is_paused(&mut self, id: NodeId) -> bool {
         match self {
-            Nodes::Reference(r) => r.cluster.root().clone(),
-            Nodes::Etcd(e) => e.root().clone(),
+            Nodes::Hosts(h) => h.cluster.is_paused(id),
+            _ => self.supervisor().is_ok_and(|s| s.is_paused(id)),
+        }
+    }
+
+    /// The nodes that run.
+    pub fn running_ids(&mut self) -> Vec<NodeId> {
+        match self {
+            Nodes::Hosts(h) => h.cluster.running_ids(),
+            _ => self
+                .supervisor()
+                .map(|s| s.running_ids())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The folder on this machine that holds the nodes' data (none on hosts).
+    pub fn root(&self) -> Option<PathBuf> {
+        match self {
+            Nodes::Reference(r) => Some(r.cluster.root().clone()),
+            Nodes::Etcd(e) => Some(e.root().clone()),
+            Nodes::Hosts(_) => None,
         }
     }
 
@@ -96,6 +149,7 @@ impl Nodes {
         match self {
             Nodes::Reference(r) => r.cluster.kill(id).map_err(|e| e.to_string()),
             Nodes::Etcd(e) => e.kill(id).map_err(|e| e.to_string()),
+            Nodes::Hosts(_) => Err(ON_HOSTS.into()),
         }
     }
 
@@ -104,6 +158,7 @@ impl Nodes {
         match self {
             Nodes::Reference(r) => r.cluster.restart(id).map_err(|e| e.to_string()),
             Nodes::Etcd(e) => e.restart(id).map_err(|e| e.to_string()),
+            Nodes::Hosts(_) => Err(ON_HOSTS.into()),
         }
     }
 
@@ -112,6 +167,7 @@ impl Nodes {
         match self {
             Nodes::Reference(r) => r.cluster.is_running(id),
             Nodes::Etcd(e) => e.is_running(id),
+            Nodes::Hosts(h) => h.cluster.is_running(id),
         }
     }
 
@@ -122,18 +178,17 @@ impl Nodes {
             Nodes::Etcd(_) => {
                 Err("etcd cannot restart a member empty under its old identity".into())
             }
+            Nodes::Hosts(_) => Err(ON_HOSTS.into()),
         }
     }
 
     /// One status call per node that runs and is not paused, to be awaited without the lock.
     pub fn status_calls(&mut self, admin: &AdminClient) -> Vec<(NodeId, StatusCall)> {
-        let answering: Vec<NodeId> = {
-            let s = self.supervisor();
-            s.running_ids()
-                .into_iter()
-                .filter(|id| !s.is_paused(*id))
-                .collect()
-        };
+        let answering: Vec<NodeId> = self
+            .running_ids()
+            .into_iter()
+            .filter(|id| !self.is_paused(*id))
+            .collect();
         answering
             .into_iter()
             .filter_map(|id| {
@@ -145,6 +200,12 @@ impl Nodes {
                         }))
                     }
                     Nodes::Etcd(e) => e.status_call(id).map(|c| Box::pin(c) as StatusCall),
+                    Nodes::Hosts(h) => {
+                        let (admin, url) = (h.cluster.admin().clone(), h.cluster.url(id));
+                        Some(Box::pin(async move {
+                            admin.status(&url, STATUS_TIMEOUT).await.ok()
+                        }))
+                    }
                 };
                 call.map(|c| (id, c))
             })
@@ -157,6 +218,7 @@ impl Nodes {
             Nodes::Reference(ReferenceNodes { links: Some(t), .. }) => Ok(t.touching(nodes, dir)),
             Nodes::Reference(_) => Err(NO_PROXIES.into()),
             Nodes::Etcd(e) => Ok(e.links().touching(nodes, dir)),
+            Nodes::Hosts(h) => Ok(super::links::touching(h.cluster.links(), nodes, dir)),
         }
     }
 
@@ -166,6 +228,7 @@ impl Nodes {
             Nodes::Reference(ReferenceNodes { links: Some(t), .. }) => Ok(t.crossing(groups)),
             Nodes::Reference(_) => Err(NO_PROXIES.into()),
             Nodes::Etcd(e) => Ok(e.links().crossing(groups)),
+            Nodes::Hosts(h) => Ok(super::links::crossing(h.cluster.links(), groups)),
         }
     }
 
@@ -178,6 +241,8 @@ impl Nodes {
                 }
             }
             Nodes::Etcd(e) => e.set_links(links, mode),
+            // Cut and restored through the hosts cluster (iptables over SSH).
+            Nodes::Hosts(_) => {}
         }
     }
 
@@ -190,6 +255,7 @@ impl Nodes {
                 }
             }
             Nodes::Etcd(e) => e.heal_links(),
+            Nodes::Hosts(_) => {}
         }
     }
 
@@ -205,6 +271,7 @@ impl Nodes {
         match self {
             Nodes::Reference(r) => r.links.as_ref().is_some_and(|t| t.is_isolated(id)),
             Nodes::Etcd(e) => e.links().is_isolated(id),
+            Nodes::Hosts(h) => h.cluster.is_isolated(id),
         }
     }
 
@@ -217,6 +284,7 @@ impl Nodes {
                 .map(|t| t.faults_of(id))
                 .unwrap_or_default(),
             Nodes::Etcd(e) => e.links().faults_of(id),
+            Nodes::Hosts(h) => h.cluster.faults_of(id),
         }
     }
 
@@ -230,6 +298,14 @@ impl Nodes {
                 }
             }
             Nodes::Etcd(e) => e.stop_all(grace).await,
+            Nodes::Hosts(h) => {
+                if let Err(e) = h.cluster.fetch_logs(&h.log_dir).await {
+                    tracing::warn!(error = %e, "cannot fetch the node logs from the hosts");
+                }
+                for e in h.cluster.stop(grace).await {
+                    tracing::warn!(error = %e, "a host was not cleaned; run `raftdrill hosts heal`");
+                }
+            }
         }
     }
 }

@@ -183,13 +183,10 @@ pub async fn run(
         // The node list, pids and status calls under the lock; the calls run without it.
         let (targets, calls) = {
             let mut n = rig.nodes.lock().await;
-            let targets: Vec<(NodeId, Option<u32>, bool)> = n
+            let targets: Vec<(NodeId, bool, Option<u32>, bool)> = n
                 .ids()
                 .into_iter()
-                .map(|id| {
-                    let s = n.supervisor();
-                    (id, s.pid(id), s.is_paused(id))
-                })
+                .map(|id| (id, n.is_running(id), n.pid(id), n.is_paused(id)))
                 .collect();
             (targets, n.status_calls(&rig.admin))
         };
@@ -207,7 +204,7 @@ pub async fn run(
         let links = rig.nodes.lock().await;
         let mut nodes = Vec::new();
         let mut log = log.lock().expect("poll log lock");
-        for (id, pid, paused) in targets {
+        for (id, running, pid, paused) in targets {
             let sample = pid.and_then(proc_sample);
             let now = Instant::now();
             let cpu_pct = match (pid, sample) {
@@ -234,7 +231,7 @@ pub async fn run(
             let isolated = links.is_isolated(id);
             let state = if rig.is_removed(id) {
                 NodeState::Removed
-            } else if pid.is_none() {
+            } else if !running {
                 NodeState::Down
             } else if paused {
                 NodeState::Paused

@@ -85,6 +85,25 @@ pub struct ClusterInfo {
     /// The Raft timing the nodes ran with (absent when raftdrill did not start them).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timing: Option<Timing>,
+    /// The hosts the nodes ran on, with their clocks (only for a run with `--hosts`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hosts: Option<Vec<HostInfo>>,
+}
+
+/// One host of a run with `--hosts`. Every figure of the run uses the controller's clock; the
+/// offset says how far the host's own clock (in its node log) was from it.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostInfo {
+    /// The node it ran.
+    pub node: u64,
+    /// Its name in the hosts file.
+    pub name: String,
+    /// The address the node listened on.
+    pub addr: String,
+    /// The host's clock less the controller's, ms (midpoint of an SSH round trip).
+    pub clock_offset_ms: f64,
+    /// The round trip the offset was measured in, ms; the offset is within half of it.
+    pub clock_rtt_ms: f64,
 }
 
 /// Heartbeat and election timeout as the nodes got them: the scenario's, or the store's own
@@ -127,6 +146,8 @@ impl Timing {
 pub struct TargetInfo {
     /// For a load-only run: the endpoints it drove (raftdrill started no nodes).
     pub endpoints: Option<Vec<String>>,
+    /// For a run on hosts: the hosts.
+    pub hosts: Option<Vec<HostInfo>>,
 }
 
 /// `load` of summary.json.
@@ -195,6 +216,7 @@ impl Summary {
                 store: started_nodes.then(|| s.cluster.store.as_str().into()),
                 fsync: started_nodes.then(|| s.cluster.fsync.as_str().into()),
                 timing: started_nodes.then(|| Timing::of(&s.cluster)),
+                hosts: target.hosts,
             },
             endpoints: target.endpoints,
             load: LoadInfo {

@@ -33,6 +33,19 @@ pub struct Rig {
 }
 
 impl Rig {
+    /// The hosts cluster, when the nodes run on hosts (taken out of the lock at once).
+    pub async fn hosts(&self) -> Option<Arc<crate::hosts::HostCluster>> {
+        self.nodes.lock().await.hosts()
+    }
+
+    /// The second of the run at Unix time `unix_s` of this machine's clock.
+    pub fn run_s_at_unix(&self, unix_s: f64) -> f64 {
+        let now_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        self.now_s() - (now_unix - unix_s)
+    }
+
     /// Seconds since the start of the run (0 before it).
     pub fn now_s(&self) -> f64 {
         self.clock.now_s()
@@ -55,15 +68,20 @@ impl Rig {
     /// SIGTERM node `id` and wait up to `grace` for it to exit (SIGKILL after). The lock is
     /// released between checks.
     pub async fn stop_node(&self, id: NodeId, grace: Duration) -> Result<(), String> {
+        if let Some(h) = self.hosts().await {
+            h.stop_node(id, grace).await.map_err(|e| e.to_string())?;
+            self.mark_down(&[id]).await;
+            return Ok(());
+        }
         self.nodes
             .lock()
             .await
-            .supervisor()
+            .supervisor()?
             .term(id)
             .map_err(|e| e.to_string())?;
         let deadline = Instant::now() + grace;
         loop {
-            if self.nodes.lock().await.supervisor().reap(id).is_some() {
+            if self.nodes.lock().await.supervisor()?.reap(id).is_some() {
                 break;
             }
             if Instant::now() >= deadline {

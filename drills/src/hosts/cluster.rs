@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
@@ -81,6 +82,19 @@ impl HostNode {
     }
 }
 
+/// What the controller did, kept beside the SSH calls.
+#[derive(Debug, Default)]
+struct State {
+    /// Nodes started and not killed or stopped since.
+    running: BTreeSet<NodeId>,
+    /// Nodes paused (SIGSTOP) and not resumed.
+    paused: BTreeSet<NodeId>,
+    /// Directed links cut: `(from, to)`, `to`'s host drops what `from` sends.
+    cuts: BTreeSet<(NodeId, NodeId)>,
+    /// Nodes whose clients are cut off too.
+    isolated: BTreeSet<NodeId>,
+}
+
 /// How to start nodes on hosts.
 #[derive(Debug, Clone)]
 pub struct HostOptions {
@@ -100,9 +114,8 @@ pub struct HostCluster {
     nodes: BTreeMap<NodeId, HostNode>,
     opts: HostOptions,
     admin: AdminClient,
-    /// Nodes whose process was started and not yet killed or stopped, by this controller.
-    running: BTreeSet<NodeId>,
-    paused: BTreeSet<NodeId>,
+    /// What this controller did to the nodes and links; quick to read without SSH.
+    state: Mutex<State>,
     /// The control sockets of the SSH master connections.
     _control: tempfile::TempDir,
 }
@@ -145,8 +158,7 @@ impl HostCluster {
             nodes,
             opts,
             admin,
-            running: BTreeSet::new(),
-            paused: BTreeSet::new(),
+            state: Mutex::new(State::default()),
             _control: control,
         })
     }
@@ -179,7 +191,7 @@ impl HostCluster {
     }
 
     /// Starts every node; the lowest id bootstraps the cluster.
-    pub async fn start_all(&mut self) -> Result<(), HostsError> {
+    pub async fn start_all(&self) -> Result<(), HostsError> {
         let members: Vec<String> = self.nodes.keys().map(|id| id.to_string()).collect();
         let members = members.join(",");
         let starts = self.nodes.keys().map(|id| {
@@ -190,7 +202,7 @@ impl HostCluster {
         for r in join_all(starts).await {
             r?;
         }
-        self.running = self.nodes.keys().copied().collect();
+        self.state().running = self.nodes.keys().copied().collect();
         Ok(())
     }
 
@@ -229,46 +241,84 @@ impl HostCluster {
         )
     }
 
-    /// Sends `signal` to node `id`'s process by its pid file.
-    async fn signal(&self, id: NodeId, signal: &str) -> Result<(), HostsError> {
+    /// Sends `signal` to node `id`'s process by its pid file; returns when the host did it.
+    async fn signal(&self, id: NodeId, signal: &str) -> Result<Option<f64>, HostsError> {
         let n = self.node(id)?;
         let line = format!("kill -{signal} \"$(cat {})\"", n.path("node.pid"));
-        n.ssh.run(&line, CALL).await?;
-        Ok(())
+        self.stamped(id, &line).await
     }
 
-    /// SIGKILL node `id`.
-    pub async fn kill(&mut self, id: NodeId) -> Result<(), HostsError> {
-        self.signal(id, "KILL").await?;
-        self.running.remove(&id);
-        self.paused.remove(&id);
-        Ok(())
+    /// Runs `line` on node `id`'s host and returns the moment it finished there, on the
+    /// controller's clock (Unix seconds): the host's own clock read right after, less its
+    /// offset. A fault counts from this moment, not from when the SSH call was made, so the
+    /// call's own latency is not charged to the store.
+    async fn stamped(&self, id: NodeId, line: &str) -> Result<Option<f64>, HostsError> {
+        let n = self.node(id)?;
+        let out = n
+            .ssh
+            .run(&format!("{line} && date +%s.%N"), CALL)
+            .await?
+            .text();
+        Ok(out
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse::<f64>().ok())
+            .map(|t| t - n.clock_offset_s))
     }
 
-    /// SIGSTOP node `id`.
-    pub async fn pause(&mut self, id: NodeId) -> Result<(), HostsError> {
-        self.signal(id, "STOP").await?;
-        self.paused.insert(id);
-        Ok(())
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// SIGKILL node `id`; returns when the host did it (see [`HostCluster::stamped`]).
+    pub async fn kill(&self, id: NodeId) -> Result<Option<f64>, HostsError> {
+        let at = self.signal(id, "KILL").await?;
+        let mut st = self.state();
+        st.running.remove(&id);
+        st.paused.remove(&id);
+        Ok(at)
+    }
+
+    /// SIGTERM node `id`, SIGKILL after `grace`; returns once it is gone.
+    pub async fn stop_node(&self, id: NodeId, grace: Duration) -> Result<Option<f64>, HostsError> {
+        let n = self.node(id)?;
+        clean_node(&n.ssh, &n.spec, grace).await?;
+        let mut st = self.state();
+        st.running.remove(&id);
+        st.paused.remove(&id);
+        // The node is gone when the clean-up returns; its exit time is not recorded.
+        Ok(None)
+    }
+
+    /// SIGSTOP node `id`; returns when the host did it.
+    pub async fn pause(&self, id: NodeId) -> Result<Option<f64>, HostsError> {
+        let at = self.signal(id, "STOP").await?;
+        self.state().paused.insert(id);
+        Ok(at)
     }
 
     /// SIGCONT node `id`.
-    pub async fn resume(&mut self, id: NodeId) -> Result<(), HostsError> {
+    pub async fn resume(&self, id: NodeId) -> Result<(), HostsError> {
         self.signal(id, "CONT").await?;
-        self.paused.remove(&id);
+        self.state().paused.remove(&id);
         Ok(())
     }
 
     /// Starts node `id` again on its data.
-    pub async fn restart(&mut self, id: NodeId) -> Result<(), HostsError> {
+    pub async fn restart(&self, id: NodeId) -> Result<(), HostsError> {
         let line = self.start_line(id, None);
         self.node(id)?.ssh.run(&line, CALL).await?;
-        self.running.insert(id);
+        self.state().running.insert(id);
         Ok(())
     }
 
+    /// Whether this controller started node `id` and has not killed or stopped it since.
+    pub fn is_running(&self, id: NodeId) -> bool {
+        self.state().running.contains(&id)
+    }
+
     /// Whether node `id`'s process is alive on its host (asked over SSH).
-    pub async fn is_running(&self, id: NodeId) -> Result<bool, HostsError> {
+    pub async fn is_running_on_host(&self, id: NodeId) -> Result<bool, HostsError> {
         let n = self.node(id)?;
         let line = format!("p=\"$(cat {} 2>/dev/null)\" && {ALIVE}", n.path("node.pid"));
         match n.ssh.run(&line, CALL).await {
@@ -280,45 +330,131 @@ impl HostCluster {
 
     /// Whether this controller paused node `id`.
     pub fn is_paused(&self, id: NodeId) -> bool {
-        self.paused.contains(&id)
+        self.state().paused.contains(&id)
     }
 
     /// The nodes this controller started and has not killed.
     pub fn running_ids(&self) -> Vec<NodeId> {
-        self.running.iter().copied().collect()
+        self.state().running.iter().copied().collect()
     }
 
-    /// Drops, on `on`'s host, every packet from the hosts of `from` (a one-way cut: `from` →
-    /// `on`). Packets are dropped, not rejected, so senders see timeouts as on a real
-    /// partition.
+    /// Every directed link between the nodes.
+    pub fn links(&self) -> Vec<(NodeId, NodeId)> {
+        let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
+        ids.iter()
+            .flat_map(|a| ids.iter().filter(move |b| *b != a).map(move |b| (*a, *b)))
+            .collect()
+    }
+
+    /// Runs one shell line per host, all hosts at once.
+    /// Runs one shell line per host, all hosts at once; returns when the last host finished
+    /// (see [`HostCluster::stamped`]).
+    async fn on_hosts(&self, lines: BTreeMap<NodeId, String>) -> Result<Option<f64>, HostsError> {
+        let calls = lines
+            .into_iter()
+            .map(|(id, line)| async move { self.stamped(id, &line).await });
+        let mut last: Option<f64> = None;
+        for r in join_all(calls).await {
+            if let Some(t) = r? {
+                last = Some(last.map_or(t, |l| l.max(t)));
+            }
+        }
+        Ok(last)
+    }
+
+    /// The rule lines, per receiving host, that add (`-A`) or delete (`-D`) the drops of
+    /// `links`.
+    fn link_rules(
+        &self,
+        links: &[(NodeId, NodeId)],
+        op: &str,
+    ) -> Result<BTreeMap<NodeId, String>, HostsError> {
+        let mut lines: BTreeMap<NodeId, Vec<String>> = BTreeMap::new();
+        for (from, to) in links {
+            let src = self.node(*from)?.addr.ip();
+            self.node(*to)?;
+            let rule = format!("iptables -w {op} {CHAIN} -s {src} -j DROP");
+            // A rule deleted that is not there (healed meanwhile) is no error.
+            let rule = if op == "-D" {
+                format!("{{ {rule} 2>/dev/null || true; }}")
+            } else {
+                rule
+            };
+            lines
+                .entry(*to)
+                .or_insert_with(|| vec![ensure_chain()])
+                .push(rule);
+        }
+        Ok(lines
+            .into_iter()
+            .map(|(id, l)| (id, l.join(" && ")))
+            .collect())
+    }
+
+    /// Cuts each directed link `(from, to)`: `to`'s host drops every packet from `from`'s
+    /// host. Packets are dropped, not rejected, so senders see timeouts as behind a real
+    /// partition; and as TCP needs both directions, every connection between the two stops,
+    /// whichever side opened it (Jepsen cuts the same way).
+    pub async fn cut(&self, links: &[(NodeId, NodeId)]) -> Result<Option<f64>, HostsError> {
+        let at = self.on_hosts(self.link_rules(links, "-A")?).await?;
+        self.state().cuts.extend(links.iter().copied());
+        Ok(at)
+    }
+
+    /// Undoes [`HostCluster::cut`] for `links`.
+    pub async fn restore(&self, links: &[(NodeId, NodeId)]) -> Result<(), HostsError> {
+        self.on_hosts(self.link_rules(links, "-D")?).await?;
+        let mut st = self.state();
+        for l in links {
+            st.cuts.remove(l);
+        }
+        Ok(())
+    }
+
+    /// Drops, on `on`'s host, every packet from the hosts of `from`.
     pub async fn drop_from(&self, on: NodeId, from: &[NodeId]) -> Result<(), HostsError> {
-        let n = self.node(on)?;
-        let mut lines = vec![ensure_chain()];
-        for f in from {
-            let src = self.node(*f)?.addr.ip();
-            lines.push(format!("iptables -w -A {CHAIN} -s {src} -j DROP"));
-        }
-        n.ssh.run(&lines.join(" && "), CALL).await?;
-        Ok(())
+        let links: Vec<(NodeId, NodeId)> = from.iter().map(|f| (*f, on)).collect();
+        self.cut(&links).await.map(|_| ())
     }
 
-    /// Cuts node `id` off from every other node, both ways, and from its clients: on its host
-    /// every packet from the other nodes and every packet to its node port is dropped (SSH
-    /// stays open), and the other hosts drop what it sends. Its clients time out, as they
-    /// would behind a real partition; nothing is reset.
-    pub async fn isolate(&self, id: NodeId) -> Result<(), HostsError> {
-        let others: Vec<NodeId> = self.nodes.keys().copied().filter(|o| *o != id).collect();
-        self.drop_from(id, &others).await?;
-        let n = self.node(id)?;
-        let line = format!(
-            "iptables -w -A {CHAIN} -p tcp --dport {} -j DROP",
-            n.addr.port()
-        );
-        n.ssh.run(&line, CALL).await?;
-        for o in others {
-            self.drop_from(o, &[id]).await?;
-        }
-        Ok(())
+    fn touching(&self, id: NodeId) -> Vec<(NodeId, NodeId)> {
+        self.links()
+            .into_iter()
+            .filter(|(a, b)| *a == id || *b == id)
+            .collect()
+    }
+
+    fn client_rule(&self, id: NodeId, op: &str) -> Result<String, HostsError> {
+        let port = self.node(id)?.addr.port();
+        let rule = format!("iptables -w {op} {CHAIN} -p tcp --dport {port} -j DROP");
+        Ok(format!(
+            "{} && {{ {rule}{} ; }}",
+            ensure_chain(),
+            if op == "-D" {
+                " 2>/dev/null || true"
+            } else {
+                ""
+            }
+        ))
+    }
+
+    /// Cuts node `id` off from every other node, both ways, and from its clients: its host
+    /// also drops every packet to its node port (SSH stays open). Its clients time out, as
+    /// they would behind a real partition; nothing is reset.
+    pub async fn isolate(&self, id: NodeId) -> Result<Option<f64>, HostsError> {
+        // Clients first, then peers: the isolation is complete when the last cut is in.
+        let line = self.client_rule(id, "-A")?;
+        self.node(id)?.ssh.run(&line, CALL).await?;
+        self.state().isolated.insert(id);
+        self.cut(&self.touching(id)).await
+    }
+
+    /// Undoes [`HostCluster::isolate`].
+    pub async fn end_isolation(&self, id: NodeId) -> Result<(), HostsError> {
+        let line = self.client_rule(id, "-D")?;
+        self.node(id)?.ssh.run(&line, CALL).await?;
+        self.state().isolated.remove(&id);
+        self.restore(&self.touching(id)).await
     }
 
     /// Flushes raftdrill's rules on every host.
@@ -326,11 +462,43 @@ impl HostCluster {
         let line = format!(
             "if iptables -w -L {CHAIN} -n >/dev/null 2>&1; then iptables -w -F {CHAIN}; fi"
         );
-        let calls = self.nodes.values().map(|n| n.ssh.run(&line, CALL));
-        for r in join_all(calls).await {
-            r?;
-        }
+        let lines = self.nodes.keys().map(|id| (*id, line.clone())).collect();
+        self.on_hosts(lines).await?;
+        let mut st = self.state();
+        st.cuts.clear();
+        st.isolated.clear();
         Ok(())
+    }
+
+    /// Whether node `id` is cut off from every other node.
+    pub fn is_isolated(&self, id: NodeId) -> bool {
+        let st = self.state();
+        st.isolated.contains(&id) || {
+            let touching = self.touching(id);
+            !touching.is_empty() && touching.iter().all(|l| st.cuts.contains(l))
+        }
+    }
+
+    /// The cuts touching node `id`, for the live view (`→2 drop`, `3→ drop`).
+    pub fn faults_of(&self, id: NodeId) -> Vec<String> {
+        let st = self.state();
+        let mut out: Vec<String> = st
+            .cuts
+            .iter()
+            .filter_map(|(from, to)| {
+                if *from == id {
+                    Some(format!("→{to} drop"))
+                } else if *to == id {
+                    Some(format!("{from}→ drop"))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        if st.isolated.contains(&id) {
+            out.push("clients drop".into());
+        }
+        out
     }
 
     /// Polls every running node's `/status` until all agree on one leader.
@@ -339,7 +507,7 @@ impl HostCluster {
         loop {
             let statuses = self.statuses().await;
             if let Some(leader) = agreed_leader(&statuses)
-                && statuses.len() == self.running.len() - self.paused.len()
+                && statuses.len() == self.answering().len()
             {
                 return Ok(leader);
             }
@@ -350,16 +518,22 @@ impl HostCluster {
         }
     }
 
+    /// The nodes that run and are not paused.
+    fn answering(&self) -> Vec<NodeId> {
+        let st = self.state();
+        st.running
+            .iter()
+            .copied()
+            .filter(|id| !st.paused.contains(id))
+            .collect()
+    }
+
     /// The status of every running node that answers.
     pub async fn statuses(&self) -> Vec<Status> {
-        let calls = self
-            .running
-            .iter()
-            .filter(|id| !self.paused.contains(id))
-            .map(|id| {
-                let (admin, url) = (self.admin.clone(), self.url(*id));
-                async move { admin.status(&url, Duration::from_millis(500)).await.ok() }
-            });
+        let calls = self.answering().into_iter().map(|id| {
+            let (admin, url) = (self.admin.clone(), self.url(id));
+            async move { admin.status(&url, Duration::from_millis(500)).await.ok() }
+        });
         join_all(calls).await.into_iter().flatten().collect()
     }
 
@@ -385,7 +559,8 @@ impl HostCluster {
     /// Stops every node (SIGTERM, SIGKILL after `grace`) and removes raftdrill's rules, on
     /// every host, whatever this controller believes runs. Errors are collected, not fatal:
     /// each host is cleaned as far as it can be.
-    pub async fn stop(&mut self, grace: Duration) -> Vec<HostsError> {
+    /// (The SSH master connections close when the cluster is dropped.)
+    pub async fn stop(&self, grace: Duration) -> Vec<HostsError> {
         let calls = self
             .nodes
             .values()
@@ -395,11 +570,7 @@ impl HostCluster {
             .into_iter()
             .filter_map(Result::err)
             .collect();
-        for n in self.nodes.values_mut() {
-            n.ssh.close_master();
-        }
-        self.running.clear();
-        self.paused.clear();
+        *self.state() = State::default();
         errors
     }
 }
@@ -423,8 +594,19 @@ fn ensure_chain() -> String {
 /// Stops the node of `spec` by its pid file (TERM, KILL after `grace`) and removes
 /// raftdrill's chain: what `raftdrill hosts heal` does for a host a crashed controller left.
 pub async fn clean_host(ssh: Ssh, spec: HostSpec, grace: Duration) -> Result<(), HostsError> {
+    clean_node(&ssh, &spec, grace).await?;
+    let line = format!(
+        "if command -v iptables >/dev/null && iptables -w -L {CHAIN} -n >/dev/null 2>&1; then \
+         iptables -w -D INPUT -j {CHAIN} 2>/dev/null; iptables -w -F {CHAIN} && iptables -w -X {CHAIN}; fi; true"
+    );
+    ssh.run(&line, CALL).await?;
+    Ok(())
+}
+
+/// Stops the node of `spec` by its pid file: TERM (and CONT, should it be paused), KILL after
+/// `grace`; then any node of this `data_dir`'s binary whose pid file is gone.
+async fn clean_node(ssh: &Ssh, spec: &HostSpec, grace: Duration) -> Result<(), HostsError> {
     let pid = quote(&spec.data_dir.join("node.pid").display().to_string());
-    // Also any node of this data_dir's binary whose pid file is gone.
     let pattern = quote(&format!(
         "^{} node ",
         spec.data_dir.join("raftdrill").display()
@@ -434,9 +616,7 @@ pub async fn clean_host(ssh: Ssh, spec: HostSpec, grace: Duration) -> Result<(),
         "if [ -f {pid} ]; then p=\"$(cat {pid})\"; kill -TERM \"$p\" 2>/dev/null; kill -CONT \"$p\" 2>/dev/null; \
          i=0; while {ALIVE} && [ $i -lt {tenths} ]; do sleep 0.1; i=$((i+1)); done; \
          kill -KILL \"$p\" 2>/dev/null; rm -f {pid}; fi; \
-         pkill -KILL -f {pattern} 2>/dev/null; \
-         if command -v iptables >/dev/null && iptables -w -L {CHAIN} -n >/dev/null 2>&1; then \
-         iptables -w -D INPUT -j {CHAIN} 2>/dev/null; iptables -w -F {CHAIN} && iptables -w -X {CHAIN}; fi; true"
+         pkill -KILL -f {pattern} 2>/dev/null; true"
     );
     ssh.run(&line, grace + CALL).await?;
     Ok(())

@@ -1,0 +1,195 @@
+//! The fault steps on hosts: SSH calls through the shared [`HostCluster`], taken without the
+//! lock on the nodes so that the poller keeps its pace while a call is under way.
+//!
+//! What hosts can do is fixed here and checked before a drill starts ([`unsupported`]): signals
+//! to the node (kill, stop, pause, restart), and cuts by iptables DROP (isolate, partition,
+//! blackhole in either direction). Delays, bandwidth caps, resets, disk faults and membership
+//! changes are not done on hosts.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use target_cluster::typ::NodeId;
+
+use super::faults::Undo;
+use super::links;
+use super::poller::ClusterView;
+use super::rig::Rig;
+use crate::hosts::HostCluster;
+use crate::scenario::{Action, Scenario};
+
+/// How long a node on a host gets to stop after SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// The faults of `scenario` that hosts cannot carry out, as `fault N (action): why`.
+pub fn unsupported(scenario: &Scenario) -> Vec<String> {
+    scenario
+        .faults
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| {
+            let why = match &f.action {
+                Action::Kill
+                | Action::Stop
+                | Action::Pause
+                | Action::Restart
+                | Action::Isolate
+                | Action::Partition { .. }
+                | Action::Blackhole { .. }
+                | Action::Heal => return None,
+                Action::Delay { .. } | Action::Bandwidth { .. } => {
+                    "needs tc netem/tbf on the hosts or link proxies there, which raftdrill does not run yet"
+                }
+                Action::Reset { .. } => "iptables cuts drop packets; resets are not made on hosts",
+                Action::Wipe | Action::WipeInPlace | Action::AddNode | Action::RemoveNode => {
+                    "membership changes and wipes are not made on hosts"
+                }
+                _ => "disk faults need the fault-injecting filesystem, which runs only on this machine",
+            };
+            Some(format!("fault {} ({}): {why}", i + 1, f.action.name()))
+        })
+        .collect()
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// The later of two moments a host reported.
+fn later(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+/// Applies `action` to `nodes` on the hosts; returns what would undo it and when the hosts
+/// carried it out (Unix seconds on the controller's clock), when they said.
+pub async fn apply(
+    rig: &Rig,
+    h: &HostCluster,
+    action: &Action,
+    nodes: &[NodeId],
+    view: &ClusterView,
+) -> Result<(Option<Undo>, Option<f64>), String> {
+    let set: BTreeSet<NodeId> = nodes.iter().copied().collect();
+    let mut at = None;
+    let undo = match action {
+        Action::Kill => {
+            for id in nodes {
+                at = later(at, h.kill(*id).await.map_err(err)?);
+            }
+            rig.mark_down(nodes).await;
+            Some(Undo::Restart(nodes.to_vec()))
+        }
+        Action::Stop => {
+            for id in nodes {
+                at = later(at, h.stop_node(*id, STOP_GRACE).await.map_err(err)?);
+            }
+            Some(Undo::Restart(nodes.to_vec()))
+        }
+        Action::Pause => {
+            for id in nodes {
+                at = later(at, h.pause(*id).await.map_err(err)?);
+            }
+            Some(Undo::Resume(nodes.to_vec()))
+        }
+        Action::Restart => {
+            for id in nodes {
+                if h.is_running(*id) {
+                    h.stop_node(*id, STOP_GRACE).await.map_err(err)?;
+                }
+                h.restart(*id).await.map_err(err)?;
+            }
+            None
+        }
+        Action::Isolate => {
+            for id in nodes {
+                at = later(at, h.isolate(*id).await.map_err(err)?);
+            }
+            Some(Undo::Isolation(nodes.to_vec()))
+        }
+        Action::Partition { groups } => {
+            let groups: Vec<BTreeSet<NodeId>> = match groups {
+                Some(g) => g.iter().map(|g| g.iter().copied().collect()).collect(),
+                None => {
+                    let rest = view
+                        .nodes
+                        .iter()
+                        .map(|n| n.id)
+                        .filter(|i| !set.contains(i))
+                        .collect();
+                    vec![set.clone(), rest]
+                }
+            };
+            let chosen = links::crossing(h.links(), &groups);
+            at = h.cut(&chosen).await.map_err(err)?;
+            Some(Undo::Links(chosen))
+        }
+        Action::Blackhole { direction } => {
+            let chosen = links::touching(h.links(), &set, *direction);
+            at = h.cut(&chosen).await.map_err(err)?;
+            Some(Undo::Links(chosen))
+        }
+        Action::Heal => {
+            heal(h).await;
+            None
+        }
+        other => return Err(format!("{} is not done on hosts", other.name())),
+    };
+    Ok((undo, at))
+}
+
+/// Undoes a fault applied by [`apply`].
+pub async fn undo(h: &HostCluster, undo: &Undo) -> Result<(), String> {
+    match undo {
+        Undo::Restart(ids) => {
+            for id in ids {
+                if !h.is_running(*id) {
+                    h.restart(*id).await.map_err(err)?;
+                }
+            }
+        }
+        Undo::Resume(ids) => {
+            for id in ids {
+                if h.is_paused(*id) {
+                    h.resume(*id).await.map_err(err)?;
+                }
+            }
+        }
+        Undo::Links(links) => h.restore(links).await.map_err(err)?,
+        Undo::Isolation(ids) => {
+            for id in ids {
+                h.end_isolation(*id).await.map_err(err)?;
+            }
+        }
+        Undo::Disks(_) => return Err("disk faults are not made on hosts".into()),
+    }
+    Ok(())
+}
+
+/// Every rule removed and every paused node resumed; failures are logged (the final clean-up
+/// removes the chain in any case).
+pub async fn heal(h: &HostCluster) {
+    if let Err(e) = h.heal_links().await {
+        tracing::warn!(error = %e, "cannot heal the links on the hosts");
+    }
+    for id in h.running_ids() {
+        if h.is_paused(id)
+            && let Err(e) = h.resume(id).await
+        {
+            tracing::warn!(node = id, error = %e, "cannot resume a node on its host");
+        }
+    }
+}
+
+/// Starts every node that is down and not removed; returns the ids restarted.
+pub async fn restart_down(rig: &Rig, h: &HostCluster) -> Vec<NodeId> {
+    let mut restarted = Vec::new();
+    for id in h.nodes().keys().copied() {
+        if !h.is_running(id) && !rig.is_removed(id) && h.restart(id).await.is_ok() {
+            restarted.push(id);
+        }
+    }
+    restarted
+}
