@@ -31,6 +31,12 @@ pub async fn run(
         load_scenario(Some(args.scenario.as_deref().unwrap_or("baseline")))?,
         args.target,
     )?;
+    if scenario.hosts.is_some() {
+        return Err(RunError::Hosts(format!(
+            "{} has [[host]] tables; capacity runs on this machine (drills on hosts: `raftdrill run`)",
+            scenario.name
+        )));
+    }
     let slo = match &args.slo {
         Some(text) => Slo::parse(text).map_err(|e| usage("--slo", e))?,
         None => Slo::from_warn_levels(&scenario.thresholds).map_err(|e| usage("--slo", e))?,

@@ -109,6 +109,7 @@ pub fn scenario(args: &LoadArgs, thresholds: Thresholds) -> Result<Scenario, Loa
             ..Checks::default()
         },
         expect: None,
+        hosts: None,
     })
 }
 

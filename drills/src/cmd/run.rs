@@ -90,19 +90,28 @@ pub async fn run(args: RunArgs, exe: PathBuf, stop: CancellationToken) -> Result
         eprintln!("raftdrill: {line}");
     }
     let tui = wants_tui(&args);
+    // `--hosts FILE` over the scenario's own `[[host]]` tables.
     let hosts = match &args.hosts {
-        Some(path) => {
+        Some(path) => Some((
+            crate::hosts::HostsFile::load(path).map_err(|e| RunError::Hosts(e.to_string()))?,
+            path.display().to_string(),
+        )),
+        None => scenario
+            .hosts
+            .clone()
+            .map(|f| (f, "the scenario's [[host]] tables".to_string())),
+    };
+    let hosts = match hosts {
+        Some((file, origin)) => {
             let plan = crate::drill::HostPlan {
-                file: crate::hosts::HostsFile::load(path)
-                    .map_err(|e| RunError::Hosts(e.to_string()))?,
+                file,
                 port: args.node_port,
             };
             let refused = plan.refusals(&scenario);
             if !refused.is_empty() {
                 return Err(RunError::Hosts(format!(
-                    "{} cannot run on the hosts of {}: {}",
+                    "{} cannot run on the hosts of {origin}: {}",
                     scenario.name,
-                    path.display(),
                     refused.join("; ")
                 )));
             }

@@ -67,6 +67,13 @@ pub fn library(dir: Option<&Path>) -> Result<Vec<Scenario>, SuiteError> {
         .map(|f| Scenario::from_file(f))
         .collect::<Result<_, _>>()?;
     for (i, s) in scenarios.iter().enumerate() {
+        if s.hosts.is_some() {
+            return Err(SuiteError::Usage(format!(
+                "{}: {} has [[host]] tables; a suite runs on this machine (run it with `raftdrill run`)",
+                dir.display(),
+                s.name
+            )));
+        }
         if scenarios[..i].iter().any(|o| o.name == s.name) {
             return Err(SuiteError::Usage(format!(
                 "{}: two scenario files are named {:?}; each needs its own folder in the suite",

@@ -138,7 +138,9 @@ impl HostsFile {
         toml::to_string(self).expect("hosts serialize")
     }
 
-    fn check(&self) -> Result<(), String> {
+    /// Checks the hosts: names unique, addresses IPs, `ssh` well formed, `data_dir` absolute,
+    /// node placement consistent.
+    pub fn check(&self) -> Result<(), String> {
         if self.host.is_empty() {
             return Err("no [[host]] tables".into());
         }

@@ -42,6 +42,8 @@ pub struct Scenario {
     pub checks: Checks,
     /// The worst verdict the scenario's author expects on the reference cluster (`expect`).
     pub expect: Option<Expect>,
+    /// `[[host]]` tables: run the nodes on these hosts over SSH (`--hosts FILE` overrides).
+    pub hosts: Option<crate::hosts::HostsFile>,
 }
 
 /// The worst verdict a scenario documents for the reference cluster.

@@ -30,6 +30,9 @@ struct RawScenario {
     #[serde(default)]
     checks: RawChecks,
     expect: Option<Spanned<String>>,
+    /// Hosts to run the nodes on over SSH (as in a hosts file).
+    #[serde(default, rename = "host")]
+    hosts: Vec<crate::hosts::HostSpec>,
 }
 
 #[derive(Deserialize, Default)]
@@ -220,6 +223,13 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError>
         thresholds,
         checks,
         expect: raw.expect.as_ref().map(|e| ctx.typed(e)).transpose()?,
+        hosts: if raw.hosts.is_empty() {
+            None
+        } else {
+            let file = crate::hosts::HostsFile { host: raw.hosts };
+            file.check().map_err(|e| ctx.field("host", e))?;
+            Some(file)
+        },
     };
     if let Err(e) = scenario.check_target() {
         let place = raw.cluster.target.as_ref().map_or(0..0, |t| t.span());

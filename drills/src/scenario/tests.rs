@@ -160,3 +160,50 @@ fn the_engine_is_goose_unless_the_load_says_tasks() {
     assert_eq!(e.place, "6:10", "{e}");
     assert!(e.message.contains("goose or tasks"), "{e}");
 }
+
+#[test]
+fn host_tables_place_the_nodes_and_bad_ones_are_errors() {
+    let base = r#"
+name = "on-hosts"
+duration = "10s"
+
+[load]
+workload = "a"
+rate = 100
+
+[[host]]
+name = "a"
+addr = "10.0.0.11"
+ssh = "root@10.0.0.11"
+data_dir = "/srv/rd"
+
+[[host]]
+name = "b"
+addr = "10.0.0.12"
+ssh = "root@10.0.0.12:2222"
+data_dir = "/srv/rd"
+node = 1
+"#;
+    let s = Scenario::parse(base, "t.toml").unwrap();
+    let hosts = s.hosts.expect("hosts");
+    let placed: Vec<(u64, &str)> = hosts
+        .placement()
+        .unwrap()
+        .into_iter()
+        .map(|(id, h)| (id, h.name.as_str()))
+        .collect();
+    assert_eq!(placed, [(1, "b"), (2, "a")]);
+
+    let none = Scenario::parse(&base[..base.find("[[host]]").unwrap()], "t.toml").unwrap();
+    assert!(none.hosts.is_none());
+
+    let typo = base.replace(
+        "data_dir = \"/srv/rd\"\nnode",
+        "datadir = \"/srv/rd\"\nnode",
+    );
+    let e = Scenario::parse(&typo, "t.toml").unwrap_err().to_string();
+    assert!(e.contains("datadir"), "{e}");
+    let twice = base.replace("name = \"b\"", "name = \"a\"");
+    let e = Scenario::parse(&twice, "t.toml").unwrap_err().to_string();
+    assert!(e.contains("appears twice"), "{e}");
+}

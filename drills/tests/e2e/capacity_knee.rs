@@ -91,6 +91,7 @@ async fn answer_within_the_band(delay: u32, start: u32) {
     );
     assert_eq!(verify["verdict"], "consistent", "{verify}");
     assert!(stdout.contains("verify: the answer is"), "{stdout}");
+    assert!(stdout.contains("max sustainable:"), "{stdout}");
 
     // The answer carries its bracket, and every failed step says why.
     let u = &report["uncertainty"];
@@ -104,6 +105,11 @@ async fn answer_within_the_band(delay: u32, start: u32) {
         "bracket {answer}..{upper} within the 5 % resolution: {u}"
     );
     let steps = report["steps"].as_array().unwrap();
+    assert!(steps.len() >= 4, "doubling then bisection: {stderr}");
+    assert!(
+        out.join(format!("step-01-{start}.hgrm")).exists(),
+        "each step leaves its histogram"
+    );
     let failed: Vec<&serde_json::Value> = steps.iter().filter(|s| s["verdict"] == "fail").collect();
     assert!(
         !failed.is_empty(),
