@@ -349,6 +349,16 @@ async fn accept_loop(
             }
             accepted = port.accept() => match accepted {
                 Ok((client, peer)) => {
+                    // A connection that queued before the node went down (the select may
+                    // take it before the hint): refused as the node's closed port would,
+                    // never dialled and cut.
+                    if !*shared.upstream_up.borrow() && !modes.borrow().holds() {
+                        tracing::debug!(%peer, %upstream, "upstream down: refusing a queued connection");
+                        shared.counters.refused();
+                        let _ = client.set_zero_linger();
+                        drop(client);
+                        continue;
+                    }
                     if *modes.borrow() == LinkMode::Reset {
                         tracing::debug!(%peer, %upstream, "link in reset: refusing connection");
                         shared.counters.refused();
