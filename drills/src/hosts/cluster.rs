@@ -664,6 +664,7 @@ async fn ready_host(
         .run(
             &format!(
                 "mkdir -p {dir} && echo ok; \
+                 if [ -s {dir}/node.pid ] && kill -0 \"$(cat {dir}/node.pid)\" 2>/dev/null; then echo node-running; fi; \
                  if ss -Htln 'sport = :{port}' | grep -q .; then echo port-busy; fi; \
                  command -v iptables >/dev/null && echo iptables; \
                  sha256sum {dir}/raftdrill 2>/dev/null | cut -d' ' -f1",
@@ -676,6 +677,12 @@ async fn ready_host(
     let lines: Vec<&str> = facts.lines().map(str::trim).collect();
     if !lines.contains(&"ok") {
         return Err(unfit(format!("cannot create {}", spec.data_dir.display())));
+    }
+    if lines.contains(&"node-running") {
+        return Err(unfit(format!(
+            "a node of an earlier run still runs from {} (raftdrill hosts heal)",
+            spec.data_dir.display()
+        )));
     }
     if lines.contains(&"port-busy") {
         return Err(unfit(format!("port {} is in use", opts.port)));
@@ -699,6 +706,13 @@ async fn ready_host(
         )
         .await?;
     }
+    // Every run starts its nodes empty, as a cluster on this machine does: the data and the
+    // log of an earlier run on this host go.
+    ssh.run(
+        &format!("rm -rf {dir}/data {dir}/node.log {dir}/node.pid"),
+        CALL,
+    )
+    .await?;
     ssh.run_with_input(
         &format!("umask 077 && cat > {dir}/token"),
         Some(opts.token.as_bytes()),
