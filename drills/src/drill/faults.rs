@@ -226,6 +226,26 @@ async fn link_fault(
     Ok(Some(Undo::Links(chosen)))
 }
 
+/// The sides of a partition: the scenario's `groups`, or the target nodes and the rest.
+pub(super) fn partition_groups(
+    groups: Option<&[Vec<u64>]>,
+    set: &BTreeSet<NodeId>,
+    view: &ClusterView,
+) -> Vec<BTreeSet<NodeId>> {
+    match groups {
+        Some(g) => g.iter().map(|g| g.iter().copied().collect()).collect(),
+        None => {
+            let rest = view
+                .nodes
+                .iter()
+                .map(|n| n.id)
+                .filter(|i| !set.contains(i))
+                .collect();
+            vec![set.clone(), rest]
+        }
+    }
+}
+
 /// Applies `action` to `nodes`; returns what would undo it and, on hosts, the second of the
 /// run at which the hosts carried it out.
 async fn apply(
@@ -305,18 +325,7 @@ async fn apply_here(
             .await
         }
         Action::Partition { groups } => {
-            let groups: Vec<BTreeSet<NodeId>> = match groups {
-                Some(g) => g.iter().map(|g| g.iter().copied().collect()).collect(),
-                None => {
-                    let rest = view
-                        .nodes
-                        .iter()
-                        .map(|n| n.id)
-                        .filter(|i| !set.contains(i))
-                        .collect();
-                    vec![set.clone(), rest]
-                }
-            };
+            let groups = partition_groups(groups.as_deref(), &set, view);
             link_fault(rig, |n| n.crossing(&groups), LinkMode::Blackhole).await
         }
         Action::Delay {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use target_cluster::typ::NodeId;
 
-use super::faults::Undo;
+use super::faults::{Undo, partition_groups};
 use super::links;
 use super::poller::ClusterView;
 use super::rig::Rig;
@@ -110,18 +110,7 @@ pub async fn apply(
             Some(Undo::Isolation(nodes.to_vec()))
         }
         Action::Partition { groups } => {
-            let groups: Vec<BTreeSet<NodeId>> = match groups {
-                Some(g) => g.iter().map(|g| g.iter().copied().collect()).collect(),
-                None => {
-                    let rest = view
-                        .nodes
-                        .iter()
-                        .map(|n| n.id)
-                        .filter(|i| !set.contains(i))
-                        .collect();
-                    vec![set.clone(), rest]
-                }
-            };
+            let groups = partition_groups(groups.as_deref(), &set, view);
             let chosen = links::crossing(h.links(), &groups);
             at = h.cut(&chosen).await.map_err(err)?;
             Some(Undo::Links(chosen))

@@ -145,26 +145,12 @@ impl EtcdLinks {
     ///
     /// [`LinkTable::touching`]: crate::drill::links::LinkTable::touching
     pub fn touching(&self, nodes: &BTreeSet<NodeId>, direction: Direction) -> Vec<Link> {
-        self.links()
-            .into_iter()
-            .filter(|(from, to)| match direction {
-                Direction::Out => nodes.contains(from),
-                Direction::In => nodes.contains(to),
-                Direction::Both => nodes.contains(from) || nodes.contains(to),
-            })
-            .collect()
+        crate::drill::links::touching(self.links(), nodes, direction)
     }
 
     /// The links that cross between different `groups` (nodes in no group are left alone).
     pub fn crossing(&self, groups: &[BTreeSet<NodeId>]) -> Vec<Link> {
-        let group_of = |id: NodeId| groups.iter().position(|g| g.contains(&id));
-        self.links()
-            .into_iter()
-            .filter(|(a, b)| match (group_of(*a), group_of(*b)) {
-                (Some(x), Some(y)) => x != y,
-                _ => false,
-            })
-            .collect()
+        crate::drill::links::crossing(self.links(), groups)
     }
 
     /// Whether every link to and from `id` holds all traffic.

@@ -418,10 +418,11 @@ impl HostCluster {
     }
 
     fn touching(&self, id: NodeId) -> Vec<(NodeId, NodeId)> {
-        self.links()
-            .into_iter()
-            .filter(|(a, b)| *a == id || *b == id)
-            .collect()
+        crate::drill::links::touching(
+            self.links(),
+            &BTreeSet::from([id]),
+            crate::scenario::Direction::Both,
+        )
     }
 
     fn client_rule(&self, id: NodeId, op: &str) -> Result<String, HostsError> {
