@@ -17,6 +17,8 @@ use tokio::time::Instant;
 #[derive(Debug, Default)]
 pub struct RunClock {
     origin: OnceLock<Instant>,
+    /// The origin on the wall clock, Unix microseconds (for logs other machines merge).
+    wall: OnceLock<u64>,
     started: Notify,
 }
 
@@ -34,9 +36,32 @@ impl RunClock {
             Instant::now()
         });
         if set {
+            let _ = self.wall.set(unix_us_now());
             self.started.notify_waiters();
         }
         origin
+    }
+
+    /// Sets the origin to `at` (which `unix_us` is on the wall clock), unless it is already
+    /// set: a controller's clock for generators that all start at one agreed moment.
+    pub fn start_at(&self, at: Instant, unix_us: u64) -> Instant {
+        let mut set = false;
+        let origin = *self.origin.get_or_init(|| {
+            set = true;
+            at
+        });
+        if set {
+            let _ = self.wall.set(unix_us);
+            self.started.notify_waiters();
+        }
+        origin
+    }
+
+    /// The origin on this machine's wall clock, in Unix microseconds, once set.
+    pub fn origin_unix_us(&self) -> Option<u64> {
+        self.origin.get()?;
+        // Set right after the origin; a reader between the two sees it a moment later.
+        Some(*self.wall.get().unwrap_or(&unix_us_now()))
     }
 
     /// The origin, once set.
@@ -68,6 +93,13 @@ impl RunClock {
     pub fn now_s(&self) -> f64 {
         self.secs_at(Instant::now())
     }
+}
+
+/// Now on the wall clock, Unix microseconds.
+pub fn unix_us_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 #[cfg(test)]

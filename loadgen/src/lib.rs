@@ -29,6 +29,8 @@
 //! - [`thresholds`]: the warn/break table and its evaluation
 //! - [`history`]: `history.jsonl` and the stream of write outcomes
 //! - [`output`]: `timeline.csv`, `latency*.hgrm`, the summary.json piece, the final text
+//! - [`stream`]: load from several machines: a generator's stream of seconds and operations,
+//!   and the controller's merger
 //! - [`units`]: durations and percentages
 #![deny(missing_docs)]
 
@@ -49,6 +51,7 @@ pub mod reference;
 pub mod rng;
 mod run;
 mod schedule;
+pub mod stream;
 pub mod target;
 pub mod thresholds;
 pub mod units;

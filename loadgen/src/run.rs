@@ -15,9 +15,11 @@ use crate::engine::{Engine, EngineError, run_goose, run_tasks};
 use crate::history::{HistoryError, OpRecord, spawn_writer};
 use crate::metrics::{Accumulator, Counts, LatencySummary, Recorders, Snapshot};
 use crate::outbox::{Outbox, flush_until};
+use crate::output::hlog;
 use crate::plan::{LoadModel, Plan};
 use crate::reference::TargetError;
 use crate::schedule::Schedule;
+use crate::stream::Interval;
 use crate::target::{Store, Target, TargetKind};
 use crate::workload::{OpKind, Workload, WorkloadSpec};
 
@@ -53,6 +55,11 @@ pub struct LoadConfig {
     /// Leading part of the run left out of the report's totals (snapshots still cover it, with
     /// `warmup` set). Whole seconds line up with the snapshot windows.
     pub warmup: Duration,
+    /// Start the clock no earlier than this moment on the wall clock (generators on several
+    /// machines told one moment share one origin; see [`crate::stream`]).
+    pub start_at: Option<std::time::SystemTime>,
+    /// Write every second's latency histograms to this HdrHistogram interval log (`.hlog`).
+    pub hlog_path: Option<PathBuf>,
 }
 
 impl LoadConfig {
@@ -79,6 +86,8 @@ impl LoadConfig {
             quiet: true,
             stream_ops: false,
             warmup: Duration::ZERO,
+            start_at: None,
+            hlog_path: None,
         }
     }
 }
@@ -92,6 +101,9 @@ pub enum LoadError {
     /// The history could not be written.
     #[error(transparent)]
     History(#[from] HistoryError),
+    /// The interval log could not be written.
+    #[error(transparent)]
+    Hlog(#[from] hlog::HlogError),
     /// Goose failed.
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -179,6 +191,7 @@ pub struct LoadRun {
     snapshots: watch::Sender<Snapshot>,
     ops_tx: Option<mpsc::UnboundedSender<OpRecord>>,
     ops_rx: Option<mpsc::UnboundedReceiver<OpRecord>>,
+    intervals: Option<mpsc::UnboundedSender<Interval>>,
 }
 
 impl LoadRun {
@@ -217,7 +230,16 @@ impl LoadRun {
             snapshots: watch::channel(Snapshot::default()).0,
             ops_tx,
             ops_rx,
+            intervals: None,
         })
+    }
+
+    /// Every second's snapshot with the histograms behind it, for a generator that streams
+    /// them (see [`crate::stream`]). The stream ends with the run.
+    pub fn take_intervals(&mut self) -> mpsc::UnboundedReceiver<Interval> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.intervals = Some(tx);
+        rx
     }
 
     /// The run's clock: its origin is set when the worker pool is ready to claim work, and every
@@ -267,7 +289,7 @@ impl LoadRun {
             None => (None, None),
         };
         let clock = self.clock;
-        let schedule = Schedule::new(
+        let mut schedule = Schedule::new(
             clock.clone(),
             config.duration,
             config.timeout,
@@ -275,6 +297,22 @@ impl LoadRun {
             config.plan.clone(),
             config.late_tolerance,
         );
+        if let Some(at) = config.start_at {
+            let wait = at
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or_default();
+            schedule = schedule.not_before(Instant::now() + wait);
+        }
+        let mut interval_outs: Vec<mpsc::UnboundedSender<Interval>> =
+            self.intervals.into_iter().collect();
+        let hlog_task = match &config.hlog_path {
+            Some(path) => {
+                let (tx, task) = hlog::spawn_writer(path, clock.clone())?;
+                interval_outs.push(tx);
+                Some(task)
+            }
+            None => None,
+        };
         let pool = schedule.pool_size();
         let recorders = Arc::new(Recorders::new(pool, kinds.iter().copied()));
         // A stream nobody took would only pile up in its channel until the end of the run.
@@ -299,6 +337,7 @@ impl LoadRun {
             clock.clone(),
             config.warmup,
             self.snapshots,
+            interval_outs,
             done.clone(),
         ));
         let flusher = tokio::spawn(flush_until(outbox, done.clone()));
@@ -338,6 +377,10 @@ impl LoadRun {
             ),
             None => None,
         };
+        if let Some(task) = hlog_task {
+            task.await
+                .map_err(|e| LoadError::Config(format!("interval log writer: {e}")))??;
+        }
         engine_result?;
         Ok(LoadReport {
             elapsed,
@@ -392,6 +435,7 @@ async fn merge_every_second(
     clock: Arc<RunClock>,
     warmup: Duration,
     snapshots: watch::Sender<Snapshot>,
+    intervals: Vec<mpsc::UnboundedSender<Interval>>,
     done: CancellationToken,
 ) -> (Accumulator, Vec<Snapshot>) {
     let start = tokio::select! {
@@ -439,6 +483,12 @@ async fn merge_every_second(
             warmup: in_warmup,
         };
         record.push(snapshot.clone());
+        for out in &intervals {
+            let _ = out.send(Interval {
+                snapshot: snapshot.clone(),
+                acc: interval.clone(),
+            });
+        }
         snapshots.send_replace(snapshot);
         interval.reset();
         last = now;

@@ -54,6 +54,7 @@ pub struct Schedule {
     arrived: Box<[AtomicBool]>,
     arrivals: AtomicUsize,
     start_deadline: Instant,
+    not_before: Option<Instant>,
 }
 
 impl Schedule {
@@ -80,7 +81,16 @@ impl Schedule {
             arrived: (0..pool).map(|_| AtomicBool::new(false)).collect(),
             arrivals: AtomicUsize::new(0),
             start_deadline: Instant::now() + START_WAIT,
+            not_before: None,
         }
+    }
+
+    /// The clock starts no earlier than `at`, even when the pool is ready before: generators
+    /// on several machines, each told the same moment, count their seconds from one origin.
+    pub fn not_before(mut self, at: Instant) -> Self {
+        self.start_deadline = self.start_deadline.max(at);
+        self.not_before = Some(at);
+        self
     }
 
     /// The run's clock.
@@ -187,6 +197,13 @@ impl Schedule {
             .get(worker)
             .is_some_and(|a| !a.swap(true, Ordering::AcqRel));
         if first_visit && self.arrivals.fetch_add(1, Ordering::AcqRel) + 1 >= self.arrived.len() {
+            if let Some(at) = self.not_before {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(at) => {}
+                    origin = self.clock.started() => return Some(origin),
+                    _ = stop.cancelled() => return None,
+                }
+            }
             return Some(self.clock.start_now());
         }
         tokio::select! {
@@ -414,6 +431,41 @@ mod tests {
         let stopped = CancellationToken::new();
         stopped.cancel();
         assert_eq!(s.next(0, &stopped).await, Slot::Finished);
+        assert_eq!(s.start(), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_ready_pool_waits_for_the_agreed_moment() {
+        let at = Instant::now() + Duration::from_millis(2500);
+        let s = Arc::new(unstarted(100.0, Plan::Constant, 1).not_before(at));
+        let stop = CancellationToken::new();
+        let mut pool = tokio::task::JoinSet::new();
+        for w in 0..s.pool_size() {
+            let (s, stop) = (s.clone(), stop.clone());
+            pool.spawn(async move { s.next(w, &stop).await });
+        }
+        while let Some(slot) = pool.join_next().await {
+            let Slot::Run { intended, .. } = slot.unwrap() else {
+                panic!("every worker gets a slot")
+            };
+            assert!(intended >= at, "no slot before the agreed moment");
+        }
+        assert_eq!(s.start(), Some(at), "the clock starts at the agreed moment");
+
+        // Stopped while waiting for the moment: nothing starts.
+        let later = Instant::now() + Duration::from_secs(60);
+        let s = Arc::new(unstarted(100.0, Plan::Constant, 1).not_before(later));
+        let stop = CancellationToken::new();
+        let mut pool = tokio::task::JoinSet::new();
+        for w in 0..s.pool_size() {
+            let (s, stop) = (s.clone(), stop.clone());
+            pool.spawn(async move { s.next(w, &stop).await });
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        stop.cancel();
+        while let Some(slot) = pool.join_next().await {
+            assert_eq!(slot.unwrap(), Slot::Finished);
+        }
         assert_eq!(s.start(), None);
     }
 }

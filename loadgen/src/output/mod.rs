@@ -2,6 +2,7 @@
 //! piece and the k6-like final text.
 
 mod hgrm;
+pub mod hlog;
 mod summary;
 mod timeline;
 
