@@ -272,6 +272,13 @@ pub struct LoadArgs {
     /// Worker engine: goose (writes goose-report.html) | tasks (lighter; no goose report).
     #[arg(long, default_value = "goose")]
     pub engine: Engine,
+    /// For a controller (`[load] from`): JSON lines on stdout (every operation, each second's
+    /// histograms, the end) instead of the live view; the run stops when stdin closes.
+    #[arg(long)]
+    pub stream: bool,
+    /// With --stream: start the clock at this moment (Unix microseconds, this host's clock).
+    #[arg(long, requires = "stream")]
+    pub start_at_unix_us: Option<u64>,
 }
 
 /// `raftdrill cluster`.

@@ -62,7 +62,7 @@ mod run_tests;
 #[cfg(test)]
 mod testkit;
 
-pub use clock::RunClock;
+pub use clock::{RunClock, unix_us_now};
 pub use engine::{Engine, claim_ctrl_c};
 pub use metrics::Snapshot;
 pub use plan::{LoadModel, Plan, pool_for_rate};

@@ -282,7 +282,7 @@ impl Merger {
     }
 
     /// Takes generator `g`'s second; returns the merged seconds it completed, in order.
-    pub fn push(&mut self, g: usize, w: &IntervalWire) -> Result<Vec<Snapshot>, StreamError> {
+    pub fn push(&mut self, g: usize, w: &IntervalWire) -> Result<Vec<Interval>, StreamError> {
         let acc = w.accumulator()?;
         // The totals are the generators' own: each leaves out its own warmup seconds.
         if !w.warmup {
@@ -304,7 +304,7 @@ impl Merger {
     }
 
     /// Generator `g`'s stream ended (its last second sent, or it broke off).
-    pub fn end(&mut self, g: usize) -> Vec<Snapshot> {
+    pub fn end(&mut self, g: usize) -> Vec<Interval> {
         if self.ended[g].is_none() {
             let seen = self
                 .pending
@@ -319,7 +319,7 @@ impl Merger {
     }
 
     /// Publishes every leading second that no running generator still owes.
-    fn complete(&mut self) -> Vec<Snapshot> {
+    fn complete(&mut self) -> Vec<Interval> {
         let mut out = Vec::new();
         while let Some((&n, p)) = self.pending.iter().next() {
             let owed = self
@@ -331,12 +331,15 @@ impl Merger {
                 break;
             }
             let p = self.pending.remove(&n).expect("listed");
-            out.push(self.publish(p));
+            // The run's last second: every generator has ended at or before it.
+            let last =
+                self.pending.is_empty() && self.ended.iter().all(|e| e.is_some_and(|l| l <= n));
+            out.push(self.publish(p, last));
         }
         out
     }
 
-    fn publish(&mut self, p: Pending) -> Snapshot {
+    fn publish(&mut self, p: Pending, last: bool) -> Interval {
         let t = p.t.max(self.last_t);
         let interval = t - self.last_t;
         self.last_t = t;
@@ -352,19 +355,23 @@ impl Merger {
             latency: LatencySummary::from_histogram(&p.acc.latency),
             per_kind: p.acc.per_kind_summary(),
             total: self.run.counts,
-            last: false,
+            last,
             warmup: p.warmup,
         };
         self.record.push(snapshot.clone());
-        snapshot
+        Interval {
+            snapshot,
+            acc: p.acc,
+        }
     }
 
     /// Ends the run: publishes whatever is left (seconds a broken generator never sent), marks
-    /// the last snapshot, and returns the totals and every snapshot.
+    /// the last snapshot (already so when every generator ended in order), and returns the
+    /// totals and every snapshot.
     pub fn finish(mut self) -> (Accumulator, Vec<Snapshot>) {
         let rest: Vec<Pending> = std::mem::take(&mut self.pending).into_values().collect();
         for p in rest {
-            self.publish(p);
+            self.publish(p, false);
         }
         match self.record.last_mut() {
             Some(last) => last.last = true,
@@ -466,6 +473,10 @@ mod tests {
         }
         let (totals, record) = merger.finish();
         assert_eq!(published.len(), 5);
+        assert!(
+            published[4].snapshot.last,
+            "every generator sent its last second"
+        );
         assert_eq!(record.len(), 5);
         assert!(record.last().unwrap().last);
 
@@ -518,18 +529,20 @@ mod tests {
         assert!(m.push(0, &wire(1, 1.0, &[100], false)).unwrap().is_empty());
         let s = m.push(1, &wire(1, 1.0, &[300], false)).unwrap();
         assert_eq!(s.len(), 1);
-        assert_eq!(s[0].counts.ops, 2);
-        assert!(
-            (s[0].t - 1.25).abs() < 1e-9,
-            "the later generator's clock: {}",
-            s[0].t
-        );
+        assert_eq!(s[0].snapshot.counts.ops, 2);
+        assert_eq!(s[0].acc.latency.len(), 2);
+        let t = s[0].snapshot.t;
+        assert!((t - 1.25).abs() < 1e-9, "the later generator's clock: {t}");
         // Generator 0 sends two seconds; generator 1 breaks off after its first.
         assert!(m.push(0, &wire(2, 2.0, &[100], false)).unwrap().is_empty());
         assert!(m.push(0, &wire(3, 3.0, &[100], true)).unwrap().is_empty());
         let rest = m.end(1);
         assert_eq!(rest.len(), 2, "nothing more is owed");
-        assert_eq!(rest.iter().map(|s| s.counts.ops).sum::<u64>(), 2);
+        assert!(
+            rest[1].snapshot.last && !rest[0].snapshot.last,
+            "the run ended with it"
+        );
+        assert_eq!(rest.iter().map(|s| s.snapshot.counts.ops).sum::<u64>(), 2);
         let (totals, record) = m.finish();
         assert_eq!(totals.counts.ops, 4);
         assert_eq!(record.len(), 3);

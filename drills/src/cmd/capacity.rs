@@ -31,9 +31,9 @@ pub async fn run(
         load_scenario(Some(args.scenario.as_deref().unwrap_or("baseline")))?,
         args.target,
     )?;
-    if scenario.hosts.is_some() {
+    if scenario.hosts.is_some() || !scenario.load.from.is_empty() {
         return Err(RunError::Hosts(format!(
-            "{} has [[host]] tables; capacity runs on this machine (drills on hosts: `raftdrill run`)",
+            "{} has [[host]] tables or [load] from; capacity runs on this machine (drills on hosts: `raftdrill run`)",
             scenario.name
         )));
     }

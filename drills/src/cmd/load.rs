@@ -100,6 +100,7 @@ pub fn scenario(args: &LoadArgs, thresholds: Thresholds) -> Result<Scenario, Loa
             timeout: args.timeout,
             history: args.history,
             engine: args.engine,
+            from: Vec::new(),
         },
         faults: Vec::new(),
         thresholds,
@@ -121,6 +122,9 @@ pub async fn run(args: LoadArgs, stop: CancellationToken) -> Result<Exit, LoadCm
     };
     let scenario = scenario(&args, thresholds)?;
     scenario.check_target().map_err(LoadCmdError::Usage)?;
+    if args.stream {
+        return stream(&args, &scenario, stop).await;
+    }
     let tui = !args.no_tui && std::io::stdout().is_terminal();
     let opts = RunOptions {
         out: args.out.clone(),
@@ -141,4 +145,93 @@ pub async fn run(args: LoadArgs, stop: CancellationToken) -> Result<Exit, LoadCm
         .map_err(|e| LoadCmdError::Run(e.to_string()))?;
     print!("{}", final_text(&outcome.summary, &outcome.dir));
     Ok(outcome.exit)
+}
+
+/// `--stream`: the run for a controller on another machine. Every line on stdout is a
+/// [`loadgen::stream::Line`]: the clock's origin, then every completed operation and each
+/// second's histograms as they come, then the end report. The run stops early when stdin
+/// closes (the controller is done, or gone) or on `stop`. The results folder keeps
+/// `latency.hlog` (and `history.jsonl` with `--history`); the verdict is the controller's.
+async fn stream(
+    args: &LoadArgs,
+    scenario: &Scenario,
+    stop: CancellationToken,
+) -> Result<Exit, LoadCmdError> {
+    use loadgen::stream::{EndWire, IntervalWire, Line, OpWire};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = crate::drill::results_dir(args.out.as_deref(), "load", std::time::SystemTime::now());
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| LoadCmdError::Run(format!("cannot create {}: {e}", dir.display())))?;
+    let mut config = scenario.load_config(args.endpoints.clone(), Some(&dir), args.seed);
+    config.goose_report = None;
+    config.start_at = args
+        .start_at_unix_us
+        .map(|us| std::time::UNIX_EPOCH + std::time::Duration::from_micros(us));
+    let mut load = loadgen::LoadRun::new(config).map_err(|e| match e {
+        loadgen::LoadError::Config(m) => LoadCmdError::Usage(m),
+        other => LoadCmdError::Run(other.to_string()),
+    })?;
+    let clock = load.clock();
+    let mut ops = load.take_ops().expect("the scenario streams ops");
+    let mut intervals = load.take_intervals();
+    let (end_tx, end_rx) = tokio::sync::oneshot::channel::<EndWire>();
+    // One writer owns stdout, so lines never interleave.
+    let writer = tokio::spawn(async move {
+        let mut out = tokio::io::BufWriter::new(tokio::io::stdout());
+        let put = async |out: &mut tokio::io::BufWriter<tokio::io::Stdout>, line: Line| {
+            out.write_all(line.to_json_line().as_bytes()).await
+        };
+        let origin = tokio::select! {
+            _ = clock.started() => clock.origin_unix_us(),
+            _ = intervals.recv() => None,
+        };
+        if let Some(unix_us) = origin {
+            put(&mut out, Line::Origin { unix_us }).await?;
+            out.flush().await?;
+        }
+        let (mut ops_open, mut secs_open, mut n) = (true, true, 0u32);
+        while ops_open || secs_open {
+            tokio::select! {
+                op = ops.recv(), if ops_open => match op {
+                    Some(op) => put(&mut out, Line::Op(OpWire::from(&op))).await?,
+                    None => ops_open = false,
+                },
+                sec = intervals.recv(), if secs_open => match sec {
+                    Some(sec) => {
+                        n += 1;
+                        let wire = IntervalWire::new(n, &sec)
+                            .map_err(|e| std::io::Error::other(e.to_string()))?;
+                        put(&mut out, Line::Interval(wire)).await?;
+                        out.flush().await?;
+                    }
+                    None => secs_open = false,
+                },
+            }
+        }
+        if let Ok(end) = end_rx.await {
+            put(&mut out, Line::End(end)).await?;
+        }
+        out.flush().await
+    });
+    // Stdin closing is the controller's stop.
+    let hangup = stop.child_token();
+    let watcher = tokio::spawn({
+        let hangup = hangup.clone();
+        async move {
+            let mut stdin = tokio::io::stdin();
+            let mut buf = [0u8; 64];
+            while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+            hangup.cancel();
+        }
+    });
+    let report = load.run(hangup).await;
+    watcher.abort();
+    let report = report.map_err(|e| LoadCmdError::Run(e.to_string()))?;
+    let _ = end_tx.send(EndWire::from(&report));
+    match writer.await {
+        Ok(Ok(())) => Ok(Exit::Pass),
+        Ok(Err(e)) => Err(LoadCmdError::Run(format!("the stream broke: {e}"))),
+        Err(e) => Err(LoadCmdError::Run(format!("the stream writer failed: {e}"))),
+    }
 }

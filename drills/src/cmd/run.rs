@@ -117,6 +117,13 @@ pub async fn run(args: RunArgs, exe: PathBuf, stop: CancellationToken) -> Result
             }
             Some(plan)
         }
+        None if !scenario.load.from.is_empty() => {
+            return Err(RunError::Hosts(format!(
+                "{}: [load] from names hosts ({}); give them with --hosts FILE or [[host]] tables",
+                scenario.name,
+                scenario.load.from.join(", ")
+            )));
+        }
         None => None,
     };
     let opts = RunOptions {

@@ -67,9 +67,9 @@ pub fn library(dir: Option<&Path>) -> Result<Vec<Scenario>, SuiteError> {
         .map(|f| Scenario::from_file(f))
         .collect::<Result<_, _>>()?;
     for (i, s) in scenarios.iter().enumerate() {
-        if s.hosts.is_some() {
+        if s.hosts.is_some() || !s.load.from.is_empty() {
             return Err(SuiteError::Usage(format!(
-                "{}: {} has [[host]] tables; a suite runs on this machine (run it with `raftdrill run`)",
+                "{}: {} has [[host]] tables or [load] from; a suite runs on this machine (run it with `raftdrill run`)",
                 dir.display(),
                 s.name
             )));

@@ -28,6 +28,7 @@ pub mod on_hosts;
 pub mod poller;
 pub mod progress;
 pub mod read_back;
+pub mod remote_load;
 pub mod results;
 pub mod rig;
 
@@ -36,7 +37,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use loadgen::history::OpRecord;
-use loadgen::{LoadRun, RunClock, Snapshot};
+use loadgen::{LoadReport, LoadRun, RunClock, Snapshot};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -109,15 +110,33 @@ impl HostPlan {
         if scenario.cluster.target != TargetKind::Reference {
             out.insert(0, "--hosts runs the reference store only".into());
         }
-        let hosts = self.file.host.len() as u64;
-        if scenario.cluster.nodes != hosts {
-            out.insert(
-                0,
-                format!(
-                    "the scenario has {} nodes and the hosts file {hosts} hosts (one node per host)",
-                    scenario.cluster.nodes
-                ),
-            );
+        match self.file.split(&scenario.load.from) {
+            Err(e) => out.insert(0, e),
+            Ok((nodes, load)) => {
+                if let Some(Err(e)) = (!load.is_empty())
+                    .then(|| remote_load::generator_flags(scenario, &[], 0, load.len(), 0))
+                {
+                    out.push(e);
+                }
+                let hosts = nodes.host.len() as u64;
+                if scenario.cluster.nodes != hosts {
+                    let load = if scenario.load.from.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            " that do not run the load ({})",
+                            scenario.load.from.join(", ")
+                        )
+                    };
+                    out.insert(
+                        0,
+                        format!(
+                            "the scenario has {} nodes and the hosts file {hosts} hosts{load} (one node per host)",
+                            scenario.cluster.nodes
+                        ),
+                    );
+                }
+            }
         }
         out
     }
@@ -152,6 +171,55 @@ pub enum DrillError {
     /// The hosts could not be readied or their nodes did not start.
     #[error(transparent)]
     Hosts(#[from] crate::hosts::HostsError),
+    /// The load on hosts (`[load] from`) failed.
+    #[error(transparent)]
+    RemoteLoad(#[from] remote_load::RemoteLoadError),
+    /// The load on hosts could not be set up.
+    #[error("{0}")]
+    LoadHosts(String),
+}
+
+/// The drill's load: on this machine, or on hosts (`[load] from`).
+enum Load {
+    Local(LoadRun),
+    Remote(remote_load::RemoteLoad),
+}
+
+impl Load {
+    fn clock(&self) -> Arc<RunClock> {
+        match self {
+            Load::Local(l) => l.clock(),
+            Load::Remote(r) => r.clock(),
+        }
+    }
+
+    fn snapshots(&self) -> watch::Receiver<Snapshot> {
+        match self {
+            Load::Local(l) => l.snapshots(),
+            Load::Remote(r) => r.snapshots(),
+        }
+    }
+
+    fn take_ops(&mut self) -> Option<mpsc::UnboundedReceiver<OpRecord>> {
+        match self {
+            Load::Local(l) => l.take_ops(),
+            Load::Remote(r) => r.take_ops(),
+        }
+    }
+
+    /// Runs it; for load on hosts, also each generator's own figures.
+    async fn run(
+        self,
+        stop: CancellationToken,
+    ) -> Result<(LoadReport, Option<Vec<results::GeneratorInfo>>), DrillError> {
+        match self {
+            Load::Local(l) => Ok((l.run(stop).await?, None)),
+            Load::Remote(r) => {
+                let (report, generators) = r.run(stop).await?;
+                Ok((report, Some(generators)))
+            }
+        }
+    }
 }
 
 /// Where a drill is, for the live view and the progress line.
@@ -225,7 +293,7 @@ pub struct Drill {
     started_at: std::time::SystemTime,
     rig: Option<Arc<Rig>>,
     endpoints: Vec<String>,
-    load: LoadRun,
+    load: Load,
     ops: Option<mpsc::UnboundedReceiver<OpRecord>>,
     views: watch::Sender<ClusterView>,
     phase: watch::Sender<Phase>,
@@ -237,6 +305,20 @@ impl Drill {
     /// Creates the results folder, starts the proxies and the nodes, and waits for a leader.
     pub async fn prepare(scenario: Scenario, opts: RunOptions) -> Result<Drill, DrillError> {
         let (scenario, dir, started_at) = Self::folder(scenario, &opts)?;
+        // Load hosts are readied before any node starts: a host unfit for either is an error
+        // before anything runs.
+        let load_hosts = match &opts.hosts {
+            Some(plan) if !scenario.load.from.is_empty() => {
+                let (_, specs) = plan
+                    .file
+                    .split(&scenario.load.from)
+                    .map_err(DrillError::LoadHosts)?;
+                Some(Arc::new(
+                    crate::hosts::LoadHosts::prepare(&specs, &opts.exe).await?,
+                ))
+            }
+            _ => None,
+        };
         let start = NodeStart {
             exe: opts.exe.clone(),
             etcd_bin: opts.etcd_bin.clone(),
@@ -247,8 +329,17 @@ impl Drill {
         // Nodes on hosts answer admin calls only with the run's token.
         let admin = nodes.hosts().map(|h| h.admin().clone()).unwrap_or_default();
         let endpoints = nodes.client_urls();
-        let mut load =
-            LoadRun::new(scenario.load_config(endpoints.clone(), Some(&dir), opts.seed))?;
+        let mut load = match load_hosts {
+            Some(hosts) => Load::Remote(
+                remote_load::RemoteLoad::new(&scenario, &endpoints, hosts, dir.clone(), opts.seed)
+                    .map_err(DrillError::LoadHosts)?,
+            ),
+            None => Load::Local(LoadRun::new(scenario.load_config(
+                endpoints.clone(),
+                Some(&dir),
+                opts.seed,
+            ))?),
+        };
         let ops = load.take_ops();
         let rig = Arc::new(Rig {
             nodes: tokio::sync::Mutex::new(nodes),
@@ -279,7 +370,11 @@ impl Drill {
         scenario.faults.clear();
         scenario.checks.lost_writes = false;
         let (scenario, dir, started_at) = Self::folder(scenario, &opts)?;
-        let load = LoadRun::new(scenario.load_config(endpoints.clone(), Some(&dir), opts.seed))?;
+        let load = Load::Local(LoadRun::new(scenario.load_config(
+            endpoints.clone(),
+            Some(&dir),
+            opts.seed,
+        ))?);
         Ok(Self::assemble(
             scenario, opts, dir, started_at, None, endpoints, load, None,
         ))
@@ -311,7 +406,7 @@ impl Drill {
         started_at: std::time::SystemTime,
         rig: Option<Arc<Rig>>,
         endpoints: Vec<String>,
-        load: LoadRun,
+        load: Load,
         ops: Option<mpsc::UnboundedReceiver<OpRecord>>,
     ) -> Drill {
         Drill {
@@ -413,9 +508,10 @@ impl Drill {
             ))
         });
 
+        let remote = matches!(load, Load::Remote(_));
         let report = load.run(stop.clone()).await;
         // The load generator also hears SIGINT itself and may stop before `stop` is cancelled.
-        let aborted = stop.is_cancelled() || report.as_ref().is_ok_and(|r| r.canceled);
+        let aborted = stop.is_cancelled() || report.as_ref().is_ok_and(|(r, _)| r.canceled);
         background.cancel();
         if let Some(s) = schedule {
             let _ = s.await;
@@ -428,7 +524,15 @@ impl Drill {
         if let Some(p) = progress {
             let _ = p.await;
         }
-        let report = report?;
+        let (report, generators) = match report {
+            Ok(r) => r,
+            Err(e) => {
+                if let Some(rig) = rig {
+                    stop_rig(rig).await;
+                }
+                return Err(e);
+            }
+        };
         let tracked = match tracker {
             Some(t) => t.await.unwrap_or_default(),
             None => Tracked::default(),
@@ -448,6 +552,9 @@ impl Drill {
         } else if aborted {
             let stopped = "the run was stopped before its end";
             (crate::check::LinearSummary::skipped(stopped), None)
+        } else if remote {
+            let why = "the load ran on hosts ([load] from); their histories are not merged";
+            (crate::check::LinearSummary::skipped(why), None)
         } else {
             let limit = scenario.checks.check_time_limit;
             let reads = scenario.load.consistency;
@@ -497,6 +604,7 @@ impl Drill {
         let target = results::TargetInfo {
             endpoints: rig.is_none().then_some(endpoints),
             hosts,
+            generators,
         };
         let summary = results::Summary::build(&inputs, &verdict, started_at, opts.seed, target);
         results::write_all(&dir, &summary, &inputs)
@@ -666,7 +774,11 @@ async fn start_on_hosts(
         node_flags: scenario.cluster.node_flags(),
         token,
     };
-    let cluster = HostCluster::prepare(&plan.file, opts).await?;
+    let (file, _) = plan
+        .file
+        .split(&scenario.load.from)
+        .map_err(HostsError::Local)?;
+    let cluster = HostCluster::prepare(&file, opts).await?;
     let started = async {
         cluster.start_all().await?;
         cluster.wait_for_leader(Duration::from_secs(30)).await

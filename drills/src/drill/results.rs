@@ -148,6 +148,30 @@ pub struct TargetInfo {
     pub endpoints: Option<Vec<String>>,
     /// For a run on hosts: the hosts.
     pub hosts: Option<Vec<HostInfo>>,
+    /// For load from hosts (`[load] from`): each generator's host and its own counts.
+    pub generators: Option<Vec<GeneratorInfo>>,
+}
+
+/// One load generator on a host (`[load] from`), as `load.generators` of summary.json. Its
+/// counts are those it reported itself; the run's totals are their merge.
+#[derive(Debug, Clone, Serialize)]
+pub struct GeneratorInfo {
+    /// Its host's name in the hosts file.
+    pub host: String,
+    /// The host's address.
+    pub addr: String,
+    /// The host's clock less the controller's, ms.
+    pub clock_offset_ms: f64,
+    /// The round trip the offset was measured in, ms.
+    pub clock_rtt_ms: f64,
+    /// Its share: ops/s (open loop) or users (closed loop).
+    pub share: f64,
+    /// Operations it completed in the judged part of the run.
+    pub ops: u64,
+    /// Of those, ok.
+    pub ok: u64,
+    /// Open loop: planned operations it never started.
+    pub dropped: u64,
 }
 
 /// `load` of summary.json.
@@ -173,6 +197,9 @@ pub struct LoadInfo {
     pub dropped: u64,
     /// Open loop: operations the plan held.
     pub planned: Option<u64>,
+    /// Load from hosts: the generators, each with its own counts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generators: Option<Vec<GeneratorInfo>>,
 }
 
 /// `checks` of summary.json.
@@ -230,6 +257,7 @@ impl Summary {
                 late: i.report.counts().late,
                 dropped: i.report.dropped,
                 planned: i.report.planned,
+                generators: target.generators.clone(),
             },
             measured: LoadSummary::new(i.report, v.thresholds.clone()),
             counts: *i.report.counts(),

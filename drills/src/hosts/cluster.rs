@@ -24,7 +24,7 @@ use crate::admin::AdminClient;
 use crate::local_cluster::agreed_leader;
 
 /// How long one control command may take (a copy of the binary gets longer).
-const CALL: Duration = Duration::from_secs(15);
+pub(super) const CALL: Duration = Duration::from_secs(15);
 /// How long copying the binary to a host may take.
 const COPY: Duration = Duration::from_secs(300);
 /// A shell test that process `$p` runs: it exists and is not a zombie (a killed node's parent
@@ -694,18 +694,7 @@ async fn ready_host(
         ));
     }
     if !lines.contains(&local_sum) {
-        let bytes = tokio::fs::read(&opts.exe)
-            .await
-            .map_err(|e| HostsError::Local(format!("{}: {e}", opts.exe.display())))?;
-        ssh.run_with_input(
-            &format!(
-                "cat > {dir}/.raftdrill.part && chmod 755 {dir}/.raftdrill.part && \
-                 mv {dir}/.raftdrill.part {dir}/raftdrill"
-            ),
-            Some(&bytes),
-            COPY,
-        )
-        .await?;
+        install_binary(&ssh, &spec, &opts.exe).await?;
     }
     // Every run starts its nodes empty, as a cluster on this machine does: the data and the
     // log of an earlier run on this host go.
@@ -728,6 +717,29 @@ async fn ready_host(
         clock_offset_s,
         clock_rtt_s,
     })
+}
+
+/// Copies `exe` to `data_dir/raftdrill` on the host (through a temporary name, so a binary
+/// in use is replaced, not overwritten).
+pub(super) async fn install_binary(
+    ssh: &Ssh,
+    spec: &HostSpec,
+    exe: &Path,
+) -> Result<(), HostsError> {
+    let dir = quote(&spec.data_dir.display().to_string());
+    let bytes = tokio::fs::read(exe)
+        .await
+        .map_err(|e| HostsError::Local(format!("{}: {e}", exe.display())))?;
+    ssh.run_with_input(
+        &format!(
+            "cat > {dir}/.raftdrill.part && chmod 755 {dir}/.raftdrill.part && \
+             mv {dir}/.raftdrill.part {dir}/raftdrill"
+        ),
+        Some(&bytes),
+        COPY,
+    )
+    .await?;
+    Ok(())
 }
 
 /// The host's clock less this machine's, from the midpoint of the shortest of five round
@@ -782,7 +794,7 @@ fn unix_s() -> f64 {
 }
 
 /// The sha256 of a local file, by coreutils' `sha256sum`.
-async fn sha256(path: &Path) -> Result<String, HostsError> {
+pub(super) async fn sha256(path: &Path) -> Result<String, HostsError> {
     let out = tokio::process::Command::new("sha256sum")
         .arg(path)
         .output()

@@ -163,6 +163,41 @@ impl HostsFile {
         self.placement().map(|_| ())
     }
 
+    /// The first of `names` that names no host here.
+    pub fn unknown<'a>(&self, names: &'a [String]) -> Option<&'a String> {
+        names
+            .iter()
+            .find(|n| !self.host.iter().any(|h| &h.name == *n))
+    }
+
+    /// The hosts split in two: those that run nodes (in file order) and those named in
+    /// `load_from` (in its order), which run the load. A load host placed on a node is an
+    /// error, as is a name no host has.
+    pub fn split(&self, load_from: &[String]) -> Result<(HostsFile, Vec<HostSpec>), String> {
+        if let Some(n) = self.unknown(load_from) {
+            return Err(format!(
+                "[load] from names host {n:?}, which the hosts file lacks"
+            ));
+        }
+        let mut load = Vec::new();
+        for name in load_from {
+            let h = self.host.iter().find(|h| &h.name == name).expect("known");
+            if let Some(node) = h.node {
+                return Err(format!(
+                    "host {name} runs the load ([load] from) and node {node} (node = {node})"
+                ));
+            }
+            load.push(h.clone());
+        }
+        let nodes = self
+            .host
+            .iter()
+            .filter(|h| !load_from.contains(&h.name))
+            .cloned()
+            .collect();
+        Ok((HostsFile { host: nodes }, load))
+    }
+
     /// Which host runs which node: `(node id, host)` in id order. Hosts with `node = N` take
     /// node N; the others take the lowest free ids in file order.
     pub fn placement(&self) -> Result<Vec<(u64, &HostSpec)>, String> {

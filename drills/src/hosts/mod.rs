@@ -3,9 +3,11 @@
 
 pub mod cluster;
 pub mod file;
+pub mod load;
 pub mod ssh;
 pub mod testnet;
 
 pub use cluster::{HostCluster, HostNode, HostOptions, HostsError};
 pub use file::{HostSpec, HostsFile, HostsFileError};
+pub use load::{LoadHost, LoadHosts};
 pub use ssh::{Ssh, SshError};

@@ -195,6 +195,14 @@ impl Ssh {
         cmd.spawn().map_err(|e| SshError::NoClient(e.to_string()))
     }
 
+    /// Starts `remote` with stdin, stdout and stderr piped (for a long-running command whose
+    /// errors the caller reports); the `ssh` process is killed when the child is dropped.
+    pub fn spawn_piped(&self, remote: &str) -> Result<tokio::process::Child, SshError> {
+        let mut cmd = self.command(remote);
+        cmd.stdin(Stdio::piped());
+        cmd.spawn().map_err(|e| SshError::NoClient(e.to_string()))
+    }
+
     /// Runs `remote` (a shell command line) within `limit`.
     pub async fn run(&self, remote: &str, limit: Duration) -> Result<Output, SshError> {
         self.run_with_input(remote, None, limit).await

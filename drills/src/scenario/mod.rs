@@ -181,6 +181,9 @@ pub struct LoadSpec {
     pub history: bool,
     /// Goose users (default; they write goose's report) or plain tasks.
     pub engine: Engine,
+    /// Hosts (by name) that run the load over SSH, each at its share of the rate or users;
+    /// empty: this machine runs it.
+    pub from: Vec<String>,
 }
 
 impl Default for LoadSpec {
@@ -197,6 +200,7 @@ impl Default for LoadSpec {
             timeout: Duration::from_secs(2),
             history: true,
             engine: Engine::Goose,
+            from: Vec::new(),
         }
     }
 }
@@ -275,6 +279,7 @@ impl Scenario {
         if let Some(dir) = out {
             c.history_path = l.history.then(|| dir.join("history.jsonl"));
             c.goose_report = Some(dir.join("goose-report.html"));
+            c.hlog_path = Some(dir.join("latency.hlog"));
         }
         c
     }

@@ -66,6 +66,8 @@ struct RawLoad {
     #[serde(default = "yes")]
     history: bool,
     engine: Option<Spanned<String>>,
+    /// Hosts that run the load (`raftdrill load` over SSH), instead of this machine.
+    from: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -213,6 +215,19 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError>
         .map(|f| fault(&ctx, f, duration, max_id))
         .collect::<Result<Vec<_>, _>>()?;
     faults.sort_by_key(|f| f.at);
+    let hosts = if raw.hosts.is_empty() {
+        None
+    } else {
+        let file = crate::hosts::HostsFile { host: raw.hosts };
+        file.check().map_err(|e| ctx.field("host", e))?;
+        if let (Some(unknown), Some(from)) = (file.unknown(&load.from), &raw.load.from) {
+            return Err(ctx.at(
+                from.span(),
+                format!("from names host {unknown:?}, which no [[host]] table has"),
+            ));
+        }
+        Some(file)
+    };
     let scenario = Scenario {
         name,
         description: raw.description,
@@ -223,13 +238,7 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError>
         thresholds,
         checks,
         expect: raw.expect.as_ref().map(|e| ctx.typed(e)).transpose()?,
-        hosts: if raw.hosts.is_empty() {
-            None
-        } else {
-            let file = crate::hosts::HostsFile { host: raw.hosts };
-            file.check().map_err(|e| ctx.field("host", e))?;
-            Some(file)
-        },
+        hosts,
     };
     if let Err(e) = scenario.check_target() {
         let place = raw.cluster.target.as_ref().map_or(0..0, |t| t.span());
@@ -300,6 +309,30 @@ fn cluster(ctx: &Ctx, c: &RawCluster) -> Result<ClusterSpec, ScenarioError> {
         election_timeout,
         unsafe_reads: c.unsafe_reads,
     })
+}
+
+/// `from = ["h4", "h5"]`: host names, none empty, none twice.
+fn load_hosts(
+    ctx: &Ctx,
+    from: &Option<Spanned<Vec<String>>>,
+) -> Result<Vec<String>, ScenarioError> {
+    let Some(from) = from else {
+        return Ok(Vec::new());
+    };
+    let names = from.get_ref();
+    if names.is_empty() {
+        return Err(ctx.at(from.span(), "from needs at least one host name"));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for n in names {
+        if n.trim().is_empty() {
+            return Err(ctx.at(from.span(), "from has an empty host name"));
+        }
+        if !seen.insert(n) {
+            return Err(ctx.at(from.span(), format!("from names host {n:?} twice")));
+        }
+    }
+    Ok(names.clone())
 }
 
 fn load(ctx: &Ctx, l: &RawLoad, duration: Duration) -> Result<LoadSpec, ScenarioError> {
@@ -375,6 +408,7 @@ fn load(ctx: &Ctx, l: &RawLoad, duration: Duration) -> Result<LoadSpec, Scenario
             .unwrap_or_default(),
         timeout,
         history: l.history,
+        from: load_hosts(ctx, &l.from)?,
         engine: l
             .engine
             .as_ref()

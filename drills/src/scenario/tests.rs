@@ -207,3 +207,57 @@ node = 1
     let e = Scenario::parse(&twice, "t.toml").unwrap_err().to_string();
     assert!(e.contains("appears twice"), "{e}");
 }
+
+#[test]
+fn load_from_names_hosts_and_splits_them_from_the_nodes() {
+    let base = r#"
+name = "load-from"
+duration = "10s"
+
+[load]
+workload = "a"
+rate = 100
+from = ["c"]
+
+[[host]]
+name = "a"
+addr = "10.0.0.11"
+ssh = "root@10.0.0.11"
+data_dir = "/srv/rd"
+
+[[host]]
+name = "b"
+addr = "10.0.0.12"
+ssh = "root@10.0.0.12"
+data_dir = "/srv/rd"
+
+[[host]]
+name = "c"
+addr = "10.0.0.13"
+ssh = "root@10.0.0.13"
+data_dir = "/srv/rd"
+"#;
+    let s = Scenario::parse(base, "t.toml").unwrap();
+    assert_eq!(s.load.from, ["c"]);
+    let (nodes, load) = s.hosts.as_ref().unwrap().split(&s.load.from).unwrap();
+    let names: Vec<&str> = nodes.host.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names, ["a", "b"]);
+    assert_eq!(load.len(), 1);
+    assert_eq!(load[0].name, "c");
+
+    let unknown = base.replace("from = [\"c\"]", "from = [\"d\"]");
+    let e = Scenario::parse(&unknown, "t.toml").unwrap_err();
+    assert_eq!(e.place, "8:8", "{e}");
+    assert!(e.message.contains("\"d\""), "{e}");
+    let twice = base.replace("from = [\"c\"]", "from = [\"c\", \"c\"]");
+    let e = Scenario::parse(&twice, "t.toml").unwrap_err().to_string();
+    assert!(e.contains("twice"), "{e}");
+    let empty = base.replace("from = [\"c\"]", "from = []");
+    let e = Scenario::parse(&empty, "t.toml").unwrap_err().to_string();
+    assert!(e.contains("at least one"), "{e}");
+    // A load host cannot also be placed on a node.
+    let placed = format!("{}\nnode = 1\n", base.trim_end());
+    let s = Scenario::parse(&placed, "t.toml").unwrap();
+    let e = s.hosts.unwrap().split(&s.load.from).unwrap_err();
+    assert!(e.contains("host c runs the load"), "{e}");
+}

@@ -389,6 +389,110 @@ lost_writes = true
     assert_no_rule_or_node_left(&net, 3);
 }
 
+/// `[load] from`: the nodes on 3 namespace hosts, the load from 2 others, each at half the
+/// rate, the leader killed meanwhile. The summary's op count is the sum of both generators'
+/// own counts, and of what each wrote in its own interval log on its host; the merged log
+/// holds the same. Nothing acknowledged by either generator is lost, and no generator or
+/// node is left running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root, openssh-server and iptables: .ci/run installs them"]
+async fn hosts_load_from_two_hosts_is_merged_and_loses_nothing() {
+    let _serial = serial().await;
+    let net = Testnet::up(5);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.toml");
+    std::fs::write(
+        &file,
+        r#"name = "load-from-hosts"
+description = "leader kill under load from two hosts"
+duration = "12s"
+
+[cluster]
+nodes = 3
+
+[load]
+workload = "a"
+rate = 120
+keys = 1000
+warmup = "0s"
+from = ["h4", "h5"]
+
+[[fault]]
+at = "4s"
+action = "kill"
+target = "leader"
+for = "3s"
+
+[thresholds]
+success_rate = { warn = "99%", break = "50%" }
+p99 = { warn = "800ms", break = "5s" }
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    let (f, o, h) = (
+        file.display().to_string(),
+        out.display().to_string(),
+        net.hosts.display().to_string(),
+    );
+    let res = raftdrill(
+        &["run", &f, "--hosts", &h, "--no-tui", "--out", &o],
+        dir.path(),
+        Duration::from_secs(180),
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    let s = checked_summary(&out.join("summary.json"));
+    assert_eq!(res.status.code(), Some(0), "{}\n{stderr}", s["reasons"]);
+    crate::drills::assert_no_loss("load from hosts", &s);
+    assert_eq!(s["cluster"]["hosts"].as_array().unwrap().len(), 3);
+    let gens = s["load"]["generators"].as_array().unwrap();
+    assert_eq!(gens.len(), 2, "{gens:?}");
+    let ops = s["totals"]["ops"].as_u64().unwrap();
+    let mut from_generators = 0;
+    let mut from_their_logs = 0;
+    for g in gens {
+        assert_eq!(g["share"].as_f64(), Some(60.0), "{g}");
+        let own = g["ops"].as_u64().unwrap();
+        assert!(own > 300, "each generator ran its share: {g}");
+        from_generators += own;
+        let host = g["host"].as_str().unwrap();
+        let log =
+            loadgen::output::hlog::read(&out.join(format!("load/{host}/latency.hlog"))).unwrap();
+        let logged: u64 = log
+            .iter()
+            .filter(|e| e.tag.is_none())
+            .map(|e| e.histogram.len())
+            .sum();
+        assert_eq!(logged, own, "{host}: its own log and its report agree");
+        from_their_logs += logged;
+    }
+    assert_eq!(
+        ops, from_generators,
+        "the summary's ops are the generators' sum"
+    );
+    assert_eq!(ops, from_their_logs);
+    let merged: u64 = loadgen::output::hlog::read(&out.join("latency.hlog"))
+        .unwrap()
+        .iter()
+        .filter(|e| e.tag.is_none())
+        .map(|e| e.histogram.len())
+        .sum();
+    assert_eq!(merged, ops, "the merged interval log holds every operation");
+    let r = &s["recovery"][0];
+    assert!(r["leader_elected_after_s"].is_number(), "{r}");
+    assert_eq!(
+        s["checks"]["linearizability"]["status"], "skipped",
+        "histories of several generators are not checked, and not passed"
+    );
+    let left: Vec<String> = processes_mentioning(&net.dir)
+        .into_iter()
+        .filter(|p| p.contains(" load "))
+        .collect();
+    assert!(left.is_empty(), "generators left running: {left:?}");
+    assert_no_rule_or_node_left(&net, 3);
+}
+
 /// A scenario with a fault the hosts cannot make is refused before anything starts: exit 2,
 /// one line naming the fault. The hosts are never contacted (none exist at these addresses).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -414,6 +518,57 @@ async fn a_fault_hosts_cannot_make_is_refused_before_anything_starts() {
     let stderr = String::from_utf8_lossy(&res.stderr);
     assert_eq!(res.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("fault 1 (delay)"), "{stderr}");
+    assert!(
+        !dir.path().join("results").exists(),
+        "nothing may be written"
+    );
+}
+
+/// `[load] from` needs hosts, and hosts enough for both the nodes and the load: each mistake
+/// is one line and exit 2 before anything starts (no host exists at these addresses).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_from_without_its_hosts_is_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("s.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"lf\"\nduration = \"5s\"\n[cluster]\nnodes = 3\n[load]\nworkload = \"a\"\nrate = 50\nfrom = [\"h3\"]\n",
+    )
+    .unwrap();
+    let hosts = dir.path().join("hosts.toml");
+    let mut text = String::new();
+    for i in 1..=3 {
+        text.push_str(&format!(
+            "[[host]]\nname = \"h{i}\"\naddr = \"198.18.0.{}\"\nssh = \"root@198.18.0.{}\"\ndata_dir = \"/srv/rd\"\n\n",
+            10 + i,
+            10 + i
+        ));
+    }
+    std::fs::write(&hosts, text).unwrap();
+    let (s, h) = (scenario.display().to_string(), hosts.display().to_string());
+    let no_hosts = raftdrill(
+        &["run", &s, "--no-tui"],
+        dir.path(),
+        Duration::from_secs(30),
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&no_hosts.stderr);
+    assert_eq!(no_hosts.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("[load] from names hosts (h3)"), "{stderr}");
+
+    let too_few = raftdrill(
+        &["run", &s, "--hosts", &h, "--no-tui"],
+        dir.path(),
+        Duration::from_secs(30),
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&too_few.stderr);
+    assert_eq!(too_few.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("3 nodes and the hosts file 2 hosts that do not run the load (h3)"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(
         !dir.path().join("results").exists(),
         "nothing may be written"

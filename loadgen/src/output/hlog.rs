@@ -86,11 +86,46 @@ pub fn spawn_writer(
     Ok((tx, task))
 }
 
+/// One histogram of an interval log.
+#[derive(Debug, Clone)]
+pub struct HlogEntry {
+    /// Its tag (an operation kind), or `None` for every operation.
+    pub tag: Option<String>,
+    /// Seconds from the log's base time to the interval's start.
+    pub start_s: f64,
+    /// The interval's length, seconds.
+    pub length_s: f64,
+    /// The latencies, µs.
+    pub histogram: hdrhistogram::Histogram<u64>,
+}
+
+/// Reads an interval log (this module's, or any HdrHistogram tool's with V2 histograms).
+pub fn read(path: &Path) -> Result<Vec<HlogEntry>, HlogError> {
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    let err = |detail: String| HlogError {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    let mut out = Vec::new();
+    for entry in IntervalLogIterator::new(&bytes) {
+        let LogEntry::Interval(i) = entry.map_err(|e| err(format!("{e:?}")))? else {
+            continue;
+        };
+        let histogram =
+            crate::stream::decode(i.encoded_histogram()).map_err(|e| err(e.to_string()))?;
+        out.push(HlogEntry {
+            tag: i.tag().map(|t| t.as_str().to_string()),
+            start_s: i.start_timestamp().as_secs_f64(),
+            length_s: i.duration().as_secs_f64(),
+            histogram,
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
-    use hdrhistogram::serialization::Deserializer;
-    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
-
     use super::*;
     use crate::metrics::{Accumulator, Snapshot, new_histogram};
     use crate::workload::OpKind;
@@ -118,28 +153,22 @@ mod tests {
         }
         drop(tx);
         assert_eq!(task.await.unwrap().unwrap(), 3);
-        let text = std::fs::read(&path).unwrap();
-        let mut counts = Vec::new();
-        let mut tagged = 0;
-        for entry in IntervalLogIterator::new(&text) {
-            if let LogEntry::Interval(i) = entry.unwrap() {
-                let bytes = base64::Engine::decode(
-                    &base64::engine::general_purpose::STANDARD,
-                    i.encoded_histogram(),
-                )
-                .unwrap();
-                let h: hdrhistogram::Histogram<u64> = Deserializer::new()
-                    .deserialize(&mut bytes.as_slice())
-                    .unwrap();
-                match i.tag() {
-                    None => counts.push(h.len()),
-                    Some(t) => {
-                        assert_eq!(t.as_str(), "read");
-                        tagged += 1;
-                    }
-                }
-            }
-        }
+        let entries = read(&path).unwrap();
+        let counts: Vec<u64> = entries
+            .iter()
+            .filter(|e| e.tag.is_none())
+            .map(|e| e.histogram.len())
+            .collect();
+        let tagged = entries
+            .iter()
+            .filter(|e| e.tag.as_deref() == Some("read"))
+            .count();
+        assert_eq!(
+            entries.len(),
+            6,
+            "one untagged and one tagged line a second"
+        );
+        assert_eq!(entries[2].start_s, 1.0);
         assert_eq!(counts, vec![100, 200, 300]);
         assert_eq!(tagged, 3);
     }
