@@ -190,6 +190,13 @@ pub struct CapacityArgs {
     /// The etcd binary (default: `etcd` on PATH).
     #[arg(long)]
     pub etcd_bin: Option<PathBuf>,
+    /// Run the nodes on these hosts over SSH (a hosts file: [[host]] tables), over the
+    /// scenario's own; `[load] from` hosts drive the load.
+    #[arg(long)]
+    pub hosts: Option<PathBuf>,
+    /// With hosts: the port every node listens on at its host's address.
+    #[arg(long, default_value_t = 7001)]
+    pub node_port: u16,
 }
 
 /// `raftdrill check`.
@@ -276,6 +283,9 @@ pub struct LoadArgs {
     /// histograms, the end) instead of the live view; the run stops when stdin closes.
     #[arg(long)]
     pub stream: bool,
+    /// Open loop: at most this many operations in flight (default: enough for the rate).
+    #[arg(long, requires = "rate")]
+    pub max_in_flight: Option<usize>,
     /// With --stream: start the clock at this moment (Unix microseconds, this host's clock).
     #[arg(long, requires = "stream")]
     pub start_at_unix_us: Option<u64>,

@@ -72,6 +72,19 @@ pub struct CapacityOptions {
     pub seed: u64,
     /// Where to publish progress for the live view; without it, one line per step on stderr.
     pub progress: Option<tokio::sync::watch::Sender<CapacityProgress>>,
+    /// Run the nodes on hosts over SSH (and the load on the `[load] from` hosts).
+    pub hosts: Option<crate::drill::HostPlan>,
+    /// The load hosts, once readied (set by [`run`]).
+    pub load_hosts: Option<std::sync::Arc<crate::hosts::LoadHosts>>,
+}
+
+/// Stops the search's cluster (nodes on hosts are not stopped by dropping it) and hands back
+/// the error that ended the search.
+async fn shut_down(cluster: Option<crate::drill::nodes::Nodes>, e: DrillError) -> DrillError {
+    if let Some(mut c) = cluster {
+        c.shutdown(Duration::from_secs(5)).await;
+    }
+    e
 }
 
 /// Runs the search; returns the report, its folder and the exit code (0 found, 1 not found).
@@ -91,6 +104,19 @@ pub async fn run(
         source,
     };
     std::fs::create_dir_all(dir.join("nodes")).map_err(|e| io(&dir, e))?;
+    let mut opts = opts;
+    if let Some(plan) = &opts.hosts
+        && !opts.scenario.load.from.is_empty()
+    {
+        // Readied once, before any node starts; every step's load runs there.
+        let (_, specs) = plan
+            .file
+            .split(&opts.scenario.load.from)
+            .map_err(DrillError::LoadHosts)?;
+        let hosts = crate::hosts::LoadHosts::prepare(&specs, &opts.exe).await?;
+        opts.load_hosts = Some(std::sync::Arc::new(hosts));
+    }
+    let opts = opts;
     let mut cluster = None;
     if !opts.with_faults {
         // Steps without faults need no link proxies between reference nodes.
@@ -98,14 +124,18 @@ pub async fn run(
             exe: opts.exe.clone(),
             etcd_bin: opts.etcd_bin.clone(),
             direct_links: true,
-            hosts: None,
+            hosts: opts.hosts.clone(),
         };
         // The steps carry no faults, so no disk faults either: no disks to mount.
         let mut healthy = opts.scenario.clone();
         healthy.faults.clear();
         cluster = Some(start_nodes(&healthy, &start, &dir).await?.0);
     }
-    let admin = AdminClient::new();
+    // Nodes on hosts answer admin calls only with the run's token.
+    let admin = cluster
+        .as_ref()
+        .and_then(|c| c.hosts().map(|h| h.admin().clone()))
+        .unwrap_or_else(AdminClient::new);
     let mut search = Search::new(opts.start_rate, opts.resolution, 1_000_000.0);
     let mut steps: Vec<StepResult> = Vec::new();
     let mut stopped: Option<String> = None;
@@ -131,9 +161,13 @@ pub async fn run(
             });
         }
         let offset = started.elapsed().as_secs_f64();
-        let (mut step, step_rows) = match &cluster {
-            Some(c) => step::step_on(c, &opts, rate, &dir, n, stop.clone()).await?,
-            None => step::step_with_faults(&opts, rate, &dir, n, stop.clone()).await?,
+        let stepped = match &cluster {
+            Some(c) => step::step_on(c, &opts, rate, &dir, n, stop.clone()).await,
+            None => step::step_with_faults(&opts, rate, &dir, n, stop.clone()).await,
+        };
+        let (mut step, step_rows) = match stepped {
+            Ok(s) => s,
+            Err(e) => return Err(shut_down(cluster, e).await),
         };
         step.rerun = search.is_rerun(rate);
         step.started_s = offset;
@@ -198,9 +232,20 @@ pub async fn run(
             Some(c) if stopped.is_none() && !stop.is_cancelled() => {
                 let a = answer.as_ref().map(|a| (a.target_rate, a.p99_ms));
                 let offset = started.elapsed().as_secs_f64();
-                let (mut v, v_rows) =
-                    verify::verify(c, &opts, users, a, opts.slo.p99_bound_ms(), stop.clone())
-                        .await?;
+                let verified = verify::verify(
+                    c,
+                    &opts,
+                    users,
+                    a,
+                    opts.slo.p99_bound_ms(),
+                    &dir,
+                    stop.clone(),
+                )
+                .await;
+                let (mut v, v_rows) = match verified {
+                    Ok(v) => v,
+                    Err(e) => return Err(shut_down(cluster, e).await),
+                };
                 v.started_s = offset;
                 v.ended_s = offset + v_rows.last().map_or(0.0, |r| r.t_s);
                 rows.extend(timeline::shift(v_rows, offset));

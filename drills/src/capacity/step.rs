@@ -18,6 +18,7 @@ use super::judge::Failure;
 use super::{CapacityOptions, CapacityProgress};
 use crate::admin::AdminClient;
 use crate::drill::nodes::Nodes;
+use crate::drill::remote_load::RemoteLoad;
 use crate::drill::{Drill, DrillError, RunOptions};
 use crate::local_cluster::agreed_leader;
 
@@ -233,6 +234,7 @@ pub async fn run_load(
     c: &Nodes,
     opts: &CapacityOptions,
     model: LoadModel,
+    out: &Path,
     stop: CancellationToken,
 ) -> Result<LoadReport, DrillError> {
     let mut scenario = opts.scenario.clone();
@@ -240,6 +242,28 @@ pub async fn run_load(
     scenario.load.warmup = opts.step_warmup;
     scenario.duration = opts.step_warmup + opts.step_duration;
     scenario.checks.lost_writes = false;
+    if let Some(hosts) = &opts.load_hosts {
+        // The step's load from the load hosts; its logs in `out`.
+        let mut load = RemoteLoad::new(
+            &scenario,
+            &c.client_urls(),
+            hosts.clone(),
+            out.to_path_buf(),
+            opts.seed,
+        )
+        .map_err(DrillError::LoadHosts)?;
+        // Nobody reads the operations here; dropping the receiver discards them.
+        drop(load.take_ops());
+        let forward = opts
+            .progress
+            .clone()
+            .map(|p| tokio::spawn(forward_snapshots(load.snapshots(), p)));
+        let report = load.run(stop).await;
+        if let Some(f) = forward {
+            f.abort();
+        }
+        return Ok(report?.0);
+    }
     let mut config = scenario.load_config(c.client_urls(), None, opts.seed);
     // Nobody reads the stream of operations here; left on, it would queue every one.
     config.stream_ops = false;
@@ -274,7 +298,8 @@ pub async fn step_on(
         rate,
         max_in_flight: pool,
     };
-    let report = run_load(c, opts, model, stop).await?;
+    let out = dir.join(format!("step-{n:02}-{rate:.0}"));
+    let report = run_load(c, opts, model, &out, stop).await?;
     let hgrm = dir.join(format!("step-{n:02}-{rate:.0}.hgrm"));
     std::fs::write(&hgrm, percentile_distribution(&report.totals.latency))
         .map_err(|source| DrillError::Io { path: hgrm, source })?;
@@ -357,7 +382,7 @@ pub async fn step_with_faults(
         direct_links: false,
         progress: false,
         etcd_bin: opts.etcd_bin.clone(),
-        hosts: None,
+        hosts: opts.hosts.clone(),
     };
     let drill = Drill::prepare(scenario, run).await?;
     let forward = opts

@@ -75,6 +75,7 @@ pub async fn verify(
     users: usize,
     answer: Option<(f64, f64)>,
     p99_bound: Option<f64>,
+    dir: &std::path::Path,
     stop: CancellationToken,
 ) -> Result<(Verification, Vec<TimelineRow>), DrillError> {
     if let Some(p) = &opts.progress {
@@ -84,7 +85,8 @@ pub async fn verify(
             p.current = Default::default();
         });
     }
-    let report = run_load(c, opts, LoadModel::closed(users, None), stop).await?;
+    let out = dir.join("verify");
+    let report = run_load(c, opts, LoadModel::closed(users, None), &out, stop).await?;
     let end_s = (opts.step_warmup + opts.step_duration).as_secs_f64();
     let f = flow(&report.snapshots, None, end_s);
     let latency = report.latency();

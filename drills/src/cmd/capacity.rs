@@ -31,12 +31,12 @@ pub async fn run(
         load_scenario(Some(args.scenario.as_deref().unwrap_or("baseline")))?,
         args.target,
     )?;
-    if scenario.hosts.is_some() || !scenario.load.from.is_empty() {
-        return Err(RunError::Hosts(format!(
-            "{} has [[host]] tables or [load] from; capacity runs on this machine (drills on hosts: `raftdrill run`)",
-            scenario.name
-        )));
-    }
+    let hosts = crate::cmd::run::host_plan(
+        &scenario,
+        args.hosts.as_deref(),
+        args.node_port,
+        !args.with_faults,
+    )?;
     let slo = match &args.slo {
         Some(text) => Slo::parse(text).map_err(|e| usage("--slo", e))?,
         None => Slo::from_warn_levels(&scenario.thresholds).map_err(|e| usage("--slo", e))?,
@@ -111,6 +111,8 @@ pub async fn run(
         out: args.out,
         seed: args.seed,
         progress,
+        hosts,
+        load_hosts: None,
     };
     let result = search(opts, stop).await;
     if let Some(view) = view

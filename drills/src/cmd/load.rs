@@ -67,7 +67,11 @@ pub fn scenario(args: &LoadArgs, thresholds: Thresholds) -> Result<Scenario, Loa
         }
         (Some(rate), _) => LoadModel::Open {
             rate,
-            max_in_flight: pool_for_rate(plan.peak(rate)),
+            max_in_flight: match args.max_in_flight {
+                Some(0) => return Err(usage("--max-in-flight must be at least 1".into())),
+                Some(n) => n,
+                None => pool_for_rate(plan.peak(rate)),
+            },
         },
         (None, Some(0)) => return Err(usage("--users must be at least 1".into())),
         (None, Some(users)) => LoadModel::closed(users, args.think_time),

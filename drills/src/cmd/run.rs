@@ -83,15 +83,16 @@ pub fn wants_tui(args: &RunArgs) -> bool {
     !args.no_tui && std::io::stdout().is_terminal()
 }
 
-/// Runs the drill; `stop` is cancelled by Ctrl-C or SIGTERM.
-pub async fn run(args: RunArgs, exe: PathBuf, stop: CancellationToken) -> Result<Exit, RunError> {
-    let scenario = with_target(load_scenario(args.scenario.as_deref())?, args.target)?;
-    for line in crate::drill::disks::clean_stale_mounts() {
-        eprintln!("raftdrill: {line}");
-    }
-    let tui = wants_tui(&args);
-    // `--hosts FILE` over the scenario's own `[[host]]` tables.
-    let hosts = match &args.hosts {
+/// The hosts to run on: `--hosts FILE` over the scenario's own `[[host]]` tables, checked
+/// against what the scenario asks (`without_faults`: its faults will not run, as in a capacity
+/// search without `--with-faults`). `[load] from` without hosts is an error. Exit 2 for each.
+pub fn host_plan(
+    scenario: &Scenario,
+    file: Option<&std::path::Path>,
+    port: u16,
+    without_faults: bool,
+) -> Result<Option<crate::drill::HostPlan>, RunError> {
+    let hosts = match file {
         Some(path) => Some((
             crate::hosts::HostsFile::load(path).map_err(|e| RunError::Hosts(e.to_string()))?,
             path.display().to_string(),
@@ -101,31 +102,40 @@ pub async fn run(args: RunArgs, exe: PathBuf, stop: CancellationToken) -> Result
             .clone()
             .map(|f| (f, "the scenario's [[host]] tables".to_string())),
     };
-    let hosts = match hosts {
-        Some((file, origin)) => {
-            let plan = crate::drill::HostPlan {
-                file,
-                port: args.node_port,
-            };
-            let refused = plan.refusals(&scenario);
-            if !refused.is_empty() {
-                return Err(RunError::Hosts(format!(
-                    "{} cannot run on the hosts of {origin}: {}",
-                    scenario.name,
-                    refused.join("; ")
-                )));
-            }
-            Some(plan)
-        }
-        None if !scenario.load.from.is_empty() => {
+    let Some((file, origin)) = hosts else {
+        if !scenario.load.from.is_empty() {
             return Err(RunError::Hosts(format!(
                 "{}: [load] from names hosts ({}); give them with --hosts FILE or [[host]] tables",
                 scenario.name,
                 scenario.load.from.join(", ")
             )));
         }
-        None => None,
+        return Ok(None);
     };
+    let plan = crate::drill::HostPlan { file, port };
+    let mut checked = scenario.clone();
+    if without_faults {
+        checked.faults.clear();
+    }
+    let refused = plan.refusals(&checked);
+    if !refused.is_empty() {
+        return Err(RunError::Hosts(format!(
+            "{} cannot run on the hosts of {origin}: {}",
+            scenario.name,
+            refused.join("; ")
+        )));
+    }
+    Ok(Some(plan))
+}
+
+/// Runs the drill; `stop` is cancelled by Ctrl-C or SIGTERM.
+pub async fn run(args: RunArgs, exe: PathBuf, stop: CancellationToken) -> Result<Exit, RunError> {
+    let scenario = with_target(load_scenario(args.scenario.as_deref())?, args.target)?;
+    for line in crate::drill::disks::clean_stale_mounts() {
+        eprintln!("raftdrill: {line}");
+    }
+    let tui = wants_tui(&args);
+    let hosts = host_plan(&scenario, args.hosts.as_deref(), args.node_port, false)?;
     let opts = RunOptions {
         out: args.out.clone(),
         seed: args.seed,

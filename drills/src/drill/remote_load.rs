@@ -97,9 +97,16 @@ pub fn generator_flags(
         f.extend(["--distribution".into(), d.as_str().into()]);
     }
     let share = match &l.model {
-        LoadModel::Open { rate, .. } => {
+        LoadModel::Open {
+            rate,
+            max_in_flight,
+        } => {
             let r = rate / n as f64;
             f.extend(["--rate".into(), format!("{r}")]);
+            f.extend([
+                "--max-in-flight".into(),
+                max_in_flight.div_ceil(n).to_string(),
+            ]);
             r
         }
         LoadModel::Closed { users, think } => {
@@ -129,6 +136,7 @@ impl RemoteLoad {
         dir: PathBuf,
         seed: u64,
     ) -> Result<Self, String> {
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let n = hosts.hosts().len();
         let plans = (0..n)
             .map(|g| generator_flags(scenario, endpoints, g, n, seed))

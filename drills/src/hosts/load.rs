@@ -35,6 +35,7 @@ impl LoadHost {
 }
 
 /// The load hosts of a run. Dropping it closes their SSH master connections.
+#[derive(Debug)]
 pub struct LoadHosts {
     hosts: Vec<LoadHost>,
     _control: tempfile::TempDir,

@@ -574,3 +574,91 @@ async fn load_from_without_its_hosts_is_refused_before_anything_starts() {
         "nothing may be written"
     );
 }
+
+/// `raftdrill capacity --hosts`: the nodes on 3 namespace hosts with a planted knee
+/// (`apply_delay = "10ms"`: at most ≈ 98 entries a second), each step's load from a fourth
+/// host. The search finds a rate below the knee and above the first step, each step keeps its
+/// generator's interval log, and nothing is left running on the hosts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root, openssh-server and iptables: .ci/run installs them"]
+async fn hosts_capacity_finds_the_planted_knee_with_load_from_a_host() {
+    let _serial = serial().await;
+    let net = Testnet::up(4);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("knee.toml");
+    std::fs::write(
+        &file,
+        r#"name = "knee-hosts"
+description = "a planted capacity limit, the load from a host"
+duration = "10s"
+
+[cluster]
+nodes = 3
+apply_delay = "10ms"
+
+[load]
+workload = "w"
+rate = 100
+keys = 1000
+from = ["h4"]
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("cap");
+    let (f, o, h) = (
+        file.display().to_string(),
+        out.display().to_string(),
+        net.hosts.display().to_string(),
+    );
+    let args = [
+        "capacity",
+        &f,
+        "--hosts",
+        &h,
+        "--slo",
+        "p99<300ms",
+        "--start-rate",
+        "40",
+        "--resolution",
+        "25%",
+        "--step-duration",
+        "3s",
+        "--step-warmup",
+        "1s",
+        "--no-tui",
+        "--out",
+        &o,
+    ];
+    let res = raftdrill(&args, dir.path(), Duration::from_secs(300)).await;
+    let stdout = String::from_utf8_lossy(&res.stdout);
+    assert_eq!(
+        res.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let cap: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("capacity.json")).unwrap()).unwrap();
+    let answer = cap["answer_rate"].as_f64().unwrap();
+    assert!(
+        (40.0..100.0).contains(&answer),
+        "the answer lies between the first step and the knee: {answer}\n{stdout}"
+    );
+    let first = out.join("step-01-40/load/h4/latency.hlog");
+    let logged: u64 = loadgen::output::hlog::read(&first)
+        .unwrap()
+        .iter()
+        .filter(|e| e.tag.is_none())
+        .map(|e| e.histogram.len())
+        .sum();
+    assert!(
+        logged >= 120,
+        "the first step's generator logged its ops: {logged}"
+    );
+    let left: Vec<String> = processes_mentioning(&net.dir)
+        .into_iter()
+        .filter(|p| p.contains(" load ") || p.contains(" node "))
+        .collect();
+    assert!(left.is_empty(), "left running: {left:?}");
+    assert_no_rule_or_node_left(&net, 3);
+}
