@@ -51,6 +51,22 @@ pub enum Command {
     /// Serve one fault-injecting filesystem under a node's data dir (used by raftdrill itself).
     #[command(hide = true)]
     Faultfs(FaultfsArgs),
+    /// Serve the link proxies of one node on its host, driven over stdin (used by raftdrill
+    /// itself for link faults on hosts).
+    #[command(hide = true)]
+    Proxy(ProxyArgs),
+}
+
+/// `raftdrill proxy`.
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// A link: TO=LISTEN,UPSTREAM (the node `TO`'s address behind a proxy on LISTEN).
+    #[arg(long = "link", required = true, value_parser = parse_proxy_link)]
+    pub links: Vec<(u64, SocketAddr, SocketAddr)>,
+}
+
+fn parse_proxy_link(s: &str) -> Result<(u64, SocketAddr, SocketAddr), String> {
+    crate::proxy::remote::parse_link(s)
 }
 
 /// `raftdrill run`.

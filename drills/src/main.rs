@@ -14,7 +14,10 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let is_node = matches!(cli.command, Some(Command::Node(_) | Command::Faultfs(_)));
+    let is_node = matches!(
+        cli.command,
+        Some(Command::Node(_) | Command::Faultfs(_) | Command::Proxy(_))
+    );
     let default_level = if is_node { "info" } else { "warn" };
     // Set up before any load runs, so goose's `log` output goes through it too.
     tracing_subscriber::fmt()
@@ -83,6 +86,13 @@ async fn dispatch(cli: Cli) -> Result<Exit, (anyhow::Error, Exit)> {
         }
         Command::Faultfs(args) => {
             drills::cmd::faultfs::run(args)
+                .await
+                .map_err(|e| (e.into(), Exit::CannotRun))?;
+            Ok(Exit::Pass)
+        }
+        Command::Proxy(args) => {
+            let input = tokio::io::BufReader::new(tokio::io::stdin());
+            drills::proxy::remote::serve(&args.links, input, tokio::io::stdout())
                 .await
                 .map_err(|e| (e.into(), Exit::CannotRun))?;
             Ok(Exit::Pass)

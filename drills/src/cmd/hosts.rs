@@ -122,6 +122,7 @@ pub async fn cluster(
         }
         .node_flags(),
         token,
+        link_proxies: false,
     };
     let cluster = HostCluster::prepare(&file, opts).await?;
     tokio::pin!(stop);

@@ -773,6 +773,7 @@ async fn start_on_hosts(
         port: plan.port,
         node_flags: scenario.cluster.node_flags(),
         token,
+        link_proxies: on_hosts::needs_link_proxies(scenario),
     };
     let (file, _) = plan
         .file

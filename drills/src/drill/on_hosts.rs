@@ -2,9 +2,10 @@
 //! lock on the nodes so that the poller keeps its pace while a call is under way.
 //!
 //! What hosts can do is fixed here and checked before a drill starts ([`unsupported`]): signals
-//! to the node (kill, stop, pause, restart), and cuts by iptables DROP (isolate, partition,
-//! blackhole in either direction). Delays, bandwidth caps, resets, disk faults and membership
-//! changes are not done on hosts.
+//! to the node (kill, stop, pause, restart), cuts by iptables DROP (isolate, partition,
+//! blackhole in either direction), and delays, bandwidth caps and resets by link proxies on the
+//! sending hosts (started only for a scenario that has such a fault:
+//! [`needs_link_proxies`]). Disk faults, membership changes and wipes are not done on hosts.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use super::links;
 use super::poller::ClusterView;
 use super::rig::Rig;
 use crate::hosts::HostCluster;
+use crate::proxy::LinkMode;
 use crate::scenario::{Action, Scenario};
 
 /// How long a node on a host gets to stop after SIGTERM before SIGKILL.
@@ -36,11 +38,10 @@ pub fn unsupported(scenario: &Scenario) -> Vec<String> {
                 | Action::Isolate
                 | Action::Partition { .. }
                 | Action::Blackhole { .. }
+                | Action::Delay { .. }
+                | Action::Bandwidth { .. }
+                | Action::Reset { .. }
                 | Action::Heal => return None,
-                Action::Delay { .. } | Action::Bandwidth { .. } => {
-                    "needs tc netem/tbf on the hosts or link proxies there, which raftdrill does not run yet"
-                }
-                Action::Reset { .. } => "iptables cuts drop packets; resets are not made on hosts",
                 Action::Wipe | Action::WipeInPlace | Action::AddNode | Action::RemoveNode => {
                     "membership changes and wipes are not made on hosts"
                 }
@@ -49,6 +50,17 @@ pub fn unsupported(scenario: &Scenario) -> Vec<String> {
             Some(format!("fault {} ({}): {why}", i + 1, f.action.name()))
         })
         .collect()
+}
+
+/// Whether `scenario` has a link fault only a proxy can make (delay, bandwidth, reset): then
+/// the hosts run link proxies, and every peer connection takes that extra hop.
+pub fn needs_link_proxies(scenario: &Scenario) -> bool {
+    scenario.faults.iter().any(|f| {
+        matches!(
+            f.action,
+            Action::Delay { .. } | Action::Bandwidth { .. } | Action::Reset { .. }
+        )
+    })
 }
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -120,6 +132,29 @@ pub async fn apply(
             at = h.cut(&chosen).await.map_err(err)?;
             Some(Undo::Links(chosen))
         }
+        Action::Delay {
+            latency,
+            jitter,
+            direction,
+        } => {
+            let mode = LinkMode::Delay {
+                latency: *latency,
+                jitter: *jitter,
+            };
+            proxied(h, &set, *direction, mode, &mut at).await?
+        }
+        Action::Bandwidth {
+            bytes_per_sec,
+            direction,
+        } => {
+            let mode = LinkMode::Bandwidth {
+                bytes_per_sec: *bytes_per_sec,
+            };
+            proxied(h, &set, *direction, mode, &mut at).await?
+        }
+        Action::Reset { direction } => {
+            proxied(h, &set, *direction, LinkMode::Reset, &mut at).await?
+        }
         Action::Heal => {
             heal(h).await;
             None
@@ -127,6 +162,19 @@ pub async fn apply(
         other => return Err(format!("{} is not done on hosts", other.name())),
     };
     Ok((undo, at))
+}
+
+/// Puts the links of `set` in `direction` in `mode` on the sending hosts' proxies.
+async fn proxied(
+    h: &HostCluster,
+    set: &BTreeSet<NodeId>,
+    direction: crate::scenario::Direction,
+    mode: LinkMode,
+    at: &mut Option<f64>,
+) -> Result<Option<Undo>, String> {
+    let chosen = links::touching(h.links(), set, direction);
+    *at = h.set_links(&chosen, mode).await.map_err(err)?;
+    Ok(Some(Undo::Links(chosen)))
 }
 
 /// Undoes a fault applied by [`apply`].

@@ -19,6 +19,7 @@ use target_cluster::typ::NodeId;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 use super::file::{HostSpec, HostsFile};
+use super::links::{HostLinks, proxy_port};
 use super::ssh::{Ssh, SshError, quote};
 use crate::admin::AdminClient;
 use crate::local_cluster::agreed_leader;
@@ -106,6 +107,9 @@ pub struct HostOptions {
     pub node_flags: Vec<String>,
     /// The run's token (see `target_cluster::api::Auth`).
     pub token: String,
+    /// Run link proxies on the hosts (for delays, bandwidth caps and resets; they add a hop,
+    /// so only a scenario that needs them asks).
+    pub link_proxies: bool,
 }
 
 /// Nodes on hosts. Dropping it does not stop them: call [`HostCluster::stop`] (or
@@ -116,6 +120,8 @@ pub struct HostCluster {
     admin: AdminClient,
     /// What this controller did to the nodes and links; quick to read without SSH.
     state: Mutex<State>,
+    /// The link proxies, when asked for.
+    links: Option<HostLinks>,
     /// The control sockets of the SSH master connections.
     _control: tempfile::TempDir,
 }
@@ -133,10 +139,19 @@ impl HostCluster {
             .prefix("rdssh")
             .tempdir_in("/tmp")
             .map_err(|e| HostsError::Local(format!("a folder for SSH sockets: {e}")))?;
+        let proxy_ports: Vec<u16> = if opts.link_proxies {
+            placement
+                .iter()
+                .map(|(id, _)| proxy_port(opts.port, *id))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let checks = placement.into_iter().map(|(id, spec)| {
             let (spec, opts, sum) = (spec.clone(), opts.clone(), local_sum.clone());
             let socket = control.path().join(id.to_string());
-            async move { check_host(id, spec, &opts, &sum, socket).await }
+            let ports = &proxy_ports;
+            async move { check_host(id, spec, &opts, &sum, ports, socket).await }
         });
         let mut nodes = BTreeMap::new();
         let mut failed = None;
@@ -148,17 +163,26 @@ impl HostCluster {
                 Err(e) => failed = failed.or(Some(e)),
             }
         }
-        if let Some(e) = failed {
-            for n in nodes.values_mut() {
-                n.ssh.close_master();
+        let links = match failed {
+            Some(e) => Err(e),
+            None if opts.link_proxies => HostLinks::start(&nodes).await.map(Some),
+            None => Ok(None),
+        };
+        let links = match links {
+            Ok(l) => l,
+            Err(e) => {
+                for n in nodes.values_mut() {
+                    n.ssh.close_master();
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
+        };
         Ok(Self {
             nodes,
             opts,
             admin,
             state: Mutex::new(State::default()),
+            links,
             _control: control,
         })
     }
@@ -223,7 +247,13 @@ impl HostCluster {
         ];
         for (peer, p) in &self.nodes {
             if *peer != id {
-                args.extend(["--peer".into(), format!("{peer}={}", p.addr)]);
+                // Through this host's own proxy to the peer, when there are proxies.
+                let addr = self
+                    .links
+                    .as_ref()
+                    .and_then(|l| l.peer_addr(id, *peer))
+                    .unwrap_or(p.addr);
+                args.extend(["--peer".into(), format!("{peer}={addr}")]);
             }
         }
         if let Some(m) = members {
@@ -273,9 +303,14 @@ impl HostCluster {
     /// SIGKILL node `id`; returns when the host did it (see [`HostCluster::stamped`]).
     pub async fn kill(&self, id: NodeId) -> Result<Option<f64>, HostsError> {
         let at = self.signal(id, "KILL").await?;
-        let mut st = self.state();
-        st.running.remove(&id);
-        st.paused.remove(&id);
+        {
+            let mut st = self.state();
+            st.running.remove(&id);
+            st.paused.remove(&id);
+        }
+        if let Some(l) = &self.links {
+            l.node_down(id).await;
+        }
         Ok(at)
     }
 
@@ -283,9 +318,14 @@ impl HostCluster {
     pub async fn stop_node(&self, id: NodeId, grace: Duration) -> Result<Option<f64>, HostsError> {
         let n = self.node(id)?;
         clean_node(&n.ssh, &n.spec, grace).await?;
-        let mut st = self.state();
-        st.running.remove(&id);
-        st.paused.remove(&id);
+        {
+            let mut st = self.state();
+            st.running.remove(&id);
+            st.paused.remove(&id);
+        }
+        if let Some(l) = &self.links {
+            l.node_down(id).await;
+        }
         // The node is gone when the clean-up returns; its exit time is not recorded.
         Ok(None)
     }
@@ -401,8 +441,30 @@ impl HostCluster {
         Ok(at)
     }
 
-    /// Undoes [`HostCluster::cut`] for `links`.
+    /// Whether link faults beyond cuts (delay, bandwidth, reset) can be made: link proxies run.
+    pub fn has_link_proxies(&self) -> bool {
+        self.links.is_some()
+    }
+
+    /// Puts `links` in `mode` on their sending hosts' proxies; returns when the last host did.
+    pub async fn set_links(
+        &self,
+        links: &[(NodeId, NodeId)],
+        mode: crate::proxy::LinkMode,
+    ) -> Result<Option<f64>, HostsError> {
+        match &self.links {
+            Some(l) => l.set(links, mode).await,
+            None => Err(HostsError::Local(
+                "no link proxies run on the hosts for this scenario".into(),
+            )),
+        }
+    }
+
+    /// Undoes [`HostCluster::cut`] and [`HostCluster::set_links`] for `links`.
     pub async fn restore(&self, links: &[(NodeId, NodeId)]) -> Result<(), HostsError> {
+        if let Some(l) = &self.links {
+            l.restore(links).await?;
+        }
         self.on_hosts(self.link_rules(links, "-D")?).await?;
         let mut st = self.state();
         for l in links {
@@ -458,8 +520,11 @@ impl HostCluster {
         self.restore(&self.touching(id)).await
     }
 
-    /// Flushes raftdrill's rules on every host.
+    /// Flushes raftdrill's rules on every host and puts every proxied link in pass mode.
     pub async fn heal_links(&self) -> Result<(), HostsError> {
+        if let Some(l) = &self.links {
+            l.heal().await?;
+        }
         let line = format!(
             "if iptables -w -L {CHAIN} -n >/dev/null 2>&1; then iptables -w -F {CHAIN}; fi"
         );
@@ -498,6 +563,9 @@ impl HostCluster {
             .collect();
         if st.isolated.contains(&id) {
             out.push("clients drop".into());
+        }
+        if let Some(l) = &self.links {
+            out.extend(l.faults_of(id));
         }
         out
     }
@@ -562,6 +630,9 @@ impl HostCluster {
     /// each host is cleaned as far as it can be.
     /// (The SSH master connections close when the cluster is dropped.)
     pub async fn stop(&self, grace: Duration) -> Vec<HostsError> {
+        if let Some(l) = &self.links {
+            l.stop().await;
+        }
         let calls = self
             .nodes
             .values()
@@ -612,12 +683,16 @@ async fn clean_node(ssh: &Ssh, spec: &HostSpec, grace: Duration) -> Result<(), H
         "^{} node ",
         spec.data_dir.join("raftdrill").display()
     ));
+    let proxies = quote(&format!(
+        "^({}|./raftdrill) proxy ",
+        spec.data_dir.join("raftdrill").display()
+    ));
     let tenths = (grace.as_millis() / 100).max(1);
     let line = format!(
         "if [ -f {pid} ]; then p=\"$(cat {pid})\"; kill -TERM \"$p\" 2>/dev/null; kill -CONT \"$p\" 2>/dev/null; \
          i=0; while {ALIVE} && [ $i -lt {tenths} ]; do sleep 0.1; i=$((i+1)); done; \
          kill -KILL \"$p\" 2>/dev/null; rm -f {pid}; fi; \
-         pkill -KILL -f {pattern} 2>/dev/null; true"
+         pkill -KILL -f {pattern} 2>/dev/null; pkill -KILL -f {proxies} 2>/dev/null; true"
     );
     ssh.run(&line, grace + CALL).await?;
     Ok(())
@@ -630,6 +705,7 @@ async fn check_host(
     spec: HostSpec,
     opts: &HostOptions,
     local_sum: &str,
+    proxy_ports: &[u16],
     socket: PathBuf,
 ) -> Result<HostNode, HostsError> {
     let mut ssh = Ssh::new(&spec).map_err(|detail| HostsError::Unfit {
@@ -637,7 +713,7 @@ async fn check_host(
         detail,
     })?;
     ssh.open_master(socket, CALL).await?;
-    let ready = ready_host(id, spec, opts, local_sum, ssh.clone()).await;
+    let ready = ready_host(id, spec, opts, local_sum, proxy_ports, ssh.clone()).await;
     if ready.is_err() {
         ssh.close_master();
     }
@@ -649,6 +725,7 @@ async fn ready_host(
     spec: HostSpec,
     opts: &HostOptions,
     local_sum: &str,
+    proxy_ports: &[u16],
     ssh: Ssh,
 ) -> Result<HostNode, HostsError> {
     let unfit = |detail: String| HostsError::Unfit {
@@ -666,10 +743,14 @@ async fn ready_host(
             &format!(
                 "mkdir -p {dir} && echo ok; \
                  if [ -s {dir}/node.pid ] && kill -0 \"$(cat {dir}/node.pid)\" 2>/dev/null; then echo node-running; fi; \
-                 if ss -Htln 'sport = :{port}' | grep -q .; then echo port-busy; fi; \
+                 for p in {ports}; do if ss -Htln \"sport = :$p\" | grep -q .; then echo port-busy $p; fi; done; \
                  command -v iptables >/dev/null && echo iptables; \
                  sha256sum {dir}/raftdrill 2>/dev/null | cut -d' ' -f1",
-                port = opts.port
+                ports = std::iter::once(opts.port)
+                    .chain(proxy_ports.iter().copied())
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
             ),
             CALL,
         )
@@ -685,8 +766,8 @@ async fn ready_host(
             spec.data_dir.display()
         )));
     }
-    if lines.contains(&"port-busy") {
-        return Err(unfit(format!("port {} is in use", opts.port)));
+    if let Some(busy) = lines.iter().find_map(|l| l.strip_prefix("port-busy ")) {
+        return Err(unfit(format!("port {busy} is in use")));
     }
     if !lines.contains(&"iptables") {
         return Err(unfit(

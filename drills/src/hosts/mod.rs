@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod file;
+pub mod links;
 pub mod load;
 pub mod ssh;
 pub mod testnet;

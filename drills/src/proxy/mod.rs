@@ -30,6 +30,8 @@
 //! - `bucket`: the token bucket behind the bandwidth cap
 //! - `jitter`: the xorshift random source for delay jitter
 //! - `stats`: the counters and their [`ProxyStats`] snapshot
+//! - [`remote`]: `raftdrill proxy`, the link proxies of one node on its host, driven by JSON
+//!   lines over SSH (link faults on hosts)
 //! - [`attributed`]: [`AttributedProxy`], one listener for many links, each connection placed
 //!   on its link from its first HTTP request (for stores with one peer URL per member: etcd)
 
@@ -39,6 +41,7 @@ mod conn;
 mod held;
 mod jitter;
 mod pump;
+pub mod remote;
 mod stats;
 #[cfg(test)]
 mod tests;
