@@ -52,11 +52,6 @@ pub async fn run(
     stop: impl Future<Output = ()>,
 ) -> Result<(), ClusterCmdError> {
     if let Some(hosts) = args.hosts.clone() {
-        if args.target != TargetKind::Reference {
-            return Err(ClusterCmdError::Usage(
-                "--hosts runs the reference store only (etcd runs on this machine)".into(),
-            ));
-        }
         return Ok(super::hosts::cluster(args, hosts, exe, stop).await?);
     }
     match args.target {

@@ -9,9 +9,12 @@ use crate::cli::{ClusterArgs, HostsAction, HostsArgs, TestnetAction, TestnetArgs
 use crate::exit::Exit;
 use crate::hosts::cluster::clean_host;
 use crate::hosts::testnet::{self, TestnetError};
-use crate::hosts::{HostCluster, HostOptions, HostsError, HostsFile, HostsFileError, Ssh};
+use crate::hosts::{
+    HostCluster, HostOptions, HostStore, HostsError, HostsFile, HostsFileError, Ssh,
+};
 use crate::local_cluster::new_token;
 use crate::scenario::ClusterSpec;
+use loadgen::target::TargetKind;
 
 /// How long the nodes get to elect a first leader.
 const ELECTION_DEADLINE: Duration = Duration::from_secs(30);
@@ -123,6 +126,14 @@ pub async fn cluster(
         .node_flags(),
         token,
         link_proxies: false,
+        // etcd from each host's PATH, with etcd's own timings.
+        store: match args.target {
+            TargetKind::Reference => HostStore::Reference,
+            TargetKind::Etcd => HostStore::Etcd {
+                heartbeat: None,
+                election_timeout: None,
+            },
+        },
     };
     let cluster = HostCluster::prepare(&file, opts).await?;
     tokio::pin!(stop);
@@ -172,7 +183,12 @@ pub async fn cluster(
         }
         let _ = writeln!(
             out,
-            "try: raftdrill load --endpoints {} --rate 100 --duration 10s",
+            "try: raftdrill load{} --endpoints {} --rate 100 --duration 10s",
+            if cluster.store().is_etcd() {
+                " --target etcd"
+            } else {
+                ""
+            },
             cluster.urls().join(",")
         );
         let _ = writeln!(out, "Ctrl-C stops every node.");

@@ -107,8 +107,12 @@ impl HostPlan {
     /// Why `scenario` cannot run on these hosts, one line each (empty when it can).
     pub fn refusals(&self, scenario: &Scenario) -> Vec<String> {
         let mut out = on_hosts::unsupported(scenario);
-        if scenario.cluster.target != TargetKind::Reference {
-            out.insert(0, "--hosts runs the reference store only".into());
+        if scenario.cluster.target == TargetKind::Etcd && on_hosts::needs_link_proxies(scenario) {
+            out.push(
+                "delay, bandwidth and reset on hosts are made for the reference store only \
+                 (etcd's peer links are not proxied there)"
+                    .into(),
+            );
         }
         match self.file.split(&scenario.load.from) {
             Err(e) => out.insert(0, e),
@@ -774,6 +778,14 @@ async fn start_on_hosts(
         node_flags: scenario.cluster.node_flags(),
         token,
         link_proxies: on_hosts::needs_link_proxies(scenario),
+        store: match scenario.cluster.target {
+            TargetKind::Reference => crate::hosts::HostStore::Reference,
+            TargetKind::Etcd => crate::hosts::HostStore::Etcd {
+                heartbeat: scenario.cluster.heartbeat,
+                // etcd takes one election timeout and spreads it over [1×, 2×] itself.
+                election_timeout: scenario.cluster.election_timeout.map(|(min, _)| min),
+            },
+        },
     };
     let (file, _) = plan
         .file

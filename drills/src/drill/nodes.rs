@@ -62,8 +62,10 @@ impl Nodes {
     /// Which store this is.
     pub fn target(&self) -> TargetKind {
         match self {
-            Nodes::Reference(_) | Nodes::Hosts(_) => TargetKind::Reference,
+            Nodes::Reference(_) => TargetKind::Reference,
             Nodes::Etcd(_) => TargetKind::Etcd,
+            Nodes::Hosts(h) if h.cluster.store().is_etcd() => TargetKind::Etcd,
+            Nodes::Hosts(_) => TargetKind::Reference,
         }
     }
 
@@ -200,12 +202,7 @@ impl Nodes {
                         }))
                     }
                     Nodes::Etcd(e) => e.status_call(id).map(|c| Box::pin(c) as StatusCall),
-                    Nodes::Hosts(h) => {
-                        let (admin, url) = (h.cluster.admin().clone(), h.cluster.url(id));
-                        Some(Box::pin(async move {
-                            admin.status(&url, STATUS_TIMEOUT).await.ok()
-                        }))
-                    }
+                    Nodes::Hosts(h) => Some(h.cluster.status_call(id, STATUS_TIMEOUT)),
                 };
                 call.map(|c| (id, c))
             })

@@ -21,7 +21,9 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use super::file::{HostSpec, HostsFile};
 use super::links::{HostLinks, proxy_port};
 use super::ssh::{Ssh, SshError, quote};
+use super::store::{HostStore, etcd_args, etcd_status};
 use crate::admin::AdminClient;
+use crate::etcd::api::EtcdApi;
 use crate::local_cluster::agreed_leader;
 
 /// How long one control command may take (a copy of the binary gets longer).
@@ -110,6 +112,8 @@ pub struct HostOptions {
     /// Run link proxies on the hosts (for delays, bandwidth caps and resets; they add a hop,
     /// so only a scenario that needs them asks).
     pub link_proxies: bool,
+    /// The store the nodes run.
+    pub store: HostStore,
 }
 
 /// Nodes on hosts. Dropping it does not stop them: call [`HostCluster::stop`] (or
@@ -122,6 +126,8 @@ pub struct HostCluster {
     state: Mutex<State>,
     /// The link proxies, when asked for.
     links: Option<HostLinks>,
+    /// etcd's client API, for the status of etcd members.
+    etcd: EtcdApi,
     /// The control sockets of the SSH master connections.
     _control: tempfile::TempDir,
 }
@@ -183,6 +189,7 @@ impl HostCluster {
             admin,
             state: Mutex::new(State::default()),
             links,
+            etcd: EtcdApi::new(),
             _control: control,
         })
     }
@@ -190,6 +197,11 @@ impl HostCluster {
     /// The nodes.
     pub fn nodes(&self) -> &BTreeMap<NodeId, HostNode> {
         &self.nodes
+    }
+
+    /// The store the nodes run.
+    pub fn store(&self) -> &HostStore {
+        &self.opts.store
     }
 
     /// The admin client, with the token.
@@ -234,6 +246,19 @@ impl HostCluster {
     /// `node.pid`; `--initial-members` on the first start only.
     fn start_line(&self, id: NodeId, members: Option<&str>) -> String {
         let n = &self.nodes[&id];
+        if self.opts.store.is_etcd() {
+            let clients = self.nodes.iter().map(|(i, n)| (*i, n.addr)).collect();
+            let args = etcd_args(id, &clients, &n.spec.data_dir, &self.opts.store);
+            let args: Vec<String> = args.iter().map(|a| quote(a)).collect();
+            // etcd from the host's PATH; restarted on its data, it ignores the initial flags.
+            return format!(
+                "cd {dir} || exit 1; setsid etcd {args} >> {log} 2>&1 < /dev/null & echo $! > {pid}",
+                dir = quote(&n.spec.data_dir.display().to_string()),
+                args = args.join(" "),
+                log = n.path("node.log"),
+                pid = n.path("node.pid"),
+            );
+        }
         let mut args = vec![
             "node".to_string(),
             "--id".into(),
@@ -599,11 +624,27 @@ impl HostCluster {
 
     /// The status of every running node that answers.
     pub async fn statuses(&self) -> Vec<Status> {
-        let calls = self.answering().into_iter().map(|id| {
-            let (admin, url) = (self.admin.clone(), self.url(id));
-            async move { admin.status(&url, Duration::from_millis(500)).await.ok() }
-        });
+        let calls = self
+            .answering()
+            .into_iter()
+            .map(|id| self.status_call(id, Duration::from_millis(500)));
         join_all(calls).await.into_iter().flatten().collect()
+    }
+
+    /// A status call for node `id` that owns what it needs (reference `/status`, or etcd's
+    /// status and member list), so it can be awaited without holding the cluster.
+    pub fn status_call(
+        &self,
+        id: NodeId,
+        timeout: Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Status>> + Send>> {
+        let url = self.url(id);
+        if self.opts.store.is_etcd() {
+            Box::pin(etcd_status(self.etcd.clone(), url, id, timeout))
+        } else {
+            let admin = self.admin.clone();
+            Box::pin(async move { admin.status(&url, timeout).await.ok() })
+        }
     }
 
     /// Copies every node's log into `dir` as `<id>.log`.
@@ -687,12 +728,17 @@ async fn clean_node(ssh: &Ssh, spec: &HostSpec, grace: Duration) -> Result<(), H
         "^({}|./raftdrill) proxy ",
         spec.data_dir.join("raftdrill").display()
     ));
+    let etcd = quote(&format!(
+        "^etcd .*--data-dir={}( |$)",
+        spec.data_dir.join("data").display()
+    ));
     let tenths = (grace.as_millis() / 100).max(1);
     let line = format!(
         "if [ -f {pid} ]; then p=\"$(cat {pid})\"; kill -TERM \"$p\" 2>/dev/null; kill -CONT \"$p\" 2>/dev/null; \
          i=0; while {ALIVE} && [ $i -lt {tenths} ]; do sleep 0.1; i=$((i+1)); done; \
          kill -KILL \"$p\" 2>/dev/null; rm -f {pid}; fi; \
-         pkill -KILL -f {pattern} 2>/dev/null; pkill -KILL -f {proxies} 2>/dev/null; true"
+         pkill -KILL -f {pattern} 2>/dev/null; pkill -KILL -f {proxies} 2>/dev/null; \
+         pkill -KILL -f {etcd} 2>/dev/null; true"
     );
     ssh.run(&line, grace + CALL).await?;
     Ok(())
@@ -745,8 +791,10 @@ async fn ready_host(
                  if [ -s {dir}/node.pid ] && kill -0 \"$(cat {dir}/node.pid)\" 2>/dev/null; then echo node-running; fi; \
                  for p in {ports}; do if ss -Htln \"sport = :$p\" | grep -q .; then echo port-busy $p; fi; done; \
                  command -v iptables >/dev/null && echo iptables; \
+                 command -v etcd >/dev/null && echo etcd; \
                  sha256sum {dir}/raftdrill 2>/dev/null | cut -d' ' -f1",
                 ports = std::iter::once(opts.port)
+                    .chain(opts.store.is_etcd().then(|| opts.port.saturating_add(1)))
                     .chain(proxy_ports.iter().copied())
                     .map(|p| p.to_string())
                     .collect::<Vec<_>>()
@@ -774,7 +822,14 @@ async fn ready_host(
             "iptables is missing (install Debian's iptables): link faults need it".into(),
         ));
     }
-    if !lines.contains(&local_sum) {
+    if opts.store.is_etcd() && !lines.contains(&"etcd") {
+        return Err(unfit(
+            "etcd is not on the host's PATH (Debian: etcd-server)".into(),
+        ));
+    }
+    // etcd nodes need raftdrill only for link proxies.
+    let needs_binary = !opts.store.is_etcd() || opts.link_proxies;
+    if needs_binary && !lines.contains(&local_sum) {
         install_binary(&ssh, &spec, &opts.exe).await?;
     }
     // Every run starts its nodes empty, as a cluster on this machine does: the data and the

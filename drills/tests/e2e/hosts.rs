@@ -71,6 +71,7 @@ async fn host_cluster(net: &Testnet) -> (HostCluster, u64) {
         node_flags: Vec::new(),
         token: new_token().unwrap(),
         link_proxies: false,
+        store: Default::default(),
     };
     let c = HostCluster::prepare(&net.file(), opts)
         .await
@@ -757,5 +758,80 @@ p99 = { warn = "800ms", break = "5s" }
         !left.iter().any(|p| p.contains(" proxy ")),
         "proxies left running: {left:?}"
     );
+    assert_no_rule_or_node_left(&net, 3);
+}
+
+/// etcd on hosts: the hosts run etcd from their PATH (no raftdrill binary needed there), the
+/// leader is killed over SSH and comes back, and nothing acknowledged is lost; the members'
+/// logs come back and no etcd is left running. Needs Debian's etcd-server too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root, openssh-server, iptables and etcd-server: .ci/run installs them"]
+async fn hosts_etcd_leader_kill_across_namespace_hosts_loses_nothing() {
+    let _serial = serial().await;
+    let net = Testnet::up(3);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.toml");
+    std::fs::write(
+        &file,
+        r#"name = "hosts-etcd"
+description = "etcd on hosts: kill the leader"
+duration = "14s"
+
+[cluster]
+nodes = 3
+target = "etcd"
+
+[load]
+workload = "a"
+rate = 60
+keys = 1000
+warmup = "1s"
+
+[[fault]]
+at = "4s"
+action = "kill"
+target = "leader"
+for = "3s"
+
+[thresholds]
+success_rate = { warn = "99%", break = "50%" }
+p99 = { warn = "800ms", break = "5s" }
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    let (f, o, h) = (
+        file.display().to_string(),
+        out.display().to_string(),
+        net.hosts.display().to_string(),
+    );
+    let res = raftdrill(
+        &["run", &f, "--hosts", &h, "--no-tui", "--out", &o],
+        dir.path(),
+        Duration::from_secs(150),
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    let s = checked_summary(&out.join("summary.json"));
+    assert_eq!(res.status.code(), Some(0), "{}\n{stderr}", s["reasons"]);
+    assert_eq!(s["cluster"]["target"], "etcd");
+    crate::drills::assert_no_loss("etcd on hosts", &s);
+    let fault = &s["faults"][0];
+    assert!(fault["error"].is_null(), "{fault}");
+    let r = &s["recovery"][0];
+    assert!(r["leader_elected_after_s"].is_number(), "{r}");
+    assert!(r["unrecovered"].as_array().unwrap().is_empty(), "{r}");
+    for id in 1..=3 {
+        let log = std::fs::read_to_string(out.join(format!("nodes/{id}.log"))).unwrap();
+        assert!(
+            log.contains(&format!("m{id}")),
+            "member {id}'s own log: {log}"
+        );
+    }
+    let left: Vec<String> = processes_mentioning(&net.dir)
+        .into_iter()
+        .filter(|p| p.starts_with("etcd "))
+        .collect();
+    assert!(left.is_empty(), "etcd left running: {left:?}");
     assert_no_rule_or_node_left(&net, 3);
 }
