@@ -717,11 +717,13 @@ pub async fn clean_host(ssh: Ssh, spec: HostSpec, grace: Duration) -> Result<(),
 }
 
 /// Stops the node of `spec` by its pid file: TERM (and CONT, should it be paused), KILL after
-/// `grace`; then any node of this `data_dir`'s binary whose pid file is gone.
+/// `grace`; then any node, load generator, link proxy or etcd member of this `data_dir` whose
+/// pid file is gone.
 async fn clean_node(ssh: &Ssh, spec: &HostSpec, grace: Duration) -> Result<(), HostsError> {
     let pid = quote(&spec.data_dir.join("node.pid").display().to_string());
+    // Nodes, and load generators a crashed controller left on a load host.
     let pattern = quote(&format!(
-        "^{} node ",
+        "^{} (node|load) ",
         spec.data_dir.join("raftdrill").display()
     ));
     let proxies = quote(&format!(
