@@ -254,29 +254,32 @@ pub async fn run_load(
         .map_err(DrillError::LoadHosts)?;
         // Nobody reads the operations here; dropping the receiver discards them.
         drop(load.take_ops());
-        let forward = opts
-            .progress
-            .clone()
-            .map(|p| tokio::spawn(forward_snapshots(load.snapshots(), p)));
-        let report = load.run(stop).await;
-        if let Some(f) = forward {
-            f.abort();
-        }
+        let report = forwarding(opts, load.snapshots(), load.run(stop)).await;
         return Ok(report?.0);
     }
     let mut config = scenario.load_config(c.client_urls(), None, opts.seed);
     // Nobody reads the stream of operations here; left on, it would queue every one.
     config.stream_ops = false;
     let load = LoadRun::new(config)?;
+    let report = forwarding(opts, load.snapshots(), load.run(stop)).await;
+    Ok(report?)
+}
+
+/// Runs `load` while its snapshots go to the live view's progress, when there is one.
+async fn forwarding<T>(
+    opts: &CapacityOptions,
+    snapshots: tokio::sync::watch::Receiver<Snapshot>,
+    load: impl std::future::Future<Output = T>,
+) -> T {
     let forward = opts
         .progress
         .clone()
-        .map(|p| tokio::spawn(forward_snapshots(load.snapshots(), p)));
-    let report = load.run(stop).await;
+        .map(|p| tokio::spawn(forward_snapshots(snapshots, p)));
+    let out = load.await;
     if let Some(f) = forward {
         f.abort();
     }
-    Ok(report?)
+    out
 }
 
 /// One open-loop step on the shared cluster, not yet judged, and its timeline rows.

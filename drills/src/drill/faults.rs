@@ -328,31 +328,12 @@ async fn apply_here(
             let groups = partition_groups(groups.as_deref(), &set, view);
             link_fault(rig, |n| n.crossing(&groups), LinkMode::Blackhole).await
         }
-        Action::Delay {
-            latency,
-            jitter,
-            direction,
-        } => {
-            let mode = LinkMode::Delay {
-                latency: *latency,
-                jitter: *jitter,
-            };
-            link_fault(rig, |n| n.touching(&set, *direction), mode).await
-        }
-        Action::Bandwidth {
-            bytes_per_sec,
-            direction,
-        } => {
-            let mode = LinkMode::Bandwidth {
-                bytes_per_sec: *bytes_per_sec,
-            };
-            link_fault(rig, |n| n.touching(&set, *direction), mode).await
-        }
-        Action::Blackhole { direction } => {
-            link_fault(rig, |n| n.touching(&set, *direction), LinkMode::Blackhole).await
-        }
-        Action::Reset { direction } => {
-            link_fault(rig, |n| n.touching(&set, *direction), LinkMode::Reset).await
+        Action::Delay { .. }
+        | Action::Bandwidth { .. }
+        | Action::Blackhole { .. }
+        | Action::Reset { .. } => {
+            let (mode, direction) = super::links::mode_of(action).expect("a link mode action");
+            link_fault(rig, |n| n.touching(&set, direction), mode).await
         }
         Action::Heal => {
             heal_links_and_resume(rig).await;

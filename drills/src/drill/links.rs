@@ -180,6 +180,39 @@ impl LinkTable {
 }
 
 /// Short name of a mode for panels and logs.
+/// The link mode a fault puts its links in, and which of the target's links: the one mapping
+/// from a scenario's link actions to proxies, on one machine and on hosts. `None` for faults
+/// that are not link modes (cuts by partition groups, isolation, node and disk faults).
+pub fn mode_of(action: &crate::scenario::Action) -> Option<(LinkMode, Direction)> {
+    use crate::scenario::Action;
+    Some(match action {
+        Action::Delay {
+            latency,
+            jitter,
+            direction,
+        } => (
+            LinkMode::Delay {
+                latency: *latency,
+                jitter: *jitter,
+            },
+            *direction,
+        ),
+        Action::Bandwidth {
+            bytes_per_sec,
+            direction,
+        } => (
+            LinkMode::Bandwidth {
+                bytes_per_sec: *bytes_per_sec,
+            },
+            *direction,
+        ),
+        Action::Blackhole { direction } => (LinkMode::Blackhole, *direction),
+        Action::Reset { direction } => (LinkMode::Reset, *direction),
+        _ => return None,
+    })
+}
+
+/// The name of `mode` for the live view and the logs.
 pub fn mode_name(mode: LinkMode) -> String {
     match mode {
         LinkMode::Pass => "pass".into(),

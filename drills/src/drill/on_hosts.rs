@@ -55,12 +55,10 @@ pub fn unsupported(scenario: &Scenario) -> Vec<String> {
 /// Whether `scenario` has a link fault only a proxy can make (delay, bandwidth, reset): then
 /// the hosts run link proxies, and every peer connection takes that extra hop.
 pub fn needs_link_proxies(scenario: &Scenario) -> bool {
-    scenario.faults.iter().any(|f| {
-        matches!(
-            f.action,
-            Action::Delay { .. } | Action::Bandwidth { .. } | Action::Reset { .. }
-        )
-    })
+    scenario
+        .faults
+        .iter()
+        .any(|f| links::mode_of(&f.action).is_some_and(|(m, _)| m != LinkMode::Blackhole))
 }
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -132,28 +130,12 @@ pub async fn apply(
             at = h.cut(&chosen).await.map_err(err)?;
             Some(Undo::Links(chosen))
         }
-        Action::Delay {
-            latency,
-            jitter,
-            direction,
-        } => {
-            let mode = LinkMode::Delay {
-                latency: *latency,
-                jitter: *jitter,
-            };
-            proxied(h, &set, *direction, mode, &mut at).await?
-        }
-        Action::Bandwidth {
-            bytes_per_sec,
-            direction,
-        } => {
-            let mode = LinkMode::Bandwidth {
-                bytes_per_sec: *bytes_per_sec,
-            };
-            proxied(h, &set, *direction, mode, &mut at).await?
-        }
-        Action::Reset { direction } => {
-            proxied(h, &set, *direction, LinkMode::Reset, &mut at).await?
+        // Cuts are iptables rules (above); the other link modes are the proxies'.
+        Action::Delay { .. } | Action::Bandwidth { .. } | Action::Reset { .. } => {
+            let (mode, direction) = links::mode_of(action).expect("a link mode action");
+            let chosen = links::touching(h.links(), &set, direction);
+            at = h.set_links(&chosen, mode).await.map_err(err)?;
+            Some(Undo::Links(chosen))
         }
         Action::Heal => {
             heal(h).await;
@@ -162,19 +144,6 @@ pub async fn apply(
         other => return Err(format!("{} is not done on hosts", other.name())),
     };
     Ok((undo, at))
-}
-
-/// Puts the links of `set` in `direction` in `mode` on the sending hosts' proxies.
-async fn proxied(
-    h: &HostCluster,
-    set: &BTreeSet<NodeId>,
-    direction: crate::scenario::Direction,
-    mode: LinkMode,
-    at: &mut Option<f64>,
-) -> Result<Option<Undo>, String> {
-    let chosen = links::touching(h.links(), set, direction);
-    *at = h.set_links(&chosen, mode).await.map_err(err)?;
-    Ok(Some(Undo::Links(chosen)))
 }
 
 /// Undoes a fault applied by [`apply`].

@@ -900,7 +900,7 @@ pub async fn clock_offset(ssh: &Ssh) -> Result<(f64, f64), HostsError> {
     let mut lines = tokio::io::BufReader::new(stdout).lines();
     let mut best: Option<(f64, f64)> = None;
     for _ in 0..5 {
-        let t0 = unix_s();
+        let t0 = loadgen::unix_us_now() as f64 / 1e6;
         stdin
             .write_all(b"t\n")
             .await
@@ -910,7 +910,7 @@ pub async fn clock_offset(ssh: &Ssh) -> Result<(f64, f64), HostsError> {
             .map_err(|_| bad(format!("clock probe: no answer within {CALL:?}")))?
             .map_err(|e| bad(format!("clock probe: {e}")))?
             .ok_or_else(|| bad("clock probe: the session ended (ssh failed?)".into()))?;
-        let t1 = unix_s();
+        let t1 = loadgen::unix_us_now() as f64 / 1e6;
         let remote: f64 = line
             .trim()
             .parse()
@@ -923,12 +923,6 @@ pub async fn clock_offset(ssh: &Ssh) -> Result<(f64, f64), HostsError> {
     drop(stdin);
     let _ = tokio::time::timeout(CALL, session.wait()).await;
     Ok(best.expect("five samples"))
-}
-
-fn unix_s() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// The sha256 of a local file, by coreutils' `sha256sum`.

@@ -185,15 +185,9 @@ fn carry_out(proxies: &BTreeMap<u64, LinkProxy>, cmd: ProxyCommand) -> ProxyRepl
     }
     ProxyReply {
         ok: true,
-        unix_s: Some(unix_s()),
+        unix_s: Some(loadgen::unix_us_now() as f64 / 1e6),
         error: None,
     }
-}
-
-fn unix_s() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 #[cfg(test)]

@@ -210,6 +210,34 @@ async fn hosts_isolated_leader_times_out_and_the_rest_elect_a_leader() {
     assert_no_rule_or_node_left(&net, 3);
 }
 
+/// Runs the scenario `text` on `net`'s hosts (`raftdrill run --hosts`), which must pass
+/// (exit 0); returns its summary, its folder and the temporary folder that holds it.
+async fn drill_on_hosts(
+    net: &Testnet,
+    text: &str,
+    limit: Duration,
+) -> (serde_json::Value, PathBuf, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = dir.path().join("run");
+    let (f, o, h) = (
+        file.display().to_string(),
+        out.display().to_string(),
+        net.hosts.display().to_string(),
+    );
+    let res = raftdrill(
+        &["run", &f, "--hosts", &h, "--no-tui", "--out", &o],
+        dir.path(),
+        limit,
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    let s = checked_summary(&out.join("summary.json"));
+    assert_eq!(res.status.code(), Some(0), "{}\n{stderr}", s["reasons"]);
+    (s, out, dir)
+}
+
 /// No host of `net` keeps raftdrill's chain, and no node of it runs.
 fn assert_no_rule_or_node_left(net: &Testnet, hosts: u64) {
     for id in 1..=hosts {
@@ -308,10 +336,8 @@ async fn hosts_testnet_down_leaves_no_namespace_bridge_rule_or_process() {
 async fn hosts_drill_run_kills_and_isolates_the_leader_and_loses_nothing() {
     let _serial = serial().await;
     let net = Testnet::up(3);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("s.toml");
-    std::fs::write(
-        &file,
+    let (s, out, _dir) = drill_on_hosts(
+        &net,
         r#"name = "hosts-drill"
 description = "kill, then isolate, the leader on hosts"
 duration = "16s"
@@ -344,23 +370,9 @@ p99 = { warn = "800ms", break = "5s" }
 [checks]
 lost_writes = true
 "#,
-    )
-    .unwrap();
-    let out = dir.path().join("run");
-    let (f, o, h) = (
-        file.display().to_string(),
-        out.display().to_string(),
-        net.hosts.display().to_string(),
-    );
-    let res = raftdrill(
-        &["run", &f, "--hosts", &h, "--no-tui", "--out", &o],
-        dir.path(),
         Duration::from_secs(120),
     )
     .await;
-    let stderr = String::from_utf8_lossy(&res.stderr);
-    let s = checked_summary(&out.join("summary.json"));
-    assert_eq!(res.status.code(), Some(0), "{}\n{stderr}", s["reasons"]);
     crate::drills::assert_no_loss("hosts drill", &s);
     for (i, fault) in s["faults"].as_array().unwrap().iter().enumerate() {
         assert!(fault["error"].is_null(), "fault {i}: {fault}");
@@ -401,10 +413,8 @@ lost_writes = true
 async fn hosts_load_from_two_hosts_is_merged_and_loses_nothing() {
     let _serial = serial().await;
     let net = Testnet::up(5);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("s.toml");
-    std::fs::write(
-        &file,
+    let (s, out, _dir) = drill_on_hosts(
+        &net,
         r#"name = "load-from-hosts"
 description = "leader kill under load from two hosts"
 duration = "12s"
@@ -429,23 +439,9 @@ for = "3s"
 success_rate = { warn = "99%", break = "50%" }
 p99 = { warn = "800ms", break = "5s" }
 "#,
-    )
-    .unwrap();
-    let out = dir.path().join("run");
-    let (f, o, h) = (
-        file.display().to_string(),
-        out.display().to_string(),
-        net.hosts.display().to_string(),
-    );
-    let res = raftdrill(
-        &["run", &f, "--hosts", &h, "--no-tui", "--out", &o],
-        dir.path(),
         Duration::from_secs(180),
     )
     .await;
-    let stderr = String::from_utf8_lossy(&res.stderr);
-    let s = checked_summary(&out.join("summary.json"));
-    assert_eq!(res.status.code(), Some(0), "{}\n{stderr}", s["reasons"]);
     crate::drills::assert_no_loss("load from hosts", &s);
     assert_eq!(s["cluster"]["hosts"].as_array().unwrap().len(), 3);
     let gens = s["load"]["generators"].as_array().unwrap();
@@ -677,10 +673,8 @@ from = ["h4"]
 async fn hosts_delay_is_made_by_proxies_on_the_sending_hosts() {
     let _serial = serial().await;
     let net = Testnet::up(3);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("s.toml");
-    std::fs::write(
-        &file,
+    let (s, out, _dir) = drill_on_hosts(
+        &net,
         r#"name = "hosts-delay"
 description = "the leader's links delayed by proxies on the hosts"
 duration = "12s"
@@ -709,23 +703,9 @@ for = "5s"
 success_rate = { warn = "99%", break = "50%" }
 p99 = { warn = "800ms", break = "5s" }
 "#,
-    )
-    .unwrap();
-    let out = dir.path().join("run");
-    let (f, o, h) = (
-        file.display().to_string(),
-        out.display().to_string(),
-        net.hosts.display().to_string(),
-    );
-    let res = raftdrill(
-        &["run", &f, "--hosts", &h, "--no-tui", "--out", &o],
-        dir.path(),
         Duration::from_secs(150),
     )
     .await;
-    let stderr = String::from_utf8_lossy(&res.stderr);
-    let s = checked_summary(&out.join("summary.json"));
-    assert_eq!(res.status.code(), Some(0), "{}\n{stderr}", s["reasons"]);
     crate::drills::assert_no_loss("hosts delay", &s);
     let fault = &s["faults"][0];
     assert!(fault["error"].is_null(), "{fault}");
@@ -769,10 +749,8 @@ p99 = { warn = "800ms", break = "5s" }
 async fn hosts_etcd_leader_kill_across_namespace_hosts_loses_nothing() {
     let _serial = serial().await;
     let net = Testnet::up(3);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("s.toml");
-    std::fs::write(
-        &file,
+    let (s, out, _dir) = drill_on_hosts(
+        &net,
         r#"name = "hosts-etcd"
 description = "etcd on hosts: kill the leader"
 duration = "14s"
@@ -797,23 +775,9 @@ for = "3s"
 success_rate = { warn = "99%", break = "50%" }
 p99 = { warn = "800ms", break = "5s" }
 "#,
-    )
-    .unwrap();
-    let out = dir.path().join("run");
-    let (f, o, h) = (
-        file.display().to_string(),
-        out.display().to_string(),
-        net.hosts.display().to_string(),
-    );
-    let res = raftdrill(
-        &["run", &f, "--hosts", &h, "--no-tui", "--out", &o],
-        dir.path(),
         Duration::from_secs(150),
     )
     .await;
-    let stderr = String::from_utf8_lossy(&res.stderr);
-    let s = checked_summary(&out.join("summary.json"));
-    assert_eq!(res.status.code(), Some(0), "{}\n{stderr}", s["reasons"]);
     assert_eq!(s["cluster"]["target"], "etcd");
     crate::drills::assert_no_loss("etcd on hosts", &s);
     let fault = &s["faults"][0];
