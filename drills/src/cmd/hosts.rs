@@ -125,7 +125,7 @@ pub async fn cluster(
         }
         .node_flags(),
         token,
-        link_proxies: false,
+        link_modes: Vec::new(),
         // etcd from each host's PATH, with etcd's own timings.
         store: match args.target {
             TargetKind::Reference => HostStore::Reference,

@@ -107,10 +107,12 @@ impl HostPlan {
     /// Why `scenario` cannot run on these hosts, one line each (empty when it can).
     pub fn refusals(&self, scenario: &Scenario) -> Vec<String> {
         let mut out = on_hosts::unsupported(scenario);
-        if scenario.cluster.target == TargetKind::Etcd && on_hosts::needs_link_proxies(scenario) {
+        if scenario.cluster.target == TargetKind::Etcd
+            && on_hosts::link_modes(scenario).contains(&crate::proxy::LinkMode::Reset)
+        {
             out.push(
-                "delay, bandwidth and reset on hosts are made for the reference store only \
-                 (etcd's peer links are not proxied there)"
+                "reset on hosts is made by link proxies, and etcd's peer links cannot go \
+                 through them (delays and bandwidth caps can, by tc, where the hosts have it)"
                     .into(),
             );
         }
@@ -600,6 +602,8 @@ impl Drill {
                         addr: n.addr.to_string(),
                         clock_offset_ms: n.clock_offset_s * 1000.0,
                         clock_rtt_ms: n.clock_rtt_s * 1000.0,
+                        tc: n.shaping.as_ref().map(|p| p.support),
+                        link_proxy: h.has_link_proxies(),
                     })
                     .collect()
             }),
@@ -777,7 +781,7 @@ async fn start_on_hosts(
         port: plan.port,
         node_flags: scenario.cluster.node_flags(),
         token,
-        link_proxies: on_hosts::needs_link_proxies(scenario),
+        link_modes: on_hosts::link_modes(scenario),
         store: match scenario.cluster.target {
             TargetKind::Reference => crate::hosts::HostStore::Reference,
             TargetKind::Etcd => crate::hosts::HostStore::Etcd {

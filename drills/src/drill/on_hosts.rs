@@ -3,9 +3,10 @@
 //!
 //! What hosts can do is fixed here and checked before a drill starts ([`unsupported`]): signals
 //! to the node (kill, stop, pause, restart), cuts by iptables DROP (isolate, partition,
-//! blackhole in either direction), and delays, bandwidth caps and resets by link proxies on the
-//! sending hosts (started only for a scenario that has such a fault:
-//! [`needs_link_proxies`]). Disk faults, membership changes and wipes are not done on hosts.
+//! blackhole in either direction), delays and bandwidth caps by tc on the sending hosts where
+//! their kernels have netem and tbf, and by link proxies on the sending hosts elsewhere, and
+//! resets by link proxies (started only for a scenario that needs them: [`link_modes`]). Disk
+//! faults, membership changes and wipes are not done on hosts.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -52,13 +53,20 @@ pub fn unsupported(scenario: &Scenario) -> Vec<String> {
         .collect()
 }
 
-/// Whether `scenario` has a link fault only a proxy can make (delay, bandwidth, reset): then
-/// the hosts run link proxies, and every peer connection takes that extra hop.
-pub fn needs_link_proxies(scenario: &Scenario) -> bool {
-    scenario
-        .faults
-        .iter()
-        .any(|f| links::mode_of(&f.action).is_some_and(|(m, _)| m != LinkMode::Blackhole))
+/// The link modes `scenario` puts links in beyond cuts (delays, bandwidth caps, resets): the
+/// hosts make them with tc where they can, with link proxies elsewhere (see
+/// [`crate::hosts::HostOptions::link_modes`]).
+pub fn link_modes(scenario: &Scenario) -> Vec<LinkMode> {
+    let mut modes: Vec<LinkMode> = Vec::new();
+    for f in &scenario.faults {
+        if let Some((m, _)) = links::mode_of(&f.action)
+            && m != LinkMode::Blackhole
+            && !modes.contains(&m)
+        {
+            modes.push(m);
+        }
+    }
+    modes
 }
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -130,7 +138,7 @@ pub async fn apply(
             at = h.cut(&chosen).await.map_err(err)?;
             Some(Undo::Links(chosen))
         }
-        // Cuts are iptables rules (above); the other link modes are the proxies'.
+        // Cuts are iptables rules (above); the other link modes are tc's or the proxies'.
         Action::Delay { .. } | Action::Bandwidth { .. } | Action::Reset { .. } => {
             let (mode, direction) = links::mode_of(action).expect("a link mode action");
             let chosen = links::touching(h.links(), &set, direction);

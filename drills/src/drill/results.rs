@@ -104,6 +104,13 @@ pub struct HostInfo {
     pub clock_offset_ms: f64,
     /// The round trip the offset was measured in, ms; the offset is within half of it.
     pub clock_rtt_ms: f64,
+    /// What tc could do there (probed only for a scenario with delays or bandwidth caps):
+    /// such faults on the links this host sends are made by tc where it can, else by
+    /// `raftdrill proxy` on the host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tc: Option<crate::hosts::shaping::TcSupport>,
+    /// Whether link proxies ran on the host (every peer link then takes their hop).
+    pub link_proxy: bool,
 }
 
 /// Heartbeat and election timeout as the nodes got them: the scenario's, or the store's own

@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod file;
 pub mod links;
 pub mod load;
+pub mod shaping;
 pub mod ssh;
 pub mod store;
 pub mod testnet;

@@ -16,15 +16,23 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use raftdrill_wire::Status;
 use target_cluster::typ::NodeId;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 use super::file::{HostSpec, HostsFile};
 use super::links::{HostLinks, proxy_port};
+use super::shaping::Probe;
 use super::ssh::{Ssh, SshError, quote};
 use super::store::{HostStore, etcd_args, etcd_status};
 use crate::admin::AdminClient;
 use crate::etcd::api::EtcdApi;
 use crate::local_cluster::agreed_leader;
+use crate::proxy::LinkMode;
+
+mod checks;
+mod net;
+
+use checks::{check_host, clean_node};
+pub use checks::{clean_host, clock_offset};
+pub(in crate::hosts) use checks::{install_binary, sha256};
 
 /// How long one control command may take (a copy of the binary gets longer).
 pub(super) const CALL: Duration = Duration::from_secs(15);
@@ -77,6 +85,15 @@ pub struct HostNode {
     pub clock_offset_s: f64,
     /// The round trip the offset was measured in, in seconds (its error is at most half).
     pub clock_rtt_s: f64,
+    /// What tc can do on the host (probed only for a scenario with delays or bandwidth caps).
+    pub shaping: Option<Probe>,
+}
+
+impl HostNode {
+    /// Whether this host can put its link to node `to` (at `peer`) in `mode` with tc.
+    pub fn can_shape(&self, mode: &LinkMode, to: NodeId, peer: IpAddr) -> bool {
+        self.shaping.as_ref().is_some_and(|p| p.can(mode, to, peer))
+    }
 }
 
 impl HostNode {
@@ -96,6 +113,8 @@ struct State {
     cuts: BTreeSet<(NodeId, NodeId)>,
     /// Nodes whose clients are cut off too.
     isolated: BTreeSet<NodeId>,
+    /// Directed links shaped by tc on the sending host, and how.
+    shaped: BTreeMap<(NodeId, NodeId), LinkMode>,
 }
 
 /// How to start nodes on hosts.
@@ -109,9 +128,10 @@ pub struct HostOptions {
     pub node_flags: Vec<String>,
     /// The run's token (see `target_cluster::api::Auth`).
     pub token: String,
-    /// Run link proxies on the hosts (for delays, bandwidth caps and resets; they add a hop,
-    /// so only a scenario that needs them asks).
-    pub link_proxies: bool,
+    /// The link modes the scenario puts links in beyond cuts (delays, bandwidth caps,
+    /// resets). Each host is probed for tc ([`crate::hosts::shaping`]); link proxies run on the hosts only
+    /// when some host cannot make one of these with tc (they add a hop to every peer link).
+    pub link_modes: Vec<LinkMode>,
     /// The store the nodes run.
     pub store: HostStore,
 }
@@ -145,7 +165,7 @@ impl HostCluster {
             .prefix("rdssh")
             .tempdir_in("/tmp")
             .map_err(|e| HostsError::Local(format!("a folder for SSH sockets: {e}")))?;
-        let proxy_ports: Vec<u16> = if opts.link_proxies {
+        let proxy_ports: Vec<u16> = if !opts.link_modes.is_empty() {
             placement
                 .iter()
                 .map(|(id, _)| proxy_port(opts.port, *id))
@@ -153,11 +173,25 @@ impl HostCluster {
         } else {
             Vec::new()
         };
+        let addrs: Vec<(NodeId, IpAddr)> = placement
+            .iter()
+            .filter_map(|(id, spec)| Some((*id, spec.addr.parse().ok()?)))
+            .collect();
+        let shaping = opts
+            .link_modes
+            .iter()
+            .any(|m| matches!(m, LinkMode::Delay { .. } | LinkMode::Bandwidth { .. }));
         let checks = placement.into_iter().map(|(id, spec)| {
             let (spec, opts, sum) = (spec.clone(), opts.clone(), local_sum.clone());
             let socket = control.path().join(id.to_string());
             let ports = &proxy_ports;
-            async move { check_host(id, spec, &opts, &sum, ports, socket).await }
+            let peers: Vec<IpAddr> = addrs
+                .iter()
+                .filter(|(other, _)| *other != id)
+                .map(|(_, a)| *a)
+                .collect();
+            let probe = shaping.then_some(peers);
+            async move { check_host(id, spec, &opts, &sum, ports, probe, socket).await }
         });
         let mut nodes = BTreeMap::new();
         let mut failed = None;
@@ -171,8 +205,20 @@ impl HostCluster {
         }
         let links = match failed {
             Some(e) => Err(e),
-            None if opts.link_proxies => HostLinks::start(&nodes).await.map(Some),
-            None => Ok(None),
+            None => match proxies_needed(&nodes, &opts) {
+                Some(why) if opts.store.is_etcd() => Err(HostsError::Unfit {
+                    host: why.0,
+                    detail: format!(
+                        "{} (etcd's peer links cannot go through link proxies)",
+                        why.1
+                    ),
+                }),
+                Some(why) => {
+                    tracing::info!(host = %why.0, "link proxies on the hosts: {}", why.1);
+                    HostLinks::start(&nodes).await.map(Some)
+                }
+                None => Ok(None),
+            },
         };
         let links = match links {
             Ok(l) => l,
@@ -403,198 +449,6 @@ impl HostCluster {
         self.state().running.iter().copied().collect()
     }
 
-    /// Every directed link between the nodes.
-    pub fn links(&self) -> Vec<(NodeId, NodeId)> {
-        let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
-        ids.iter()
-            .flat_map(|a| ids.iter().filter(move |b| *b != a).map(move |b| (*a, *b)))
-            .collect()
-    }
-
-    /// Runs one shell line per host, all hosts at once.
-    /// Runs one shell line per host, all hosts at once; returns when the last host finished
-    /// (see [`HostCluster::stamped`]).
-    async fn on_hosts(&self, lines: BTreeMap<NodeId, String>) -> Result<Option<f64>, HostsError> {
-        let calls = lines
-            .into_iter()
-            .map(|(id, line)| async move { self.stamped(id, &line).await });
-        let mut last: Option<f64> = None;
-        for r in join_all(calls).await {
-            if let Some(t) = r? {
-                last = Some(last.map_or(t, |l| l.max(t)));
-            }
-        }
-        Ok(last)
-    }
-
-    /// The rule lines, per receiving host, that add (`-A`) or delete (`-D`) the drops of
-    /// `links`.
-    fn link_rules(
-        &self,
-        links: &[(NodeId, NodeId)],
-        op: &str,
-    ) -> Result<BTreeMap<NodeId, String>, HostsError> {
-        let mut lines: BTreeMap<NodeId, Vec<String>> = BTreeMap::new();
-        for (from, to) in links {
-            let src = self.node(*from)?.addr.ip();
-            self.node(*to)?;
-            let rule = format!("iptables -w {op} {CHAIN} -s {src} -j DROP");
-            // A rule deleted that is not there (healed meanwhile) is no error.
-            let rule = if op == "-D" {
-                format!("{{ {rule} 2>/dev/null || true; }}")
-            } else {
-                rule
-            };
-            lines
-                .entry(*to)
-                .or_insert_with(|| vec![ensure_chain()])
-                .push(rule);
-        }
-        Ok(lines
-            .into_iter()
-            .map(|(id, l)| (id, l.join(" && ")))
-            .collect())
-    }
-
-    /// Cuts each directed link `(from, to)`: `to`'s host drops every packet from `from`'s
-    /// host. Packets are dropped, not rejected, so senders see timeouts as behind a real
-    /// partition; and as TCP needs both directions, every connection between the two stops,
-    /// whichever side opened it (Jepsen cuts the same way).
-    pub async fn cut(&self, links: &[(NodeId, NodeId)]) -> Result<Option<f64>, HostsError> {
-        let at = self.on_hosts(self.link_rules(links, "-A")?).await?;
-        self.state().cuts.extend(links.iter().copied());
-        Ok(at)
-    }
-
-    /// Whether link faults beyond cuts (delay, bandwidth, reset) can be made: link proxies run.
-    pub fn has_link_proxies(&self) -> bool {
-        self.links.is_some()
-    }
-
-    /// Puts `links` in `mode` on their sending hosts' proxies; returns when the last host did.
-    pub async fn set_links(
-        &self,
-        links: &[(NodeId, NodeId)],
-        mode: crate::proxy::LinkMode,
-    ) -> Result<Option<f64>, HostsError> {
-        match &self.links {
-            Some(l) => l.set(links, mode).await,
-            None => Err(HostsError::Local(
-                "no link proxies run on the hosts for this scenario".into(),
-            )),
-        }
-    }
-
-    /// Undoes [`HostCluster::cut`] and [`HostCluster::set_links`] for `links`.
-    pub async fn restore(&self, links: &[(NodeId, NodeId)]) -> Result<(), HostsError> {
-        if let Some(l) = &self.links {
-            l.restore(links).await?;
-        }
-        self.on_hosts(self.link_rules(links, "-D")?).await?;
-        let mut st = self.state();
-        for l in links {
-            st.cuts.remove(l);
-        }
-        Ok(())
-    }
-
-    /// Drops, on `on`'s host, every packet from the hosts of `from`.
-    pub async fn drop_from(&self, on: NodeId, from: &[NodeId]) -> Result<(), HostsError> {
-        let links: Vec<(NodeId, NodeId)> = from.iter().map(|f| (*f, on)).collect();
-        self.cut(&links).await.map(|_| ())
-    }
-
-    fn touching(&self, id: NodeId) -> Vec<(NodeId, NodeId)> {
-        crate::drill::links::touching(
-            self.links(),
-            &BTreeSet::from([id]),
-            crate::scenario::Direction::Both,
-        )
-    }
-
-    fn client_rule(&self, id: NodeId, op: &str) -> Result<String, HostsError> {
-        let port = self.node(id)?.addr.port();
-        let rule = format!("iptables -w {op} {CHAIN} -p tcp --dport {port} -j DROP");
-        Ok(format!(
-            "{} && {{ {rule}{} ; }}",
-            ensure_chain(),
-            if op == "-D" {
-                " 2>/dev/null || true"
-            } else {
-                ""
-            }
-        ))
-    }
-
-    /// Cuts node `id` off from every other node, both ways, and from its clients: its host
-    /// also drops every packet to its node port (SSH stays open). Its clients time out, as
-    /// they would behind a real partition; nothing is reset.
-    pub async fn isolate(&self, id: NodeId) -> Result<Option<f64>, HostsError> {
-        // Clients first, then peers: the isolation is complete when the last cut is in.
-        let line = self.client_rule(id, "-A")?;
-        self.node(id)?.ssh.run(&line, CALL).await?;
-        self.state().isolated.insert(id);
-        self.cut(&self.touching(id)).await
-    }
-
-    /// Undoes [`HostCluster::isolate`].
-    pub async fn end_isolation(&self, id: NodeId) -> Result<(), HostsError> {
-        let line = self.client_rule(id, "-D")?;
-        self.node(id)?.ssh.run(&line, CALL).await?;
-        self.state().isolated.remove(&id);
-        self.restore(&self.touching(id)).await
-    }
-
-    /// Flushes raftdrill's rules on every host and puts every proxied link in pass mode.
-    pub async fn heal_links(&self) -> Result<(), HostsError> {
-        if let Some(l) = &self.links {
-            l.heal().await?;
-        }
-        let line = format!(
-            "if iptables -w -L {CHAIN} -n >/dev/null 2>&1; then iptables -w -F {CHAIN}; fi"
-        );
-        let lines = self.nodes.keys().map(|id| (*id, line.clone())).collect();
-        self.on_hosts(lines).await?;
-        let mut st = self.state();
-        st.cuts.clear();
-        st.isolated.clear();
-        Ok(())
-    }
-
-    /// Whether node `id` is cut off from every other node.
-    pub fn is_isolated(&self, id: NodeId) -> bool {
-        let st = self.state();
-        st.isolated.contains(&id) || {
-            let touching = self.touching(id);
-            !touching.is_empty() && touching.iter().all(|l| st.cuts.contains(l))
-        }
-    }
-
-    /// The cuts touching node `id`, for the live view (`→2 drop`, `3→ drop`).
-    pub fn faults_of(&self, id: NodeId) -> Vec<String> {
-        let st = self.state();
-        let mut out: Vec<String> = st
-            .cuts
-            .iter()
-            .filter_map(|(from, to)| {
-                if *from == id {
-                    Some(format!("→{to} drop"))
-                } else if *to == id {
-                    Some(format!("{from}→ drop"))
-                } else {
-                    None
-                }
-            })
-            .collect();
-        if st.isolated.contains(&id) {
-            out.push("clients drop".into());
-        }
-        if let Some(l) = &self.links {
-            out.extend(l.faults_of(id));
-        }
-        out
-    }
-
     /// Polls every running node's `/status` until all agree on one leader.
     pub async fn wait_for_leader(&self, limit: Duration) -> Result<NodeId, HostsError> {
         let deadline = Instant::now() + limit;
@@ -688,257 +542,36 @@ impl HostCluster {
     }
 }
 
+/// Why link proxies must run on the hosts, as (host, reason): a link mode of the scenario that
+/// some sending host cannot make with tc. `None` when tc makes them all (or there are none).
+fn proxies_needed(
+    nodes: &BTreeMap<NodeId, HostNode>,
+    opts: &HostOptions,
+) -> Option<(String, String)> {
+    for mode in &opts.link_modes {
+        for (from, n) in nodes {
+            for (to, peer) in nodes.iter().filter(|(to, _)| *to != from) {
+                if !n.can_shape(mode, *to, peer.addr.ip()) {
+                    let why = match mode {
+                        LinkMode::Delay { .. } => "no tc netem to delay its links",
+                        LinkMode::Bandwidth { bytes_per_sec: 0 } => {
+                            "a bandwidth of 0 (a blackhole) is made by link proxies"
+                        }
+                        LinkMode::Bandwidth { .. } => "no tc tbf to cap its links",
+                        _ => "resets are made by link proxies",
+                    };
+                    return Some((n.spec.name.clone(), why.to_string()));
+                }
+            }
+        }
+    }
+    None
+}
+
 impl Drop for HostCluster {
     fn drop(&mut self) {
         for n in self.nodes.values_mut() {
             n.ssh.close_master();
         }
     }
-}
-
-/// The shell line that makes raftdrill's chain and jumps to it from INPUT, once.
-fn ensure_chain() -> String {
-    format!(
-        "(iptables -w -L {CHAIN} -n >/dev/null 2>&1 || iptables -w -N {CHAIN}) && \
-         (iptables -w -C INPUT -j {CHAIN} 2>/dev/null || iptables -w -I INPUT -j {CHAIN})"
-    )
-}
-
-/// Stops the node of `spec` by its pid file (TERM, KILL after `grace`) and removes
-/// raftdrill's chain: what `raftdrill hosts heal` does for a host a crashed controller left.
-pub async fn clean_host(ssh: Ssh, spec: HostSpec, grace: Duration) -> Result<(), HostsError> {
-    clean_node(&ssh, &spec, grace).await?;
-    let line = format!(
-        "if command -v iptables >/dev/null && iptables -w -L {CHAIN} -n >/dev/null 2>&1; then \
-         iptables -w -D INPUT -j {CHAIN} 2>/dev/null; iptables -w -F {CHAIN} && iptables -w -X {CHAIN}; fi; true"
-    );
-    ssh.run(&line, CALL).await?;
-    Ok(())
-}
-
-/// Stops the node of `spec` by its pid file: TERM (and CONT, should it be paused), KILL after
-/// `grace`; then any node, load generator, link proxy or etcd member of this `data_dir` whose
-/// pid file is gone.
-async fn clean_node(ssh: &Ssh, spec: &HostSpec, grace: Duration) -> Result<(), HostsError> {
-    let pid = quote(&spec.data_dir.join("node.pid").display().to_string());
-    // Nodes, and load generators a crashed controller left on a load host.
-    let pattern = quote(&format!(
-        "^{} (node|load) ",
-        spec.data_dir.join("raftdrill").display()
-    ));
-    let proxies = quote(&format!(
-        "^({}|./raftdrill) proxy ",
-        spec.data_dir.join("raftdrill").display()
-    ));
-    let etcd = quote(&format!(
-        "^etcd .*--data-dir={}( |$)",
-        spec.data_dir.join("data").display()
-    ));
-    let tenths = (grace.as_millis() / 100).max(1);
-    let line = format!(
-        "if [ -f {pid} ]; then p=\"$(cat {pid})\"; kill -TERM \"$p\" 2>/dev/null; kill -CONT \"$p\" 2>/dev/null; \
-         i=0; while {ALIVE} && [ $i -lt {tenths} ]; do sleep 0.1; i=$((i+1)); done; \
-         kill -KILL \"$p\" 2>/dev/null; rm -f {pid}; fi; \
-         pkill -KILL -f {pattern} 2>/dev/null; pkill -KILL -f {proxies} 2>/dev/null; \
-         pkill -KILL -f {etcd} 2>/dev/null; true"
-    );
-    ssh.run(&line, grace + CALL).await?;
-    Ok(())
-}
-
-/// Checks one host and readies it: SSH works, its clock offset, the port is free, iptables is
-/// there, the binary matches (copied if not), the token is in place.
-async fn check_host(
-    id: NodeId,
-    spec: HostSpec,
-    opts: &HostOptions,
-    local_sum: &str,
-    proxy_ports: &[u16],
-    socket: PathBuf,
-) -> Result<HostNode, HostsError> {
-    let mut ssh = Ssh::new(&spec).map_err(|detail| HostsError::Unfit {
-        host: spec.name.clone(),
-        detail,
-    })?;
-    ssh.open_master(socket, CALL).await?;
-    let ready = ready_host(id, spec, opts, local_sum, proxy_ports, ssh.clone()).await;
-    if ready.is_err() {
-        ssh.close_master();
-    }
-    ready
-}
-
-async fn ready_host(
-    id: NodeId,
-    spec: HostSpec,
-    opts: &HostOptions,
-    local_sum: &str,
-    proxy_ports: &[u16],
-    ssh: Ssh,
-) -> Result<HostNode, HostsError> {
-    let unfit = |detail: String| HostsError::Unfit {
-        host: spec.name.clone(),
-        detail,
-    };
-    let ip: IpAddr = spec
-        .addr
-        .parse()
-        .map_err(|_| unfit(format!("addr {:?} is not an IP address", spec.addr)))?;
-    let (clock_offset_s, clock_rtt_s) = clock_offset(&ssh).await?;
-    let dir = quote(&spec.data_dir.display().to_string());
-    let facts = ssh
-        .run(
-            &format!(
-                "mkdir -p {dir} && echo ok; \
-                 if [ -s {dir}/node.pid ] && kill -0 \"$(cat {dir}/node.pid)\" 2>/dev/null; then echo node-running; fi; \
-                 for p in {ports}; do if ss -Htln \"sport = :$p\" | grep -q .; then echo port-busy $p; fi; done; \
-                 command -v iptables >/dev/null && echo iptables; \
-                 command -v etcd >/dev/null && echo etcd; \
-                 sha256sum {dir}/raftdrill 2>/dev/null | cut -d' ' -f1",
-                ports = std::iter::once(opts.port)
-                    .chain(opts.store.is_etcd().then(|| opts.port.saturating_add(1)))
-                    .chain(proxy_ports.iter().copied())
-                    .map(|p| p.to_string())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ),
-            CALL,
-        )
-        .await?
-        .text();
-    let lines: Vec<&str> = facts.lines().map(str::trim).collect();
-    if !lines.contains(&"ok") {
-        return Err(unfit(format!("cannot create {}", spec.data_dir.display())));
-    }
-    if lines.contains(&"node-running") {
-        return Err(unfit(format!(
-            "a node of an earlier run still runs from {} (raftdrill hosts heal)",
-            spec.data_dir.display()
-        )));
-    }
-    if let Some(busy) = lines.iter().find_map(|l| l.strip_prefix("port-busy ")) {
-        return Err(unfit(format!("port {busy} is in use")));
-    }
-    if !lines.contains(&"iptables") {
-        return Err(unfit(
-            "iptables is missing (install Debian's iptables): link faults need it".into(),
-        ));
-    }
-    if opts.store.is_etcd() && !lines.contains(&"etcd") {
-        return Err(unfit(
-            "etcd is not on the host's PATH (Debian: etcd-server)".into(),
-        ));
-    }
-    // etcd nodes need raftdrill only for link proxies.
-    let needs_binary = !opts.store.is_etcd() || opts.link_proxies;
-    if needs_binary && !lines.contains(&local_sum) {
-        install_binary(&ssh, &spec, &opts.exe).await?;
-    }
-    // Every run starts its nodes empty, as a cluster on this machine does: the data and the
-    // log of an earlier run on this host go.
-    ssh.run(
-        &format!("rm -rf {dir}/data {dir}/node.log {dir}/node.pid"),
-        CALL,
-    )
-    .await?;
-    ssh.run_with_input(
-        &format!("umask 077 && cat > {dir}/token"),
-        Some(opts.token.as_bytes()),
-        CALL,
-    )
-    .await?;
-    Ok(HostNode {
-        id,
-        addr: SocketAddr::new(ip, opts.port),
-        spec,
-        ssh,
-        clock_offset_s,
-        clock_rtt_s,
-    })
-}
-
-/// Copies `exe` to `data_dir/raftdrill` on the host (through a temporary name, so a binary
-/// in use is replaced, not overwritten).
-pub(super) async fn install_binary(
-    ssh: &Ssh,
-    spec: &HostSpec,
-    exe: &Path,
-) -> Result<(), HostsError> {
-    let dir = quote(&spec.data_dir.display().to_string());
-    let bytes = tokio::fs::read(exe)
-        .await
-        .map_err(|e| HostsError::Local(format!("{}: {e}", exe.display())))?;
-    ssh.run_with_input(
-        &format!(
-            "cat > {dir}/.raftdrill.part && chmod 755 {dir}/.raftdrill.part && \
-             mv {dir}/.raftdrill.part {dir}/raftdrill"
-        ),
-        Some(&bytes),
-        COPY,
-    )
-    .await?;
-    Ok(())
-}
-
-/// The host's clock less this machine's, from the midpoint of the shortest of five round
-/// trips inside one SSH session, with that round trip. (A fresh SSH call spends most of its
-/// round trip on the handshake before the remote command runs, so its midpoint would read
-/// the handshake as clock offset.)
-pub async fn clock_offset(ssh: &Ssh) -> Result<(f64, f64), HostsError> {
-    let bad = |detail: String| HostsError::Unfit {
-        host: ssh.name().to_string(),
-        detail,
-    };
-    let mut session = ssh
-        .spawn("while read -r _; do date +%s.%N; done")
-        .map_err(HostsError::Ssh)?;
-    let mut stdin = session.stdin.take().ok_or_else(|| bad("no stdin".into()))?;
-    let stdout = session
-        .stdout
-        .take()
-        .ok_or_else(|| bad("no stdout".into()))?;
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let mut best: Option<(f64, f64)> = None;
-    for _ in 0..5 {
-        let t0 = loadgen::unix_us_now() as f64 / 1e6;
-        stdin
-            .write_all(b"t\n")
-            .await
-            .map_err(|e| bad(format!("clock probe: {e}")))?;
-        let line = tokio::time::timeout(CALL, lines.next_line())
-            .await
-            .map_err(|_| bad(format!("clock probe: no answer within {CALL:?}")))?
-            .map_err(|e| bad(format!("clock probe: {e}")))?
-            .ok_or_else(|| bad("clock probe: the session ended (ssh failed?)".into()))?;
-        let t1 = loadgen::unix_us_now() as f64 / 1e6;
-        let remote: f64 = line
-            .trim()
-            .parse()
-            .map_err(|_| bad(format!("`date +%s.%N` printed {line:?}")))?;
-        let (offset, rtt) = (remote - (t0 + t1) / 2.0, t1 - t0);
-        if best.is_none_or(|(_, r)| rtt < r) {
-            best = Some((offset, rtt));
-        }
-    }
-    drop(stdin);
-    let _ = tokio::time::timeout(CALL, session.wait()).await;
-    Ok(best.expect("five samples"))
-}
-
-/// The sha256 of a local file, by coreutils' `sha256sum`.
-pub(super) async fn sha256(path: &Path) -> Result<String, HostsError> {
-    let out = tokio::process::Command::new("sha256sum")
-        .arg(path)
-        .output()
-        .await
-        .map_err(|e| HostsError::Local(format!("sha256sum: {e}")))?;
-    if !out.status.success() {
-        return Err(HostsError::Local(format!(
-            "sha256sum {}: {}",
-            path.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    Ok(text.split_whitespace().next().unwrap_or("").to_string())
 }
