@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{InitializeError, RaftError};
+use openraft::storage::RaftLogStorage;
 use openraft::{Config, SnapshotPolicy};
 
 use crate::api::{AppState, AppStateParts, Auth, router};
@@ -156,8 +157,16 @@ pub async fn run(
             addr: config.listen,
             source,
         })?;
-    let opened = store::open(&config.store)?;
+    let mut opened = store::open(&config.store)?;
     let commit_stats = opened.log.commit_stats();
+    // What the node starts from, for its log: empty after a wipe, its last entry after a crash.
+    let recovered = opened
+        .log
+        .get_log_state()
+        .await
+        .map_err(|e| NodeError::Raft(e.to_string()))?
+        .last_log_id
+        .map(|l| l.index);
 
     let peers = PeerMap::new(config.peers.iter().cloned());
     let mut headers = reqwest::header::HeaderMap::new();
@@ -209,7 +218,7 @@ pub async fn run(
             "unsafe reads: linearizable reads are served from local state (a planted bug)"
         );
     }
-    tracing::info!(id = config.id, addr = %config.listen, "node listening");
+    tracing::info!(id = config.id, addr = %config.listen, last_log_index = ?recovered, "node listening");
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let grace = config.request_timeout + Duration::from_secs(1);

@@ -574,7 +574,12 @@ async fn add_node(rig: &Rig, view: &ClusterView, id: NodeId) -> Result<NodeId, S
 }
 
 /// Adds node `id` at `addr` as a learner and promotes it to voter.
-async fn add_voter(rig: &Rig, view: &ClusterView, id: NodeId, addr: String) -> Result<(), String> {
+pub(super) async fn add_voter(
+    rig: &Rig,
+    view: &ClusterView,
+    id: NodeId,
+    addr: String,
+) -> Result<(), String> {
     let member = AddMember {
         id,
         addr,
@@ -591,7 +596,7 @@ async fn add_voter(rig: &Rig, view: &ClusterView, id: NodeId, addr: String) -> R
 }
 
 /// Takes node `id` out of the membership.
-async fn remove_member(rig: &Rig, view: &ClusterView, id: NodeId) -> Result<(), String> {
+pub(super) async fn remove_member(rig: &Rig, view: &ClusterView, id: NodeId) -> Result<(), String> {
     on_cluster(rig, view, |base| async move {
         rig.admin
             .remove_member(&base, id, ADMIN_DEADLINE)

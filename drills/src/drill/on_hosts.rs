@@ -6,20 +6,21 @@
 //! blackhole in either direction), delays and bandwidth caps by tc on the sending hosts where
 //! their kernels have netem and tbf, and by link proxies on the sending hosts elsewhere, and
 //! resets by link proxies (started only for a scenario that needs them: [`link_modes`]). Disk
-//! faults, membership changes and wipes are not done on hosts.
+//! faults and adding nodes are not done on hosts; wipes and member removals only on the
+//! reference store.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use target_cluster::typ::NodeId;
 
-use super::faults::{Undo, partition_groups};
+use super::faults::{self, Undo, partition_groups};
 use super::links;
 use super::poller::ClusterView;
 use super::rig::Rig;
 use crate::hosts::HostCluster;
 use crate::proxy::LinkMode;
-use crate::scenario::{Action, Scenario};
+use crate::scenario::{Action, Scenario, TargetKind};
 
 /// How long a node on a host gets to stop after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -43,9 +44,15 @@ pub fn unsupported(scenario: &Scenario) -> Vec<String> {
                 | Action::Bandwidth { .. }
                 | Action::Reset { .. }
                 | Action::Heal => return None,
-                Action::Wipe | Action::WipeInPlace | Action::AddNode | Action::RemoveNode => {
-                    "membership changes and wipes are not made on hosts"
+                Action::Wipe | Action::WipeInPlace | Action::RemoveNode
+                    if scenario.cluster.target == TargetKind::Reference =>
+                {
+                    return None;
                 }
+                Action::Wipe | Action::WipeInPlace | Action::RemoveNode => {
+                    "wipes and member removals on hosts are made for the reference store only"
+                }
+                Action::AddNode => "hosts run one node each: a new node has no host of its own",
                 _ => "disk faults need the fault-injecting filesystem, which runs only on this machine",
             };
             Some(format!("fault {} ({}): {why}", i + 1, f.action.name()))
@@ -147,6 +154,30 @@ pub async fn apply(
         }
         Action::Heal => {
             heal(h).await;
+            None
+        }
+        Action::WipeInPlace => {
+            for id in nodes {
+                at = later(at, h.wipe(*id).await.map_err(err)?);
+            }
+            None
+        }
+        // Out of the membership, wiped, and back in as a new voter under its old id.
+        Action::Wipe => {
+            for id in nodes {
+                faults::remove_member(rig, view, *id).await?;
+                at = later(at, h.wipe(*id).await.map_err(err)?);
+                let addr = h.nodes()[id].addr.to_string();
+                faults::add_voter(rig, view, *id, addr).await?;
+            }
+            None
+        }
+        Action::RemoveNode => {
+            for id in nodes {
+                faults::remove_member(rig, view, *id).await?;
+                rig.removed.lock().expect("removed lock").insert(*id);
+                rig.stop_node(*id, STOP_GRACE).await?;
+            }
             None
         }
         other => return Err(format!("{} is not done on hosts", other.name())),

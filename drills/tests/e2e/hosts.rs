@@ -366,7 +366,8 @@ async fn hosts_testnet_down_leaves_no_namespace_bridge_rule_or_process() {
 }
 
 /// `raftdrill run --hosts`: a drill on 3 namespace hosts, the leader killed over SSH and later
-/// isolated by iptables, under load from the controller. Nothing acknowledged is lost, both
+/// isolated by iptables, then a follower wiped (out of the membership, its data deleted on
+/// its host, back in empty under its old id), under load from the controller. Nothing acknowledged is lost, both
 /// faults recover, the summary names the hosts and their clocks, the node logs come back, CPU
 /// (not sampled on hosts) is unchecked rather than passed, and no rule or node is left behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -377,8 +378,8 @@ async fn hosts_drill_run_kills_and_isolates_the_leader_and_loses_nothing() {
     let (s, out, _dir) = drill_on_hosts(
         &net,
         r#"name = "hosts-drill"
-description = "kill, then isolate, the leader on hosts"
-duration = "16s"
+description = "kill, then isolate, the leader on hosts; wipe a follower"
+duration = "18s"
 
 [cluster]
 nodes = 3
@@ -401,6 +402,11 @@ action = "isolate"
 target = "leader"
 for = "3s"
 
+[[fault]]
+at = "14s"
+action = "wipe"
+target = "follower"
+
 [thresholds]
 success_rate = { warn = "99%", break = "50%" }
 p99 = { warn = "800ms", break = "5s" }
@@ -415,13 +421,24 @@ lost_writes = true
     for (i, fault) in s["faults"].as_array().unwrap().iter().enumerate() {
         assert!(fault["error"].is_null(), "fault {i}: {fault}");
         assert!(
-            fault["healed_at_s"].is_number(),
+            i == 2 || fault["healed_at_s"].is_number(),
             "fault {i} was undone: {fault}"
         );
         let r = &s["recovery"][i];
         assert!(r["unrecovered"].as_array().unwrap().is_empty(), "{r}");
-        assert!(r["leader_elected_after_s"].is_number(), "{r}");
+        if i < 2 {
+            assert!(r["leader_elected_after_s"].is_number(), "{r}");
+        }
     }
+    // The wiped follower left the membership, lost its data and came back as a voter.
+    let wiped = s["faults"][2]["resolved"][0].as_u64().unwrap();
+    let log = std::fs::read_to_string(out.join(format!("nodes/{wiped}.log"))).unwrap();
+    let last_start = log.lines().rfind(|l| l.contains("node listening"));
+    assert!(
+        log.matches("node listening").count() >= 2
+            && last_start.is_some_and(|l| l.contains("last_log_index=None")),
+        "node {wiped} started again empty after its wipe: {log}"
+    );
     let hosts = s["cluster"]["hosts"].as_array().unwrap();
     assert_eq!(hosts.len(), 3, "{hosts:?}");
     for host in hosts {

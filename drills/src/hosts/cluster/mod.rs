@@ -415,6 +415,32 @@ impl HostCluster {
         Ok(())
     }
 
+    /// Kills node `id` if it runs and waits until it is gone, deletes its data, and starts it
+    /// again empty under its old id (it joins; it never bootstraps a cluster of its own).
+    /// Returns when its data was gone on the host (see [`HostCluster::stamped`]).
+    pub async fn wipe(&self, id: NodeId) -> Result<Option<f64>, HostsError> {
+        let n = self.node(id)?;
+        let line = format!(
+            "if [ -s {pid} ]; then p=\"$(cat {pid})\"; kill -KILL \"$p\" 2>/dev/null; \
+             i=0; while {ALIVE} && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; \
+             if {ALIVE}; then echo \"node $p outlived SIGKILL\" >&2; exit 1; fi; fi; \
+             rm -rf {data}",
+            pid = n.path("node.pid"),
+            data = n.path("data"),
+        );
+        let at = self.stamped(id, &line).await?;
+        {
+            let mut st = self.state();
+            st.running.remove(&id);
+            st.paused.remove(&id);
+        }
+        if let Some(l) = &self.links {
+            l.node_down(id).await;
+        }
+        self.restart(id).await?;
+        Ok(at)
+    }
+
     /// Starts node `id` again on its data.
     pub async fn restart(&self, id: NodeId) -> Result<(), HostsError> {
         let line = self.start_line(id, None);
