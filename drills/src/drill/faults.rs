@@ -199,12 +199,15 @@ pub async fn run_schedule(
                     _ = tokio::time::sleep(after) => {}
                     _ = stop.cancelled() => return,
                 }
-                if let Err(e) = undo_fault(&rig, &undo).await {
-                    tracing::warn!(error = %e, "undo failed; the final heal will retry");
-                    return;
-                }
+                let healed = match undo_fault(&rig, &undo).await {
+                    Ok(at) => at.unwrap_or_else(|| rig.now_s()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "undo failed; the final heal will retry");
+                        return;
+                    }
+                };
                 let mut records = records.lock().expect("fault records lock");
-                records[index].healed_at_s = Some(rig.now_s());
+                records[index].healed_at_s = Some(healed);
                 records[index].pending_undo = false;
             });
         }
@@ -393,9 +396,12 @@ async fn apply_here(
     }
 }
 
-async fn undo_fault(rig: &Rig, undo: &Undo) -> Result<(), String> {
+/// Undoes a fault; returns when it was undone, in run seconds, when hosts said (a heal on
+/// hosts counts from when the host carried it out, as the fault did).
+async fn undo_fault(rig: &Rig, undo: &Undo) -> Result<Option<f64>, String> {
     if let Some(h) = rig.hosts().await {
-        return on_hosts::undo(&h, undo).await;
+        let at = on_hosts::undo(&h, undo).await?;
+        return Ok(at.map(|t| rig.run_s_at_unix(t)));
     }
     let mut n = rig.nodes.lock().await;
     match undo {
@@ -422,7 +428,7 @@ async fn undo_fault(rig: &Rig, undo: &Undo) -> Result<(), String> {
             }
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Switches the disks of `nodes` into `mode`; undone by passing again.

@@ -185,8 +185,10 @@ pub async fn apply(
     Ok((undo, at))
 }
 
-/// Undoes a fault applied by [`apply`].
-pub async fn undo(h: &HostCluster, undo: &Undo) -> Result<(), String> {
+/// Undoes a fault applied by [`apply`]; returns when the hosts carried out the last of it
+/// (Unix seconds on the controller's clock), when they said.
+pub async fn undo(h: &HostCluster, undo: &Undo) -> Result<Option<f64>, String> {
+    let mut at = None;
     match undo {
         Undo::Restart(ids) => {
             for id in ids {
@@ -202,15 +204,15 @@ pub async fn undo(h: &HostCluster, undo: &Undo) -> Result<(), String> {
                 }
             }
         }
-        Undo::Links(links) => h.restore(links).await.map_err(err)?,
+        Undo::Links(links) => at = h.restore(links).await.map_err(err)?,
         Undo::Isolation(ids) => {
             for id in ids {
-                h.end_isolation(*id).await.map_err(err)?;
+                at = later(at, h.end_isolation(*id).await.map_err(err)?);
             }
         }
         Undo::Disks(_) => return Err("disk faults are not made on hosts".into()),
     }
-    Ok(())
+    Ok(at)
 }
 
 /// Every rule removed and every paused node resumed; failures are logged (the final clean-up

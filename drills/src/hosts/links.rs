@@ -178,8 +178,8 @@ impl HostLinks {
         Ok(last)
     }
 
-    /// Puts back in pass mode those of `links` that are not.
-    pub async fn restore(&self, links: &[(NodeId, NodeId)]) -> Result<(), HostsError> {
+    /// Puts back in pass mode those of `links` that are not; returns when the last host did.
+    pub async fn restore(&self, links: &[(NodeId, NodeId)]) -> Result<Option<f64>, HostsError> {
         let changed: Vec<_> = {
             let modes = self.modes();
             links
@@ -188,16 +188,16 @@ impl HostLinks {
                 .copied()
                 .collect()
         };
-        if !changed.is_empty() {
-            self.set(&changed, LinkMode::Pass).await?;
+        if changed.is_empty() {
+            return Ok(None);
         }
-        Ok(())
+        self.set(&changed, LinkMode::Pass).await
     }
 
     /// Every link back in pass mode.
     pub async fn heal(&self) -> Result<(), HostsError> {
         let all: Vec<_> = self.modes().keys().copied().collect();
-        self.restore(&all).await
+        self.restore(&all).await.map(|_| ())
     }
 
     /// Node `id` went down: the proxies to it refuse at once (as its closed port would)

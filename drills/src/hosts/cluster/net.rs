@@ -71,9 +71,11 @@ impl HostCluster {
     /// partition; and as TCP needs both directions, every connection between the two stops,
     /// whichever side opened it (Jepsen cuts the same way).
     pub async fn cut(&self, links: &[(NodeId, NodeId)]) -> Result<Option<f64>, HostsError> {
-        let at = self.on_hosts(self.link_rules(links, "-A")?).await?;
+        let rules = self.link_rules(links, "-A")?;
+        // Counted as cut before the rules go in, so a cut that failed half-way is still
+        // undone by [`HostCluster::restore`].
         self.state().cuts.extend(links.iter().copied());
-        Ok(at)
+        self.on_hosts(rules).await
     }
 
     /// Whether link faults beyond cuts (delay, bandwidth, reset) can be made: link proxies run.
@@ -138,30 +140,44 @@ impl HostCluster {
         Some((route, peer))
     }
 
-    /// Undoes [`HostCluster::cut`] and [`HostCluster::set_links`] for `links`.
-    pub async fn restore(&self, links: &[(NodeId, NodeId)]) -> Result<(), HostsError> {
-        let shaped: Vec<(NodeId, NodeId)> = {
+    /// Undoes [`HostCluster::cut`] and [`HostCluster::set_links`] for `links`, touching only
+    /// what is in place (tc classes, proxy modes, rules), all hosts at once; returns when the
+    /// last host was done (see [`HostCluster::stamped`]).
+    pub async fn restore(&self, links: &[(NodeId, NodeId)]) -> Result<Option<f64>, HostsError> {
+        let (shaped, cut): (Vec<_>, Vec<_>) = {
             let st = self.state();
-            links
-                .iter()
-                .filter(|l| st.shaped.contains_key(l))
-                .copied()
-                .collect()
+            (
+                links
+                    .iter()
+                    .filter(|l| st.shaped.contains_key(l))
+                    .copied()
+                    .collect(),
+                links
+                    .iter()
+                    .filter(|l| st.cuts.contains(l))
+                    .copied()
+                    .collect(),
+            )
         };
-        self.unshape(&shaped).await?;
-        if let Some(l) = &self.links {
-            l.restore(links).await?;
-        }
-        self.on_hosts(self.link_rules(links, "-D")?).await?;
+        let rules = self.link_rules(&cut, "-D")?;
+        let proxies = async {
+            match &self.links {
+                Some(l) => l.restore(links).await,
+                None => Ok(None),
+            }
+        };
+        let (tc, proxies, rules) =
+            tokio::join!(self.unshape(&shaped), proxies, self.on_hosts(rules));
+        let at = later(later(tc?, proxies?), rules?);
         let mut st = self.state();
-        for l in links {
+        for l in &cut {
             st.cuts.remove(l);
         }
-        Ok(())
+        Ok(at)
     }
 
-    /// Removes the tc shaping of `links`.
-    async fn unshape(&self, links: &[(NodeId, NodeId)]) -> Result<(), HostsError> {
+    /// Removes the tc shaping of `links`; returns when the last host did.
+    async fn unshape(&self, links: &[(NodeId, NodeId)]) -> Result<Option<f64>, HostsError> {
         let mut lines: BTreeMap<NodeId, Vec<String>> = BTreeMap::new();
         for (from, to) in links {
             if let Some((route, _)) = self.tc_route(*from, *to) {
@@ -171,18 +187,19 @@ impl HostCluster {
                     .push(shaping::clear_line(*to, route));
             }
         }
-        self.on_hosts(
-            lines
-                .into_iter()
-                .map(|(id, l)| (id, l.join(" && ")))
-                .collect(),
-        )
-        .await?;
+        let at = self
+            .on_hosts(
+                lines
+                    .into_iter()
+                    .map(|(id, l)| (id, l.join(" && ")))
+                    .collect(),
+            )
+            .await?;
         let mut st = self.state();
         for l in links {
             st.shaped.remove(l);
         }
-        Ok(())
+        Ok(at)
     }
 
     /// Drops, on `on`'s host, every packet from the hosts of `from`.
@@ -225,7 +242,7 @@ impl HostCluster {
     }
 
     /// Undoes [`HostCluster::isolate`].
-    pub async fn end_isolation(&self, id: NodeId) -> Result<(), HostsError> {
+    pub async fn end_isolation(&self, id: NodeId) -> Result<Option<f64>, HostsError> {
         let line = self.client_rule(id, "-D")?;
         self.node(id)?.ssh.run(&line, CALL).await?;
         self.state().isolated.remove(&id);
