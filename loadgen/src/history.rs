@@ -164,9 +164,113 @@ pub fn read_history(path: &Path) -> Result<Vec<HistoryRecord>, HistoryError> {
         .collect()
 }
 
+/// Write `records` to a history file, one JSON line each.
+pub fn write_history(path: &Path, records: &[HistoryRecord]) -> Result<(), HistoryError> {
+    let err = |source| HistoryError {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::create(path).map_err(err)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+    for r in records {
+        serde_json::to_writer(&mut out, r).map_err(|e| err(e.into()))?;
+        out.write_all(b"\n").map_err(err)?;
+    }
+    out.flush().map_err(err)
+}
+
+/// One load generator's history, for [`merge_generators`].
+#[derive(Debug, Clone)]
+pub struct GeneratorHistory {
+    /// Its records, on its own run clock.
+    pub records: Vec<HistoryRecord>,
+    /// Its run clock's origin less the merged run's, µs on the merged run's clock.
+    pub shift_us: i64,
+    /// How far its clock may be off the merged run's, µs: every operation's interval is
+    /// widened by this much at both ends.
+    pub slack_us: u64,
+}
+
+/// In a merged history, generator `g`'s operation ids start at `(g + 1) × ID_STRIDE`.
+pub const ID_STRIDE: u64 = 1 << 40;
+/// In a merged history, generator `g`'s workers start at `(g + 1) × WORKER_STRIDE`.
+pub const WORKER_STRIDE: usize = 1 << 20;
+
+/// The histories of several generators as one, on the merged run's clock, in order of
+/// invocation: ids and workers made distinct per generator, times moved by each one's shift,
+/// and each interval widened by its clock's slack. Widening only drops orderings the clocks
+/// cannot vouch for (an operation that ended before another began, by less than their
+/// clocks' error, is taken as concurrent with it), so a checker of the merged history can
+/// miss an anomaly that close, never report one that is not there.
+pub fn merge_generators(parts: Vec<GeneratorHistory>) -> Vec<HistoryRecord> {
+    let mut out = Vec::new();
+    for (g, p) in parts.into_iter().enumerate() {
+        let at = |us: u64, by: i64| (us as i64 + p.shift_us + by).max(0) as u64;
+        let slack = p.slack_us as i64;
+        for mut r in p.records {
+            r.id = (g as u64 + 1) * ID_STRIDE + r.id % ID_STRIDE;
+            r.worker = (g + 1) * WORKER_STRIDE + r.worker % WORKER_STRIDE;
+            r.invoke_us = at(r.invoke_us, -slack);
+            r.complete_us = at(r.complete_us, slack);
+            out.push(r);
+        }
+    }
+    out.sort_by_key(|r| (r.invoke_us, r.id));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn op(id: u64, worker: usize, invoke_us: u64, complete_us: u64) -> HistoryRecord {
+        HistoryRecord {
+            id,
+            worker,
+            kind: OpKind::Update,
+            key: "k".into(),
+            value: Some(format!("v{id}")),
+            expect: None,
+            invoke_us,
+            complete_us,
+            outcome: Outcome::Ok,
+            error: None,
+            returned: None,
+            applied: Some(true),
+            index: None,
+        }
+    }
+
+    #[test]
+    fn merged_generators_get_distinct_ids_and_workers_and_widened_shifted_times() {
+        let a = GeneratorHistory {
+            records: vec![op(0, 0, 1_000, 2_000), op(1, 1, 5_000, 6_000)],
+            shift_us: 500,
+            slack_us: 100,
+        };
+        let b = GeneratorHistory {
+            records: vec![op(0, 0, 2_000, 3_000)],
+            shift_us: -1_500,
+            slack_us: 700,
+        };
+        let m = merge_generators(vec![a, b]);
+        let got: Vec<_> = m
+            .iter()
+            .map(|r| (r.id, r.worker, r.invoke_us, r.complete_us))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (2 * ID_STRIDE, 2 * WORKER_STRIDE, 0, 2_200),
+                (ID_STRIDE, WORKER_STRIDE, 1_400, 2_600),
+                (ID_STRIDE + 1, WORKER_STRIDE + 1, 5_400, 6_600),
+            ]
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("merged.jsonl");
+        write_history(&path, &m).unwrap();
+        assert_eq!(read_history(&path).unwrap(), m);
+    }
 
     #[tokio::test]
     async fn records_round_trip_through_the_file() {

@@ -176,9 +176,13 @@ pub async fn run_schedule(
         };
         // On hosts, the fault counts from when the host carried it out, not from when the
         // controller asked (an SSH call's latency is the tool's, not the store's).
+        // It then lasts `for` from that moment too: the undo waits less the time the call
+        // took to come back.
+        let mut late = Duration::ZERO;
         let applied = applied.map(|(undo, effective_s)| {
             if let Some(t) = effective_s {
                 rec.at_s = t.max(rec.at_s);
+                late = Duration::from_secs_f64((rig.now_s() - rec.at_s).max(0.0));
             }
             undo
         });
@@ -196,7 +200,7 @@ pub async fn run_schedule(
             let (rig, records, stop) = (rig.clone(), records.clone(), stop.clone());
             undos.spawn(async move {
                 tokio::select! {
-                    _ = tokio::time::sleep(after) => {}
+                    _ = tokio::time::sleep(after.saturating_sub(late)) => {}
                     _ = stop.cancelled() => return,
                 }
                 let healed = match undo_fault(&rig, &undo).await {

@@ -558,13 +558,22 @@ impl Drill {
         } else if aborted {
             let stopped = "the run was stopped before its end";
             (crate::check::LinearSummary::skipped(stopped), None)
-        } else if remote {
-            let why = "the load ran on hosts ([load] from); their histories are not merged";
+        } else if remote && scenario.load.history && !dir.join("history.jsonl").exists() {
+            let why = "the load hosts' histories could not be fetched and merged (see the log)";
             (crate::check::LinearSummary::skipped(why), None)
         } else {
             let limit = scenario.checks.check_time_limit;
             let reads = scenario.load.consistency;
-            consistency::check(&dir, final_reads, limit, reads).await
+            let (mut linear, session) = consistency::check(&dir, final_reads, limit, reads).await;
+            if remote && linear.reason.is_none() {
+                linear.reason = Some(format!(
+                    "the histories of the load hosts were merged on the controller's clock, \
+                     each operation widened by its host's clock uncertainty (half the \
+                     offset's round trip + {} ms)",
+                    remote_load::CLOCK_MARGIN.as_millis()
+                ));
+            }
+            (linear, session)
         };
         notes.send_modify(|n| n.push(linear_note(&linear)));
         if let Some(s) = &session {

@@ -41,6 +41,8 @@ pub struct RemoteLoad {
     ops_tx: mpsc::UnboundedSender<OpRecord>,
     ops_rx: Option<mpsc::UnboundedReceiver<OpRecord>>,
     dir: PathBuf,
+    /// The generators record their histories, to be merged for the consistency checks.
+    history: bool,
 }
 
 /// The load on hosts failed.
@@ -93,6 +95,9 @@ pub fn generator_flags(
         "--no-tui".into(),
         "--stream".into(),
     ];
+    if l.history {
+        f.push("--history".into());
+    }
     if let Some(d) = l.distribution {
         f.extend(["--distribution".into(), d.as_str().into()]);
     }
@@ -151,6 +156,7 @@ impl RemoteLoad {
             ops_tx,
             ops_rx: Some(ops_rx),
             dir,
+            history: scenario.load.history,
         })
     }
 
@@ -337,6 +343,15 @@ impl RemoteLoad {
             }
         }
         tracing::debug!("the interval logs were fetched");
+        if self.history {
+            match self.merge_histories(&shift_us).await {
+                Ok(ops) => tracing::info!(ops, "the generators' histories were merged"),
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "the generators' histories were not merged: no linearizability check"
+                ),
+            }
+        }
         let mut errs = Vec::new();
         for h in stderrs {
             errs.push(h.await.unwrap_or_default());
@@ -376,6 +391,42 @@ impl RemoteLoad {
         Ok((merged_report(&ends, totals, record), generators))
     }
 }
+
+impl RemoteLoad {
+    /// Fetches every generator's `history.jsonl` (into `load/<host>/`) and writes their merge
+    /// to the run's own `history.jsonl`, on this machine's clock, each operation's interval
+    /// widened by its host's clock uncertainty (half the round trip its offset was measured
+    /// in, plus [`CLOCK_MARGIN`]); see [`loadgen::history::merge_generators`]. Nothing is
+    /// written unless every part was read. Returns the number of operations.
+    async fn merge_histories(&self, shift_us: &[i64]) -> Result<usize, String> {
+        let mut parts = Vec::new();
+        for (g, h) in self.hosts.hosts().iter().enumerate() {
+            let to = self
+                .dir
+                .join("load")
+                .join(&h.spec.name)
+                .join("history.jsonl");
+            self.hosts
+                .fetch(g, "history.jsonl", &to)
+                .await
+                .map_err(|e| e.to_string())?;
+            let records = loadgen::history::read_history(&to).map_err(|e| e.to_string())?;
+            parts.push(loadgen::history::GeneratorHistory {
+                records,
+                shift_us: shift_us[g],
+                slack_us: (h.clock_rtt_s / 2.0 * 1e6) as u64 + CLOCK_MARGIN.as_micros() as u64,
+            });
+        }
+        let merged = loadgen::history::merge_generators(parts);
+        loadgen::history::write_history(&self.dir.join("history.jsonl"), &merged)
+            .map_err(|e| e.to_string())?;
+        Ok(merged.len())
+    }
+}
+
+/// Added to every load host's clock uncertainty when histories are merged: what the clocks
+/// may drift apart during a run after their offsets were measured.
+pub const CLOCK_MARGIN: Duration = Duration::from_millis(1);
 
 /// What a generator's session brought.
 enum Event {
