@@ -113,7 +113,8 @@ impl Nodes {
         }
     }
 
-    /// The pid of node `id` on this machine (none on hosts: their CPU is not sampled).
+    /// The pid of node `id` on this machine (none on hosts: their hosts sample them, see
+    /// [`crate::hosts::cpu`]).
     pub fn pid(&mut self, id: NodeId) -> Option<u32> {
         self.supervisor().ok()?.pid(id)
     }

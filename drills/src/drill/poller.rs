@@ -181,14 +181,14 @@ pub async fn run(
             _ = stop.cancelled() => return,
         }
         // The node list, pids and status calls under the lock; the calls run without it.
-        let (targets, calls) = {
+        let (targets, calls, hosts) = {
             let mut n = rig.nodes.lock().await;
             let targets: Vec<(NodeId, bool, Option<u32>, bool)> = n
                 .ids()
                 .into_iter()
                 .map(|id| (id, n.is_running(id), n.pid(id), n.is_paused(id)))
                 .collect();
-            (targets, n.status_calls(&rig.admin))
+            (targets, n.status_calls(&rig.admin), n.hosts())
         };
         let mut fetches = tokio::task::JoinSet::new();
         for (id, call) in calls {
@@ -205,18 +205,28 @@ pub async fn run(
         let mut nodes = Vec::new();
         let mut log = log.lock().expect("poll log lock");
         for (id, running, pid, paused) in targets {
-            let sample = pid.and_then(proc_sample);
-            let now = Instant::now();
-            let cpu_pct = match (pid, sample) {
-                (Some(pid), Some((ticks, _))) => {
-                    let pct = prev.get(&pid).map(|(t0, i0)| {
-                        let secs = (now - *i0).as_secs_f64().max(1e-3);
-                        (ticks.saturating_sub(*t0)) as f64 / hz / secs * 100.0
-                    });
-                    prev.insert(pid, (ticks, now));
-                    pct
+            // On hosts, the host's own sampler (over SSH); here, /proc.
+            let (pid, cpu_pct, rss_bytes) = match &hosts {
+                Some(h) => match h.cpu_sample(id).filter(|_| running) {
+                    Some(s) => (Some(s.pid), s.cpu_pct, Some(s.rss_bytes)),
+                    None => (None, None, None),
+                },
+                None => {
+                    let sample = pid.and_then(proc_sample);
+                    let now = Instant::now();
+                    let cpu_pct = match (pid, sample) {
+                        (Some(pid), Some((ticks, _))) => {
+                            let pct = prev.get(&pid).map(|(t0, i0)| {
+                                let secs = (now - *i0).as_secs_f64().max(1e-3);
+                                (ticks.saturating_sub(*t0)) as f64 / hz / secs * 100.0
+                            });
+                            prev.insert(pid, (ticks, now));
+                            pct
+                        }
+                        _ => None,
+                    };
+                    (pid, cpu_pct, sample.map(|(_, rss)| rss))
                 }
-                _ => None,
             };
             if let Some(pct) = cpu_pct.filter(|_| t >= judge_from) {
                 let e = log.cpu.entry(id).or_default();
@@ -240,7 +250,6 @@ pub async fn run(
             } else {
                 NodeState::Up
             };
-            let rss_bytes = sample.map(|(_, rss)| rss);
             log.nodes.observe(t, id, state.name(), cpu_pct, rss_bytes);
             nodes.push(NodeView {
                 id,

@@ -2,6 +2,7 @@
 //! hosts, and test hosts on this machine in network namespaces (`raftdrill testnet`).
 
 pub mod cluster;
+pub mod cpu;
 pub mod file;
 pub mod links;
 pub mod load;

@@ -17,6 +17,7 @@ use futures_util::future::join_all;
 use raftdrill_wire::Status;
 use target_cluster::typ::NodeId;
 
+use super::cpu::{CpuWatch, NodeSample};
 use super::file::{HostSpec, HostsFile};
 use super::links::{HostLinks, proxy_port};
 use super::shaping::Probe;
@@ -148,6 +149,8 @@ pub struct HostCluster {
     links: Option<HostLinks>,
     /// etcd's client API, for the status of etcd members.
     etcd: EtcdApi,
+    /// The nodes' CPU and memory, sampled on their hosts once they run.
+    cpu: Mutex<Option<CpuWatch>>,
     /// The control sockets of the SSH master connections.
     _control: tempfile::TempDir,
 }
@@ -236,6 +239,7 @@ impl HostCluster {
             state: Mutex::new(State::default()),
             links,
             etcd: EtcdApi::new(),
+            cpu: Mutex::new(None),
             _control: control,
         })
     }
@@ -285,7 +289,23 @@ impl HostCluster {
             r?;
         }
         self.state().running = self.nodes.keys().copied().collect();
+        let watched = self
+            .nodes
+            .iter()
+            .map(|(id, n)| {
+                let pid_file = n.spec.data_dir.join("node.pid").display().to_string();
+                (*id, n.ssh.clone(), pid_file)
+            })
+            .collect();
+        *self.cpu.lock().unwrap_or_else(|e| e.into_inner()) = Some(CpuWatch::start(watched));
         Ok(())
+    }
+
+    /// Node `id`'s CPU and memory as its host last reported them (none while it does not
+    /// run, or its host does not answer).
+    pub fn cpu_sample(&self, id: NodeId) -> Option<NodeSample> {
+        let cpu = self.cpu.lock().unwrap_or_else(|e| e.into_inner());
+        cpu.as_ref()?.sample(id)
     }
 
     /// The shell line that starts node `id` detached in its own session, its pid in
@@ -551,6 +571,9 @@ impl HostCluster {
     /// each host is cleaned as far as it can be.
     /// (The SSH master connections close when the cluster is dropped.)
     pub async fn stop(&self, grace: Duration) -> Vec<HostsError> {
+        if let Some(mut cpu) = self.cpu.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            cpu.stop();
+        }
         if let Some(l) = &self.links {
             l.stop().await;
         }
