@@ -3,7 +3,8 @@
 //! file) and the fields of `/proc/<pid>/stat` after the command name. CPU is the node's
 //! user + system ticks between two answers for the same pid over the host's own clock between
 //! them, so neither the SSH round trip nor the controller's scheduling enters it. The session's
-//! shell reads stdin, so it ends when the controller closes it or goes away.
+//! shell reads stdin, so it ends when the controller closes it or goes away; the controller
+//! closes it rather than kill it (see [`CpuWatch::stop`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 use target_cluster::typ::NodeId;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use super::ssh::{Ssh, quote};
 
@@ -75,19 +77,26 @@ type Samples = Arc<Mutex<BTreeMap<NodeId, (NodeSample, Instant)>>>;
 pub struct CpuWatch {
     samples: Samples,
     tasks: Vec<JoinHandle<()>>,
+    stop: CancellationToken,
 }
 
 impl CpuWatch {
     /// Starts one sampler per node: `(id, ssh, pid file)`.
     pub fn start(nodes: Vec<(NodeId, Ssh, String)>) -> Self {
         let samples: Samples = Arc::default();
+        let stop = CancellationToken::new();
         let tasks = nodes
             .into_iter()
             .map(|(id, ssh, pid_file)| {
-                tokio::spawn(sample_host(id, ssh, pid_file, samples.clone()))
+                let (samples, stop) = (samples.clone(), stop.clone());
+                tokio::spawn(sample_host(id, ssh, pid_file, samples, stop))
             })
             .collect();
-        Self { samples, tasks }
+        Self {
+            samples,
+            tasks,
+            stop,
+        }
     }
 
     /// Node `id`'s last sample, unless it is stale.
@@ -99,23 +108,36 @@ impl CpuWatch {
             .map(|(s, _)| *s)
     }
 
-    /// Stops every sampler (their SSH sessions end with them).
-    pub fn stop(&mut self) {
-        for t in self.tasks.drain(..) {
-            t.abort();
+    /// Stops every sampler: each closes its session's stdin and waits for the remote shell to
+    /// end by itself (a shell killed while its login scripts run can leave their locks
+    /// behind on the host), killed only after [`END`].
+    pub async fn stop(mut self) {
+        self.stop.cancel();
+        for t in std::mem::take(&mut self.tasks) {
+            let _ = t.await;
         }
     }
 }
 
 impl Drop for CpuWatch {
+    /// Without [`CpuWatch::stop`]: the samplers are told to end and left to do so.
     fn drop(&mut self) {
-        self.stop();
+        self.stop.cancel();
     }
 }
 
-/// Asks one host every [`EVERY`] until the session breaks or the task is aborted (its `ssh`
-/// child is killed on drop, which closes the remote shell's stdin).
-async fn sample_host(id: NodeId, ssh: Ssh, pid_file: String, samples: Samples) {
+/// How long a sampler's session gets to end once its stdin is closed.
+const END: Duration = Duration::from_secs(5);
+
+/// Asks one host every [`EVERY`] until `stop` or the session breaks; then ends its session
+/// by closing stdin, and kills it only if it is still there after [`END`].
+async fn sample_host(
+    id: NodeId,
+    ssh: Ssh,
+    pid_file: String,
+    samples: Samples,
+    stop: CancellationToken,
+) {
     let pid_file = quote(&pid_file);
     let line = format!(
         "echo \"$(getconf CLK_TCK) $(getconf PAGESIZE)\"; while read -r _; do p=\"$(cat {pid_file} 2>/dev/null)\"; \
@@ -125,13 +147,38 @@ async fn sample_host(id: NodeId, ssh: Ssh, pid_file: String, samples: Samples) {
         tracing::warn!(node = id, "cannot sample the node's CPU on its host");
         return;
     };
-    let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-        return;
-    };
+    if let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) {
+        tokio::select! {
+            () = ask(id, stdin, stdout, &samples) => {}
+            () = stop.cancelled() => {}
+        }
+    }
+    samples
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&id);
+    // stdin is closed (dropped with `ask`): the remote loop reads its end and exits.
+    if tokio::time::timeout(END, child.wait()).await.is_err() {
+        let _ = child.kill().await;
+    }
+    tracing::debug!(node = id, "the CPU sampler of the node's host ended");
+}
+
+/// The conversation with one host's sampler: a line out, an answer back, every [`EVERY`].
+async fn ask(
+    id: NodeId,
+    mut stdin: tokio::process::ChildStdin,
+    stdout: tokio::process::ChildStdout,
+    samples: &Samples,
+) {
     let mut lines = BufReader::new(stdout).lines();
-    let first = match tokio::time::timeout(STALE, lines.next_line()).await {
+    // The host's login scripts run first; give them a while.
+    let first = match tokio::time::timeout(Duration::from_secs(15), lines.next_line()).await {
         Ok(Ok(Some(l))) => l,
-        _ => return,
+        _ => {
+            tracing::warn!(node = id, "the node's host did not start its CPU sampler");
+            return;
+        }
     };
     let mut units = first.split_whitespace().map(|v| v.parse::<u64>().ok());
     let (Some(Some(hz)), Some(Some(page))) = (units.next(), units.next()) else {
@@ -145,10 +192,10 @@ async fn sample_host(id: NodeId, ssh: Ssh, pid_file: String, samples: Samples) {
     loop {
         tick.tick().await;
         if stdin.write_all(b"t\n").await.is_err() {
-            break;
+            return;
         }
         let Ok(Ok(Some(l))) = tokio::time::timeout(STALE, lines.next_line()).await else {
-            break;
+            return;
         };
         let Some(now) = parse(&l) else {
             // No live process: no figure at all, not the last one of a process now gone.
@@ -170,7 +217,6 @@ async fn sample_host(id: NodeId, ssh: Ssh, pid_file: String, samples: Samples) {
             .unwrap_or_else(|e| e.into_inner())
             .insert(id, (sample, Instant::now()));
     }
-    tracing::debug!(node = id, "the CPU sampler of the node's host ended");
 }
 
 #[cfg(test)]

@@ -571,8 +571,9 @@ impl HostCluster {
     /// each host is cleaned as far as it can be.
     /// (The SSH master connections close when the cluster is dropped.)
     pub async fn stop(&self, grace: Duration) -> Vec<HostsError> {
-        if let Some(mut cpu) = self.cpu.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            cpu.stop();
+        let cpu = self.cpu.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(cpu) = cpu {
+            cpu.stop().await;
         }
         if let Some(l) = &self.links {
             l.stop().await;

@@ -28,11 +28,9 @@ impl HostCluster {
         let calls = lines
             .into_iter()
             .map(|(id, line)| async move { self.stamped(id, &line).await });
-        let mut last: Option<f64> = None;
+        let mut last = None;
         for r in join_all(calls).await {
-            if let Some(t) = r? {
-                last = Some(last.map_or(t, |l| l.max(t)));
-            }
+            last = later(last, r?);
         }
         Ok(last)
     }
@@ -78,7 +76,7 @@ impl HostCluster {
         self.on_hosts(rules).await
     }
 
-    /// Whether link faults beyond cuts (delay, bandwidth, reset) can be made: link proxies run.
+    /// Whether link proxies run on the hosts (for the link faults tc does not make there).
     pub fn has_link_proxies(&self) -> bool {
         self.links.is_some()
     }
@@ -110,6 +108,9 @@ impl HostCluster {
                 .or_default()
                 .push(line.ok_or(HostsError::UnknownNode(*to))?);
         }
+        // Counted as shaped before the lines run, so a change that failed half-way is still
+        // undone by [`HostCluster::restore`].
+        self.state().shaped.extend(by_tc.iter().map(|l| (*l, mode)));
         let tc = self.on_hosts(
             lines
                 .into_iter()
@@ -126,11 +127,7 @@ impl HostCluster {
             }
         };
         let (tc, proxies) = tokio::join!(tc, proxies);
-        let at = later(tc?, proxies?);
-        self.state()
-            .shaped
-            .extend(by_tc.into_iter().map(|l| (l, mode)));
-        Ok(at)
+        Ok(later(tc?, proxies?))
     }
 
     /// The interface node `from`'s host reaches node `to` through, and `to`'s address.
