@@ -19,6 +19,7 @@ use super::links;
 use super::poller::ClusterView;
 use super::rig::Rig;
 use crate::hosts::HostCluster;
+use crate::hosts::cluster::later;
 use crate::proxy::LinkMode;
 use crate::scenario::{Action, Scenario, TargetKind};
 
@@ -78,14 +79,6 @@ pub fn link_modes(scenario: &Scenario) -> Vec<LinkMode> {
 
 fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
-}
-
-/// The later of two moments a host reported.
-fn later(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x.max(y)),
-        (x, y) => x.or(y),
-    }
 }
 
 /// Applies `action` to `nodes` on the hosts; returns what would undo it and when the hosts

@@ -17,7 +17,7 @@ use target_cluster::typ::NodeId;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 
-use super::cluster::{CALL, HostNode, HostsError};
+use super::cluster::{CALL, HostNode, HostsError, later};
 use super::ssh::quote;
 use crate::drill::links::mode_name;
 use crate::proxy::LinkMode;
@@ -161,11 +161,9 @@ impl HostLinks {
             };
             async move { self.ask(from, &cmd).await }
         });
-        let mut last: Option<f64> = None;
+        let mut last = None;
         for r in join_all(calls).await {
-            if let Some(t) = r? {
-                last = Some(last.map_or(t, |l| l.max(t)));
-            }
+            last = later(last, r?);
         }
         let mut modes = self.modes();
         for l in links {

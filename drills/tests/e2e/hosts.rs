@@ -334,6 +334,19 @@ async fn run_on_hosts(
     (s, out, dir)
 }
 
+/// The first fault of a run, which must have fired and been healed: when it took effect and
+/// was healed (run seconds), the node it hit, and the run's `timeline.csv`.
+fn first_fault_and_timeline(s: &serde_json::Value, out: &Path) -> (f64, f64, String, String) {
+    let fault = &s["faults"][0];
+    assert!(fault["error"].is_null(), "{fault}");
+    (
+        fault["at_s"].as_f64().unwrap(),
+        fault["healed_at_s"].as_f64().unwrap(),
+        fault["resolved"][0].as_u64().unwrap().to_string(),
+        std::fs::read_to_string(out.join("timeline.csv")).unwrap(),
+    )
+}
+
 /// No host of `net` keeps raftdrill's chain, and no node of it runs.
 fn assert_no_rule_or_node_left(net: &Testnet, hosts: u64) {
     for id in 1..=hosts {
@@ -887,14 +900,7 @@ p99 = { warn = "800ms", break = "5s" }
         assert_eq!(h["link_proxy"], true, "{h}");
     }
     crate::drills::assert_no_loss("hosts delay", &s);
-    let fault = &s["faults"][0];
-    assert!(fault["error"].is_null(), "{fault}");
-    let (from, to) = (
-        fault["at_s"].as_f64().unwrap(),
-        fault["healed_at_s"].as_f64().unwrap(),
-    );
-    let leader = fault["resolved"][0].as_u64().unwrap().to_string();
-    let csv = std::fs::read_to_string(out.join("timeline.csv")).unwrap();
+    let (from, to, leader, csv) = first_fault_and_timeline(&s, &out);
     let mut inside = 0;
     for row in csv.lines().skip(1) {
         let cols: Vec<&str> = row.split(',').collect();
@@ -973,14 +979,7 @@ p99 = { warn = "800ms", break = "30s" }
         assert_eq!(h["link_proxy"], false, "tc made the cap, no proxy: {h}");
     }
     crate::drills::assert_no_loss("hosts bandwidth", &s);
-    let fault = &s["faults"][0];
-    assert!(fault["error"].is_null(), "{fault}");
-    let (from, to) = (
-        fault["at_s"].as_f64().unwrap(),
-        fault["healed_at_s"].as_f64().unwrap(),
-    );
-    let leader = fault["resolved"][0].as_u64().unwrap().to_string();
-    let csv = std::fs::read_to_string(out.join("timeline.csv")).unwrap();
+    let (from, to, leader, csv) = first_fault_and_timeline(&s, &out);
     let (mut inside, mut before) = (0, 0);
     for row in csv.lines().skip(1) {
         let cols: Vec<&str> = row.split(',').collect();

@@ -31,6 +31,8 @@ use crate::proxy::LinkMode;
 mod checks;
 mod net;
 
+pub(crate) use net::later;
+
 use checks::{check_host, clean_node};
 pub use checks::{clean_host, clock_offset};
 pub(in crate::hosts) use checks::{install_binary, sha256};
@@ -391,9 +393,9 @@ impl HostCluster {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// SIGKILL node `id`; returns when the host did it (see [`HostCluster::stamped`]).
-    pub async fn kill(&self, id: NodeId) -> Result<Option<f64>, HostsError> {
-        let at = self.signal(id, "KILL").await?;
+    /// Node `id`'s process is gone: not running nor paused, and the link proxies in front of
+    /// it refuse at once.
+    async fn gone(&self, id: NodeId) {
         {
             let mut st = self.state();
             st.running.remove(&id);
@@ -402,6 +404,12 @@ impl HostCluster {
         if let Some(l) = &self.links {
             l.node_down(id).await;
         }
+    }
+
+    /// SIGKILL node `id`; returns when the host did it (see [`HostCluster::stamped`]).
+    pub async fn kill(&self, id: NodeId) -> Result<Option<f64>, HostsError> {
+        let at = self.signal(id, "KILL").await?;
+        self.gone(id).await;
         Ok(at)
     }
 
@@ -409,14 +417,7 @@ impl HostCluster {
     pub async fn stop_node(&self, id: NodeId, grace: Duration) -> Result<Option<f64>, HostsError> {
         let n = self.node(id)?;
         clean_node(&n.ssh, &n.spec, grace).await?;
-        {
-            let mut st = self.state();
-            st.running.remove(&id);
-            st.paused.remove(&id);
-        }
-        if let Some(l) = &self.links {
-            l.node_down(id).await;
-        }
+        self.gone(id).await;
         // The node is gone when the clean-up returns; its exit time is not recorded.
         Ok(None)
     }
@@ -449,14 +450,7 @@ impl HostCluster {
             data = n.path("data"),
         );
         let at = self.stamped(id, &line).await?;
-        {
-            let mut st = self.state();
-            st.running.remove(&id);
-            st.paused.remove(&id);
-        }
-        if let Some(l) = &self.links {
-            l.node_down(id).await;
-        }
+        self.gone(id).await;
         self.restart(id).await?;
         Ok(at)
     }

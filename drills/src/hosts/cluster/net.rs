@@ -316,7 +316,7 @@ fn ensure_chain() -> String {
 }
 
 /// The later of two moments hosts reported.
-fn later(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+pub(crate) fn later(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
         (Some(x), Some(y)) => Some(x.max(y)),
         (x, y) => x.or(y),
