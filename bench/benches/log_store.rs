@@ -1,17 +1,17 @@
-//! `log_store`: appending batches of 1, 16 and 256 put entries to the reference node's redb log,
+//! `log_store`: appending batches of 1, 16 and 256 put entries to the reference node's log (WAL),
 //! with fsync on (`FsyncPolicy::Always`, what a node runs with) and off (`Never`), in entries
 //! per second.
 //!
 //! Why: a leader acknowledges a write only after its log append is durable, so the append of
 //! one batch, fsync included, is on every write's path; batch size is how openraft amortizes
 //! the fsync under load. The `file_fsync` line appends the same encoded bytes to a plain file
-//! and fsyncs it: the floor any durable log pays on this disk, to tell redb's cost from the
+//! and fsyncs it: the floor any durable log pays on this disk, to tell the log's own cost from the
 //! disk's.
 //!
 //! Each append goes through `RaftLogStorageExt::blocking_append`, as openraft's tests do: the
-//! entry encoding, the `spawn_blocking` hop and the redb commit are all timed. The store lives
+//! entry encoding, the `spawn_blocking` hop and the log's write and sync are all timed. The store lives
 //! in a temporary folder under `$TMPDIR`; every 50,000 entries the log is purged (untimed), as
-//! snapshots would, so the file does not grow for the whole run.
+//! snapshots would, so the folder does not grow for the whole run.
 
 use std::cell::Cell;
 use std::io::Write;

@@ -92,7 +92,7 @@ pub struct TempStore {
 }
 
 impl TempStore {
-    /// Opens a fresh redb disk store with `fsync`.
+    /// Opens a fresh disk store with `fsync`.
     ///
     /// # Panics
     /// If the temporary folder or the store cannot be made: a bench cannot go on without it.

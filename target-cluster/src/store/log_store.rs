@@ -20,10 +20,8 @@
 //! `--store memory` store uses redb's in-memory backend, so both run the same code and differ
 //! only in whether anything survives the process.
 
-use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::RangeBounds;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
@@ -31,62 +29,45 @@ use std::time::{Duration, Instant};
 
 use openraft::storage::{LogFlushed, RaftLogReader, RaftLogStorage};
 use openraft::{OptionalSend, StorageIOError};
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 
 use crate::stages::{Stage, Stages};
-use crate::store::FsyncPolicy;
 use crate::store::commit_stats::CommitStats;
+use crate::store::wal::{self, Contents, Effect, RecordRef, Wal};
 use crate::typ::{Entry, LogId, LogState, StorageError, TypeConfig, Vote};
-
-const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
-const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-
-const KEY_VOTE: &str = "vote";
-const KEY_PURGED: &str = "last_purged";
-const KEY_COMMITTED: &str = "committed";
 
 /// Most jobs the writer folds into one commit.
 const MAX_BATCH: usize = 4096;
 
-/// The log as openraft sees it: every entry after the last purged one.
-#[derive(Debug, Default)]
-struct MemLog {
-    entries: BTreeMap<u64, Entry>,
-    last_purged: Option<LogId>,
-    vote: Option<Vote>,
-    committed: Option<LogId>,
+/// One step for the writer thread, applied in the order queued: a frame to write, what it
+/// changes, and who waits for it.
+struct Job {
+    frame: Vec<u8>,
+    effect: Effect,
+    done: Done,
 }
 
-/// One step for the writer thread, applied in the order queued.
-enum Job {
+enum Done {
+    /// An append: its callback, and when openraft handed it over (the `log_append` stage ends
+    /// at the callback).
     Append {
-        entries: Vec<(u64, Vec<u8>)>,
         callback: LogFlushed<TypeConfig>,
-        /// When openraft handed it over: the `log_append` stage ends at its callback.
         queued: Instant,
+        first: u64,
+        last: u64,
+        count: usize,
     },
-    Truncate {
-        from: u64,
-    },
-    Purge {
-        upto: LogId,
-    },
-    Vote {
-        bytes: Vec<u8>,
-        done: oneshot::Sender<Result<(), String>>,
-    },
-    Committed {
-        bytes: Vec<u8>,
-    },
+    Vote(oneshot::Sender<Result<(), String>>),
+    /// Truncations and purges are synced with their batch; nobody waits for them.
+    Synced,
+    /// The committed id rides along with the next synced batch.
+    Unsynced,
 }
 
 impl Job {
     /// Whether this job must be on disk before it is reported done.
     fn needs_sync(&self) -> bool {
-        !matches!(self, Job::Committed { .. })
+        !matches!(self.done, Done::Unsynced)
     }
 }
 
@@ -97,10 +78,10 @@ pub struct LogStore {
 }
 
 struct Inner {
-    mem: Mutex<MemLog>,
+    mem: Mutex<Contents>,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
-    /// Tells a writer that is retrying a failed commit to give up: the node is closing.
+    /// Tells a writer that is retrying a failed write to give up: the node is closing.
     closing: Arc<AtomicBool>,
     /// Published for `/status`: openraft 0.9's metrics carry no committed index.
     committed: Arc<AtomicU64>,
@@ -109,8 +90,8 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Closing the queue ends the writer once it has committed what is queued; joining it
-        // lets go of the database, so the same files can be opened again at once.
+        // Closing the queue ends the writer once it has written what is queued; joining it
+        // closes the files, so the same folder can be opened again at once.
         self.closing.store(true, Ordering::Release);
         if let Ok(mut jobs) = self.jobs.lock() {
             jobs.take();
@@ -124,38 +105,29 @@ impl Drop for Inner {
 }
 
 impl LogStore {
-    /// Loads the log from `db` and starts its writer thread.
-    /// `reopen`: the database file, for a disk store, so the writer can open it again after
-    /// an I/O error (redb refuses further use of a database whose commit failed).
+    /// Starts the writer thread on `wal` (`None`: the memory store, nothing is written)
+    /// holding `contents`, the log as replayed from it.
     pub(crate) fn new(
-        db: Database,
-        reopen: Option<PathBuf>,
-        fsync: FsyncPolicy,
+        wal: Option<Wal>,
+        contents: Contents,
         committed: Arc<AtomicU64>,
         stages: Arc<Stages>,
-    ) -> Result<Self, redb::Error> {
-        let mem = load(&db)?;
-        committed.store(mem.committed.map_or(0, |c| c.index), Ordering::Relaxed);
+    ) -> std::io::Result<Self> {
+        committed.store(contents.committed.map_or(0, |c| c.index), Ordering::Relaxed);
         let stats = Arc::new(CommitStats::default());
         let (tx, rx) = mpsc::channel();
-        let durability = match fsync {
-            FsyncPolicy::Always => Durability::Immediate,
-            FsyncPolicy::Never => Durability::None,
-        };
         let writer_stats = stats.clone();
         let closing = Arc::new(AtomicBool::new(false));
         let disk = Disk {
-            db: Some(db),
-            reopen,
+            wal,
             closing: closing.clone(),
         };
         let writer = std::thread::Builder::new()
             .name("raft-log-writer".into())
-            .spawn(move || write_loop(disk, durability, &rx, &writer_stats, &stages))
-            .map_err(redb::Error::Io)?;
+            .spawn(move || write_loop(disk, &rx, &writer_stats, &stages))?;
         Ok(Self {
             inner: Arc::new(Inner {
-                mem: Mutex::new(mem),
+                mem: Mutex::new(contents),
                 jobs: Mutex::new(Some(tx)),
                 writer: Mutex::new(Some(writer)),
                 closing,
@@ -170,7 +142,7 @@ impl LogStore {
         self.inner.stats.clone()
     }
 
-    fn mem(&self) -> std::sync::MutexGuard<'_, MemLog> {
+    fn mem(&self) -> std::sync::MutexGuard<'_, Contents> {
         self.inner.mem.lock().expect("log memory lock")
     }
 
@@ -183,120 +155,63 @@ impl LogStore {
             ))),
         }
     }
+
+    /// Queues `record` with what it changes and who waits for it.
+    fn queue_record(
+        &self,
+        record: &RecordRef<'_>,
+        effect: Effect,
+        done: Done,
+    ) -> Result<(), StorageError> {
+        let frame = wal::frame(record).map_err(write_err)?;
+        self.queue(Job {
+            frame,
+            effect,
+            done,
+        })
+    }
 }
 
 fn write_err<E: std::error::Error + 'static>(e: E) -> StorageError {
     StorageIOError::write_logs(&e).into()
 }
 
-fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StorageError> {
-    postcard::to_allocvec(value).map_err(write_err)
-}
-
-/// Ensures both tables exist, so readers never see "table does not exist" after the first open.
-pub(crate) fn create_tables(db: &Database) -> Result<(), redb::Error> {
-    let txn = db.begin_write()?;
-    txn.open_table(LOG)?;
-    txn.open_table(META)?;
-    txn.commit()?;
-    Ok(())
-}
-
-/// Reads the whole durable log and meta into memory.
-fn load(db: &Database) -> Result<MemLog, redb::Error> {
-    fn meta<T: DeserializeOwned>(
-        table: &impl ReadableTable<&'static str, &'static [u8]>,
-        key: &str,
-    ) -> Result<Option<T>, redb::Error> {
-        match table.get(key)? {
-            Some(v) => postcard::from_bytes(v.value())
-                .map(Some)
-                .map_err(|e| redb::Error::Corrupted(format!("meta {key}: {e}"))),
-            None => Ok(None),
-        }
-    }
-    let txn = db.begin_read()?;
-    let m = txn.open_table(META)?;
-    let log = txn.open_table(LOG)?;
-    let mut entries = BTreeMap::new();
-    for item in log.iter()? {
-        let (k, v) = item?;
-        let entry: Entry = postcard::from_bytes(v.value())
-            .map_err(|e| redb::Error::Corrupted(format!("log entry {}: {e}", k.value())))?;
-        entries.insert(k.value(), entry);
-    }
-    let committed: Option<Option<LogId>> = meta(&m, KEY_COMMITTED)?;
-    Ok(MemLog {
-        entries,
-        last_purged: meta(&m, KEY_PURGED)?,
-        vote: meta(&m, KEY_VOTE)?,
-        committed: committed.flatten(),
-    })
-}
-
-/// The writer's database, and how to open it again after an I/O error.
+/// The writer's log folder; `None` for the memory store.
 struct Disk {
-    /// `None` between closing a database that failed and opening it again.
-    db: Option<Database>,
-    /// The file of a disk store; `None` for the memory store.
-    reopen: Option<PathBuf>,
+    wal: Option<Wal>,
     closing: Arc<AtomicBool>,
 }
 
 impl Disk {
-    /// Commits `batch`. A failed commit is counted, logged and tried again on a freshly opened
-    /// database (redb refuses a database whose commit failed) until it succeeds or the node
-    /// closes, so a full or failing disk stalls the node's acknowledgements instead of
-    /// stopping its Raft core for good; it goes on once the disk is healthy. Nothing is
-    /// acknowledged before it is on disk.
-    fn commit(
-        &mut self,
-        durability: Durability,
-        batch: &[Job],
-        stats: &CommitStats,
-    ) -> Result<(), String> {
+    /// Writes `batch`. A failed write is counted, logged and tried again (into a new segment)
+    /// until it succeeds or the node closes, so a full or failing disk stalls the node's
+    /// acknowledgements instead of stopping its Raft core for good; it goes on once the disk
+    /// is healthy. Nothing is acknowledged before it is on disk.
+    fn commit(&mut self, batch: &[Job], sync: bool, stats: &CommitStats) -> Result<(), String> {
+        let Some(wal) = &mut self.wal else {
+            return Ok(());
+        };
         let mut attempt = 0u32;
         loop {
-            let err = match &self.db {
-                Some(db) => match commit(db, durability, batch) {
-                    Ok(()) => return Ok(()),
-                    Err(e) => e.to_string(),
-                },
-                None => "the log database is closed after an I/O error".to_string(),
+            let frames = batch.iter().map(|j| (j.frame.as_slice(), j.effect));
+            let err = match wal.write(frames, sync) {
+                Ok(()) => return Ok(()),
+                Err(e) => e.to_string(),
             };
             stats.error(&err);
             tracing::error!(error = %err, attempt, "the log could not be written; trying again");
-            let Some(path) = &self.reopen else {
-                return Err(err);
-            };
             if self.closing.load(Ordering::Acquire) {
                 return Err(err);
             }
             std::thread::sleep(Duration::from_millis(50u64 << attempt.min(4)));
             attempt += 1;
-            // redb holds a lock on its file: the failed handle must close before the file
-            // can be opened again.
-            self.db = None;
-            match Database::create(path) {
-                Ok(db) => {
-                    tracing::info!(attempt, "the log database is open again");
-                    self.db = Some(db);
-                }
-                Err(e) => tracing::error!(error = %e, "cannot open the log again"),
-            }
         }
     }
 }
 
-/// The writer thread: takes every job waiting, applies them in one transaction, commits once,
-/// then reports each job done. Ends when the queue closes.
-fn write_loop(
-    mut disk: Disk,
-    durability: Durability,
-    jobs: &mpsc::Receiver<Job>,
-    stats: &CommitStats,
-    stages: &Stages,
-) {
+/// The writer thread: takes every job waiting, writes them as one batch with one sync, then
+/// reports each job done. Ends when the queue closes.
+fn write_loop(mut disk: Disk, jobs: &mpsc::Receiver<Job>, stats: &CommitStats, stages: &Stages) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -307,70 +222,32 @@ fn write_loop(
         }
         let sync = batch.iter().any(Job::needs_sync);
         let started = Instant::now();
-        let durability_now = if sync { durability } else { Durability::None };
-        let result = disk.commit(durability_now, &batch, stats);
-        if sync && matches!(durability, Durability::Immediate) && result.is_ok() {
+        let result = disk.commit(&batch, sync, stats);
+        if sync && disk.wal.as_ref().is_some_and(Wal::syncs) && result.is_ok() {
             stats.record(started.elapsed(), batch.len());
         }
         for job in batch {
-            match job {
-                Job::Append {
+            match job.done {
+                Done::Append {
                     callback,
                     queued,
-                    entries,
+                    first,
+                    last,
+                    count,
                 } => {
-                    stages.record(Stage::LogAppend, queued.elapsed(), entries.len());
-                    if result.is_ok()
-                        && let (Some((first, _)), Some((last, _))) =
-                            (entries.first(), entries.last())
-                    {
-                        stages.flushed(*first, *last);
+                    stages.record(Stage::LogAppend, queued.elapsed(), count);
+                    if result.is_ok() {
+                        stages.flushed(first, last);
                     }
                     callback.log_io_completed(result.clone().map_err(std::io::Error::other));
                 }
-                Job::Vote { done, .. } => {
+                Done::Vote(done) => {
                     let _ = done.send(result.clone());
                 }
-                Job::Truncate { .. } | Job::Purge { .. } | Job::Committed { .. } => {}
+                Done::Synced | Done::Unsynced => {}
             }
         }
     }
-}
-
-/// Applies `batch` in order in one transaction.
-fn commit(db: &Database, durability: Durability, batch: &[Job]) -> Result<(), redb::Error> {
-    let mut txn = db.begin_write()?;
-    txn.set_durability(durability)?;
-    {
-        let mut log = txn.open_table(LOG)?;
-        let mut meta = txn.open_table(META)?;
-        for job in batch {
-            match job {
-                Job::Append { entries, .. } => {
-                    for (index, bytes) in entries {
-                        log.insert(*index, bytes.as_slice())?;
-                    }
-                }
-                Job::Truncate { from } => {
-                    log.retain_in(*from.., |_, _| false)?;
-                }
-                Job::Purge { upto } => {
-                    let bytes = postcard::to_allocvec(upto)
-                        .map_err(|e| redb::Error::Corrupted(e.to_string()))?;
-                    meta.insert(KEY_PURGED, bytes.as_slice())?;
-                    log.retain_in(..=upto.index, |_, _| false)?;
-                }
-                Job::Vote { bytes, .. } => {
-                    meta.insert(KEY_VOTE, bytes.as_slice())?;
-                }
-                Job::Committed { bytes } => {
-                    meta.insert(KEY_COMMITTED, bytes.as_slice())?;
-                }
-            }
-        }
-    }
-    txn.commit()?;
-    Ok(())
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
@@ -408,9 +285,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
-        let bytes = encode(vote)?;
         let (done, saved) = oneshot::channel();
-        self.queue(Job::Vote { bytes, done })?;
+        self.queue_record(
+            &RecordRef::Vote(vote),
+            Effect::Vote(*vote),
+            Done::Vote(done),
+        )?;
         match saved.await {
             Ok(Ok(())) => {
                 self.mem().vote = Some(*vote);
@@ -433,10 +313,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .store(committed.map_or(0, |c| c.index), Ordering::Relaxed);
         self.mem().committed = committed;
         // Losing the newest committed id in a crash is harmless (openraft learns it again from
-        // the leader), so it rides along with the next commit and never waits for an fsync.
-        self.queue(Job::Committed {
-            bytes: encode(&committed)?,
-        })
+        // the leader), so it rides along with the next synced batch and never waits for one.
+        self.queue_record(
+            &RecordRef::Committed(&committed),
+            Effect::Committed(committed),
+            Done::Unsynced,
+        )
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
@@ -452,27 +334,39 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let mut encoded = Vec::new();
-        {
-            let mut mem = self.mem();
-            for entry in entries {
-                encoded.push((entry.log_id.index, encode(&entry)?));
-                mem.entries.insert(entry.log_id.index, entry);
-            }
-            // Queued under the memory lock, so the writer sees jobs in the order the log
-            // changed.
-            self.queue(Job::Append {
-                entries: encoded,
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+            callback.log_io_completed(Ok(()));
+            return Ok(());
+        };
+        let (first, last, count) = (first.log_id.index, last.log_id.index, entries.len());
+        let frame = wal::frame(&RecordRef::Append(&entries)).map_err(write_err)?;
+        let mut mem = self.mem();
+        for entry in entries {
+            mem.entries.insert(entry.log_id.index, entry);
+        }
+        // Queued under the memory lock, so the writer sees jobs in the order the log changed.
+        self.queue(Job {
+            frame,
+            effect: Effect::Append { last },
+            done: Done::Append {
                 callback,
                 queued: Instant::now(),
-            })
-        }
+                first,
+                last,
+                count,
+            },
+        })
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
         let mut mem = self.mem();
         mem.entries.split_off(&log_id.index);
-        self.queue(Job::Truncate { from: log_id.index })
+        self.queue_record(
+            &RecordRef::Truncate(log_id.index),
+            Effect::Other,
+            Done::Synced,
+        )
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
@@ -480,6 +374,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let kept = mem.entries.split_off(&(log_id.index + 1));
         mem.entries = kept;
         mem.last_purged = Some(log_id);
-        self.queue(Job::Purge { upto: log_id })
+        self.queue_record(
+            &RecordRef::Purge(&log_id),
+            Effect::Purge(log_id),
+            Done::Synced,
+        )
     }
 }
