@@ -1,24 +1,21 @@
-//! The Raft log and vote: an in-memory view for openraft, made durable in redb by a writer
-//! thread of its own with group commit.
+//! The Raft log and vote: an in-memory view for openraft, made durable in the write-ahead log
+//! (`wal`) by a writer thread of its own with group commit.
 //!
 //! openraft's storage API lets `append` return as soon as the entries are readable and report
 //! durability later through a callback. openraft 0.9's core nevertheless awaits that callback
-//! before it handles its next message (`RaftCore::append_to_log`), so each append still costs
-//! the core one durable commit; the API batches client writes into few entries for that reason
+//! before it handles its next command (`RaftCore::append_to_log`), so each append still costs
+//! the core one durable write; the API batches client writes into few entries for that reason
 //! (`api::proposer`). The disk work itself stays off the async runtime:
 //!
-//! - every entry not yet purged is kept in memory ([`MemLog`]); reads never touch the disk;
+//! - every entry not yet purged is kept in memory; reads never touch the disk;
 //! - appends, truncations, purges and vote and commit saves are queued, in order, to one
-//!   writer thread; it takes every job waiting, applies them all in one redb transaction and
-//!   commits it once (with `--fsync always`, `Durability::Immediate`: one fsync for the batch),
-//!   then calls each append's callback;
-//! - `save_vote` waits for its own commit, as openraft requires a vote to be durable before
-//!   it is used.
+//!   writer thread; it takes every job waiting, writes them as one batch and syncs once (with
+//!   `--fsync always`, one `fdatasync` for the batch), then calls each append's callback;
+//! - `save_vote` waits for its own sync, as openraft requires a vote to be durable before it
+//!   is used.
 //!
-//! One redb database holds two tables: `log` (index → postcard-encoded entry) and `meta` (the
-//! vote, the last purged log id and the committed log id). The disk store uses a file; the
-//! `--store memory` store uses redb's in-memory backend, so both run the same code and differ
-//! only in whether anything survives the process.
+//! The disk store writes a `wal::Wal`; the `--store memory` store writes nothing, runs the same
+//! code otherwise, and keeps nothing past the process.
 
 use std::fmt::Debug;
 use std::ops::RangeBounds;
