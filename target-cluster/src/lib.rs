@@ -1,8 +1,9 @@
 //! The reference Raft key-value node of raftdrill, built on openraft 0.9.
 //!
-//! A node keeps a durable Raft log (redb), an in-memory key-value state machine with durable
-//! snapshots, and serves three HTTP APIs on one listener: the client API (`/kv/...`), the admin
-//! API (`/status`, `/healthz`, `/admin/...`) and the peer RPCs (`/raft/...`, postcard bodies).
+//! A node keeps a durable Raft log (a write-ahead log of its own), an in-memory key-value state
+//! machine with durable snapshots, and serves three HTTP APIs on one listener: the client API
+//! (`/kv/...`), the admin API (`/status`, `/healthz`, `/admin/...`) and the peer RPCs
+//! (`/raft/...`, postcard bodies).
 //!
 //! # Layout
 //! - [`typ`]: the openraft type config and the aliases every other module uses

@@ -180,7 +180,9 @@ pub async fn run(
         .build()
         .map_err(|e| NodeError::Raft(e.to_string()))?;
     let stages = opened.stages.clone();
-    let network = NetworkFactory::new(http.clone(), peers.clone(), stages.clone());
+    let log = opened.log.clone();
+    log.set_node(config.id);
+    let network = NetworkFactory::new(http.clone(), peers.clone(), stages.clone(), log.clone());
     let raft = Raft::new(
         config.id,
         raft_config,
@@ -197,6 +199,7 @@ pub async fn run(
 
     let gate = Arc::new(ElectionGate::new(config.election_timeout.0));
     let gate_task = tokio::spawn(gate.clone().run(raft.clone()));
+    let disk_task = tokio::spawn(watch_disk(log, raft.clone(), config.heartbeat));
     let state = AppState::new(AppStateParts {
         id: config.id,
         raft: raft.clone(),
@@ -237,11 +240,48 @@ pub async fn run(
         } => Ok(()),
     };
     gate_task.abort();
+    disk_task.abort();
     tracing::info!(id = config.id, "shutting down raft");
     if let Err(e) = raft.shutdown().await {
         tracing::warn!(error = %e, "raft shutdown");
     }
     served
+}
+
+/// Works for a leader that reports its own appends flushed before its fsync (see
+/// `LogStore::reports_early`):
+/// - once a write lets a commit index that was held back from the followers go to them, a
+///   heartbeat tells them at once rather than with the next write or heartbeat;
+/// - while the log writer has been on one batch for longer than a heartbeat interval, the
+///   leader sends no heartbeats. Without early reports a stalled disk blocks openraft's core in
+///   the leader's own append, heartbeats stop and the followers elect another leader; with
+///   them, a leader whose last entries were reported early would go on heartbeating over a
+///   disk that never answers, and never be replaced.
+async fn watch_disk(log: crate::store::LogStore, raft: Raft, heartbeat: Duration) {
+    let mut tick = tokio::time::interval((heartbeat / 5).max(Duration::from_millis(5)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut stalled = false;
+    loop {
+        tokio::select! {
+            () = log.released() => {
+                if raft.trigger().heartbeat().await.is_err() {
+                    return;
+                }
+            }
+            _ = tick.tick() => {
+                let now = log.stalled_for(heartbeat);
+                if now != stalled {
+                    stalled = now;
+                    raft.runtime_config().heartbeat(!now);
+                    if now {
+                        tracing::warn!("the log writer is stalled: heartbeats paused");
+                    } else {
+                        tracing::info!("the log writer is back: heartbeats resumed");
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Initializes the cluster; a node that already has state refuses, which is the harmless case

@@ -6,7 +6,9 @@
 //! - `write`: on the leader, `client_write` from the proposal until openraft returns it applied
 //!   (everything below, plus the time the entry waits in openraft's core);
 //! - `log_append`: on every node, a log append from the call until the writer thread has made
-//!   it durable (queueing behind other jobs, the redb commit and its fsync);
+//!   it durable (queueing behind other jobs, the write and its fdatasync); a leader that
+//!   reports its own appends early (`LogStore::reports_early`) lets replication start before
+//!   this ends;
 //! - `replicate`: on the leader, one AppendEntries round trip to a follower (HTTP both ways,
 //!   the follower's append and its fsync); heartbeats without entries are not counted;
 //! - `replicate_empty`: on the leader, one AppendEntries round trip without entries (a

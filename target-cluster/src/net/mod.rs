@@ -19,6 +19,7 @@ use serde::de::DeserializeOwned;
 pub use peers::PeerMap;
 
 use crate::stages::{Stage, Stages};
+use crate::store::LogStore;
 
 use crate::typ::err::{RaftError, RpcError};
 use crate::typ::rpc::{
@@ -44,16 +45,24 @@ pub struct NetworkFactory {
     client: reqwest::Client,
     peers: PeerMap,
     stages: Arc<Stages>,
+    log: LogStore,
 }
 
 impl NetworkFactory {
     /// A factory that resolves targets through `peers` and sends with `client`; AppendEntries
-    /// round trips are timed into `stages`.
-    pub fn new(client: reqwest::Client, peers: PeerMap, stages: Arc<Stages>) -> Self {
+    /// round trips are timed into `stages`, and carry no commit index beyond what `log` holds
+    /// on disk ([`LogStore::durable_commit`]).
+    pub fn new(
+        client: reqwest::Client,
+        peers: PeerMap,
+        stages: Arc<Stages>,
+        log: LogStore,
+    ) -> Self {
         Self {
             client,
             peers,
             stages,
+            log,
         }
     }
 }
@@ -68,6 +77,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             target,
             member_addr: node.addr.clone(),
             stages: self.stages.clone(),
+            log: self.log.clone(),
             last_answer: None,
         }
     }
@@ -81,6 +91,7 @@ pub struct PeerConn {
     target: NodeId,
     member_addr: String,
     stages: Arc<Stages>,
+    log: LogStore,
     /// When the last AppendEntries with entries was answered.
     last_answer: Option<std::time::Instant>,
 }
@@ -134,9 +145,10 @@ impl PeerConn {
 impl RaftNetwork<TypeConfig> for PeerConn {
     async fn append_entries(
         &mut self,
-        rpc: AppendRequest,
+        mut rpc: AppendRequest,
         option: RPCOption,
     ) -> Result<AppendResponse, RpcError> {
+        rpc.leader_commit = self.log.durable_commit(rpc.leader_commit);
         let entries = rpc.entries.len();
         let started = std::time::Instant::now();
         if entries > 0

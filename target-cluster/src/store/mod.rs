@@ -14,6 +14,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod commit_stats;
+mod durable;
 mod log_store;
 mod state_machine;
 mod wal;
@@ -179,7 +180,13 @@ pub fn open(opts: &StoreOptions) -> Result<OpenedStore, StoreError> {
         path: "log writer thread".into(),
         source,
     })?;
-    let state_machine = StateMachine::new(snap_dir, opts.apply_delay, loaded, stages.clone());
+    let state_machine = StateMachine::new(
+        snap_dir,
+        opts.apply_delay,
+        loaded,
+        stages.clone(),
+        log.durable(),
+    );
     let kv = state_machine.handle();
     Ok(OpenedStore {
         log,

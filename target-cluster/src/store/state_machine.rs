@@ -16,6 +16,7 @@ use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{EntryPayload, OptionalSend, StorageIOError};
 use serde::{Deserialize, Serialize};
 
+use crate::store::durable::Durable;
 use crate::typ::{
     Entry, LogId, Request, Response, Snapshot, SnapshotMeta, StorageError, StoredMembership,
     TypeConfig,
@@ -179,6 +180,9 @@ pub struct StateMachine {
     snapshots: SnapshotStore,
     apply_delay: Duration,
     stages: Arc<crate::stages::Stages>,
+    /// Which log entries are on disk: an entry is applied only once it is (see
+    /// `LogStore::reports_early`).
+    durable: Arc<Durable>,
 }
 
 impl StateMachine {
@@ -187,6 +191,7 @@ impl StateMachine {
         apply_delay: Duration,
         loaded: Option<LoadedSnapshot>,
         stages: Arc<crate::stages::Stages>,
+        durable: Arc<Durable>,
     ) -> Self {
         let (state, current) = match loaded {
             Some(l) => (l.state, Some((l.meta, Arc::new(l.data)))),
@@ -200,6 +205,7 @@ impl StateMachine {
             },
             apply_delay,
             stages,
+            durable,
         }
     }
 
@@ -287,6 +293,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        // A leader may have counted its own entries committed before they were on its disk;
+        // nobody sees their effect before they are.
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        if let Some(last) = entries.last() {
+            self.durable
+                .wait(last.log_id.index)
+                .await
+                .map_err(|e| StorageIOError::apply(last.log_id, &e))?;
+        }
         let started = std::time::Instant::now();
         if self.apply_delay.is_zero() {
             let mut span = None;
