@@ -447,6 +447,11 @@ pub struct NodeArgs {
     /// With --token-file: the client API (`/kv/...`) needs the token too.
     #[arg(long, requires = "token_file")]
     pub client_auth: bool,
+    /// Async runtime worker threads (the log writer has a thread of its own). One suits three
+    /// nodes sharing a small machine: every hand-over between the node's tasks stays on one
+    /// thread (see results/baselines/cluster-vs-etcd.md); give a node alone on a host more.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: u16,
 }
 
 /// `raftdrill faultfs`: one fault-injecting FUSE filesystem (see the raftdrill-faultfs crate).
