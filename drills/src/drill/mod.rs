@@ -723,13 +723,19 @@ async fn follow_phase(
     }
 }
 
-/// Stops every node and proxy.
+/// Stops every node and proxy, then detaches the nodes' fault-injecting disks, so that the
+/// cluster's temporary folder can be removed whole (a mount point still attached refuses its
+/// removal, and empty node folders were left in the temp dir).
 async fn stop_rig(rig: Arc<Rig>) {
     rig.nodes
         .lock()
         .await
         .shutdown(Duration::from_secs(5))
         .await;
+    let disks = rig.disks.lock().await.take();
+    if let Some(disks) = disks {
+        disks.stop().await;
+    }
 }
 
 /// How to start the nodes of a scenario.

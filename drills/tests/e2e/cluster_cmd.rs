@@ -41,9 +41,12 @@ pub(crate) fn alive(pid: u32) -> bool {
 }
 
 /// Starts `raftdrill cluster --nodes 3`, waits for its endpoint table, returns it and the node pids.
-fn start_cluster_cmd() -> (Child, Vec<u32>) {
+/// Starts `raftdrill cluster` with its data in `data` (the test's own folder: a raftdrill
+/// killed by SIGKILL cannot remove a temporary folder of its own).
+fn start_cluster_cmd(data: &std::path::Path) -> (Child, Vec<u32>) {
     let mut child = Command::new(exe())
-        .args(["cluster", "--nodes", "3"])
+        .args(["cluster", "--nodes", "3", "--data-dir"])
+        .arg(data)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -99,7 +102,8 @@ pub(crate) async fn all_gone(nodes: &[u32]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_command_stops_every_node_on_sigterm() {
     let _serial = serial().await;
-    let (mut child, nodes) = start_cluster_cmd();
+    let data = tempfile::tempdir().unwrap();
+    let (mut child, nodes) = start_cluster_cmd(data.path());
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().unwrap();
@@ -112,7 +116,8 @@ async fn cluster_command_stops_every_node_on_sigterm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_node_outlives_a_sigkilled_raftdrill() {
     let _serial = serial().await;
-    let (mut child, nodes) = start_cluster_cmd();
+    let data = tempfile::tempdir().unwrap();
+    let (mut child, nodes) = start_cluster_cmd(data.path());
     child.kill().unwrap();
     child.wait().unwrap();
     all_gone(&nodes).await;
