@@ -13,7 +13,7 @@ use openraft::{Config, SnapshotPolicy};
 use crate::api::{AppState, AppStateParts, Auth, router};
 use crate::election_gate::ElectionGate;
 use crate::net::{NetworkFactory, PeerMap};
-use crate::store::{self, StoreOptions};
+use crate::store::{self, LogStore, StoreOptions};
 use crate::typ::{Node, NodeId, Raft};
 
 /// Everything a node is started with.
@@ -257,7 +257,7 @@ pub async fn run(
 ///   the leader's own append, heartbeats stop and the followers elect another leader; with
 ///   them, a leader whose last entries were reported early would go on heartbeating over a
 ///   disk that never answers, and never be replaced.
-async fn watch_disk(log: crate::store::LogStore, raft: Raft, heartbeat: Duration) {
+async fn watch_disk(log: LogStore, raft: Raft, heartbeat: Duration) {
     let mut tick = tokio::time::interval((heartbeat / 5).max(Duration::from_millis(5)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut stalled = false;

@@ -34,7 +34,7 @@ struct Written {
 pub struct WriterStopped;
 
 /// The table of appends not yet known durable, and the writer's progress.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Durable {
     /// `(first index, job)` of appends, in queue order; ordered by both.
     pending: Mutex<VecDeque<(u64, u64)>>,
@@ -44,17 +44,6 @@ pub struct Durable {
     held_back: AtomicBool,
     /// Fired after a write that ended a hold-back.
     released: Notify,
-}
-
-impl Default for Durable {
-    fn default() -> Self {
-        Self {
-            pending: Mutex::new(VecDeque::new()),
-            written: watch::Sender::new(Written::default()),
-            held_back: AtomicBool::new(false),
-            released: Notify::new(),
-        }
-    }
 }
 
 impl Durable {

@@ -550,11 +550,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         for entry in entries {
             mem.entries.insert(entry.log_id.index, entry);
         }
-        let (callback, early_callback) = if early {
-            (None, Some(callback))
-        } else {
-            (Some(callback), None)
-        };
+        let mut callback = Some(callback);
+        let early_callback = if early { callback.take() } else { None };
         // Queued under the memory lock, so the writer sees jobs in the order the log changed,
         // and the durable table learns them in that order too.
         let number = self.queue(
@@ -637,18 +634,30 @@ mod tests {
             .collect()
     }
 
-    /// A disk store of node 1 that has saved `vote`.
-    async fn store(dir: &tempfile::TempDir, vote: Vote) -> OpenedStore {
-        let mut s = open(&StoreOptions {
+    /// A syncing disk store in `dir`.
+    fn disk_opts(dir: &tempfile::TempDir) -> StoreOptions {
+        StoreOptions {
             kind: StoreKind::Disk,
             fsync: FsyncPolicy::Always,
             data_dir: Some(dir.path().to_path_buf()),
             apply_delay: Duration::ZERO,
-        })
-        .expect("open store");
+        }
+    }
+
+    /// A disk store of node 1 that has saved `vote`.
+    async fn store(dir: &tempfile::TempDir, vote: Vote) -> OpenedStore {
+        let mut s = open(&disk_opts(dir)).expect("open store");
         s.log.set_node(1);
         s.log.save_vote(&vote).await.expect("save vote");
         s
+    }
+
+    /// Appends `batch`, which must be reported at once (the writer may be held).
+    async fn append_reported_early(log: &mut LogStore, batch: Vec<Entry>) {
+        tokio::time::timeout(BACK, log.blocking_append(batch))
+            .await
+            .expect("reported early")
+            .unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -659,10 +668,7 @@ mod tests {
         let held = hold.lock().await;
         let batch = entries(2, 1, 1..=5);
         let last = batch[4].log_id;
-        tokio::time::timeout(BACK, s.log.blocking_append(batch))
-            .await
-            .expect("the leader's own append is reported while the writer is held")
-            .unwrap();
+        append_reported_early(&mut s.log, batch).await;
         let durable = s.log.durable();
         assert!(!durable.is_durable(1) && !durable.is_durable(5));
         assert_eq!(
@@ -700,25 +706,21 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn others_entries_wait_for_the_disk() {
-        // A follower of node 2: its entries are reported only once on disk.
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = store(&dir, Vote::new_committed(2, 2)).await;
-        check_reported_while_held(&mut s, entries(2, 2, 1..=3), false).await;
-
-        // Node 1 leads term 3, but these entries are its own from term 1.
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = store(&dir, Vote::new_committed(3, 1)).await;
-        check_reported_while_held(&mut s, entries(1, 1, 1..=3), false).await;
-
-        // Node 1 has voted for itself but is not leader yet (the vote is not committed).
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = store(&dir, Vote::new(3, 1)).await;
-        check_reported_while_held(&mut s, entries(3, 1, 1..=3), false).await;
-
-        // The control: the same store reports its own entries once it leads.
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = store(&dir, Vote::new_committed(3, 1)).await;
-        check_reported_while_held(&mut s, entries(3, 1, 1..=3), true).await;
+        let cases = [
+            // A follower of node 2: its entries are reported only once on disk.
+            (Vote::new_committed(2, 2), entries(2, 2, 1..=3), false),
+            // Node 1 leads term 3, but these entries are its own from term 1.
+            (Vote::new_committed(3, 1), entries(1, 1, 1..=3), false),
+            // Node 1 has voted for itself but is not leader yet (the vote is not committed).
+            (Vote::new(3, 1), entries(3, 1, 1..=3), false),
+            // The control: the same store reports its own entries once it leads.
+            (Vote::new_committed(3, 1), entries(3, 1, 1..=3), true),
+        ];
+        for (vote, batch, expected) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let mut s = store(&dir, vote).await;
+            check_reported_while_held(&mut s, batch, expected).await;
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -727,10 +729,7 @@ mod tests {
         let mut s = store(&dir, Vote::new_committed(2, 1)).await;
         let hold = s.log.hold();
         let held = hold.lock().await;
-        tokio::time::timeout(BACK, s.log.blocking_append(entries(2, 1, 1..=2)))
-            .await
-            .expect("reported early")
-            .unwrap();
+        append_reported_early(&mut s.log, entries(2, 1, 1..=2)).await;
         // The writer has taken that append and cannot finish it: a stalled disk.
         let deadline = Instant::now() + BACK;
         while !s.log.stalled_for(STALLED) {
@@ -756,12 +755,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = store(&dir, Vote::new_committed(4, 1)).await;
         drop(s);
-        let opts = StoreOptions {
-            kind: StoreKind::Disk,
-            fsync: FsyncPolicy::Always,
-            data_dir: Some(dir.path().to_path_buf()),
-            apply_delay: Duration::ZERO,
-        };
+        let opts = disk_opts(&dir);
         let mut s = open(&opts).unwrap();
         s.log.set_node(1);
         assert_eq!(s.log.read_vote().await.unwrap(), Some(Vote::new(4, 1)));
@@ -782,10 +776,7 @@ mod tests {
         let hold = s.log.hold();
         let held = hold.lock().await;
         let batch = entries(2, 1, 1..=3);
-        tokio::time::timeout(BACK, s.log.blocking_append(batch.clone()))
-            .await
-            .expect("reported early")
-            .unwrap();
+        append_reported_early(&mut s.log, batch.clone()).await;
         let mut sm = s.state_machine;
         let mut apply = tokio::spawn(async move { sm.apply(batch).await });
         let early = tokio::time::timeout(NOT_BACK, &mut apply).await.is_ok();
