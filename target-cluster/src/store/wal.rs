@@ -30,10 +30,21 @@
 //!   because the purge after it drops its entries again.
 //!
 //! Every start opens a new segment, so a torn tail is never written after.
+//!
+//! Preallocation. With `--fsync always` a segment is zero-filled to its full size and synced
+//! before its first frame, so a batch overwrites blocks that are already allocated and
+//! written: its `fdatasync` flushes data alone. An append would also have to journal the new
+//! file size (measured on this machine's ext4, a 420-byte write + `fdatasync`: 0.14 ms over
+//! zeros, 0.20 ms appended; `fallocate`d blocks still journal their conversion on first write).
+//! A helper thread fills the next segment ahead (`next.spare`) while this one is written; a
+//! roll renames it into place, writes the header over its first bytes and syncs the file and
+//! the folder. When the spare is not ready, the roll makes a plain segment that grows by
+//! appends, as every segment did before. The zeros end replay: no frame is empty, so a zero
+//! length where a frame should start is the end of what was written.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -44,6 +55,8 @@ use crate::typ::{Entry, LogId, Vote};
 pub(crate) const DIR: &str = "wal";
 const MAGIC: &[u8; 8] = b"RDWAL\x00\x00\x01";
 const SUFFIX: &str = ".wal";
+/// The next segment, zero-filled ahead by a helper thread; never replayed.
+const SPARE: &str = "next.spare";
 /// A segment is closed and a new one started once it has grown past this.
 pub(crate) const SEGMENT_BYTES: u64 = 16 << 20;
 const HEAD: usize = 8;
@@ -146,6 +159,18 @@ struct Active {
     len: u64,
 }
 
+/// The next segment, as the helper thread makes it.
+#[derive(Debug, Default)]
+enum Spare {
+    /// None asked for (the log does not sync, or the last one was just used).
+    #[default]
+    None,
+    Filling(std::thread::JoinHandle<io::Result<File>>),
+    Ready(File),
+    /// The helper failed; the next roll asks again.
+    Failed,
+}
+
 /// The writer's handle on the folder.
 #[derive(Debug)]
 pub(crate) struct Wal {
@@ -159,6 +184,7 @@ pub(crate) struct Wal {
     next_seq: u64,
     meta: Meta,
     buf: Vec<u8>,
+    spare: Spare,
 }
 
 /// A segment that cannot be read as one.
@@ -167,6 +193,25 @@ fn corrupt(path: &Path, what: &str) -> io::Error {
         io::ErrorKind::InvalidData,
         format!("log segment {}: {what}", path.display()),
     )
+}
+
+/// Makes `path` a file of `bytes` zeros, synced. Its name is not synced: it is renamed before
+/// use, and that is synced then.
+fn make_spare(path: &Path, bytes: u64) -> io::Result<File> {
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(path)?;
+    let zeros = vec![0u8; 1 << 20];
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(zeros.len() as u64) as usize;
+        file.write_all(&zeros[..n])?;
+        left -= n as u64;
+    }
+    file.sync_all()?;
+    Ok(file)
 }
 
 /// Reads frames from `bytes` (after the magic) into `contents` until the end or the first bad
@@ -179,6 +224,10 @@ fn replay(bytes: &[u8], contents: &mut Contents) -> (Option<u64>, bool) {
             return (max_index, false);
         };
         let len = u32::from_le_bytes(head[..4].try_into().expect("4 bytes")) as usize;
+        if len == 0 {
+            // No record encodes to nothing: the preallocated zeros after the last frame.
+            return (max_index, bytes[at..].iter().all(|&b| b == 0));
+        }
         let crc = u32::from_le_bytes(head[4..].try_into().expect("4 bytes"));
         let Some(payload) = (len <= MAX_PAYLOAD)
             .then(|| bytes.get(at + HEAD..at + HEAD + len))
@@ -224,6 +273,11 @@ impl Wal {
         if sync && let Some(parent) = dir.parent() {
             super::sync_dir(parent)?;
         }
+        // A spare left by the last run holds nothing; a new one is made.
+        match fs::remove_file(dir.join(SPARE)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
         let mut paths: Vec<(u64, PathBuf)> = fs::read_dir(dir)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter_map(|p| seq_of(&p).map(|s| (s, p)))
@@ -267,7 +321,19 @@ impl Wal {
             next_seq: paths.last().map_or(1, |(s, _)| s + 1),
             meta,
             buf: Vec::new(),
+            spare: Spare::None,
         };
+        // The first segment is filled here, so that a short run writes over zeros too; should
+        // that fail (a full disk), it is a plain one.
+        if sync {
+            wal.spare = match make_spare(&dir.join(SPARE), segment_bytes) {
+                Ok(file) => Spare::Ready(file),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot preallocate a log segment");
+                    Spare::Failed
+                }
+            };
+        }
         wal.roll()?;
         wal.drop_purged();
         Ok((wal, contents))
@@ -278,7 +344,11 @@ impl Wal {
         let seq = self.next_seq;
         self.next_seq += 1;
         let path = self.dir.join(format!("{seq:020}{SUFFIX}"));
-        let made = self.make_segment(&path);
+        let made = match self.take_spare() {
+            Some(spare) => self.use_spare(spare, &path),
+            None => self.make_segment(&path),
+        };
+        self.fill_spare();
         if let Err(e) = made {
             let _ = fs::remove_file(&path);
             return Err(e);
@@ -298,7 +368,49 @@ impl Wal {
         Ok(())
     }
 
-    fn make_segment(&self, path: &Path) -> io::Result<(File, u64)> {
+    /// The spare, when the helper has finished it.
+    fn take_spare(&mut self) -> Option<File> {
+        self.spare = match std::mem::take(&mut self.spare) {
+            Spare::Filling(h) if h.is_finished() => match h.join() {
+                Ok(Ok(file)) => Spare::Ready(file),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot preallocate a log segment");
+                    Spare::Failed
+                }
+                Err(_) => Spare::Failed,
+            },
+            other => other,
+        };
+        match std::mem::take(&mut self.spare) {
+            Spare::Ready(file) => Some(file),
+            other => {
+                self.spare = other;
+                None
+            }
+        }
+    }
+
+    /// Starts the helper on the next spare, unless one is on its way or the log never syncs.
+    fn fill_spare(&mut self) {
+        if !self.sync || !matches!(self.spare, Spare::None | Spare::Failed) {
+            return;
+        }
+        let path = self.dir.join(SPARE);
+        let bytes = self.segment_bytes;
+        self.spare = match std::thread::Builder::new()
+            .name("wal-spare".into())
+            .spawn(move || make_spare(&path, bytes))
+        {
+            Ok(h) => Spare::Filling(h),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start the log's preallocation thread");
+                Spare::Failed
+            }
+        };
+    }
+
+    /// The segment's first frames: the magic and the ids it starts with.
+    fn head(&self) -> io::Result<Vec<u8>> {
         let mut head = MAGIC.to_vec();
         let m = self.meta;
         let encode = |r: &RecordRef<'_>| frame(r).map_err(io::Error::other);
@@ -311,6 +423,23 @@ impl Wal {
         if let Some(p) = &m.purged {
             head.extend(encode(&RecordRef::Purge(p))?);
         }
+        Ok(head)
+    }
+
+    /// Renames the spare to `path` and writes the head over its first zeros.
+    fn use_spare(&self, mut file: File, path: &Path) -> io::Result<(File, u64)> {
+        let head = self.head()?;
+        fs::rename(self.dir.join(SPARE), path)?;
+        file.seek(SeekFrom::Start(0))?;
+        file.write_all(&head)?;
+        file.sync_data()?;
+        super::sync_dir(&self.dir)?;
+        Ok((file, head.len() as u64))
+    }
+
+    /// A plain segment: the head alone, grown by appends.
+    fn make_segment(&self, path: &Path) -> io::Result<(File, u64)> {
+        let head = self.head()?;
         let mut file = OpenOptions::new()
             .create(true)
             .truncate(true)
@@ -413,6 +542,21 @@ impl Wal {
     fn segments(&self) -> usize {
         self.closed.len() + usize::from(self.active.is_some())
     }
+
+    /// Waits for the helper to finish the spare.
+    #[cfg(test)]
+    fn wait_spare(&mut self) {
+        self.spare = match std::mem::take(&mut self.spare) {
+            Spare::Filling(h) => Spare::Ready(h.join().unwrap().unwrap()),
+            other => other,
+        };
+    }
+
+    /// How many bytes of the active segment are written.
+    #[cfg(test)]
+    fn written(&self) -> u64 {
+        self.active.as_ref().unwrap().len
+    }
 }
 
 #[cfg(test)]
@@ -459,6 +603,7 @@ mod tests {
         let mut v: Vec<PathBuf> = fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().path())
+            .filter(|p| seq_of(p).is_some())
             .collect();
         v.sort();
         v
@@ -501,12 +646,14 @@ mod tests {
             let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
             append(&mut wal, 1, 1..=5);
             append(&mut wal, 1, 6..=9);
+            let end = wal.written() as usize;
             drop(wal);
             let path = segment_files(dir.path()).pop().unwrap();
             let mut bytes = fs::read(&path).unwrap();
             match damage {
-                "cut" => bytes.truncate(bytes.len() - 7),
-                _ => *bytes.last_mut().unwrap() ^= 0x40,
+                // Torn: the frame's last bytes never reached the disk (zeros, as preallocated).
+                "cut" => bytes[end - 7..end].fill(0),
+                _ => bytes[end - 1] ^= 0x40,
             }
             fs::write(&path, &bytes).unwrap();
             let (mut wal, c) = Wal::open(dir.path(), true).unwrap();
@@ -529,9 +676,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
         append(&mut wal, 1, 1..=3);
-        let start = fs::metadata(segment_files(dir.path()).pop().unwrap())
-            .unwrap()
-            .len();
+        let start = wal.written();
         append(&mut wal, 1, 4..=6);
         append(&mut wal, 1, 7..=9);
         drop(wal);
@@ -586,12 +731,11 @@ mod tests {
         let f = frame(&RecordRef::Append(&entries)).unwrap();
         let batch = || std::iter::once((f.as_slice(), Effect::Append { last: 6 }));
         assert!(wal.write(batch(), true).is_err());
-        let failed_len = fs::metadata(&path).unwrap().len();
+        let failed = fs::read(&path).unwrap();
         wal.write(batch(), true).unwrap();
         append(&mut wal, 1, 7..=8);
-        assert_eq!(
-            fs::metadata(&path).unwrap().len(),
-            failed_len,
+        assert!(
+            fs::read(&path).unwrap() == failed,
             "the failed segment is left alone"
         );
         assert_eq!(wal.segments(), 2);
@@ -609,15 +753,79 @@ mod tests {
         let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
         append(&mut wal, 1, 1..=3);
         drop(wal);
-        let newest = dir.path().join(format!("{:020}{SUFFIX}", 99));
-        fs::write(&newest, b"RDW").unwrap();
-        let (wal, c) = Wal::open(dir.path(), true).unwrap();
-        assert_eq!(c.entries.len(), 3);
-        assert!(!newest.exists());
-        drop(wal);
+        // Cut short while written (a plain segment), or renamed from the spare before its
+        // head was synced (zeros).
+        for (seq, cut) in [(99, b"RDW".to_vec()), (199, vec![0u8; 4096])] {
+            let newest = dir.path().join(format!("{seq:020}{SUFFIX}"));
+            fs::write(&newest, cut).unwrap();
+            let (wal, c) = Wal::open(dir.path(), true).unwrap();
+            assert_eq!(c.entries.len(), 3);
+            assert!(!newest.exists());
+            drop(wal);
+        }
         let oldest = segment_files(dir.path()).remove(0);
         fs::write(&oldest, b"garbage!").unwrap();
         let err = Wal::open(dir.path(), true).unwrap_err();
         assert!(err.to_string().contains("no segment header"), "{err}");
+    }
+
+    #[test]
+    fn a_synced_segment_is_zero_filled_and_its_zeros_end_replay_cleanly() {
+        for sync in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let (mut wal, _) = Wal::open_with(dir.path(), sync, 64 << 10).unwrap();
+            append(&mut wal, 1, 1..=5);
+            append(&mut wal, 1, 6..=9);
+            let written = wal.written();
+            drop(wal);
+            let path = segment_files(dir.path()).pop().unwrap();
+            let bytes = fs::read(&path).unwrap();
+            let want = if sync { 64 << 10 } else { written };
+            assert_eq!(bytes.len() as u64, want, "sync {sync}");
+            let mut c = Contents::default();
+            let (max, clean) = replay(&bytes[MAGIC.len()..], &mut c);
+            assert_eq!((max, clean), (Some(9), true), "sync {sync}");
+            assert_eq!(c.entries.len(), 9);
+            let (_, c) = Wal::open_with(dir.path(), sync, 64 << 10).unwrap();
+            assert_eq!(c.entries.len(), 9, "sync {sync}");
+        }
+    }
+
+    #[test]
+    fn bytes_after_the_zeros_make_a_segment_torn() {
+        let f = frame(&RecordRef::Truncate(3)).unwrap();
+        let mut bytes = f.clone();
+        bytes.extend([0u8; 100]);
+        let (_, clean) = replay(&bytes, &mut Contents::default());
+        assert!(clean);
+        bytes[HEAD + f.len() + 10] = 1;
+        let (_, clean) = replay(&bytes, &mut Contents::default());
+        assert!(!clean);
+    }
+
+    #[test]
+    fn rolls_take_the_spare_the_helper_filled() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open_with(dir.path(), true, 4096).unwrap();
+        for i in 0..60 {
+            wal.wait_spare();
+            append(&mut wal, 1, i * 10 + 1..=i * 10 + 10);
+        }
+        assert!(wal.segments() > 5, "{} segments", wal.segments());
+        wal.wait_spare();
+        let spare = dir.path().join(SPARE);
+        assert_eq!(fs::metadata(&spare).unwrap().len(), 4096);
+        // Every segment began as a spare: none is shorter than the size it was filled to.
+        for path in segment_files(dir.path()) {
+            let len = fs::metadata(&path).unwrap().len();
+            assert!(len >= 4096, "{}: {len} bytes", path.display());
+        }
+        drop(wal);
+        let (wal, c) = Wal::open_with(dir.path(), true, 4096).unwrap();
+        assert_eq!(
+            c.entries.keys().copied().collect::<Vec<_>>(),
+            (1..=600).collect::<Vec<_>>()
+        );
+        assert_eq!(wal.segments(), segment_files(dir.path()).len());
     }
 }
