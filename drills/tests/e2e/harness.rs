@@ -307,6 +307,9 @@ pub fn spawn_raftdrill(
     tokio::process::Command::new(exe())
         .args(args)
         .current_dir(cwd)
+        // Its temp folders (the cluster's data, the disks' mounts) land in the test's own
+        // folder, so even a SIGKILLed run leaves nothing behind in /tmp.
+        .env("TMPDIR", cwd)
         .stdin(std::process::Stdio::null())
         .stdout(stdout)
         .stderr(stderr)
