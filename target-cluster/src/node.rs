@@ -200,6 +200,7 @@ pub async fn run(
     let gate = Arc::new(ElectionGate::new(config.election_timeout.0));
     let gate_task = tokio::spawn(gate.clone().run(raft.clone()));
     let disk_task = tokio::spawn(watch_disk(log, raft.clone(), config.heartbeat));
+    let (closing_tx, closing) = tokio::sync::watch::channel(false);
     let state = AppState::new(AppStateParts {
         id: config.id,
         raft: raft.clone(),
@@ -215,6 +216,7 @@ pub async fn run(
         stages,
         gate,
         unsafe_reads: config.unsafe_reads,
+        closing,
     });
     if config.unsafe_reads {
         tracing::warn!(
@@ -225,9 +227,16 @@ pub async fn run(
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let grace = config.request_timeout + Duration::from_secs(1);
+    // Answers (and append stream frames) go out at once, not held for Nagle.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, router(state, config.auth.clone())).with_graceful_shutdown(
         async move {
             shutdown.await;
+            let _ = closing_tx.send(true);
             let _ = stop_tx.send(());
         },
     );

@@ -76,6 +76,8 @@ async fn bad_input_gets_json_4xx_and_the_node_stays_healthy() {
             Some("garbage".into()),
             400,
         ),
+        // The append stream without its Upgrade header.
+        (Method::GET, "/raft/stream".into(), None, 400),
     ];
     for (method, path, body, want) in cases {
         let mut req = client.request(method.clone(), format!("{url}{path}"));
@@ -94,6 +96,7 @@ async fn bad_input_gets_json_4xx_and_the_node_stays_healthy() {
             "{method} {shown}: no error code in {text}"
         );
     }
+    garbage_on_an_append_stream_closes_it(&url).await;
     let health = client.get(format!("{url}/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
     assert_eq!(
@@ -106,4 +109,40 @@ async fn bad_input_gets_json_4xx_and_the_node_stays_healthy() {
         assert!(!log.is_empty(), "node {id} logged nothing");
         assert!(!log.contains('\x1b'), "node {id}'s log has ANSI escapes");
     }
+}
+
+/// An append stream that carries a frame which is not an AppendEntries is closed by the node.
+async fn garbage_on_an_append_stream_closes_it(url: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = url.trim_start_matches("http://");
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "GET /raft/stream HTTP/1.1\r\nHost: {addr}\r\nConnection: upgrade\r\nUpgrade: raftdrill-append\r\n\r\n"
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut byte = [0u8; 1];
+    while !answer.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), tcp.read(&mut byte))
+            .await
+            .expect("the upgrade is answered")
+            .unwrap();
+        assert_eq!(n, 1, "closed before the end of the answer: {answer:?}");
+        answer.push(byte[0]);
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 101"), "{answer}");
+    // A 4-byte frame that no AppendEntries decodes from.
+    tcp.write_all(&[4, 0, 0, 0, 0xff, 0xff, 0xff, 0xff])
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let n = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tcp.read_to_end(&mut rest),
+    )
+    .await
+    .expect("the node closes the stream")
+    .unwrap_or(0);
+    assert_eq!(n, 0, "no answer to garbage: {rest:?}");
 }

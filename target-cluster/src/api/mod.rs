@@ -62,6 +62,8 @@ struct Inner {
     gate: Arc<ElectionGate>,
     /// Planted bug: linearizable reads served locally.
     unsafe_reads: bool,
+    /// Turns true when the node shuts down: the append streams close.
+    closing: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Parts of an [`AppState`].
@@ -94,6 +96,8 @@ pub struct AppStateParts {
     pub gate: Arc<ElectionGate>,
     /// Planted bug: serve linearizable reads from local state (see `NodeConfig`).
     pub unsafe_reads: bool,
+    /// Turns true when the node shuts down (closes the append streams).
+    pub closing: tokio::sync::watch::Receiver<bool>,
 }
 
 impl AppState {
@@ -116,6 +120,7 @@ impl AppState {
                 stages: p.stages,
                 gate: p.gate,
                 unsafe_reads: p.unsafe_reads,
+                closing: p.closing,
             }),
         }
     }
@@ -142,6 +147,7 @@ pub fn router(state: AppState, auth: Option<Auth>) -> Router {
         )
         .route("/admin/peers/{id}", put(admin::set_peer))
         .route(path::APPEND, post(peer::append))
+        .route(path::STREAM, get(peer::stream))
         .route(path::VOTE, post(peer::vote))
         .route(path::SNAPSHOT, post(peer::snapshot))
         .route(path::APPLIED, get(peer::applied))
