@@ -1,4 +1,8 @@
 //! The command line of `raftdrill`, parsed with clap. Parsing only: commands live in [`crate::cmd`].
+//!
+//! The doc comments below are the `--help` text, plain text as a terminal shows it: a
+//! `results/<UTC time>-<name>/` or a `[[host]]` there is not HTML or a link.
+#![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

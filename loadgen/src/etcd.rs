@@ -9,7 +9,7 @@
 //! - cas: a `txn` comparing the value (or `create_revision == 0` for "absent") whose success
 //!   branch puts and whose failure branch reads the key, so a failed swap reports the value.
 //!
-//! Failover is the reference adapter's ([`Balancer`]): a definite failure is retried on
+//! Failover is the reference adapter's (`Balancer`): a definite failure is retried on
 //! another member until the operation's timeout is spent; an unknown outcome never is. How
 //! etcd's errors end an operation, and why, is in `errors` (the table in its module docs).
 //!

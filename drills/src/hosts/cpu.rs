@@ -110,7 +110,7 @@ impl CpuWatch {
 
     /// Stops every sampler: each closes its session's stdin and waits for the remote shell to
     /// end by itself (a shell killed while its login scripts run can leave their locks
-    /// behind on the host), killed only after [`END`].
+    /// behind on the host), killed only after `END`.
     pub async fn stop(mut self) {
         self.stop.cancel();
         for t in std::mem::take(&mut self.tasks) {

@@ -2,13 +2,13 @@
 //! from the head of its first request and proxied with the [`LinkMode`] of the link it
 //! belongs to.
 //!
-//! [`LinkProxy`](super::LinkProxy) needs one address per directed link, which a store that
+//! [`LinkProxy`](super::LinkProxy)(super::LinkProxy) needs one address per directed link, which a store that
 //! advertises one peer URL per member (etcd) cannot be given. An [`AttributedProxy`] sits in
 //! front of that one URL instead. For every connection it peeks (`MSG_PEEK`, nothing is
 //! consumed) at the first request head, asks the caller's classifier which link the
 //! connection belongs to, and then runs it through the ordinary connection machinery
 //! (`conn`/`pump`) with that link's mode channel, so every mode behaves as on a
-//! [`LinkProxy`] and changes at once on live connections.
+//! [`LinkProxy`](super::LinkProxy) and changes at once on live connections.
 //!
 //! Connections the classifier cannot place (a request without the identifying header) follow
 //! a separate "unattributed" mode. Their first request is rewritten to carry
@@ -17,7 +17,7 @@
 //! pools connections per destination across request kinds; without this, a connection opened
 //! by a health probe could later carry the Raft messages of the same client unattributed.
 //!
-//! Unlike a [`LinkProxy`], this proxy always accepts (it cannot know the link before the
+//! Unlike a [`LinkProxy`](super::LinkProxy), this proxy always accepts (it cannot know the link before the
 //! client speaks), so a blackholed link holds connections after the handshake rather than the
 //! SYN, and a link in reset mode cuts a connection once its first request has been seen.
 

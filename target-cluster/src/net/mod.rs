@@ -2,7 +2,7 @@
 //!
 //! AppendEntries, the hot path, go over an append stream: one connection per follower, opened
 //! as an HTTP/1.1 request that the follower upgrades (`GET /raft/stream`, `Upgrade:
-//! raftdrill-append`), then carrying length-framed postcard messages both ways ([`frame`]),
+//! raftdrill-append`), then carrying length-framed postcard messages both ways (`frame.rs`),
 //! one request and its answer at a time. It saves each round trip the HTTP encoding, parsing
 //! and routing on both sides. Votes and snapshot chunks, rare, are HTTP/1.1 POSTs with postcard
 //! bodies on pooled keep-alive connections (one `reqwest::Client` per node). HTTP rather than

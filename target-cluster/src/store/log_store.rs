@@ -205,7 +205,7 @@ impl LogStore {
     }
 
     /// Tells the store which node it belongs to, so it knows its own leadership (see
-    /// [`LogStore::reports_early`]). Before this, no append is reported early. Call it once,
+    /// `LogStore::reports_early`). Before this, no append is reported early. Call it once,
     /// right after the store is opened and before openraft reads the vote.
     ///
     /// A vote replayed from disk that made this node leader comes back uncommitted, so the

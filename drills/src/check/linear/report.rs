@@ -67,7 +67,7 @@ pub struct KeyAnomaly {
     pub state: Option<String>,
     /// The longest linearizable prefix found: operation ids in linearization order.
     pub prefix: Vec<u64>,
-    /// The operations around the failure, in invocation order (see [`super::window`]).
+    /// The operations around the failure, in invocation order (see `super::window`).
     pub window: Vec<WindowOp>,
 }
 

@@ -406,7 +406,7 @@ impl HostCluster {
         }
     }
 
-    /// SIGKILL node `id`; returns when the host did it (see [`HostCluster::stamped`]).
+    /// SIGKILL node `id`; returns when the host did it (see `HostCluster::stamped`).
     pub async fn kill(&self, id: NodeId) -> Result<Option<f64>, HostsError> {
         let at = self.signal(id, "KILL").await?;
         self.gone(id).await;
@@ -438,7 +438,7 @@ impl HostCluster {
 
     /// Kills node `id` if it runs and waits until it is gone, deletes its data, and starts it
     /// again empty under its old id (it joins; it never bootstraps a cluster of its own).
-    /// Returns when its data was gone on the host (see [`HostCluster::stamped`]).
+    /// Returns when its data was gone on the host (see `HostCluster::stamped`).
     pub async fn wipe(&self, id: NodeId) -> Result<Option<f64>, HostsError> {
         let n = self.node(id)?;
         let line = format!(

@@ -23,7 +23,7 @@ impl HostCluster {
     }
 
     /// Runs one shell line per host, all hosts at once; returns when the last host finished
-    /// (see [`HostCluster::stamped`]).
+    /// (see `HostCluster::stamped`).
     async fn on_hosts(&self, lines: BTreeMap<NodeId, String>) -> Result<Option<f64>, HostsError> {
         let calls = lines
             .into_iter()
@@ -139,7 +139,7 @@ impl HostCluster {
 
     /// Undoes [`HostCluster::cut`] and [`HostCluster::set_links`] for `links`, touching only
     /// what is in place (tc classes, proxy modes, rules), all hosts at once; returns when the
-    /// last host was done (see [`HostCluster::stamped`]).
+    /// last host was done (see `HostCluster::stamped`).
     pub async fn restore(&self, links: &[(NodeId, NodeId)]) -> Result<Option<f64>, HostsError> {
         let (shaped, cut): (Vec<_>, Vec<_>) = {
             let st = self.state();
