@@ -53,8 +53,12 @@ where
     if len > MAX_FRAME {
         return Err(invalid(format!("a frame of {len} bytes")));
     }
-    buf.resize(len, 0);
-    r.read_exact(buf).await?;
+    // Grown as the bytes come, not to the length a peer claims.
+    buf.clear();
+    (&mut *r).take(len as u64).read_to_end(buf).await?;
+    if buf.len() < len {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
     postcard::from_bytes(buf).map_err(invalid)
 }
 

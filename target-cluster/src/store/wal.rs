@@ -55,8 +55,16 @@ use crate::typ::{Entry, LogId, Vote};
 pub(crate) const DIR: &str = "wal";
 const MAGIC: &[u8; 8] = b"RDWAL\x00\x00\x01";
 const SUFFIX: &str = ".wal";
-/// The next segment, zero-filled ahead by a helper thread; never replayed.
-const SPARE: &str = "next.spare";
+/// The suffix of the next segment, zero-filled ahead by a helper thread; never replayed.
+/// Each spare has a name of its own (`<pid>-<n>.spare`): a helper still running for a log
+/// that was closed can then only ever write to its own file, never to a later log's.
+const SPARE: &str = ".spare";
+static SPARES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn spare_path(dir: &Path) -> PathBuf {
+    let n = SPARES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    dir.join(format!("{}-{n}{SPARE}", std::process::id()))
+}
 /// A segment is closed and a new one started once it has grown past this.
 pub(crate) const SEGMENT_BYTES: u64 = 16 << 20;
 const HEAD: usize = 8;
@@ -165,8 +173,8 @@ enum Spare {
     /// None asked for (the log does not sync, or the last one was just used).
     #[default]
     None,
-    Filling(std::thread::JoinHandle<io::Result<File>>),
-    Ready(File),
+    Filling(std::thread::JoinHandle<io::Result<(File, PathBuf)>>),
+    Ready((File, PathBuf)),
     /// The helper failed; the next roll asks again.
     Failed,
 }
@@ -195,23 +203,33 @@ fn corrupt(path: &Path, what: &str) -> io::Error {
     )
 }
 
-/// Makes `path` a file of `bytes` zeros, synced. Its name is not synced: it is renamed before
-/// use, and that is synced then.
-fn make_spare(path: &Path, bytes: u64) -> io::Result<File> {
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .open(path)?;
-    let zeros = vec![0u8; 1 << 20];
-    let mut left = bytes;
-    while left > 0 {
-        let n = left.min(zeros.len() as u64) as usize;
-        file.write_all(&zeros[..n])?;
-        left -= n as u64;
+/// Makes `path` a file of `bytes` zeros, synced; removes it again if that fails (it would
+/// hold on to what space is left). Its name is not synced: it is renamed before use, and that
+/// is synced then.
+fn make_spare(path: PathBuf, bytes: u64) -> io::Result<(File, PathBuf)> {
+    let fill = || {
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&path)?;
+        let zeros = vec![0u8; 1 << 20];
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(zeros.len() as u64) as usize;
+            file.write_all(&zeros[..n])?;
+            left -= n as u64;
+        }
+        file.sync_all()?;
+        Ok(file)
+    };
+    match fill() {
+        Ok(file) => Ok((file, path)),
+        Err(e) => {
+            let _ = fs::remove_file(&path);
+            Err(e)
+        }
     }
-    file.sync_all()?;
-    Ok(file)
 }
 
 /// Reads frames from `bytes` (after the magic) into `contents` until the end or the first bad
@@ -221,7 +239,8 @@ fn replay(bytes: &[u8], contents: &mut Contents) -> (Option<u64>, bool) {
     let mut max_index = None;
     while at < bytes.len() {
         let Some(head) = bytes.get(at..at + HEAD) else {
-            return (max_index, false);
+            // Too short for a frame head: clean if it is the zeros' last bytes.
+            return (max_index, bytes[at..].iter().all(|&b| b == 0));
         };
         let len = u32::from_le_bytes(head[..4].try_into().expect("4 bytes")) as usize;
         if len == 0 {
@@ -273,10 +292,15 @@ impl Wal {
         if sync && let Some(parent) = dir.parent() {
             super::sync_dir(parent)?;
         }
-        // A spare left by the last run holds nothing; a new one is made.
-        match fs::remove_file(dir.join(SPARE)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
+        // Spares left by earlier runs hold nothing; a new one is made.
+        for entry in fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.to_str().is_some_and(|p| p.ends_with(SPARE)) {
+                match fs::remove_file(&path) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
         }
         let mut paths: Vec<(u64, PathBuf)> = fs::read_dir(dir)?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -326,8 +350,8 @@ impl Wal {
         // The first segment is filled here, so that a short run writes over zeros too; should
         // that fail (a full disk), it is a plain one.
         if sync {
-            wal.spare = match make_spare(&dir.join(SPARE), segment_bytes) {
-                Ok(file) => Spare::Ready(file),
+            wal.spare = match make_spare(spare_path(dir), segment_bytes) {
+                Ok(spare) => Spare::Ready(spare),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot preallocate a log segment");
                     Spare::Failed
@@ -369,10 +393,10 @@ impl Wal {
     }
 
     /// The spare, when the helper has finished it.
-    fn take_spare(&mut self) -> Option<File> {
+    fn take_spare(&mut self) -> Option<(File, PathBuf)> {
         self.spare = match std::mem::take(&mut self.spare) {
             Spare::Filling(h) if h.is_finished() => match h.join() {
-                Ok(Ok(file)) => Spare::Ready(file),
+                Ok(Ok(spare)) => Spare::Ready(spare),
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "cannot preallocate a log segment");
                     Spare::Failed
@@ -382,7 +406,7 @@ impl Wal {
             other => other,
         };
         match std::mem::take(&mut self.spare) {
-            Spare::Ready(file) => Some(file),
+            Spare::Ready(spare) => Some(spare),
             other => {
                 self.spare = other;
                 None
@@ -395,11 +419,11 @@ impl Wal {
         if !self.sync || !matches!(self.spare, Spare::None | Spare::Failed) {
             return;
         }
-        let path = self.dir.join(SPARE);
+        let path = spare_path(&self.dir);
         let bytes = self.segment_bytes;
         self.spare = match std::thread::Builder::new()
             .name("wal-spare".into())
-            .spawn(move || make_spare(&path, bytes))
+            .spawn(move || make_spare(path, bytes))
         {
             Ok(h) => Spare::Filling(h),
             Err(e) => {
@@ -426,10 +450,11 @@ impl Wal {
         Ok(head)
     }
 
-    /// Renames the spare to `path` and writes the head over its first zeros.
-    fn use_spare(&self, mut file: File, path: &Path) -> io::Result<(File, u64)> {
+    /// Renames the spare (`file` at `from`) to `path` and writes the head over its first
+    /// zeros.
+    fn use_spare(&self, (mut file, from): (File, PathBuf), path: &Path) -> io::Result<(File, u64)> {
         let head = self.head()?;
-        fs::rename(self.dir.join(SPARE), path)?;
+        fs::rename(&from, path)?;
         file.seek(SeekFrom::Start(0))?;
         file.write_all(&head)?;
         file.sync_data()?;
@@ -798,6 +823,9 @@ mod tests {
         bytes.extend([0u8; 100]);
         let (_, clean) = replay(&bytes, &mut Contents::default());
         assert!(clean);
+        // Fewer zeros than a frame head.
+        let (_, clean) = replay(&bytes[..f.len() + 3], &mut Contents::default());
+        assert!(clean);
         bytes[HEAD + f.len() + 10] = 1;
         let (_, clean) = replay(&bytes, &mut Contents::default());
         assert!(!clean);
@@ -813,15 +841,24 @@ mod tests {
         }
         assert!(wal.segments() > 5, "{} segments", wal.segments());
         wal.wait_spare();
-        let spare = dir.path().join(SPARE);
-        assert_eq!(fs::metadata(&spare).unwrap().len(), 4096);
+        let spares: Vec<PathBuf> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_str().unwrap().ends_with(SPARE))
+            .collect();
+        assert_eq!(spares.len(), 1, "{spares:?}");
+        assert_eq!(fs::metadata(&spares[0]).unwrap().len(), 4096);
         // Every segment began as a spare: none is shorter than the size it was filled to.
         for path in segment_files(dir.path()) {
             let len = fs::metadata(&path).unwrap().len();
             assert!(len >= 4096, "{}: {len} bytes", path.display());
         }
         drop(wal);
+        // A spare left by an earlier run is removed at the next start.
+        let left = dir.path().join(format!("999-0{SPARE}"));
+        fs::write(&left, [0u8; 4096]).unwrap();
         let (wal, c) = Wal::open_with(dir.path(), true, 4096).unwrap();
+        assert!(!left.exists() && !spares[0].exists());
         assert_eq!(
             c.entries.keys().copied().collect::<Vec<_>>(),
             (1..=600).collect::<Vec<_>>()
