@@ -36,7 +36,7 @@
 //! written: its `fdatasync` flushes data alone. An append would also have to journal the new
 //! file size (measured on this machine's ext4, a 420-byte write + `fdatasync`: 0.14 ms over
 //! zeros, 0.20 ms appended; `fallocate`d blocks still journal their conversion on first write).
-//! A helper thread fills the next segment ahead (`next.spare`) while this one is written; a
+//! A helper thread fills the next segment ahead (`<pid>-<n>.spare`) while this one is written; a
 //! roll renames it into place, writes the header over its first bytes and syncs the file and
 //! the folder. When the spare is not ready, the roll makes a plain segment that grows by
 //! appends, as every segment did before. The zeros end replay: no frame is empty, so a zero
