@@ -17,6 +17,11 @@ fn invalid(e: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e.to_string())
 }
 
+/// Decodes a frame's body.
+pub(crate) fn decode<T: DeserializeOwned>(body: &[u8]) -> io::Result<T> {
+    postcard::from_bytes(body).map_err(invalid)
+}
+
 /// Writes `value` as one frame, in one write.
 pub(crate) async fn write<W, T>(w: &mut W, value: &T) -> io::Result<()>
 where
@@ -59,7 +64,7 @@ where
     if buf.len() < len {
         return Err(io::ErrorKind::UnexpectedEof.into());
     }
-    postcard::from_bytes(buf).map_err(invalid)
+    decode(buf)
 }
 
 #[cfg(test)]

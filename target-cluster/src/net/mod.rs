@@ -190,16 +190,19 @@ impl PeerConn {
             *slot = None;
         }
         let exchange = async {
-            if slot.is_none() {
-                *slot = match streams.take(&addr) {
-                    Some(idle) => Some(idle),
-                    None => Some(AppendStream::new(
-                        addr.clone(),
-                        open_stream(client, target, &addr).await?,
-                    )),
-                };
-            }
-            let stream = slot.as_mut().expect("opened above");
+            let stream = match slot {
+                Some(stream) => stream,
+                None => {
+                    let stream = match streams.take(&addr) {
+                        Some(idle) => idle,
+                        None => {
+                            let io = open_stream(client, target, &addr).await?;
+                            AppendStream::new(addr.clone(), io)
+                        }
+                    };
+                    slot.insert(stream)
+                }
+            };
             match stream
                 .call::<_, Result<AppendResponse, RaftError>>(rpc)
                 .await

@@ -129,22 +129,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AppendStream<S> {
         self.torn = false;
         self.unread += 1;
         loop {
-            let answer = self.next_frame().await?;
+            let len = self.next_frame().await?;
             self.unread -= 1;
-            if self.unread == 0 {
-                return postcard::from_bytes(&answer)
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()));
+            let answer = (self.unread == 0)
+                .then(|| frame::decode(&self.read[frame::HEAD..frame::HEAD + len]));
+            self.read.drain(..frame::HEAD + len);
+            if let Some(answer) = answer {
+                return answer;
             }
         }
     }
 
-    /// The next whole frame's body. Cancel-safe: bytes read stay in `self.read`.
-    async fn next_frame(&mut self) -> io::Result<Vec<u8>> {
+    /// Waits until a whole frame starts `self.read`; returns its body's length. Cancel-safe:
+    /// bytes read stay in `self.read`.
+    async fn next_frame(&mut self) -> io::Result<usize> {
         loop {
             if let Some(len) = frame::whole(&self.read)? {
-                let body = self.read[frame::HEAD..frame::HEAD + len].to_vec();
-                self.read.drain(..frame::HEAD + len);
-                return Ok(body);
+                return Ok(len);
             }
             if self.io.read_buf(&mut self.read).await? == 0 {
                 return Err(io::ErrorKind::UnexpectedEof.into());

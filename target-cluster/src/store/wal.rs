@@ -238,15 +238,16 @@ fn replay(bytes: &[u8], contents: &mut Contents) -> (Option<u64>, bool) {
     let mut at = 0;
     let mut max_index = None;
     while at < bytes.len() {
+        // The preallocated zeros after the last frame (no frame starts with a zero length and
+        // a zero CRC: no record encodes to nothing). The scan stops at the first byte that is
+        // not zero, within a real frame's length.
+        if bytes[at..].iter().all(|&b| b == 0) {
+            return (max_index, true);
+        }
         let Some(head) = bytes.get(at..at + HEAD) else {
-            // Too short for a frame head: clean if it is the zeros' last bytes.
-            return (max_index, bytes[at..].iter().all(|&b| b == 0));
+            return (max_index, false);
         };
         let len = u32::from_le_bytes(head[..4].try_into().expect("4 bytes")) as usize;
-        if len == 0 {
-            // No record encodes to nothing: the preallocated zeros after the last frame.
-            return (max_index, bytes[at..].iter().all(|&b| b == 0));
-        }
         let crc = u32::from_le_bytes(head[4..].try_into().expect("4 bytes"));
         let Some(payload) = (len <= MAX_PAYLOAD)
             .then(|| bytes.get(at + HEAD..at + HEAD + len))
@@ -292,20 +293,19 @@ impl Wal {
         if sync && let Some(parent) = dir.parent() {
             super::sync_dir(parent)?;
         }
-        // Spares left by earlier runs hold nothing; a new one is made.
+        let mut paths: Vec<(u64, PathBuf)> = Vec::new();
         for entry in fs::read_dir(dir)? {
             let path = entry?.path();
-            if path.to_str().is_some_and(|p| p.ends_with(SPARE)) {
+            if let Some(seq) = seq_of(&path) {
+                paths.push((seq, path));
+            } else if path.to_str().is_some_and(|p| p.ends_with(SPARE)) {
+                // Spares left by earlier runs hold nothing; a new one is made.
                 match fs::remove_file(&path) {
                     Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                     _ => {}
                 }
             }
         }
-        let mut paths: Vec<(u64, PathBuf)> = fs::read_dir(dir)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter_map(|p| seq_of(&p).map(|s| (s, p)))
-            .collect();
         paths.sort();
         let mut contents = Contents::default();
         let mut closed = Vec::new();
@@ -394,19 +394,20 @@ impl Wal {
 
     /// The spare, when the helper has finished it.
     fn take_spare(&mut self) -> Option<(File, PathBuf)> {
-        self.spare = match std::mem::take(&mut self.spare) {
-            Spare::Filling(h) if h.is_finished() => match h.join() {
-                Ok(Ok(spare)) => Spare::Ready(spare),
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "cannot preallocate a log segment");
-                    Spare::Failed
-                }
-                Err(_) => Spare::Failed,
-            },
-            other => other,
-        };
         match std::mem::take(&mut self.spare) {
             Spare::Ready(spare) => Some(spare),
+            Spare::Filling(h) if h.is_finished() => match h.join() {
+                Ok(Ok(spare)) => Some(spare),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot preallocate a log segment");
+                    self.spare = Spare::Failed;
+                    None
+                }
+                Err(_) => {
+                    self.spare = Spare::Failed;
+                    None
+                }
+            },
             other => {
                 self.spare = other;
                 None
