@@ -3,6 +3,7 @@
 //! Each test takes a serial lock (see `harness::serial`), waits on conditions with deadlines, and
 //! kills its nodes when it ends (the cluster's supervisor kills them on drop, even on panic).
 
+mod architecture;
 mod auth;
 mod bad_input;
 mod capacity;
