@@ -101,6 +101,40 @@ pub(crate) async fn run_goose<T: Target>(
     quiet: bool,
 ) -> Result<(), EngineError> {
     let _only_attack = GOOSE_LOCK.lock().await;
+    // Someone reads goose's metrics only in its report or on the console.
+    let record = report.is_some() || !quiet;
+    let config = goose_config(pool, host, report, quiet, record);
+    let attack = GooseAttack::initialize_with_config(config)
+        .map_err(|e| EngineError(e.to_string()))?
+        .set_client_builder_without_cookies(GooseClientBuilder::new().without_cookies())
+        .map_err(|e| EngineError(e.to_string()))?
+        .register_scenario(user_scenario(driver.clone(), record));
+
+    // Goose stops on its killswitch only; keep pulling it once our run is stopped, since goose
+    // clears it when an attack starts.
+    let stop = driver.stop.clone();
+    let killer = tokio::spawn(async move {
+        stop.cancelled().await;
+        loop {
+            goose::trigger_killswitch("raftdrill: load finished");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let result = attack.execute().await;
+    killer.abort();
+    goose::reset_killswitch();
+    result.map(|_| ()).map_err(|e| EngineError(e.to_string()))
+}
+
+/// Goose's configuration for a pool of `pool` users; goose keeps metrics only when they
+/// are to be `record`ed.
+fn goose_config(
+    pool: usize,
+    host: String,
+    report: Option<PathBuf>,
+    quiet: bool,
+    record: bool,
+) -> GooseConfiguration {
     let mut config = GooseConfiguration::default();
     config.host = Some(host);
     config.users = Some(pool);
@@ -111,14 +145,16 @@ pub(crate) async fn run_goose<T: Target>(
     config.no_print_metrics = quiet;
     config.no_transaction_metrics = true;
     config.no_scenario_metrics = true;
-    // Someone reads goose's metrics only in its report or on the console.
-    let record = report.is_some() || !quiet;
     config.no_metrics = !record;
     config.report_file = report
         .map(|p| vec![p.to_string_lossy().into_owned()])
         .unwrap_or_default();
+    config
+}
 
-    let d = driver.clone();
+/// The one scenario of every user: a transaction that runs one [`Driver::step`] and, when
+/// goose `record`s, hands goose the operation's latency.
+fn user_scenario<T: Target>(d: Arc<Driver<T>>, record: bool) -> Scenario {
     let step: TransactionFunction = Arc::new(move |user| {
         let d = d.clone();
         Box::pin(async move {
@@ -155,28 +191,7 @@ pub(crate) async fn run_goose<T: Target>(
             Ok(())
         })
     });
-    let scenario =
-        scenario!("raftdrill").register_transaction(Transaction::new(step).set_name("op"));
-    let attack = GooseAttack::initialize_with_config(config)
-        .map_err(|e| EngineError(e.to_string()))?
-        .set_client_builder_without_cookies(GooseClientBuilder::new().without_cookies())
-        .map_err(|e| EngineError(e.to_string()))?
-        .register_scenario(scenario);
-
-    // Goose stops on its killswitch only; keep pulling it once our run is stopped, since goose
-    // clears it when an attack starts.
-    let stop = driver.stop.clone();
-    let killer = tokio::spawn(async move {
-        stop.cancelled().await;
-        loop {
-            goose::trigger_killswitch("raftdrill: load finished");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    });
-    let result = attack.execute().await;
-    killer.abort();
-    goose::reset_killswitch();
-    result.map(|_| ()).map_err(|e| EngineError(e.to_string()))
+    scenario!("raftdrill").register_transaction(Transaction::new(step).set_name("op"))
 }
 
 /// Claims Ctrl-C (SIGINT) for `on_ctrl_c` before goose can: call it once, early, in a program

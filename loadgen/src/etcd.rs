@@ -15,15 +15,17 @@
 //!
 //! # Layout
 //! - this file: [`EtcdCluster`] and its calls
-//! - `wire`: the gateway's JSON shapes and base64
+//! - [`wire`]: the gateway's JSON shapes and base64
+//! - [`gateway`]: one call over HTTP (shared with the drill's member calls)
 //! - `errors`: gateway errors to ok / fail / unknown, with the sources
 
 mod errors;
 #[cfg(test)]
 mod fake;
+pub mod gateway;
 #[cfg(test)]
 mod tests;
-mod wire;
+pub mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,10 +34,10 @@ use raftdrill_wire::Consistency;
 
 use crate::balancer::Balancer;
 use crate::outcome::{ErrorClass, OpError};
-use crate::reference::{COOLDOWN, TargetError, http_client, parse_endpoints};
-use crate::target::{CasResult, Target};
+use crate::target::{Attempts, COOLDOWN, CasResult, TargetError, parse_endpoints};
 
 use errors::{OpKind, classify};
+use gateway::CallError;
 use wire::{PutRequest, PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse};
 
 /// An etcd cluster: the client URLs of its members, such as `http://127.0.0.1:2379`.
@@ -55,7 +57,7 @@ impl EtcdCluster {
     pub fn new(endpoints: &[String], timeout: Duration) -> Result<Self, TargetError> {
         let endpoints = parse_endpoints(endpoints)?;
         Ok(Self {
-            client: http_client(timeout)?,
+            client: gateway::client(Some(timeout))?,
             balancer: Arc::new(Balancer::new(endpoints.len(), COOLDOWN)),
             endpoints,
             timeout,
@@ -73,13 +75,6 @@ impl EtcdCluster {
         }
     }
 
-    fn url(&self, node: usize, call: &str) -> String {
-        format!(
-            "{}/v3/kv/{call}",
-            self.endpoints[node % self.endpoints.len()]
-        )
-    }
-
     /// Posts `body` to `/v3/kv/{call}` on member `node` and decodes the answer.
     async fn post<B, T>(
         &self,
@@ -92,25 +87,43 @@ impl EtcdCluster {
         B: serde::Serialize + ?Sized,
         T: serde::de::DeserializeOwned,
     {
-        let response = self
-            .client
-            .post(self.url(node, call))
-            .json(body)
-            .send()
+        let url = format!(
+            "{}/v3/kv/{call}",
+            self.endpoints[node % self.endpoints.len()]
+        );
+        gateway::post(&self.client, &url, body, None)
             .await
-            .map_err(|e| OpError::from_reqwest(&e))?;
-        let status = response.status().as_u16();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| OpError::from_reqwest(&e))?;
-        if (200..300).contains(&status) {
-            serde_json::from_slice(&bytes).map_err(|e| {
-                OpError::unknown(ErrorClass::Reset, format!("undecodable answer: {e}"))
+            .map_err(|e| match e {
+                CallError::Transport(e) => OpError::from_reqwest(&e),
+                CallError::Undecodable(e) => {
+                    OpError::unknown(ErrorClass::Reset, format!("undecodable answer: {e}"))
+                }
+                CallError::Refused { status, body } => classify(status, &body, kind),
             })
-        } else {
-            Err(classify(status, &bytes, kind))
-        }
+    }
+}
+
+impl Attempts for EtcdCluster {
+    fn nodes(&self) -> usize {
+        self.endpoints.len()
+    }
+
+    fn balancer(&self) -> &Balancer {
+        &self.balancer
+    }
+
+    fn budget(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Refused here, not retried: no member could serve it (see [`EtcdCluster::supports`]).
+    fn refuses(&self, consistency: Consistency) -> Option<OpError> {
+        (!Self::supports(consistency)).then(|| {
+            OpError::fail(
+                ErrorClass::Http4xx,
+                format!("etcd has no {} reads", consistency.as_str()),
+            )
+        })
     }
 
     async fn get_once(
@@ -125,6 +138,20 @@ impl EtcdCluster {
         };
         let r: RangeResponse = self.post(node, "range", &body, OpKind::Read).await?;
         first_value(&r)
+    }
+
+    /// Never tried: `refuses` turns session reads away first (a serializable range cannot
+    /// wait for a revision).
+    async fn get_session_once(
+        &self,
+        _node: usize,
+        _key: &str,
+        _min_index: u64,
+    ) -> Result<(Option<String>, Option<u64>), OpError> {
+        Err(OpError::fail(
+            ErrorClass::Http4xx,
+            "etcd has no session reads",
+        ))
     }
 
     async fn put_once(&self, node: usize, key: &str, value: &str) -> Result<Option<u64>, OpError> {
@@ -179,60 +206,5 @@ fn first_value(r: &RangeResponse) -> Result<Option<String>, OpError> {
         Some(kv) => wire::unb64(&kv.value).map(Some).ok_or_else(|| {
             OpError::unknown(ErrorClass::Reset, "value in the answer is not base64")
         }),
-    }
-}
-
-impl Target for EtcdCluster {
-    fn nodes(&self) -> usize {
-        self.endpoints.len()
-    }
-
-    async fn get(
-        &self,
-        node: usize,
-        key: &str,
-        consistency: Consistency,
-    ) -> Result<Option<String>, OpError> {
-        if !Self::supports(consistency) {
-            // Refused here, not retried: no member could serve it.
-            return Err(OpError::fail(
-                ErrorClass::Http4xx,
-                format!("etcd has no {} reads", consistency.as_str()),
-            ));
-        }
-        self.balancer
-            .with_failover(node, self.timeout, |n| self.get_once(n, key, consistency))
-            .await
-    }
-
-    /// Refused: a serializable range cannot wait for a revision (see [`Self::supports`]).
-    async fn get_session(
-        &self,
-        _node: usize,
-        _key: &str,
-        _min_index: u64,
-    ) -> Result<(Option<String>, Option<u64>), OpError> {
-        Err(OpError::fail(
-            ErrorClass::Http4xx,
-            "etcd has no session reads",
-        ))
-    }
-
-    async fn put(&self, node: usize, key: &str, value: &str) -> Result<Option<u64>, OpError> {
-        self.balancer
-            .with_failover(node, self.timeout, |n| self.put_once(n, key, value))
-            .await
-    }
-
-    async fn cas(
-        &self,
-        node: usize,
-        key: &str,
-        expect: Option<&str>,
-        value: &str,
-    ) -> Result<CasResult, OpError> {
-        self.balancer
-            .with_failover(node, self.timeout, |n| self.cas_once(n, key, expect, value))
-            .await
     }
 }

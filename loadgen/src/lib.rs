@@ -2,11 +2,13 @@
 //! replicated store, with HDR latency metrics published once a second, two-level thresholds,
 //! an optional history of every operation, and the files a run leaves behind.
 //!
-//! Start with [`LoadConfig`] and [`LoadRun`] (or [`run`]).
+//! Start with [`LoadSpec`] (what a load is), [`LoadConfig`] (a spec and where it runs) and
+//! [`LoadRun`] (or [`run`]).
 //!
 //! # Layout
 //! Public: what the drills and the benches use. The engine's parts are private; their types
 //! that callers name are re-exported at the root.
+//! - `spec` (private; re-exported): [`LoadSpec`]: what a load is, and a generator's share
 //! - `run` (private; re-exported): [`LoadConfig`], [`LoadRun`], [`LoadReport`],
 //!   [`LoadError`], [`run()`]: the entry, the 1-Hz merger and the end-of-run conductor
 //! - `engine` (private; [`Engine`], [`claim_ctrl_c`]): goose users (default) or tokio tasks as
@@ -19,9 +21,10 @@
 //! - [`workload`]: the YCSB workloads and operation generation
 //! - [`keys`]: key distributions (uniform, zipfian, latest)
 //! - [`rng`]: the deterministic generator behind every choice
-//! - [`target`]: the store adapter trait and [`target::Store`]; [`reference`](mod@reference):
-//!   the reference cluster's adapter; [`etcd`]: etcd's, over its v3 JSON gateway; `balancer`
-//!   (private): the client-side failover both use
+//! - [`target`]: the store adapter trait, the failover every adapter shares, and
+//!   [`target::Store`]; [`reference`](mod@reference): the reference cluster's adapter;
+//!   [`etcd`]: etcd's, over its v3 JSON gateway (its wire types and HTTP call serve the
+//!   drill's member calls too); `balancer` (private): which endpoints to skip
 //! - `http1` (private): the reference adapter's keep-alive HTTP/1.1 client
 //! - [`outcome`]: ok / fail / unknown and error classes
 //! - [`metrics`]: the request path's recorder shards, merged histograms, [`Snapshot`]
@@ -51,6 +54,7 @@ pub mod reference;
 pub mod rng;
 mod run;
 mod schedule;
+mod spec;
 pub mod stream;
 pub mod target;
 pub mod thresholds;
@@ -67,5 +71,6 @@ pub use engine::{Engine, claim_ctrl_c};
 pub use metrics::Snapshot;
 pub use plan::{LoadModel, Plan, pool_for_rate};
 pub use run::{LoadConfig, LoadError, LoadReport, LoadRun, run};
+pub use spec::{LoadSpec, ShareError};
 pub use tokio_util::sync::CancellationToken;
 pub use workload::{WorkloadKind, WorkloadSpec};

@@ -57,6 +57,14 @@ impl LoadModel {
         }
     }
 
+    /// The level: ops/s of an open loop, users of a closed one.
+    pub fn level(&self) -> f64 {
+        match self {
+            LoadModel::Open { rate, .. } => *rate,
+            LoadModel::Closed { users, .. } => *users as f64,
+        }
+    }
+
     /// `open` or `closed`.
     pub fn name(&self) -> &'static str {
         match self {
@@ -141,6 +149,32 @@ impl Plan {
         match self {
             Plan::Steps(steps) => steps.iter().map(|s| s.level).fold(0.0, f64::max),
             _ => model_level,
+        }
+    }
+
+    /// `constant`, `ramp` or `steps`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Plan::Constant => "constant",
+            Plan::Ramp { .. } => "ramp",
+            Plan::Steps(_) => "steps",
+        }
+    }
+
+    /// The plan for `fraction` of the load: a steps plan's levels times `fraction` (the
+    /// others follow the model's level, which the caller scales).
+    pub fn scaled(&self, fraction: f64) -> Plan {
+        match self {
+            Plan::Steps(steps) => Plan::Steps(
+                steps
+                    .iter()
+                    .map(|s| Step {
+                        level: s.level * fraction,
+                        hold: s.hold,
+                    })
+                    .collect(),
+            ),
+            other => other.clone(),
         }
     }
 

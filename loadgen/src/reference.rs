@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::balancer::Balancer;
 use crate::http1::{HttpClient, Method, NO_BODY};
 use crate::outcome::{ErrorClass, OpError};
-use crate::target::{CasResult, Target};
+use crate::target::{Attempts, COOLDOWN, CasResult, TargetError, parse_endpoints};
 
 /// The reference cluster: a list of node base URLs such as `http://127.0.0.1:7001`.
 #[derive(Debug, Clone)]
@@ -22,23 +22,6 @@ pub struct ReferenceCluster {
     balancer: std::sync::Arc<Balancer>,
     /// The budget of one operation, retries included.
     timeout: Duration,
-}
-
-/// How long an endpoint that refused, timed out or had no leader is skipped.
-pub(crate) const COOLDOWN: Duration = Duration::from_secs(1);
-
-/// The adapter could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum TargetError {
-    /// No endpoint was given.
-    #[error("no endpoints given")]
-    NoEndpoints,
-    /// An endpoint is not an http URL.
-    #[error("bad endpoint {0:?}: expected http://HOST:PORT")]
-    BadEndpoint(String),
-    /// The HTTP client could not be built.
-    #[error("cannot build the HTTP client: {0}")]
-    Client(#[from] reqwest::Error),
 }
 
 impl ReferenceCluster {
@@ -55,51 +38,12 @@ impl ReferenceCluster {
             timeout,
         })
     }
-
-    /// Runs `call` with failover (see [`Balancer::with_failover`]) within the timeout.
-    async fn with_failover<R, F, Fut>(&self, node: usize, call: F) -> Result<R, OpError>
-    where
-        F: Fn(usize) -> Fut,
-        Fut: std::future::Future<Output = Result<R, OpError>>,
-    {
-        self.balancer.with_failover(node, self.timeout, call).await
-    }
 }
 
 /// Writes `/kv/{key}` with the key percent-encoded.
 fn kv_path(out: &mut Vec<u8>, key: &str) {
     out.extend_from_slice(b"/kv/");
     encode_key_into(out, key);
-}
-
-/// Checks that `endpoints` is not empty and holds `http://HOST:PORT` URLs; returns them
-/// without trailing slashes.
-pub(crate) fn parse_endpoints(endpoints: &[String]) -> Result<Vec<String>, TargetError> {
-    if endpoints.is_empty() {
-        return Err(TargetError::NoEndpoints);
-    }
-    endpoints
-        .iter()
-        .map(|e| {
-            let e = e.trim().trim_end_matches('/');
-            if e.starts_with("http://") && e.len() > "http://".len() {
-                Ok(e.to_string())
-            } else {
-                Err(TargetError::BadEndpoint(e.to_string()))
-            }
-        })
-        .collect()
-}
-
-/// The pooled keep-alive client of an adapter, every request bounded by `timeout`. Idle
-/// connections are kept per node, so a pool of workers reuses them.
-pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, TargetError> {
-    Ok(reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .pool_max_idle_per_host(1024)
-        .tcp_nodelay(true)
-        .build()?)
 }
 
 /// Percent-encodes the characters of a key that cannot appear in a path segment.
@@ -151,49 +95,19 @@ fn answer<T: serde::de::DeserializeOwned>(
     }
 }
 
-impl Target for ReferenceCluster {
+impl Attempts for ReferenceCluster {
     fn nodes(&self) -> usize {
         self.endpoints.len()
     }
 
-    async fn get(
-        &self,
-        node: usize,
-        key: &str,
-        consistency: Consistency,
-    ) -> Result<Option<String>, OpError> {
-        self.with_failover(node, |n| self.get_once(n, key, consistency))
-            .await
+    fn balancer(&self) -> &Balancer {
+        &self.balancer
     }
 
-    async fn get_session(
-        &self,
-        node: usize,
-        key: &str,
-        min_index: u64,
-    ) -> Result<(Option<String>, Option<u64>), OpError> {
-        self.with_failover(node, |n| self.get_session_once(n, key, min_index))
-            .await
+    fn budget(&self) -> Duration {
+        self.timeout
     }
 
-    async fn put(&self, node: usize, key: &str, value: &str) -> Result<Option<u64>, OpError> {
-        self.with_failover(node, |n| self.put_once(n, key, value))
-            .await
-    }
-
-    async fn cas(
-        &self,
-        node: usize,
-        key: &str,
-        expect: Option<&str>,
-        value: &str,
-    ) -> Result<CasResult, OpError> {
-        self.with_failover(node, |n| self.cas_once(n, key, expect, value))
-            .await
-    }
-}
-
-impl ReferenceCluster {
     async fn get_once(
         &self,
         node: usize,
@@ -211,37 +125,6 @@ impl ReferenceCluster {
     ) -> Result<(Option<String>, Option<u64>), OpError> {
         self.get_at(node, key, Consistency::Session, Some(min_index))
             .await
-    }
-
-    /// `GET /kv/{key}?consistency=…[&min_index=…]`: the value and the index of the write that
-    /// produced it (both `None` when the key does not exist).
-    async fn get_at(
-        &self,
-        node: usize,
-        key: &str,
-        consistency: Consistency,
-        min_index: Option<u64>,
-    ) -> Result<(Option<String>, Option<u64>), OpError> {
-        let path = |out: &mut Vec<u8>| {
-            use std::io::Write as _;
-            kv_path(out, key);
-            out.extend_from_slice(b"?consistency=");
-            out.extend_from_slice(consistency.as_str().as_bytes());
-            if let Some(i) = min_index {
-                let _ = write!(out, "&min_index={i}");
-            }
-        };
-        let decoded = self
-            .http
-            .call(node, Method::Get, &path, NO_BODY, answer::<GetResponse>)
-            .await?;
-        match decoded? {
-            Ok(found) => Ok((Some(found.value), Some(found.index))),
-            Err((404, Some(code))) if code == raftdrill_wire::error_code::NOT_FOUND => {
-                Ok((None, None))
-            }
-            Err((status, code)) => Err(OpError::from_status(status, code.as_deref())),
-        }
     }
 
     async fn put_once(&self, node: usize, key: &str, value: &str) -> Result<Option<u64>, OpError> {
@@ -291,6 +174,39 @@ impl ReferenceCluster {
                 current: r.current,
                 index: Some(r.index),
             }),
+            Err((status, code)) => Err(OpError::from_status(status, code.as_deref())),
+        }
+    }
+}
+
+impl ReferenceCluster {
+    /// `GET /kv/{key}?consistency=…[&min_index=…]`: the value and the index of the write that
+    /// produced it (both `None` when the key does not exist).
+    async fn get_at(
+        &self,
+        node: usize,
+        key: &str,
+        consistency: Consistency,
+        min_index: Option<u64>,
+    ) -> Result<(Option<String>, Option<u64>), OpError> {
+        let path = |out: &mut Vec<u8>| {
+            use std::io::Write as _;
+            kv_path(out, key);
+            out.extend_from_slice(b"?consistency=");
+            out.extend_from_slice(consistency.as_str().as_bytes());
+            if let Some(i) = min_index {
+                let _ = write!(out, "&min_index={i}");
+            }
+        };
+        let decoded = self
+            .http
+            .call(node, Method::Get, &path, NO_BODY, answer::<GetResponse>)
+            .await?;
+        match decoded? {
+            Ok(found) => Ok((Some(found.value), Some(found.index))),
+            Err((404, Some(code))) if code == raftdrill_wire::error_code::NOT_FOUND => {
+                Ok((None, None))
+            }
             Err((status, code)) => Err(OpError::from_status(status, code.as_deref())),
         }
     }

@@ -11,8 +11,8 @@ use crate::plan::LoadModel;
 use crate::reference::ReferenceCluster;
 use crate::target::Target;
 use crate::testkit;
-use crate::workload::{WorkloadKind, WorkloadSpec};
-use crate::{LoadConfig, LoadRun};
+use crate::workload::WorkloadKind;
+use crate::{LoadConfig, LoadRun, LoadSpec};
 
 #[tokio::test]
 async fn outcomes_are_classified_against_misbehaving_servers() {
@@ -58,20 +58,19 @@ async fn outcomes_are_classified_against_misbehaving_servers() {
 }
 
 fn open_config(endpoints: Vec<String>, engine: Engine) -> LoadConfig {
-    let mut spec = WorkloadSpec::new(WorkloadKind::F);
-    spec.keys = 50;
-    spec.value_size = 32;
-    let mut config = LoadConfig::new(
-        endpoints,
-        spec,
+    let mut spec = LoadSpec::new(
+        WorkloadKind::F,
         LoadModel::Open {
             rate: 200.0,
             max_in_flight: 16,
         },
         Duration::from_millis(2500),
     );
-    config.engine = engine;
-    config
+    spec.keys = 50;
+    spec.value_size = 32;
+    spec.history = true;
+    spec.engine = engine;
+    LoadConfig::new(spec, endpoints)
 }
 
 async fn open_loop_run(engine: Engine) {
@@ -150,15 +149,14 @@ on_both_engines!(open_loop_run: open_loop_run_on_tasks_counts_every_scheduled_op
 /// no metrics of its own (no report, quiet).
 async fn closed_loop_run(engine: Engine) {
     let kv = testkit::kv_server().await;
-    let mut spec = WorkloadSpec::new(WorkloadKind::A);
-    spec.keys = 20;
-    let mut config = LoadConfig::new(
-        vec![kv],
-        spec,
+    let mut spec = LoadSpec::new(
+        WorkloadKind::A,
         LoadModel::closed(4, None),
         Duration::from_millis(1500),
     );
-    config.engine = engine;
+    spec.keys = 20;
+    spec.engine = engine;
+    let mut config = LoadConfig::new(spec, vec![kv]);
     config.stream_ops = true;
     let mut load = LoadRun::new(config).unwrap();
     let mut ops = load.take_ops().unwrap();
@@ -190,7 +188,7 @@ on_both_engines!(closed_loop_run: closed_loop_run_on_tasks_counts_every_op,
 async fn a_down_cluster_run(engine: Engine) {
     let url = testkit::refusing_url().await;
     let mut config = open_config(vec![url], engine);
-    config.duration = Duration::from_secs(30);
+    config.spec.duration = Duration::from_secs(30);
     let cancel = CancellationToken::new();
     let stopper = cancel.clone();
     let load = LoadRun::new(config).unwrap();
@@ -220,7 +218,7 @@ on_both_engines!(a_down_cluster_run: a_down_cluster_gives_errors_and_cancel_stop
 async fn warmup_run(engine: Engine) {
     let kv = testkit::kv_server().await;
     let mut config = open_config(vec![kv], engine);
-    config.warmup = Duration::from_secs(1);
+    config.spec.warmup = Duration::from_secs(1);
     let load = LoadRun::new(config).unwrap();
     let report = load.run(CancellationToken::new()).await.unwrap();
     let seen = &report.snapshots;
@@ -246,13 +244,15 @@ on_both_engines!(warmup_run: warmup_seconds_are_left_out_of_the_totals_on_tasks,
 async fn overloaded_run(engine: Engine) {
     let slow = testkit::slow_server(Duration::from_millis(5)).await;
     let mut config = open_config(vec![slow], engine);
-    config.workload = WorkloadSpec::new(WorkloadKind::W);
-    config.model = LoadModel::Open {
+    config.spec.workload = WorkloadKind::W;
+    config.spec.keys = 10_000;
+    config.spec.value_size = 256;
+    config.spec.model = LoadModel::Open {
         rate: 2000.0,
         max_in_flight: 1,
     };
-    config.duration = Duration::from_secs(1);
-    config.timeout = Duration::from_millis(300);
+    config.spec.duration = Duration::from_secs(1);
+    config.spec.timeout = Duration::from_millis(300);
     let run = LoadRun::new(config).unwrap().run(CancellationToken::new());
     let report = tokio::time::timeout(Duration::from_secs(20), run)
         .await

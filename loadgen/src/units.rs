@@ -1,4 +1,5 @@
-//! The one parser of each human unit raftdrill reads: durations, percentages and byte sizes.
+//! The one parser of each human unit raftdrill reads: durations (and their ranges),
+//! percentages and byte sizes.
 //! The command line, scenario files, threshold tables and SLO expressions all call these, so a
 //! value that parses in one place parses in every other.
 
@@ -37,14 +38,52 @@ fn decimal_duration(t: &str) -> Option<Duration> {
 
 /// Parse a percentage, `99.5%` or `99.5` (both mean 99.5 %), between 0 and 100.
 pub fn parse_percent(text: &str) -> Result<f64, String> {
+    percent_value(text)
+        .filter(|v| (0.0..=100.0).contains(v))
+        .ok_or_else(|| {
+            format!("bad percentage {text:?}: expected a number from 0 to 100, such as 99.5%")
+        })
+}
+
+/// The number of a percentage, `10%` or `10`, whatever its range: for limits that are not
+/// shares of a whole (an increase may pass 100 %). `None` when it is not a finite number.
+pub fn percent_value(text: &str) -> Option<f64> {
     let t = text.trim();
-    let number = t.strip_suffix('%').unwrap_or(t).trim();
-    match number.parse::<f64>() {
-        Ok(v) if v.is_finite() && (0.0..=100.0).contains(&v) => Ok(v),
-        _ => Err(format!(
-            "bad percentage {text:?}: expected a number from 0 to 100, such as 99.5%"
-        )),
+    let v = t
+        .strip_suffix('%')
+        .unwrap_or(t)
+        .trim()
+        .parse::<f64>()
+        .ok()?;
+    v.is_finite().then_some(v)
+}
+
+/// Why a `MIN..MAX` range did not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RangeError {
+    /// No `..` between two bounds.
+    Shape,
+    /// A bound did not parse: its parser's message.
+    Bound(String),
+    /// Not 0 < MIN < MAX.
+    Order,
+}
+
+/// Parse a duration range `MIN..MAX` with 0 < MIN < MAX, each bound read by `bound` (the
+/// caller decides whether a bare number means something); the caller words the errors.
+pub fn parse_duration_range(
+    text: &str,
+    bound: impl Fn(&str) -> Result<Duration, String>,
+) -> Result<(Duration, Duration), RangeError> {
+    let (a, b) = text.split_once("..").ok_or(RangeError::Shape)?;
+    let (a, b) = (
+        bound(a).map_err(RangeError::Bound)?,
+        bound(b).map_err(RangeError::Bound)?,
+    );
+    if a.is_zero() || a >= b {
+        return Err(RangeError::Order);
     }
+    Ok((a, b))
 }
 
 /// Parse a size in bytes: `65536`, `512 B`, `64KiB`, `1.5MB`, `2GiB`.
@@ -114,6 +153,20 @@ mod tests {
         assert!(parse_percent("101%").is_err());
         assert!(parse_percent("-1").is_err());
         assert!(parse_percent("lots").is_err());
+    }
+
+    #[test]
+    fn percent_values_have_no_range_and_ranges_are_ordered() {
+        assert_eq!(percent_value("150%"), Some(150.0));
+        assert_eq!(percent_value(" -1 "), Some(-1.0));
+        assert_eq!(percent_value("inf"), None);
+        let ms = Duration::from_millis;
+        let range = |t| parse_duration_range(t, parse_duration);
+        assert_eq!(range("150ms..1s"), Ok((ms(150), ms(1000))));
+        assert_eq!(range("300ms"), Err(RangeError::Shape));
+        assert_eq!(range("300ms..150ms"), Err(RangeError::Order));
+        assert_eq!(range("0s..1s"), Err(RangeError::Order));
+        assert!(matches!(range("150..300"), Err(RangeError::Bound(_))));
     }
 
     #[test]

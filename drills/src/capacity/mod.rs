@@ -106,12 +106,12 @@ pub async fn run(
     std::fs::create_dir_all(dir.join("nodes")).map_err(|e| io(&dir, e))?;
     let mut opts = opts;
     if let Some(plan) = &opts.hosts
-        && !opts.scenario.load.from.is_empty()
+        && !opts.scenario.load_from.is_empty()
     {
         // Readied once, before any node starts; every step's load runs there.
         let (_, specs) = plan
             .file
-            .split(&opts.scenario.load.from)
+            .split(&opts.scenario.load_from)
             .map_err(DrillError::LoadHosts)?;
         let hosts = crate::hosts::LoadHosts::prepare(&specs, &opts.exe).await?;
         opts.load_hosts = Some(std::sync::Arc::new(hosts));

@@ -240,7 +240,7 @@ pub async fn run_load(
     let mut scenario = opts.scenario.clone();
     scenario.load.model = model;
     scenario.load.warmup = opts.step_warmup;
-    scenario.duration = opts.step_warmup + opts.step_duration;
+    scenario.load.duration = opts.step_warmup + opts.step_duration;
     scenario.checks.lost_writes = false;
     if let Some(hosts) = &opts.load_hosts {
         // The step's load from the load hosts; its logs in `out`.
@@ -380,7 +380,12 @@ pub async fn step_with_faults(
     let run = RunOptions {
         out: Some(dir.join(format!("step-{n:02}-{rate:.0}"))),
         seed: opts.seed,
-        duration: Some(scenario.duration.max(opts.step_warmup + opts.step_duration)),
+        duration: Some(
+            scenario
+                .load
+                .duration
+                .max(opts.step_warmup + opts.step_duration),
+        ),
         exe: opts.exe.clone(),
         direct_links: false,
         progress: false,

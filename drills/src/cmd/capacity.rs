@@ -39,7 +39,7 @@ pub async fn run(
     )?;
     let slo = match &args.slo {
         Some(text) => Slo::parse(text).map_err(|e| usage("--slo", e))?,
-        None => Slo::from_warn_levels(&scenario.thresholds).map_err(|e| usage("--slo", e))?,
+        None => Slo::from_warn_levels(&scenario.load.thresholds).map_err(|e| usage("--slo", e))?,
     };
     let resolution = args
         .resolution

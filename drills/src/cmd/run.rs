@@ -103,11 +103,11 @@ pub fn host_plan(
             .map(|f| (f, "the scenario's [[host]] tables".to_string())),
     };
     let Some((file, origin)) = hosts else {
-        if !scenario.load.from.is_empty() {
+        if !scenario.load_from.is_empty() {
             return Err(RunError::Hosts(format!(
                 "{}: [load] from names hosts ({}); give them with --hosts FILE or [[host]] tables",
                 scenario.name,
-                scenario.load.from.join(", ")
+                scenario.load_from.join(", ")
             )));
         }
         return Ok(None);
@@ -152,7 +152,7 @@ pub async fn run(args: RunArgs, exe: PathBuf, stop: CancellationToken) -> Result
         scenario.name,
         scenario.description,
         scenario.cluster.nodes,
-        args.duration.unwrap_or(scenario.duration).as_secs()
+        args.duration.unwrap_or(scenario.load.duration).as_secs()
     );
     if let Some(times) = args.repeat {
         let root = crate::drill::results_dir(

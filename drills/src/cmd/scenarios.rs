@@ -9,7 +9,7 @@ pub fn listing() -> String {
         if let Some(Ok(s)) = builtin(name) {
             out.push_str(&format!(
                 "{name:<20} {:>4}s  {}\n",
-                s.duration.as_secs(),
+                s.load.duration.as_secs(),
                 s.description
             ));
         }

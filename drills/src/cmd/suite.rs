@@ -67,7 +67,7 @@ pub fn library(dir: Option<&Path>) -> Result<Vec<Scenario>, SuiteError> {
         .map(|f| Scenario::from_file(f))
         .collect::<Result<_, _>>()?;
     for (i, s) in scenarios.iter().enumerate() {
-        if s.hosts.is_some() || !s.load.from.is_empty() {
+        if s.hosts.is_some() || !s.load_from.is_empty() {
             return Err(SuiteError::Usage(format!(
                 "{}: {} has [[host]] tables or [load] from; a suite runs on this machine (run it with `raftdrill run`)",
                 dir.display(),
@@ -132,7 +132,7 @@ pub async fn run(
             i + 1,
             scenarios.len(),
             s.name,
-            s.duration.as_secs_f64(),
+            s.load.duration.as_secs_f64(),
             if args.repeat > 1 {
                 format!(" × {}", args.repeat)
             } else {
@@ -246,9 +246,9 @@ mod tests {
     #[test]
     fn a_shortened_scenario_keeps_its_faults_inside_the_run() {
         let s = builtin("leader-kill").unwrap().unwrap();
-        assert_eq!(s.duration, Duration::from_secs(40));
+        assert_eq!(s.load.duration, Duration::from_secs(40));
         let short = s.fit_to(Duration::from_secs(10));
-        assert_eq!(short.duration, Duration::from_secs(10));
+        assert_eq!(short.load.duration, Duration::from_secs(10));
         let f = &short.faults[0];
         assert_eq!(
             f.at,

@@ -85,7 +85,7 @@ pub struct Verdict {
 pub fn judge(i: &Inputs<'_>) -> Verdict {
     let mut observed = Observed::from_load(i.report.counts(), &i.report.latency(), i.report.tps());
     observed.node_cpu = i.poll.busiest_cpu();
-    let thresholds = i.scenario.thresholds.evaluate(&observed);
+    let thresholds = i.scenario.load.thresholds.evaluate(&observed);
     let load_end = if i.report.canceled {
         i.report.elapsed.min(i.report.planned_duration)
     } else {

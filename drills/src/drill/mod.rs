@@ -116,22 +116,21 @@ impl HostPlan {
                     .into(),
             );
         }
-        match self.file.split(&scenario.load.from) {
+        match self.file.split(&scenario.load_from) {
             Err(e) => out.insert(0, e),
             Ok((nodes, load)) => {
-                if let Some(Err(e)) = (!load.is_empty())
-                    .then(|| remote_load::generator_flags(scenario, &[], 0, load.len(), 0))
+                if let Some(Err(e)) = (!load.is_empty()).then(|| scenario.load.share(0, load.len()))
                 {
-                    out.push(e);
+                    out.push(e.to_string());
                 }
                 let hosts = nodes.host.len() as u64;
                 if scenario.cluster.nodes != hosts {
-                    let load = if scenario.load.from.is_empty() {
+                    let load = if scenario.load_from.is_empty() {
                         String::new()
                     } else {
                         format!(
                             " that do not run the load ({})",
-                            scenario.load.from.join(", ")
+                            scenario.load_from.join(", ")
                         )
                     };
                     out.insert(
@@ -314,10 +313,10 @@ impl Drill {
         // Load hosts are readied before any node starts: a host unfit for either is an error
         // before anything runs.
         let load_hosts = match &opts.hosts {
-            Some(plan) if !scenario.load.from.is_empty() => {
+            Some(plan) if !scenario.load_from.is_empty() => {
                 let (_, specs) = plan
                     .file
-                    .split(&scenario.load.from)
+                    .split(&scenario.load_from)
                     .map_err(DrillError::LoadHosts)?;
                 Some(Arc::new(
                     crate::hosts::LoadHosts::prepare(&specs, &opts.exe).await?,
@@ -808,7 +807,7 @@ async fn start_on_hosts(
     };
     let (file, _) = plan
         .file
-        .split(&scenario.load.from)
+        .split(&scenario.load_from)
         .map_err(HostsError::Local)?;
     let cluster = HostCluster::prepare(&file, opts).await?;
     let started = async {

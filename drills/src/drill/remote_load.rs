@@ -15,10 +15,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use loadgen::history::OpRecord;
-use loadgen::stream::{EndWire, Line, Merger, merged_report};
-use loadgen::{LoadModel, LoadReport, RunClock, Snapshot, unix_us_now};
+use loadgen::stream::{EndWire, Interval, Line, Merger, merged_report};
+use loadgen::target::TargetKind;
+use loadgen::{LoadReport, LoadSpec, RunClock, Snapshot, unix_us_now};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+use tokio::process::Child;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -32,8 +35,13 @@ const LEAD: Duration = Duration::from_secs(3);
 /// The drill's load, run on hosts.
 pub struct RemoteLoad {
     hosts: Arc<LoadHosts>,
-    /// Per generator: `raftdrill load` flags (without the start moment) and its share.
-    plans: Vec<(Vec<String>, f64)>,
+    /// Per generator: its share of the load.
+    shares: Vec<LoadSpec>,
+    /// What every generator drives: the endpoints and the store behind them.
+    endpoints: Vec<String>,
+    target: TargetKind,
+    /// The run's seed; each generator's own comes from it ([`LoadSpec::generator_seed`]).
+    seed: u64,
     /// How long a generator may take at the most: the run, its start, its timeouts.
     limit: Duration,
     clock: Arc<RunClock>,
@@ -55,80 +63,24 @@ pub struct RemoteLoadError {
     pub detail: String,
 }
 
-/// The flags of generator `g` of `n` and its share (ops/s or users): the scenario's load
-/// at rate / n (users split as evenly as whole users allow), its own seed so that no two
-/// generators write the same value.
-pub fn generator_flags(
-    scenario: &Scenario,
-    endpoints: &[String],
-    g: usize,
-    n: usize,
-    seed: u64,
-) -> Result<(Vec<String>, f64), String> {
-    let l = &scenario.load;
-    let ms = |d: Duration| format!("{}ms", d.as_millis());
-    let mut f: Vec<String> = vec![
-        "--endpoints".into(),
-        endpoints.join(","),
-        "--workload".into(),
-        l.workload.as_str().into(),
-        "--duration".into(),
-        ms(scenario.duration),
-        "--warmup".into(),
-        ms(l.warmup),
-        "--keys".into(),
-        l.keys.to_string(),
-        "--value-size".into(),
-        l.value_size.to_string(),
-        "--consistency".into(),
-        l.consistency.as_str().into(),
-        "--timeout".into(),
-        ms(l.timeout),
-        "--engine".into(),
-        l.engine.as_str().into(),
-        "--seed".into(),
-        seed.wrapping_mul(1_000_003)
-            .wrapping_add(g as u64 + 1)
-            .to_string(),
-        "--out".into(),
-        "load".into(),
-        "--no-tui".into(),
-        "--stream".into(),
-    ];
-    if l.history {
-        f.push("--history".into());
-    }
-    if let Some(d) = l.distribution {
-        f.extend(["--distribution".into(), d.as_str().into()]);
-    }
-    let share = match &l.model {
-        LoadModel::Open {
-            rate,
-            max_in_flight,
-        } => {
-            let r = rate / n as f64;
-            f.extend(["--rate".into(), format!("{r}")]);
-            f.extend([
-                "--max-in-flight".into(),
-                max_in_flight.div_ceil(n).to_string(),
-            ]);
-            r
-        }
-        LoadModel::Closed { users, think } => {
-            let u = users / n + usize::from(g < users % n);
-            if u == 0 {
-                return Err(format!(
-                    "{users} users cannot be shared by {n} load hosts (at least one each)"
-                ));
-            }
-            f.extend(["--users".into(), u.to_string()]);
-            if let Some(t) = think {
-                f.extend(["--think-time".into(), ms(*t)]);
-            }
-            u as f64
-        }
-    };
-    Ok((f, share))
+/// The generators while they run.
+struct Generators {
+    /// Each one's stdin: closing it is its stop.
+    stdins: Vec<Option<tokio::process::ChildStdin>>,
+    children: Vec<Child>,
+    /// The last of what each wrote to stderr.
+    stderrs: Vec<JoinHandle<String>>,
+}
+
+/// What the generators' streams brought, merged as it comes.
+struct Gathered {
+    merger: Merger,
+    /// Each one's end report.
+    ends: Vec<Option<EndWire>>,
+    /// How far each one's clock origin stands from the run's start, µs.
+    shift_us: Vec<i64>,
+    /// What went wrong with each, first thing first.
+    bad: Vec<Option<String>>,
 }
 
 impl RemoteLoad {
@@ -143,20 +95,25 @@ impl RemoteLoad {
     ) -> Result<Self, String> {
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let n = hosts.hosts().len();
-        let plans = (0..n)
-            .map(|g| generator_flags(scenario, endpoints, g, n, seed))
-            .collect::<Result<Vec<_>, _>>()?;
+        let spec = &scenario.load;
+        let shares = (0..n)
+            .map(|g| spec.share(g, n))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
         let (ops_tx, ops_rx) = mpsc::unbounded_channel();
         Ok(Self {
             hosts,
-            plans,
-            limit: LEAD + scenario.duration + scenario.load.timeout * 2 + Duration::from_secs(30),
+            shares,
+            endpoints: endpoints.to_vec(),
+            target: scenario.cluster.target,
+            seed,
+            limit: LEAD + spec.duration + spec.timeout * 2 + Duration::from_secs(30),
             clock: Arc::new(RunClock::new()),
             snapshots: watch::channel(Snapshot::default()).0,
             ops_tx,
             ops_rx: Some(ops_rx),
             dir,
-            history: scenario.load.history,
+            history: spec.history,
         })
     }
 
@@ -182,47 +139,10 @@ impl RemoteLoad {
         self,
         stop: CancellationToken,
     ) -> Result<(LoadReport, Vec<GeneratorInfo>), RemoteLoadError> {
-        let hosts = self.hosts.hosts();
-        let n = hosts.len();
         let start_unix_us = unix_us_now() + LEAD.as_micros() as u64;
         let start = Instant::now() + LEAD;
-        let (tx, mut events) = mpsc::unbounded_channel::<(usize, Event)>();
-        let mut stdins = Vec::new();
-        let mut children = Vec::new();
-        let mut stderrs = Vec::new();
-        for (g, (flags, _)) in self.plans.iter().enumerate() {
-            let host_start = start_unix_us as f64 + hosts[g].clock_offset_s * 1e6;
-            let mut flags = flags.clone();
-            flags.extend([
-                "--start-at-unix-us".into(),
-                format!("{}", host_start as u64),
-            ]);
-            let fail = |detail: String| RemoteLoadError {
-                host: hosts[g].spec.name.clone(),
-                detail,
-            };
-            let mut child = self
-                .hosts
-                .spawn(g, &flags)
-                .map_err(|e| fail(e.to_string()))?;
-            stdins.push(child.stdin.take());
-            let stdout = child
-                .stdout
-                .take()
-                .ok_or_else(|| fail("no stdout".into()))?;
-            let stderr = child
-                .stderr
-                .take()
-                .ok_or_else(|| fail("no stderr".into()))?;
-            tokio::spawn(read_lines(g, stdout, tx.clone()));
-            stderrs.push(tokio::spawn(async move {
-                let mut text = String::new();
-                let _ = stderr.take(16 * 1024).read_to_string(&mut text).await;
-                text
-            }));
-            children.push(child);
-        }
-        drop(tx);
+        let (tx, events) = mpsc::unbounded_channel::<(usize, Event)>();
+        let mut generators = self.launch(start_unix_us, tx).await?;
         let clock = self.clock.clone();
         let starter = tokio::spawn(async move {
             tokio::time::sleep_until(start).await;
@@ -237,88 +157,25 @@ impl RemoteLoad {
                     (None, None)
                 }
             };
-
-        let mut merger = Merger::new(n);
-        let mut ends: Vec<Option<EndWire>> = vec![None; n];
-        let mut shift_us = vec![0i64; n];
-        let mut bad: Vec<Option<String>> = vec![None; n];
-        let mut open = n;
-        let deadline = tokio::time::sleep(self.limit);
-        tokio::pin!(deadline);
-        let mut stopping = false;
-        while open > 0 {
-            let (g, event) = tokio::select! {
-                _ = stop.cancelled(), if !stopping => {
-                    // Closing a generator's stdin is its stop.
-                    stopping = true;
-                    stdins.iter_mut().for_each(|s| drop(s.take()));
-                    continue;
-                }
-                _ = &mut deadline => {
-                    for (g, b) in bad.iter_mut().enumerate() {
-                        if ends[g].is_none() {
-                            *b = Some(format!("no end within {:?}", self.limit));
-                        }
-                    }
-                    break;
-                }
-                e = events.recv() => match e {
-                    Some(e) => e,
-                    None => break,
-                },
-            };
-            let published = match event {
-                Event::Line(Line::Origin { unix_us }) => {
-                    let on_ours = unix_us as f64 - hosts[g].clock_offset_s * 1e6;
-                    shift_us[g] = (on_ours - start_unix_us as f64) as i64;
-                    merger.set_shift(g, shift_us[g] as f64 / 1e6);
-                    Vec::new()
-                }
-                Event::Line(Line::Op(op)) => {
-                    let _ = self.ops_tx.send(op.record(shift_us[g]));
-                    Vec::new()
-                }
-                Event::Line(Line::Interval(w)) => match merger.push(g, &w) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        bad[g] = bad[g].take().or(Some(e.to_string()));
-                        Vec::new()
-                    }
-                },
-                Event::Line(Line::End(e)) => {
-                    ends[g] = Some(e);
-                    // Its stdin closing lets it exit: it reads stdin until then.
-                    drop(stdins[g].take());
-                    Vec::new()
-                }
-                Event::Garbled(line) => {
-                    bad[g] = bad[g].take().or(Some(format!("a line it sent: {line}")));
-                    Vec::new()
-                }
-                Event::Closed => {
-                    open -= 1;
-                    merger.end(g)
-                }
-            };
-            for i in published {
-                self.snapshots.send_replace(i.snapshot.clone());
-                if let Some(tx) = &hlog_tx {
-                    let _ = tx.send(i);
-                }
+        let publish = |i: Interval| {
+            self.snapshots.send_replace(i.snapshot.clone());
+            if let Some(tx) = &hlog_tx {
+                let _ = tx.send(i);
             }
-        }
+        };
+        let gathered = self
+            .gather(events, &mut generators.stdins, start_unix_us, stop, publish)
+            .await;
         tracing::debug!("the generators' streams ended");
-        drop(stdins);
         starter.abort();
-        for mut c in children {
-            if tokio::time::timeout(Duration::from_secs(5), c.wait())
-                .await
-                .is_err()
-            {
-                let _ = c.kill().await;
-            }
-        }
+        generators.stop().await;
         tracing::debug!("the generators exited");
+        let Gathered {
+            merger,
+            ends,
+            shift_us,
+            bad,
+        } = gathered;
         let (totals, record) = merger.finish();
         // Readers wait for the last snapshot; a run whose generators broke off has it only now.
         if let Some(last) = record.last()
@@ -332,7 +189,124 @@ impl RemoteLoad {
         {
             tracing::warn!(error = %e, "the merged interval log is incomplete");
         }
-        for (g, h) in hosts.iter().enumerate() {
+        self.fetch_files(&shift_us).await;
+        let errs = generators.stderr().await;
+        let ends = self.judge_ends(ends, &bad, &errs)?;
+        let generators = self.infos(&ends);
+        Ok((merged_report(&ends, totals, record), generators))
+    }
+
+    /// Starts every generator with its share, all told to start their clocks at
+    /// `start_unix_us` (moved to each host's clock); their lines go to `tx`.
+    async fn launch(
+        &self,
+        start_unix_us: u64,
+        tx: mpsc::UnboundedSender<(usize, Event)>,
+    ) -> Result<Generators, RemoteLoadError> {
+        let hosts = self.hosts.hosts();
+        let mut running = Generators {
+            stdins: Vec::new(),
+            children: Vec::new(),
+            stderrs: Vec::new(),
+        };
+        for (g, share) in self.shares.iter().enumerate() {
+            let fail = |detail: String| RemoteLoadError {
+                host: hosts[g].spec.name.clone(),
+                detail,
+            };
+            let host_start = start_unix_us as f64 + hosts[g].clock_offset_s * 1e6;
+            let args = [
+                "--endpoints".to_string(),
+                self.endpoints.join(","),
+                "--target".into(),
+                self.target.as_str().into(),
+                "--seed".into(),
+                LoadSpec::generator_seed(self.seed, g).to_string(),
+                "--start-at-unix-us".into(),
+                format!("{}", host_start as u64),
+            ];
+            let mut child = self
+                .hosts
+                .start(g, &args, share)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            running.stdins.push(child.stdin.take());
+            let stdout = child
+                .stdout
+                .take()
+                .ok_or_else(|| fail("no stdout".into()))?;
+            let stderr = child
+                .stderr
+                .take()
+                .ok_or_else(|| fail("no stderr".into()))?;
+            tokio::spawn(read_lines(g, stdout, tx.clone()));
+            running.stderrs.push(tokio::spawn(async move {
+                let mut text = String::new();
+                let _ = stderr.take(16 * 1024).read_to_string(&mut text).await;
+                text
+            }));
+            running.children.push(child);
+        }
+        Ok(running)
+    }
+
+    /// Reads every generator's lines until all have closed (or the time is up), merging
+    /// their seconds into ones `publish`ed as they complete; `stop` closes their stdins.
+    async fn gather(
+        &self,
+        mut events: mpsc::UnboundedReceiver<(usize, Event)>,
+        stdins: &mut [Option<tokio::process::ChildStdin>],
+        start_unix_us: u64,
+        stop: CancellationToken,
+        publish: impl Fn(Interval),
+    ) -> Gathered {
+        let n = stdins.len();
+        let mut gathered = Gathered {
+            merger: Merger::new(n),
+            ends: vec![None; n],
+            shift_us: vec![0; n],
+            bad: vec![None; n],
+        };
+        let mut open = n;
+        let deadline = tokio::time::sleep(self.limit);
+        tokio::pin!(deadline);
+        let mut stopping = false;
+        while open > 0 {
+            let (g, event) = tokio::select! {
+                _ = stop.cancelled(), if !stopping => {
+                    // Closing a generator's stdin is its stop.
+                    stopping = true;
+                    stdins.iter_mut().for_each(|s| drop(s.take()));
+                    continue;
+                }
+                _ = &mut deadline => {
+                    gathered.time_up(self.limit);
+                    break;
+                }
+                e = events.recv() => match e {
+                    Some(e) => e,
+                    None => break,
+                },
+            };
+            if matches!(event, Event::Closed) {
+                open -= 1;
+            }
+            if matches!(event, Event::Line(Line::End(_))) {
+                // Its stdin closing lets it exit: it reads stdin until then.
+                drop(stdins[g].take());
+            }
+            let offset_s = self.hosts.hosts()[g].clock_offset_s;
+            for i in gathered.take(g, event, offset_s, start_unix_us, &self.ops_tx) {
+                publish(i);
+            }
+        }
+        gathered
+    }
+
+    /// Fetches every generator's interval log and, when they kept them, merges their
+    /// histories; what cannot be had is said, not fatal.
+    async fn fetch_files(&self, shift_us: &[i64]) {
+        for (g, h) in self.hosts.hosts().iter().enumerate() {
             let to = self
                 .dir
                 .join("load")
@@ -344,7 +318,7 @@ impl RemoteLoad {
         }
         tracing::debug!("the interval logs were fetched");
         if self.history {
-            match self.merge_histories(&shift_us).await {
+            match self.merge_histories(shift_us).await {
                 Ok(ops) => tracing::info!(ops, "the generators' histories were merged"),
                 Err(e) => tracing::warn!(
                     error = %e,
@@ -352,10 +326,16 @@ impl RemoteLoad {
                 ),
             }
         }
-        let mut errs = Vec::new();
-        for h in stderrs {
-            errs.push(h.await.unwrap_or_default());
-        }
+    }
+
+    /// Every generator's end report; the first generator without one (or that sent
+    /// something wrong) fails the run, with the last line it wrote to stderr.
+    fn judge_ends(
+        &self,
+        ends: Vec<Option<EndWire>>,
+        bad: &[Option<String>],
+        errs: &[String],
+    ) -> Result<Vec<EndWire>, RemoteLoadError> {
         for (g, end) in ends.iter().enumerate() {
             let why = match (&bad[g], end) {
                 (Some(b), _) => b.clone(),
@@ -364,7 +344,7 @@ impl RemoteLoad {
             };
             let said = errs[g].trim().lines().last().unwrap_or("").to_string();
             return Err(RemoteLoadError {
-                host: hosts[g].spec.name.clone(),
+                host: self.hosts.hosts()[g].spec.name.clone(),
                 detail: if said.is_empty() {
                     why
                 } else {
@@ -372,23 +352,109 @@ impl RemoteLoad {
                 },
             });
         }
-        let ends: Vec<EndWire> = ends.into_iter().flatten().collect();
-        let generators = hosts
+        Ok(ends.into_iter().flatten().collect())
+    }
+
+    /// `load.generators` of summary.json: each generator's host, clock, share and counts.
+    fn infos(&self, ends: &[EndWire]) -> Vec<GeneratorInfo> {
+        self.hosts
+            .hosts()
             .iter()
-            .zip(&ends)
-            .zip(&self.plans)
-            .map(|((h, e), (_, share))| GeneratorInfo {
+            .zip(ends)
+            .zip(&self.shares)
+            .map(|((h, e), share)| GeneratorInfo {
                 host: h.spec.name.clone(),
                 addr: h.spec.addr.clone(),
                 clock_offset_ms: h.clock_offset_s * 1000.0,
                 clock_rtt_ms: h.clock_rtt_s * 1000.0,
-                share: *share,
+                share: share.model.level(),
                 ops: e.totals.ops,
                 ok: e.totals.ok,
                 dropped: e.dropped,
             })
-            .collect();
-        Ok((merged_report(&ends, totals, record), generators))
+            .collect()
+    }
+}
+
+impl Generators {
+    /// Closes every stdin and waits for each generator to exit (killing one that does not
+    /// within 5 s).
+    async fn stop(&mut self) {
+        self.stdins.clear();
+        for c in &mut self.children {
+            if tokio::time::timeout(Duration::from_secs(5), c.wait())
+                .await
+                .is_err()
+            {
+                let _ = c.kill().await;
+            }
+        }
+    }
+
+    /// What each wrote to stderr.
+    async fn stderr(self) -> Vec<String> {
+        let mut errs = Vec::new();
+        for h in self.stderrs {
+            errs.push(h.await.unwrap_or_default());
+        }
+        errs
+    }
+}
+
+impl Gathered {
+    /// Takes generator `g`'s `event` (its host's clock `offset_s` from this machine's, the
+    /// run started at `start_unix_us`): operations go on to `ops`; returns the seconds it
+    /// completed.
+    fn take(
+        &mut self,
+        g: usize,
+        event: Event,
+        offset_s: f64,
+        start_unix_us: u64,
+        ops: &mpsc::UnboundedSender<OpRecord>,
+    ) -> Vec<Interval> {
+        match event {
+            Event::Line(Line::Origin { unix_us }) => {
+                let on_ours = unix_us as f64 - offset_s * 1e6;
+                self.shift_us[g] = (on_ours - start_unix_us as f64) as i64;
+                self.merger.set_shift(g, self.shift_us[g] as f64 / 1e6);
+                Vec::new()
+            }
+            Event::Line(Line::Op(op)) => {
+                let _ = ops.send(op.record(self.shift_us[g]));
+                Vec::new()
+            }
+            Event::Line(Line::Interval(w)) => match self.merger.push(g, &w) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.note(g, e.to_string());
+                    Vec::new()
+                }
+            },
+            Event::Line(Line::End(e)) => {
+                self.ends[g] = Some(e);
+                Vec::new()
+            }
+            Event::Garbled(line) => {
+                self.note(g, format!("a line it sent: {line}"));
+                Vec::new()
+            }
+            Event::Closed => self.merger.end(g),
+        }
+    }
+
+    /// Notes what went wrong with generator `g`, unless something did before.
+    fn note(&mut self, g: usize, what: String) {
+        self.bad[g] = self.bad[g].take().or(Some(what));
+    }
+
+    /// Every generator without its end report by `limit` failed.
+    fn time_up(&mut self, limit: Duration) {
+        for (g, b) in self.bad.iter_mut().enumerate() {
+            if self.ends[g].is_none() {
+                *b = Some(format!("no end within {limit:?}"));
+            }
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use loadgen::metrics::Counts;
 use loadgen::output::{LoadSummary, TimelineRow, TimelineWriter, write_hgrm_files};
+use loadgen::{LoadModel, LoadReport, LoadSpec};
 use serde::Serialize;
 
 use std::collections::BTreeMap;
@@ -181,7 +182,8 @@ pub struct GeneratorInfo {
     pub dropped: u64,
 }
 
-/// `load` of summary.json.
+/// `load` of summary.json: the run's [`LoadSpec`] (its duration, warmup and thresholds stand
+/// at the top of the summary) and what the load itself counted.
 #[derive(Debug, Clone, Serialize)]
 pub struct LoadInfo {
     /// YCSB workload letter.
@@ -198,6 +200,22 @@ pub struct LoadInfo {
     pub value_size: usize,
     /// Read consistency.
     pub consistency: String,
+    /// The key distribution in force (the workload's own unless the spec overrides it).
+    pub distribution: String,
+    /// Open loop: the most operations in flight at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<usize>,
+    /// Closed loop: each user's pause after an operation, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub think_time_ms: Option<f64>,
+    /// `constant`, `ramp` or `steps`.
+    pub plan: String,
+    /// Per-request timeout, ms.
+    pub timeout_ms: f64,
+    /// Whether every operation was recorded to `history.jsonl`.
+    pub history: bool,
+    /// `goose` or `tasks`.
+    pub engine: String,
     /// Open loop: operations that started late.
     pub late: u64,
     /// Open loop: planned operations never started.
@@ -207,6 +225,42 @@ pub struct LoadInfo {
     /// Load from hosts: the generators, each with its own counts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generators: Option<Vec<GeneratorInfo>>,
+}
+
+impl LoadInfo {
+    /// The load `spec` as it ran: its `report`'s counts, and its `generators` when hosts ran
+    /// it.
+    pub fn new(
+        spec: &LoadSpec,
+        report: &LoadReport,
+        generators: Option<Vec<GeneratorInfo>>,
+    ) -> Self {
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        let (max_in_flight, think_time_ms) = match &spec.model {
+            LoadModel::Open { max_in_flight, .. } => (Some(*max_in_flight), None),
+            LoadModel::Closed { think, .. } => (None, think.map(ms)),
+        };
+        LoadInfo {
+            workload: spec.workload.as_str().into(),
+            model: spec.model.name().into(),
+            rate: spec.model.rate(),
+            users: spec.model.users().map(|u| u as u32),
+            keys: spec.keys,
+            value_size: spec.value_size,
+            consistency: spec.consistency.as_str().into(),
+            distribution: spec.distribution().as_str().into(),
+            max_in_flight,
+            think_time_ms,
+            plan: spec.plan.name().into(),
+            timeout_ms: ms(spec.timeout),
+            history: spec.history,
+            engine: spec.engine.as_str().into(),
+            late: report.counts().late,
+            dropped: report.dropped,
+            planned: report.planned,
+            generators,
+        }
+    }
 }
 
 /// `checks` of summary.json.
@@ -238,7 +292,7 @@ impl Summary {
             scenario: s.name.clone(),
             description: s.description.clone(),
             started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
-            duration_s: s.duration.as_secs_f64(),
+            duration_s: s.load.duration.as_secs_f64(),
             warmup_s: s.load.warmup.as_secs_f64(),
             seed,
             cluster: ClusterInfo {
@@ -253,19 +307,7 @@ impl Summary {
                 hosts: target.hosts,
             },
             endpoints: target.endpoints,
-            load: LoadInfo {
-                workload: s.load.workload.as_str().into(),
-                model: s.load.model.name().into(),
-                rate: s.load.model.rate(),
-                users: s.load.model.users().map(|u| u as u32),
-                keys: s.load.keys,
-                value_size: s.load.value_size,
-                consistency: s.load.consistency.as_str().into(),
-                late: i.report.counts().late,
-                dropped: i.report.dropped,
-                planned: i.report.planned,
-                generators: target.generators.clone(),
-            },
+            load: LoadInfo::new(&s.load, i.report, target.generators.clone()),
             measured: LoadSummary::new(i.report, v.thresholds.clone()),
             counts: *i.report.counts(),
             faults: i.faults.to_vec(),

@@ -1,10 +1,15 @@
 //! A typed client of the few etcd v3 gateway calls the drill needs on a member's client URL:
 //! `/v3/maintenance/status` and `/v3/cluster/member/{list,add,remove}`. Every call has its own
-//! timeout, so a paused member cannot stall its caller.
+//! timeout, so a paused member cannot stall its caller. The JSON shapes and the HTTP call are
+//! the load adapter's (`loadgen::etcd::wire`, `loadgen::etcd::gateway`): one etcd client.
 
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use loadgen::etcd::gateway::{self, CallError};
+pub use loadgen::etcd::wire::{Member, MemberStatus, ResponseHeader};
+use loadgen::etcd::wire::{MemberAddRequest, MemberAdded, MemberList, MemberRemoveRequest};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// A gateway call that did not succeed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -29,103 +34,6 @@ pub enum EtcdApiError {
     },
 }
 
-/// A `uint64` the gateway writes as a JSON string (or leaves out when 0).
-fn u64_text<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Either {
-        Text(String),
-        Number(u64),
-    }
-    match Either::deserialize(d)? {
-        Either::Number(n) => Ok(n),
-        Either::Text(s) => s.parse().map_err(serde::de::Error::custom),
-    }
-}
-
-/// The header of every answer.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct ResponseHeader {
-    /// The answering member's id.
-    #[serde(default, deserialize_with = "u64_text")]
-    pub member_id: u64,
-    /// Its current Raft term.
-    #[serde(default, deserialize_with = "u64_text")]
-    pub raft_term: u64,
-}
-
-/// Answer of `/v3/maintenance/status` (etcd 3.4's field names).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct MemberStatus {
-    /// Header, with the member's own id.
-    #[serde(default)]
-    pub header: ResponseHeader,
-    /// The leader's member id as this member knows it; 0 for none.
-    #[serde(default, deserialize_with = "u64_text")]
-    pub leader: u64,
-    /// Raft term.
-    #[serde(default, rename = "raftTerm", deserialize_with = "u64_text")]
-    pub raft_term: u64,
-    /// The member's committed index (3.4 reports `CommittedIndex()` here).
-    #[serde(default, rename = "raftIndex", deserialize_with = "u64_text")]
-    pub raft_index: u64,
-    /// The member's applied index.
-    #[serde(default, rename = "raftAppliedIndex", deserialize_with = "u64_text")]
-    pub raft_applied_index: u64,
-    /// Whether the member is a learner.
-    #[serde(default, rename = "isLearner")]
-    pub is_learner: bool,
-}
-
-/// One entry of the member list.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct Member {
-    /// Member id.
-    #[serde(default, rename = "ID", deserialize_with = "u64_text")]
-    pub id: u64,
-    /// Its `--name`; empty until an added member has started.
-    #[serde(default)]
-    pub name: String,
-    /// Advertised peer URLs.
-    #[serde(default, rename = "peerURLs")]
-    pub peer_urls: Vec<String>,
-    /// Advertised client URLs; empty until it has started.
-    #[serde(default, rename = "clientURLs")]
-    pub client_urls: Vec<String>,
-    /// A non-voting member.
-    #[serde(default, rename = "isLearner")]
-    pub is_learner: bool,
-}
-
-#[derive(Debug, Deserialize)]
-struct MemberList {
-    #[serde(default)]
-    members: Vec<Member>,
-}
-
-#[derive(Debug, Deserialize)]
-struct MemberAdded {
-    member: Member,
-}
-
-#[derive(Serialize)]
-struct AddBody<'a> {
-    #[serde(rename = "peerURLs")]
-    peer_urls: &'a [String],
-}
-
-#[derive(Serialize)]
-struct RemoveBody {
-    #[serde(rename = "ID")]
-    id: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct ErrorBody {
-    #[serde(default)]
-    error: String,
-}
-
 /// The client. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct EtcdApi {
@@ -142,10 +50,7 @@ impl EtcdApi {
     /// A client with its own connection pool.
     pub fn new() -> Self {
         Self {
-            http: reqwest::Client::builder()
-                .tcp_nodelay(true)
-                .build()
-                .expect("a plain HTTP client builds"),
+            http: gateway::client(None).expect("a plain HTTP client builds"),
         }
     }
 
@@ -178,8 +83,9 @@ impl EtcdApi {
         peer_urls: &[String],
         timeout: Duration,
     ) -> Result<Member, EtcdApiError> {
+        let body = MemberAddRequest { peer_urls };
         let added: MemberAdded = self
-            .call(base, "cluster/member/add", &AddBody { peer_urls }, timeout)
+            .call(base, "cluster/member/add", &body, timeout)
             .await?;
         Ok(added.member)
     }
@@ -191,93 +97,37 @@ impl EtcdApi {
         id: u64,
         timeout: Duration,
     ) -> Result<(), EtcdApiError> {
-        let body = RemoveBody { id: id.to_string() };
+        let body = MemberRemoveRequest { id: id.to_string() };
         self.call::<serde_json::Value, _>(base, "cluster/member/remove", &body, timeout)
             .await
             .map(|_| ())
     }
 
-    async fn call<T: serde::de::DeserializeOwned, B: Serialize>(
+    async fn call<T: DeserializeOwned, B: Serialize>(
         &self,
         base: &str,
         path: &str,
         body: &B,
         timeout: Duration,
     ) -> Result<T, EtcdApiError> {
-        let call = format!("POST {base}/v3/{path}");
-        let unreachable = |e: reqwest::Error| EtcdApiError::Unreachable {
-            call: call.clone(),
-            detail: e.to_string(),
-        };
-        let resp = self
-            .http
-            .post(format!("{base}/v3/{path}"))
-            .json(body)
-            .timeout(timeout)
-            .send()
+        let url = gateway::url(base, path);
+        let call = format!("POST {url}");
+        gateway::post(&self.http, &url, body, Some(timeout))
             .await
-            .map_err(unreachable)?;
-        let status = resp.status();
-        let bytes = resp.bytes().await.map_err(unreachable)?;
-        if status.is_success() {
-            serde_json::from_slice(&bytes).map_err(|e| EtcdApiError::Unreachable {
-                call: call.clone(),
-                detail: format!("undecodable answer: {e}"),
+            .map_err(|e| match e {
+                CallError::Transport(e) => EtcdApiError::Unreachable {
+                    call,
+                    detail: e.to_string(),
+                },
+                CallError::Undecodable(e) => EtcdApiError::Unreachable {
+                    call,
+                    detail: format!("undecodable answer: {e}"),
+                },
+                CallError::Refused { status, .. } => EtcdApiError::Refused {
+                    message: e.message().unwrap_or_default(),
+                    call,
+                    status,
+                },
             })
-        } else {
-            let message = serde_json::from_slice::<ErrorBody>(&bytes)
-                .map(|b| b.error)
-                .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
-            Err(EtcdApiError::Refused {
-                call: call.clone(),
-                status: status.as_u16(),
-                message,
-            })
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn status_and_members_decode_as_etcd_3_4_writes_them() {
-        // Answers of etcd 3.4.23, copied from a running member.
-        let s: MemberStatus = serde_json::from_str(
-            r#"{"header":{"cluster_id":"6479596401675643663","member_id":"11993771972629825455",
-            "revision":"1","raft_term":"2"},"version":"3.4.23","dbSize":"28672",
-            "leader":"4730542548402062390","raftIndex":"8","raftTerm":"2",
-            "raftAppliedIndex":"8","dbSizeInUse":"16384"}"#,
-        )
-        .unwrap();
-        assert_eq!(s.header.member_id, 11993771972629825455);
-        assert_eq!(
-            (s.leader, s.raft_term, s.raft_index),
-            (4730542548402062390, 2, 8)
-        );
-        assert!(!s.is_learner);
-        let l: MemberList = serde_json::from_str(
-            r#"{"header":{"cluster_id":"1","member_id":"2","raft_term":"2"},"members":[
-            {"ID":"4730542548402062390","name":"n2","peerURLs":["http://127.0.0.1:24912"],
-            "clientURLs":["http://127.0.0.1:24712"]},
-            {"ID":"16976841152084444440","peerURLs":["http://127.0.0.1:24913"],"isLearner":true}]}"#,
-        )
-        .unwrap();
-        assert_eq!(l.members[0].name, "n2");
-        assert_eq!(l.members[1].id, 16976841152084444440);
-        assert!(l.members[1].is_learner && l.members[1].name.is_empty());
-    }
-
-    #[test]
-    fn member_calls_are_encoded_with_string_ids() {
-        let body = serde_json::to_value(RemoveBody { id: 42.to_string() }).unwrap();
-        assert_eq!(body, serde_json::json!({"ID": "42"}));
-        let urls = vec!["http://127.0.0.1:1".to_string()];
-        let body = serde_json::to_value(AddBody { peer_urls: &urls }).unwrap();
-        assert_eq!(
-            body,
-            serde_json::json!({"peerURLs": ["http://127.0.0.1:1"]})
-        );
     }
 }

@@ -1,6 +1,6 @@
 //! Load generators on hosts (`[load] from`): each host runs `raftdrill load --stream` over
-//! SSH at its share of the load, and streams its operations and seconds back (see
-//! [`loadgen::stream`]). Here: readying those hosts (SSH, clock offset, the binary) and
+//! SSH at its share of the load (sent as JSON on its stdin), and streams its operations and
+//! seconds back (see [`loadgen::stream`]). Here: readying those hosts (SSH, clock offset, the binary) and
 //! starting and fetching from their generators; the merge is `drill::remote_load`'s.
 //!
 //! On each host a generator lives in `data_dir/load/` (its `latency.hlog`). It stops when its
@@ -9,6 +9,8 @@
 use std::path::{Path, PathBuf};
 
 use futures_util::future::join_all;
+use loadgen::LoadSpec;
+use tokio::io::AsyncWriteExt;
 
 use super::cluster::{CALL, HostsError, clock_offset, install_binary, sha256};
 use super::file::HostSpec;
@@ -80,18 +82,40 @@ impl LoadHosts {
         &self.hosts
     }
 
-    /// Starts generator `g`: `raftdrill load ARGS` in the host's `data_dir`, its stdin,
-    /// stdout and stderr piped through SSH.
-    pub fn spawn(&self, g: usize, args: &[String]) -> Result<tokio::process::Child, HostsError> {
+    /// Starts generator `g`: `raftdrill load --stream` in the host's `data_dir`, its stdin,
+    /// stdout and stderr piped through SSH, with the run-local context `args` (endpoints,
+    /// seed, start moment...) as flags and its share of the load, `spec`, as the first line of
+    /// its stdin. The stdin stays open: its closing is the generator's stop.
+    pub async fn start(
+        &self,
+        g: usize,
+        args: &[String],
+        spec: &LoadSpec,
+    ) -> Result<tokio::process::Child, HostsError> {
         let h = &self.hosts[g];
         let args: Vec<String> = args.iter().map(|a| quote(a)).collect();
         let line = format!(
-            "cd {dir} && exec {exe} load {args}",
+            "cd {dir} && exec {exe} load --stream --out load --no-tui {args}",
             dir = quote(&h.spec.data_dir.display().to_string()),
             exe = quote(&h.spec.data_dir.join("raftdrill").display().to_string()),
             args = args.join(" "),
         );
-        Ok(h.ssh.spawn_piped(&line)?)
+        let mut child = h.ssh.spawn_piped(&line)?;
+        let mut spec_line = serde_json::to_string(spec)
+            .map_err(|e| HostsError::Local(format!("the load's spec as JSON: {e}")))?;
+        spec_line.push('\n');
+        let sent = match child.stdin.as_mut() {
+            Some(stdin) => stdin.write_all(spec_line.as_bytes()).await,
+            None => Err(std::io::Error::other("no stdin")),
+        };
+        // A child dropped here is killed (`spawn_piped`), so no generator is left behind.
+        if let Err(e) = sent {
+            return Err(HostsError::Local(format!(
+                "the load's spec did not reach {}: {e}",
+                h.spec.name
+            )));
+        }
+        Ok(child)
     }
 
     /// Copies generator `g`'s `name` (in its load folder) to `to`; absent is not an error.

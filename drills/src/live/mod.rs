@@ -57,9 +57,9 @@ impl ViewSpec {
     pub fn of(s: &Scenario) -> Self {
         Self {
             name: s.name.clone(),
-            total_s: s.duration.as_secs_f64(),
+            total_s: s.load.duration.as_secs_f64(),
             open_loop: s.load.model.rate().is_some(),
-            thresholds: s.thresholds.clone(),
+            thresholds: s.load.thresholds.clone(),
             faults: s.faults.clone(),
         }
     }

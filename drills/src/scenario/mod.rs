@@ -14,11 +14,8 @@ use std::time::Duration;
 
 pub use fault::{Action, Direction, DiskOp, FaultSpec, Selector};
 pub use library::{BUILTIN, DEFAULT, builtin};
-use loadgen::keys::Distribution;
 pub use loadgen::target::TargetKind;
-use loadgen::thresholds::Thresholds;
-use loadgen::{Engine, LoadConfig, LoadModel, Plan, WorkloadKind, WorkloadSpec};
-use raftdrill_wire::Consistency;
+use loadgen::{LoadConfig, LoadSpec};
 use target_cluster::store::{FsyncPolicy, StoreKind};
 
 /// A validated scenario: every value parsed into its type, so nothing downstream parses again.
@@ -28,16 +25,17 @@ pub struct Scenario {
     pub name: String,
     /// One line for people.
     pub description: String,
-    /// Length of the load phase, warmup included.
-    pub duration: Duration,
     /// The cluster to start.
     pub cluster: ClusterSpec,
-    /// The load to drive.
+    /// The load to drive: `[load]`, its `duration` (warmup included) and its `[thresholds]`
+    /// (the seed's defaults, overridden by the file's table).
     pub load: LoadSpec,
+    /// Hosts (by name) that run the load over SSH (`[load] from`), each at its share of the
+    /// rate or users; empty: this machine runs it. Where the load runs is not part of what
+    /// it is, so it stands beside the spec.
+    pub load_from: Vec<String>,
     /// The fault schedule, sorted by `at`.
     pub faults: Vec<FaultSpec>,
-    /// The two-level thresholds (the seed's defaults, overridden by the file's table).
-    pub thresholds: Thresholds,
     /// The data and recovery checks.
     pub checks: Checks,
     /// The worst verdict the scenario's author expects on the reference cluster (`expect`).
@@ -154,57 +152,6 @@ impl ClusterSpec {
     }
 }
 
-/// `[load]`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LoadSpec {
-    /// YCSB workload.
-    pub workload: WorkloadKind,
-    /// Key space size.
-    pub keys: u64,
-    /// Overrides the workload's key distribution.
-    pub distribution: Option<Distribution>,
-    /// Bytes per value.
-    pub value_size: usize,
-    /// Open loop (a rate) or closed loop (users and think time).
-    pub model: LoadModel,
-    /// How the level changes over the run (constant in scenario files; `raftdrill load` can
-    /// ramp or step).
-    pub plan: Plan,
-    /// Leading part of the run whose figures are not judged.
-    pub warmup: Duration,
-    /// Read consistency.
-    pub consistency: Consistency,
-    /// Per-request timeout.
-    pub timeout: Duration,
-    /// Record every operation to `history.jsonl` (on by default in drills: the
-    /// linearizability check reads it).
-    pub history: bool,
-    /// Goose users (default; they write goose's report) or plain tasks.
-    pub engine: Engine,
-    /// Hosts (by name) that run the load over SSH, each at its share of the rate or users;
-    /// empty: this machine runs it.
-    pub from: Vec<String>,
-}
-
-impl Default for LoadSpec {
-    fn default() -> Self {
-        Self {
-            workload: WorkloadKind::A,
-            keys: 10_000,
-            distribution: None,
-            value_size: 256,
-            model: LoadModel::open(100.0),
-            plan: Plan::Constant,
-            warmup: Duration::from_secs(2),
-            consistency: Consistency::Linearizable,
-            timeout: Duration::from_secs(2),
-            history: true,
-            engine: Engine::Goose,
-            from: Vec::new(),
-        }
-    }
-}
-
 /// `[checks]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checks {
@@ -260,24 +207,15 @@ impl Scenario {
 
     /// The load configuration of this scenario against `endpoints`: the one place where a
     /// scenario becomes a [`LoadConfig`] (`run`, `capacity` and `load` all come here). With
-    /// `out`, the history (when asked for) and goose's report are written there.
+    /// `out`, the history (when the spec keeps one), goose's report and the interval log are
+    /// written there.
     pub fn load_config(&self, endpoints: Vec<String>, out: Option<&Path>, seed: u64) -> LoadConfig {
-        let l = &self.load;
-        let mut spec = WorkloadSpec::new(l.workload);
-        spec.keys = l.keys;
-        spec.distribution = l.distribution;
-        spec.value_size = l.value_size;
-        spec.consistency = l.consistency;
-        spec.seed = seed;
-        let mut c = LoadConfig::new(endpoints, spec, l.model.clone(), self.duration);
+        let mut c = LoadConfig::new(self.load.clone(), endpoints);
         c.target = self.cluster.target;
-        c.plan = l.plan.clone();
-        c.timeout = l.timeout;
-        c.warmup = l.warmup;
+        c.seed = seed;
         c.stream_ops = true;
-        c.engine = l.engine;
         if let Some(dir) = out {
-            c.history_path = l.history.then(|| dir.join("history.jsonl"));
+            c.history_path = Some(dir.join("history.jsonl"));
             c.goose_report = Some(dir.join("goose-report.html"));
             c.hlog_path = Some(dir.join("latency.hlog"));
         }
@@ -288,15 +226,16 @@ impl Scenario {
     /// schedule (fault times, their `for`, the warmup) shrinks in proportion, so every fault
     /// still fires and heals inside the run. A longer duration keeps the schedule as written.
     pub fn fit_to(mut self, duration: Duration) -> Scenario {
-        if duration < self.duration && !self.duration.is_zero() {
-            let f = duration.as_secs_f64() / self.duration.as_secs_f64();
+        let planned = self.load.duration;
+        if duration < planned && !planned.is_zero() {
+            let f = duration.as_secs_f64() / planned.as_secs_f64();
             for fault in &mut self.faults {
                 fault.at = fault.at.mul_f64(f);
                 fault.undo_after = fault.undo_after.map(|d| d.mul_f64(f));
             }
             self.load.warmup = self.load.warmup.mul_f64(f);
         }
-        self.duration = duration;
+        self.load.duration = duration;
         self
     }
 

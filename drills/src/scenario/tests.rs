@@ -1,6 +1,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use loadgen::Engine;
+
 use super::*;
 
 #[test]
@@ -20,7 +22,7 @@ fn every_builtin_scenario_parses() {
 fn the_default_drill_kills_the_leader_and_brings_it_back() {
     let s = builtin(DEFAULT).unwrap().unwrap();
     assert_eq!(s.cluster.nodes, 3);
-    assert_eq!(s.duration, Duration::from_secs(40));
+    assert_eq!(s.load.duration, Duration::from_secs(40));
     assert_eq!(s.faults.len(), 1);
     let f = &s.faults[0];
     assert_eq!(
@@ -92,8 +94,8 @@ p99 = { warn = "100ms", break = "200ms" }
 "#;
     let s = Scenario::parse(text, "x.toml").unwrap();
     let defaults = loadgen::thresholds::Thresholds::default();
-    assert_eq!(s.thresholds.0.len(), defaults.0.len());
-    assert_ne!(s.thresholds, defaults);
+    assert_eq!(s.load.thresholds.0.len(), defaults.0.len());
+    assert_ne!(s.load.thresholds, defaults);
 }
 
 /// Every file in `tests/bad-scenarios/` is rejected with a one-line error. Its first line says
@@ -153,6 +155,7 @@ fn the_engine_is_goose_unless_the_load_says_tasks() {
     assert_eq!(
         tasks
             .load_config(vec!["http://127.0.0.1:1".into()], None, 1)
+            .spec
             .engine,
         Engine::Tasks
     );
@@ -238,8 +241,8 @@ ssh = "root@10.0.0.13"
 data_dir = "/srv/rd"
 "#;
     let s = Scenario::parse(base, "t.toml").unwrap();
-    assert_eq!(s.load.from, ["c"]);
-    let (nodes, load) = s.hosts.as_ref().unwrap().split(&s.load.from).unwrap();
+    assert_eq!(s.load_from, ["c"]);
+    let (nodes, load) = s.hosts.as_ref().unwrap().split(&s.load_from).unwrap();
     let names: Vec<&str> = nodes.host.iter().map(|h| h.name.as_str()).collect();
     assert_eq!(names, ["a", "b"]);
     assert_eq!(load.len(), 1);
@@ -258,6 +261,6 @@ data_dir = "/srv/rd"
     // A load host cannot also be placed on a node.
     let placed = format!("{}\nnode = 1\n", base.trim_end());
     let s = Scenario::parse(&placed, "t.toml").unwrap();
-    let e = s.hosts.unwrap().split(&s.load.from).unwrap_err();
+    let e = s.hosts.unwrap().split(&s.load_from).unwrap_err();
     assert!(e.contains("host c runs the load"), "{e}");
 }

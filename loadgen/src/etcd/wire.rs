@@ -1,5 +1,6 @@
-//! The JSON shapes of etcd's v3 gateway (grpc-gateway over the gRPC KV service) that the
-//! adapter uses, as etcd 3.4 writes and accepts them.
+//! The JSON shapes of etcd's v3 gateway (grpc-gateway over etcd's gRPC services) that raftdrill
+//! uses, as etcd 3.4 writes and accepts them: the KV calls of the load's adapter, and the
+//! maintenance status and member calls of the drill (`drills::etcd::api`).
 //!
 //! Three habits of the gateway shape these types: keys and values are base64 (protobuf
 //! `bytes`), 64-bit integers are JSON strings (`"revision":"5"`), and fields at their zero
@@ -197,13 +198,98 @@ pub(crate) struct TxnResponse {
 
 /// The body of a gateway error: the gRPC status as JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct GatewayError {
+pub struct GatewayError {
     /// The gRPC message, e.g. `etcdserver: request timed out`.
     #[serde(default)]
     pub error: String,
     /// The gRPC status code (14 = Unavailable).
     #[serde(default)]
     pub code: i32,
+}
+
+/// The header of every answer, as the member calls read it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct ResponseHeader {
+    /// The answering member's id.
+    #[serde(default, deserialize_with = "u64_field")]
+    pub member_id: u64,
+    /// Its current Raft term.
+    #[serde(default, deserialize_with = "u64_field")]
+    pub raft_term: u64,
+}
+
+/// Answer of `/v3/maintenance/status` (etcd 3.4's field names).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct MemberStatus {
+    /// Header, with the member's own id.
+    #[serde(default)]
+    pub header: ResponseHeader,
+    /// The leader's member id as this member knows it; 0 for none.
+    #[serde(default, deserialize_with = "u64_field")]
+    pub leader: u64,
+    /// Raft term.
+    #[serde(default, rename = "raftTerm", deserialize_with = "u64_field")]
+    pub raft_term: u64,
+    /// The member's committed index (3.4 reports `CommittedIndex()` here).
+    #[serde(default, rename = "raftIndex", deserialize_with = "u64_field")]
+    pub raft_index: u64,
+    /// The member's applied index.
+    #[serde(default, rename = "raftAppliedIndex", deserialize_with = "u64_field")]
+    pub raft_applied_index: u64,
+    /// Whether the member is a learner.
+    #[serde(default, rename = "isLearner")]
+    pub is_learner: bool,
+}
+
+/// One entry of the member list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Member {
+    /// Member id.
+    #[serde(default, rename = "ID", deserialize_with = "u64_field")]
+    pub id: u64,
+    /// Its `--name`; empty until an added member has started.
+    #[serde(default)]
+    pub name: String,
+    /// Advertised peer URLs.
+    #[serde(default, rename = "peerURLs")]
+    pub peer_urls: Vec<String>,
+    /// Advertised client URLs; empty until it has started.
+    #[serde(default, rename = "clientURLs")]
+    pub client_urls: Vec<String>,
+    /// A non-voting member.
+    #[serde(default, rename = "isLearner")]
+    pub is_learner: bool,
+}
+
+/// Answer of `/v3/cluster/member/list`.
+#[derive(Debug, Deserialize)]
+pub struct MemberList {
+    /// Every member, learners included.
+    #[serde(default)]
+    pub members: Vec<Member>,
+}
+
+/// Answer of `/v3/cluster/member/add`.
+#[derive(Debug, Deserialize)]
+pub struct MemberAdded {
+    /// The new member, with its id.
+    pub member: Member,
+}
+
+/// `POST /v3/cluster/member/add`: a voter advertised at `peer_urls`.
+#[derive(Debug, Serialize)]
+pub struct MemberAddRequest<'a> {
+    /// Its peer URLs.
+    #[serde(rename = "peerURLs")]
+    pub peer_urls: &'a [String],
+}
+
+/// `POST /v3/cluster/member/remove`.
+#[derive(Debug, Serialize)]
+pub struct MemberRemoveRequest {
+    /// The member's id, as a string (a `uint64`).
+    #[serde(rename = "ID")]
+    pub id: String,
 }
 
 #[cfg(test)]
@@ -259,6 +345,46 @@ mod tests {
         assert_eq!(
             serde_json::to_value(stale).unwrap(),
             serde_json::json!({"key": "aw==", "serializable": true})
+        );
+    }
+
+    #[test]
+    fn status_and_members_decode_as_etcd_3_4_writes_them() {
+        // Answers of etcd 3.4.23, copied from a running member.
+        let s: MemberStatus = serde_json::from_str(
+            r#"{"header":{"cluster_id":"6479596401675643663","member_id":"11993771972629825455",
+            "revision":"1","raft_term":"2"},"version":"3.4.23","dbSize":"28672",
+            "leader":"4730542548402062390","raftIndex":"8","raftTerm":"2",
+            "raftAppliedIndex":"8","dbSizeInUse":"16384"}"#,
+        )
+        .unwrap();
+        assert_eq!(s.header.member_id, 11993771972629825455);
+        assert_eq!(
+            (s.leader, s.raft_term, s.raft_index),
+            (4730542548402062390, 2, 8)
+        );
+        assert!(!s.is_learner);
+        let l: MemberList = serde_json::from_str(
+            r#"{"header":{"cluster_id":"1","member_id":"2","raft_term":"2"},"members":[
+            {"ID":"4730542548402062390","name":"n2","peerURLs":["http://127.0.0.1:24912"],
+            "clientURLs":["http://127.0.0.1:24712"]},
+            {"ID":"16976841152084444440","peerURLs":["http://127.0.0.1:24913"],"isLearner":true}]}"#,
+        )
+        .unwrap();
+        assert_eq!(l.members[0].name, "n2");
+        assert_eq!(l.members[1].id, 16976841152084444440);
+        assert!(l.members[1].is_learner && l.members[1].name.is_empty());
+    }
+
+    #[test]
+    fn member_calls_are_encoded_with_string_ids() {
+        let body = serde_json::to_value(MemberRemoveRequest { id: 42.to_string() }).unwrap();
+        assert_eq!(body, serde_json::json!({"ID": "42"}));
+        let urls = vec!["http://127.0.0.1:1".to_string()];
+        let body = serde_json::to_value(MemberAddRequest { peer_urls: &urls }).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"peerURLs": ["http://127.0.0.1:1"]})
         );
     }
 }

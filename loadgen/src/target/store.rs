@@ -1,68 +1,9 @@
-//! The adapter between workloads and a store: the few calls a workload makes.
-//!
-//! The reference cluster's adapter is [`crate::reference::ReferenceCluster`]; another store
-//! (etcd's v3 JSON gateway, say) needs only another implementation of [`Target`].
-
-use std::future::Future;
+//! [`TargetKind`] and [`Store`]: the stores raftdrill can drive, picked at run time.
 
 use raftdrill_wire::Consistency;
 
+use super::{CasResult, Target};
 use crate::outcome::OpError;
-
-/// The answer of a compare-and-swap that reached the store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CasResult {
-    /// Whether the swap happened.
-    pub swapped: bool,
-    /// The value after the operation.
-    pub current: Option<String>,
-    /// The store's commit position of the operation (the Raft log index), when it says.
-    pub index: Option<u64>,
-}
-
-/// A key-value store reachable through `nodes()` endpoints. `node` picks the endpoint, in
-/// `0..nodes()`; every call ends within the adapter's timeout.
-pub trait Target: Send + Sync + 'static {
-    /// How many endpoints there are.
-    fn nodes(&self) -> usize;
-
-    /// Read `key`: `Ok(None)` when it does not exist.
-    fn get(
-        &self,
-        node: usize,
-        key: &str,
-        consistency: Consistency,
-    ) -> impl Future<Output = Result<Option<String>, OpError>> + Send;
-
-    /// A session read of `key` ([`Consistency::Session`]): any endpoint serves it once it has
-    /// applied the log up to `min_index`, with no leader round. On success, the value and the
-    /// commit position of the write that produced it (`None` when the key does not exist), so a
-    /// client can raise its `min_index` and never read back in time.
-    fn get_session(
-        &self,
-        node: usize,
-        key: &str,
-        min_index: u64,
-    ) -> impl Future<Output = Result<(Option<String>, Option<u64>), OpError>> + Send;
-
-    /// Write `value` to `key`; on success, the store's commit position of the write (the Raft
-    /// log index), when it reports one. The lost-write check orders acknowledged writes by it.
-    fn put(
-        &self,
-        node: usize,
-        key: &str,
-        value: &str,
-    ) -> impl Future<Output = Result<Option<u64>, OpError>> + Send;
-
-    /// Set `key` to `value` if it holds `expect` (`None`: if it does not exist).
-    fn cas(
-        &self,
-        node: usize,
-        key: &str,
-        expect: Option<&str>,
-        value: &str,
-    ) -> impl Future<Output = Result<CasResult, OpError>> + Send;
-}
 
 /// Which store a run drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -113,7 +54,7 @@ impl Store {
         kind: TargetKind,
         endpoints: &[String],
         timeout: std::time::Duration,
-    ) -> Result<Store, crate::reference::TargetError> {
+    ) -> Result<Store, super::TargetError> {
         Ok(match kind {
             TargetKind::Reference => {
                 Store::Reference(crate::reference::ReferenceCluster::new(endpoints, timeout)?)

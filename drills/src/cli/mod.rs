@@ -1,0 +1,80 @@
+//! The command line of `raftdrill`, parsed with clap. Parsing only: commands live in [`crate::cmd`].
+//!
+//! # Layout
+//! - this file: [`Cli`], [`Command`] and the duration parser every command shares
+//! - `drill`: `run`, `suite`
+//! - `load`: `load`, `capacity`
+//! - `results`: `compare`, `report`, `check`
+//! - `nodes`: `cluster`, and `node`, `faultfs`, `proxy` (raftdrill's own)
+//! - `hosts`: `testnet`, `hosts`
+//!
+//! The doc comments below are the `--help` text, plain text as a terminal shows it: a
+//! `results/<UTC time>-<name>/` or a `[[host]]` there is not HTML or a link.
+#![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
+
+mod drill;
+mod hosts;
+mod load;
+mod nodes;
+mod results;
+
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+pub use drill::{RunArgs, SuiteArgs};
+pub use hosts::{HostsAction, HostsArgs, TESTNET_DIR, TestnetAction, TestnetArgs};
+pub use load::{CapacityArgs, LoadArgs};
+pub use nodes::{ClusterArgs, FaultfsArgs, Members, NodeArgs, ProxyArgs};
+pub use results::{CheckArgs, CompareArgs, ReportArgs};
+
+/// raftdrill: load and fault drills for replicated stores.
+#[derive(Debug, Parser)]
+#[command(name = "raftdrill", version, about)]
+pub struct Cli {
+    /// What to do; without one, the default drill runs (leader-kill on 3 nodes).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a drill: a scenario file or a built-in name (default: leader-kill).
+    Run(RunArgs),
+    /// List the built-in scenarios.
+    Scenarios,
+    /// Drive load only, against a running cluster.
+    Load(LoadArgs),
+    /// Find the highest open-loop rate that meets the SLO.
+    Capacity(CapacityArgs),
+    /// Run a local reference cluster in the foreground until Ctrl-C.
+    Cluster(ClusterArgs),
+    /// Check a recorded history (a run folder or history.jsonl) for linearizability.
+    Check(CheckArgs),
+    /// Run every built-in scenario (or every scenario file of a folder) and write one index.
+    Suite(SuiteArgs),
+    /// Compare two results folders of the same kind: runs, repeats, suites or capacity searches.
+    Compare(CompareArgs),
+    /// Re-render report.md, report.html and the SVGs of a run folder from its files.
+    Report(ReportArgs),
+    /// Test hosts on this machine: network namespaces with their own sshd (as root).
+    Testnet(TestnetArgs),
+    /// Hosts reached over SSH: clean up what a crashed controller left on them.
+    Hosts(HostsArgs),
+    /// Run one reference node in this process (used by raftdrill itself).
+    #[command(hide = true)]
+    Node(NodeArgs),
+    /// Serve one fault-injecting filesystem under a node's data dir (used by raftdrill itself).
+    #[command(hide = true)]
+    Faultfs(FaultfsArgs),
+    /// Serve the link proxies of one node on its host, driven over stdin (used by raftdrill
+    /// itself for link faults on hosts).
+    #[command(hide = true)]
+    Proxy(ProxyArgs),
+}
+
+/// Parses `50ms`, `1.5s`, `1m30s` (the one duration parser, shared with scenario files).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    loadgen::units::parse_duration(s)
+}

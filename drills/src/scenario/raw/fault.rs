@@ -1,0 +1,288 @@
+//! `[[fault]]` tables as written, and their validation into [`FaultSpec`]s.
+
+use std::ops::Range;
+use std::time::Duration;
+
+use loadgen::units::parse_bytes_per_sec;
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::Ctx;
+use crate::scenario::ScenarioError;
+use crate::scenario::fault::{Action, Direction, DiskOp, FaultSpec, Selector};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFault {
+    at: Spanned<String>,
+    pub(super) action: Spanned<String>,
+    target: Option<Spanned<String>>,
+    #[serde(rename = "for")]
+    undo_after: Option<Spanned<String>>,
+    latency: Option<Spanned<String>>,
+    jitter: Option<Spanned<String>>,
+    rate: Option<Spanned<String>>,
+    direction: Option<Spanned<String>>,
+    groups: Option<Spanned<Vec<Vec<u64>>>>,
+    ops: Option<Spanned<Vec<String>>>,
+    probability: Option<Spanned<f64>>,
+}
+
+/// One fault of a run of `duration` on a cluster whose node ids go up to `max_id`.
+pub(super) fn fault(
+    ctx: &Ctx,
+    f: &Spanned<RawFault>,
+    duration: Duration,
+    max_id: u64,
+) -> Result<FaultSpec, ScenarioError> {
+    let r = f.get_ref();
+    let at = ctx.duration(&r.at)?;
+    if at >= duration {
+        return Err(ctx.at(
+            r.at.span(),
+            format!(
+                "at = {:?} is not before the end of the run ({}s)",
+                r.at.get_ref(),
+                duration.as_secs_f64()
+            ),
+        ));
+    }
+    let direction = r
+        .direction
+        .as_ref()
+        .map(|d| Direction::parse(d.get_ref()).map_err(|e| ctx.at(d.span(), e)))
+        .transpose()?
+        .unwrap_or_default();
+    let action = action(ctx, r, direction)?;
+    check_keys(ctx, r, &action)?;
+    let target = target(ctx, r, &action, max_id)?;
+    check_groups(ctx, r, &action, max_id)?;
+    Ok(FaultSpec {
+        at,
+        undo_after: undo_after(ctx, r, &action)?,
+        action,
+        target,
+    })
+}
+
+/// The action a fault's `action` names, with the keys it needs.
+fn action(ctx: &Ctx, r: &RawFault, direction: Direction) -> Result<Action, ScenarioError> {
+    Ok(match r.action.get_ref().as_str() {
+        "kill" => Action::Kill,
+        "stop" => Action::Stop,
+        "pause" => Action::Pause,
+        "restart" => Action::Restart,
+        "wipe" => Action::Wipe,
+        "wipe-in-place" => Action::WipeInPlace,
+        "isolate" => Action::Isolate,
+        "partition" => Action::Partition {
+            groups: r.groups.as_ref().map(|g| g.get_ref().clone()),
+        },
+        "delay" => Action::Delay {
+            latency: latency(ctx, r, "delay needs latency = \"100ms\"")?,
+            jitter: ctx.opt_duration(&r.jitter)?.unwrap_or_default(),
+            direction,
+        },
+        "bandwidth" => {
+            let rate = r
+                .rate
+                .as_ref()
+                .ok_or_else(|| ctx.at(r.action.span(), "bandwidth needs rate = \"64KiB/s\""))?;
+            Action::Bandwidth {
+                bytes_per_sec: parse_bytes_per_sec(rate.get_ref())
+                    .map_err(|e| ctx.at(rate.span(), e))?,
+                direction,
+            }
+        }
+        "blackhole" => Action::Blackhole { direction },
+        "reset" => Action::Reset { direction },
+        "heal" => Action::Heal,
+        "disk-delay" => disk_delay(ctx, r)?,
+        "disk-stall" => Action::DiskStall,
+        "disk-error" => Action::DiskError {
+            probability: probability(ctx, r)?,
+        },
+        "disk-full" => Action::DiskFull,
+        "power-loss" => Action::PowerLoss,
+        "add-node" => Action::AddNode,
+        "remove-node" => Action::RemoveNode,
+        other => {
+            return Err(ctx.at(
+                r.action.span(),
+                format!(
+                    "unknown action {other:?}; use kill, stop, pause, restart, wipe, wipe-in-place, isolate, partition, delay, bandwidth, blackhole, reset, heal, add-node, remove-node, disk-delay, disk-stall, disk-error, disk-full or power-loss"
+                ),
+            ));
+        }
+    })
+}
+
+/// The `latency` an action needs; `missing` says so when it is not there.
+fn latency(ctx: &Ctx, r: &RawFault, missing: &str) -> Result<Duration, ScenarioError> {
+    let latency = r
+        .latency
+        .as_ref()
+        .ok_or_else(|| ctx.at(r.action.span(), missing))?;
+    ctx.duration(latency)
+}
+
+/// `disk-delay`: its latency, jitter and the operations it slows (write and fsync unless
+/// `ops` says).
+fn disk_delay(ctx: &Ctx, r: &RawFault) -> Result<Action, ScenarioError> {
+    let latency = r
+        .latency
+        .as_ref()
+        .ok_or_else(|| ctx.at(r.action.span(), "disk-delay needs latency = \"20ms\""))?;
+    let ops = match &r.ops {
+        None => vec![DiskOp::Write, DiskOp::Fsync],
+        Some(list) => {
+            let ops = list
+                .get_ref()
+                .iter()
+                .map(|o| DiskOp::parse(o))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ctx.at(list.span(), e))?;
+            if ops.is_empty() {
+                return Err(ctx.at(list.span(), "ops needs at least one of write, fsync, read"));
+            }
+            ops
+        }
+    };
+    Ok(Action::DiskDelay {
+        latency: ctx.duration(latency)?,
+        jitter: ctx.opt_duration(&r.jitter)?.unwrap_or_default(),
+        ops,
+    })
+}
+
+/// `disk-error`'s probability, in (0, 1]; 1 unless given.
+fn probability(ctx: &Ctx, r: &RawFault) -> Result<f64, ScenarioError> {
+    match &r.probability {
+        None => Ok(1.0),
+        Some(p) if *p.get_ref() > 0.0 && *p.get_ref() <= 1.0 => Ok(*p.get_ref()),
+        Some(p) => Err(ctx.at(
+            p.span(),
+            format!("probability must be in (0, 1], got {}", p.get_ref()),
+        )),
+    }
+}
+
+/// No key that means nothing for the action: `latency`, `rate`, `direction` and the others
+/// belong to some actions only.
+fn check_keys(ctx: &Ctx, r: &RawFault, action: &Action) -> Result<(), ScenarioError> {
+    let takes = |key: &str| match key {
+        "latency" | "jitter" => matches!(action, Action::Delay { .. } | Action::DiskDelay { .. }),
+        "rate" => matches!(action, Action::Bandwidth { .. }),
+        "ops" => matches!(action, Action::DiskDelay { .. }),
+        "probability" => matches!(action, Action::DiskError { .. }),
+        "direction" => matches!(
+            action,
+            Action::Delay { .. }
+                | Action::Bandwidth { .. }
+                | Action::Blackhole { .. }
+                | Action::Reset { .. }
+        ),
+        _ => false,
+    };
+    let span = |v: &Option<Spanned<String>>| v.as_ref().map(|v| v.span());
+    let given: [(Option<Range<usize>>, &str); 6] = [
+        (span(&r.latency), "latency"),
+        (span(&r.jitter), "jitter"),
+        (span(&r.rate), "rate"),
+        (r.ops.as_ref().map(|v| v.span()), "ops"),
+        (r.probability.as_ref().map(|v| v.span()), "probability"),
+        (span(&r.direction), "direction"),
+    ];
+    match given
+        .into_iter()
+        .find(|(v, key)| v.is_some() && !takes(key))
+    {
+        Some((Some(span), key)) => Err(ctx.at(
+            span,
+            format!("{key} has no meaning for action {:?}", action.name()),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The nodes the action hits: `heal` and `add-node` take none, a partition with groups
+/// needs none, every other action one that can exist.
+fn target(
+    ctx: &Ctx,
+    r: &RawFault,
+    action: &Action,
+    max_id: u64,
+) -> Result<Selector, ScenarioError> {
+    match (&r.target, action) {
+        (Some(t), Action::Heal | Action::AddNode) => {
+            Err(ctx.at(t.span(), format!("{} takes no target", action.name())))
+        }
+        (None, Action::Heal | Action::AddNode) => Ok(Selector::All),
+        (None, Action::Partition { groups: Some(_) }) => Ok(Selector::All),
+        (None, _) => Err(ctx.at(r.action.span(), format!("{} needs a target", action.name()))),
+        (Some(t), _) => {
+            let sel = Selector::parse(t.get_ref()).map_err(|e| ctx.at(t.span(), e))?;
+            if let Selector::Node(id) = sel
+                && id > max_id
+            {
+                return Err(ctx.at(
+                    t.span(),
+                    format!("node:{id} does not exist: the cluster has nodes 1..={max_id}"),
+                ));
+            }
+            Ok(sel)
+        }
+    }
+}
+
+/// A partition's groups: at least two, of nodes that exist, none in two.
+fn check_groups(
+    ctx: &Ctx,
+    r: &RawFault,
+    action: &Action,
+    max_id: u64,
+) -> Result<(), ScenarioError> {
+    let (
+        Action::Partition {
+            groups: Some(groups),
+        },
+        Some(g),
+    ) = (action, &r.groups)
+    else {
+        return Ok(());
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for id in groups.iter().flatten() {
+        if *id == 0 || *id > max_id {
+            return Err(ctx.at(
+                g.span(),
+                format!("group member {id} does not exist: the cluster has nodes 1..={max_id}"),
+            ));
+        }
+        if !seen.insert(*id) {
+            return Err(ctx.at(g.span(), format!("node {id} is in two groups")));
+        }
+    }
+    if groups.len() < 2 {
+        return Err(ctx.at(g.span(), "a partition needs at least two groups"));
+    }
+    Ok(())
+}
+
+/// `for`: longer than 0s, and only on an action that can be undone.
+fn undo_after(ctx: &Ctx, r: &RawFault, action: &Action) -> Result<Option<Duration>, ScenarioError> {
+    let Some(v) = &r.undo_after else {
+        return Ok(None);
+    };
+    let d = ctx.duration(v)?;
+    if !action.undoable() {
+        return Err(ctx.at(
+            v.span(),
+            format!("{} cannot be undone, so it takes no `for`", action.name()),
+        ));
+    }
+    if d.is_zero() {
+        return Err(ctx.at(v.span(), "for must be longer than 0s"));
+    }
+    Ok(Some(d))
+}
