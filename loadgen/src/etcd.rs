@@ -27,14 +27,12 @@ pub mod gateway;
 mod tests;
 pub mod wire;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use raftdrill_wire::Consistency;
 
-use crate::balancer::Balancer;
 use crate::outcome::{ErrorClass, OpError};
-use crate::target::{Attempts, COOLDOWN, CasResult, TargetError, parse_endpoints};
+use crate::target::{Attempts, CasResult, Endpoints, TargetError};
 
 use errors::{OpKind, classify};
 use gateway::CallError;
@@ -44,23 +42,16 @@ use wire::{PutRequest, PutResponse, RangeRequest, RangeResponse, TxnRequest, Txn
 #[derive(Debug, Clone)]
 pub struct EtcdCluster {
     client: reqwest::Client,
-    /// Client URLs without a trailing slash.
-    endpoints: Vec<String>,
-    /// Which members to skip for now.
-    balancer: Arc<Balancer>,
-    /// The budget of one operation, retries included.
-    timeout: Duration,
+    /// The members' client URLs.
+    endpoints: Endpoints,
 }
 
 impl EtcdCluster {
     /// An adapter for the members at `endpoints`, each operation bounded by `timeout`.
     pub fn new(endpoints: &[String], timeout: Duration) -> Result<Self, TargetError> {
-        let endpoints = parse_endpoints(endpoints)?;
         Ok(Self {
             client: gateway::client(Some(timeout))?,
-            balancer: Arc::new(Balancer::new(endpoints.len(), COOLDOWN)),
-            endpoints,
-            timeout,
+            endpoints: Endpoints::new(endpoints, timeout)?,
         })
     }
 
@@ -87,10 +78,8 @@ impl EtcdCluster {
         B: serde::Serialize + ?Sized,
         T: serde::de::DeserializeOwned,
     {
-        let url = format!(
-            "{}/v3/kv/{call}",
-            self.endpoints[node % self.endpoints.len()]
-        );
+        let urls = &self.endpoints.urls;
+        let url = format!("{}/v3/kv/{call}", urls[node % urls.len()]);
         gateway::post(&self.client, &url, body, None)
             .await
             .map_err(|e| match e {
@@ -104,16 +93,8 @@ impl EtcdCluster {
 }
 
 impl Attempts for EtcdCluster {
-    fn nodes(&self) -> usize {
-        self.endpoints.len()
-    }
-
-    fn balancer(&self) -> &Balancer {
-        &self.balancer
-    }
-
-    fn budget(&self) -> Duration {
-        self.timeout
+    fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
     }
 
     /// Refused here, not retried: no member could serve it (see [`EtcdCluster::supports`]).

@@ -6,37 +6,26 @@ use std::time::Duration;
 use raftdrill_wire::{CasResponse, Consistency, GetResponse};
 use serde::{Deserialize, Serialize};
 
-use crate::balancer::Balancer;
 use crate::http1::{HttpClient, Method, NO_BODY};
 use crate::outcome::{ErrorClass, OpError};
-use crate::target::{Attempts, COOLDOWN, CasResult, TargetError, parse_endpoints};
+use crate::target::{Attempts, CasResult, Endpoints, TargetError};
 
 /// The reference cluster: a list of node base URLs such as `http://127.0.0.1:7001`.
 #[derive(Debug, Clone)]
 pub struct ReferenceCluster {
     /// Keep-alive connections to every endpoint, shared by the clones.
     http: std::sync::Arc<HttpClient>,
-    /// Base URLs without a trailing slash.
-    endpoints: Vec<String>,
-    /// Which endpoints to skip for now.
-    balancer: std::sync::Arc<Balancer>,
-    /// The budget of one operation, retries included.
-    timeout: Duration,
+    /// The nodes' base URLs.
+    endpoints: Endpoints,
 }
 
 impl ReferenceCluster {
     /// An adapter for `endpoints`, each request bounded by `timeout`. Idle connections are kept
     /// per node, so a pool of workers reuses them.
     pub fn new(endpoints: &[String], timeout: Duration) -> Result<Self, TargetError> {
-        let endpoints = parse_endpoints(endpoints)?;
-        let http = std::sync::Arc::new(HttpClient::new(&endpoints, timeout));
-        let balancer = std::sync::Arc::new(Balancer::new(endpoints.len(), COOLDOWN));
-        Ok(Self {
-            http,
-            endpoints,
-            balancer,
-            timeout,
-        })
+        let endpoints = Endpoints::new(endpoints, timeout)?;
+        let http = std::sync::Arc::new(HttpClient::new(&endpoints.urls, timeout));
+        Ok(Self { http, endpoints })
     }
 }
 
@@ -96,16 +85,8 @@ fn answer<T: serde::de::DeserializeOwned>(
 }
 
 impl Attempts for ReferenceCluster {
-    fn nodes(&self) -> usize {
-        self.endpoints.len()
-    }
-
-    fn balancer(&self) -> &Balancer {
-        &self.balancer
-    }
-
-    fn budget(&self) -> Duration {
-        self.timeout
+    fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
     }
 
     async fn get_once(
@@ -228,7 +209,7 @@ mod tests {
             Err(TargetError::BadEndpoint(_))
         ));
         let c = ReferenceCluster::new(&["http://127.0.0.1:1/".into()], t).unwrap();
-        assert_eq!(c.endpoints, ["http://127.0.0.1:1"]);
+        assert_eq!(c.endpoints.urls, ["http://127.0.0.1:1"]);
         let mut path = Vec::new();
         kv_path(&mut path, "a b/é");
         assert_eq!(path, b"/kv/a%20b%2F%C3%A9");

@@ -160,31 +160,18 @@ mod tests {
 
     #[test]
     fn errors_before_the_proposal_are_failures() {
+        let before = [
+            (503, 14, "etcdserver: no leader", NoLeader),
+            (500, 2, "raft proposal dropped", NoLeader),
+            (503, 14, "etcdserver: not capable", Http5xx),
+            (400, 3, "etcdserver: key is not provided", Http4xx),
+            (412, 9, "etcdserver: not leader", Http4xx),
+            (429, 8, "etcdserver: too many requests", Http4xx),
+        ];
         for kind in [Read, Write] {
-            assert_eq!(
-                outcome(503, 14, "etcdserver: no leader", kind),
-                (NoLeader, Fail)
-            );
-            assert_eq!(
-                outcome(500, 2, "raft proposal dropped", kind),
-                (NoLeader, Fail)
-            );
-            assert_eq!(
-                outcome(503, 14, "etcdserver: not capable", kind),
-                (Http5xx, Fail)
-            );
-            assert_eq!(
-                outcome(400, 3, "etcdserver: key is not provided", kind),
-                (Http4xx, Fail)
-            );
-            assert_eq!(
-                outcome(412, 9, "etcdserver: not leader", kind),
-                (Http4xx, Fail)
-            );
-            assert_eq!(
-                outcome(429, 8, "etcdserver: too many requests", kind),
-                (Http4xx, Fail)
-            );
+            for (status, code, msg, class) in before {
+                assert_eq!(outcome(status, code, msg, kind), (class, Fail), "{msg}");
+            }
         }
     }
 
@@ -205,17 +192,20 @@ mod tests {
 
     #[test]
     fn server_side_deadlines_and_unknown_errors_are_unknown() {
+        let after = [
+            (504, 4, "context deadline exceeded"),
+            (500, 2, "something else"),
+            (500, 2, "context deadline exceeded"),
+            (500, 13, "internal"),
+        ];
         for kind in [Read, Write] {
-            assert_eq!(
-                outcome(504, 4, "context deadline exceeded", kind),
-                (Http5xx, Unknown)
-            );
-            assert_eq!(outcome(500, 2, "something else", kind), (Http5xx, Unknown));
-            assert_eq!(
-                outcome(500, 2, "context deadline exceeded", kind),
-                (Http5xx, Unknown)
-            );
-            assert_eq!(outcome(500, 13, "internal", kind), (Http5xx, Unknown));
+            for (status, code, msg) in after {
+                assert_eq!(
+                    outcome(status, code, msg, kind),
+                    (Http5xx, Unknown),
+                    "{msg}"
+                );
+            }
         }
     }
 

@@ -7,8 +7,9 @@
 //! (`failover`).
 //!
 //! # Layout
-//! - this file: [`Target`], [`CasResult`], [`TargetError`] and the endpoints' check
-//! - `failover`: `Attempts`, and every adapter's [`Target`] calls with failover
+//! - this file: [`Target`], [`CasResult`], [`TargetError`]
+//! - `failover`: an adapter's `Endpoints`, `Attempts`, and every adapter's [`Target`] calls
+//!   with failover
 //! - `store`: [`TargetKind`] and [`Store`]
 
 mod failover;
@@ -20,7 +21,7 @@ use raftdrill_wire::Consistency;
 
 use crate::outcome::OpError;
 
-pub(crate) use failover::{Attempts, COOLDOWN};
+pub(crate) use failover::{Attempts, Endpoints};
 pub use store::{Store, TargetKind};
 
 /// The answer of a compare-and-swap that reached the store.
@@ -90,23 +91,4 @@ pub enum TargetError {
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Client(#[from] reqwest::Error),
-}
-
-/// Checks that `endpoints` is not empty and holds `http://HOST:PORT` URLs; returns them
-/// without trailing slashes.
-pub(crate) fn parse_endpoints(endpoints: &[String]) -> Result<Vec<String>, TargetError> {
-    if endpoints.is_empty() {
-        return Err(TargetError::NoEndpoints);
-    }
-    endpoints
-        .iter()
-        .map(|e| {
-            let e = e.trim().trim_end_matches('/');
-            if e.starts_with("http://") && e.len() > "http://".len() {
-                Ok(e.to_string())
-            } else {
-                Err(TargetError::BadEndpoint(e.to_string()))
-            }
-        })
-        .collect()
 }
