@@ -1,4 +1,4 @@
-//! The [`Target`] adapter for etcd, over its v3 JSON gateway (`POST /v3/kv/...` on each
+//! The [`Target`](crate::target::Target) adapter for etcd, over its v3 JSON gateway (`POST /v3/kv/...` on each
 //! member's client URL; etcd 3.4 serves it at `/v3`, 3.3 only at `/v3beta`).
 //!
 //! - get: `range` of one key; linearizable by default (ReadIndex through the leader),

@@ -1,4 +1,4 @@
-//! The [`Target`] adapter for the reference cluster's HTTP API, on the load generator's own
+//! The [`Target`](crate::target::Target) adapter for the reference cluster's HTTP API, on the load generator's own
 //! keep-alive HTTP/1.1 client (`http1`: why not reqwest is said there).
 
 use std::time::Duration;

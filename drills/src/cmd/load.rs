@@ -2,7 +2,7 @@
 //! [`LoadSpec`] and that a [`Scenario`] (no faults, no lost-write check), and the run goes
 //! through the drill's own machinery: the same load configuration, snapshot collector,
 //! verdict, results folder and final text as `raftdrill run`. With `--stream` the spec comes
-//! from a controller instead (see [`stream`]).
+//! from a controller instead (`stream`).
 
 mod stream;
 

@@ -28,7 +28,7 @@ pub struct LoadReport {
     /// The warmup left out of `totals`.
     pub warmup: Duration,
     /// Every once-a-second snapshot, the last one included: the record of the run (the watch
-    /// channel of [`LoadRun::snapshots`] is for live readers and may skip a value).
+    /// channel of [`crate::LoadRun::snapshots`] is for live readers and may skip a value).
     pub snapshots: Vec<Snapshot>,
 }
 
