@@ -131,7 +131,7 @@ pub fn host_plan(
 /// Runs the drill; `stop` is cancelled by Ctrl-C or SIGTERM.
 pub async fn run(args: RunArgs, exe: PathBuf, stop: CancellationToken) -> Result<Exit, RunError> {
     let scenario = with_target(load_scenario(args.scenario.as_deref())?, args.target)?;
-    for line in crate::drill::disks::clean_stale_mounts() {
+    for line in crate::placement::disks::clean_stale_mounts() {
         eprintln!("raftdrill: {line}");
     }
     let tui = wants_tui(&args);

@@ -19,7 +19,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout};
 
 use super::cluster::{CALL, HostNode, HostsError, later};
 use super::ssh::quote;
-use crate::drill::links::mode_name;
+use crate::links::mode_name;
 use crate::proxy::LinkMode;
 use crate::proxy::remote::{ProxyCommand, ProxyReply};
 

@@ -8,11 +8,9 @@ pub mod links;
 pub mod load;
 pub mod shaping;
 pub mod ssh;
-pub mod store;
 pub mod testnet;
 
 pub use cluster::{HostCluster, HostNode, HostOptions, HostsError};
 pub use file::{HostSpec, HostsFile, HostsFileError};
 pub use load::{LoadHost, LoadHosts};
 pub use ssh::{Ssh, SshError};
-pub use store::HostStore;

@@ -247,7 +247,7 @@ fn expand(tree: &str) -> Vec<String> {
     parts
         .into_iter()
         .filter(|p| !p.is_empty())
-        .flat_map(|p| expand(p))
+        .flat_map(expand)
         .map(|p| {
             let p = p.split("as").next().unwrap_or("").to_string();
             if p == "self" {
@@ -267,10 +267,10 @@ fn paths(code: &str) -> Vec<String> {
     while let Some(i) = rest.find("use ") {
         let before = rest[..i].chars().last();
         let after = &rest[i + 4..];
-        if before.is_none_or(|c| !(c.is_alphanumeric() || c == '_')) {
-            if let Some(end) = after.find(';') {
-                out.extend(expand(&after[..end]));
-            }
+        if before.is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
+            && let Some(end) = after.find(';')
+        {
+            out.extend(expand(&after[..end]));
         }
         rest = after;
     }

@@ -112,7 +112,7 @@ async fn ready_host(
                  command -v etcd >/dev/null && echo etcd; \
                  sha256sum {dir}/raftdrill 2>/dev/null | cut -d' ' -f1; {probe}",
                 ports = std::iter::once(opts.port)
-                    .chain(opts.store.is_etcd().then(|| opts.port.saturating_add(1)))
+                    .chain((opts.store.ports_per_node() > 1).then(|| opts.port.saturating_add(1)))
                     .chain(proxy_ports.iter().copied())
                     .map(|p| p.to_string())
                     .collect::<Vec<_>>()
@@ -141,13 +141,14 @@ async fn ready_host(
             "iptables is missing (install Debian's iptables): link faults need it".into(),
         ));
     }
-    if opts.store.is_etcd() && !lines.contains(&"etcd") {
+    let etcd = opts.store.kind() == crate::store::TargetKind::Etcd;
+    if etcd && !lines.contains(&"etcd") {
         return Err(unfit(
             "etcd is not on the host's PATH (Debian: etcd-server)".into(),
         ));
     }
     // etcd nodes need no raftdrill (link proxies, its only use there, are refused for etcd).
-    if !opts.store.is_etcd() && !lines.contains(&local_sum) {
+    if !etcd && !lines.contains(&local_sum) {
         install_binary(&ssh, &spec, &opts.exe).await?;
     }
     // Every run starts its nodes empty, as a cluster on this machine does: the data and the

@@ -22,11 +22,9 @@ use super::file::{HostSpec, HostsFile};
 use super::links::{HostLinks, proxy_port};
 use super::shaping::Probe;
 use super::ssh::{Ssh, SshError, quote};
-use super::store::{HostStore, etcd_args, etcd_status};
 use crate::admin::AdminClient;
-use crate::etcd::api::EtcdApi;
-use crate::local_cluster::agreed_leader;
 use crate::proxy::LinkMode;
+use crate::store::{PeerStyle, Program, Site, StartMode, Store, agreed_leader};
 
 mod checks;
 mod net;
@@ -118,6 +116,8 @@ struct State {
     isolated: BTreeSet<NodeId>,
     /// Directed links shaped by tc on the sending host, and how.
     shaped: BTreeMap<(NodeId, NodeId), LinkMode>,
+    /// Each node's last start line; a restart repeats it.
+    launches: BTreeMap<NodeId, String>,
 }
 
 /// How to start nodes on hosts.
@@ -127,16 +127,14 @@ pub struct HostOptions {
     pub exe: PathBuf,
     /// The port every node listens on, at its host's address.
     pub port: u16,
-    /// Extra node flags (`--store memory`, ...).
-    pub node_flags: Vec<String>,
     /// The run's token (see `target_cluster::api::Auth`).
     pub token: String,
     /// The link modes the scenario puts links in beyond cuts (delays, bandwidth caps,
     /// resets). Each host is probed for tc ([`crate::hosts::shaping`]); link proxies run on the hosts only
     /// when some host cannot make one of these with tc (they add a hop to every peer link).
     pub link_modes: Vec<LinkMode>,
-    /// The store the nodes run.
-    pub store: HostStore,
+    /// The store the nodes run (with the run's token in its admin client).
+    pub store: Store,
 }
 
 /// Nodes on hosts. Dropping it does not stop them: call [`HostCluster::stop`] (or
@@ -144,13 +142,12 @@ pub struct HostOptions {
 pub struct HostCluster {
     nodes: BTreeMap<NodeId, HostNode>,
     opts: HostOptions,
+    /// The admin client, with the token.
     admin: AdminClient,
     /// What this controller did to the nodes and links; quick to read without SSH.
     state: Mutex<State>,
     /// The link proxies, when asked for.
     links: Option<HostLinks>,
-    /// etcd's client API, for the status of etcd members.
-    etcd: EtcdApi,
     /// The nodes' CPU and memory, sampled on their hosts once they run.
     cpu: Mutex<Option<CpuWatch>>,
     /// The control sockets of the SSH master connections.
@@ -160,9 +157,10 @@ pub struct HostCluster {
 impl HostCluster {
     /// Checks every host (SSH, clock, port free, binary), copies the binary where it differs
     /// and hands each host the token, all before any node starts.
-    pub async fn prepare(file: &HostsFile, opts: HostOptions) -> Result<Self, HostsError> {
-        let admin =
-            AdminClient::with_token(&opts.token).map_err(|e| HostsError::Local(e.to_string()))?;
+    pub async fn prepare(file: &HostsFile, mut opts: HostOptions) -> Result<Self, HostsError> {
+        let bad_token = |e: target_cluster::api::BadToken| HostsError::Local(e.to_string());
+        let admin = AdminClient::with_token(&opts.token).map_err(bad_token)?;
+        opts.store = opts.store.with_token(&opts.token).map_err(bad_token)?;
         let local_sum = sha256(&opts.exe).await?;
         let placement = file.placement().map_err(HostsError::Local)?;
         // Short, so the socket paths stay under the 108 bytes a Unix socket path may have.
@@ -211,13 +209,15 @@ impl HostCluster {
         let links = match failed {
             Some(e) => Err(e),
             None => match proxies_needed(&nodes, &opts) {
-                Some(why) if opts.store.is_etcd() => Err(HostsError::Unfit {
-                    host: why.0,
-                    detail: format!(
-                        "{} (etcd's peer links cannot go through link proxies)",
-                        why.1
-                    ),
-                }),
+                Some(why) if opts.store.peer_style() == PeerStyle::Advertised => {
+                    Err(HostsError::Unfit {
+                        host: why.0,
+                        detail: format!(
+                            "{} (etcd's peer links cannot go through link proxies)",
+                            why.1
+                        ),
+                    })
+                }
                 Some(why) => {
                     tracing::info!(host = %why.0, "link proxies on the hosts: {}", why.1);
                     HostLinks::start(&nodes).await.map(Some)
@@ -240,7 +240,6 @@ impl HostCluster {
             admin,
             state: Mutex::new(State::default()),
             links,
-            etcd: EtcdApi::new(),
             cpu: Mutex::new(None),
             _control: control,
         })
@@ -252,13 +251,32 @@ impl HostCluster {
     }
 
     /// The store the nodes run.
-    pub fn store(&self) -> &HostStore {
+    pub fn store(&self) -> &Store {
         &self.opts.store
     }
 
     /// The admin client, with the token.
     pub fn admin(&self) -> &AdminClient {
         &self.admin
+    }
+
+    /// Node `id`'s site: its addresses and paths on its host.
+    pub fn site(&self, id: NodeId) -> Option<Site> {
+        let n = self.nodes.get(&id)?;
+        let peer = match self.opts.store.ports_per_node() {
+            1 => n.addr,
+            _ => SocketAddr::new(n.addr.ip(), n.addr.port().saturating_add(1)),
+        };
+        Some(Site {
+            id,
+            client: n.addr,
+            peer_listen: peer,
+            peer_advertised: peer,
+            data_dir: n.spec.data_dir.join("data"),
+            wal_dir: None,
+            log: n.spec.data_dir.join("node.log"),
+            token_file: Some(n.spec.data_dir.join("token")),
+        })
     }
 
     /// The client URL of node `id`.
@@ -280,12 +298,11 @@ impl HostCluster {
 
     /// Starts every node; the lowest id bootstraps the cluster.
     pub async fn start_all(&self) -> Result<(), HostsError> {
-        let members: Vec<String> = self.nodes.keys().map(|id| id.to_string()).collect();
-        let members = members.join(",");
-        let starts = self.nodes.keys().map(|id| {
-            let line = self.start_line(*id, Some(&members));
+        let members: Vec<NodeId> = self.nodes.keys().copied().collect();
+        let starts = members.iter().map(|id| {
+            let line = self.start_line(*id, StartMode::Bootstrap(&members));
             let ssh = self.nodes[id].ssh.clone();
-            async move { ssh.run(&line, CALL).await }
+            async move { ssh.run(&line?, CALL).await.map_err(HostsError::from) }
         });
         for r in join_all(starts).await {
             r?;
@@ -310,58 +327,45 @@ impl HostCluster {
         cpu.as_ref()?.sample(id)
     }
 
-    /// The shell line that starts node `id` detached in its own session, its pid in
-    /// `node.pid`; `--initial-members` on the first start only.
-    fn start_line(&self, id: NodeId, members: Option<&str>) -> String {
-        let n = &self.nodes[&id];
-        if self.opts.store.is_etcd() {
-            let clients = self.nodes.iter().map(|(i, n)| (*i, n.addr)).collect();
-            let args = etcd_args(id, &clients, &n.spec.data_dir, &self.opts.store);
-            let args: Vec<String> = args.iter().map(|a| quote(a)).collect();
+    /// The shell line that starts node `id` as `mode`, detached in its own session, its pid
+    /// in `node.pid`; the launch is kept for its restarts.
+    fn start_line(&self, id: NodeId, mode: StartMode<'_>) -> Result<String, HostsError> {
+        let n = self.node(id)?;
+        let site = self.site(id).ok_or(HostsError::UnknownNode(id))?;
+        let store = &self.opts.store;
+        let peers: Vec<(NodeId, SocketAddr)> = match store.peer_style() {
+            // Through this host's own proxy to the peer, when there are proxies.
+            PeerStyle::PerLink => self
+                .nodes
+                .iter()
+                .filter(|(p, _)| **p != id)
+                .map(|(p, pn)| {
+                    let addr = self.links.as_ref().and_then(|l| l.peer_addr(id, *p));
+                    (*p, addr.unwrap_or(pn.addr))
+                })
+                .collect(),
+            PeerStyle::Advertised => self
+                .nodes
+                .keys()
+                .filter_map(|p| Some((*p, self.site(*p)?.peer_advertised)))
+                .collect(),
+        };
+        let args = store.launch(&site, &peers, mode);
+        let program = match store.program() {
+            Program::RaftdrillNode => format!("{} node", n.path("raftdrill")),
             // etcd from the host's PATH; restarted on its data, it ignores the initial flags.
-            return format!(
-                "cd {dir} || exit 1; setsid etcd {args} >> {log} 2>&1 < /dev/null & echo $! > {pid}",
-                dir = quote(&n.spec.data_dir.display().to_string()),
-                args = args.join(" "),
-                log = n.path("node.log"),
-                pid = n.path("node.pid"),
-            );
-        }
-        let mut args = vec![
-            "node".to_string(),
-            "--id".into(),
-            id.to_string(),
-            "--listen".into(),
-            n.addr.to_string(),
-            "--data-dir".into(),
-            n.spec.data_dir.join("data").display().to_string(),
-            "--token-file".into(),
-            n.spec.data_dir.join("token").display().to_string(),
-        ];
-        for (peer, p) in &self.nodes {
-            if *peer != id {
-                // Through this host's own proxy to the peer, when there are proxies.
-                let addr = self
-                    .links
-                    .as_ref()
-                    .and_then(|l| l.peer_addr(id, *peer))
-                    .unwrap_or(p.addr);
-                args.extend(["--peer".into(), format!("{peer}={addr}")]);
-            }
-        }
-        if let Some(m) = members {
-            args.extend(["--initial-members".into(), m.to_string()]);
-        }
-        args.extend(self.opts.node_flags.iter().cloned());
+            Program::Etcd(_) => "etcd".into(),
+        };
         let args: Vec<String> = args.iter().map(|a| quote(a)).collect();
-        format!(
-            "cd {dir} || exit 1; setsid {exe} {args} >> {log} 2>&1 < /dev/null & echo $! > {pid}",
+        let line = format!(
+            "cd {dir} || exit 1; setsid {program} {args} >> {log} 2>&1 < /dev/null & echo $! > {pid}",
             dir = quote(&n.spec.data_dir.display().to_string()),
-            exe = n.path("raftdrill"),
             args = args.join(" "),
             log = n.path("node.log"),
             pid = n.path("node.pid"),
-        )
+        );
+        self.state().launches.insert(id, line.clone());
+        Ok(line)
     }
 
     /// Sends `signal` to node `id`'s process by its pid file; returns when the host did it.
@@ -436,28 +440,48 @@ impl HostCluster {
         Ok(())
     }
 
-    /// Kills node `id` if it runs and waits until it is gone, deletes its data, and starts it
-    /// again empty under its old id (it joins; it never bootstraps a cluster of its own).
-    /// Returns when its data was gone on the host (see `HostCluster::stamped`).
-    pub async fn wipe(&self, id: NodeId) -> Result<Option<f64>, HostsError> {
+    /// Kills node `id` if it runs and waits until it is gone, then deletes `paths` on its
+    /// host. Returns when its data was gone there (see `HostCluster::stamped`).
+    pub async fn erase(&self, id: NodeId, paths: &[PathBuf]) -> Result<Option<f64>, HostsError> {
         let n = self.node(id)?;
+        let paths: Vec<String> = paths
+            .iter()
+            .map(|p| quote(&p.display().to_string()))
+            .collect();
         let line = format!(
             "if [ -s {pid} ]; then p=\"$(cat {pid})\"; kill -KILL \"$p\" 2>/dev/null; \
              i=0; while {ALIVE} && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; \
              if {ALIVE}; then echo \"node $p outlived SIGKILL\" >&2; exit 1; fi; fi; \
-             rm -rf {data}",
+             rm -rf {paths}",
             pid = n.path("node.pid"),
-            data = n.path("data"),
+            paths = paths.join(" "),
         );
         let at = self.stamped(id, &line).await?;
         self.gone(id).await;
-        self.restart(id).await?;
         Ok(at)
     }
 
-    /// Starts node `id` again on its data.
+    /// Starts node `id` again with its last launch, on its data.
     pub async fn restart(&self, id: NodeId) -> Result<(), HostsError> {
-        let line = self.start_line(id, None);
+        let line = self.state().launches.get(&id).cloned();
+        let line = match line {
+            Some(l) => l,
+            None => self.start_line(id, StartMode::Join)?,
+        };
+        self.node(id)?.ssh.run(&line, CALL).await?;
+        self.state().running.insert(id);
+        Ok(())
+    }
+
+    /// Starts node `id` as `mode` (a node wiped and joining again, say).
+    pub async fn start_as(
+        &self,
+        id: NodeId,
+        store: &Store,
+        mode: StartMode<'_>,
+    ) -> Result<(), HostsError> {
+        debug_assert_eq!(store.kind(), self.opts.store.kind());
+        let line = self.start_line(id, mode)?;
         self.node(id)?.ssh.run(&line, CALL).await?;
         self.state().running.insert(id);
         Ok(())
@@ -525,20 +549,10 @@ impl HostCluster {
         join_all(calls).await.into_iter().flatten().collect()
     }
 
-    /// A status call for node `id` that owns what it needs (reference `/status`, or etcd's
-    /// status and member list), so it can be awaited without holding the cluster.
-    pub fn status_call(
-        &self,
-        id: NodeId,
-        timeout: Duration,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Status>> + Send>> {
-        let url = self.url(id);
-        if self.opts.store.is_etcd() {
-            Box::pin(etcd_status(self.etcd.clone(), url, id, timeout))
-        } else {
-            let admin = self.admin.clone();
-            Box::pin(async move { admin.status(&url, timeout).await.ok() })
-        }
+    /// A status call for node `id` that owns what it needs, so it can be awaited without
+    /// holding the cluster.
+    pub fn status_call(&self, id: NodeId, timeout: Duration) -> crate::store::StatusCall {
+        self.opts.store.status_call(id, self.url(id), timeout)
     }
 
     /// Copies every node's log into `dir` as `<id>.log`.

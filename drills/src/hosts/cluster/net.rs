@@ -9,8 +9,8 @@ use futures_util::future::join_all;
 use target_cluster::typ::NodeId;
 
 use super::{CALL, CHAIN, HostCluster, HostsError};
-use crate::drill::links::mode_name;
 use crate::hosts::shaping;
+use crate::links::mode_name;
 use crate::proxy::LinkMode;
 
 impl HostCluster {
@@ -206,7 +206,7 @@ impl HostCluster {
     }
 
     fn touching(&self, id: NodeId) -> Vec<(NodeId, NodeId)> {
-        crate::drill::links::touching(
+        crate::links::touching(
             self.links(),
             &BTreeSet::from([id]),
             crate::scenario::Direction::Both,
