@@ -8,39 +8,16 @@ use std::time::Duration;
 
 use crate::cli::ClusterArgs;
 use crate::hosts::HostsFile;
-use crate::nodes::{Nodes, NodesError, NodesSpec, Where};
+use super::CmdError;
+use crate::nodes::{Nodes, NodesSpec, Where};
 use crate::scenario::ClusterSpec;
 use crate::store::TargetKind;
 
 /// How long nodes get to exit after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
-/// `raftdrill cluster` could not run its cluster.
-#[derive(Debug, thiserror::Error)]
-pub enum ClusterCmdError {
-    /// The hosts file is unusable (exit 2).
-    #[error(transparent)]
-    File(#[from] crate::hosts::HostsFileError),
-    /// The nodes did not start (exit 4).
-    #[error(transparent)]
-    Nodes(#[from] NodesError),
-    /// Some hosts were left unclean (exit 4).
-    #[error("{0}")]
-    Dirty(String),
-}
-
-impl ClusterCmdError {
-    /// The exit code: a bad hosts file 2, anything else 4.
-    pub fn exit(&self) -> crate::exit::Exit {
-        match self {
-            ClusterCmdError::File(_) => crate::exit::Exit::Usage,
-            _ => crate::exit::Exit::CannotRun,
-        }
-    }
-}
-
 /// What to start for `args`.
-fn spec(args: &ClusterArgs, exe: PathBuf) -> Result<NodesSpec, ClusterCmdError> {
+fn spec(args: &ClusterArgs, exe: PathBuf) -> Result<NodesSpec, CmdError> {
     let at = match &args.hosts {
         Some(path) => Where::Hosts {
             file: HostsFile::load(path)?,
@@ -80,7 +57,7 @@ pub async fn run(
     args: ClusterArgs,
     exe: PathBuf,
     stop: impl Future<Output = ()>,
-) -> Result<(), ClusterCmdError> {
+) -> Result<(), CmdError> {
     let spec = spec(&args, exe)?;
     tokio::pin!(stop);
     let nodes = tokio::select! {
@@ -107,7 +84,7 @@ pub async fn run(
 }
 
 /// Stops every node; on hosts, a host that could not be cleaned is an error naming the heal.
-async fn stop_all(nodes: &Nodes, args: &ClusterArgs) -> Result<(), ClusterCmdError> {
+async fn stop_all(nodes: &Nodes, args: &ClusterArgs) -> Result<(), CmdError> {
     let Some(h) = nodes.placement().hosts() else {
         nodes.shutdown(STOP_GRACE).await;
         return Ok(());
@@ -117,7 +94,7 @@ async fn stop_all(nodes: &Nodes, args: &ClusterArgs) -> Result<(), ClusterCmdErr
         return Ok(());
     }
     let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
-    Err(ClusterCmdError::Dirty(format!(
+    Err(CmdError::CannotRun(format!(
         "{}; run `raftdrill hosts heal --hosts {}`",
         errors.join("; "),
         args.hosts

@@ -4,42 +4,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::{HostsAction, HostsArgs, TestnetAction, TestnetArgs};
-use crate::exit::Exit;
+use super::CmdError;
 use crate::hosts::cluster::clean_host;
-use crate::hosts::testnet::{self, TestnetError};
-use crate::hosts::{HostsError, HostsFile, HostsFileError, Ssh};
+use crate::hosts::testnet;
+use crate::hosts::{HostsError, HostsFile, Ssh};
 /// How long nodes get to exit after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
-/// A hosts command failed.
-#[derive(Debug, thiserror::Error)]
-pub enum HostsCmdError {
-    /// The hosts file is unusable.
-    #[error(transparent)]
-    File(#[from] HostsFileError),
-    /// Driving the hosts failed.
-    #[error(transparent)]
-    Hosts(#[from] HostsError),
-    /// The testnet failed.
-    #[error(transparent)]
-    Testnet(#[from] TestnetError),
-    /// Cleaning some hosts failed.
-    #[error("{0}")]
-    Dirty(String),
-}
-
-impl HostsCmdError {
-    /// The exit code: a bad file is usage (2), anything else could not be carried out (4).
-    pub fn exit(&self) -> Exit {
-        match self {
-            HostsCmdError::File(_) => Exit::Usage,
-            _ => Exit::CannotRun,
-        }
-    }
-}
-
 /// `raftdrill testnet`.
-pub fn testnet(args: TestnetArgs) -> Result<(), HostsCmdError> {
+pub fn testnet(args: TestnetArgs) -> Result<(), CmdError> {
     match args.action {
         TestnetAction::Up { hosts, out, dir } => {
             let file = testnet::up(hosts as usize, &dir, &out)?;
@@ -71,13 +44,13 @@ pub fn testnet(args: TestnetArgs) -> Result<(), HostsCmdError> {
 }
 
 /// `raftdrill hosts`.
-pub async fn hosts(args: HostsArgs) -> Result<(), HostsCmdError> {
+pub async fn hosts(args: HostsArgs) -> Result<(), CmdError> {
     match args.action {
         HostsAction::Heal { hosts } => heal(hosts).await,
     }
 }
 
-async fn heal(path: PathBuf) -> Result<(), HostsCmdError> {
+async fn heal(path: PathBuf) -> Result<(), CmdError> {
     let file = HostsFile::load(&path)?;
     let mut failed = Vec::new();
     for spec in &file.host {
@@ -90,6 +63,6 @@ async fn heal(path: PathBuf) -> Result<(), HostsCmdError> {
     if failed.is_empty() {
         Ok(())
     } else {
-        Err(HostsCmdError::Dirty(failed.join("; ")))
+        Err(CmdError::CannotRun(failed.join("; ")))
     }
 }

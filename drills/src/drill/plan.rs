@@ -16,6 +16,52 @@ pub struct HostPlan {
 }
 
 impl HostPlan {
+    /// The hosts a run of `scenario` uses: `--hosts FILE` over the scenario's own `[[host]]`
+    /// tables, checked against what the scenario asks (`without_faults`: its faults will not
+    /// run, as in a capacity search without `--with-faults`). `[load] from` without hosts is
+    /// an error. Each error is one line, for exit 2: nothing has started.
+    pub fn for_run(
+        scenario: &Scenario,
+        file: Option<&std::path::Path>,
+        port: u16,
+        without_faults: bool,
+    ) -> Result<Option<HostPlan>, String> {
+        let hosts = match file {
+            Some(path) => Some((
+                crate::hosts::HostsFile::load(path).map_err(|e| e.to_string())?,
+                path.display().to_string(),
+            )),
+            None => scenario
+                .hosts
+                .clone()
+                .map(|f| (f, "the scenario's [[host]] tables".to_string())),
+        };
+        let Some((file, origin)) = hosts else {
+            if !scenario.load.from.is_empty() {
+                return Err(format!(
+                    "{}: [load] from names hosts ({}); give them with --hosts FILE or [[host]] tables",
+                    scenario.name,
+                    scenario.load.from.join(", ")
+                ));
+            }
+            return Ok(None);
+        };
+        let plan = HostPlan { file, port };
+        let mut checked = scenario.clone();
+        if without_faults {
+            checked.faults.clear();
+        }
+        let refused = plan.refusals(&checked);
+        if !refused.is_empty() {
+            return Err(format!(
+                "{} cannot run on the hosts of {origin}: {}",
+                scenario.name,
+                refused.join("; ")
+            ));
+        }
+        Ok(Some(plan))
+    }
+
     /// Why `scenario` cannot run on these hosts, one line each (empty when it can).
     pub fn refusals(&self, scenario: &Scenario) -> Vec<String> {
         let mut out = support::refusals(scenario, PlacementKind::Hosts);

@@ -17,7 +17,8 @@ use target_cluster::typ::NodeId;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 
-use super::cluster::{CALL, HostNode, HostsError, later};
+use super::node::HostNode;
+use super::{CALL, HostsError, later};
 use super::ssh::quote;
 use crate::links::mode_name;
 use crate::proxy::LinkMode;

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 
 use futures_util::future::join_all;
 
-use super::cluster::{CALL, HostsError, clock_offset, install_binary, sha256};
+use super::cluster::{clock_offset, install_binary, sha256};
+use super::{CALL, HostsError};
 use super::file::HostSpec;
 use super::ssh::{Ssh, quote};
 

@@ -8,7 +8,8 @@ use std::time::Duration;
 use target_cluster::typ::NodeId;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
-use super::{ALIVE, CALL, CHAIN, COPY, HostNode, HostOptions, HostsError};
+use super::{ALIVE, CHAIN, COPY, HostOptions};
+use crate::hosts::{CALL, HostNode, HostsError};
 use crate::hosts::file::HostSpec;
 use crate::hosts::shaping::{self, Probe};
 use crate::hosts::ssh::{Ssh, quote};

@@ -18,25 +18,23 @@ use raftdrill_wire::Status;
 use target_cluster::typ::NodeId;
 
 use super::cpu::{CpuWatch, NodeSample};
-use super::file::{HostSpec, HostsFile};
+use super::file::HostsFile;
 use super::links::{HostLinks, proxy_port};
-use super::shaping::Probe;
-use super::ssh::{Ssh, SshError, quote};
+use super::node::HostNode;
+use super::HostsError;
 use crate::admin::AdminClient;
 use crate::proxy::LinkMode;
-use crate::store::{PeerStyle, Program, Site, StartMode, Store, agreed_leader};
+use crate::store::{PeerStyle, Site, Store, agreed_leader};
 
 mod checks;
 mod net;
+mod process;
 
-pub(crate) use net::later;
 
-use checks::{check_host, clean_node};
+use checks::check_host;
 pub use checks::{clean_host, clock_offset};
 pub(in crate::hosts) use checks::{install_binary, sha256};
 
-/// How long one control command may take (a copy of the binary gets longer).
-pub(super) const CALL: Duration = Duration::from_secs(15);
 /// How long copying the binary to a host may take.
 const COPY: Duration = Duration::from_secs(300);
 /// A shell test that process `$p` runs: it exists and is not a zombie (a killed node's parent
@@ -45,63 +43,6 @@ const ALIVE: &str =
     "{ s=\"$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null)\"; [ -n \"$s\" ] && [ \"$s\" != Z ]; }";
 /// raftdrill's iptables chain on each host.
 const CHAIN: &str = "RAFTDRILL";
-
-/// Driving nodes on hosts failed.
-#[derive(Debug, thiserror::Error)]
-pub enum HostsError {
-    /// An SSH call failed.
-    #[error(transparent)]
-    Ssh(#[from] SshError),
-    /// A host is not fit to run a node (checked before anything starts).
-    #[error("host {host}: {detail}")]
-    Unfit {
-        /// The host's name.
-        host: String,
-        /// What is wrong.
-        detail: String,
-    },
-    /// Something on this machine failed.
-    #[error("{0}")]
-    Local(String),
-    /// No leader within the deadline.
-    #[error("no leader was elected on the hosts within {0:?}")]
-    NoLeader(Duration),
-    /// Unknown node id.
-    #[error("there is no node {0}")]
-    UnknownNode(NodeId),
-}
-
-/// One node's host.
-#[derive(Debug, Clone)]
-pub struct HostNode {
-    /// The node id.
-    pub id: NodeId,
-    /// The host as the file gives it.
-    pub spec: HostSpec,
-    /// SSH access.
-    pub ssh: Ssh,
-    /// Where the node listens.
-    pub addr: SocketAddr,
-    /// The host clock less the controller's, in seconds (midpoint of an SSH round trip).
-    pub clock_offset_s: f64,
-    /// The round trip the offset was measured in, in seconds (its error is at most half).
-    pub clock_rtt_s: f64,
-    /// What tc can do on the host (probed only for a scenario with delays or bandwidth caps).
-    pub shaping: Option<Probe>,
-}
-
-impl HostNode {
-    /// Whether this host can put its link to node `to` (at `peer`) in `mode` with tc.
-    pub fn can_shape(&self, mode: &LinkMode, to: NodeId, peer: IpAddr) -> bool {
-        self.shaping.as_ref().is_some_and(|p| p.can(mode, to, peer))
-    }
-}
-
-impl HostNode {
-    fn path(&self, name: &str) -> String {
-        quote(&self.spec.data_dir.join(name).display().to_string())
-    }
-}
 
 /// What the controller did, kept beside the SSH calls.
 #[derive(Debug, Default)]
@@ -296,221 +237,11 @@ impl HostCluster {
         self.nodes.get(&id).ok_or(HostsError::UnknownNode(id))
     }
 
-    /// Starts every node; the lowest id bootstraps the cluster.
-    pub async fn start_all(&self) -> Result<(), HostsError> {
-        let members: Vec<NodeId> = self.nodes.keys().copied().collect();
-        let starts = members.iter().map(|id| {
-            let line = self.start_line(*id, StartMode::Bootstrap(&members));
-            let ssh = self.nodes[id].ssh.clone();
-            async move { ssh.run(&line?, CALL).await.map_err(HostsError::from) }
-        });
-        for r in join_all(starts).await {
-            r?;
-        }
-        self.state().running = self.nodes.keys().copied().collect();
-        let watched = self
-            .nodes
-            .iter()
-            .map(|(id, n)| {
-                let pid_file = n.spec.data_dir.join("node.pid").display().to_string();
-                (*id, n.ssh.clone(), pid_file)
-            })
-            .collect();
-        *self.cpu.lock().unwrap_or_else(|e| e.into_inner()) = Some(CpuWatch::start(watched));
-        Ok(())
-    }
-
     /// Node `id`'s CPU and memory as its host last reported them (none while it does not
     /// run, or its host does not answer).
     pub fn cpu_sample(&self, id: NodeId) -> Option<NodeSample> {
         let cpu = self.cpu.lock().unwrap_or_else(|e| e.into_inner());
         cpu.as_ref()?.sample(id)
-    }
-
-    /// The shell line that starts node `id` as `mode`, detached in its own session, its pid
-    /// in `node.pid`; the launch is kept for its restarts.
-    fn start_line(&self, id: NodeId, mode: StartMode<'_>) -> Result<String, HostsError> {
-        let n = self.node(id)?;
-        let site = self.site(id).ok_or(HostsError::UnknownNode(id))?;
-        let store = &self.opts.store;
-        let peers: Vec<(NodeId, SocketAddr)> = match store.peer_style() {
-            // Through this host's own proxy to the peer, when there are proxies.
-            PeerStyle::PerLink => self
-                .nodes
-                .iter()
-                .filter(|(p, _)| **p != id)
-                .map(|(p, pn)| {
-                    let addr = self.links.as_ref().and_then(|l| l.peer_addr(id, *p));
-                    (*p, addr.unwrap_or(pn.addr))
-                })
-                .collect(),
-            PeerStyle::Advertised => self
-                .nodes
-                .keys()
-                .filter_map(|p| Some((*p, self.site(*p)?.peer_advertised)))
-                .collect(),
-        };
-        let args = store.launch(&site, &peers, mode);
-        let program = match store.program() {
-            Program::RaftdrillNode => format!("{} node", n.path("raftdrill")),
-            // etcd from the host's PATH; restarted on its data, it ignores the initial flags.
-            Program::Etcd(_) => "etcd".into(),
-        };
-        let args: Vec<String> = args.iter().map(|a| quote(a)).collect();
-        let line = format!(
-            "cd {dir} || exit 1; setsid {program} {args} >> {log} 2>&1 < /dev/null & echo $! > {pid}",
-            dir = quote(&n.spec.data_dir.display().to_string()),
-            args = args.join(" "),
-            log = n.path("node.log"),
-            pid = n.path("node.pid"),
-        );
-        self.state().launches.insert(id, line.clone());
-        Ok(line)
-    }
-
-    /// Sends `signal` to node `id`'s process by its pid file; returns when the host did it.
-    async fn signal(&self, id: NodeId, signal: &str) -> Result<Option<f64>, HostsError> {
-        let n = self.node(id)?;
-        let line = format!("kill -{signal} \"$(cat {})\"", n.path("node.pid"));
-        self.stamped(id, &line).await
-    }
-
-    /// Runs `line` on node `id`'s host and returns the moment it finished there, on the
-    /// controller's clock (Unix seconds): the host's own clock read right after, less its
-    /// offset. A fault counts from this moment, not from when the SSH call was made, so the
-    /// call's own latency is not charged to the store.
-    async fn stamped(&self, id: NodeId, line: &str) -> Result<Option<f64>, HostsError> {
-        let n = self.node(id)?;
-        let out = n
-            .ssh
-            .run(&format!("{line} && date +%s.%N"), CALL)
-            .await?
-            .text();
-        Ok(out
-            .lines()
-            .last()
-            .and_then(|l| l.trim().parse::<f64>().ok())
-            .map(|t| t - n.clock_offset_s))
-    }
-
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Node `id`'s process is gone: not running nor paused, and the link proxies in front of
-    /// it refuse at once.
-    async fn gone(&self, id: NodeId) {
-        {
-            let mut st = self.state();
-            st.running.remove(&id);
-            st.paused.remove(&id);
-        }
-        if let Some(l) = &self.links {
-            l.node_down(id).await;
-        }
-    }
-
-    /// SIGKILL node `id`; returns when the host did it (see `HostCluster::stamped`).
-    pub async fn kill(&self, id: NodeId) -> Result<Option<f64>, HostsError> {
-        let at = self.signal(id, "KILL").await?;
-        self.gone(id).await;
-        Ok(at)
-    }
-
-    /// SIGTERM node `id`, SIGKILL after `grace`; returns once it is gone.
-    pub async fn stop_node(&self, id: NodeId, grace: Duration) -> Result<Option<f64>, HostsError> {
-        let n = self.node(id)?;
-        clean_node(&n.ssh, &n.spec, grace).await?;
-        self.gone(id).await;
-        // The node is gone when the clean-up returns; its exit time is not recorded.
-        Ok(None)
-    }
-
-    /// SIGSTOP node `id`; returns when the host did it.
-    pub async fn pause(&self, id: NodeId) -> Result<Option<f64>, HostsError> {
-        let at = self.signal(id, "STOP").await?;
-        self.state().paused.insert(id);
-        Ok(at)
-    }
-
-    /// SIGCONT node `id`.
-    pub async fn resume(&self, id: NodeId) -> Result<(), HostsError> {
-        self.signal(id, "CONT").await?;
-        self.state().paused.remove(&id);
-        Ok(())
-    }
-
-    /// Kills node `id` if it runs and waits until it is gone, then deletes `paths` on its
-    /// host. Returns when its data was gone there (see `HostCluster::stamped`).
-    pub async fn erase(&self, id: NodeId, paths: &[PathBuf]) -> Result<Option<f64>, HostsError> {
-        let n = self.node(id)?;
-        let paths: Vec<String> = paths
-            .iter()
-            .map(|p| quote(&p.display().to_string()))
-            .collect();
-        let line = format!(
-            "if [ -s {pid} ]; then p=\"$(cat {pid})\"; kill -KILL \"$p\" 2>/dev/null; \
-             i=0; while {ALIVE} && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; \
-             if {ALIVE}; then echo \"node $p outlived SIGKILL\" >&2; exit 1; fi; fi; \
-             rm -rf {paths}",
-            pid = n.path("node.pid"),
-            paths = paths.join(" "),
-        );
-        let at = self.stamped(id, &line).await?;
-        self.gone(id).await;
-        Ok(at)
-    }
-
-    /// Starts node `id` again with its last launch, on its data.
-    pub async fn restart(&self, id: NodeId) -> Result<(), HostsError> {
-        let line = self.state().launches.get(&id).cloned();
-        let line = match line {
-            Some(l) => l,
-            None => self.start_line(id, StartMode::Join)?,
-        };
-        self.node(id)?.ssh.run(&line, CALL).await?;
-        self.state().running.insert(id);
-        Ok(())
-    }
-
-    /// Starts node `id` as `mode` (a node wiped and joining again, say).
-    pub async fn start_as(
-        &self,
-        id: NodeId,
-        store: &Store,
-        mode: StartMode<'_>,
-    ) -> Result<(), HostsError> {
-        debug_assert_eq!(store.kind(), self.opts.store.kind());
-        let line = self.start_line(id, mode)?;
-        self.node(id)?.ssh.run(&line, CALL).await?;
-        self.state().running.insert(id);
-        Ok(())
-    }
-
-    /// Whether this controller started node `id` and has not killed or stopped it since.
-    pub fn is_running(&self, id: NodeId) -> bool {
-        self.state().running.contains(&id)
-    }
-
-    /// Whether node `id`'s process is alive on its host (asked over SSH).
-    pub async fn is_running_on_host(&self, id: NodeId) -> Result<bool, HostsError> {
-        let n = self.node(id)?;
-        let line = format!("p=\"$(cat {} 2>/dev/null)\" && {ALIVE}", n.path("node.pid"));
-        match n.ssh.run(&line, CALL).await {
-            Ok(_) => Ok(true),
-            Err(SshError::Failed { .. }) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Whether this controller paused node `id`.
-    pub fn is_paused(&self, id: NodeId) -> bool {
-        self.state().paused.contains(&id)
-    }
-
-    /// The nodes this controller started and has not killed.
-    pub fn running_ids(&self) -> Vec<NodeId> {
-        self.state().running.iter().copied().collect()
     }
 
     /// Polls every running node's `/status` until all agree on one leader.

@@ -8,7 +8,8 @@ use std::net::IpAddr;
 use futures_util::future::join_all;
 use target_cluster::typ::NodeId;
 
-use super::{CALL, CHAIN, HostCluster, HostsError};
+use super::{CHAIN, HostCluster};
+use crate::hosts::{CALL, HostsError, later};
 use crate::hosts::shaping;
 use crate::links::mode_name;
 use crate::proxy::LinkMode;
@@ -313,12 +314,4 @@ fn ensure_chain() -> String {
         "(iptables -w -L {CHAIN} -n >/dev/null 2>&1 || iptables -w -N {CHAIN}) && \
          (iptables -w -C INPUT -j {CHAIN} 2>/dev/null || iptables -w -I INPUT -j {CHAIN})"
     )
-}
-
-/// The later of two moments hosts reported.
-pub(crate) fn later(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x.max(y)),
-        (x, y) => x.or(y),
-    }
 }
