@@ -78,53 +78,55 @@ async fn dispatch(cli: Cli) -> Result<Exit, CmdError> {
             .map_err(|e| CmdError::CannotRun(format!("cannot find the raftdrill binary: {e}")))
     };
     let failed = |e: &dyn std::fmt::Display| CmdError::CannotRun(e.to_string());
-    Ok(match cli.command.unwrap_or(Command::Run(RunArgs::default())) {
-        Command::Node(args) => {
-            let id = args.id;
-            cmd::node::run(args)
-                .await
-                .map_err(|e| failed(&format!("node {id}: {e}")))?;
-            Exit::Pass
-        }
-        Command::Faultfs(args) => {
-            cmd::faultfs::run(args).await.map_err(|e| failed(&e))?;
-            Exit::Pass
-        }
-        Command::Proxy(args) => {
-            let input = tokio::io::BufReader::new(tokio::io::stdin());
-            drills::proxy::remote::serve(&args.links, input, tokio::io::stdout())
-                .await
-                .map_err(|e| failed(&e))?;
-            Exit::Pass
-        }
-        Command::Cluster(args) => {
-            cmd::cluster::run(args, exe()?, shutdown_signal()).await?;
-            Exit::Pass
-        }
-        Command::Testnet(args) => {
-            cmd::hosts::testnet(args)?;
-            Exit::Pass
-        }
-        Command::Hosts(args) => {
-            cmd::hosts::hosts(args).await?;
-            Exit::Pass
-        }
-        Command::Load(args) => cmd::load::run(args, stop_on_signal()).await?,
-        Command::Capacity(args) => cmd::capacity::run(args, exe()?, stop_on_signal()).await?,
-        Command::Check(args) => cmd::check::run(args)?,
-        Command::Suite(args) => cmd::suite::run(args, exe()?, stop_on_signal()).await?,
-        Command::Compare(args) => cmd::compare::run(&args)?,
-        Command::Report(args) => {
-            // An unreadable or foreign folder is bad input: exit 2.
-            for line in cmd::report::run(&args.dir).map_err(CmdError::Folder)? {
-                println!("{line}");
+    Ok(
+        match cli.command.unwrap_or(Command::Run(RunArgs::default())) {
+            Command::Node(args) => {
+                let id = args.id;
+                cmd::node::run(args)
+                    .await
+                    .map_err(|e| failed(&format!("node {id}: {e}")))?;
+                Exit::Pass
             }
-            Exit::Pass
-        }
-        Command::Scenarios => {
-            print!("{}", cmd::scenarios::listing());
-            Exit::Pass
-        }
-        Command::Run(args) => cmd::run::run(args, exe()?, stop_on_signal()).await?,
-    })
+            Command::Faultfs(args) => {
+                cmd::faultfs::run(args).await.map_err(|e| failed(&e))?;
+                Exit::Pass
+            }
+            Command::Proxy(args) => {
+                let input = tokio::io::BufReader::new(tokio::io::stdin());
+                drills::proxy::remote::serve(&args.links, input, tokio::io::stdout())
+                    .await
+                    .map_err(|e| failed(&e))?;
+                Exit::Pass
+            }
+            Command::Cluster(args) => {
+                cmd::cluster::run(args, exe()?, shutdown_signal()).await?;
+                Exit::Pass
+            }
+            Command::Testnet(args) => {
+                cmd::hosts::testnet(args)?;
+                Exit::Pass
+            }
+            Command::Hosts(args) => {
+                cmd::hosts::hosts(args).await?;
+                Exit::Pass
+            }
+            Command::Load(args) => cmd::load::run(args, stop_on_signal()).await?,
+            Command::Capacity(args) => cmd::capacity::run(args, exe()?, stop_on_signal()).await?,
+            Command::Check(args) => cmd::check::run(args)?,
+            Command::Suite(args) => cmd::suite::run(args, exe()?, stop_on_signal()).await?,
+            Command::Compare(args) => cmd::compare::run(&args)?,
+            Command::Report(args) => {
+                // An unreadable or foreign folder is bad input: exit 2.
+                for line in cmd::report::run(&args.dir).map_err(CmdError::Folder)? {
+                    println!("{line}");
+                }
+                Exit::Pass
+            }
+            Command::Scenarios => {
+                print!("{}", cmd::scenarios::listing());
+                Exit::Pass
+            }
+            Command::Run(args) => cmd::run::run(args, exe()?, stop_on_signal()).await?,
+        },
+    )
 }

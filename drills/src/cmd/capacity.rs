@@ -5,13 +5,13 @@ use std::path::PathBuf;
 
 use tokio_util::sync::CancellationToken;
 
+use super::CmdError;
 use crate::capacity::CapacityProgress;
 use crate::capacity::slo::Slo;
 use crate::capacity::{CapacityOptions, run as search};
 use crate::cli::CapacityArgs;
-use super::CmdError;
-use crate::exit::Exit;
 use crate::drill::HostPlan;
+use crate::exit::Exit;
 use crate::scenario::{Scenario, ScenarioError};
 
 fn usage(origin: &str, message: String) -> CmdError {

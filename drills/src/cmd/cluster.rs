@@ -6,9 +6,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::CmdError;
 use crate::cli::ClusterArgs;
 use crate::hosts::HostsFile;
-use super::CmdError;
 use crate::nodes::{Nodes, NodesSpec, Where};
 use crate::scenario::ClusterSpec;
 use crate::store::TargetKind;

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::{HostsAction, HostsArgs, TestnetAction, TestnetArgs};
 use super::CmdError;
+use crate::cli::{HostsAction, HostsArgs, TestnetAction, TestnetArgs};
 use crate::hosts::cluster::clean_host;
 use crate::hosts::testnet;
 use crate::hosts::{HostsError, HostsFile, Ssh};

@@ -12,9 +12,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::LoadArgs;
 use crate::cmd::run::final_text;
-use crate::live::follow::follow;
 use crate::drill::{Drill, RunOptions};
 use crate::exit::Exit;
+use crate::live::follow::follow;
 use crate::scenario::{Checks, ClusterSpec, LoadSpec, Scenario};
 
 /// Why `raftdrill load` could not run.

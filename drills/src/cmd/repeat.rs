@@ -8,9 +8,9 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::CmdError;
-use crate::live::follow::follow;
 use crate::drill::{Drill, RunOptions};
 use crate::exit::Exit;
+use crate::live::follow::follow;
 use crate::report::repeat::RepeatSummary;
 use crate::scenario::Scenario;
 

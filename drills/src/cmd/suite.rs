@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 
 use tokio_util::sync::CancellationToken;
 
+use super::CmdError;
 use crate::cli::SuiteArgs;
 use crate::cmd::repeat::{self, RepeatOptions};
-use super::CmdError;
-use crate::live::follow::follow;
 use crate::drill::{Drill, RunOptions, results_dir};
 use crate::exit::Exit;
+use crate::live::follow::follow;
 use crate::report::ReportError;
 use crate::report::suite::{SuiteIndex, SuiteRow};
 use crate::scenario::{BUILTIN, Scenario, builtin};
@@ -25,9 +25,8 @@ pub fn library(dir: Option<&Path>) -> Result<Vec<Scenario>, CmdError> {
             .map(|(name, _)| builtin(name).expect("listed").map_err(CmdError::from))
             .collect();
     };
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        CmdError::Usage(format!("{}: cannot read the folder: {e}", dir.display()))
-    })?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| CmdError::Usage(format!("{}: cannot read the folder: {e}", dir.display())))?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
@@ -78,11 +77,7 @@ pub fn select(all: Vec<Scenario>, only: &[String]) -> Result<Vec<Scenario>, CmdE
 }
 
 /// Runs the suite; `stop` (Ctrl-C) ends it after the scenario in progress.
-pub async fn run(
-    args: SuiteArgs,
-    exe: PathBuf,
-    stop: CancellationToken,
-) -> Result<Exit, CmdError> {
+pub async fn run(args: SuiteArgs, exe: PathBuf, stop: CancellationToken) -> Result<Exit, CmdError> {
     let scenarios = select(library(args.dir.as_deref())?, &args.only)?;
     let scenarios: Vec<Scenario> = match args.duration {
         Some(d) if d.is_zero() => {

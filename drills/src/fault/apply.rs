@@ -55,103 +55,126 @@ pub async fn apply(
     nodes: &[NodeId],
     view: &ClusterView,
 ) -> Result<(Option<Undo>, Effect), String> {
-    let (n, p) = (&rig.nodes, rig.nodes.placement());
-    let set: BTreeSet<NodeId> = nodes.iter().copied().collect();
-    let mut at = None;
-    let undo = match action {
-        Action::Kill => {
-            for id in nodes {
-                at = later(at, p.kill(*id).await.map_err(err)?);
-            }
-            Some(Undo::Restart(nodes.to_vec()))
+    match action {
+        Action::Kill | Action::Stop | Action::Pause | Action::Restart => {
+            process(rig, action, nodes).await
         }
-        Action::Stop => {
-            for id in nodes {
-                at = later(at, p.stop(*id, STOP_GRACE).await.map_err(err)?);
-            }
-            Some(Undo::Restart(nodes.to_vec()))
-        }
-        Action::Pause => {
-            for id in nodes {
-                at = later(at, p.pause(*id).await.map_err(err)?);
-            }
-            Some(Undo::Resume(nodes.to_vec()))
-        }
-        Action::Restart => {
-            for id in nodes {
-                if p.is_running(*id) {
-                    p.stop(*id, STOP_GRACE).await.map_err(err)?;
-                }
-                p.restart(*id).await.map_err(err)?;
-            }
-            None
-        }
-        Action::Wipe => {
-            for id in nodes {
-                at = later(at, n.replace(*id, view.leader).await.map_err(err)?);
-            }
-            None
-        }
-        Action::WipeInPlace => {
-            for id in nodes {
-                at = later(at, n.wipe_in_place(*id).await.map_err(err)?);
-            }
-            None
-        }
-        Action::Isolate => {
-            for id in nodes {
-                at = later(at, n.isolate(*id).await.map_err(err)?);
-            }
-            Some(Undo::Isolation(nodes.to_vec()))
-        }
-        Action::Partition { groups } => {
-            let groups = partition_groups(groups.as_deref(), &set, view);
-            let chosen = crossing(p.links()?, &groups);
-            at = n
-                .set_links(&chosen, LinkMode::Blackhole)
-                .await
-                .map_err(err)?;
-            Some(Undo::Links(chosen))
-        }
-        Action::Delay { .. }
+        Action::Isolate
+        | Action::Partition { .. }
+        | Action::Delay { .. }
         | Action::Bandwidth { .. }
         | Action::Blackhole { .. }
-        | Action::Reset { .. } => {
-            let (mode, direction) = mode_of(action).expect("a link mode action");
-            let chosen = touching(p.links()?, &set, direction);
-            at = n.set_links(&chosen, mode).await.map_err(err)?;
-            Some(Undo::Links(chosen))
-        }
-        Action::Heal => {
-            heal_links_and_resume(rig).await;
-            None
-        }
-        Action::AddNode => {
-            n.add(nodes[0], view.leader).await.map_err(err)?;
-            None
+        | Action::Reset { .. }
+        | Action::Heal => links(rig, action, nodes, view).await,
+        Action::Wipe | Action::WipeInPlace | Action::AddNode | Action::RemoveNode => {
+            membership(rig, action, nodes, view)
+                .await
+                .map(|at| (None, at))
         }
         Action::DiskDelay { .. }
         | Action::DiskStall
         | Action::DiskError { .. }
-        | Action::DiskFull => {
-            let mode = disk_mode(action, nodes[0]).expect("a disk mode action");
-            for id in nodes {
-                disks::set_mode(&p.disk(*id).map_err(err)?, mode.clone()).await?;
+        | Action::DiskFull
+        | Action::PowerLoss => disk(rig, action, nodes).await.map(|u| (Some(u), None)),
+    }
+}
+
+/// Signals to the node processes: kill, stop, pause, restart.
+async fn process(
+    rig: &Rig,
+    action: &Action,
+    nodes: &[NodeId],
+) -> Result<(Option<Undo>, Effect), String> {
+    let p = rig.nodes.placement();
+    let mut at = None;
+    for id in nodes {
+        let took = match action {
+            Action::Kill => p.kill(*id).await,
+            Action::Stop => p.stop(*id, STOP_GRACE).await,
+            Action::Pause => p.pause(*id).await,
+            _ => {
+                if p.is_running(*id) {
+                    p.stop(*id, STOP_GRACE).await.map_err(err)?;
+                }
+                p.restart(*id).await.map(|()| None)
             }
-            Some(Undo::Disks(nodes.to_vec()))
-        }
-        Action::PowerLoss => {
-            power_loss(rig, nodes).await?;
-            Some(Undo::Restart(nodes.to_vec()))
-        }
-        Action::RemoveNode => {
-            for id in nodes {
-                n.remove(*id, view.leader, STOP_GRACE).await.map_err(err)?;
-            }
-            None
-        }
+        };
+        at = later(at, took.map_err(err)?);
+    }
+    let undo = match action {
+        Action::Kill | Action::Stop => Some(Undo::Restart(nodes.to_vec())),
+        Action::Pause => Some(Undo::Resume(nodes.to_vec())),
+        _ => None,
     };
     Ok((undo, at))
+}
+
+/// Link faults: isolation, partitions, one link mode on the target's links, and heal.
+async fn links(
+    rig: &Rig,
+    action: &Action,
+    nodes: &[NodeId],
+    view: &ClusterView,
+) -> Result<(Option<Undo>, Effect), String> {
+    let (n, p) = (&rig.nodes, rig.nodes.placement());
+    let set: BTreeSet<NodeId> = nodes.iter().copied().collect();
+    let (chosen, mode) = match action {
+        Action::Isolate => {
+            let mut at = None;
+            for id in nodes {
+                at = later(at, n.isolate(*id).await.map_err(err)?);
+            }
+            return Ok((Some(Undo::Isolation(nodes.to_vec())), at));
+        }
+        Action::Heal => {
+            heal_links_and_resume(rig).await;
+            return Ok((None, None));
+        }
+        Action::Partition { groups } => {
+            let groups = partition_groups(groups.as_deref(), &set, view);
+            (crossing(p.links()?, &groups), LinkMode::Blackhole)
+        }
+        _ => {
+            let (mode, direction) = mode_of(action).expect("a link mode action");
+            (touching(p.links()?, &set, direction), mode)
+        }
+    };
+    let at = n.set_links(&chosen, mode).await.map_err(err)?;
+    Ok((Some(Undo::Links(chosen)), at))
+}
+
+/// Changes of who the nodes are: wipes, added and removed members.
+async fn membership(
+    rig: &Rig,
+    action: &Action,
+    nodes: &[NodeId],
+    view: &ClusterView,
+) -> Result<Effect, String> {
+    let n = &rig.nodes;
+    let mut at = None;
+    for id in nodes {
+        let took = match action {
+            Action::Wipe => n.replace(*id, view.leader).await,
+            Action::WipeInPlace => n.wipe_in_place(*id).await,
+            Action::AddNode => n.add(*id, view.leader).await.map(|()| None),
+            _ => n.remove(*id, view.leader, STOP_GRACE).await.map(|()| None),
+        };
+        at = later(at, took.map_err(err)?);
+    }
+    Ok(at)
+}
+
+/// Disk faults, undone by passing again, and power loss, undone by a restart.
+async fn disk(rig: &Rig, action: &Action, nodes: &[NodeId]) -> Result<Undo, String> {
+    let p = rig.nodes.placement();
+    let Some(mode) = disk_mode(action, nodes[0]) else {
+        power_loss(rig, nodes).await?;
+        return Ok(Undo::Restart(nodes.to_vec()));
+    };
+    for id in nodes {
+        disks::set_mode(&p.disk(*id).map_err(err)?, mode.clone()).await?;
+    }
+    Ok(Undo::Disks(nodes.to_vec()))
 }
 
 /// The disk mode a disk action puts the disk in; `seed` picks which calls fail.

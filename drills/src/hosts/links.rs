@@ -18,8 +18,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 
 use super::node::HostNode;
-use super::{CALL, HostsError, later};
 use super::ssh::quote;
+use super::{CALL, HostsError, later};
 use crate::links::mode_name;
 use crate::proxy::LinkMode;
 use crate::proxy::remote::{ProxyCommand, ProxyReply};

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use futures_util::future::join_all;
 
 use super::cluster::{clock_offset, install_binary, sha256};
-use super::{CALL, HostsError};
 use super::file::HostSpec;
 use super::ssh::{Ssh, quote};
+use super::{CALL, HostsError};
 
 /// One load host, readied.
 #[derive(Debug, Clone)]

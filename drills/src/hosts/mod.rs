@@ -12,9 +12,9 @@ pub mod ssh;
 pub mod testnet;
 
 pub use cluster::{HostCluster, HostOptions};
-pub use node::HostNode;
 pub use file::{HostSpec, HostsFile, HostsFileError};
 pub use load::{LoadHost, LoadHosts};
+pub use node::HostNode;
 pub use ssh::{Ssh, SshError};
 
 use std::time::Duration;

@@ -40,4 +40,3 @@ impl HostNode {
         quote(&self.spec.data_dir.join(name).display().to_string())
     }
 }
-

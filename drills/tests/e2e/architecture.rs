@@ -69,10 +69,50 @@ const DRILLS_LAYERS: &[&[&str]] = &[
 /// machinery of hosts and of etcd knows nothing of drills, and checks and pages are pure
 /// logic over what a run recorded.
 const FORBIDDEN: &[(&str, &str, &[&str])] = &[
-    ("drills", "hosts", &["drill", "fault", "nodes", "capacity", "cmd", "live"]),
-    ("drills", "etcd", &["drill", "fault", "nodes", "placement", "capacity", "cmd", "live"]),
-    ("drills", "check", &["drill", "fault", "nodes", "placement", "live", "cmd", "capacity"]),
-    ("drills", "report", &["drill", "fault", "nodes", "placement", "live", "cmd", "capacity"]),
+    (
+        "drills",
+        "hosts",
+        &["drill", "fault", "nodes", "capacity", "cmd", "live"],
+    ),
+    (
+        "drills",
+        "etcd",
+        &[
+            "drill",
+            "fault",
+            "nodes",
+            "placement",
+            "capacity",
+            "cmd",
+            "live",
+        ],
+    ),
+    (
+        "drills",
+        "check",
+        &[
+            "drill",
+            "fault",
+            "nodes",
+            "placement",
+            "live",
+            "cmd",
+            "capacity",
+        ],
+    ),
+    (
+        "drills",
+        "report",
+        &[
+            "drill",
+            "fault",
+            "nodes",
+            "placement",
+            "live",
+            "cmd",
+            "capacity",
+        ],
+    ),
 ];
 
 /// The longest a source file may be, in lines (its unit tests included).

@@ -17,11 +17,11 @@ use futures_util::future::join_all;
 use raftdrill_wire::Status;
 use target_cluster::typ::NodeId;
 
+use super::HostsError;
 use super::cpu::{CpuWatch, NodeSample};
 use super::file::HostsFile;
 use super::links::{HostLinks, proxy_port};
 use super::node::HostNode;
-use super::HostsError;
 use crate::admin::AdminClient;
 use crate::proxy::LinkMode;
 use crate::store::{PeerStyle, Site, Store, agreed_leader};
@@ -29,7 +29,6 @@ use crate::store::{PeerStyle, Site, Store, agreed_leader};
 mod checks;
 mod net;
 mod process;
-
 
 use checks::check_host;
 pub use checks::{clean_host, clock_offset};
@@ -102,69 +101,15 @@ impl HostCluster {
         let bad_token = |e: target_cluster::api::BadToken| HostsError::Local(e.to_string());
         let admin = AdminClient::with_token(&opts.token).map_err(bad_token)?;
         opts.store = opts.store.with_token(&opts.token).map_err(bad_token)?;
-        let local_sum = sha256(&opts.exe).await?;
-        let placement = file.placement().map_err(HostsError::Local)?;
         // Short, so the socket paths stay under the 108 bytes a Unix socket path may have.
         let control = tempfile::Builder::new()
             .prefix("rdssh")
             .tempdir_in("/tmp")
             .map_err(|e| HostsError::Local(format!("a folder for SSH sockets: {e}")))?;
-        let proxy_ports: Vec<u16> = if !opts.link_modes.is_empty() {
-            placement
-                .iter()
-                .map(|(id, _)| proxy_port(opts.port, *id))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let addrs: Vec<(NodeId, IpAddr)> = placement
-            .iter()
-            .filter_map(|(id, spec)| Some((*id, spec.addr.parse().ok()?)))
-            .collect();
-        let shaping = opts
-            .link_modes
-            .iter()
-            .any(|m| matches!(m, LinkMode::Delay { .. } | LinkMode::Bandwidth { .. }));
-        let checks = placement.into_iter().map(|(id, spec)| {
-            let (spec, opts, sum) = (spec.clone(), opts.clone(), local_sum.clone());
-            let socket = control.path().join(id.to_string());
-            let ports = &proxy_ports;
-            let peers: Vec<IpAddr> = addrs
-                .iter()
-                .filter(|(other, _)| *other != id)
-                .map(|(_, a)| *a)
-                .collect();
-            let probe = shaping.then_some(peers);
-            async move { check_host(id, spec, &opts, &sum, ports, probe, socket).await }
-        });
-        let mut nodes = BTreeMap::new();
-        let mut failed = None;
-        for checked in join_all(checks).await {
-            match checked {
-                Ok(node) => {
-                    nodes.insert(node.id, node);
-                }
-                Err(e) => failed = failed.or(Some(e)),
-            }
-        }
+        let (mut nodes, failed) = check_hosts(file, &opts, control.path()).await?;
         let links = match failed {
             Some(e) => Err(e),
-            None => match proxies_needed(&nodes, &opts) {
-                Some(why) if opts.store.peer_style() == PeerStyle::Advertised => {
-                    Err(HostsError::Unfit {
-                        host: why.0,
-                        detail: format!(
-                            "{} (etcd's peer links cannot go through link proxies)",
-                            why.1
-                        ),
-                    })
-                }
-                Some(why) => {
-                    tracing::info!(host = %why.0, "link proxies on the hosts: {}", why.1);
-                    HostLinks::start(&nodes).await.map(Some)
-                }
-                None => Ok(None),
-            },
+            None => start_links(&nodes, &opts).await,
         };
         let links = match links {
             Ok(l) => l,
@@ -328,6 +273,77 @@ impl HostCluster {
             .collect();
         *self.state() = State::default();
         errors
+    }
+}
+
+/// Checks and readies every host at once: each checked node, and the first failure.
+async fn check_hosts(
+    file: &HostsFile,
+    opts: &HostOptions,
+    control: &Path,
+) -> Result<(BTreeMap<NodeId, HostNode>, Option<HostsError>), HostsError> {
+    let local_sum = sha256(&opts.exe).await?;
+    let placement = file.placement().map_err(HostsError::Local)?;
+    let proxy_ports: Vec<u16> = if opts.link_modes.is_empty() {
+        Vec::new()
+    } else {
+        placement
+            .iter()
+            .map(|(id, _)| proxy_port(opts.port, *id))
+            .collect()
+    };
+    let addrs: Vec<(NodeId, IpAddr)> = placement
+        .iter()
+        .filter_map(|(id, spec)| Some((*id, spec.addr.parse().ok()?)))
+        .collect();
+    let shaping = opts
+        .link_modes
+        .iter()
+        .any(|m| matches!(m, LinkMode::Delay { .. } | LinkMode::Bandwidth { .. }));
+    let checks = placement.into_iter().map(|(id, spec)| {
+        let (spec, sum) = (spec.clone(), local_sum.clone());
+        let socket = control.join(id.to_string());
+        let ports = &proxy_ports;
+        let peers: Vec<IpAddr> = addrs
+            .iter()
+            .filter(|(other, _)| *other != id)
+            .map(|(_, a)| *a)
+            .collect();
+        let probe = shaping.then_some(peers);
+        async move { check_host(id, spec, opts, &sum, ports, probe, socket).await }
+    });
+    let mut nodes = BTreeMap::new();
+    let mut failed = None;
+    for checked in join_all(checks).await {
+        match checked {
+            Ok(node) => {
+                nodes.insert(node.id, node);
+            }
+            Err(e) => failed = failed.or(Some(e)),
+        }
+    }
+    Ok((nodes, failed))
+}
+
+/// The link proxies the hosts need, started; refused for a store whose peer links cannot go
+/// through them.
+async fn start_links(
+    nodes: &BTreeMap<NodeId, HostNode>,
+    opts: &HostOptions,
+) -> Result<Option<HostLinks>, HostsError> {
+    match proxies_needed(nodes, opts) {
+        Some(why) if opts.store.peer_style() == PeerStyle::Advertised => Err(HostsError::Unfit {
+            host: why.0,
+            detail: format!(
+                "{} (etcd's peer links cannot go through link proxies)",
+                why.1
+            ),
+        }),
+        Some(why) => {
+            tracing::info!(host = %why.0, "link proxies on the hosts: {}", why.1);
+            HostLinks::start(nodes).await.map(Some)
+        }
+        None => Ok(None),
     }
 }
 

@@ -9,8 +9,8 @@ use futures_util::future::join_all;
 use target_cluster::typ::NodeId;
 
 use super::{CHAIN, HostCluster};
-use crate::hosts::{CALL, HostsError, later};
 use crate::hosts::shaping;
+use crate::hosts::{CALL, HostsError, later};
 use crate::links::mode_name;
 use crate::proxy::LinkMode;
 

@@ -225,5 +225,4 @@ impl HostCluster {
     pub fn running_ids(&self) -> Vec<NodeId> {
         self.state().running.iter().copied().collect()
     }
-
 }
