@@ -4,9 +4,9 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Parser;
 use drills::cli::{Cli, Command, RunArgs};
+use drills::cmd::{self, CmdError};
 use drills::exit::Exit;
 use drills::signals::{StopSignals, shutdown_signal};
 use tokio_util::sync::CancellationToken;
@@ -42,8 +42,9 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code.into(),
-        Err((e, code)) => {
-            eprintln!("error: {e:#}");
+        Err(e) => {
+            let code = e.exit();
+            eprintln!("error: {:#}", anyhow::Error::from(e));
             code.into()
         }
     }
@@ -70,111 +71,62 @@ fn stop_on_signal() -> CancellationToken {
     token
 }
 
-async fn dispatch(cli: Cli) -> Result<Exit, (anyhow::Error, Exit)> {
+/// Runs the command; every error becomes its exit code in one place ([`CmdError::exit`]).
+async fn dispatch(cli: Cli) -> Result<Exit, CmdError> {
     let exe = || {
         std::env::current_exe()
-            .context("cannot find the raftdrill binary")
-            .map_err(|e| (e, Exit::CannotRun))
+            .map_err(|e| CmdError::CannotRun(format!("cannot find the raftdrill binary: {e}")))
     };
-    match cli.command.unwrap_or(Command::Run(RunArgs::default())) {
-        Command::Node(args) => {
-            let id = args.id;
-            drills::cmd::node::run(args)
-                .await
-                .with_context(|| format!("node {id}"))
-                .map_err(|e| (e, Exit::CannotRun))?;
-            Ok(Exit::Pass)
-        }
-        Command::Faultfs(args) => {
-            drills::cmd::faultfs::run(args)
-                .await
-                .map_err(|e| (e.into(), Exit::CannotRun))?;
-            Ok(Exit::Pass)
-        }
-        Command::Proxy(args) => {
-            let input = tokio::io::BufReader::new(tokio::io::stdin());
-            drills::proxy::remote::serve(&args.links, input, tokio::io::stdout())
-                .await
-                .map_err(|e| (e.into(), Exit::CannotRun))?;
-            Ok(Exit::Pass)
-        }
-        Command::Cluster(args) => {
-            drills::cmd::cluster::run(args, exe()?, shutdown_signal())
-                .await
-                .map_err(|e| {
-                    let code = e.exit();
-                    (e.into(), code)
-                })?;
-            Ok(Exit::Pass)
-        }
-        Command::Testnet(args) => {
-            drills::cmd::hosts::testnet(args).map_err(|e| {
-                let code = e.exit();
-                (e.into(), code)
-            })?;
-            Ok(Exit::Pass)
-        }
-        Command::Hosts(args) => {
-            drills::cmd::hosts::hosts(args).await.map_err(|e| {
-                let code = e.exit();
-                (e.into(), code)
-            })?;
-            Ok(Exit::Pass)
-        }
-        Command::Load(args) => {
-            let stop = stop_on_signal();
-            drills::cmd::load::run(args, stop).await.map_err(|e| {
-                let code = e.exit();
-                (e.into(), code)
-            })
-        }
-        Command::Capacity(args) => {
-            let stop = stop_on_signal();
-            drills::cmd::capacity::run(args, exe()?, stop)
-                .await
-                .map_err(|e| {
-                    let code = e.exit();
-                    (e.into(), code)
-                })
-        }
-        Command::Check(args) => drills::cmd::check::run(args).map_err(|e| {
-            let code = e.exit();
-            (e.into(), code)
-        }),
-        Command::Suite(args) => {
-            let stop = stop_on_signal();
-            drills::cmd::suite::run(args, exe()?, stop)
-                .await
-                .map_err(|e| {
-                    let code = e.exit();
-                    (e.into(), code)
-                })
-        }
-        Command::Compare(args) => drills::cmd::compare::run(&args).map_err(|e| {
-            let code = e.exit();
-            (e.into(), code)
-        }),
-        Command::Report(args) => {
-            // An unreadable or foreign folder is bad input: exit 2.
-            let done = drills::cmd::report::run(&args.dir)
-                .map_err(|e| (anyhow::Error::from(e), Exit::Usage))?;
-            for line in done {
-                println!("{line}");
+    let failed = |e: &dyn std::fmt::Display| CmdError::CannotRun(e.to_string());
+    Ok(
+        match cli.command.unwrap_or(Command::Run(RunArgs::default())) {
+            Command::Node(args) => {
+                let id = args.id;
+                cmd::node::run(args)
+                    .await
+                    .map_err(|e| failed(&format!("node {id}: {e}")))?;
+                Exit::Pass
             }
-            Ok(Exit::Pass)
-        }
-        Command::Scenarios => {
-            print!("{}", drills::cmd::scenarios::listing());
-            Ok(Exit::Pass)
-        }
-        Command::Run(args) => {
-            let stop = stop_on_signal();
-            drills::cmd::run::run(args, exe()?, stop)
-                .await
-                .map_err(|e| {
-                    let code = e.exit();
-                    (e.into(), code)
-                })
-        }
-    }
+            Command::Faultfs(args) => {
+                cmd::faultfs::run(args).await.map_err(|e| failed(&e))?;
+                Exit::Pass
+            }
+            Command::Proxy(args) => {
+                let input = tokio::io::BufReader::new(tokio::io::stdin());
+                drills::proxy::remote::serve(&args.links, input, tokio::io::stdout())
+                    .await
+                    .map_err(|e| failed(&e))?;
+                Exit::Pass
+            }
+            Command::Cluster(args) => {
+                cmd::cluster::run(args, exe()?, shutdown_signal()).await?;
+                Exit::Pass
+            }
+            Command::Testnet(args) => {
+                cmd::hosts::testnet(args)?;
+                Exit::Pass
+            }
+            Command::Hosts(args) => {
+                cmd::hosts::hosts(args).await?;
+                Exit::Pass
+            }
+            Command::Load(args) => cmd::load::run(args, stop_on_signal()).await?,
+            Command::Capacity(args) => cmd::capacity::run(args, exe()?, stop_on_signal()).await?,
+            Command::Check(args) => cmd::check::run(args)?,
+            Command::Suite(args) => cmd::suite::run(args, exe()?, stop_on_signal()).await?,
+            Command::Compare(args) => cmd::compare::run(&args)?,
+            Command::Report(args) => {
+                // An unreadable or foreign folder is bad input: exit 2.
+                for line in cmd::report::run(&args.dir).map_err(CmdError::Folder)? {
+                    println!("{line}");
+                }
+                Exit::Pass
+            }
+            Command::Scenarios => {
+                print!("{}", cmd::scenarios::listing());
+                Exit::Pass
+            }
+            Command::Run(args) => cmd::run::run(args, exe()?, stop_on_signal()).await?,
+        },
+    )
 }

@@ -35,9 +35,8 @@ pub use self::progress::CapacityProgress;
 use self::search::Search;
 use self::slo::Slo;
 pub use self::step::StepResult;
-use crate::admin::AdminClient;
 use crate::drill::{DrillError, results_dir};
-use crate::drill::{NodeStart, start_nodes};
+use crate::drill::{NodeStart, nodes_spec};
 use crate::exit::Exit;
 use crate::scenario::Scenario;
 
@@ -80,8 +79,8 @@ pub struct CapacityOptions {
 
 /// Stops the search's cluster (nodes on hosts are not stopped by dropping it) and hands back
 /// the error that ended the search.
-async fn shut_down(cluster: Option<crate::drill::nodes::Nodes>, e: DrillError) -> DrillError {
-    if let Some(mut c) = cluster {
+async fn shut_down(cluster: Option<crate::nodes::Nodes>, e: DrillError) -> DrillError {
+    if let Some(c) = cluster {
         c.shutdown(Duration::from_secs(5)).await;
     }
     e
@@ -129,21 +128,16 @@ pub async fn run(
         // The steps carry no faults, so no disk faults either: no disks to mount.
         let mut healthy = opts.scenario.clone();
         healthy.faults.clear();
-        cluster = Some(start_nodes(&healthy, &start, &dir).await?.0);
+        cluster = Some(nodes_spec(&healthy, &start, &dir)?.start().await?);
     }
-    // Nodes on hosts answer admin calls only with the run's token.
-    let admin = cluster
-        .as_ref()
-        .and_then(|c| c.hosts().map(|h| h.admin().clone()))
-        .unwrap_or_else(AdminClient::new);
     let mut search = Search::new(opts.start_rate, opts.resolution, 1_000_000.0);
     let mut steps: Vec<StepResult> = Vec::new();
     let mut stopped: Option<String> = None;
     let mut rows = Vec::new();
     let settle_timeout_s = opts.settle_timeout.as_secs_f64();
-    if let Some(c) = &mut cluster {
+    if let Some(c) = &cluster {
         // The first step starts clean too: the cluster's own first entries applied.
-        if !step::settle(c, &admin, opts.settle_timeout).await.drained {
+        if !step::settle(c, opts.settle_timeout).await.drained {
             stopped = Some(format!(
                 "the new cluster had no leader with its log applied within {settle_timeout_s:.0} s"
             ));
@@ -173,9 +167,9 @@ pub async fn run(
         step.started_s = offset;
         step.ended_s = offset + step_rows.last().map_or(0.0, |r| r.t_s);
         rows.extend(timeline::shift(step_rows, offset));
-        if let Some(c) = &mut cluster {
+        if let Some(c) = &cluster {
             // The next step starts only on a drained log.
-            let settled = step::settle(c, &admin, opts.settle_timeout).await;
+            let settled = step::settle(c, opts.settle_timeout).await;
             step.drained = Some(settled.drained);
             step.settle_s = Some(settled.waited_s);
             step.backlog_left = settled.backlog.filter(|_| !settled.drained);
@@ -265,7 +259,7 @@ pub async fn run(
             },
         }),
     };
-    if let Some(mut c) = cluster {
+    if let Some(c) = cluster {
         c.shutdown(Duration::from_secs(5)).await;
     }
     if let Some(p) = &opts.progress {

@@ -16,11 +16,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::judge::Failure;
 use super::{CapacityOptions, CapacityProgress};
-use crate::admin::AdminClient;
-use crate::drill::nodes::Nodes;
 use crate::drill::remote_load::RemoteLoad;
 use crate::drill::{Drill, DrillError, RunOptions};
-use crate::local_cluster::agreed_leader;
+use crate::nodes::Nodes;
+use crate::store::agreed_leader;
 
 /// The open loop's largest pool: goose builds its users one at a time before the clock starts,
 /// and a pool of thousands would take seconds to arrive.
@@ -246,7 +245,7 @@ pub async fn run_load(
         // The step's load from the load hosts; its logs in `out`.
         let mut load = RemoteLoad::new(
             &scenario,
-            &c.client_urls(),
+            &c.urls(),
             hosts.clone(),
             out.to_path_buf(),
             opts.seed,
@@ -257,7 +256,7 @@ pub async fn run_load(
         let report = forwarding(opts, load.snapshots(), load.run(stop)).await;
         return Ok(report?.0);
     }
-    let mut config = scenario.load_config(c.client_urls(), None, opts.seed);
+    let mut config = scenario.load_config(c.urls(), None, opts.seed);
     // Nobody reads the stream of operations here; left on, it would queue every one.
     config.stream_ops = false;
     let load = LoadRun::new(config)?;
@@ -333,13 +332,13 @@ pub struct Settle {
 
 /// Waits until the leader has applied its whole log, so a step's backlog does not spill into
 /// the next one.
-pub async fn settle(c: &mut Nodes, admin: &AdminClient, timeout: Duration) -> Settle {
+pub async fn settle(c: &Nodes, timeout: Duration) -> Settle {
     let started = tokio::time::Instant::now();
     let deadline = started + timeout;
     let mut backlog = None;
     loop {
         let mut statuses = Vec::new();
-        for (_, call) in c.status_calls(admin) {
+        for (_, call) in c.status_calls() {
             statuses.extend(call.await);
         }
         if let Some(leader) = agreed_leader(&statuses)

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::CapacityOptions;
 use super::step::{flow, run_load};
 use crate::drill::DrillError;
-use crate::drill::nodes::Nodes;
+use crate::nodes::Nodes;
 
 /// An answer above saturation by more than this share is impossible rather than noise: two
 /// runs a minute apart on a shared two-core machine differ by a few percent.

@@ -5,16 +5,17 @@ use std::path::PathBuf;
 
 use tokio_util::sync::CancellationToken;
 
+use super::CmdError;
 use crate::capacity::CapacityProgress;
 use crate::capacity::slo::Slo;
 use crate::capacity::{CapacityOptions, run as search};
 use crate::cli::CapacityArgs;
-use crate::cmd::run::{RunError, load_scenario};
+use crate::drill::HostPlan;
 use crate::exit::Exit;
-use crate::scenario::ScenarioError;
+use crate::scenario::{Scenario, ScenarioError};
 
-fn usage(origin: &str, message: String) -> RunError {
-    RunError::Scenario(ScenarioError {
+fn usage(origin: &str, message: String) -> CmdError {
+    CmdError::Scenario(ScenarioError {
         origin: origin.into(),
         place: "flag".into(),
         message,
@@ -26,17 +27,16 @@ pub async fn run(
     args: CapacityArgs,
     exe: PathBuf,
     stop: CancellationToken,
-) -> Result<Exit, RunError> {
-    let scenario = crate::cmd::run::with_target(
-        load_scenario(Some(args.scenario.as_deref().unwrap_or("baseline")))?,
-        args.target,
-    )?;
-    let hosts = crate::cmd::run::host_plan(
+) -> Result<Exit, CmdError> {
+    let scenario = Scenario::find(Some(args.scenario.as_deref().unwrap_or("baseline")))?
+        .on_target(args.target)?;
+    let hosts = HostPlan::for_run(
         &scenario,
         args.hosts.as_deref(),
         args.node_port,
         !args.with_faults,
-    )?;
+    )
+    .map_err(CmdError::Usage)?;
     let slo = match &args.slo {
         Some(text) => Slo::parse(text).map_err(|e| usage("--slo", e))?,
         None => Slo::from_warn_levels(&scenario.load.thresholds).map_err(|e| usage("--slo", e))?,

@@ -14,9 +14,10 @@ use loadgen::{LoadModel, LoadSpec, Plan, pool_for_rate};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::LoadArgs;
-use crate::cmd::run::{final_text, show_live};
+use crate::cmd::run::final_text;
 use crate::drill::{Drill, RunOptions};
 use crate::exit::Exit;
+use crate::live::follow::follow;
 use crate::scenario::{Checks, ClusterSpec, Scenario};
 
 /// Why `raftdrill load` could not run.
@@ -155,7 +156,7 @@ pub async fn run(args: LoadArgs, stop: CancellationToken) -> Result<Exit, LoadCm
         crate::drill::DrillError::Load(loadgen::LoadError::Config(m)) => LoadCmdError::Usage(m),
         other => LoadCmdError::Run(other.to_string()),
     })?;
-    let outcome = show_live(drill, tui, stop)
+    let outcome = follow(drill, tui, stop)
         .await
         .map_err(|e| LoadCmdError::Run(e.to_string()))?;
     print!("{}", final_text(&outcome.summary, &outcome.dir));

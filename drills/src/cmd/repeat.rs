@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cmd::run::{RunError, show_live};
+use super::CmdError;
 use crate::drill::{Drill, RunOptions};
 use crate::exit::Exit;
+use crate::live::follow::follow;
 use crate::report::repeat::RepeatSummary;
 use crate::scenario::Scenario;
 
@@ -40,7 +41,7 @@ pub async fn run(
     scenario: &Scenario,
     opts: &RepeatOptions,
     stop: CancellationToken,
-) -> Result<(RepeatSummary, Exit), RunError> {
+) -> Result<(RepeatSummary, Exit), CmdError> {
     let mut dirs = Vec::new();
     for i in 0..opts.times {
         if stop.is_cancelled() {
@@ -68,7 +69,7 @@ pub async fn run(
             d = Drill::prepare(scenario.clone(), run) => d?,
             _ = stop.cancelled() => break,
         };
-        let outcome = show_live(drill, opts.tui, stop.clone()).await?;
+        let outcome = follow(drill, opts.tui, stop.clone()).await?;
         let s = &outcome.summary;
         eprintln!(
             "raftdrill: {} run {}: {} (exit {}), {:.1} ops/s, p99 {:.2} ms",
@@ -82,7 +83,7 @@ pub async fn run(
         dirs.push(dir);
     }
     if dirs.is_empty() {
-        return Err(RunError::Stopped);
+        return Err(CmdError::Stopped);
     }
     let summary = RepeatSummary::build(&opts.root, &dirs)?;
     summary.write(&opts.root)?;

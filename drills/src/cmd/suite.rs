@@ -7,57 +7,33 @@ use std::path::{Path, PathBuf};
 
 use tokio_util::sync::CancellationToken;
 
+use super::CmdError;
 use crate::cli::SuiteArgs;
 use crate::cmd::repeat::{self, RepeatOptions};
-use crate::cmd::run::{RunError, show_live};
 use crate::drill::{Drill, RunOptions, results_dir};
 use crate::exit::Exit;
+use crate::live::follow::follow;
 use crate::report::ReportError;
 use crate::report::suite::{SuiteIndex, SuiteRow};
-use crate::scenario::{BUILTIN, Scenario, ScenarioError, builtin};
-
-/// Why `raftdrill suite` gave no index.
-#[derive(Debug, thiserror::Error)]
-pub enum SuiteError {
-    /// A bad flag, an unknown name in --only or a bad scenario file (exit 2; nothing ran).
-    #[error("{0}")]
-    Usage(String),
-    /// A scenario file is unusable (exit 2; nothing ran).
-    #[error(transparent)]
-    Scenario(#[from] ScenarioError),
-    /// The index could not be written (exit 4).
-    #[error(transparent)]
-    Report(#[from] ReportError),
-}
-
-impl SuiteError {
-    /// The exit code.
-    pub fn exit(&self) -> Exit {
-        match self {
-            SuiteError::Usage(_) | SuiteError::Scenario(_) => Exit::Usage,
-            SuiteError::Report(_) => Exit::CannotRun,
-        }
-    }
-}
+use crate::scenario::{BUILTIN, Scenario, builtin};
 
 /// The scenarios of the library or of `dir`, every one parsed before anything runs.
-pub fn library(dir: Option<&Path>) -> Result<Vec<Scenario>, SuiteError> {
+pub fn library(dir: Option<&Path>) -> Result<Vec<Scenario>, CmdError> {
     let Some(dir) = dir else {
         return BUILTIN
             .iter()
-            .map(|(name, _)| builtin(name).expect("listed").map_err(SuiteError::from))
+            .map(|(name, _)| builtin(name).expect("listed").map_err(CmdError::from))
             .collect();
     };
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        SuiteError::Usage(format!("{}: cannot read the folder: {e}", dir.display()))
-    })?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| CmdError::Usage(format!("{}: cannot read the folder: {e}", dir.display())))?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     files.sort();
     if files.is_empty() {
-        return Err(SuiteError::Usage(format!(
+        return Err(CmdError::Usage(format!(
             "{}: no scenario files (*.toml)",
             dir.display()
         )));
@@ -68,14 +44,14 @@ pub fn library(dir: Option<&Path>) -> Result<Vec<Scenario>, SuiteError> {
         .collect::<Result<_, _>>()?;
     for (i, s) in scenarios.iter().enumerate() {
         if s.hosts.is_some() || !s.load_from.is_empty() {
-            return Err(SuiteError::Usage(format!(
+            return Err(CmdError::Usage(format!(
                 "{}: {} has [[host]] tables or [load] from; a suite runs on this machine (run it with `raftdrill run`)",
                 dir.display(),
                 s.name
             )));
         }
         if scenarios[..i].iter().any(|o| o.name == s.name) {
-            return Err(SuiteError::Usage(format!(
+            return Err(CmdError::Usage(format!(
                 "{}: two scenario files are named {:?}; each needs its own folder in the suite",
                 dir.display(),
                 s.name
@@ -86,10 +62,10 @@ pub fn library(dir: Option<&Path>) -> Result<Vec<Scenario>, SuiteError> {
 }
 
 /// The scenarios `--only` names, in library order; an unknown name is an error.
-pub fn select(all: Vec<Scenario>, only: &[String]) -> Result<Vec<Scenario>, SuiteError> {
+pub fn select(all: Vec<Scenario>, only: &[String]) -> Result<Vec<Scenario>, CmdError> {
     if let Some(unknown) = only.iter().find(|n| !all.iter().any(|s| &s.name == *n)) {
         let known: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
-        return Err(SuiteError::Usage(format!(
+        return Err(CmdError::Usage(format!(
             "--only: no scenario named {unknown:?} (known: {})",
             known.join(", ")
         )));
@@ -101,15 +77,11 @@ pub fn select(all: Vec<Scenario>, only: &[String]) -> Result<Vec<Scenario>, Suit
 }
 
 /// Runs the suite; `stop` (Ctrl-C) ends it after the scenario in progress.
-pub async fn run(
-    args: SuiteArgs,
-    exe: PathBuf,
-    stop: CancellationToken,
-) -> Result<Exit, SuiteError> {
+pub async fn run(args: SuiteArgs, exe: PathBuf, stop: CancellationToken) -> Result<Exit, CmdError> {
     let scenarios = select(library(args.dir.as_deref())?, &args.only)?;
     let scenarios: Vec<Scenario> = match args.duration {
         Some(d) if d.is_zero() => {
-            return Err(SuiteError::Usage("--duration must be more than 0".into()));
+            return Err(CmdError::Usage("--duration must be more than 0".into()));
         }
         Some(d) => scenarios.into_iter().map(|s| s.fit_to(d)).collect(),
         None => scenarios,
@@ -170,7 +142,7 @@ async fn one(
     args: &SuiteArgs,
     exe: &Path,
     stop: CancellationToken,
-) -> Result<(), RunError> {
+) -> Result<(), CmdError> {
     if args.repeat > 1 {
         let opts = RepeatOptions {
             root: dir.to_path_buf(),
@@ -196,9 +168,9 @@ async fn one(
     };
     let drill = tokio::select! {
         d = Drill::prepare(s.clone(), opts) => d?,
-        _ = stop.cancelled() => return Err(RunError::Stopped),
+        _ = stop.cancelled() => return Err(CmdError::Stopped),
     };
-    show_live(drill, false, stop).await?;
+    follow(drill, false, stop).await?;
     Ok(())
 }
 

@@ -5,13 +5,13 @@ use loadgen::thresholds::{Observed, Status, ThresholdResult, worst};
 use loadgen::{LoadReport, Snapshot};
 use serde::Serialize;
 
-use super::faults::FaultRecord;
 use super::poller::PollLog;
 use crate::check::linear::SummaryStatus;
 use crate::check::{
     LinearSummary, LostWriteReport, Observations, Recovery, SessionSummary, WriteTracker, measure,
 };
 use crate::exit::Exit;
+use crate::fault::FaultRecord;
 use crate::scenario::Scenario;
 
 /// Above this share of unreadable keys (percent) the lost-write check counts as not carried

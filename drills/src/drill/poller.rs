@@ -6,98 +6,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use raftdrill_wire::{Role, Status};
-use serde::Serialize;
 use target_cluster::typ::NodeId;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::rig::Rig;
+use crate::fault::Rig;
+pub use crate::nodes::view::{ClusterView, NodeState, NodeView};
 use crate::report::series::NodeSeries;
 
 /// How often the cluster is polled.
 pub const POLL_EVERY: Duration = Duration::from_millis(150);
-
-/// A node's state as the drill sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NodeState {
-    /// Running and reachable from its peers.
-    Up,
-    /// Stopped with SIGSTOP.
-    Paused,
-    /// No process (killed or stopped).
-    Down,
-    /// Every link to and from it is cut.
-    Isolated,
-    /// Taken out of the membership.
-    Removed,
-}
-
-impl NodeState {
-    /// Lower-case name.
-    pub fn name(self) -> &'static str {
-        match self {
-            NodeState::Up => "up",
-            NodeState::Paused => "paused",
-            NodeState::Down => "killed",
-            NodeState::Isolated => "isolated",
-            NodeState::Removed => "removed",
-        }
-    }
-}
-
-/// One node in a [`ClusterView`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct NodeView {
-    /// Node id.
-    pub id: NodeId,
-    /// Process and link state.
-    pub state: NodeState,
-    /// Its last `/status` answer in this poll, if it answered.
-    pub status: Option<Status>,
-    /// CPU use since the last poll, in percent of one core.
-    pub cpu_pct: Option<f64>,
-    /// Resident memory in bytes.
-    pub rss_bytes: Option<u64>,
-    /// Link faults touching it (`→2 blackhole`).
-    pub link_faults: Vec<String>,
-}
-
-/// The cluster at one poll.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct ClusterView {
-    /// Seconds since the start of the run.
-    pub t: f64,
-    /// Every known node.
-    pub nodes: Vec<NodeView>,
-    /// The node that reports itself leader with the highest term.
-    pub leader: Option<NodeId>,
-}
-
-impl ClusterView {
-    /// The voters as the leader (or else any answering node) reports them.
-    pub fn voters(&self) -> Vec<NodeId> {
-        let from = |id: Option<NodeId>| {
-            self.nodes
-                .iter()
-                .find(|n| Some(n.id) == id || id.is_none())
-                .and_then(|n| n.status.as_ref())
-        };
-        from(self.leader)
-            .or_else(|| self.nodes.iter().find_map(|n| n.status.as_ref()))
-            .map(|s| s.voters.clone())
-            .unwrap_or_default()
-    }
-
-    /// Nodes that are up (running, not paused; isolated counts as up for resolution).
-    pub fn up(&self) -> Vec<NodeId> {
-        self.nodes
-            .iter()
-            .filter(|n| matches!(n.state, NodeState::Up | NodeState::Isolated))
-            .map(|n| n.id)
-            .collect()
-    }
-}
 
 /// What the poller keeps for the verdict: leader and term changes, CPU, and each node's last
 /// status.
@@ -134,6 +52,43 @@ impl PollLog {
         last.saturating_sub(at_start)
     }
 
+    /// Records node `id`'s process at `t`: a new pid is a (re)start; `judged_cpu` counts
+    /// for the verdict.
+    fn observe_process(&mut self, t: f64, id: NodeId, pid: Option<u32>, judged_cpu: Option<f64>) {
+        if let Some(pct) = judged_cpu {
+            let e = self.cpu.entry(id).or_default();
+            e.0 += pct;
+            e.1 += 1;
+        }
+        if let Some(pid) = pid
+            && self.pids.insert(id, pid) != Some(pid)
+        {
+            self.started.push((t, id));
+        }
+    }
+
+    /// Records the leader and the highest term seen at `t`, and each node's last status.
+    fn observe_cluster(&mut self, t: f64, leader: Option<NodeId>, nodes: &[NodeView]) {
+        if self.leaders.last().is_none_or(|(_, l)| *l != leader) {
+            self.leaders.push((t, leader));
+        }
+        let term = nodes
+            .iter()
+            .filter_map(|n| n.status.as_ref())
+            .map(|s| s.term)
+            .max();
+        if let Some(term) = term
+            && self.terms.last().is_none_or(|(_, t0)| *t0 != term)
+        {
+            self.terms.push((t, term));
+        }
+        for n in nodes {
+            if let Some(s) = &n.status {
+                self.last_status.insert(n.id, s.clone());
+            }
+        }
+    }
+
     /// Mean CPU of the busiest node over the judged part of the run.
     pub fn busiest_cpu(&self) -> Option<f64> {
         self.cpu
@@ -162,6 +117,28 @@ fn clock_ticks() -> f64 {
     (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).max(1) as f64
 }
 
+/// CPU samples of local node processes, from /proc: the previous reading of each pid.
+struct CpuMeter {
+    hz: f64,
+    prev: BTreeMap<u32, (u64, Instant)>,
+}
+
+impl CpuMeter {
+    /// The CPU share (percent of one core) of `pid` since its last reading, and its RSS.
+    fn sample(&mut self, pid: u32) -> (Option<f64>, Option<u64>) {
+        let Some((ticks, rss)) = proc_sample(pid) else {
+            return (None, None);
+        };
+        let now = Instant::now();
+        let pct = self.prev.get(&pid).map(|(t0, i0)| {
+            let secs = (now - *i0).as_secs_f64().max(1e-3);
+            (ticks.saturating_sub(*t0)) as f64 / self.hz / secs * 100.0
+        });
+        self.prev.insert(pid, (ticks, now));
+        (pct, Some(rss))
+    }
+}
+
 /// Polls until `stop`, publishing views and keeping `log`. CPU counts for the verdict from
 /// `judge_from` seconds on (after warmup).
 pub async fn run(
@@ -171,8 +148,10 @@ pub async fn run(
     judge_from: f64,
     stop: CancellationToken,
 ) {
-    let hz = clock_ticks();
-    let mut prev: BTreeMap<u32, (u64, Instant)> = BTreeMap::new();
+    let mut cpu = CpuMeter {
+        hz: clock_ticks(),
+        prev: BTreeMap::new(),
+    };
     let mut tick = tokio::time::interval(POLL_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -180,114 +159,78 @@ pub async fn run(
             _ = tick.tick() => {}
             _ = stop.cancelled() => return,
         }
-        // The node list, pids and status calls under the lock; the calls run without it.
-        let (targets, calls, hosts) = {
-            let mut n = rig.nodes.lock().await;
-            let targets: Vec<(NodeId, bool, Option<u32>, bool)> = n
-                .ids()
-                .into_iter()
-                .map(|id| (id, n.is_running(id), n.pid(id), n.is_paused(id)))
-                .collect();
-            (targets, n.status_calls(&rig.admin), n.hosts())
-        };
-        let mut fetches = tokio::task::JoinSet::new();
-        for (id, call) in calls {
-            fetches.spawn(async move { (id, call.await) });
-        }
-        let mut statuses = BTreeMap::new();
-        while let Some(Ok((id, s))) = fetches.join_next().await {
-            if let Some(s) = s {
-                statuses.insert(id, s);
-            }
-        }
-        let t = rig.now_s();
-        let links = rig.nodes.lock().await;
-        let mut nodes = Vec::new();
-        let mut log = log.lock().expect("poll log lock");
-        for (id, running, pid, paused) in targets {
-            // On hosts, the host's own sampler (over SSH); here, /proc.
-            let (pid, cpu_pct, rss_bytes) = match &hosts {
-                Some(h) => match h.cpu_sample(id).filter(|_| running) {
-                    Some(s) => (Some(s.pid), s.cpu_pct, Some(s.rss_bytes)),
-                    None => (None, None, None),
-                },
-                None => {
-                    let sample = pid.and_then(proc_sample);
-                    let now = Instant::now();
-                    let cpu_pct = match (pid, sample) {
-                        (Some(pid), Some((ticks, _))) => {
-                            let pct = prev.get(&pid).map(|(t0, i0)| {
-                                let secs = (now - *i0).as_secs_f64().max(1e-3);
-                                (ticks.saturating_sub(*t0)) as f64 / hz / secs * 100.0
-                            });
-                            prev.insert(pid, (ticks, now));
-                            pct
-                        }
-                        _ => None,
-                    };
-                    (pid, cpu_pct, sample.map(|(_, rss)| rss))
-                }
-            };
-            if let Some(pct) = cpu_pct.filter(|_| t >= judge_from) {
-                let e = log.cpu.entry(id).or_default();
-                e.0 += pct;
-                e.1 += 1;
-            }
-            if let Some(pid) = pid
-                && log.pids.insert(id, pid) != Some(pid)
-            {
-                log.started.push((t, id));
-            }
-            let isolated = links.is_isolated(id);
-            let state = if rig.is_removed(id) {
-                NodeState::Removed
-            } else if !running {
-                NodeState::Down
-            } else if paused {
-                NodeState::Paused
-            } else if isolated {
-                NodeState::Isolated
-            } else {
-                NodeState::Up
-            };
-            log.nodes.observe(t, id, state.name(), cpu_pct, rss_bytes);
-            nodes.push(NodeView {
-                id,
-                state,
-                status: statuses.remove(&id),
-                cpu_pct,
-                rss_bytes,
-                link_faults: links.faults_of(id),
-            });
-        }
-        drop(links);
-        let leader = nodes
-            .iter()
-            .filter_map(|n| n.status.as_ref())
-            .filter(|s| s.role == Role::Leader)
-            .max_by_key(|s| s.term)
-            .map(|s| s.id);
-        if log.leaders.last().is_none_or(|(_, l)| *l != leader) {
-            log.leaders.push((t, leader));
-        }
-        let term = nodes
-            .iter()
-            .filter_map(|n| n.status.as_ref())
-            .map(|s| s.term)
-            .max();
-        if let Some(term) = term
-            && log.terms.last().is_none_or(|(_, t0)| *t0 != term)
-        {
-            log.terms.push((t, term));
-        }
-        for n in &nodes {
-            if let Some(s) = &n.status {
-                log.last_status.insert(n.id, s.clone());
-            }
-        }
-        drop(log);
-        views.send_replace(ClusterView { t, nodes, leader });
+        let view = poll_once(&rig, &mut cpu, &log, judge_from).await;
+        views.send_replace(view);
     }
+}
+
+/// One poll: every node's status (asked at once, no lock held), process state and CPU.
+async fn poll_once(
+    rig: &Rig,
+    cpu: &mut CpuMeter,
+    log: &Mutex<PollLog>,
+    judge_from: f64,
+) -> ClusterView {
+    let (n, p) = (&rig.nodes, rig.nodes.placement());
+    let mut fetches = tokio::task::JoinSet::new();
+    for (id, call) in n.status_calls() {
+        fetches.spawn(async move { (id, call.await) });
+    }
+    let mut statuses = BTreeMap::new();
+    while let Some(Ok((id, s))) = fetches.join_next().await {
+        if let Some(s) = s {
+            statuses.insert(id, s);
+        }
+    }
+    let t = rig.now_s();
+    let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+    let mut nodes = Vec::new();
+    for id in n.ids() {
+        let running = p.is_running(id);
+        // On hosts, the host's own sampler (over SSH); here, /proc.
+        let (pid, cpu_pct, rss_bytes) = match p.hosts() {
+            Some(h) => match h.cpu_sample(id).filter(|_| running) {
+                Some(s) => (Some(s.pid), s.cpu_pct, Some(s.rss_bytes)),
+                None => (None, None, None),
+            },
+            None => match p.pid(id) {
+                Some(pid) => {
+                    let (pct, rss) = cpu.sample(pid);
+                    (Some(pid), pct, rss)
+                }
+                None => (None, None, None),
+            },
+        };
+        log.observe_process(t, id, pid, cpu_pct.filter(|_| t >= judge_from));
+        let state = if n.is_removed(id) {
+            NodeState::Removed
+        } else if !running {
+            NodeState::Down
+        } else if p.is_paused(id) {
+            NodeState::Paused
+        } else if p.is_isolated(id) {
+            NodeState::Isolated
+        } else {
+            NodeState::Up
+        };
+        log.nodes.observe(t, id, state.name(), cpu_pct, rss_bytes);
+        nodes.push(NodeView {
+            id,
+            state,
+            status: statuses.remove(&id),
+            cpu_pct,
+            rss_bytes,
+            link_faults: p.faults_of(id),
+        });
+    }
+    let leader = nodes
+        .iter()
+        .filter_map(|n| n.status.as_ref())
+        .filter(|s| s.role == Role::Leader)
+        .max_by_key(|s| s.term)
+        .map(|s| s.id);
+    log.observe_cluster(t, leader, &nodes);
+    ClusterView { t, nodes, leader }
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@ use loadgen::workload::OpKind;
 use raftdrill_wire::Consistency;
 
 use super::consistency::{FINAL_READ_IDS, FINAL_READ_WORKER};
-use super::rig::Rig;
 use crate::check::{LostWriteReport, WriteTracker};
+use crate::fault::Rig;
 
 /// How long the cluster gets to elect a leader after the final heal.
 const SETTLE_DEADLINE: Duration = Duration::from_secs(20);
@@ -31,21 +31,17 @@ pub async fn final_reads(
     rig: &Rig,
     tracker: &WriteTracker,
 ) -> (LostWriteReport, Vec<HistoryRecord>) {
-    let leader = rig.wait_for_leader(SETTLE_DEADLINE).await;
-    let (kind, urls): (TargetKind, Vec<String>) = {
-        let n = rig.nodes.lock().await;
-        let mut ids: Vec<u64> = n
-            .ids()
-            .into_iter()
-            .filter(|id| !rig.is_removed(*id))
-            .collect();
-        // The leader first: a read there needs no forwarding.
-        ids.sort_by_key(|id| Some(*id) != leader);
-        (
-            n.target(),
-            ids.into_iter().map(|id| n.client_url(id)).collect(),
-        )
-    };
+    let n = &rig.nodes;
+    let leader = n.answers_agree_within(SETTLE_DEADLINE).await;
+    let mut ids: Vec<u64> = n
+        .ids()
+        .into_iter()
+        .filter(|id| !n.is_removed(*id))
+        .collect();
+    // The leader first: a read there needs no forwarding.
+    ids.sort_by_key(|id| Some(*id) != leader);
+    let kind: TargetKind = n.target();
+    let urls: Vec<String> = ids.into_iter().map(|id| n.url(id)).collect();
     let store = match Store::new(kind, &urls, READ_TIMEOUT) {
         Ok(s) => s,
         Err(e) => {

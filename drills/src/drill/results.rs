@@ -14,9 +14,9 @@ use std::collections::BTreeMap;
 use raftdrill_wire::CommitTimes;
 
 use super::disk_probe::DiskProbe;
-use super::faults::FaultRecord;
 use super::judge::{Inputs, RecoveryEntry, Verdict};
 use crate::check::{LinearSummary, LostWriteReport, SessionSummary};
+use crate::fault::FaultRecord;
 
 /// `summary.json`.
 #[derive(Debug, Clone, Serialize)]

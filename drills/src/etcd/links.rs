@@ -31,12 +31,10 @@ use std::sync::Arc;
 
 use target_cluster::typ::NodeId;
 
-use crate::drill::links::mode_name;
+pub use crate::links::Link;
+use crate::links::{crossing, mode_name, touching};
 use crate::proxy::{AttributedProxy, Classifier, LinkMode, ProxyError, RequestHead};
 use crate::scenario::Direction;
-
-/// A directed link between raftdrill node numbers: the Raft messages `.0` sends to `.1`.
-pub type Link = (NodeId, NodeId);
 
 /// What a connection at a member's proxy carries, from the first request that opened it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -57,38 +55,39 @@ pub fn classify(head: &RequestHead) -> Option<PeerFlow> {
     })
 }
 
+/// The proxy in front of one member's peer listener.
+pub type MemberProxy = AttributedProxy<PeerFlow>;
+
 /// The proxies in front of every member's peer listener, and the modes asked of each link.
 #[derive(Default)]
 pub struct EtcdLinks {
-    proxies: BTreeMap<NodeId, AttributedProxy<PeerFlow>>,
+    proxies: BTreeMap<NodeId, MemberProxy>,
     /// The mode asked of each link that is not in pass mode.
     modes: BTreeMap<Link, LinkMode>,
 }
 
 impl EtcdLinks {
-    /// Starts the proxy in front of node `id`'s peer listener at `peer_listen`; returns the
-    /// address to advertise as its peer URL.
-    pub async fn add_member(
-        &mut self,
-        id: NodeId,
-        peer_listen: SocketAddr,
-    ) -> Result<SocketAddr, ProxyError> {
+    /// Starts a proxy in front of a peer listener at `peer_listen`, to be added with
+    /// [`EtcdLinks::insert`] (no table is held while it starts).
+    pub async fn start_proxy(peer_listen: SocketAddr) -> Result<MemberProxy, ProxyError> {
         let classifier: Arc<Classifier<PeerFlow>> = Arc::new(classify);
-        let proxy = AttributedProxy::start(peer_listen, classifier).await?;
-        let addr = proxy.local_addr();
-        if let Some(old) = self.proxies.insert(id, proxy) {
-            old.shutdown().await;
-        }
-        Ok(addr)
+        AttributedProxy::start(peer_listen, classifier).await
     }
 
-    /// Stops node `id`'s proxy and forgets its links (it left the cluster).
-    pub async fn remove_member(&mut self, id: NodeId) {
+    /// Puts `proxy` in front of node `id`; returns the address to advertise as its peer URL
+    /// and the proxy it replaced, if any (for the caller to shut down).
+    pub fn insert(&mut self, id: NodeId, proxy: MemberProxy) -> (SocketAddr, Option<MemberProxy>) {
+        let addr = proxy.local_addr();
+        let old = self.proxies.insert(id, proxy);
+        (addr, old)
+    }
+
+    /// Forgets node `id`'s links (it left the cluster); returns its proxy to shut down.
+    pub fn remove_member(&mut self, id: NodeId) -> Option<MemberProxy> {
         self.modes.retain(|(a, b), _| *a != id && *b != id);
-        if let Some(p) = self.proxies.remove(&id) {
-            p.shutdown().await;
-        }
+        let p = self.proxies.remove(&id);
         self.refresh_unattributed();
+        p
     }
 
     /// The advertised peer address of node `id`.
@@ -140,17 +139,15 @@ impl EtcdLinks {
             .collect()
     }
 
-    /// The links of `nodes` in `direction`, as [`LinkTable::touching`] picks them: `Out` are
-    /// their messages to the others, `In` the others' messages to them, `Both` either.
-    ///
-    /// [`LinkTable::touching`]: crate::drill::links::LinkTable::touching
+    /// The links of `nodes` in `direction`: `Out` are their messages to the others, `In` the
+    /// others' messages to them, `Both` either.
     pub fn touching(&self, nodes: &BTreeSet<NodeId>, direction: Direction) -> Vec<Link> {
-        crate::drill::links::touching(self.links(), nodes, direction)
+        touching(self.links(), nodes, direction)
     }
 
     /// The links that cross between different `groups` (nodes in no group are left alone).
     pub fn crossing(&self, groups: &[BTreeSet<NodeId>]) -> Vec<Link> {
-        crate::drill::links::crossing(self.links(), groups)
+        crossing(self.links(), groups)
     }
 
     /// Whether every link to and from `id` holds all traffic.
@@ -263,7 +260,8 @@ mod tests {
         // Upstreams are never dialled here.
         let nowhere = SocketAddr::from(([127, 0, 0, 1], 9));
         for id in 1..=3 {
-            links.add_member(id, nowhere).await.unwrap();
+            let proxy = EtcdLinks::start_proxy(nowhere).await.unwrap();
+            links.insert(id, proxy);
         }
         let ids = BTreeMap::from([(1, 0x11), (2, 0x22), (3, 0x33)]);
         links.set(&[(1, 2)], LinkMode::Blackhole, &ids);

@@ -1,12 +1,13 @@
-//! etcd as a drill target: members as child processes, their status for the poller, and link
-//! faults through attributing proxies. The load side is `loadgen::etcd::EtcdCluster`, on the
-//! members' client URLs ([`LocalEtcd::client_urls`]).
+//! etcd's machinery for a drill: its flags, its gateway calls, its status in raftdrill's
+//! terms, and link faults through attributing proxies. etcd as a store is `crate::store::etcd`
+//! (launch line, status, membership), run by a placement like any store; the load side is
+//! `loadgen::etcd::EtcdCluster`, on the members' client URLs.
 //!
 //! # How etcd is run
 //!
-//! Each member is the `etcd` binary (from `PATH`, or [`EtcdOptions::binary`]; Debian's
-//! `etcd-server` package, etcd 3.4) started by the [`Supervisor`](crate::supervisor::Supervisor)
-//! in its own process group with `PR_SET_PDEATHSIG`, so it never outlives raftdrill. Member
+//! Each member is the `etcd` binary (from `PATH`, or `--etcd-bin`; Debian's `etcd-server`
+//! package, etcd 3.4); on this machine it is started by the
+//! [`Supervisor`](crate::supervisor::Supervisor) in its own process group with `PR_SET_PDEATHSIG`, so it never outlives raftdrill. Member
 //! `i` is named `m<i>` and gets:
 //!
 //! | flag | value |
@@ -47,30 +48,22 @@
 //! directly, as for reference nodes.
 //!
 //! # Layout
-//! - `cluster`: [`LocalEtcd`], the members and every operation on them
 //! - [`launch`]: finding the binary, [`EtcdOptions`], the flags of a member
 //! - [`api`]: the gateway calls for status and membership
 //! - [`status`]: etcd's status as the poller's, and the id map
 //! - [`links`]: [`EtcdLinks`], the proxies and which connection is which link
 
 pub mod api;
-mod cluster;
 pub mod launch;
 pub mod links;
 pub mod status;
 #[cfg(test)]
 mod tests;
 
-use std::path::PathBuf;
-use std::time::Duration;
-
-use target_cluster::typ::NodeId;
-
-pub use cluster::LocalEtcd;
 pub use launch::EtcdOptions;
 pub use links::{EtcdLinks, Link};
 
-/// Starting or driving a local etcd cluster failed.
+/// etcd cannot be run here.
 #[derive(Debug, thiserror::Error)]
 pub enum EtcdError {
     /// The etcd binary is not there.
@@ -79,46 +72,4 @@ pub enum EtcdError {
          (apt-get install etcd-server) or give the binary's path"
     )]
     MissingBinary(String),
-    /// Folder setup failed.
-    #[error("cannot create {path}: {source}")]
-    Dir {
-        /// The folder.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// No free ports.
-    #[error("cannot find free ports: {0}")]
-    NoPort(String),
-    /// A link proxy could not start.
-    #[error(transparent)]
-    Proxy(#[from] crate::proxy::ProxyError),
-    /// A member could not be started or signalled.
-    #[error(transparent)]
-    Supervisor(#[from] crate::supervisor::SupervisorError),
-    /// A member exited while it was expected to run.
-    #[error("etcd member {id} exited ({status}); last log lines:\n{tail}")]
-    MemberExited {
-        /// Node number.
-        id: NodeId,
-        /// Its exit status.
-        status: String,
-        /// The end of its log.
-        tail: String,
-    },
-    /// No leader within the deadline.
-    #[error("etcd elected no leader within {0:?}")]
-    NoLeader(Duration),
-    /// A restart of a member whose process still runs.
-    #[error("etcd member {0} is still running")]
-    AlreadyRunning(NodeId),
-    /// Unknown node number.
-    #[error("there is no etcd member {0}")]
-    UnknownNode(NodeId),
-    /// A membership call kept failing until its deadline.
-    #[error("etcd membership change failed: {0}")]
-    Api(#[from] api::EtcdApiError),
-    /// No member runs to carry a membership change.
-    #[error("no etcd member is running to carry the membership change")]
-    NoMemberRunning,
 }

@@ -17,9 +17,10 @@ use target_cluster::typ::NodeId;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 
-use super::cluster::{CALL, HostNode, HostsError, later};
+use super::node::HostNode;
 use super::ssh::quote;
-use crate::drill::links::mode_name;
+use super::{CALL, HostsError, later};
+use crate::links::mode_name;
 use crate::proxy::LinkMode;
 use crate::proxy::remote::{ProxyCommand, ProxyReply};
 

@@ -12,9 +12,10 @@ use futures_util::future::join_all;
 use loadgen::LoadSpec;
 use tokio::io::AsyncWriteExt;
 
-use super::cluster::{CALL, HostsError, clock_offset, install_binary, sha256};
+use super::cluster::{clock_offset, install_binary, sha256};
 use super::file::HostSpec;
 use super::ssh::{Ssh, quote};
+use super::{CALL, HostsError};
 
 /// One load host, readied.
 #[derive(Debug, Clone)]

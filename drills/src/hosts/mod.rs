@@ -6,13 +6,53 @@ pub mod cpu;
 pub mod file;
 pub mod links;
 pub mod load;
+pub mod node;
 pub mod shaping;
 pub mod ssh;
-pub mod store;
 pub mod testnet;
 
-pub use cluster::{HostCluster, HostNode, HostOptions, HostsError};
+pub use cluster::{HostCluster, HostOptions};
 pub use file::{HostSpec, HostsFile, HostsFileError};
 pub use load::{LoadHost, LoadHosts};
+pub use node::HostNode;
 pub use ssh::{Ssh, SshError};
-pub use store::HostStore;
+
+use std::time::Duration;
+
+use target_cluster::typ::NodeId;
+
+/// How long one control command may take (a copy of the binary gets longer).
+pub(crate) const CALL: Duration = Duration::from_secs(15);
+
+/// Driving nodes on hosts failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HostsError {
+    /// An SSH call failed.
+    #[error(transparent)]
+    Ssh(#[from] SshError),
+    /// A host is not fit to run a node (checked before anything starts).
+    #[error("host {host}: {detail}")]
+    Unfit {
+        /// The host's name.
+        host: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// Something on this machine failed.
+    #[error("{0}")]
+    Local(String),
+    /// No leader within the deadline.
+    #[error("no leader was elected on the hosts within {0:?}")]
+    NoLeader(Duration),
+    /// Unknown node id.
+    #[error("there is no node {0}")]
+    UnknownNode(NodeId),
+}
+
+/// The later of two moments hosts reported.
+pub fn later(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    }
+}

@@ -8,8 +8,8 @@ use raftdrill_wire::{Role, Status};
 use super::ViewSpec;
 use super::state::ViewState;
 use crate::drill::Phase;
-use crate::drill::faults::FaultRecord;
 use crate::drill::poller::{ClusterView, NodeState, NodeView};
+use crate::fault::FaultRecord;
 use crate::scenario::{Scenario, builtin};
 
 /// The built-in leader-kill scenario (40 s, kill at 15 s for 10 s, p99 800/1500 ms).

@@ -15,6 +15,7 @@
 pub mod board;
 pub mod capacity;
 pub mod events;
+pub mod follow;
 pub mod input;
 pub mod panels;
 pub mod series;

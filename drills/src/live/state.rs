@@ -15,8 +15,8 @@ use super::events::{EventLog, Kind};
 use super::series::Series;
 use super::timeline::{Change, Timeline};
 use crate::drill::Phase;
-use crate::drill::faults::FaultRecord;
 use crate::drill::poller::ClusterView;
+use crate::fault::FaultRecord;
 
 /// A second with at least this error rate (percent) is an error burst.
 pub const BURST_ERROR_PCT: f64 = 5.0;

@@ -9,7 +9,7 @@
 
 use target_cluster::typ::NodeId;
 
-use crate::drill::faults::FaultRecord;
+use crate::fault::FaultRecord;
 use crate::scenario::FaultSpec;
 
 /// A scheduled fault, as the scenario states it.

@@ -6,6 +6,7 @@
 //! column, and nothing is started.
 
 mod fault;
+mod find;
 mod library;
 mod raw;
 

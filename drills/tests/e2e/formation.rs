@@ -96,7 +96,6 @@ async fn three_nodes_elect_a_leader_and_forward_writes() {
     // SIGTERM is a graceful stop with exit code 0.
     let mut c = c;
     let exit = c
-        .supervisor()
         .terminate(follower, Duration::from_secs(10))
         .await
         .unwrap();

@@ -74,7 +74,6 @@ async fn host_cluster_with(net: &Testnet, link_modes: Vec<LinkMode>) -> (HostClu
     let opts = HostOptions {
         exe: exe(),
         port: 7001,
-        node_flags: Vec::new(),
         token: new_token().unwrap(),
         link_modes,
         store: Default::default(),

@@ -8,10 +8,11 @@ use std::time::Duration;
 use target_cluster::typ::NodeId;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
-use super::{ALIVE, CALL, CHAIN, COPY, HostNode, HostOptions, HostsError};
+use super::{ALIVE, CHAIN, COPY, HostOptions};
 use crate::hosts::file::HostSpec;
 use crate::hosts::shaping::{self, Probe};
 use crate::hosts::ssh::{Ssh, quote};
+use crate::hosts::{CALL, HostNode, HostsError};
 
 /// Stops the node of `spec` by its pid file (TERM, KILL after `grace`) and removes
 /// raftdrill's iptables chain and tc root qdiscs: what `raftdrill hosts heal` does for a host a crashed controller left.
@@ -102,52 +103,14 @@ async fn ready_host(
         .map_err(|_| unfit(format!("addr {:?} is not an IP address", spec.addr)))?;
     let (clock_offset_s, clock_rtt_s) = clock_offset(&ssh).await?;
     let dir = quote(&spec.data_dir.display().to_string());
-    let facts = ssh
-        .run(
-            &format!(
-                "mkdir -p {dir} && echo ok; \
-                 if [ -s {dir}/node.pid ] && kill -0 \"$(cat {dir}/node.pid)\" 2>/dev/null; then echo node-running; fi; \
-                 for p in {ports}; do if ss -Htln \"sport = :$p\" | grep -q .; then echo port-busy $p; fi; done; \
-                 command -v iptables >/dev/null && echo iptables; \
-                 command -v etcd >/dev/null && echo etcd; \
-                 sha256sum {dir}/raftdrill 2>/dev/null | cut -d' ' -f1; {probe}",
-                ports = std::iter::once(opts.port)
-                    .chain(opts.store.is_etcd().then(|| opts.port.saturating_add(1)))
-                    .chain(proxy_ports.iter().copied())
-                    .map(|p| p.to_string())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                probe = probe.as_deref().map(shaping::probe_line).unwrap_or_default(),
-            ),
-            CALL,
-        )
-        .await?
-        .text();
+    let facts = host_facts(&ssh, &dir, opts, proxy_ports, probe.as_deref()).await?;
     let lines: Vec<&str> = facts.lines().map(str::trim).collect();
-    if !lines.contains(&"ok") {
-        return Err(unfit(format!("cannot create {}", spec.data_dir.display())));
-    }
-    if lines.contains(&"node-running") {
-        return Err(unfit(format!(
-            "a node of an earlier run still runs from {} (raftdrill hosts heal)",
-            spec.data_dir.display()
-        )));
-    }
-    if let Some(busy) = lines.iter().find_map(|l| l.strip_prefix("port-busy ")) {
-        return Err(unfit(format!("port {busy} is in use")));
-    }
-    if !lines.contains(&"iptables") {
-        return Err(unfit(
-            "iptables is missing (install Debian's iptables): link faults need it".into(),
-        ));
-    }
-    if opts.store.is_etcd() && !lines.contains(&"etcd") {
-        return Err(unfit(
-            "etcd is not on the host's PATH (Debian: etcd-server)".into(),
-        ));
+    let etcd = opts.store.kind() == crate::store::TargetKind::Etcd;
+    if let Some(why) = unfit_because(&lines, &spec, etcd) {
+        return Err(unfit(why));
     }
     // etcd nodes need no raftdrill (link proxies, its only use there, are refused for etcd).
-    if !opts.store.is_etcd() && !lines.contains(&local_sum) {
+    if !etcd && !lines.contains(&local_sum) {
         install_binary(&ssh, &spec, &opts.exe).await?;
     }
     // Every run starts its nodes empty, as a cluster on this machine does: the data and the
@@ -172,6 +135,57 @@ async fn ready_host(
         clock_rtt_s,
         shaping: probe.map(|_| Probe::parse(&facts)),
     })
+}
+
+/// What a host says of itself in one SSH call: its folder made (`ok`), a node of an earlier
+/// run still running, busy ports, iptables and etcd on its PATH, the sum of its raftdrill,
+/// and (with `probe`) what tc can do towards those peers.
+async fn host_facts(
+    ssh: &Ssh,
+    dir: &str,
+    opts: &HostOptions,
+    proxy_ports: &[u16],
+    probe: Option<&[IpAddr]>,
+) -> Result<String, HostsError> {
+    let ports = std::iter::once(opts.port)
+        .chain((opts.store.ports_per_node() > 1).then(|| opts.port.saturating_add(1)))
+        .chain(proxy_ports.iter().copied())
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let line = format!(
+        "mkdir -p {dir} && echo ok; \
+         if [ -s {dir}/node.pid ] && kill -0 \"$(cat {dir}/node.pid)\" 2>/dev/null; then echo node-running; fi; \
+         for p in {ports}; do if ss -Htln \"sport = :$p\" | grep -q .; then echo port-busy $p; fi; done; \
+         command -v iptables >/dev/null && echo iptables; \
+         command -v etcd >/dev/null && echo etcd; \
+         sha256sum {dir}/raftdrill 2>/dev/null | cut -d' ' -f1; {probe}",
+        probe = probe.map(shaping::probe_line).unwrap_or_default(),
+    );
+    Ok(ssh.run(&line, CALL).await?.text())
+}
+
+/// Why a host whose facts are `lines` cannot run a node (of etcd, when `etcd`).
+fn unfit_because(lines: &[&str], spec: &HostSpec, etcd: bool) -> Option<String> {
+    if !lines.contains(&"ok") {
+        return Some(format!("cannot create {}", spec.data_dir.display()));
+    }
+    if lines.contains(&"node-running") {
+        return Some(format!(
+            "a node of an earlier run still runs from {} (raftdrill hosts heal)",
+            spec.data_dir.display()
+        ));
+    }
+    if let Some(busy) = lines.iter().find_map(|l| l.strip_prefix("port-busy ")) {
+        return Some(format!("port {busy} is in use"));
+    }
+    if !lines.contains(&"iptables") {
+        return Some("iptables is missing (install Debian's iptables): link faults need it".into());
+    }
+    if etcd && !lines.contains(&"etcd") {
+        return Some("etcd is not on the host's PATH (Debian: etcd-server)".into());
+    }
+    None
 }
 
 /// Copies `exe` to `data_dir/raftdrill` on the host (through a temporary name, so a binary

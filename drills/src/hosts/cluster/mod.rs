@@ -17,28 +17,23 @@ use futures_util::future::join_all;
 use raftdrill_wire::Status;
 use target_cluster::typ::NodeId;
 
+use super::HostsError;
 use super::cpu::{CpuWatch, NodeSample};
-use super::file::{HostSpec, HostsFile};
+use super::file::HostsFile;
 use super::links::{HostLinks, proxy_port};
-use super::shaping::Probe;
-use super::ssh::{Ssh, SshError, quote};
-use super::store::{HostStore, etcd_args, etcd_status};
+use super::node::HostNode;
 use crate::admin::AdminClient;
-use crate::etcd::api::EtcdApi;
-use crate::local_cluster::agreed_leader;
 use crate::proxy::LinkMode;
+use crate::store::{PeerStyle, Site, Store, agreed_leader};
 
 mod checks;
 mod net;
+mod process;
 
-pub(crate) use net::later;
-
-use checks::{check_host, clean_node};
+use checks::check_host;
 pub use checks::{clean_host, clock_offset};
 pub(in crate::hosts) use checks::{install_binary, sha256};
 
-/// How long one control command may take (a copy of the binary gets longer).
-pub(super) const CALL: Duration = Duration::from_secs(15);
 /// How long copying the binary to a host may take.
 const COPY: Duration = Duration::from_secs(300);
 /// A shell test that process `$p` runs: it exists and is not a zombie (a killed node's parent
@@ -47,63 +42,6 @@ const ALIVE: &str =
     "{ s=\"$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null)\"; [ -n \"$s\" ] && [ \"$s\" != Z ]; }";
 /// raftdrill's iptables chain on each host.
 const CHAIN: &str = "RAFTDRILL";
-
-/// Driving nodes on hosts failed.
-#[derive(Debug, thiserror::Error)]
-pub enum HostsError {
-    /// An SSH call failed.
-    #[error(transparent)]
-    Ssh(#[from] SshError),
-    /// A host is not fit to run a node (checked before anything starts).
-    #[error("host {host}: {detail}")]
-    Unfit {
-        /// The host's name.
-        host: String,
-        /// What is wrong.
-        detail: String,
-    },
-    /// Something on this machine failed.
-    #[error("{0}")]
-    Local(String),
-    /// No leader within the deadline.
-    #[error("no leader was elected on the hosts within {0:?}")]
-    NoLeader(Duration),
-    /// Unknown node id.
-    #[error("there is no node {0}")]
-    UnknownNode(NodeId),
-}
-
-/// One node's host.
-#[derive(Debug, Clone)]
-pub struct HostNode {
-    /// The node id.
-    pub id: NodeId,
-    /// The host as the file gives it.
-    pub spec: HostSpec,
-    /// SSH access.
-    pub ssh: Ssh,
-    /// Where the node listens.
-    pub addr: SocketAddr,
-    /// The host clock less the controller's, in seconds (midpoint of an SSH round trip).
-    pub clock_offset_s: f64,
-    /// The round trip the offset was measured in, in seconds (its error is at most half).
-    pub clock_rtt_s: f64,
-    /// What tc can do on the host (probed only for a scenario with delays or bandwidth caps).
-    pub shaping: Option<Probe>,
-}
-
-impl HostNode {
-    /// Whether this host can put its link to node `to` (at `peer`) in `mode` with tc.
-    pub fn can_shape(&self, mode: &LinkMode, to: NodeId, peer: IpAddr) -> bool {
-        self.shaping.as_ref().is_some_and(|p| p.can(mode, to, peer))
-    }
-}
-
-impl HostNode {
-    fn path(&self, name: &str) -> String {
-        quote(&self.spec.data_dir.join(name).display().to_string())
-    }
-}
 
 /// What the controller did, kept beside the SSH calls.
 #[derive(Debug, Default)]
@@ -118,6 +56,8 @@ struct State {
     isolated: BTreeSet<NodeId>,
     /// Directed links shaped by tc on the sending host, and how.
     shaped: BTreeMap<(NodeId, NodeId), LinkMode>,
+    /// Each node's last start line; a restart repeats it.
+    launches: BTreeMap<NodeId, String>,
 }
 
 /// How to start nodes on hosts.
@@ -127,16 +67,14 @@ pub struct HostOptions {
     pub exe: PathBuf,
     /// The port every node listens on, at its host's address.
     pub port: u16,
-    /// Extra node flags (`--store memory`, ...).
-    pub node_flags: Vec<String>,
     /// The run's token (see `target_cluster::api::Auth`).
     pub token: String,
     /// The link modes the scenario puts links in beyond cuts (delays, bandwidth caps,
     /// resets). Each host is probed for tc ([`crate::hosts::shaping`]); link proxies run on the hosts only
     /// when some host cannot make one of these with tc (they add a hop to every peer link).
     pub link_modes: Vec<LinkMode>,
-    /// The store the nodes run.
-    pub store: HostStore,
+    /// The store the nodes run (with the run's token in its admin client).
+    pub store: Store,
 }
 
 /// Nodes on hosts. Dropping it does not stop them: call [`HostCluster::stop`] (or
@@ -144,13 +82,12 @@ pub struct HostOptions {
 pub struct HostCluster {
     nodes: BTreeMap<NodeId, HostNode>,
     opts: HostOptions,
+    /// The admin client, with the token.
     admin: AdminClient,
     /// What this controller did to the nodes and links; quick to read without SSH.
     state: Mutex<State>,
     /// The link proxies, when asked for.
     links: Option<HostLinks>,
-    /// etcd's client API, for the status of etcd members.
-    etcd: EtcdApi,
     /// The nodes' CPU and memory, sampled on their hosts once they run.
     cpu: Mutex<Option<CpuWatch>>,
     /// The control sockets of the SSH master connections.
@@ -160,70 +97,19 @@ pub struct HostCluster {
 impl HostCluster {
     /// Checks every host (SSH, clock, port free, binary), copies the binary where it differs
     /// and hands each host the token, all before any node starts.
-    pub async fn prepare(file: &HostsFile, opts: HostOptions) -> Result<Self, HostsError> {
-        let admin =
-            AdminClient::with_token(&opts.token).map_err(|e| HostsError::Local(e.to_string()))?;
-        let local_sum = sha256(&opts.exe).await?;
-        let placement = file.placement().map_err(HostsError::Local)?;
+    pub async fn prepare(file: &HostsFile, mut opts: HostOptions) -> Result<Self, HostsError> {
+        let bad_token = |e: target_cluster::api::BadToken| HostsError::Local(e.to_string());
+        let admin = AdminClient::with_token(&opts.token).map_err(bad_token)?;
+        opts.store = opts.store.with_token(&opts.token).map_err(bad_token)?;
         // Short, so the socket paths stay under the 108 bytes a Unix socket path may have.
         let control = tempfile::Builder::new()
             .prefix("rdssh")
             .tempdir_in("/tmp")
             .map_err(|e| HostsError::Local(format!("a folder for SSH sockets: {e}")))?;
-        let proxy_ports: Vec<u16> = if !opts.link_modes.is_empty() {
-            placement
-                .iter()
-                .map(|(id, _)| proxy_port(opts.port, *id))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let addrs: Vec<(NodeId, IpAddr)> = placement
-            .iter()
-            .filter_map(|(id, spec)| Some((*id, spec.addr.parse().ok()?)))
-            .collect();
-        let shaping = opts
-            .link_modes
-            .iter()
-            .any(|m| matches!(m, LinkMode::Delay { .. } | LinkMode::Bandwidth { .. }));
-        let checks = placement.into_iter().map(|(id, spec)| {
-            let (spec, opts, sum) = (spec.clone(), opts.clone(), local_sum.clone());
-            let socket = control.path().join(id.to_string());
-            let ports = &proxy_ports;
-            let peers: Vec<IpAddr> = addrs
-                .iter()
-                .filter(|(other, _)| *other != id)
-                .map(|(_, a)| *a)
-                .collect();
-            let probe = shaping.then_some(peers);
-            async move { check_host(id, spec, &opts, &sum, ports, probe, socket).await }
-        });
-        let mut nodes = BTreeMap::new();
-        let mut failed = None;
-        for checked in join_all(checks).await {
-            match checked {
-                Ok(node) => {
-                    nodes.insert(node.id, node);
-                }
-                Err(e) => failed = failed.or(Some(e)),
-            }
-        }
+        let (mut nodes, failed) = check_hosts(file, &opts, control.path()).await?;
         let links = match failed {
             Some(e) => Err(e),
-            None => match proxies_needed(&nodes, &opts) {
-                Some(why) if opts.store.is_etcd() => Err(HostsError::Unfit {
-                    host: why.0,
-                    detail: format!(
-                        "{} (etcd's peer links cannot go through link proxies)",
-                        why.1
-                    ),
-                }),
-                Some(why) => {
-                    tracing::info!(host = %why.0, "link proxies on the hosts: {}", why.1);
-                    HostLinks::start(&nodes).await.map(Some)
-                }
-                None => Ok(None),
-            },
+            None => start_links(&nodes, &opts).await,
         };
         let links = match links {
             Ok(l) => l,
@@ -240,7 +126,6 @@ impl HostCluster {
             admin,
             state: Mutex::new(State::default()),
             links,
-            etcd: EtcdApi::new(),
             cpu: Mutex::new(None),
             _control: control,
         })
@@ -252,13 +137,32 @@ impl HostCluster {
     }
 
     /// The store the nodes run.
-    pub fn store(&self) -> &HostStore {
+    pub fn store(&self) -> &Store {
         &self.opts.store
     }
 
     /// The admin client, with the token.
     pub fn admin(&self) -> &AdminClient {
         &self.admin
+    }
+
+    /// Node `id`'s site: its addresses and paths on its host.
+    pub fn site(&self, id: NodeId) -> Option<Site> {
+        let n = self.nodes.get(&id)?;
+        let peer = match self.opts.store.ports_per_node() {
+            1 => n.addr,
+            _ => SocketAddr::new(n.addr.ip(), n.addr.port().saturating_add(1)),
+        };
+        Some(Site {
+            id,
+            client: n.addr,
+            peer_listen: peer,
+            peer_advertised: peer,
+            data_dir: n.spec.data_dir.join("data"),
+            wal_dir: None,
+            log: n.spec.data_dir.join("node.log"),
+            token_file: Some(n.spec.data_dir.join("token")),
+        })
     }
 
     /// The client URL of node `id`.
@@ -278,215 +182,11 @@ impl HostCluster {
         self.nodes.get(&id).ok_or(HostsError::UnknownNode(id))
     }
 
-    /// Starts every node; the lowest id bootstraps the cluster.
-    pub async fn start_all(&self) -> Result<(), HostsError> {
-        let members: Vec<String> = self.nodes.keys().map(|id| id.to_string()).collect();
-        let members = members.join(",");
-        let starts = self.nodes.keys().map(|id| {
-            let line = self.start_line(*id, Some(&members));
-            let ssh = self.nodes[id].ssh.clone();
-            async move { ssh.run(&line, CALL).await }
-        });
-        for r in join_all(starts).await {
-            r?;
-        }
-        self.state().running = self.nodes.keys().copied().collect();
-        let watched = self
-            .nodes
-            .iter()
-            .map(|(id, n)| {
-                let pid_file = n.spec.data_dir.join("node.pid").display().to_string();
-                (*id, n.ssh.clone(), pid_file)
-            })
-            .collect();
-        *self.cpu.lock().unwrap_or_else(|e| e.into_inner()) = Some(CpuWatch::start(watched));
-        Ok(())
-    }
-
     /// Node `id`'s CPU and memory as its host last reported them (none while it does not
     /// run, or its host does not answer).
     pub fn cpu_sample(&self, id: NodeId) -> Option<NodeSample> {
         let cpu = self.cpu.lock().unwrap_or_else(|e| e.into_inner());
         cpu.as_ref()?.sample(id)
-    }
-
-    /// The shell line that starts node `id` detached in its own session, its pid in
-    /// `node.pid`; `--initial-members` on the first start only.
-    fn start_line(&self, id: NodeId, members: Option<&str>) -> String {
-        let n = &self.nodes[&id];
-        if self.opts.store.is_etcd() {
-            let clients = self.nodes.iter().map(|(i, n)| (*i, n.addr)).collect();
-            let args = etcd_args(id, &clients, &n.spec.data_dir, &self.opts.store);
-            let args: Vec<String> = args.iter().map(|a| quote(a)).collect();
-            // etcd from the host's PATH; restarted on its data, it ignores the initial flags.
-            return format!(
-                "cd {dir} || exit 1; setsid etcd {args} >> {log} 2>&1 < /dev/null & echo $! > {pid}",
-                dir = quote(&n.spec.data_dir.display().to_string()),
-                args = args.join(" "),
-                log = n.path("node.log"),
-                pid = n.path("node.pid"),
-            );
-        }
-        let mut args = vec![
-            "node".to_string(),
-            "--id".into(),
-            id.to_string(),
-            "--listen".into(),
-            n.addr.to_string(),
-            "--data-dir".into(),
-            n.spec.data_dir.join("data").display().to_string(),
-            "--token-file".into(),
-            n.spec.data_dir.join("token").display().to_string(),
-        ];
-        for (peer, p) in &self.nodes {
-            if *peer != id {
-                // Through this host's own proxy to the peer, when there are proxies.
-                let addr = self
-                    .links
-                    .as_ref()
-                    .and_then(|l| l.peer_addr(id, *peer))
-                    .unwrap_or(p.addr);
-                args.extend(["--peer".into(), format!("{peer}={addr}")]);
-            }
-        }
-        if let Some(m) = members {
-            args.extend(["--initial-members".into(), m.to_string()]);
-        }
-        args.extend(self.opts.node_flags.iter().cloned());
-        let args: Vec<String> = args.iter().map(|a| quote(a)).collect();
-        format!(
-            "cd {dir} || exit 1; setsid {exe} {args} >> {log} 2>&1 < /dev/null & echo $! > {pid}",
-            dir = quote(&n.spec.data_dir.display().to_string()),
-            exe = n.path("raftdrill"),
-            args = args.join(" "),
-            log = n.path("node.log"),
-            pid = n.path("node.pid"),
-        )
-    }
-
-    /// Sends `signal` to node `id`'s process by its pid file; returns when the host did it.
-    async fn signal(&self, id: NodeId, signal: &str) -> Result<Option<f64>, HostsError> {
-        let n = self.node(id)?;
-        let line = format!("kill -{signal} \"$(cat {})\"", n.path("node.pid"));
-        self.stamped(id, &line).await
-    }
-
-    /// Runs `line` on node `id`'s host and returns the moment it finished there, on the
-    /// controller's clock (Unix seconds): the host's own clock read right after, less its
-    /// offset. A fault counts from this moment, not from when the SSH call was made, so the
-    /// call's own latency is not charged to the store.
-    async fn stamped(&self, id: NodeId, line: &str) -> Result<Option<f64>, HostsError> {
-        let n = self.node(id)?;
-        let out = n
-            .ssh
-            .run(&format!("{line} && date +%s.%N"), CALL)
-            .await?
-            .text();
-        Ok(out
-            .lines()
-            .last()
-            .and_then(|l| l.trim().parse::<f64>().ok())
-            .map(|t| t - n.clock_offset_s))
-    }
-
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Node `id`'s process is gone: not running nor paused, and the link proxies in front of
-    /// it refuse at once.
-    async fn gone(&self, id: NodeId) {
-        {
-            let mut st = self.state();
-            st.running.remove(&id);
-            st.paused.remove(&id);
-        }
-        if let Some(l) = &self.links {
-            l.node_down(id).await;
-        }
-    }
-
-    /// SIGKILL node `id`; returns when the host did it (see `HostCluster::stamped`).
-    pub async fn kill(&self, id: NodeId) -> Result<Option<f64>, HostsError> {
-        let at = self.signal(id, "KILL").await?;
-        self.gone(id).await;
-        Ok(at)
-    }
-
-    /// SIGTERM node `id`, SIGKILL after `grace`; returns once it is gone.
-    pub async fn stop_node(&self, id: NodeId, grace: Duration) -> Result<Option<f64>, HostsError> {
-        let n = self.node(id)?;
-        clean_node(&n.ssh, &n.spec, grace).await?;
-        self.gone(id).await;
-        // The node is gone when the clean-up returns; its exit time is not recorded.
-        Ok(None)
-    }
-
-    /// SIGSTOP node `id`; returns when the host did it.
-    pub async fn pause(&self, id: NodeId) -> Result<Option<f64>, HostsError> {
-        let at = self.signal(id, "STOP").await?;
-        self.state().paused.insert(id);
-        Ok(at)
-    }
-
-    /// SIGCONT node `id`.
-    pub async fn resume(&self, id: NodeId) -> Result<(), HostsError> {
-        self.signal(id, "CONT").await?;
-        self.state().paused.remove(&id);
-        Ok(())
-    }
-
-    /// Kills node `id` if it runs and waits until it is gone, deletes its data, and starts it
-    /// again empty under its old id (it joins; it never bootstraps a cluster of its own).
-    /// Returns when its data was gone on the host (see `HostCluster::stamped`).
-    pub async fn wipe(&self, id: NodeId) -> Result<Option<f64>, HostsError> {
-        let n = self.node(id)?;
-        let line = format!(
-            "if [ -s {pid} ]; then p=\"$(cat {pid})\"; kill -KILL \"$p\" 2>/dev/null; \
-             i=0; while {ALIVE} && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; \
-             if {ALIVE}; then echo \"node $p outlived SIGKILL\" >&2; exit 1; fi; fi; \
-             rm -rf {data}",
-            pid = n.path("node.pid"),
-            data = n.path("data"),
-        );
-        let at = self.stamped(id, &line).await?;
-        self.gone(id).await;
-        self.restart(id).await?;
-        Ok(at)
-    }
-
-    /// Starts node `id` again on its data.
-    pub async fn restart(&self, id: NodeId) -> Result<(), HostsError> {
-        let line = self.start_line(id, None);
-        self.node(id)?.ssh.run(&line, CALL).await?;
-        self.state().running.insert(id);
-        Ok(())
-    }
-
-    /// Whether this controller started node `id` and has not killed or stopped it since.
-    pub fn is_running(&self, id: NodeId) -> bool {
-        self.state().running.contains(&id)
-    }
-
-    /// Whether node `id`'s process is alive on its host (asked over SSH).
-    pub async fn is_running_on_host(&self, id: NodeId) -> Result<bool, HostsError> {
-        let n = self.node(id)?;
-        let line = format!("p=\"$(cat {} 2>/dev/null)\" && {ALIVE}", n.path("node.pid"));
-        match n.ssh.run(&line, CALL).await {
-            Ok(_) => Ok(true),
-            Err(SshError::Failed { .. }) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Whether this controller paused node `id`.
-    pub fn is_paused(&self, id: NodeId) -> bool {
-        self.state().paused.contains(&id)
-    }
-
-    /// The nodes this controller started and has not killed.
-    pub fn running_ids(&self) -> Vec<NodeId> {
-        self.state().running.iter().copied().collect()
     }
 
     /// Polls every running node's `/status` until all agree on one leader.
@@ -525,20 +225,10 @@ impl HostCluster {
         join_all(calls).await.into_iter().flatten().collect()
     }
 
-    /// A status call for node `id` that owns what it needs (reference `/status`, or etcd's
-    /// status and member list), so it can be awaited without holding the cluster.
-    pub fn status_call(
-        &self,
-        id: NodeId,
-        timeout: Duration,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Status>> + Send>> {
-        let url = self.url(id);
-        if self.opts.store.is_etcd() {
-            Box::pin(etcd_status(self.etcd.clone(), url, id, timeout))
-        } else {
-            let admin = self.admin.clone();
-            Box::pin(async move { admin.status(&url, timeout).await.ok() })
-        }
+    /// A status call for node `id` that owns what it needs, so it can be awaited without
+    /// holding the cluster.
+    pub fn status_call(&self, id: NodeId, timeout: Duration) -> crate::store::StatusCall {
+        self.opts.store.status_call(id, self.url(id), timeout)
     }
 
     /// Copies every node's log into `dir` as `<id>.log`.
@@ -583,6 +273,77 @@ impl HostCluster {
             .collect();
         *self.state() = State::default();
         errors
+    }
+}
+
+/// Checks and readies every host at once: each checked node, and the first failure.
+async fn check_hosts(
+    file: &HostsFile,
+    opts: &HostOptions,
+    control: &Path,
+) -> Result<(BTreeMap<NodeId, HostNode>, Option<HostsError>), HostsError> {
+    let local_sum = sha256(&opts.exe).await?;
+    let placement = file.placement().map_err(HostsError::Local)?;
+    let proxy_ports: Vec<u16> = if opts.link_modes.is_empty() {
+        Vec::new()
+    } else {
+        placement
+            .iter()
+            .map(|(id, _)| proxy_port(opts.port, *id))
+            .collect()
+    };
+    let addrs: Vec<(NodeId, IpAddr)> = placement
+        .iter()
+        .filter_map(|(id, spec)| Some((*id, spec.addr.parse().ok()?)))
+        .collect();
+    let shaping = opts
+        .link_modes
+        .iter()
+        .any(|m| matches!(m, LinkMode::Delay { .. } | LinkMode::Bandwidth { .. }));
+    let checks = placement.into_iter().map(|(id, spec)| {
+        let (spec, sum) = (spec.clone(), local_sum.clone());
+        let socket = control.join(id.to_string());
+        let ports = &proxy_ports;
+        let peers: Vec<IpAddr> = addrs
+            .iter()
+            .filter(|(other, _)| *other != id)
+            .map(|(_, a)| *a)
+            .collect();
+        let probe = shaping.then_some(peers);
+        async move { check_host(id, spec, opts, &sum, ports, probe, socket).await }
+    });
+    let mut nodes = BTreeMap::new();
+    let mut failed = None;
+    for checked in join_all(checks).await {
+        match checked {
+            Ok(node) => {
+                nodes.insert(node.id, node);
+            }
+            Err(e) => failed = failed.or(Some(e)),
+        }
+    }
+    Ok((nodes, failed))
+}
+
+/// The link proxies the hosts need, started; refused for a store whose peer links cannot go
+/// through them.
+async fn start_links(
+    nodes: &BTreeMap<NodeId, HostNode>,
+    opts: &HostOptions,
+) -> Result<Option<HostLinks>, HostsError> {
+    match proxies_needed(nodes, opts) {
+        Some(why) if opts.store.peer_style() == PeerStyle::Advertised => Err(HostsError::Unfit {
+            host: why.0,
+            detail: format!(
+                "{} (etcd's peer links cannot go through link proxies)",
+                why.1
+            ),
+        }),
+        Some(why) => {
+            tracing::info!(host = %why.0, "link proxies on the hosts: {}", why.1);
+            HostLinks::start(nodes).await.map(Some)
+        }
+        None => Ok(None),
     }
 }
 

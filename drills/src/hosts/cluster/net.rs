@@ -8,9 +8,10 @@ use std::net::IpAddr;
 use futures_util::future::join_all;
 use target_cluster::typ::NodeId;
 
-use super::{CALL, CHAIN, HostCluster, HostsError};
-use crate::drill::links::mode_name;
+use super::{CHAIN, HostCluster};
 use crate::hosts::shaping;
+use crate::hosts::{CALL, HostsError, later};
+use crate::links::mode_name;
 use crate::proxy::LinkMode;
 
 impl HostCluster {
@@ -206,7 +207,7 @@ impl HostCluster {
     }
 
     fn touching(&self, id: NodeId) -> Vec<(NodeId, NodeId)> {
-        crate::drill::links::touching(
+        crate::links::touching(
             self.links(),
             &BTreeSet::from([id]),
             crate::scenario::Direction::Both,
@@ -313,12 +314,4 @@ fn ensure_chain() -> String {
         "(iptables -w -L {CHAIN} -n >/dev/null 2>&1 || iptables -w -N {CHAIN}) && \
          (iptables -w -C INPUT -j {CHAIN} 2>/dev/null || iptables -w -I INPUT -j {CHAIN})"
     )
-}
-
-/// The later of two moments hosts reported.
-pub(crate) fn later(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x.max(y)),
-        (x, y) => x.or(y),
-    }
 }

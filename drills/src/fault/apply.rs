@@ -1,0 +1,275 @@
+//! Each scenario action, written once against the placement's primitives and the store's
+//! membership calls: what it does, and what undoes it. Which store runs and where is not asked
+//! here; what a combination cannot do was refused before the run started (`super::support`),
+//! and a primitive that still cannot be carried out says why in its error.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use raftdrill_faultfs::Mode;
+use target_cluster::typ::NodeId;
+
+use super::Rig;
+use super::resolve::partition_groups;
+use crate::links::{Link, crossing, mode_of, touching};
+use crate::nodes::view::ClusterView;
+use crate::placement::{Effect, disks};
+use crate::proxy::LinkMode;
+use crate::scenario::Action;
+
+/// How long a node gets to stop after SIGTERM before SIGKILL.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// What undoes an applied fault.
+#[derive(Debug, Clone)]
+pub enum Undo {
+    /// Start the nodes again.
+    Restart(Vec<NodeId>),
+    /// SIGCONT the nodes.
+    Resume(Vec<NodeId>),
+    /// Links back to pass.
+    Links(Vec<Link>),
+    /// Disks back to pass.
+    Disks(Vec<NodeId>),
+    /// Nodes back in touch with their peers (and, on hosts, their clients).
+    Isolation(Vec<NodeId>),
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// The later of two moments a placement reported.
+pub fn later(a: Effect, b: Effect) -> Effect {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+/// Applies `action` to `nodes`; returns what would undo it and when it took effect (Unix
+/// seconds), where the placement knows it.
+pub async fn apply(
+    rig: &Rig,
+    action: &Action,
+    nodes: &[NodeId],
+    view: &ClusterView,
+) -> Result<(Option<Undo>, Effect), String> {
+    match action {
+        Action::Kill | Action::Stop | Action::Pause | Action::Restart => {
+            process(rig, action, nodes).await
+        }
+        Action::Isolate
+        | Action::Partition { .. }
+        | Action::Delay { .. }
+        | Action::Bandwidth { .. }
+        | Action::Blackhole { .. }
+        | Action::Reset { .. }
+        | Action::Heal => links(rig, action, nodes, view).await,
+        Action::Wipe | Action::WipeInPlace | Action::AddNode | Action::RemoveNode => {
+            membership(rig, action, nodes, view)
+                .await
+                .map(|at| (None, at))
+        }
+        Action::DiskDelay { .. }
+        | Action::DiskStall
+        | Action::DiskError { .. }
+        | Action::DiskFull
+        | Action::PowerLoss => disk(rig, action, nodes).await.map(|u| (Some(u), None)),
+    }
+}
+
+/// Signals to the node processes: kill, stop, pause, restart.
+async fn process(
+    rig: &Rig,
+    action: &Action,
+    nodes: &[NodeId],
+) -> Result<(Option<Undo>, Effect), String> {
+    let p = rig.nodes.placement();
+    let mut at = None;
+    for id in nodes {
+        let took = match action {
+            Action::Kill => p.kill(*id).await,
+            Action::Stop => p.stop(*id, STOP_GRACE).await,
+            Action::Pause => p.pause(*id).await,
+            _ => {
+                if p.is_running(*id) {
+                    p.stop(*id, STOP_GRACE).await.map_err(err)?;
+                }
+                p.restart(*id).await.map(|()| None)
+            }
+        };
+        at = later(at, took.map_err(err)?);
+    }
+    let undo = match action {
+        Action::Kill | Action::Stop => Some(Undo::Restart(nodes.to_vec())),
+        Action::Pause => Some(Undo::Resume(nodes.to_vec())),
+        _ => None,
+    };
+    Ok((undo, at))
+}
+
+/// Link faults: isolation, partitions, one link mode on the target's links, and heal.
+async fn links(
+    rig: &Rig,
+    action: &Action,
+    nodes: &[NodeId],
+    view: &ClusterView,
+) -> Result<(Option<Undo>, Effect), String> {
+    let (n, p) = (&rig.nodes, rig.nodes.placement());
+    let set: BTreeSet<NodeId> = nodes.iter().copied().collect();
+    let (chosen, mode) = match action {
+        Action::Isolate => {
+            let mut at = None;
+            for id in nodes {
+                at = later(at, n.isolate(*id).await.map_err(err)?);
+            }
+            return Ok((Some(Undo::Isolation(nodes.to_vec())), at));
+        }
+        Action::Heal => {
+            heal_links_and_resume(rig).await;
+            return Ok((None, None));
+        }
+        Action::Partition { groups } => {
+            let groups = partition_groups(groups.as_deref(), &set, view);
+            (crossing(p.links()?, &groups), LinkMode::Blackhole)
+        }
+        _ => {
+            let (mode, direction) = mode_of(action).expect("a link mode action");
+            (touching(p.links()?, &set, direction), mode)
+        }
+    };
+    let at = n.set_links(&chosen, mode).await.map_err(err)?;
+    Ok((Some(Undo::Links(chosen)), at))
+}
+
+/// Changes of who the nodes are: wipes, added and removed members.
+async fn membership(
+    rig: &Rig,
+    action: &Action,
+    nodes: &[NodeId],
+    view: &ClusterView,
+) -> Result<Effect, String> {
+    let n = &rig.nodes;
+    let mut at = None;
+    for id in nodes {
+        let took = match action {
+            Action::Wipe => n.replace(*id, view.leader).await,
+            Action::WipeInPlace => n.wipe_in_place(*id).await,
+            Action::AddNode => n.add(*id, view.leader).await.map(|()| None),
+            _ => n.remove(*id, view.leader, STOP_GRACE).await.map(|()| None),
+        };
+        at = later(at, took.map_err(err)?);
+    }
+    Ok(at)
+}
+
+/// Disk faults, undone by passing again, and power loss, undone by a restart.
+async fn disk(rig: &Rig, action: &Action, nodes: &[NodeId]) -> Result<Undo, String> {
+    let p = rig.nodes.placement();
+    let Some(mode) = disk_mode(action, nodes[0]) else {
+        power_loss(rig, nodes).await?;
+        return Ok(Undo::Restart(nodes.to_vec()));
+    };
+    for id in nodes {
+        disks::set_mode(&p.disk(*id).map_err(err)?, mode.clone()).await?;
+    }
+    Ok(Undo::Disks(nodes.to_vec()))
+}
+
+/// The disk mode a disk action puts the disk in; `seed` picks which calls fail.
+fn disk_mode(action: &Action, seed: NodeId) -> Option<Mode> {
+    Some(match action {
+        Action::DiskDelay {
+            latency,
+            jitter,
+            ops,
+        } => Mode::Delay {
+            latency: *latency,
+            jitter: *jitter,
+            ops: disks::ops(ops),
+        },
+        Action::DiskStall => Mode::Stall { duration: None },
+        Action::DiskError { probability } => Mode::Error {
+            probability: *probability,
+            seed,
+        },
+        Action::DiskFull => Mode::Full,
+        _ => return None,
+    })
+}
+
+/// SIGKILLs `nodes` and reaps them, then drops what their disks had not made durable (after
+/// the kill, so no write of theirs can land after the loss).
+async fn power_loss(rig: &Rig, nodes: &[NodeId]) -> Result<(), String> {
+    let p = rig.nodes.placement();
+    let mut controls = Vec::new();
+    for id in nodes {
+        controls.push((*id, p.disk(*id).map_err(err)?));
+    }
+    for id in nodes {
+        if p.is_running(*id) {
+            p.kill(*id).await.map_err(err)?;
+        }
+    }
+    for (id, control) in controls {
+        let lost = disks::power_loss(&control).await?;
+        tracing::info!(node = id, ?lost, "power loss");
+    }
+    Ok(())
+}
+
+/// Undoes a fault; returns when it was undone (Unix seconds), where the placement knows it.
+pub async fn undo(rig: &Rig, undo: &Undo) -> Result<Effect, String> {
+    let (n, p) = (&rig.nodes, rig.nodes.placement());
+    let mut at = None;
+    match undo {
+        Undo::Restart(ids) => {
+            for id in ids {
+                if !p.is_running(*id) {
+                    p.restart(*id).await.map_err(err)?;
+                }
+            }
+        }
+        Undo::Resume(ids) => {
+            for id in ids {
+                if p.is_paused(*id) {
+                    p.resume(*id).await.map_err(err)?;
+                }
+            }
+        }
+        Undo::Links(links) => at = n.restore_links(links).await.map_err(err)?,
+        Undo::Isolation(ids) => {
+            for id in ids {
+                at = later(at, n.end_isolation(*id).await.map_err(err)?);
+            }
+        }
+        Undo::Disks(ids) => {
+            for id in ids {
+                disks::set_mode(&p.disk(*id).map_err(err)?, Mode::Pass).await?;
+            }
+        }
+    }
+    Ok(at)
+}
+
+/// Every disk and link back to pass and every paused node resumed; failures are logged (the
+/// final clean-up removes every rule in any case).
+pub async fn heal_links_and_resume(rig: &Rig) {
+    let p = rig.nodes.placement();
+    for (id, control) in p.disks() {
+        if let Err(e) = disks::set_mode(&control, Mode::Pass).await {
+            tracing::warn!(node = id, error = %e, "cannot heal a disk");
+        }
+    }
+    if let Err(e) = p.heal_links().await {
+        tracing::warn!(error = %e, "cannot heal the links");
+    }
+    for id in p.running_ids() {
+        if p.is_paused(id)
+            && let Err(e) = p.resume(id).await
+        {
+            tracing::warn!(node = id, error = %e, "cannot resume a node");
+        }
+    }
+}
