@@ -12,8 +12,8 @@ use futures_util::future::join_all;
 use loadgen::LoadSpec;
 use tokio::io::AsyncWriteExt;
 
+use super::HostSpec;
 use super::cluster::{clock_offset, install_binary, sha256};
-use super::file::HostSpec;
 use super::ssh::{Ssh, quote};
 use super::{CALL, HostsError};
 

@@ -1,9 +1,9 @@
 //! Drills beyond one machine: nodes on hosts reached over SSH, link faults by iptables on the
-//! hosts, and test hosts on this machine in network namespaces (`raftdrill testnet`).
+//! hosts, and test hosts on this machine in network namespaces (`raftdrill testnet`). The hosts
+//! file itself is an input, read with the scenarios (`crate::scenario::hosts_file`).
 
 pub mod cluster;
 pub mod cpu;
-pub mod file;
 pub mod links;
 pub mod load;
 pub mod node;
@@ -11,8 +11,8 @@ pub mod shaping;
 pub mod ssh;
 pub mod testnet;
 
+pub use crate::scenario::hosts_file::{HostSpec, HostsFile, HostsFileError, SshTarget};
 pub use cluster::{HostCluster, HostOptions};
-pub use file::{HostSpec, HostsFile, HostsFileError};
 pub use load::{LoadHost, LoadHosts};
 pub use node::HostNode;
 pub use ssh::{Ssh, SshError};

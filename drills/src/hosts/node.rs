@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use target_cluster::typ::NodeId;
 
-use super::file::HostSpec;
+use super::HostSpec;
 use super::shaping::Probe;
 use super::ssh::{Ssh, quote};
 use crate::proxy::LinkMode;

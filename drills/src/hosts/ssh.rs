@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 
-use super::file::{HostSpec, SshTarget};
+use super::{HostSpec, SshTarget};
 
 /// A command on a host that did not succeed.
 #[derive(Debug, Clone, thiserror::Error)]

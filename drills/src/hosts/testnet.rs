@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::file::{HostSpec, HostsFile};
+use super::{HostSpec, HostsFile};
 
 /// The bridge on the controller's side.
 pub const BRIDGE: &str = "rdnet0";

@@ -7,6 +7,7 @@
 
 mod fault;
 mod find;
+pub mod hosts_file;
 mod library;
 mod raw;
 
@@ -42,7 +43,7 @@ pub struct Scenario {
     /// The worst verdict the scenario's author expects on the reference cluster (`expect`).
     pub expect: Option<Expect>,
     /// `[[host]]` tables: run the nodes on these hosts over SSH (`--hosts FILE` overrides).
-    pub hosts: Option<crate::hosts::HostsFile>,
+    pub hosts: Option<hosts_file::HostsFile>,
 }
 
 /// The worst verdict a scenario documents for the reference cluster.

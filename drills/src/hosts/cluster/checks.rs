@@ -9,7 +9,7 @@ use target_cluster::typ::NodeId;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 use super::{ALIVE, CHAIN, COPY, HostOptions};
-use crate::hosts::file::HostSpec;
+use crate::hosts::HostSpec;
 use crate::hosts::shaping::{self, Probe};
 use crate::hosts::ssh::{Ssh, quote};
 use crate::hosts::{CALL, HostNode, HostsError};

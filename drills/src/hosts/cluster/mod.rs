@@ -19,10 +19,10 @@ use target_cluster::typ::NodeId;
 
 use super::HostsError;
 use super::cpu::{CpuWatch, NodeSample};
-use super::file::HostsFile;
 use super::links::{HostLinks, proxy_port};
 use super::node::HostNode;
 use crate::admin::AdminClient;
+use crate::hosts::HostsFile;
 use crate::proxy::LinkMode;
 use crate::store::{PeerStyle, Site, Store, agreed_leader};
 

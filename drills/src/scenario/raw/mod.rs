@@ -19,6 +19,7 @@ use loadgen::units::parse_duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::hosts_file;
 use super::{Checks, Scenario, ScenarioError};
 use cluster::RawCluster;
 use fault::RawFault;
@@ -42,7 +43,7 @@ struct RawScenario {
     expect: Option<Spanned<String>>,
     /// Hosts to run the nodes on over SSH (as in a hosts file).
     #[serde(default, rename = "host")]
-    hosts: Vec<crate::hosts::HostSpec>,
+    hosts: Vec<hosts_file::HostSpec>,
 }
 
 #[derive(Deserialize)]
@@ -206,14 +207,14 @@ fn checks(ctx: &Ctx, c: &RawChecks) -> Result<Checks, ScenarioError> {
 /// `[[host]]` tables, checked, with every `from` host among them.
 fn hosts(
     ctx: &Ctx,
-    hosts: Vec<crate::hosts::HostSpec>,
+    hosts: Vec<hosts_file::HostSpec>,
     load_from: &[String],
     from: &Option<Spanned<Vec<String>>>,
-) -> Result<Option<crate::hosts::HostsFile>, ScenarioError> {
+) -> Result<Option<hosts_file::HostsFile>, ScenarioError> {
     if hosts.is_empty() {
         return Ok(None);
     }
-    let file = crate::hosts::HostsFile { host: hosts };
+    let file = hosts_file::HostsFile { host: hosts };
     file.check().map_err(|e| ctx.field("host", e))?;
     if let (Some(unknown), Some(from)) = (file.unknown(load_from), from) {
         return Err(ctx.at(
