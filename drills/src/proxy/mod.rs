@@ -23,7 +23,8 @@
 //! listening, keeps the port the proxy's own in between.
 //!
 //! # Layout
-//! - this file: [`LinkProxy`] (the accept loop and the handle), [`LinkMode`], [`ProxyError`]
+//! - this file: [`LinkProxy`] (the accept loop and the handle), [`LinkMode`], [`ProxyError`],
+//!   `Direction` (which way bytes travel: a pump's and the counters')
 //! - `conn`: one proxied connection: dial, run both pumps, close or reset
 //! - `pump`: one direction of a connection with the mode applied
 //! - `held`: the buffer of bytes read but not yet written, with their release times
@@ -107,6 +108,15 @@ impl LinkMode {
             LinkMode::Blackhole | LinkMode::Bandwidth { bytes_per_sec: 0 }
         )
     }
+}
+
+/// Which way the bytes of a link's connection travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    /// From the node that opened the connection to the upstream (requests).
+    Up,
+    /// From the upstream back to the node that opened the connection (responses).
+    Down,
 }
 
 /// Starting a [`LinkProxy`] failed.
