@@ -14,7 +14,7 @@ use loadgen::{LoadModel, LoadReport, LoadRun, Snapshot};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use super::judge::Failure;
+use super::failure::Failure;
 use super::{CapacityOptions, CapacityProgress};
 use crate::admin::AdminClient;
 use crate::drill::nodes::Nodes;
@@ -388,14 +388,7 @@ pub async fn step_with_faults(
         hosts: opts.hosts.clone(),
     };
     let drill = Drill::prepare(scenario, run).await?;
-    let forward = opts
-        .progress
-        .clone()
-        .map(|p| tokio::spawn(forward_snapshots(drill.watch().snapshots, p)));
-    let outcome = drill.run(stop).await?;
-    if let Some(f) = forward {
-        f.abort();
-    }
+    let outcome = forwarding(opts, drill.watch().snapshots, drill.run(stop)).await?;
     let s = &outcome.summary;
     let l = &s.measured.latency_ms.overall;
     let latency = LatencySummary {
