@@ -11,7 +11,7 @@ use loadgen::{LoadModel, Plan, pool_for_rate};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::LoadArgs;
-use crate::cmd::run::{final_text, show_live};
+use crate::cmd::run::show_live;
 use crate::drill::{Drill, RunOptions};
 use crate::exit::Exit;
 use crate::scenario::{Checks, ClusterSpec, LoadSpec, Scenario};
@@ -147,7 +147,7 @@ pub async fn run(args: LoadArgs, stop: CancellationToken) -> Result<Exit, LoadCm
     let outcome = show_live(drill, tui, stop)
         .await
         .map_err(|e| LoadCmdError::Run(e.to_string()))?;
-    print!("{}", final_text(&outcome.summary, &outcome.dir));
+    print!("{}", crate::report::terminal::run_text(&outcome.dir));
     Ok(outcome.exit)
 }
 
