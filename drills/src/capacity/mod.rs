@@ -275,10 +275,10 @@ impl<'a> Searching<'a> {
             });
         }
         let offset = self.started.elapsed().as_secs_f64();
-        let (dir, stop) = (&self.dir, self.stop.clone());
+        let (out, stop) = (step::folder(&self.dir, n, rate), self.stop.clone());
         let (mut step, step_rows) = match &self.cluster {
-            Some(c) => step::step_on(c, opts, rate, dir, n, stop).await,
-            None => step::step_with_faults(opts, rate, dir, n, stop).await,
+            Some(c) => step::step_on(c, opts, rate, &out, stop).await,
+            None => step::step_with_faults(opts, rate, &out, stop).await,
         }?;
         step.rerun = self.search.is_rerun(rate);
         step.started_s = offset;
