@@ -6,7 +6,8 @@
 //! # Layout
 //! - this file: [`CapacityOptions`], [`run`]: the search's loop
 //! - [`step`]: one step (the load, its figures, the drain after it)
-//! - [`judge`]: whether a step passed, and every reason it did not
+//! - [`judge`]: whether a step passed
+//! - [`failure`]: every reason a step did not, in words
 //! - [`search`]: the doubling and bisection with re-runs, pure
 //! - [`verify`]: the closed-loop saturation run and what it says about the answer
 //! - [`slo`]: the SLO expression
@@ -15,6 +16,7 @@
 //! - [`progress`]: what the search has done so far, for a live view
 //! - [`timeline`]: writes `timeline.csv` and `timeline.svg` of the whole search, steps as bands
 
+pub mod failure;
 pub mod judge;
 pub mod output;
 pub mod plot;
@@ -26,8 +28,9 @@ pub mod timeline;
 pub mod verify;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use loadgen::output::TimelineRow;
 use tokio_util::sync::CancellationToken;
 
 pub use self::output::{CapacityReport, Uncertainty};
@@ -35,9 +38,11 @@ pub use self::progress::CapacityProgress;
 use self::search::Search;
 use self::slo::Slo;
 pub use self::step::StepResult;
+use self::verify::Verification;
 use crate::drill::{DrillError, results_dir};
 use crate::drill::{NodeStart, nodes_spec};
 use crate::exit::Exit;
+use crate::nodes::Nodes;
 use crate::scenario::Scenario;
 
 /// How to search.
@@ -79,7 +84,7 @@ pub struct CapacityOptions {
 
 /// Stops the search's cluster (nodes on hosts are not stopped by dropping it) and hands back
 /// the error that ended the search.
-async fn shut_down(cluster: Option<crate::nodes::Nodes>, e: DrillError) -> DrillError {
+async fn shut_down(cluster: Option<Nodes>, e: DrillError) -> DrillError {
     if let Some(c) = cluster {
         c.shutdown(Duration::from_secs(5)).await;
     }
@@ -91,23 +96,57 @@ pub async fn run(
     opts: CapacityOptions,
     stop: CancellationToken,
 ) -> Result<(CapacityReport, PathBuf, Exit), DrillError> {
-    let started = std::time::Instant::now();
-    let name = opts.scenario.name.clone();
+    let started = Instant::now();
     let dir = results_dir(
         opts.out.as_deref(),
-        &format!("capacity-{name}"),
+        &format!("capacity-{}", opts.scenario.name),
         std::time::SystemTime::now(),
     );
-    let io = |path: &Path, source| DrillError::Io {
+    std::fs::create_dir_all(dir.join("nodes")).map_err(|e| io_error(&dir, e))?;
+    let mut opts = opts;
+    ready_load_hosts(&mut opts).await?;
+    let opts = opts;
+    let cluster = shared_cluster(&opts, &dir).await?;
+    let mut s = Searching::new(&opts, dir, started, cluster, stop);
+    s.settle_first().await;
+    if let Err(e) = s.run_steps().await {
+        return Err(shut_down(s.cluster, e).await);
+    }
+    s.deny_headroom();
+    let answer = s.answer();
+    let verify = match s.verify(answer.as_ref()).await {
+        Ok(v) => v,
+        Err(e) => return Err(shut_down(s.cluster, e).await),
+    };
+    if let Some(c) = s.cluster.take() {
+        c.shutdown(Duration::from_secs(5)).await;
+    }
+    if let Some(p) = &opts.progress {
+        p.send_modify(|p| p.done = true);
+    }
+    let (report, dir, rows) = s.report(answer, verify);
+    output::write_outputs(&dir, &report, &opts.slo).map_err(|(p, e)| io_error(&p, e))?;
+    if let Err((p, e)) = timeline::write(&dir, &rows) {
+        // A picture of the search, not its answer: capacity.json stands without it.
+        tracing::warn!(path = %p.display(), error = %e, "the search's timeline could not be written");
+    }
+    let exit = exit_code(&report);
+    Ok((report, dir, exit))
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> DrillError {
+    DrillError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    std::fs::create_dir_all(dir.join("nodes")).map_err(|e| io(&dir, e))?;
-    let mut opts = opts;
+    }
+}
+
+/// Readies the load hosts of `[load] from`, once, before any node starts: every step's load
+/// runs there.
+async fn ready_load_hosts(opts: &mut CapacityOptions) -> Result<(), DrillError> {
     if let Some(plan) = &opts.hosts
         && !opts.scenario.load_from.is_empty()
     {
-        // Readied once, before any node starts; every step's load runs there.
         let (_, specs) = plan
             .file
             .split(&opts.scenario.load_from)
@@ -115,95 +154,173 @@ pub async fn run(
         let hosts = crate::hosts::LoadHosts::prepare(&specs, &opts.exe).await?;
         opts.load_hosts = Some(std::sync::Arc::new(hosts));
     }
-    let opts = opts;
-    let mut cluster = None;
-    if !opts.with_faults {
-        // Steps without faults need no link proxies between reference nodes.
-        let start = NodeStart {
-            exe: opts.exe.clone(),
-            etcd_bin: opts.etcd_bin.clone(),
-            direct_links: true,
-            hosts: opts.hosts.clone(),
-        };
-        // The steps carry no faults, so no disk faults either: no disks to mount.
-        let mut healthy = opts.scenario.clone();
-        healthy.faults.clear();
-        cluster = Some(nodes_spec(&healthy, &start, &dir)?.start().await?);
+    Ok(())
+}
+
+/// The cluster every step shares, when the steps carry no faults (with faults, each step is a
+/// drill on a fresh cluster of its own).
+async fn shared_cluster(opts: &CapacityOptions, dir: &Path) -> Result<Option<Nodes>, DrillError> {
+    if opts.with_faults {
+        return Ok(None);
     }
-    let mut search = Search::new(opts.start_rate, opts.resolution, 1_000_000.0);
-    let mut steps: Vec<StepResult> = Vec::new();
-    let mut stopped: Option<String> = None;
-    let mut rows = Vec::new();
-    let settle_timeout_s = opts.settle_timeout.as_secs_f64();
-    if let Some(c) = &cluster {
-        // The first step starts clean too: the cluster's own first entries applied.
-        if !step::settle(c, opts.settle_timeout).await.drained {
-            stopped = Some(format!(
-                "the new cluster had no leader with its log applied within {settle_timeout_s:.0} s"
+    // Steps without faults need no link proxies between reference nodes.
+    let start = NodeStart {
+        exe: opts.exe.clone(),
+        etcd_bin: opts.etcd_bin.clone(),
+        direct_links: true,
+        hosts: opts.hosts.clone(),
+    };
+    // The steps carry no faults, so no disk faults either: no disks to mount.
+    let mut healthy = opts.scenario.clone();
+    healthy.faults.clear();
+    Ok(Some(nodes_spec(&healthy, &start, dir)?.start().await?))
+}
+
+/// 4 when the search was stopped before its end, 0 with an answer, 1 without.
+fn exit_code(report: &CapacityReport) -> Exit {
+    if report.aborted || report.stopped.is_some() {
+        Exit::CannotRun
+    } else if report.answer.is_some() {
+        Exit::Pass
+    } else {
+        Exit::ThresholdBroken
+    }
+}
+
+/// The search under way: its cluster, the steps so far and the rows of its timeline.
+struct Searching<'a> {
+    opts: &'a CapacityOptions,
+    dir: PathBuf,
+    started: Instant,
+    stop: CancellationToken,
+    /// The cluster the steps share; `None` with `--with-faults`.
+    cluster: Option<Nodes>,
+    search: Search,
+    steps: Vec<StepResult>,
+    /// Why the search stopped before its end, when it did.
+    stopped: Option<String>,
+    rows: Vec<TimelineRow>,
+}
+
+impl<'a> Searching<'a> {
+    fn new(
+        opts: &'a CapacityOptions,
+        dir: PathBuf,
+        started: Instant,
+        cluster: Option<Nodes>,
+        stop: CancellationToken,
+    ) -> Self {
+        Searching {
+            opts,
+            dir,
+            started,
+            stop,
+            cluster,
+            search: Search::new(opts.start_rate, opts.resolution, 1_000_000.0),
+            steps: Vec::new(),
+            stopped: None,
+            rows: Vec::new(),
+        }
+    }
+
+    fn settle_timeout_s(&self) -> f64 {
+        self.opts.settle_timeout.as_secs_f64()
+    }
+
+    /// The first step starts clean too: the cluster's own first entries applied.
+    async fn settle_first(&mut self) {
+        let Some(c) = &self.cluster else {
+            return;
+        };
+        if !step::settle(c, self.opts.settle_timeout).await.drained {
+            self.stopped = Some(format!(
+                "the new cluster had no leader with its log applied within {:.0} s",
+                self.settle_timeout_s()
             ));
         }
     }
-    while let Some(rate) = search.next().filter(|_| stopped.is_none()) {
-        if stop.is_cancelled() {
-            break;
+
+    /// Steps until the search has its answer, is stopped, or could only go on polluted.
+    async fn run_steps(&mut self) -> Result<(), DrillError> {
+        while let Some(rate) = self.search.next().filter(|_| self.stopped.is_none()) {
+            if self.stop.is_cancelled() {
+                break;
+            }
+            let step = self.step(rate).await?;
+            if self.record(rate, step) {
+                break;
+            }
         }
-        let n = steps.len() + 1;
+        Ok(())
+    }
+
+    /// Runs the next step at `rate`, lets the log drain after it, and judges it.
+    async fn step(&mut self, rate: f64) -> Result<StepResult, DrillError> {
+        let (opts, n) = (self.opts, self.steps.len() + 1);
         if let Some(p) = &opts.progress {
             p.send_modify(|p| {
                 p.current_rate = Some(rate);
                 p.current = Default::default();
             });
         }
-        let offset = started.elapsed().as_secs_f64();
-        let stepped = match &cluster {
-            Some(c) => step::step_on(c, &opts, rate, &dir, n, stop.clone()).await,
-            None => step::step_with_faults(&opts, rate, &dir, n, stop.clone()).await,
-        };
-        let (mut step, step_rows) = match stepped {
-            Ok(s) => s,
-            Err(e) => return Err(shut_down(cluster, e).await),
-        };
-        step.rerun = search.is_rerun(rate);
+        let offset = self.started.elapsed().as_secs_f64();
+        let (out, stop) = (step::folder(&self.dir, n, rate), self.stop.clone());
+        let (mut step, step_rows) = match &self.cluster {
+            Some(c) => step::step_on(c, opts, rate, &out, stop).await,
+            None => step::step_with_faults(opts, rate, &out, stop).await,
+        }?;
+        step.rerun = self.search.is_rerun(rate);
         step.started_s = offset;
         step.ended_s = offset + step_rows.last().map_or(0.0, |r| r.t_s);
-        rows.extend(timeline::shift(step_rows, offset));
-        if let Some(c) = &cluster {
+        self.rows.extend(timeline::shift(step_rows, offset));
+        if let Some(c) = &self.cluster {
             // The next step starts only on a drained log.
             let settled = step::settle(c, opts.settle_timeout).await;
             step.drained = Some(settled.drained);
             step.settle_s = Some(settled.waited_s);
             step.backlog_left = settled.backlog.filter(|_| !settled.drained);
         }
-        judge::judge(&opts.slo, &mut step, settle_timeout_s);
+        judge::judge(&opts.slo, &mut step, self.settle_timeout_s());
         if let Some(p) = &opts.progress {
             let done = step.clone();
             p.send_modify(move |p| p.steps.push(done));
         } else {
             eprintln!("{}", step_line(n, &step));
         }
-        let canceled = stop.is_cancelled();
+        Ok(step)
+    }
+
+    /// Keeps a judged step and tells the search how it ended; returns whether the search was
+    /// cancelled meanwhile (a cancelled step tells the search nothing).
+    fn record(&mut self, rate: f64, step: StepResult) -> bool {
+        let canceled = self.stop.is_cancelled();
         let polluted = step.drained == Some(false);
         if !canceled {
-            search.record(rate, judge::outcome(&step));
+            self.search.record(rate, judge::outcome(&step));
         }
-        steps.push(step);
+        self.steps.push(step);
         if polluted {
             // The next step would start on this one's backlog: its figures would not be its own.
-            stopped = Some(format!(
-                "the log did not drain after the step at {rate:.0} ops/s within {settle_timeout_s:.0} s; \
-                 the search stopped rather than go on polluted"
+            self.stopped = Some(format!(
+                "the log did not drain after the step at {rate:.0} ops/s within {:.0} s; \
+                 the search stopped rather than go on polluted",
+                self.settle_timeout_s()
             ));
         }
-        if canceled {
-            break;
-        }
+        canceled
     }
-    if let Some(service) = search.service_rate() {
-        // Passes that ran before the service rate was known and have no headroom under it.
-        for (i, s) in steps.iter_mut().enumerate() {
+
+    /// Fails the passes that ran before the service rate was known and have no headroom
+    /// under it.
+    fn deny_headroom(&mut self) {
+        let Some(service) = self.search.service_rate() else {
+            return;
+        };
+        let quiet = self.opts.progress.is_some();
+        for (i, s) in self.steps.iter_mut().enumerate() {
             let was = s.verdict == "pass";
             judge::deny_headroom(s, service);
-            if was && s.verdict != "pass" && opts.progress.is_none() {
+            if was && s.verdict != "pass" && !quiet {
                 eprintln!(
                     "step {}: {:.0} ops/s no longer counts: {}",
                     i + 1,
@@ -213,96 +330,86 @@ pub async fn run(
             }
         }
     }
-    let answer = search.answer().and_then(|a| {
-        steps
-            .iter()
-            .rev()
-            .find(|s| s.target_rate == a && s.verdict == "pass")
-            .cloned()
-    });
-    let verify = match opts.verify_users {
-        None => None,
-        Some(users) => Some(match &cluster {
-            Some(c) if stopped.is_none() && !stop.is_cancelled() => {
-                let a = answer.as_ref().map(|a| (a.target_rate, a.p99_ms));
-                let offset = started.elapsed().as_secs_f64();
-                let verified = verify::verify(
-                    c,
-                    &opts,
-                    users,
-                    a,
-                    opts.slo.p99_bound_ms(),
-                    &dir,
-                    stop.clone(),
-                )
-                .await;
-                let (mut v, v_rows) = match verified {
-                    Ok(v) => v,
-                    Err(e) => return Err(shut_down(cluster, e).await),
-                };
-                v.started_s = offset;
-                v.ended_s = offset + v_rows.last().map_or(0.0, |r| r.t_s);
-                rows.extend(timeline::shift(v_rows, offset));
-                if opts.progress.is_none() {
-                    eprintln!(
-                        "verify: closed loop, {users} users → {:.0} ops/s (median second; mean {:.0}), p50 {:.1} ms, p99 {:.1} ms",
-                        v.saturation_rate, v.mean_rate, v.p50_ms, v.p99_ms
-                    );
-                }
-                v
-            }
-            _ => verify::Verification {
+
+    /// The step that is the search's answer, if it found one.
+    fn answer(&self) -> Option<StepResult> {
+        self.search.answer().and_then(|a| {
+            self.steps
+                .iter()
+                .rev()
+                .find(|s| s.target_rate == a && s.verdict == "pass")
+                .cloned()
+        })
+    }
+
+    /// With `--verify`, the closed-loop run on the shared cluster, or why it did not run.
+    async fn verify(
+        &mut self,
+        answer: Option<&StepResult>,
+    ) -> Result<Option<Verification>, DrillError> {
+        let (opts, Some(users)) = (self.opts, self.opts.verify_users) else {
+            return Ok(None);
+        };
+        let clean = self.stopped.is_none() && !self.stop.is_cancelled();
+        let Some(c) = self.cluster.as_ref().filter(|_| clean) else {
+            return Ok(Some(Verification {
                 users,
                 verdict: "unknown".into(),
                 note: "not run: the search did not finish on a clean cluster".into(),
                 ..Default::default()
+            }));
+        };
+        let a = answer.map(|a| (a.target_rate, a.p99_ms));
+        let offset = self.started.elapsed().as_secs_f64();
+        let bound = opts.slo.p99_bound_ms();
+        let (mut v, v_rows) =
+            verify::verify(c, opts, users, a, bound, &self.dir, self.stop.clone()).await?;
+        v.started_s = offset;
+        v.ended_s = offset + v_rows.last().map_or(0.0, |r| r.t_s);
+        self.rows.extend(timeline::shift(v_rows, offset));
+        if opts.progress.is_none() {
+            eprintln!(
+                "verify: closed loop, {users} users → {:.0} ops/s (median second; mean {:.0}), p50 {:.1} ms, p99 {:.1} ms",
+                v.saturation_rate, v.mean_rate, v.p50_ms, v.p99_ms
+            );
+        }
+        Ok(Some(v))
+    }
+
+    /// The search's report, its folder and the rows of its timeline.
+    fn report(
+        self,
+        answer: Option<StepResult>,
+        verify: Option<Verification>,
+    ) -> (CapacityReport, PathBuf, Vec<TimelineRow>) {
+        let (opts, search) = (self.opts, &self.search);
+        let report = CapacityReport {
+            scenario: opts.scenario.name.clone(),
+            target: opts.scenario.cluster.target.as_str().into(),
+            nodes: opts.scenario.cluster.nodes,
+            workload: opts.scenario.load.workload.as_str().into(),
+            slo: opts.slo.to_string(),
+            resolution: opts.resolution,
+            with_faults: opts.with_faults,
+            step_duration_s: opts.step_duration.as_secs_f64(),
+            step_warmup_s: opts.step_warmup.as_secs_f64(),
+            answer_rate: answer.as_ref().map(|a| a.target_rate),
+            answer,
+            uncertainty: Uncertainty {
+                last_good: search.answer(),
+                first_bad: search.first_bad(),
+                reruns: search.reruns(),
+                service_rate: search.service_rate(),
+                limit: search.limit(),
             },
-        }),
-    };
-    if let Some(c) = cluster {
-        c.shutdown(Duration::from_secs(5)).await;
+            verify,
+            steps: self.steps,
+            search_s: self.started.elapsed().as_secs_f64(),
+            aborted: self.stop.is_cancelled(),
+            stopped: self.stopped,
+        };
+        (report, self.dir, self.rows)
     }
-    if let Some(p) = &opts.progress {
-        p.send_modify(|p| p.done = true);
-    }
-    let report = CapacityReport {
-        scenario: name,
-        target: opts.scenario.cluster.target.as_str().into(),
-        nodes: opts.scenario.cluster.nodes,
-        workload: opts.scenario.load.workload.as_str().into(),
-        slo: opts.slo.to_string(),
-        resolution: opts.resolution,
-        with_faults: opts.with_faults,
-        step_duration_s: opts.step_duration.as_secs_f64(),
-        step_warmup_s: opts.step_warmup.as_secs_f64(),
-        answer_rate: answer.as_ref().map(|a| a.target_rate),
-        answer,
-        uncertainty: Uncertainty {
-            last_good: search.answer(),
-            first_bad: search.first_bad(),
-            reruns: search.reruns(),
-            service_rate: search.service_rate(),
-            limit: search.limit(),
-        },
-        verify,
-        steps,
-        search_s: started.elapsed().as_secs_f64(),
-        aborted: stop.is_cancelled(),
-        stopped,
-    };
-    output::write_outputs(&dir, &report, &opts.slo).map_err(|(p, e)| io(&p, e))?;
-    if let Err((p, e)) = timeline::write(&dir, &rows) {
-        // A picture of the search, not its answer: capacity.json stands without it.
-        tracing::warn!(path = %p.display(), error = %e, "the search's timeline could not be written");
-    }
-    let exit = if report.aborted || report.stopped.is_some() {
-        Exit::CannotRun
-    } else if report.answer.is_some() {
-        Exit::Pass
-    } else {
-        Exit::ThresholdBroken
-    };
-    Ok((report, dir, exit))
 }
 
 /// The line a finished step prints when no live view is up.

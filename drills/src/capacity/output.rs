@@ -143,36 +143,8 @@ pub fn write_outputs(dir: &Path, r: &CapacityReport, slo: &Slo) -> Result<(), Wr
 pub fn markdown(r: &CapacityReport) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "# Capacity: {}\n\n**{}**\n", r.scenario, r.answer_line());
-    let u = &r.uncertainty;
-    if let Some(good) = u.last_good {
-        let mut bounds = Vec::new();
-        if let Some(bad) = u.first_bad {
-            bounds.push(format!(
-                "{} ops/s, the first failure the search trusted",
-                thousands(bad)
-            ));
-        }
-        if let (Some(service), Some(limit)) = (u.service_rate, u.limit) {
-            bounds.push(format!(
-                "{} ops/s, the headroom limit under the service rate of {} ops/s that the steps \
-                 which fell behind measured",
-                thousands(limit),
-                thousands(service)
-            ));
-        }
-        let _ = writeln!(
-            o,
-            "The answer is the last step that passed, {} ops/s; the knee lies below {}. {} \
-             step{} re-ran a failure before the search trusted it.\n",
-            thousands(good),
-            if bounds.is_empty() {
-                "no rate the search tried".into()
-            } else {
-                bounds.join(" and ")
-            },
-            u.reruns,
-            if u.reruns == 1 { "" } else { "s" }
-        );
+    if let Some(text) = bounds(&r.uncertainty) {
+        let _ = writeln!(o, "{text}\n");
     }
     if let Some(v) = &r.verify {
         let _ = writeln!(
@@ -204,11 +176,59 @@ pub fn markdown(r: &CapacityReport) -> String {
             ""
         }
     );
+    steps_table(&mut o, &r.steps);
+    let _ = writeln!(
+        o,
+        "\n*backlog %/s*: how fast the operations offered and not yet completed grew over the \
+         window, in percent of the rate per second; a step that keeps up stays near 0."
+    );
+    if let Some(why) = &r.stopped {
+        let _ = writeln!(o, "\n**The search stopped early:** {why}.");
+    }
+    let _ = writeln!(o, "\n![latency–throughput curve](capacity.svg)");
+    let _ = writeln!(o, "\n![the search over time, steps as bands](timeline.svg)");
+    o
+}
+
+/// Where the knee lies and how many failures were re-run, when a step passed.
+fn bounds(u: &Uncertainty) -> Option<String> {
+    let good = u.last_good?;
+    let mut bounds = Vec::new();
+    if let Some(bad) = u.first_bad {
+        bounds.push(format!(
+            "{} ops/s, the first failure the search trusted",
+            thousands(bad)
+        ));
+    }
+    if let (Some(service), Some(limit)) = (u.service_rate, u.limit) {
+        bounds.push(format!(
+            "{} ops/s, the headroom limit under the service rate of {} ops/s that the steps \
+             which fell behind measured",
+            thousands(limit),
+            thousands(service)
+        ));
+    }
+    Some(format!(
+        "The answer is the last step that passed, {} ops/s; the knee lies below {}. {} \
+         step{} re-ran a failure before the search trusted it.",
+        thousands(good),
+        if bounds.is_empty() {
+            "no rate the search tried".into()
+        } else {
+            bounds.join(" and ")
+        },
+        u.reruns,
+        if u.reruns == 1 { "" } else { "s" }
+    ))
+}
+
+/// The table of steps, one row each.
+fn steps_table(o: &mut String, steps: &[StepResult]) {
     let _ = writeln!(
         o,
         "| step | target ops/s | achieved | backlog %/s | p50 ms | p99 ms | p99.9 ms | success % | late % | drained | verdict |\n|---|---|---|---|---|---|---|---|---|---|---|"
     );
-    for (i, s) in r.steps.iter().enumerate() {
+    for (i, s) in steps.iter().enumerate() {
         let _ = writeln!(
             o,
             "| {}{} | {:.0} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {}{} |",
@@ -236,23 +256,12 @@ pub fn markdown(r: &CapacityReport) -> String {
                 .unwrap_or_default()
         );
     }
-    let _ = writeln!(
-        o,
-        "\n*backlog %/s*: how fast the operations offered and not yet completed grew over the \
-         window, in percent of the rate per second; a step that keeps up stays near 0."
-    );
-    if let Some(why) = &r.stopped {
-        let _ = writeln!(o, "\n**The search stopped early:** {why}.");
-    }
-    let _ = writeln!(o, "\n![latency–throughput curve](capacity.svg)");
-    let _ = writeln!(o, "\n![the search over time, steps as bands](timeline.svg)");
-    o
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capacity::judge::Failure;
+    use crate::capacity::failure::Failure;
 
     /// A report with every kind of reason, a re-run, an answer and a cross-check.
     fn report() -> CapacityReport {

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -22,13 +23,15 @@ pub struct Marks {
     pub saturation: Option<f64>,
 }
 
+/// The curve's chart: target rate against latency on a log scale.
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, LogCoord<f64>>>;
+
 /// Draws the curve into `path`. Steps are placed at their target rate: an overloaded step
 /// completes only the service rate, and at its achieved rate it would sit on top of the knee.
 pub fn draw(path: &Path, title: &str, steps: &[StepResult], marks: &Marks) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| format!("cannot draw {}: {e}", path.display());
     let mut pts: Vec<&StepResult> = steps.iter().collect();
     pts.sort_by(|a, b| a.target_rate.total_cmp(&b.target_rate));
-    let slo_ms = marks.slo_ms;
     let x_max = pts
         .iter()
         .map(|s| s.target_rate)
@@ -38,7 +41,7 @@ pub fn draw(path: &Path, title: &str, steps: &[StepResult], marks: &Marks) -> Re
     let y_max = pts
         .iter()
         .map(|s| s.p99_ms)
-        .chain(slo_ms)
+        .chain(marks.slo_ms)
         .fold(1.0, f64::max)
         .max(1.0)
         * 1.3;
@@ -57,6 +60,23 @@ pub fn draw(path: &Path, title: &str, steps: &[StepResult], marks: &Marks) -> Re
         .y_desc("latency (ms, log)")
         .draw()
         .map_err(|e| err(&e))?;
+    curves(&mut chart, &pts).map_err(|e| err(&e))?;
+    lines(&mut chart, marks, x_max, y_max).map_err(|e| err(&e))?;
+    reasons(&mut chart, steps, y_max).map_err(|e| err(&e))?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))
+}
+
+type DrawResult = Result<(), DrawingAreaErrorKind<std::io::Error>>;
+
+/// p50 and p99 against the target rate, as lines through dots.
+fn curves(chart: &mut Chart<'_, '_>, pts: &[&StepResult]) -> DrawResult {
     let series = [
         (
             "p50",
@@ -75,23 +95,24 @@ pub fn draw(path: &Path, title: &str, steps: &[StepResult], marks: &Marks) -> Re
     ];
     for (name, color, data) in series {
         chart
-            .draw_series(LineSeries::new(data.clone(), color.stroke_width(2)))
-            .map_err(|e| err(&e))?
+            .draw_series(LineSeries::new(data.clone(), color.stroke_width(2)))?
             .label(name)
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
             });
-        chart
-            .draw_series(data.iter().map(|p| Circle::new(*p, 4, color.filled())))
-            .map_err(|e| err(&e))?;
+        chart.draw_series(data.iter().map(|p| Circle::new(*p, 4, color.filled())))?;
     }
-    if let Some(slo) = slo_ms {
+    Ok(())
+}
+
+/// The SLO's bound across, and the knee, its upper bound and the saturation upright.
+fn lines(chart: &mut Chart<'_, '_>, marks: &Marks, x_max: f64, y_max: f64) -> DrawResult {
+    if let Some(slo) = marks.slo_ms {
         chart
             .draw_series(LineSeries::new(
                 vec![(0.0, slo), (x_max, slo)],
                 BLACK.mix(0.6).stroke_width(1),
-            ))
-            .map_err(|e| err(&e))?
+            ))?
             .label(format!("SLO {slo} ms"))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.6)));
     }
@@ -109,13 +130,16 @@ pub fn draw(path: &Path, title: &str, steps: &[StepResult], marks: &Marks) -> Re
         let Some(k) = at else { continue };
         let style = color.stroke_width(width);
         chart
-            .draw_series(LineSeries::new(vec![(k, 0.1), (k, y_max)], style))
-            .map_err(|e| err(&e))?
+            .draw_series(LineSeries::new(vec![(k, 0.1), (k, y_max)], style))?
             .label(format!("{name} {k:.0} ops/s"))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
     }
-    // Why each failed step failed, beside its p99 point; a re-run's note sits above the first
-    // one's (the latency axis is logarithmic, so "above" is a factor).
+    Ok(())
+}
+
+/// Why each failed step failed, beside its p99 point; a re-run's note sits above the first
+/// one's (the latency axis is logarithmic, so "above" is a factor).
+fn reasons(chart: &mut Chart<'_, '_>, steps: &[StepResult], y_max: f64) -> DrawResult {
     let mut seen: Vec<f64> = Vec::new();
     for s in steps.iter().filter(|s| s.verdict != "pass") {
         let above = seen.iter().filter(|r| **r == s.target_rate).count();
@@ -132,23 +156,14 @@ pub fn draw(path: &Path, title: &str, steps: &[StepResult], marks: &Marks) -> Re
                 why.join(", ")
             }
         );
-        chart
-            .draw_series(std::iter::once(Text::new(
-                text,
-                (s.target_rate, y),
-                ("sans-serif", 12)
-                    .into_font()
-                    .color(&RED)
-                    .pos(Pos::new(HPos::Right, VPos::Bottom)),
-            )))
-            .map_err(|e| err(&e))?;
+        chart.draw_series(std::iter::once(Text::new(
+            text,
+            (s.target_rate, y),
+            ("sans-serif", 12)
+                .into_font()
+                .color(&RED)
+                .pos(Pos::new(HPos::Right, VPos::Bottom)),
+        )))?;
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()
-        .map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))
+    Ok(())
 }

@@ -25,26 +25,7 @@
 //!
 //! Pure logic over step outcomes, so it is tested against synthetic response curves.
 
-use super::judge::headroom_limit;
-
-/// How a step ended, as far as the search is concerned.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Outcome {
-    /// The step met the SLO and kept up.
-    Pass,
-    /// The step failed; near the knee this may be noise.
-    Fail {
-        /// When its backlog grew: the rate it completed (the service rate, if the failure
-        /// holds).
-        throughput: Option<f64>,
-    },
-    /// The step failed so clearly that noise cannot explain it: the store completed only
-    /// `throughput` ops/s.
-    Overloaded {
-        /// Successful operations per second in the step's window.
-        throughput: f64,
-    },
-}
+use super::judge::{Outcome, headroom_limit};
 
 /// One step the search asked for.
 #[derive(Debug, Clone, Copy, PartialEq)]

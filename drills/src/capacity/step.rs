@@ -5,7 +5,7 @@
 //! and [`pool_for_step`] gives the open loop enough workers that only a latency already past
 //! the SLO can make a start late.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use loadgen::metrics::{Counts, ErrorCounts, LatencySummary};
@@ -14,7 +14,7 @@ use loadgen::{LoadModel, LoadReport, LoadRun, Snapshot};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use super::judge::Failure;
+use super::failure::Failure;
 use super::{CapacityOptions, CapacityProgress};
 use crate::drill::remote_load::RemoteLoad;
 use crate::drill::{Drill, DrillError, RunOptions};
@@ -281,13 +281,18 @@ async fn forwarding<T>(
     out
 }
 
-/// One open-loop step on the shared cluster, not yet judged, and its timeline rows.
+/// The folder of the `n`th step, at `rate`, in the search's folder `dir`: `step-03-400`.
+pub fn folder(dir: &Path, n: usize, rate: f64) -> PathBuf {
+    dir.join(format!("step-{n:02}-{rate:.0}"))
+}
+
+/// One open-loop step on the shared cluster, not yet judged, and its timeline rows; its
+/// files go to `out` (the load hosts' logs) and beside it (`out.hgrm`).
 pub async fn step_on(
     c: &Nodes,
     opts: &CapacityOptions,
     rate: f64,
-    dir: &Path,
-    n: usize,
+    out: &Path,
     stop: CancellationToken,
 ) -> Result<(StepResult, Vec<TimelineRow>), DrillError> {
     let budget_ms = opts
@@ -300,9 +305,8 @@ pub async fn step_on(
         rate,
         max_in_flight: pool,
     };
-    let out = dir.join(format!("step-{n:02}-{rate:.0}"));
-    let report = run_load(c, opts, model, &out, stop).await?;
-    let hgrm = dir.join(format!("step-{n:02}-{rate:.0}.hgrm"));
+    let report = run_load(c, opts, model, out, stop).await?;
+    let hgrm = out.with_extension("hgrm");
     std::fs::write(&hgrm, percentile_distribution(&report.totals.latency))
         .map_err(|source| DrillError::Io { path: hgrm, source })?;
     let end_s = (opts.step_warmup + opts.step_duration).as_secs_f64();
@@ -365,19 +369,18 @@ pub async fn settle(c: &Nodes, timeout: Duration) -> Settle {
     }
 }
 
-/// One step as a full drill (its faults included) on a fresh cluster.
+/// One step as a full drill (its faults included) on a fresh cluster, its run folder `out`.
 pub async fn step_with_faults(
     opts: &CapacityOptions,
     rate: f64,
-    dir: &Path,
-    n: usize,
+    out: &Path,
     stop: CancellationToken,
 ) -> Result<(StepResult, Vec<TimelineRow>), DrillError> {
     let mut scenario = opts.scenario.clone();
     scenario.load.model = LoadModel::open(rate);
     scenario.load.warmup = opts.step_warmup;
     let run = RunOptions {
-        out: Some(dir.join(format!("step-{n:02}-{rate:.0}"))),
+        out: Some(out.to_path_buf()),
         seed: opts.seed,
         duration: Some(
             scenario
@@ -392,14 +395,7 @@ pub async fn step_with_faults(
         hosts: opts.hosts.clone(),
     };
     let drill = Drill::prepare(scenario, run).await?;
-    let forward = opts
-        .progress
-        .clone()
-        .map(|p| tokio::spawn(forward_snapshots(drill.watch().snapshots, p)));
-    let outcome = drill.run(stop).await?;
-    if let Some(f) = forward {
-        f.abort();
-    }
+    let outcome = forwarding(opts, drill.watch().snapshots, drill.run(stop)).await?;
     let s = &outcome.summary;
     let l = &s.measured.latency_ms.overall;
     let latency = LatencySummary {

@@ -222,64 +222,28 @@ mod tests {
     #[test]
     fn the_same_node_elected_in_a_new_term_is_a_new_leader() {
         let leaders = [(0.0, Some(1)), (5.1, None), (7.3, Some(1))];
-        let r = measure(
-            5.0,
-            Some(1),
-            false,
-            Observations {
+        // Leader 1 hit at 5 s under a read-only load, with these terms and process starts.
+        let elected = |terms: &[(f64, u64)], started: &[(f64, u64)]| {
+            let obs = Observations {
                 leaders: &leaders,
-                terms: &[(0.0, 1), (7.3, 2)],
-                started: &[],
+                terms,
+                started,
                 acked: &[],
                 ok_invoked: &[],
                 load_end: 10.0,
-            },
-        );
+            };
+            measure(5.0, Some(1), false, obs)
+        };
+        let r = elected(&[(0.0, 1), (7.3, 2)], &[]);
         assert!((r.leader_elected_after_s.unwrap() - 2.3).abs() < 1e-9);
-        let same_term = measure(
-            5.0,
-            Some(1),
-            false,
-            Observations {
-                leaders: &leaders,
-                terms: &[(0.0, 1)],
-                started: &[],
-                acked: &[],
-                ok_invoked: &[],
-                load_end: 10.0,
-            },
-        );
+        let same_term = elected(&[(0.0, 1)], &[]);
         assert_eq!(same_term.unrecovered, vec!["leader_elected_after_s"]);
-        let restarted = measure(
-            5.0,
-            Some(1),
-            false,
-            Observations {
-                leaders: &leaders,
-                terms: &[(0.0, 1)],
-                started: &[(7.1, 2), (7.2, 1)],
-                acked: &[],
-                ok_invoked: &[],
-                load_end: 10.0,
-            },
-        );
+        let restarted = elected(&[(0.0, 1)], &[(7.1, 2), (7.2, 1)]);
         assert!(
             (restarted.leader_elected_after_s.unwrap() - 2.3).abs() < 1e-9,
             "openraft restores a restarted leader in its old term: {restarted:?}"
         );
-        let before_fault = measure(
-            5.0,
-            Some(1),
-            false,
-            Observations {
-                leaders: &leaders,
-                terms: &[(0.0, 1)],
-                started: &[(0.0, 1)],
-                acked: &[],
-                ok_invoked: &[],
-                load_end: 10.0,
-            },
-        );
+        let before_fault = elected(&[(0.0, 1)], &[(0.0, 1)]);
         assert_eq!(
             before_fault.unrecovered,
             vec!["leader_elected_after_s"],

@@ -67,26 +67,45 @@ struct Known {
     id: u64,
 }
 
-/// Checks every worker's session reads in `records` (one run's history).
-pub fn check_sessions(records: &[HistoryRecord]) -> SessionSummary {
-    // Every acknowledged write: by its unique value, and per key in commit order.
-    let mut by_value: HashMap<&str, Known> = HashMap::new();
-    let mut by_key: HashMap<&str, Vec<Known>> = HashMap::new();
-    for r in records {
-        if !((r.kind != OpKind::Read) && r.outcome == Outcome::Ok && r.applied == Some(true)) {
-            continue;
+/// Every acknowledged write: by its unique value, and per key in commit order.
+struct Writes<'a> {
+    by_value: HashMap<&'a str, Known>,
+    by_key: HashMap<&'a str, Vec<Known>>,
+}
+
+impl<'a> Writes<'a> {
+    fn new(records: &'a [HistoryRecord]) -> Self {
+        let mut by_value: HashMap<&str, Known> = HashMap::new();
+        let mut by_key: HashMap<&str, Vec<Known>> = HashMap::new();
+        for r in records {
+            if !((r.kind != OpKind::Read) && r.outcome == Outcome::Ok && r.applied == Some(true)) {
+                continue;
+            }
+            let (Some(value), Some(index)) = (r.value.as_deref(), r.index) else {
+                continue;
+            };
+            let known = Known { index, id: r.id };
+            by_value.insert(value, known);
+            by_key.entry(&r.key).or_default().push(known);
         }
-        let (Some(value), Some(index)) = (r.value.as_deref(), r.index) else {
-            continue;
-        };
-        let known = Known { index, id: r.id };
-        by_value.insert(value, known);
-        by_key.entry(&r.key).or_default().push(known);
-    }
-    for writes in by_key.values_mut() {
-        writes.sort_by_key(|w| w.index);
+        for writes in by_key.values_mut() {
+            writes.sort_by_key(|w| w.index);
+        }
+        Writes { by_value, by_key }
     }
 
+    /// The last acknowledged write to `key` at or below the session position `session`.
+    fn required(&self, key: &str, session: u64) -> Option<Known> {
+        self.by_key.get(key).and_then(|writes| {
+            let seen = writes.partition_point(|w| w.index <= session);
+            seen.checked_sub(1).map(|i| writes[i])
+        })
+    }
+}
+
+/// Checks every worker's session reads in `records` (one run's history).
+pub fn check_sessions(records: &[HistoryRecord]) -> SessionSummary {
+    let writes = Writes::new(records);
     let mut workers: BTreeMap<usize, Vec<&HistoryRecord>> = BTreeMap::new();
     for r in records {
         workers.entry(r.worker).or_default().push(r);
@@ -99,57 +118,8 @@ pub fn check_sessions(records: &[HistoryRecord]) -> SessionSummary {
         violations: 0,
         examples: Vec::new(),
     };
-    for (worker, mut ops) in workers {
-        // A worker runs one operation at a time, so start order is its program order.
-        ops.sort_by_key(|r| (r.invoke_us, r.id));
-        let mut session = 0u64;
-        for r in ops {
-            if r.outcome != Outcome::Ok {
-                continue;
-            }
-            if r.kind != OpKind::Read {
-                // An acknowledged write (or a swap that found another value) is committed at
-                // its position: the session has seen it.
-                if let Some(i) = r.index {
-                    session = session.max(i);
-                }
-                continue;
-            }
-            let returned = match r.returned.as_deref() {
-                None => None,
-                Some(v) => match by_value.get(v) {
-                    Some(k) => Some(*k),
-                    None => {
-                        summary.reads_unjudged += 1;
-                        continue;
-                    }
-                },
-            };
-            summary.reads_checked += 1;
-            let required = by_key.get(r.key.as_str()).and_then(|writes| {
-                let seen = writes.partition_point(|w| w.index <= session);
-                seen.checked_sub(1).map(|i| writes[i])
-            });
-            if let Some(req) = required
-                && returned.is_none_or(|got| got.index < req.index)
-            {
-                summary.violations += 1;
-                if summary.examples.len() < LISTED {
-                    summary.examples.push(SessionViolation {
-                        worker,
-                        read_id: r.id,
-                        key: r.key.clone(),
-                        session_index: session,
-                        required_index: req.index,
-                        required_write: req.id,
-                        returned_index: returned.map(|g| g.index),
-                    });
-                }
-            }
-            if let Some(got) = returned {
-                session = session.max(got.index);
-            }
-        }
+    for (worker, ops) in workers {
+        check_worker(&mut summary, &writes, worker, ops);
     }
     summary.status = if summary.violations > 0 {
         SummaryStatus::Anomaly
@@ -159,6 +129,61 @@ pub fn check_sessions(records: &[HistoryRecord]) -> SessionSummary {
         SummaryStatus::Ok
     };
     summary
+}
+
+/// Follows one worker's session through its operations and counts its reads into `summary`.
+fn check_worker(
+    summary: &mut SessionSummary,
+    writes: &Writes<'_>,
+    worker: usize,
+    mut ops: Vec<&HistoryRecord>,
+) {
+    // A worker runs one operation at a time, so start order is its program order.
+    ops.sort_by_key(|r| (r.invoke_us, r.id));
+    let mut session = 0u64;
+    for r in ops {
+        if r.outcome != Outcome::Ok {
+            continue;
+        }
+        if r.kind != OpKind::Read {
+            // An acknowledged write (or a swap that found another value) is committed at
+            // its position: the session has seen it.
+            if let Some(i) = r.index {
+                session = session.max(i);
+            }
+            continue;
+        }
+        let returned = match r.returned.as_deref() {
+            None => None,
+            Some(v) => match writes.by_value.get(v) {
+                Some(k) => Some(*k),
+                None => {
+                    summary.reads_unjudged += 1;
+                    continue;
+                }
+            },
+        };
+        summary.reads_checked += 1;
+        if let Some(req) = writes.required(r.key.as_str(), session)
+            && returned.is_none_or(|got| got.index < req.index)
+        {
+            summary.violations += 1;
+            if summary.examples.len() < LISTED {
+                summary.examples.push(SessionViolation {
+                    worker,
+                    read_id: r.id,
+                    key: r.key.clone(),
+                    session_index: session,
+                    required_index: req.index,
+                    required_write: req.id,
+                    returned_index: returned.map(|g| g.index),
+                });
+            }
+        }
+        if let Some(got) = returned {
+            session = session.max(got.index);
+        }
+    }
 }
 
 impl SessionSummary {

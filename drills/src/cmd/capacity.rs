@@ -41,39 +41,8 @@ pub async fn run(
         Some(text) => Slo::parse(text).map_err(|e| usage("--slo", e))?,
         None => Slo::from_warn_levels(&scenario.load.thresholds).map_err(|e| usage("--slo", e))?,
     };
-    let resolution = args
-        .resolution
-        .trim()
-        .strip_suffix('%')
-        .unwrap_or(args.resolution.trim())
-        .parse::<f64>()
-        .ok()
-        .filter(|r| *r > 0.0 && *r < 100.0)
-        .ok_or_else(|| {
-            usage(
-                "--resolution",
-                format!("expected a percentage like 5%, got {:?}", args.resolution),
-            )
-        })?
-        / 100.0;
-    if !(args.start_rate > 0.0 && args.start_rate.is_finite()) {
-        return Err(usage(
-            "--start-rate",
-            format!("must be a positive rate, got {}", args.start_rate),
-        ));
-    }
-    if args.verify && args.with_faults {
-        return Err(usage(
-            "--verify",
-            "needs the steps to share one cluster, which --with-faults does not".into(),
-        ));
-    }
-    if args.step_duration.is_zero() {
-        return Err(usage(
-            "--step-duration",
-            "must be longer than 0s: a step needs a window to measure".into(),
-        ));
-    }
+    let resolution = resolution(&args.resolution)?;
+    check_steps(&args)?;
     eprintln!(
         "raftdrill capacity: {} on {} nodes, workload {}, SLO {slo}, resolution {:.0} %",
         scenario.name,
@@ -83,16 +52,9 @@ pub async fn run(
     );
     let tui = !args.no_tui && std::io::stdout().is_terminal();
     let (progress, view) = if tui {
-        let (tx, rx) = tokio::sync::watch::channel(CapacityProgress::default());
         let title = format!("capacity {} · SLO {slo}", scenario.name);
-        (
-            Some(tx),
-            Some(tokio::spawn(crate::live::capacity::run(
-                title,
-                rx,
-                stop.clone(),
-            ))),
-        )
+        let (tx, view) = live_view(title, &stop);
+        (Some(tx), Some(view))
     } else {
         (None, None)
     };
@@ -132,4 +94,58 @@ pub async fn run(
         dir.display()
     );
     Ok(exit)
+}
+
+/// `--resolution`: a percentage (`5%` or `5`) as a fraction.
+fn resolution(text: &str) -> Result<f64, CmdError> {
+    let r = text
+        .trim()
+        .strip_suffix('%')
+        .unwrap_or(text.trim())
+        .parse::<f64>()
+        .ok()
+        .filter(|r| *r > 0.0 && *r < 100.0)
+        .ok_or_else(|| {
+            usage(
+                "--resolution",
+                format!("expected a percentage like 5%, got {text:?}"),
+            )
+        })?;
+    Ok(r / 100.0)
+}
+
+/// The flags that shape the steps, checked before any node starts.
+fn check_steps(args: &CapacityArgs) -> Result<(), CmdError> {
+    if !(args.start_rate > 0.0 && args.start_rate.is_finite()) {
+        return Err(usage(
+            "--start-rate",
+            format!("must be a positive rate, got {}", args.start_rate),
+        ));
+    }
+    if args.verify && args.with_faults {
+        return Err(usage(
+            "--verify",
+            "needs the steps to share one cluster, which --with-faults does not".into(),
+        ));
+    }
+    if args.step_duration.is_zero() {
+        return Err(usage(
+            "--step-duration",
+            "must be longer than 0s: a step needs a window to measure".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Starts the live view of the search; the search publishes its progress into the sender.
+fn live_view(
+    title: String,
+    stop: &CancellationToken,
+) -> (
+    tokio::sync::watch::Sender<CapacityProgress>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let (tx, rx) = tokio::sync::watch::channel(CapacityProgress::default());
+    let view = tokio::spawn(crate::live::capacity::run(title, rx, stop.clone()));
+    (tx, view)
 }

@@ -14,7 +14,6 @@ use loadgen::{LoadModel, LoadSpec, Plan, pool_for_rate};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::LoadArgs;
-use crate::cmd::run::final_text;
 use crate::drill::{Drill, RunOptions};
 use crate::exit::Exit;
 use crate::live::follow::follow;
@@ -159,6 +158,6 @@ pub async fn run(args: LoadArgs, stop: CancellationToken) -> Result<Exit, LoadCm
     let outcome = follow(drill, tui, stop)
         .await
         .map_err(|e| LoadCmdError::Run(e.to_string()))?;
-    print!("{}", final_text(&outcome.summary, &outcome.dir));
+    print!("{}", crate::report::terminal::run_text(&outcome.dir));
     Ok(outcome.exit)
 }

@@ -2,7 +2,7 @@
 //! scenario N times, each on a fresh cluster, with seeds s, s+1, ...; each run in its own
 //! subfolder (`run-1/`, ...), then the aggregate summary of the whole repeat.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -93,27 +93,4 @@ pub async fn run(
         Exit::from_code(summary.exit_code)
     };
     Ok((summary, exit))
-}
-
-/// The closing lines of a repeat: the worst verdict and where the folder is.
-pub fn final_text(s: &RepeatSummary, root: &Path) -> String {
-    let get = |name: &str| {
-        s.figures
-            .iter()
-            .find(|f| f.name == name)
-            .and_then(|f| f.value)
-            .map_or("–".to_string(), |v| {
-                format!("{:.2} (min {:.2}, max {:.2})", v.median, v.min, v.max)
-            })
-    };
-    format!(
-        "\n{} × {}: tps {}, p99 ms {}\nworst verdict: {} (exit {})  results: {}\n",
-        s.scenario,
-        s.runs.len(),
-        get("tps"),
-        get("p99_ms"),
-        s.verdict,
-        s.exit_code,
-        root.display()
-    )
 }

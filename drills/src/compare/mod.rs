@@ -302,6 +302,37 @@ pub fn compare(base: &Folder, new: &Folder, limits: Limits) -> Result<Comparison
             new.kind.article()
         )));
     }
+    let (pairs, mut notes) = pair_groups(base, new)?;
+    let mut rows = Vec::new();
+    for (b, n) in pairs {
+        notes.extend(setting_notes(b, n));
+        rows.extend(group_rows(b, n, &limits));
+    }
+    let crossed: Vec<String> = rows
+        .iter()
+        .filter(|r| r.crossed)
+        .map(|r| format!("{}: {}", r.scenario, r.figure))
+        .collect();
+    Ok(Comparison {
+        base: base.dir.clone(),
+        new: new.dir.clone(),
+        kind: base.kind,
+        notes,
+        limits,
+        exit_code: u8::from(!crossed.is_empty()),
+        rows,
+        crossed,
+    })
+}
+
+/// A scenario's group in BASE and in NEW.
+type Pair<'a> = (&'a Group, &'a Group);
+
+/// The groups of the same scenario in both folders, and a note for each group in only one.
+fn pair_groups<'a>(
+    base: &'a Folder,
+    new: &'a Folder,
+) -> Result<(Vec<Pair<'a>>, Vec<String>), CompareError> {
     let mut notes = Vec::new();
     let mut pairs = Vec::new();
     for b in &base.groups {
@@ -329,57 +360,46 @@ pub fn compare(base: &Folder, new: &Folder, limits: Limits) -> Result<Comparison
             names(new)
         )));
     }
+    Ok((pairs, notes))
+}
+
+/// One row per figure of either group (BASE's order, then NEW's own), each classified and
+/// held to its limit.
+fn group_rows(b: &Group, n: &Group, limits: &Limits) -> Vec<Row> {
+    let mut names: Vec<&Figure> = b.figures.iter().collect();
+    names.extend(
+        n.figures
+            .iter()
+            .filter(|f| !b.figures.iter().any(|g| g.name == f.name)),
+    );
     let mut rows = Vec::new();
-    for (b, n) in pairs {
-        notes.extend(setting_notes(b, n));
-        let mut names: Vec<&Figure> = b.figures.iter().collect();
-        names.extend(
-            n.figures
+    for f in names {
+        let get = |g: &Group| {
+            g.figures
                 .iter()
-                .filter(|f| !b.figures.iter().any(|g| g.name == f.name)),
-        );
-        for f in names {
-            let get = |g: &Group| {
-                g.figures
-                    .iter()
-                    .find(|x| x.name == f.name)
-                    .and_then(|x| x.value)
-            };
-            let (bv, nv) = (get(b), get(n));
-            let Some(class) = classify(bv, nv, f.better, &f.unit) else {
-                continue;
-            };
-            let crossed = crosses(class, f.limit, bv, nv, &limits);
-            rows.push(Row {
-                scenario: b.scenario.clone(),
-                figure: f.name.clone(),
-                unit: f.unit.clone(),
-                base: bv,
-                new: nv,
-                change_pct: bv
-                    .zip(nv)
-                    .map(|(b, n)| rules::change_pct(b.median, n.median)),
-                class,
-                limit_pct: f.limit.map(|k| limits.pct(k)),
-                crossed,
-            });
-        }
+                .find(|x| x.name == f.name)
+                .and_then(|x| x.value)
+        };
+        let (bv, nv) = (get(b), get(n));
+        let Some(class) = classify(bv, nv, f.better, &f.unit) else {
+            continue;
+        };
+        let crossed = crosses(class, f.limit, bv, nv, limits);
+        rows.push(Row {
+            scenario: b.scenario.clone(),
+            figure: f.name.clone(),
+            unit: f.unit.clone(),
+            base: bv,
+            new: nv,
+            change_pct: bv
+                .zip(nv)
+                .map(|(b, n)| rules::change_pct(b.median, n.median)),
+            class,
+            limit_pct: f.limit.map(|k| limits.pct(k)),
+            crossed,
+        });
     }
-    let crossed: Vec<String> = rows
-        .iter()
-        .filter(|r| r.crossed)
-        .map(|r| format!("{}: {}", r.scenario, r.figure))
-        .collect();
-    Ok(Comparison {
-        base: base.dir.clone(),
-        new: new.dir.clone(),
-        kind: base.kind,
-        notes,
-        limits,
-        exit_code: u8::from(!crossed.is_empty()),
-        rows,
-        crossed,
-    })
+    rows
 }
 
 /// What differs between two groups besides the figures.

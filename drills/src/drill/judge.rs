@@ -81,11 +81,74 @@ pub struct Verdict {
     pub reasons: Vec<String>,
 }
 
+/// What the data checks found, as far as the verdict is concerned.
+struct Findings {
+    /// The history is not linearizable.
+    anomaly: bool,
+    /// A session read went back in time.
+    session_broken: bool,
+    /// Linearizability (or the session check) could not be established.
+    undecided: bool,
+}
+
 /// Judges a run.
 pub fn judge(i: &Inputs<'_>) -> Verdict {
     let mut observed = Observed::from_load(i.report.counts(), &i.report.latency(), i.report.tps());
     observed.node_cpu = i.poll.busiest_cpu();
     let thresholds = i.scenario.load.thresholds.evaluate(&observed);
+    let recovery = recovery(i);
+    let mut reasons = Vec::new();
+    threshold_reasons(&thresholds, &mut reasons);
+    fault_reasons(i, &recovery, &mut reasons);
+    let found = data_reasons(i, &mut reasons);
+    // A read-back that failed proves nothing. A few unreadable keys leave the check unknown
+    // (at least a warning); many, or any after the whole cluster crashed (where loss is most
+    // likely), mean the run could not be checked.
+    let unchecked = i.lost.is_some_and(|l| {
+        l.unreadable > 0
+            && (WriteTracker::unreadable_pct(l) > MAX_UNREADABLE_PCT
+                || crashed_a_quorum(i.faults, i.scenario.cluster.nodes))
+    });
+
+    // A judged window in which nothing completed measured nothing: that is not a pass.
+    let nothing_measured = i.report.counts().ops == 0;
+    if nothing_measured {
+        reasons.push("no operation completed in the judged part of the run".into());
+    }
+    let broken = worst(&thresholds) == Status::Break
+        || recovery.iter().any(|r| r.status == Status::Break)
+        || nothing_measured;
+    let warned = worst(&thresholds) == Status::Warn
+        || i.faults.iter().any(|f| f.error.is_some())
+        || i.lost.is_some_and(|l| l.unreadable > 0)
+        || found.undecided;
+    let (verdict, exit) =
+        if i.lost.is_some_and(|l| l.lost > 0) || found.anomaly || found.session_broken {
+            ("fail", Exit::DataAnomaly)
+        } else if unchecked && !i.aborted {
+            reasons.insert(0, "the lost-write check could not be carried out".into());
+            ("fail", Exit::CannotRun)
+        } else if i.aborted {
+            reasons.insert(0, "stopped before the end (Ctrl-C or SIGTERM)".into());
+            ("aborted", Exit::CannotRun)
+        } else if broken {
+            ("fail", Exit::ThresholdBroken)
+        } else if warned {
+            ("warn", Exit::Pass)
+        } else {
+            ("pass", Exit::Pass)
+        };
+    Verdict {
+        verdict,
+        exit,
+        thresholds,
+        recovery,
+        reasons,
+    }
+}
+
+/// Recovery of every fault that fired, judged against the scenario's `recovery_within`.
+fn recovery(i: &Inputs<'_>) -> Vec<RecoveryEntry> {
     let load_end = if i.report.canceled {
         i.report.elapsed.min(i.report.planned_duration)
     } else {
@@ -100,8 +163,7 @@ pub fn judge(i: &Inputs<'_>) -> Verdict {
         .iter()
         .any(|(k, _)| *k != loadgen::workload::OpKind::Read);
     let within = i.scenario.checks.recovery_within.map(|d| d.as_secs_f64());
-    let recovery: Vec<RecoveryEntry> = i
-        .faults
+    i.faults
         .iter()
         .enumerate()
         .filter(|(_, f)| f.error.is_none())
@@ -132,9 +194,11 @@ pub fn judge(i: &Inputs<'_>) -> Verdict {
                 status,
             }
         })
-        .collect();
+        .collect()
+}
 
-    let mut reasons = Vec::new();
+/// A reason per threshold past its warn or break level.
+fn threshold_reasons(thresholds: &[ThresholdResult], reasons: &mut Vec<String>) {
     for t in thresholds
         .iter()
         .filter(|t| matches!(t.status, Status::Warn | Status::Break))
@@ -150,6 +214,10 @@ pub fn judge(i: &Inputs<'_>) -> Verdict {
             show(t.observed)
         ));
     }
+}
+
+/// A reason per fault that recovered too slowly, then per fault that could not fire.
+fn fault_reasons(i: &Inputs<'_>, recovery: &[RecoveryEntry], reasons: &mut Vec<String>) {
     for r in recovery.iter().filter(|r| r.status == Status::Break) {
         let over = r
             .figures
@@ -170,6 +238,11 @@ pub fn judge(i: &Inputs<'_>) -> Verdict {
             f.error.as_deref().unwrap_or("")
         ));
     }
+}
+
+/// The reasons of the data checks (lost writes, linearizability, sessions), and what they
+/// found.
+fn data_reasons(i: &Inputs<'_>, reasons: &mut Vec<String>) -> Findings {
     if let Some(l) = i.lost {
         if l.lost > 0 {
             reasons.push(format!(
@@ -218,48 +291,10 @@ pub fn judge(i: &Inputs<'_>) -> Verdict {
             ))
         ));
     }
-    // A read-back that failed proves nothing. A few unreadable keys leave the check unknown
-    // (at least a warning); many, or any after the whole cluster crashed (where loss is most
-    // likely), mean the run could not be checked.
-    let unchecked = i.lost.is_some_and(|l| {
-        l.unreadable > 0
-            && (WriteTracker::unreadable_pct(l) > MAX_UNREADABLE_PCT
-                || crashed_a_quorum(i.faults, i.scenario.cluster.nodes))
-    });
-
-    // A judged window in which nothing completed measured nothing: that is not a pass.
-    let nothing_measured = i.report.counts().ops == 0;
-    if nothing_measured {
-        reasons.push("no operation completed in the judged part of the run".into());
-    }
-    let broken = worst(&thresholds) == Status::Break
-        || recovery.iter().any(|r| r.status == Status::Break)
-        || nothing_measured;
-    let warned = worst(&thresholds) == Status::Warn
-        || i.faults.iter().any(|f| f.error.is_some())
-        || i.lost.is_some_and(|l| l.unreadable > 0)
-        || undecided;
-    let (verdict, exit) = if i.lost.is_some_and(|l| l.lost > 0) || anomaly || session_broken {
-        ("fail", Exit::DataAnomaly)
-    } else if unchecked && !i.aborted {
-        reasons.insert(0, "the lost-write check could not be carried out".into());
-        ("fail", Exit::CannotRun)
-    } else if i.aborted {
-        reasons.insert(0, "stopped before the end (Ctrl-C or SIGTERM)".into());
-        ("aborted", Exit::CannotRun)
-    } else if broken {
-        ("fail", Exit::ThresholdBroken)
-    } else if warned {
-        ("warn", Exit::Pass)
-    } else {
-        ("pass", Exit::Pass)
-    };
-    Verdict {
-        verdict,
-        exit,
-        thresholds,
-        recovery,
-        reasons,
+    Findings {
+        anomaly,
+        session_broken,
+        undecided,
     }
 }
 

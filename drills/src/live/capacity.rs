@@ -26,21 +26,34 @@ pub fn draw(f: &mut Frame<'_>, title: &str, elapsed_s: f64, p: &CapacityProgress
         Constraint::Min(3),
     ])
     .areas(f.area());
+    f.render_widget(Paragraph::new(head_line(title, elapsed_s, p)), head);
+    f.render_widget(
+        Paragraph::new(this_step(p))
+            .block(Block::default().borders(Borders::ALL).title(" this step ")),
+        now,
+    );
+    f.render_widget(earlier_steps(p), list);
+}
+
+/// The title, the time so far, which step runs, and the key to stop.
+fn head_line<'a>(title: &str, elapsed_s: f64, p: &CapacityProgress) -> Line<'a> {
     let step_no = p.steps.len() + usize::from(p.current_rate.is_some() && !p.done);
     let status = if p.done {
         "done".to_string()
     } else {
         format!("step {step_no}")
     };
-    let head_line = Line::from(vec![
+    Line::from(vec![
         Span::styled(
             format!(" {title} "),
             Style::default().add_modifier(Modifier::BOLD),
         ),
         Span::raw(format!("│ {elapsed_s:.0}s │ {status} │ q stop")),
-    ]);
-    f.render_widget(Paragraph::new(head_line), head);
+    ])
+}
 
+/// The step running now (or the closed-loop check): its rate and its last second's figures.
+fn this_step<'a>(p: &CapacityProgress) -> Vec<Line<'a>> {
     let s = &p.current;
     let headline = match (p.current_rate, p.verifying) {
         _ if p.done => None,
@@ -54,7 +67,7 @@ pub fn draw(f: &mut Frame<'_>, title: &str, elapsed_s: f64, p: &CapacityProgress
         )),
         (None, None) => None,
     };
-    let now_text = match headline {
+    match headline {
         Some(headline) => vec![
             Line::from(headline),
             Line::from(format!(
@@ -67,12 +80,11 @@ pub fn draw(f: &mut Frame<'_>, title: &str, elapsed_s: f64, p: &CapacityProgress
             )),
         ],
         _ => vec![Line::from(" no step running")],
-    };
-    f.render_widget(
-        Paragraph::new(now_text).block(Block::default().borders(Borders::ALL).title(" this step ")),
-        now,
-    );
+    }
+}
 
+/// The finished steps, one row each, passed or failed and why.
+fn earlier_steps<'a>(p: &CapacityProgress) -> Table<'a> {
     let header = Row::new([
         "#",
         "target",
@@ -113,12 +125,13 @@ pub fn draw(f: &mut Frame<'_>, title: &str, elapsed_s: f64, p: &CapacityProgress
         .map(Constraint::Length)
         .into_iter()
         .chain([Constraint::Min(10)]);
-    let table = Table::new(rows, widths).header(header).block(
-        Block::default()
-            .borders(Borders::ALL)
-            .title(" earlier steps "),
-    );
-    f.render_widget(table, list);
+    Table::new(rows.collect::<Vec<_>>(), widths)
+        .header(header)
+        .block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" earlier steps "),
+        )
 }
 
 /// Shows the search until `progress` says done (or its sender goes); q or Ctrl-C cancels `stop`
@@ -160,7 +173,7 @@ mod tests {
 
     use super::*;
     use crate::capacity::StepResult;
-    use crate::capacity::judge::Failure;
+    use crate::capacity::failure::Failure;
 
     fn step(rate: f64, pass: bool) -> StepResult {
         StepResult {

@@ -89,10 +89,15 @@ pub fn cluster(t: f64, leader: Option<u64>) -> ClusterView {
 
 /// A kill of the leader (node 1) at `at`; `pending`: not healed yet.
 pub fn fault(at: f64, pending: bool) -> FaultRecord {
+    record(at, "kill", pending)
+}
+
+/// `action` on the leader (node 1) at `at`; `pending`: not healed yet.
+pub fn record(at: f64, action: &str, pending: bool) -> FaultRecord {
     FaultRecord {
         scheduled_s: at,
         at_s: at,
-        action: "kill".into(),
+        action: action.into(),
         target: "leader".into(),
         resolved: vec![1],
         healed_at_s: None,

@@ -12,6 +12,7 @@ use target_cluster::typ::NodeId;
 use super::ViewSpec;
 use super::board::Board;
 use super::events::{EventLog, Kind};
+use super::panels::fmt::pct;
 use super::series::Series;
 use super::timeline::{Change, Timeline};
 use crate::drill::Phase;
@@ -166,16 +167,16 @@ impl ViewState {
                 b.to = t;
                 b.peak = b.peak.max(err_pct);
                 let text = format!(
-                    "error burst: {:.0} s, peak {:.1}% errors (since {:.0}s)",
+                    "error burst: {:.0} s, peak {} errors (since {:.0}s)",
                     b.to - b.from + 1.0,
-                    b.peak,
+                    pct(b.peak),
                     b.from
                 );
                 let id = b.event;
                 self.events.amend(id, text);
             }
             None => {
-                let text = format!("error burst: {err_pct:.1}% errors");
+                let text = format!("error burst: {} errors", pct(err_pct));
                 let event = self.events.push(t, Kind::Errors, text);
                 self.burst = Some(Burst {
                     event,

@@ -187,22 +187,8 @@ impl Timeline {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::live::fixture::record;
     use crate::scenario::builtin;
-
-    pub(crate) fn record(at: f64, action: &str, pending: bool) -> FaultRecord {
-        FaultRecord {
-            scheduled_s: at,
-            at_s: at,
-            action: action.into(),
-            target: "leader".into(),
-            resolved: vec![1],
-            healed_at_s: None,
-            hit_leader: Some(1),
-            deposes: true,
-            error: None,
-            pending_undo: pending,
-        }
-    }
 
     #[test]
     fn windows_open_and_close() {

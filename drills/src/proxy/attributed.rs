@@ -2,7 +2,7 @@
 //! from the head of its first request and proxied with the [`LinkMode`] of the link it
 //! belongs to.
 //!
-//! [`LinkProxy`](super::LinkProxy)(super::LinkProxy) needs one address per directed link, which a store that
+//! [`LinkProxy`](super::LinkProxy) needs one address per directed link, which a store that
 //! advertises one peer URL per member (etcd) cannot be given. An [`AttributedProxy`] sits in
 //! front of that one URL instead. For every connection it peeks (`MSG_PEEK`, nothing is
 //! consumed) at the first request head, asks the caller's classifier which link the
@@ -30,8 +30,9 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 
+use super::accept_task::AcceptTask;
 use super::pump::Shared;
 use super::{LinkMode, ProxyError, ProxyStats, conn};
 
@@ -146,11 +147,11 @@ fn lock<K>(flows: &Mutex<Flows<K>>) -> std::sync::MutexGuard<'_, Flows<K>> {
 ///
 /// Dropping it aborts its accept task and every connection task.
 pub struct AttributedProxy<K> {
+    /// First, so that it is aborted before the links' mode channels close.
+    accept: AcceptTask,
     local: SocketAddr,
     upstream: SocketAddr,
     flows: SharedFlows<K>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
 }
 
 impl<K> Debug for AttributedProxy<K> {
@@ -179,21 +180,15 @@ where
             links: BTreeMap::new(),
             unattributed: Flow::new(),
         }));
-        let (stop, stop_rx) = oneshot::channel();
-        let task = tokio::spawn(accept_loop(
-            listener,
-            upstream,
-            Arc::clone(&flows),
-            classify,
-            stop_rx,
-        ));
+        let accept = AcceptTask::spawn(|stop| {
+            accept_loop(listener, upstream, Arc::clone(&flows), classify, stop)
+        });
         tracing::debug!(%local, %upstream, "attributing proxy started");
         Ok(Self {
+            accept,
             local,
             upstream,
             flows,
-            stop: Some(stop),
-            task: Some(task),
         })
     }
 
@@ -259,23 +254,8 @@ where
 
     /// Stops accepting, closes every connection and waits until every task has ended.
     pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take()
-            && let Err(e) = task.await
-            && e.is_panic()
-        {
+        if self.accept.stop().await {
             tracing::error!(local = %self.local, "attributing proxy accept task panicked");
-        }
-    }
-}
-
-impl<K> Drop for AttributedProxy<K> {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            // The accept task owns the connection tasks' JoinSet: aborting it ends them all.
-            task.abort();
         }
     }
 }

@@ -17,8 +17,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::LinkMode;
-use super::pump::{Direction, End, Pump, Shared};
+use super::pump::{End, Pump, Shared};
+use super::{Direction, LinkMode};
 
 /// How dialling the upstream ended.
 enum Dial {

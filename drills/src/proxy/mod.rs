@@ -23,7 +23,9 @@
 //! listening, keeps the port the proxy's own in between.
 //!
 //! # Layout
-//! - this file: [`LinkProxy`] (the accept loop and the handle), [`LinkMode`], [`ProxyError`]
+//! - this file: [`LinkProxy`] (the accept loop and the handle), [`LinkMode`], [`ProxyError`],
+//!   `Direction` (which way bytes travel: a pump's and the counters')
+//! - `accept_task`: the accept task behind a proxy's handle, stopped or aborted with it
 //! - `conn`: one proxied connection: dial, run both pumps, close or reset
 //! - `pump`: one direction of a connection with the mode applied
 //! - `held`: the buffer of bytes read but not yet written, with their release times
@@ -35,6 +37,7 @@
 //! - [`attributed`]: [`AttributedProxy`], one listener for many links, each connection placed
 //!   on its link from its first HTTP request (for stores with one peer URL per member: etcd)
 
+mod accept_task;
 pub mod attributed;
 mod bucket;
 mod conn;
@@ -52,11 +55,12 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{oneshot, watch};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 
 pub use attributed::{AttributedProxy, Classifier, RequestHead};
 pub use stats::ProxyStats;
 
+use accept_task::AcceptTask;
 use pump::Shared;
 
 /// How long the accept loop backs off after an accept error (e.g. out of file descriptors), so
@@ -109,6 +113,15 @@ impl LinkMode {
     }
 }
 
+/// Which way the bytes of a link's connection travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    /// From the node that opened the connection to the upstream (requests).
+    Up,
+    /// From the upstream back to the node that opened the connection (responses).
+    Down,
+}
+
 /// Starting a [`LinkProxy`] failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
@@ -129,12 +142,12 @@ pub enum ProxyError {
 /// [`shutdown`](LinkProxy::shutdown) does the same and waits until they have all ended.
 #[derive(Debug)]
 pub struct LinkProxy {
+    /// First, so that it is aborted before the mode channel closes.
+    accept: AcceptTask,
     local: SocketAddr,
     upstream: SocketAddr,
     modes: watch::Sender<LinkMode>,
     shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
 }
 
 impl LinkProxy {
@@ -166,26 +179,21 @@ impl LinkProxy {
             .map_err(bind_error)?;
         let (modes, mode_rx) = watch::channel(LinkMode::Pass);
         let shared = Arc::new(Shared::new());
-        let (stop, stop_rx) = oneshot::channel();
-        let task = tokio::spawn(accept_loop(
-            Port {
-                local,
-                listener: Some(listener),
-                _holder: holder,
-            },
-            upstream,
-            Arc::clone(&shared),
-            mode_rx,
-            stop_rx,
-        ));
+        let port = Port {
+            local,
+            listener: Some(listener),
+            _holder: holder,
+        };
+        let accept = AcceptTask::spawn(|stop| {
+            accept_loop(port, upstream, Arc::clone(&shared), mode_rx, stop)
+        });
         tracing::debug!(%local, %upstream, "link proxy started");
         Ok(LinkProxy {
+            accept,
             local,
             upstream,
             modes,
             shared,
-            stop: Some(stop),
-            task: Some(task),
         })
     }
 
@@ -233,27 +241,10 @@ impl LinkProxy {
 
     /// Stops accepting, closes every connection and waits until every task of the proxy ended.
     pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            // An error means the accept task already ended, which is what we want.
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take()
-            && let Err(e) = task.await
-            && e.is_panic()
-        {
+        if self.accept.stop().await {
             tracing::error!(local = %self.local, "link proxy accept task panicked");
         }
         tracing::debug!(local = %self.local, "link proxy shut down");
-    }
-}
-
-impl Drop for LinkProxy {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            // The accept task owns the `JoinSet` of connection tasks; dropping it (which the
-            // abort does) aborts them all, so nothing outlives the proxy.
-            task.abort();
-        }
     }
 }
 

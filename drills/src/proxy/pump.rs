@@ -28,11 +28,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::sync::watch;
 
-use super::LinkMode;
 use super::bucket::{TokenBucket, burst_for};
 use super::held::HeldBytes;
 use super::jitter::Jitter;
 use super::stats::Counters;
+use super::{Direction, LinkMode};
 
 /// Sleeps until `at`, or forever if there is nothing to wait for. Nothing happens until it is
 /// polled, so the pass-mode loop, which never waits on time, does not build a timer per turn.
@@ -41,15 +41,6 @@ async fn sleep_until(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
     }
-}
-
-/// Which way the bytes of a link's connection travel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Direction {
-    /// From the node that opened the connection to the upstream (requests).
-    Up,
-    /// From the upstream back to the node that opened the connection (responses).
-    Down,
 }
 
 /// What every pump of a link shares.

@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use super::pump::Direction;
+use super::Direction;
 
 /// A snapshot of one link's counters, taken by [`LinkProxy::stats`](super::LinkProxy::stats).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]

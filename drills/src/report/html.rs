@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::doc::RunDoc;
-use super::markdown::{cluster_text, fault_status, linearizability_text, load_text, opt};
+use super::markdown::{
+    cluster_text, fault_status, linearizability_text, load_text, opt, threshold_cells,
+};
 use super::series::NodeSample;
 
 /// Escapes text for HTML content and attribute values.
@@ -69,6 +71,47 @@ pub fn render(
 ) -> String {
     let mut o = String::new();
     open_page(&mut o, &format!("raftdrill: {}", s.scenario));
+    head(&mut o, s);
+    o.push_str("<h2>Thresholds</h2>\n");
+    let rows: Vec<Vec<String>> = s
+        .thresholds
+        .iter()
+        .map(|t| {
+            let mut cells = threshold_cells(t, "–");
+            cells[0] = esc(&cells[0]);
+            cells.to_vec()
+        })
+        .collect();
+    table(
+        &mut o,
+        "thresholds",
+        &["metric", "warn", "break", "observed", "status"],
+        &rows,
+    );
+
+    o.push_str("<h2>Timeline</h2>\n");
+    match timeline {
+        Some(svg) => o.push_str(svg),
+        None => o.push_str("<p>No timeline was recorded.</p>"),
+    }
+    load(&mut o, s);
+    faults(&mut o, s);
+    checks(&mut o, s);
+
+    o.push_str("<h2>Nodes</h2>\n");
+    match nodes_svg {
+        Some(svg) => {
+            o.push_str(svg);
+            node_table(&mut o, nodes);
+        }
+        None => o.push_str("<p>raftdrill watched no nodes in this run.</p>"),
+    }
+    o.push_str("\n</body></html>\n");
+    o
+}
+
+/// The title, the verdict and its reasons, and what ran.
+fn head(o: &mut String, s: &RunDoc) {
     let _ = write!(
         o,
         "<h1>raftdrill: {}</h1>\n<p>{}</p>\n<p><span class=\"verdict {}\" id=\"verdict\">{}</span> exit code {}</p>\n",
@@ -96,34 +139,10 @@ pub fn render(
         esc(&load_text(s)),
         s.seed.map(|n| format!("; seed {n}")).unwrap_or_default()
     );
+}
 
-    o.push_str("<h2>Thresholds</h2>\n");
-    let rows: Vec<Vec<String>> = s
-        .thresholds
-        .iter()
-        .map(|t| {
-            vec![
-                esc(t.metric.as_str()),
-                opt(t.warn, ""),
-                opt(t.brk, ""),
-                opt(t.observed, ""),
-                t.status.mark().into(),
-            ]
-        })
-        .collect();
-    table(
-        &mut o,
-        "thresholds",
-        &["metric", "warn", "break", "observed", "status"],
-        &rows,
-    );
-
-    o.push_str("<h2>Timeline</h2>\n");
-    match timeline {
-        Some(svg) => o.push_str(svg),
-        None => o.push_str("<p>No timeline was recorded.</p>"),
-    }
-
+/// Totals, and the latency of all operations and of each kind.
+fn load(o: &mut String, s: &RunDoc) {
     let tot = &s.totals;
     let _ = write!(
         o,
@@ -143,7 +162,7 @@ pub fn render(
     let mut rows = vec![lat("all", &s.latency_ms.overall)];
     rows.extend(s.latency_ms.per_op.iter().map(|(k, l)| lat(k, l)));
     table(
-        &mut o,
+        o,
         "latency",
         &[
             "operation",
@@ -155,46 +174,52 @@ pub fn render(
         ],
         &rows,
     );
+}
 
+/// One row per fault: when, what, healed, and its recovery against the limit.
+fn faults(o: &mut String, s: &RunDoc) {
     o.push_str("<h2>Faults and recovery</h2>\n");
     if s.faults.is_empty() {
         o.push_str("<p>No faults.</p>\n");
-    } else {
-        let rows: Vec<Vec<String>> = s
-            .faults
-            .iter()
-            .enumerate()
-            .map(|(n, f)| {
-                let r = s.recovery.iter().find(|r| r.fault == n);
-                vec![
-                    format!("{:.1}s", f.at_s),
-                    esc(&f.label()),
-                    opt(f.healed_at_s, "s"),
-                    opt(r.and_then(|r| r.leader_elected_after_s), "s"),
-                    opt(r.and_then(|r| r.first_success_after_s), "s"),
-                    opt(r.and_then(|r| r.tps_90pct_after_s), "s"),
-                    opt(r.and_then(|r| r.within_s), "s"),
-                    esc(&fault_status(s, n)),
-                ]
-            })
-            .collect();
-        table(
-            &mut o,
-            "recovery",
-            &[
-                "at",
-                "fault",
-                "healed",
-                "new leader",
-                "first success",
-                "90 % TPS",
-                "limit",
-                "status",
-            ],
-            &rows,
-        );
+        return;
     }
+    let rows: Vec<Vec<String>> = s
+        .faults
+        .iter()
+        .enumerate()
+        .map(|(n, f)| {
+            let r = s.recovery.iter().find(|r| r.fault == n);
+            vec![
+                format!("{:.1}s", f.at_s),
+                esc(&f.label()),
+                opt(f.healed_at_s, "s"),
+                opt(r.and_then(|r| r.leader_elected_after_s), "s"),
+                opt(r.and_then(|r| r.first_success_after_s), "s"),
+                opt(r.and_then(|r| r.tps_90pct_after_s), "s"),
+                opt(r.and_then(|r| r.within_s), "s"),
+                esc(&fault_status(s, n)),
+            ]
+        })
+        .collect();
+    table(
+        o,
+        "recovery",
+        &[
+            "at",
+            "fault",
+            "healed",
+            "new leader",
+            "first success",
+            "90 % TPS",
+            "limit",
+            "status",
+        ],
+        &rows,
+    );
+}
 
+/// The data checks in a list, and the lost keys in a table.
+fn checks(o: &mut String, s: &RunDoc) {
     o.push_str("<h2>Checks</h2>\n<ul id=\"checks\">");
     match &s.checks.lost_writes {
         None => o.push_str("<li>lost writes: not checked</li>"),
@@ -225,43 +250,33 @@ pub fn render(
         let _ = write!(o, "<li>elections during the load: {n}</li>");
     }
     o.push_str("</ul>\n");
-    if let Some(lw) = s
+    let Some(lw) = s
         .checks
         .lost_writes
         .as_ref()
         .filter(|l| !l.lost_keys.is_empty())
-    {
-        let rows: Vec<Vec<String>> = lw
-            .lost_keys
-            .iter()
-            .map(|k| {
-                vec![
-                    esc(&k.key),
-                    esc(&k.kind),
-                    esc(k.expected.as_deref().unwrap_or("–")),
-                    k.expected_index.map_or("–".into(), |i| i.to_string()),
-                    esc(k.found.as_deref().unwrap_or("–")),
-                ]
-            })
-            .collect();
-        table(
-            &mut o,
-            "lost-keys",
-            &["key", "kind", "expected", "index", "found"],
-            &rows,
-        );
-    }
-
-    o.push_str("<h2>Nodes</h2>\n");
-    match nodes_svg {
-        Some(svg) => {
-            o.push_str(svg);
-            node_table(&mut o, nodes);
-        }
-        None => o.push_str("<p>raftdrill watched no nodes in this run.</p>"),
-    }
-    o.push_str("\n</body></html>\n");
-    o
+    else {
+        return;
+    };
+    let rows: Vec<Vec<String>> = lw
+        .lost_keys
+        .iter()
+        .map(|k| {
+            vec![
+                esc(&k.key),
+                esc(&k.kind),
+                esc(k.expected.as_deref().unwrap_or("–")),
+                k.expected_index.map_or("–".into(), |i| i.to_string()),
+                esc(k.found.as_deref().unwrap_or("–")),
+            ]
+        })
+        .collect();
+    table(
+        o,
+        "lost-keys",
+        &["key", "kind", "expected", "index", "found"],
+        &rows,
+    );
 }
 
 /// Mean and peak CPU and peak RSS per node.

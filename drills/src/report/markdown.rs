@@ -2,11 +2,18 @@
 
 use std::fmt::Write as _;
 
+use loadgen::thresholds::ThresholdResult;
+
 use super::doc::RunDoc;
 
 /// `1.23s`, or `–` for a figure that was not measured.
 pub fn opt(v: Option<f64>, unit: &str) -> String {
-    v.map_or_else(|| "–".into(), |v| format!("{v:.2}{unit}"))
+    figure_or(v, unit, "–")
+}
+
+/// `1.23s`, or `none` for a figure that was not measured.
+pub fn figure_or(v: Option<f64>, unit: &str, none: &str) -> String {
+    v.map_or_else(|| none.into(), |v| format!("{v:.2}{unit}"))
 }
 
 /// ✓ ⚠ ✗ for a verdict.
@@ -81,9 +88,39 @@ pub fn linearizability_text(s: &RunDoc) -> Option<String> {
     Some(text)
 }
 
+/// A threshold's cells: metric, warn, break, observed (`none` where a level or a figure is
+/// missing) and its mark, as every page and the terminal show them.
+pub fn threshold_cells(t: &ThresholdResult, none: &str) -> [String; 5] {
+    [
+        t.metric.as_str().to_string(),
+        figure_or(t.warn, "", none),
+        figure_or(t.brk, "", none),
+        figure_or(t.observed, "", none),
+        t.status.mark().to_string(),
+    ]
+}
+
 /// `report.md`.
 pub fn render(s: &RunDoc, has_timeline_svg: bool) -> String {
     let mut o = String::new();
+    head(&mut o, s, has_timeline_svg);
+    let _ = writeln!(
+        o,
+        "## Thresholds\n\n| metric | warn | break | observed | status |\n|---|---|---|---|---|"
+    );
+    for t in &s.thresholds {
+        let [metric, warn, brk, observed, mark] = threshold_cells(t, "–");
+        let _ = writeln!(o, "| {metric} | {warn} | {brk} | {observed} | {mark} |");
+    }
+    load(&mut o, s);
+    faults(&mut o, s);
+    lost_writes(&mut o, s);
+    checks(&mut o, s);
+    o
+}
+
+/// The title, the verdict and its reasons, and what ran.
+fn head(o: &mut String, s: &RunDoc, has_timeline_svg: bool) {
     let _ = writeln!(o, "# raftdrill: {}\n\n{}\n", s.scenario, s.description);
     let _ = writeln!(
         o,
@@ -109,21 +146,10 @@ pub fn render(s: &RunDoc, has_timeline_svg: bool) -> String {
     if has_timeline_svg {
         let _ = writeln!(o, "![timeline](timeline.svg)\n");
     }
-    let _ = writeln!(
-        o,
-        "## Thresholds\n\n| metric | warn | break | observed | status |\n|---|---|---|---|---|"
-    );
-    for t in &s.thresholds {
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} | {} | {} |",
-            t.metric.as_str(),
-            opt(t.warn, ""),
-            opt(t.brk, ""),
-            opt(t.observed, ""),
-            t.status.mark()
-        );
-    }
+}
+
+/// Totals, latency, errors by class, elections, and the disk and log commit times.
+fn load(o: &mut String, s: &RunDoc) {
     let tot = &s.totals;
     let l = &s.latency_ms.overall;
     let _ = writeln!(
@@ -166,58 +192,67 @@ pub fn render(s: &RunDoc, has_timeline_svg: bool) -> String {
             c.commits, c.jobs, c.p50_ms, c.p99_ms, c.max_ms
         );
     }
+}
+
+/// One row per fault: when, what, healed, and its recovery.
+fn faults(o: &mut String, s: &RunDoc) {
     let _ = writeln!(o, "\n## Faults and recovery\n");
     if s.faults.is_empty() {
         let _ = writeln!(o, "No faults.");
-    } else {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "| at | action | target | nodes | healed | new leader | first success | 90 % TPS | status |\n|---|---|---|---|---|---|---|---|---|"
+    );
+    for (n, f) in s.faults.iter().enumerate() {
+        let r = s.recovery.iter().find(|r| r.fault == n);
+        let nodes: Vec<String> = f.resolved.iter().map(u64::to_string).collect();
         let _ = writeln!(
             o,
-            "| at | action | target | nodes | healed | new leader | first success | 90 % TPS | status |\n|---|---|---|---|---|---|---|---|---|"
+            "| {:.1}s | {} | {} | {} | {} | {} | {} | {} | {} |",
+            f.at_s,
+            f.action,
+            f.target,
+            nodes.join(","),
+            opt(f.healed_at_s, "s"),
+            figure(r, "leader_elected_after_s"),
+            figure(r, "first_success_after_s"),
+            figure(r, "tps_90pct_after_s"),
+            fault_status(s, n)
         );
-        for (n, f) in s.faults.iter().enumerate() {
-            let r = s.recovery.iter().find(|r| r.fault == n);
-            let nodes: Vec<String> = f.resolved.iter().map(u64::to_string).collect();
-            let _ = writeln!(
-                o,
-                "| {:.1}s | {} | {} | {} | {} | {} | {} | {} | {} |",
-                f.at_s,
-                f.action,
-                f.target,
-                nodes.join(","),
-                opt(f.healed_at_s, "s"),
-                figure(r, "leader_elected_after_s"),
-                figure(r, "first_success_after_s"),
-                figure(r, "tps_90pct_after_s"),
-                fault_status(s, n)
-            );
-        }
     }
+}
+
+/// The lost-write check and the keys it found lost.
+fn lost_writes(o: &mut String, s: &RunDoc) {
     let _ = writeln!(o, "\n## Lost writes\n");
-    match &s.checks.lost_writes {
-        None => {
-            let _ = writeln!(o, "Not checked.");
-        }
-        Some(lw) => {
-            let status = match lw.status.as_deref() {
-                Some("ok") => "✓ no acknowledged write lost. ",
-                Some("lost") => "✗ **acknowledged writes lost.** ",
-                Some("unknown") => "? **not established: keys could not be read back.** ",
-                _ => "",
-            };
-            let _ = writeln!(
-                o,
-                "{status}{} acknowledged writes ({} unknown) over {} keys: {} verified, {} lost, {} unreadable.",
-                lw.acked, lw.unknown, lw.keys_checked, lw.verified, lw.lost, lw.unreadable
-            );
-            for k in &lw.lost_keys {
-                let _ = writeln!(
-                    o,
-                    "- `{}`: {}; expected {:?} (index {:?}), found {:?}",
-                    k.key, k.kind, k.expected, k.expected_index, k.found
-                );
-            }
-        }
+    let Some(lw) = &s.checks.lost_writes else {
+        let _ = writeln!(o, "Not checked.");
+        return;
+    };
+    let status = match lw.status.as_deref() {
+        Some("ok") => "✓ no acknowledged write lost. ",
+        Some("lost") => "✗ **acknowledged writes lost.** ",
+        Some("unknown") => "? **not established: keys could not be read back.** ",
+        _ => "",
+    };
+    let _ = writeln!(
+        o,
+        "{status}{} acknowledged writes ({} unknown) over {} keys: {} verified, {} lost, {} unreadable.",
+        lw.acked, lw.unknown, lw.keys_checked, lw.verified, lw.lost, lw.unreadable
+    );
+    for k in &lw.lost_keys {
+        let _ = writeln!(
+            o,
+            "- `{}`: {}; expected {:?} (index {:?}), found {:?}",
+            k.key, k.kind, k.expected, k.expected_index, k.found
+        );
     }
+}
+
+/// The linearizability check with its pictures, and the session check with its examples.
+fn checks(o: &mut String, s: &RunDoc) {
     if let Some(line) = linearizability_text(s) {
         let _ = writeln!(o, "\n## Consistency\n\n{line}.");
         if let Some(l) = &s.checks.linearizability {
@@ -242,5 +277,4 @@ pub fn render(s: &RunDoc, has_timeline_svg: bool) -> String {
             let _ = writeln!(o, "- {}", v.describe());
         }
     }
-    o
 }

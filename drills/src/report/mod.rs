@@ -13,6 +13,7 @@
 //! - [`figures`]: the named figures of a run, and their median, min and max over runs
 //! - [`repeat`]: the summary and pages of a repeat (one scenario, N seeds)
 //! - [`suite`]: the index of a suite (one row per scenario)
+//! - [`terminal`]: the closing lines a run and a repeat print on the terminal
 
 pub mod doc;
 pub mod figures;
@@ -22,6 +23,7 @@ pub mod nodes_svg;
 pub mod repeat;
 pub mod series;
 pub mod suite;
+pub mod terminal;
 pub mod timeline_svg;
 
 use std::path::{Path, PathBuf};

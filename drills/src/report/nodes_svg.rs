@@ -8,7 +8,7 @@ use plotters::prelude::*;
 
 use super::ReportError;
 use super::series::NodeSample;
-use super::timeline_svg::{Band, plot_err, shade};
+use super::timeline_svg::{Area, Band, broken_line, legend, plot_err, shade};
 
 /// Line colours of nodes 1, 2, 3, ... (repeating).
 const PALETTE: [RGBColor; 6] = [
@@ -55,7 +55,7 @@ pub fn draw(title: &str, samples: &[NodeSample], bands: &[Band]) -> Result<Strin
 }
 
 fn panel(
-    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    area: &Area<'_>,
     by_node: &BTreeMap<u64, Vec<&NodeSample>>,
     bands: &[Band],
     x_max: f64,
@@ -92,23 +92,7 @@ fn panel(
                 None => {}
             }
         }
-        let mut first = true;
-        for seg in segments.into_iter().filter(|s| !s.is_empty()) {
-            let drawn = chart
-                .draw_series(LineSeries::new(seg, color.stroke_width(2)))
-                .map_err(plot_err)?;
-            if std::mem::take(&mut first) {
-                drawn.label(format!("node {node}")).legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
-                });
-            }
-        }
+        broken_line(&mut chart, segments, color, &format!("node {node}"))?;
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(plot_err)
+    legend(&mut chart)
 }

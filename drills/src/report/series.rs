@@ -113,28 +113,19 @@ pub fn nodes_csv(samples: &[NodeSample]) -> String {
 
 /// Reads `nodes.csv` text; `file` names it in errors.
 pub fn parse_nodes(text: &str, file: &str) -> Result<Vec<NodeSample>, ReportError> {
-    let mut lines = text.lines().enumerate();
-    expect_header(lines.next().map(|(_, l)| l), NODES_HEADER, file)?;
-    lines
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(n, line)| {
-            let bad = |what: &str| ReportError::Parse {
-                file: format!("{file}:{}", n + 1),
-                message: format!("{what} in {line:?}"),
-            };
-            let f: Vec<&str> = line.split(',').collect();
-            let [t, node, state, cpu, rss] = f.as_slice() else {
-                return Err(bad("expected 5 fields"));
-            };
-            Ok(NodeSample {
-                t_s: t.parse().map_err(|_| bad("bad t_s"))?,
-                node: node.parse().map_err(|_| bad("bad node"))?,
-                state: state.to_string(),
-                cpu_pct: opt(cpu).map_err(|_| bad("bad cpu_pct"))?,
-                rss_bytes: opt(rss).map_err(|_| bad("bad rss_bytes"))?,
-            })
+    parse_rows(text, NODES_HEADER, file, |line, bad| {
+        let f: Vec<&str> = line.split(',').collect();
+        let [t, node, state, cpu, rss] = f.as_slice() else {
+            return Err(bad("expected 5 fields"));
+        };
+        Ok(NodeSample {
+            t_s: t.parse().map_err(|_| bad("bad t_s"))?,
+            node: node.parse().map_err(|_| bad("bad node"))?,
+            state: state.to_string(),
+            cpu_pct: opt(cpu).map_err(|_| bad("bad cpu_pct"))?,
+            rss_bytes: opt(rss).map_err(|_| bad("bad rss_bytes"))?,
         })
-        .collect()
+    })
 }
 
 /// The header of `timeline.csv` (loadgen's `TimelineWriter` writes it).
@@ -142,8 +133,39 @@ const TIMELINE_HEADER: &str = "t_s,tps,ok,errors,p50_ms,p99_ms,p999_ms,leader,ev
 
 /// Reads `timeline.csv` text; `file` names it in errors.
 pub fn parse_timeline(text: &str, file: &str) -> Result<Vec<TimelineRow>, ReportError> {
+    parse_rows(text, TIMELINE_HEADER, file, |line, bad| {
+        // Only the last field (event) may be quoted, so the first eight split plainly.
+        let mut f = line.splitn(9, ',');
+        let mut next = |name: &str| f.next().ok_or_else(|| bad(&format!("no {name}")));
+        let (t, tps, ok, errors) = (next("t_s")?, next("tps")?, next("ok")?, next("errors")?);
+        let (p50, p99, p999) = (next("p50_ms")?, next("p99_ms")?, next("p999_ms")?);
+        let (leader, event) = (next("leader")?, next("event")?);
+        let num = |v: &str, name: &str| v.parse::<f64>().map_err(|_| bad(&format!("bad {name}")));
+        let int = |v: &str, name: &str| v.parse::<u64>().map_err(|_| bad(&format!("bad {name}")));
+        Ok(TimelineRow {
+            t_s: num(t, "t_s")?,
+            tps: num(tps, "tps")?,
+            ok: int(ok, "ok")?,
+            errors: int(errors, "errors")?,
+            p50_ms: num(p50, "p50_ms")?,
+            p99_ms: num(p99, "p99_ms")?,
+            p999_ms: num(p999, "p999_ms")?,
+            leader: opt(leader).map_err(|_| bad("bad leader"))?,
+            event: unquote(event),
+        })
+    })
+}
+
+/// The data lines of a CSV `text` under its `header`, each made a row by `row`, which is
+/// handed the line and a maker of errors that name the file, the line and what is wrong.
+fn parse_rows<T>(
+    text: &str,
+    header: &str,
+    file: &str,
+    row: impl Fn(&str, &dyn Fn(&str) -> ReportError) -> Result<T, ReportError>,
+) -> Result<Vec<T>, ReportError> {
     let mut lines = text.lines().enumerate();
-    expect_header(lines.next().map(|(_, l)| l), TIMELINE_HEADER, file)?;
+    expect_header(lines.next().map(|(_, l)| l), header, file)?;
     lines
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(n, line)| {
@@ -151,27 +173,7 @@ pub fn parse_timeline(text: &str, file: &str) -> Result<Vec<TimelineRow>, Report
                 file: format!("{file}:{}", n + 1),
                 message: format!("{what} in {line:?}"),
             };
-            // Only the last field (event) may be quoted, so the first eight split plainly.
-            let mut f = line.splitn(9, ',');
-            let mut next = |name: &str| f.next().ok_or_else(|| bad(&format!("no {name}")));
-            let (t, tps, ok, errors) = (next("t_s")?, next("tps")?, next("ok")?, next("errors")?);
-            let (p50, p99, p999) = (next("p50_ms")?, next("p99_ms")?, next("p999_ms")?);
-            let (leader, event) = (next("leader")?, next("event")?);
-            let num =
-                |v: &str, name: &str| v.parse::<f64>().map_err(|_| bad(&format!("bad {name}")));
-            let int =
-                |v: &str, name: &str| v.parse::<u64>().map_err(|_| bad(&format!("bad {name}")));
-            Ok(TimelineRow {
-                t_s: num(t, "t_s")?,
-                tps: num(tps, "tps")?,
-                ok: int(ok, "ok")?,
-                errors: int(errors, "errors")?,
-                p50_ms: num(p50, "p50_ms")?,
-                p99_ms: num(p99, "p99_ms")?,
-                p999_ms: num(p999, "p999_ms")?,
-                leader: opt(leader).map_err(|_| bad("bad leader"))?,
-                event: unquote(event),
-            })
+            row(line, &bad)
         })
         .collect()
 }

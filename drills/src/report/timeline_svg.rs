@@ -111,6 +111,43 @@ pub(crate) fn plot_err(e: impl std::fmt::Display) -> ReportError {
 
 type Chart<'a, 'b, Y> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, Y>>;
 
+/// A panel of a picture.
+pub(crate) type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+
+/// The legend box, top right, as every chart of the report has it.
+pub(crate) fn legend<'a, 'b: 'a, Y: Ranged<ValueType = f64>>(
+    chart: &mut Chart<'a, 'b, Y>,
+) -> Result<(), ReportError> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(plot_err)
+}
+
+/// Draws a line broken into `segments` (empty ones are left out), named once in the legend.
+pub(crate) fn broken_line<Y: Ranged<ValueType = f64>>(
+    chart: &mut Chart<'_, '_, Y>,
+    segments: Vec<Vec<(f64, f64)>>,
+    color: RGBColor,
+    name: &str,
+) -> Result<(), ReportError> {
+    let mut first = true;
+    for seg in segments.into_iter().filter(|s| !s.is_empty()) {
+        let drawn = chart
+            .draw_series(LineSeries::new(seg, color.stroke_width(2)))
+            .map_err(plot_err)?;
+        if std::mem::take(&mut first) {
+            drawn.label(name).legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Shades every band over the whole height of `chart`; with `labels`, names each at the top
 /// (staggered over three rows, so neighbouring bands do not write over each other).
 pub(crate) fn shade<Y: Ranged<ValueType = f64>>(
@@ -234,11 +271,7 @@ fn level_lines<Y: Ranged<ValueType = f64>>(
     Ok(())
 }
 
-fn throughput(
-    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
-    p: &TimelinePlot,
-    x_max: f64,
-) -> Result<(), ReportError> {
+fn throughput(area: &Area<'_>, p: &TimelinePlot, x_max: f64) -> Result<(), ReportError> {
     let y_max = p
         .rows
         .iter()
@@ -297,20 +330,10 @@ fn throughput(
         .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], ERR.filled()));
     leader_marks(&mut chart, &p.leaders, (0.0, y_max), false)?;
     level_lines(&mut chart, &p.tps_levels, x_max)?;
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(plot_err)
+    legend(&mut chart)
 }
 
-fn latency(
-    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
-    p: &TimelinePlot,
-    x_max: f64,
-) -> Result<(), ReportError> {
+fn latency(area: &Area<'_>, p: &TimelinePlot, x_max: f64) -> Result<(), ReportError> {
     let values = p
         .rows
         .iter()
@@ -363,25 +386,9 @@ fn latency(
                 segments.last_mut().expect("one").push((r.t_s, v));
             }
         }
-        let mut first = true;
-        for seg in segments.into_iter().filter(|s| !s.is_empty()) {
-            let drawn = chart
-                .draw_series(LineSeries::new(seg, color.stroke_width(2)))
-                .map_err(plot_err)?;
-            if std::mem::take(&mut first) {
-                drawn.label(name).legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
-                });
-            }
-        }
+        broken_line(&mut chart, segments, color, name)?;
     }
     leader_marks(&mut chart, &p.leaders, (y_min, y_max), true)?;
     level_lines(&mut chart, &p.latency_levels, x_max)?;
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(plot_err)
+    legend(&mut chart)
 }

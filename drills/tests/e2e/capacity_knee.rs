@@ -137,7 +137,7 @@ async fn answer_within_the_band(delay: u32, start: u32) {
         "the curve marks the knee and the saturation"
     );
     for s in &failed {
-        let why: drills::capacity::judge::Failure =
+        let why: drills::capacity::failure::Failure =
             serde_json::from_value(s["reasons"][0].clone()).expect("a reason capacity.json names");
         assert!(
             svg.contains(&why.label()),

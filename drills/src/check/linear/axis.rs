@@ -95,7 +95,7 @@ impl TimeAxis {
                 marks.push(Mark::Break((end + s.x) / 2.0));
             }
             marks.push(Mark::Tick(s.x, s.from));
-            let step = super::svg::nice_step((120.0 / self.scale).ceil() as u64);
+            let step = nice_step((120.0 / self.scale).ceil() as u64);
             let mut last = s.x;
             let mut t = s.from - s.from % step + step;
             while t <= s.to {
@@ -108,6 +108,19 @@ impl TimeAxis {
             }
         }
         marks
+    }
+}
+
+/// The smallest step of 1, 2 or 5 × 10^k µs that is at least `min`.
+fn nice_step(min: u64) -> u64 {
+    let mut step = 1u64;
+    loop {
+        for m in [1, 2, 5] {
+            if m * step >= min {
+                return m * step;
+            }
+        }
+        step *= 10;
     }
 }
 

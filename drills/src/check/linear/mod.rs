@@ -14,8 +14,9 @@
 //!   means, the split by key with values interned
 //! - `model`: the register and what each operation does to it
 //! - `memo`: the explored configurations, as compact bitsets with incremental hashes
-//! - `search`: the search for one key, with its deadline
+//! - `search`: the search for one key, with its deadline, over the list of `events`
 //! - `window`: the evidence of a failing key
+//! - `anomaly`: [`KeyAnomaly`], the evidence of one failing key, and its picture's name
 //! - `report`: [`LinearReport`], [`LinearSummary`] and the files
 //! - `svg`: the picture of an anomaly, on a time axis with idle gaps cut out (`axis`)
 //!
@@ -27,7 +28,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod anomaly;
 mod axis;
+mod events;
 mod history;
 mod memo;
 mod model;
@@ -46,10 +49,10 @@ use std::time::{Duration, Instant};
 
 use loadgen::history::HistoryRecord;
 
+pub use anomaly::{KeyAnomaly, WindowOp, anomaly_file};
 pub use history::{CheckError, HISTORY_FILE, Problem, history_path, read_history};
 pub use report::{
-    KeyAnomaly, LinearReport, LinearSummary, REPORT_FILE, Status, SummaryAnomaly, SummaryStatus,
-    UndecidedKey, WindowOp, anomaly_file,
+    LinearReport, LinearSummary, REPORT_FILE, Status, SummaryAnomaly, SummaryStatus, UndecidedKey,
 };
 pub use window::MAX_WINDOW;
 

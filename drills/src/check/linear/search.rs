@@ -45,17 +45,13 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use super::events::{Events, HEAD, NIL};
 use super::history::KeyHistory;
 use super::memo::{Memo, OpSet};
 use super::model::{Action, Value};
 
 /// How often (in steps) the search looks at the clock and the cancel flag.
 const CHECK_EVERY: u64 = 1024;
-
-/// End of the list.
-const NIL: u32 = u32::MAX;
-/// The list head, a sentinel with no operation.
-const HEAD: u32 = 0;
 
 /// When to give up.
 #[derive(Debug, Clone, Copy)]
@@ -133,87 +129,6 @@ struct Frame {
     forced: bool,
 }
 
-/// The event list: node 0 is the head; node `k ≥ 1` is a call or a return.
-struct Events {
-    next: Vec<u32>,
-    prev: Vec<u32>,
-    /// The operation of each node.
-    op: Vec<u32>,
-    is_call: Vec<bool>,
-    call_node: Vec<u32>,
-    /// `NIL` for operations with no return (unknown outcomes).
-    return_node: Vec<u32>,
-}
-
-impl Events {
-    fn new(h: &KeyHistory<'_>) -> Self {
-        // (time, 0 call / 1 return, op): calls sort before returns at the same time.
-        let mut events: Vec<(u64, u8, u32)> = Vec::with_capacity(h.ops.len() * 2);
-        for (i, o) in h.ops.iter().enumerate() {
-            events.push((o.invoke, 0, i as u32));
-            if let Some(end) = o.complete {
-                events.push((end, 1, i as u32));
-            }
-        }
-        events.sort_unstable();
-        let nodes = events.len() + 1;
-        let mut ev = Events {
-            next: (1..=nodes as u32).collect(),
-            prev: (0..nodes as u32).map(|k| k.wrapping_sub(1)).collect(),
-            op: vec![u32::MAX; nodes],
-            is_call: vec![false; nodes],
-            call_node: vec![NIL; h.ops.len()],
-            return_node: vec![NIL; h.ops.len()],
-        };
-        ev.next[nodes - 1] = NIL;
-        ev.prev[0] = NIL;
-        for (k, &(_, kind, op)) in events.iter().enumerate() {
-            let node = k + 1;
-            ev.op[node] = op;
-            ev.is_call[node] = kind == 0;
-            if kind == 0 {
-                ev.call_node[op as usize] = node as u32;
-            } else {
-                ev.return_node[op as usize] = node as u32;
-            }
-        }
-        ev
-    }
-
-    fn unlink(&mut self, node: u32) {
-        let (p, n) = (self.prev[node as usize], self.next[node as usize]);
-        self.next[p as usize] = n;
-        if n != NIL {
-            self.prev[n as usize] = p;
-        }
-    }
-
-    /// Puts back a node unlinked last (dancing links: its own pointers were left as they were).
-    fn relink(&mut self, node: u32) {
-        let (p, n) = (self.prev[node as usize], self.next[node as usize]);
-        self.next[p as usize] = node;
-        if n != NIL {
-            self.prev[n as usize] = node;
-        }
-    }
-
-    fn lift(&mut self, op: u32) {
-        self.unlink(self.call_node[op as usize]);
-        let ret = self.return_node[op as usize];
-        if ret != NIL {
-            self.unlink(ret);
-        }
-    }
-
-    fn unlift(&mut self, op: u32) {
-        let ret = self.return_node[op as usize];
-        if ret != NIL {
-            self.relink(ret);
-        }
-        self.relink(self.call_node[op as usize]);
-    }
-}
-
 /// The deepest configuration seen, kept up to date cheaply: the stack below `low` has not
 /// changed since the last snapshot, so only the part above it is copied.
 struct Deepest {
@@ -252,188 +167,263 @@ fn refused_waits(ev: &Events, h: &KeyHistory<'_>, state: Value) -> bool {
 
 /// Searches one key's history for a linearization.
 pub(crate) fn search(h: &KeyHistory<'_>, limits: &Limits<'_>) -> (Verdict, Effort) {
-    let mut ev = Events::new(h);
-    let required = h.ops.iter().filter(|o| !o.optional).count();
-    let mut set = OpSet::new(required, h.ops.len() - required);
-    let (mut next_req, mut next_opt) = (0, 0);
-    let bit: Vec<usize> = h
-        .ops
-        .iter()
-        .map(|o| {
-            if o.optional {
-                next_opt += 1;
-                set.optional_bit(next_opt - 1)
-            } else {
-                next_req += 1;
-                next_req - 1
-            }
-        })
-        .collect();
-
-    // Unknown operations whose value no operation needs are tried last (module notes).
-    let needed: std::collections::HashSet<Value> =
-        h.ops.iter().filter_map(|o| o.action.needs()).collect();
-    let late: Vec<bool> = h
-        .ops
-        .iter()
-        .map(|o| o.optional && o.action.writes().is_none_or(|v| !needed.contains(&v)))
-        .collect();
-
-    let mut memo = Memo::default();
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut deepest = Deepest {
-        prefix: Vec::new(),
-        stuck: None,
-        state: h.initial,
-        low: 0,
-    };
-    let mut state = h.initial;
-    let mut left = required;
-    let mut cur = ev.next[HEAD as usize];
-    // A configuration just entered, not yet searched for read-only operations to take.
-    let mut fresh = true;
-    // The scan tries the operations that may be needed first, then (from the head again)
-    // the unknown ones whose value nothing needs.
-    let mut late_pass = false;
-    let mut steps = 0u64;
-    let mut revisits = 0u64;
-    let effort = |steps, revisits, memo: &Memo| Effort {
-        steps,
-        configs: memo.len(),
-        revisits,
-    };
-
+    let mut s = Searcher::new(h);
     loop {
-        if left == 0 {
-            return (Verdict::Linearizable, effort(steps, revisits, &memo));
+        if s.left == 0 {
+            return (Verdict::Linearizable, s.effort());
         }
-        if steps.is_multiple_of(CHECK_EVERY)
+        if s.steps.is_multiple_of(CHECK_EVERY)
             && let Some(stop) = limits.stop()
         {
-            return (Verdict::Undecided(stop), effort(steps, revisits, &memo));
+            return (Verdict::Undecided(stop), s.effort());
         }
-        steps += 1;
+        s.steps += 1;
 
         // The node to place now, if any: in a fresh configuration a minimal read-only
         // operation the register allows, taken without alternatives (module notes); else the
         // next call in the scan that the register allows.
         let mut pick = None;
-        if fresh {
-            fresh = false;
-            let mut n = ev.next[HEAD as usize];
-            while n != NIL && ev.is_call[n as usize] {
-                let o = &h.ops[ev.op[n as usize] as usize];
-                if o.action.is_read_only() && o.action.apply(state).is_some() {
-                    pick = Some(n);
-                    break;
-                }
-                n = ev.next[n as usize];
-            }
-            cur = ev.next[HEAD as usize];
-            late_pass = false;
+        if s.fresh {
+            pick = s.minimal_read_only();
         }
         if pick.is_none() {
-            // Whether the last operation placed is an unknown one that nothing has
-            // observed yet: then a blind write may not come next (module notes).
-            let unobserved = stack.last().is_some_and(|f| h.ops[f.op as usize].optional);
-            while cur != NIL {
-                let node = cur as usize;
-                let op = ev.op[node];
-                if !ev.is_call[node] {
-                    // The others tried; now the unknown ones nothing needs, which can only
-                    // help a refused swap of the value the register holds (module notes).
-                    if !late_pass && refused_waits(&ev, h, state) {
-                        late_pass = true;
-                        cur = ev.next[HEAD as usize];
-                        continue;
-                    }
-                    deepest.offer(&stack, op, state);
-                    break;
-                }
-                let o = &h.ops[op as usize];
-                let masked = unobserved && matches!(o.action, Action::Write(_));
-                // Read-only operations were taken above if the register allows them; an
-                // unknown operation that changes nothing is the same as leaving it out.
-                let useful = late[op as usize] == late_pass
-                    && !o.action.is_read_only()
-                    && !masked
-                    && o.action
-                        .apply(state)
-                        .is_some_and(|after| !(o.optional && after == state));
-                if useful {
-                    pick = Some(cur);
-                    break;
-                }
-                cur = ev.next[node];
-            }
+            pick = s.scan();
         }
-
-        if let Some(node) = pick {
-            let op = ev.op[node as usize];
-            let o = &h.ops[op as usize];
-            let after = o.action.apply(state).unwrap_or(state);
-            let forced = o.action.is_read_only();
-            set.insert(bit[op as usize]);
-            if let Some(entry) = memo.enter(&set, after, o.optional) {
-                ev.lift(op);
-                stack.push(Frame {
-                    op,
-                    entry,
-                    before: state,
-                    forced,
-                });
-                state = after;
-                left -= usize::from(!o.optional);
-                fresh = true;
-                continue;
-            }
-            set.remove(bit[op as usize]);
-            revisits += 1;
-            if !forced {
-                cur = ev.next[node as usize];
-                continue;
-            }
-            // A read-only operation leads to a configuration known to fail, so this one
-            // fails too (module notes): undo.
+        if let Some(node) = pick
+            && s.place(node)
+        {
+            continue;
         }
+        if let Some(violation) = s.backtrack() {
+            return (violation, s.effort());
+        }
+    }
+}
 
-        // Undo choices up to the last one that had alternatives, and go on after it.
-        loop {
-            let Some(f) = stack.pop() else {
-                let Some(stuck) = deepest.stuck else {
-                    // Unreachable: a failure always meets a return first. Report the first
-                    // completed operation rather than panic.
-                    let stuck = h.ops.iter().position(|o| !o.optional).unwrap_or(0);
-                    return (
-                        Verdict::Violation(Violation {
-                            prefix: Vec::new(),
-                            stuck,
-                            state: h.initial,
-                        }),
-                        effort(steps, revisits, &memo),
-                    );
-                };
-                let violation = Violation {
-                    prefix: deepest.prefix,
-                    stuck,
-                    state: deepest.state,
-                };
-                return (
-                    Verdict::Violation(violation),
-                    effort(steps, revisits, &memo),
-                );
-            };
-            deepest.low = deepest.low.min(stack.len());
-            memo.finish(f.entry);
-            ev.unlift(f.op);
-            set.remove(bit[f.op as usize]);
-            state = f.before;
-            left += usize::from(!h.ops[f.op as usize].optional);
-            if !f.forced {
-                cur = ev.next[ev.call_node[f.op as usize] as usize];
-                late_pass = late[f.op as usize];
+/// The search's state: the configuration (the operations placed, in `set`, `stack` and the
+/// lifted events; the register), where the scan is, and the memo.
+struct Searcher<'a, 'h> {
+    h: &'a KeyHistory<'h>,
+    ev: Events,
+    set: OpSet,
+    /// Each operation's bit in `set`.
+    bit: Vec<usize>,
+    /// Unknown operations whose value no operation needs: tried last (module notes).
+    late: Vec<bool>,
+    memo: Memo,
+    stack: Vec<Frame>,
+    deepest: Deepest,
+    /// The register.
+    state: Value,
+    /// Completed operations not yet placed.
+    left: usize,
+    /// Where the scan is.
+    cur: u32,
+    /// A configuration just entered, not yet searched for read-only operations to take.
+    fresh: bool,
+    /// The scan tries the operations that may be needed first, then (from the head again)
+    /// the unknown ones whose value nothing needs.
+    late_pass: bool,
+    steps: u64,
+    revisits: u64,
+}
+
+impl<'a, 'h> Searcher<'a, 'h> {
+    fn new(h: &'a KeyHistory<'h>) -> Self {
+        let ev = Events::new(h);
+        let required = h.ops.iter().filter(|o| !o.optional).count();
+        let set = OpSet::new(required, h.ops.len() - required);
+        let (mut next_req, mut next_opt) = (0, 0);
+        let bit: Vec<usize> = h
+            .ops
+            .iter()
+            .map(|o| {
+                if o.optional {
+                    next_opt += 1;
+                    set.optional_bit(next_opt - 1)
+                } else {
+                    next_req += 1;
+                    next_req - 1
+                }
+            })
+            .collect();
+        // Unknown operations whose value no operation needs are tried last (module notes).
+        let needed: std::collections::HashSet<Value> =
+            h.ops.iter().filter_map(|o| o.action.needs()).collect();
+        let late: Vec<bool> = h
+            .ops
+            .iter()
+            .map(|o| o.optional && o.action.writes().is_none_or(|v| !needed.contains(&v)))
+            .collect();
+        let cur = ev.next[HEAD as usize];
+        Searcher {
+            h,
+            ev,
+            set,
+            bit,
+            late,
+            memo: Memo::default(),
+            stack: Vec::new(),
+            deepest: Deepest {
+                prefix: Vec::new(),
+                stuck: None,
+                state: h.initial,
+                low: 0,
+            },
+            state: h.initial,
+            left: required,
+            cur,
+            fresh: true,
+            late_pass: false,
+            steps: 0,
+            revisits: 0,
+        }
+    }
+
+    fn effort(&self) -> Effort {
+        Effort {
+            steps: self.steps,
+            configs: self.memo.len(),
+            revisits: self.revisits,
+        }
+    }
+
+    /// In a configuration just entered: the first minimal read-only operation the register
+    /// allows, if any. The scan starts again from the head.
+    #[inline]
+    fn minimal_read_only(&mut self) -> Option<u32> {
+        let (h, ev) = (self.h, &self.ev);
+        self.fresh = false;
+        let mut pick = None;
+        let mut n = ev.next[HEAD as usize];
+        while n != NIL && ev.is_call[n as usize] {
+            let o = &h.ops[ev.op[n as usize] as usize];
+            if o.action.is_read_only() && o.action.apply(self.state).is_some() {
+                pick = Some(n);
                 break;
             }
+            n = ev.next[n as usize];
         }
+        self.cur = ev.next[HEAD as usize];
+        self.late_pass = false;
+        pick
+    }
+
+    /// The next call in the scan that the register allows and that is worth placing; `None`
+    /// when the scan meets a return first (that operation cannot be placed here).
+    #[inline]
+    fn scan(&mut self) -> Option<u32> {
+        let h = self.h;
+        // Whether the last operation placed is an unknown one that nothing has observed yet:
+        // then a blind write may not come next (module notes).
+        let unobserved = self
+            .stack
+            .last()
+            .is_some_and(|f| h.ops[f.op as usize].optional);
+        while self.cur != NIL {
+            let node = self.cur as usize;
+            let op = self.ev.op[node];
+            if !self.ev.is_call[node] {
+                // The others tried; now the unknown ones nothing needs, which can only help a
+                // refused swap of the value the register holds (module notes).
+                if !self.late_pass && refused_waits(&self.ev, h, self.state) {
+                    self.late_pass = true;
+                    self.cur = self.ev.next[HEAD as usize];
+                    continue;
+                }
+                self.deepest.offer(&self.stack, op, self.state);
+                return None;
+            }
+            let o = &h.ops[op as usize];
+            let masked = unobserved && matches!(o.action, Action::Write(_));
+            // Read-only operations were taken above if the register allows them; an unknown
+            // operation that changes nothing is the same as leaving it out.
+            let useful = self.late[op as usize] == self.late_pass
+                && !o.action.is_read_only()
+                && !masked
+                && o.action
+                    .apply(self.state)
+                    .is_some_and(|after| !(o.optional && after == self.state));
+            if useful {
+                return Some(self.cur);
+            }
+            self.cur = self.ev.next[node];
+        }
+        None
+    }
+
+    /// Places the operation of `node` unless the memo knows the configuration it leads to.
+    /// Returns whether the search goes on from here: `false` when a read-only operation leads
+    /// to a configuration known to fail, so this one fails too (module notes) and must be
+    /// undone.
+    #[inline]
+    fn place(&mut self, node: u32) -> bool {
+        let h = self.h;
+        let op = self.ev.op[node as usize];
+        let o = &h.ops[op as usize];
+        let after = o.action.apply(self.state).unwrap_or(self.state);
+        let forced = o.action.is_read_only();
+        self.set.insert(self.bit[op as usize]);
+        if let Some(entry) = self.memo.enter(&self.set, after, o.optional) {
+            self.ev.lift(op);
+            self.stack.push(Frame {
+                op,
+                entry,
+                before: self.state,
+                forced,
+            });
+            self.state = after;
+            self.left -= usize::from(!o.optional);
+            self.fresh = true;
+            return true;
+        }
+        self.set.remove(self.bit[op as usize]);
+        self.revisits += 1;
+        if !forced {
+            self.cur = self.ev.next[node as usize];
+            return true;
+        }
+        false
+    }
+
+    /// Undoes choices up to the last one that had alternatives, and goes on after it; with
+    /// none left, the key is not linearizable: the verdict.
+    #[inline]
+    fn backtrack(&mut self) -> Option<Verdict> {
+        loop {
+            let Some(f) = self.stack.pop() else {
+                return Some(self.violation());
+            };
+            self.deepest.low = self.deepest.low.min(self.stack.len());
+            self.memo.finish(f.entry);
+            self.ev.unlift(f.op);
+            self.set.remove(self.bit[f.op as usize]);
+            self.state = f.before;
+            self.left += usize::from(!self.h.ops[f.op as usize].optional);
+            if !f.forced {
+                self.cur = self.ev.next[self.ev.call_node[f.op as usize] as usize];
+                self.late_pass = self.late[f.op as usize];
+                return None;
+            }
+        }
+    }
+
+    /// The evidence, from the deepest configuration reached.
+    fn violation(&mut self) -> Verdict {
+        let Some(stuck) = self.deepest.stuck else {
+            // Unreachable: a failure always meets a return first. Report the first completed
+            // operation rather than panic.
+            let stuck = self.h.ops.iter().position(|o| !o.optional).unwrap_or(0);
+            return Verdict::Violation(Violation {
+                prefix: Vec::new(),
+                stuck,
+                state: self.h.initial,
+            });
+        };
+        Verdict::Violation(Violation {
+            prefix: std::mem::take(&mut self.deepest.prefix),
+            stuck,
+            state: self.deepest.state,
+        })
     }
 }

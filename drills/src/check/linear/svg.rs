@@ -16,8 +16,8 @@ use loadgen::history::HistoryRecord;
 use loadgen::outcome::Outcome;
 use loadgen::workload::OpKind;
 
+use super::anomaly::{KeyAnomaly, WindowOp};
 use super::axis::{Mark, TimeAxis};
-use super::report::{KeyAnomaly, WindowOp};
 
 const WIDTH: f64 = 1200.0;
 const LEFT: f64 = 90.0;
@@ -134,19 +134,6 @@ fn colours(kind: OpKind) -> (&'static str, &'static str) {
     }
 }
 
-/// The smallest step of 1, 2 or 5 × 10^k µs that is at least `min`.
-pub(crate) fn nice_step(min: u64) -> u64 {
-    let mut step = 1u64;
-    loop {
-        for m in [1, 2, 5] {
-            if m * step >= min {
-                return m * step;
-            }
-        }
-        step *= 10;
-    }
-}
-
 fn fmt_us(us: u64) -> String {
     if us >= 1_000_000 {
         format!("{:.3} s", us as f64 / 1e6)
@@ -174,38 +161,83 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
+/// Where the parts of the picture go.
+struct Layout {
+    /// The workers of the window, one lane each, in order.
+    workers: Vec<usize>,
+    axis: TimeAxis,
+    /// The first call of the window: the axis counts from it.
+    t_min: u64,
+    /// The explanation, wrapped.
+    title_lines: Vec<String>,
+    /// The top of the first lane.
+    top: f64,
+    lanes_h: f64,
+    axis_y: f64,
+    height: f64,
+}
+
+impl Layout {
+    fn new(a: &KeyAnomaly, legend: &Legend<'_>) -> Self {
+        let mut workers: Vec<usize> = a.window.iter().map(|w| w.record.worker).collect();
+        workers.sort_unstable();
+        workers.dedup();
+        let t_min = a
+            .window
+            .iter()
+            .map(|w| w.record.invoke_us)
+            .min()
+            .unwrap_or(0);
+        let intervals: Vec<(u64, u64)> = a
+            .window
+            .iter()
+            .map(|w| (w.record.invoke_us, w.record.complete_us))
+            .collect();
+        // The last tenth is left for open-ended bars to run into.
+        let axis = TimeAxis::new(&intervals, LEFT, (WIDTH - LEFT - RIGHT) * 0.9);
+        let title_lines = wrap(&a.explanation, 150);
+        let top = 46.0 + 16.0 * title_lines.len() as f64 + 64.0;
+        let lanes_h = LANE * workers.len() as f64;
+        let axis_y = top + lanes_h + 6.0;
+        let legend_rows = legend.order.len().div_ceil(3) + 1;
+        let height = axis_y + 44.0 + 16.0 * legend_rows as f64 + 12.0;
+        Layout {
+            workers,
+            axis,
+            t_min,
+            title_lines,
+            top,
+            lanes_h,
+            axis_y,
+            height,
+        }
+    }
+
+    fn lane_of(&self, worker: usize) -> usize {
+        self.workers.iter().position(|&w| w == worker).unwrap_or(0)
+    }
+}
+
 /// Renders the picture of one anomaly.
 pub fn render(a: &KeyAnomaly) -> String {
     let legend = Legend::new(&a.window, a.state.as_deref());
-    let mut workers: Vec<usize> = a.window.iter().map(|w| w.record.worker).collect();
-    workers.sort_unstable();
-    workers.dedup();
-    let lane_of = |worker: usize| workers.iter().position(|&w| w == worker).unwrap_or(0);
-
-    let t_min = a
-        .window
-        .iter()
-        .map(|w| w.record.invoke_us)
-        .min()
-        .unwrap_or(0);
-    let intervals: Vec<(u64, u64)> = a
-        .window
-        .iter()
-        .map(|w| (w.record.invoke_us, w.record.complete_us))
-        .collect();
-    // The last tenth is left for open-ended bars to run into.
-    let axis = TimeAxis::new(&intervals, LEFT, (WIDTH - LEFT - RIGHT) * 0.9);
-    let x = |t: u64| axis.x(t);
-    let right_edge = WIDTH - RIGHT;
-
-    let title_lines = wrap(&a.explanation, 150);
-    let top = 46.0 + 16.0 * title_lines.len() as f64 + 64.0;
-    let lanes_h = LANE * workers.len() as f64;
-    let axis_y = top + lanes_h + 6.0;
-    let legend_rows = legend.order.len().div_ceil(3) + 1;
-    let height = axis_y + 44.0 + 16.0 * legend_rows as f64 + 12.0;
-
+    let l = Layout::new(a, &legend);
     let mut s = String::new();
+    open(&mut s, &l);
+    title(&mut s, a, &l, &legend);
+    lanes(&mut s, &l);
+    for (n, w) in a.window.iter().enumerate() {
+        bar(&mut s, &l, &legend, n, w);
+    }
+    time_axis(&mut s, &l);
+    values(&mut s, &l, &legend);
+    s.push_str("</svg>\n");
+    s
+}
+
+/// The opening tag, the fades of unknown operations, and the white page.
+fn open(s: &mut String, l: &Layout) {
+    let height = l.height;
     let _ = writeln!(
         s,
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:.0}" viewBox="0 0 {WIDTH} {height:.0}" font-family="monospace" font-size="12">"##
@@ -220,8 +252,10 @@ pub fn render(a: &KeyAnomaly) -> String {
         );
     }
     s.push_str("</defs>\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
+}
 
-    // Title, the sentence, and how to read the picture.
+/// Title, the sentence, and how to read the picture.
+fn title(s: &mut String, a: &KeyAnomaly, l: &Layout, legend: &Legend<'_>) {
     let _ = writeln!(
         s,
         r##"<text x="12" y="22" font-size="15" font-weight="bold">key {}: not linearizable ({} ops checked, {} in the longest linearizable prefix)</text>"##,
@@ -229,7 +263,7 @@ pub fn render(a: &KeyAnomaly) -> String {
         a.ops,
         a.prefix.len()
     );
-    for (n, line) in title_lines.iter().enumerate() {
+    for (n, line) in l.title_lines.iter().enumerate() {
         let _ = writeln!(
             s,
             r##"<text x="12" y="{}" fill="#b00000">{}</text>"##,
@@ -237,12 +271,12 @@ pub fn render(a: &KeyAnomaly) -> String {
             esc(line)
         );
     }
-    let y = 42.0 + 16.0 * title_lines.len() as f64;
+    let y = 42.0 + 16.0 * l.title_lines.len() as f64;
     let needs = a
         .window
         .iter()
         .find(|w| w.stuck)
-        .map(|w| needs(&w.record, &legend));
+        .map(|w| needs(&w.record, legend));
     let _ = writeln!(
         s,
         r##"<text x="12" y="{y}" font-weight="bold">register after the prefix: {}{}</text>"##,
@@ -255,17 +289,19 @@ pub fn render(a: &KeyAnomaly) -> String {
         s,
         r##"<text x="12" y="{}" font-size="11" fill="#555">bars: call → return · red: cannot be placed · #n: place in the longest linearizable prefix · times from {} into the run</text>"##,
         y + 16.0,
-        fmt_us(t_min)
+        fmt_us(l.t_min)
     );
     let _ = writeln!(
         s,
         r##"<text x="12" y="{}" font-size="11" fill="#555">faded, dashed: outcome unknown, may take effect at any time after its call or never (the tick: when the client gave up) · ✓/✗: swapped or not · ?: unknown</text>"##,
         y + 30.0
     );
+}
 
-    // Lanes.
-    for (i, w) in workers.iter().enumerate() {
-        let y = top + LANE * i as f64;
+/// One shaded lane per worker.
+fn lanes(s: &mut String, l: &Layout) {
+    for (i, w) in l.workers.iter().enumerate() {
+        let y = l.top + LANE * i as f64;
         let shade = if i % 2 == 0 { "#f7f7f7" } else { "#ffffff" };
         let _ = writeln!(
             s,
@@ -273,92 +309,96 @@ pub fn render(a: &KeyAnomaly) -> String {
             y + 24.0
         );
     }
+}
 
-    // The operations.
-    for (n, w) in a.window.iter().enumerate() {
-        let r = &w.record;
-        let y = top + LANE * lane_of(r.worker) as f64 + 12.0;
-        let x0 = x(r.invoke_us);
-        let unknown = r.outcome == Outcome::Unknown;
-        let x1 = if unknown {
-            right_edge
-        } else {
-            x(r.complete_us).max(x0 + 2.0)
-        };
-        let (fill, stroke) = colours(r.kind);
-        let (fill, stroke, width) = if w.stuck {
-            ("#ffc9c9".to_string(), "#d00000", 2.0)
-        } else if unknown {
-            (format!("url(#fade-{})", r.kind.as_str()), stroke, 1.0)
-        } else {
-            (fill.to_string(), stroke, 1.0)
-        };
-        let dash = if unknown {
-            r##" stroke-dasharray="5 3""##
-        } else {
-            ""
-        };
-        let tip = tooltip(w);
+/// The `n`th operation's bar, its label and place, and for the one that cannot be placed the
+/// line at its return.
+fn bar(s: &mut String, l: &Layout, legend: &Legend<'_>, n: usize, w: &WindowOp) {
+    let r = &w.record;
+    let y = l.top + LANE * l.lane_of(r.worker) as f64 + 12.0;
+    let x0 = l.axis.x(r.invoke_us);
+    let unknown = r.outcome == Outcome::Unknown;
+    let x1 = if unknown {
+        WIDTH - RIGHT
+    } else {
+        l.axis.x(r.complete_us).max(x0 + 2.0)
+    };
+    let (fill, stroke) = colours(r.kind);
+    let (fill, stroke, width) = if w.stuck {
+        ("#ffc9c9".to_string(), "#d00000", 2.0)
+    } else if unknown {
+        (format!("url(#fade-{})", r.kind.as_str()), stroke, 1.0)
+    } else {
+        (fill.to_string(), stroke, 1.0)
+    };
+    let dash = if unknown {
+        r##" stroke-dasharray="5 3""##
+    } else {
+        ""
+    };
+    let tip = tooltip(w);
+    let _ = writeln!(
+        s,
+        r##"<g><title>{}</title><clipPath id="c{n}"><rect x="{x0:.1}" y="{y}" width="{:.1}" height="{BAR}"/></clipPath><rect x="{x0:.1}" y="{y}" width="{:.1}" height="{BAR}" rx="3" fill="{fill}" stroke="{stroke}" stroke-width="{width}"{dash}/>"##,
+        esc(&tip),
+        x1 - x0,
+        x1 - x0
+    );
+    if unknown {
+        let gave_up = l.axis.x(r.complete_us);
         let _ = writeln!(
             s,
-            r##"<g><title>{}</title><clipPath id="c{n}"><rect x="{x0:.1}" y="{y}" width="{:.1}" height="{BAR}"/></clipPath><rect x="{x0:.1}" y="{y}" width="{:.1}" height="{BAR}" rx="3" fill="{fill}" stroke="{stroke}" stroke-width="{width}"{dash}/>"##,
-            esc(&tip),
-            x1 - x0,
-            x1 - x0
+            r##"<line x1="{gave_up:.1}" y1="{}" x2="{gave_up:.1}" y2="{}" stroke="{stroke}" stroke-width="1.5"/>"##,
+            y - 3.0,
+            y + BAR + 3.0
         );
-        if unknown {
-            let gave_up = x(r.complete_us);
-            let _ = writeln!(
-                s,
-                r##"<line x1="{gave_up:.1}" y1="{}" x2="{gave_up:.1}" y2="{}" stroke="{stroke}" stroke-width="1.5"/>"##,
-                y - 3.0,
-                y + BAR + 3.0
-            );
-        }
-        let weight = if w.stuck { "bold" } else { "normal" };
-        let colour = if w.stuck { "#b00000" } else { "#111" };
-        let _ = writeln!(
-            s,
-            r##"<text x="{:.1}" y="{}" clip-path="url(#c{n})" fill="{colour}" font-weight="{weight}">{}</text>"##,
-            x0 + 4.0,
-            y + 14.5,
-            esc(&label(r, &legend))
-        );
-        if let Some(p) = w.position.filter(|_| x1 - x0 >= 26.0) {
-            let _ = writeln!(
-                s,
-                r##"<text x="{:.1}" y="{}" font-size="9" fill="#555">#{p}</text>"##,
-                x0 + 1.0,
-                y - 2.0
-            );
-        }
-        s.push_str("</g>\n");
-        if w.stuck {
-            let xr = x(r.complete_us);
-            let _ = writeln!(
-                s,
-                r##"<line x1="{xr:.1}" y1="{}" x2="{xr:.1}" y2="{}" stroke="#d00000" stroke-dasharray="4 3"/><text x="{:.1}" y="{}" font-size="10" fill="#b00000" text-anchor="end">returned here, unplaced</text>"##,
-                top - 4.0,
-                top + lanes_h,
-                xr - 3.0,
-                top - 6.0
-            );
-        }
     }
+    let weight = if w.stuck { "bold" } else { "normal" };
+    let colour = if w.stuck { "#b00000" } else { "#111" };
+    let _ = writeln!(
+        s,
+        r##"<text x="{:.1}" y="{}" clip-path="url(#c{n})" fill="{colour}" font-weight="{weight}">{}</text>"##,
+        x0 + 4.0,
+        y + 14.5,
+        esc(&label(r, legend))
+    );
+    if let Some(p) = w.position.filter(|_| x1 - x0 >= 26.0) {
+        let _ = writeln!(
+            s,
+            r##"<text x="{:.1}" y="{}" font-size="9" fill="#555">#{p}</text>"##,
+            x0 + 1.0,
+            y - 2.0
+        );
+    }
+    s.push_str("</g>\n");
+    if w.stuck {
+        let xr = l.axis.x(r.complete_us);
+        let _ = writeln!(
+            s,
+            r##"<line x1="{xr:.1}" y1="{}" x2="{xr:.1}" y2="{}" stroke="#d00000" stroke-dasharray="4 3"/><text x="{:.1}" y="{}" font-size="10" fill="#b00000" text-anchor="end">returned here, unplaced</text>"##,
+            l.top - 4.0,
+            l.top + l.lanes_h,
+            xr - 3.0,
+            l.top - 6.0
+        );
+    }
+}
 
-    // The time axis, relative to the first call, with idle gaps cut out.
+/// The time axis, relative to the first call, with idle gaps cut out.
+fn time_axis(s: &mut String, l: &Layout) {
+    let (axis_y, top, right_edge) = (l.axis_y, l.top, WIDTH - RIGHT);
     let _ = writeln!(
         s,
         r##"<line x1="{LEFT}" y1="{axis_y}" x2="{right_edge}" y2="{axis_y}" stroke="#333"/>"##
     );
-    for mark in axis.marks() {
+    for mark in l.axis.marks() {
         let _ = match mark {
             Mark::Tick(tx, t) => writeln!(
                 s,
                 r##"<line x1="{tx:.1}" y1="{axis_y}" x2="{tx:.1}" y2="{}" stroke="#333"/><text x="{tx:.1}" y="{}" font-size="10" text-anchor="middle">+{}</text>"##,
                 axis_y + 5.0,
                 axis_y + 17.0,
-                fmt_us(t - t_min)
+                fmt_us(t - l.t_min)
             ),
             Mark::Break(bx) => writeln!(
                 s,
@@ -372,9 +412,11 @@ pub fn render(a: &KeyAnomaly) -> String {
             ),
         };
     }
+}
 
-    // The value legend.
-    let ly = axis_y + 40.0;
+/// The value legend: each value's small number.
+fn values(s: &mut String, l: &Layout, legend: &Legend<'_>) {
+    let ly = l.axis_y + 40.0;
     let _ = writeln!(
         s,
         r##"<text x="12" y="{ly}" font-weight="bold">values</text><text x="80" y="{ly}">∅ = absent</text>"##
@@ -390,8 +432,6 @@ pub fn render(a: &KeyAnomaly) -> String {
             esc(&cut(v, 40))
         );
     }
-    s.push_str("</svg>\n");
-    s
 }
 
 /// The hover text of a bar: the record, values cut short.

@@ -19,9 +19,9 @@
 
 use loadgen::history::HistoryRecord;
 
+use super::anomaly::{KeyAnomaly, WindowOp, anomaly_file};
 use super::history::{KeyHistory, KeyOp};
 use super::model::Action;
-use super::report::{KeyAnomaly, WindowOp, anomaly_file};
 use super::search::Violation;
 
 /// Most operations in a window.

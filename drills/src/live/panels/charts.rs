@@ -12,7 +12,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::symbols::Marker;
 use ratatui::text::Span;
-use ratatui::widgets::canvas::{Canvas, Line as CanvasLine};
+use ratatui::widgets::canvas::{Canvas, Context, Line as CanvasLine};
 use ratatui::widgets::{Block, Paragraph};
 
 use super::fmt;
@@ -71,16 +71,7 @@ fn chart(f: &mut Frame, area: Rect, s: &ViewState, fig: Figure) {
             Color::LightBlue,
         ),
     };
-    let span = if s.whole_run {
-        "whole run"
-    } else {
-        "last 60 s"
-    };
-    let title = match fig {
-        Figure::Tps => format!(" TPS · {span} "),
-        Figure::P99 => format!(" p99 · {span} "),
-    };
-    let block = Block::bordered().title(Span::styled(title, fmt::title()));
+    let block = Block::bordered().title(Span::styled(title(fig, s.whole_run), fmt::title()));
     let inner = block.inner(area);
     f.render_widget(block, area);
     if inner.width <= Y_LABELS + 4 || inner.height < 3 {
@@ -99,42 +90,25 @@ fn chart(f: &mut Frame, area: Rect, s: &ViewState, fig: Figure) {
         .collect();
     let points = thin(&points, usize::from(plot.width) * 2);
     let y_max = nice_max(points.iter().map(|p| p.1).fold(0.0, f64::max));
-    let label = |v: f64| match fig {
-        Figure::Tps => format!("{v:.0}"),
-        Figure::P99 => fmt::ms(v),
-    };
-
     let lines: Vec<(f64, Color)> = levels
         .into_iter()
         .flat_map(|l| [(l.warn, Color::Yellow), (l.brk, Color::Red)])
         .filter_map(|(v, c)| v.filter(|v| *v <= y_max).map(|v| (v, c)))
         .collect();
-    let canvas = Canvas::default()
-        .marker(Marker::Braille)
-        .x_bounds([x0, x1])
-        .y_bounds([0.0, y_max])
-        .paint(|ctx| {
-            for (level, c) in &lines {
-                ctx.draw(&CanvasLine::new(x0, *level, x1, *level, *c));
-            }
-            ctx.layer();
-            for w in points.windows(2) {
-                ctx.draw(&CanvasLine::new(w[0].0, w[0].1, w[1].0, w[1].1, color));
-            }
-            if let [only] = points.as_slice() {
-                ctx.draw(&CanvasLine::new(only.0, only.1, only.0, only.1, color));
-            }
-        });
-    f.render_widget(canvas, plot);
+    f.render_widget(curve(&points, &lines, color, (x0, x1), y_max), plot);
     shade_faults(f, plot, s, (x0, x1));
     if let Some(l) = levels {
         label_levels(f, plot, l, y_max);
     }
 
+    let top = match fig {
+        Figure::Tps => format!("{y_max:.0}"),
+        Figure::P99 => fmt::ms(y_max),
+    };
     let dim = Style::default().fg(Color::DarkGray);
     let y_text = format!(
         "{:>w$}\n{}{:>w$}",
-        label(y_max),
+        top,
         "\n".repeat(usize::from(body.height.saturating_sub(2))),
         "0",
         w = usize::from(Y_LABELS - 1)
@@ -145,6 +119,41 @@ fn chart(f: &mut Frame, area: Rect, s: &ViewState, fig: Figure) {
     let gap = usize::from(inner.width).saturating_sub(left.chars().count() + right.len());
     let x_text = format!("{left}{}{right}", " ".repeat(gap));
     f.render_widget(Paragraph::new(x_text).style(dim), x_labels);
+}
+
+/// A chart's title: its figure and the time it spans.
+fn title(fig: Figure, whole_run: bool) -> String {
+    let span = if whole_run { "whole run" } else { "last 60 s" };
+    match fig {
+        Figure::Tps => format!(" TPS · {span} "),
+        Figure::P99 => format!(" p99 · {span} "),
+    }
+}
+
+/// The curve through `points` over the level lines, on a braille canvas.
+fn curve<'a>(
+    points: &'a [Point],
+    lines: &'a [(f64, Color)],
+    color: Color,
+    (x0, x1): (f64, f64),
+    y_max: f64,
+) -> Canvas<'a, impl Fn(&mut Context<'_>) + 'a> {
+    Canvas::default()
+        .marker(Marker::Braille)
+        .x_bounds([x0, x1])
+        .y_bounds([0.0, y_max])
+        .paint(move |ctx| {
+            for (level, c) in lines {
+                ctx.draw(&CanvasLine::new(x0, *level, x1, *level, *c));
+            }
+            ctx.layer();
+            for w in points.windows(2) {
+                ctx.draw(&CanvasLine::new(w[0].0, w[0].1, w[1].0, w[1].1, color));
+            }
+            if let [only] = points {
+                ctx.draw(&CanvasLine::new(only.0, only.1, only.0, only.1, color));
+            }
+        })
 }
 
 /// Names the warn and break lines at their right end; a level above the chart is named in
