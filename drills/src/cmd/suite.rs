@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::CmdError;
 use crate::cli::SuiteArgs;
 use crate::cmd::repeat::{self, RepeatOptions};
-use crate::drill::{Drill, RunOptions, results_dir};
+use crate::drill::{Drill, HostPlan, RunOptions, results_dir};
 use crate::exit::Exit;
 use crate::live::follow::follow;
 use crate::report::ReportError;
@@ -50,6 +50,10 @@ pub fn library(dir: Option<&Path>) -> Result<Vec<Scenario>, CmdError> {
                 s.name
             )));
         }
+        // Checked as `raftdrill run` checks it: what this machine cannot carry is refused
+        // before anything runs.
+        HostPlan::for_run(s, None, 0, false)
+            .map_err(|e| CmdError::Usage(format!("{}: {e}", dir.display())))?;
         if scenarios[..i].iter().any(|o| o.name == s.name) {
             return Err(CmdError::Usage(format!(
                 "{}: two scenario files are named {:?}; each needs its own folder in the suite",

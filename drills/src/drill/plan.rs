@@ -15,10 +15,11 @@ pub struct HostPlan {
 }
 
 impl HostPlan {
-    /// The hosts a run of `scenario` uses: `--hosts FILE` over the scenario's own `[[host]]`
-    /// tables, checked against what the scenario asks (`without_faults`: its faults will not
-    /// run, as in a capacity search without `--with-faults`). `[load] from` without hosts is
-    /// an error. Each error is one line, for exit 2: nothing has started.
+    /// The hosts a run of `scenario` uses (`--hosts FILE` over the scenario's own `[[host]]`
+    /// tables), or none for this machine; either way checked against what the scenario asks
+    /// of that placement (`without_faults`: its faults will not run, as in a capacity search
+    /// without `--with-faults`). `[load] from` without hosts is an error. Each error is one
+    /// line, for exit 2: nothing has started.
     pub fn for_run(
         scenario: &Scenario,
         file: Option<&std::path::Path>,
@@ -35,7 +36,19 @@ impl HostPlan {
                 .clone()
                 .map(|f| (f, "the scenario's [[host]] tables".to_string())),
         };
+        let mut checked = scenario.clone();
+        if without_faults {
+            checked.faults.clear();
+        }
         let Some((file, origin)) = hosts else {
+            let refused = support::refusals(&checked, PlacementKind::Local);
+            if !refused.is_empty() {
+                return Err(format!(
+                    "{} cannot run on this machine: {}",
+                    scenario.name,
+                    refused.join("; ")
+                ));
+            }
             if !scenario.load_from.is_empty() {
                 return Err(format!(
                     "{}: [load] from names hosts ({}); give them with --hosts FILE or [[host]] tables",
@@ -46,10 +59,6 @@ impl HostPlan {
             return Ok(None);
         };
         let plan = HostPlan { file, port };
-        let mut checked = scenario.clone();
-        if without_faults {
-            checked.faults.clear();
-        }
         let refused = plan.refusals(&checked);
         if !refused.is_empty() {
             return Err(format!(

@@ -271,27 +271,6 @@ impl Scenario {
         if c.snapshot_every.is_some() {
             refused.push("snapshot_every".into());
         }
-        if self
-            .faults
-            .iter()
-            .any(|f| matches!(f.action, Action::WipeInPlace))
-        {
-            refused.push("action wipe-in-place".into());
-        }
-        if self
-            .faults
-            .iter()
-            .any(|f| matches!(f.action, Action::PowerLoss))
-        {
-            // Disk faults reach etcd's WAL only: faultfs cannot serve a file mapped with
-            // MAP_SHARED, which is how bbolt holds etcd's database. A power loss of the WAL
-            // alone would leave the database ahead of it, a state no real power loss makes.
-            refused.push(
-                "action power-loss (only etcd's WAL can sit on the fault-injecting disk: \
-                 its database is memory-mapped)"
-                    .into(),
-            );
-        }
         if refused.is_empty() {
             Ok(())
         } else {
