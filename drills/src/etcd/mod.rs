@@ -48,7 +48,7 @@
 //! directly, as for reference nodes.
 //!
 //! # Layout
-//! - [`launch`]: finding the binary, [`EtcdOptions`], the flags of a member
+//! - [`launch`]: finding the binary, [`EtcdOptions`], member names
 //! - [`api`]: the gateway calls for status and membership
 //! - [`status`]: etcd's status as the poller's, and the id map
 //! - [`links`]: [`EtcdLinks`], the proxies and which connection is which link

@@ -21,7 +21,7 @@ pub mod links;
 pub mod local;
 pub mod ports;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -327,7 +327,7 @@ impl Placement {
         &self,
         links: &[Link],
         mode: LinkMode,
-        ids: &std::collections::BTreeMap<NodeId, u64>,
+        ids: &BTreeMap<NodeId, u64>,
     ) -> Result<Effect, PlacementError> {
         match self {
             Placement::Local(_) => {
@@ -343,7 +343,7 @@ impl Placement {
     pub async fn restore_links(
         &self,
         links: &[Link],
-        ids: &std::collections::BTreeMap<NodeId, u64>,
+        ids: &BTreeMap<NodeId, u64>,
     ) -> Result<Effect, PlacementError> {
         match self {
             Placement::Local(_) => {
@@ -359,15 +359,11 @@ impl Placement {
     pub async fn isolate(
         &self,
         id: NodeId,
-        ids: &std::collections::BTreeMap<NodeId, u64>,
+        ids: &BTreeMap<NodeId, u64>,
     ) -> Result<Effect, PlacementError> {
         match self {
             Placement::Local(_) => {
-                let links = touching(
-                    self.links().map_err(PlacementError::Unsupported)?,
-                    &BTreeSet::from([id]),
-                    Direction::Both,
-                );
+                let links = self.links_of(id)?;
                 self.set_links(&links, LinkMode::Blackhole, ids).await
             }
             Placement::Hosts(h) => Ok(h.isolate(id).await?),
@@ -378,19 +374,21 @@ impl Placement {
     pub async fn end_isolation(
         &self,
         id: NodeId,
-        ids: &std::collections::BTreeMap<NodeId, u64>,
+        ids: &BTreeMap<NodeId, u64>,
     ) -> Result<Effect, PlacementError> {
         match self {
             Placement::Local(_) => {
-                let links = touching(
-                    self.links().map_err(PlacementError::Unsupported)?,
-                    &BTreeSet::from([id]),
-                    Direction::Both,
-                );
+                let links = self.links_of(id)?;
                 self.restore_links(&links, ids).await
             }
             Placement::Hosts(h) => Ok(h.end_isolation(id).await?),
         }
+    }
+
+    /// Every link to and from node `id`.
+    fn links_of(&self, id: NodeId) -> Result<Vec<Link>, PlacementError> {
+        let all = self.links().map_err(PlacementError::Unsupported)?;
+        Ok(touching(all, &BTreeSet::from([id]), Direction::Both))
     }
 
     /// Every link back to pass, every rule removed.

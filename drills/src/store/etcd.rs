@@ -13,7 +13,7 @@ use target_cluster::typ::NodeId;
 
 use super::{Site, StartMode, StatusCall, StoreError, through_cluster};
 use crate::etcd::api::{EtcdApi, Member};
-use crate::etcd::launch::{ClusterState, EtcdOptions, MemberInfo, member_args, member_name};
+use crate::etcd::launch::{EtcdOptions, member_name};
 use crate::etcd::status::{IdMap, to_status};
 
 /// How long one status call of the poller may take (a status and a member list).
@@ -68,8 +68,11 @@ impl Etcd {
         self.id_map().member(id)
     }
 
-    /// The flags of member `site`: `peers` are the members it lists in `--initial-cluster`,
-    /// at their advertised peer addresses, itself included.
+    /// The flags of member `site`: named `m<id>`, listening for clients at its client address
+    /// and for peers at its peer listener, advertising its advertised peer address (a link
+    /// proxy in front of the listener, here), and listing `peers` (the members it must know,
+    /// at their advertised peer addresses, itself included) as `--initial-cluster`: a `new`
+    /// cluster when bootstrapping, an `existing` one when it joins after being added.
     pub fn launch(
         &self,
         site: &Site,
@@ -81,16 +84,38 @@ impl Etcd {
             .map(|(id, addr)| format!("{}=http://{addr}", member_name(*id)))
             .collect();
         let state = match mode {
-            StartMode::Bootstrap(_) => ClusterState::New,
-            StartMode::Join => ClusterState::Existing,
+            StartMode::Bootstrap(_) => "new",
+            StartMode::Join => "existing",
         };
-        member_args(
-            &member_info(site),
-            &initial.join(","),
-            state,
-            &self.token,
-            &self.opts,
-        )
+        let client = site.url();
+        let mut args = vec![
+            format!("--name={}", member_name(site.id)),
+            format!("--data-dir={}", site.data_dir.display()),
+            format!("--listen-client-urls={client}"),
+            format!("--advertise-client-urls={client}"),
+            format!("--listen-peer-urls=http://{}", site.peer_listen),
+            format!(
+                "--initial-advertise-peer-urls=http://{}",
+                site.peer_advertised
+            ),
+            format!("--initial-cluster={}", initial.join(",")),
+            format!("--initial-cluster-state={state}"),
+            format!("--initial-cluster-token={}", self.token),
+            // zap is 3.4's structured logger; the default (capnslog) is deprecated.
+            "--logger=zap".into(),
+            "--log-outputs=stderr".into(),
+        ];
+        if let Some(w) = &site.wal_dir {
+            args.push(format!("--wal-dir={}", w.display()));
+        }
+        if let Some(h) = self.opts.heartbeat {
+            args.push(format!("--heartbeat-interval={}", h.as_millis()));
+        }
+        if let Some(e) = self.opts.election_timeout {
+            args.push(format!("--election-timeout={}", e.as_millis()));
+        }
+        args.extend(self.opts.extra_flags.iter().cloned());
+        args
     }
 
     /// The status and member list at `url` as node `id`'s status; learns member ids from
@@ -164,16 +189,96 @@ impl Etcd {
     }
 }
 
-/// The member facts etcd's flags are made from.
-fn member_info(site: &Site) -> MemberInfo {
-    MemberInfo {
-        id: site.id,
-        name: member_name(site.id),
-        client: site.client,
-        peer_listen: site.peer_listen,
-        peer_advertised: site.peer_advertised,
-        data_dir: site.data_dir.clone(),
-        wal_dir: site.wal_dir.clone(),
-        log: site.log.clone(),
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn site() -> Site {
+        Site {
+            id: 2,
+            client: "127.0.0.1:2002".parse().unwrap(),
+            peer_listen: "127.0.0.1:3002".parse().unwrap(),
+            peer_advertised: "127.0.0.1:4002".parse().unwrap(),
+            data_dir: "/d/member-2".into(),
+            wal_dir: None,
+            log: "/d/logs/2.log".into(),
+            token_file: None,
+        }
+    }
+
+    fn etcd(opts: EtcdOptions) -> Etcd {
+        Etcd::new("etcd".into(), opts, "t".into())
+    }
+
+    #[test]
+    fn flags_advertise_the_proxy_and_listen_behind_it() {
+        let peers = [(2, "127.0.0.1:4002".parse().unwrap())];
+        let members = [2];
+        let args =
+            etcd(EtcdOptions::default()).launch(&site(), &peers, StartMode::Bootstrap(&members));
+        for want in [
+            "--name=m2",
+            "--listen-peer-urls=http://127.0.0.1:3002",
+            "--initial-advertise-peer-urls=http://127.0.0.1:4002",
+            "--advertise-client-urls=http://127.0.0.1:2002",
+            "--initial-cluster=m2=http://127.0.0.1:4002",
+            "--initial-cluster-state=new",
+            "--initial-cluster-token=t",
+        ] {
+            assert!(
+                args.iter().any(|a| a == want),
+                "{want} missing from {args:?}"
+            );
+        }
+        assert!(!args.iter().any(|a| a.starts_with("--heartbeat-interval")));
+    }
+
+    #[test]
+    fn timings_are_passed_in_milliseconds_only_when_set() {
+        let opts = EtcdOptions {
+            heartbeat: Some(Duration::from_millis(50)),
+            election_timeout: Some(Duration::from_millis(500)),
+            extra_flags: vec!["--snapshot-count=100".into()],
+        };
+        let args = etcd(opts).launch(&site(), &[], StartMode::Join);
+        assert!(args.contains(&"--heartbeat-interval=50".to_string()));
+        assert!(args.contains(&"--election-timeout=500".to_string()));
+        assert!(args.contains(&"--initial-cluster-state=existing".to_string()));
+        assert_eq!(args.last().unwrap(), "--snapshot-count=100");
+    }
+
+    /// On hosts, members listen on their hosts' addresses, peers on the node port + 1, and
+    /// name each other in `--initial-cluster`.
+    #[test]
+    fn members_on_hosts_name_each_other_and_listen_on_their_hosts() {
+        let on_host = |id: u64, ip: &str| Site {
+            id,
+            client: format!("{ip}:7001").parse().unwrap(),
+            peer_listen: format!("{ip}:7002").parse().unwrap(),
+            peer_advertised: format!("{ip}:7002").parse().unwrap(),
+            data_dir: "/srv/rd/data".into(),
+            wal_dir: None,
+            log: "/srv/rd/node.log".into(),
+            token_file: Some("/srv/rd/token".into()),
+        };
+        let (one, two) = (on_host(1, "198.18.0.11"), on_host(2, "198.18.0.12"));
+        let peers = [(1, one.peer_advertised), (2, two.peer_advertised)];
+        let opts = EtcdOptions {
+            heartbeat: Some(Duration::from_millis(100)),
+            ..EtcdOptions::default()
+        };
+        let args = etcd(opts).launch(&two, &peers, StartMode::Bootstrap(&[1, 2]));
+        for want in [
+            "--name=m2",
+            "--data-dir=/srv/rd/data",
+            "--listen-client-urls=http://198.18.0.12:7001",
+            "--listen-peer-urls=http://198.18.0.12:7002",
+            "--initial-cluster=m1=http://198.18.0.11:7002,m2=http://198.18.0.12:7002",
+            "--heartbeat-interval=100",
+        ] {
+            assert!(args.iter().any(|a| a == want), "{want} in {args:?}");
+        }
     }
 }
