@@ -206,9 +206,28 @@ pub fn write_history(ops: u64) -> (Vec<WriteRecord>, FinalReads) {
 /// construction, and a checker must find that out over all the concurrency of `workers`.
 pub fn register_history(ops: u64, keys: u64, workers: usize, seed: u64) -> Vec<HistoryRecord> {
     let mut rng = SplitMix64::new(seed);
+    let (mut records, effects) = simulate_calls(&mut rng, ops, keys, workers);
+    play_effects(&mut rng, &mut records, effects);
+    // A swap that never took effect had still read something before it was sent.
+    for r in &mut records {
+        if r.kind == OpKind::ReadModifyWrite && r.expect.is_none() {
+            r.expect = Some(None);
+        }
+    }
+    records
+}
+
+/// The calls of [`register_history`], without what they returned: each worker's operations
+/// back to back, and the instant each one takes effect, `(instant, record)` (unknown operations
+/// that never do are left out).
+fn simulate_calls(
+    rng: &mut SplitMix64,
+    ops: u64,
+    keys: u64,
+    workers: usize,
+) -> (Vec<HistoryRecord>, Vec<(u64, usize)>) {
     let mut clock = vec![0u64; workers];
     let mut records = Vec::with_capacity(ops as usize);
-    // (instant it takes effect, record); unknown operations that never do are left out.
     let mut effects: Vec<(u64, usize)> = Vec::with_capacity(ops as usize);
     for id in 0..ops {
         let worker = (0..workers).min_by_key(|&w| clock[w]).unwrap_or(0);
@@ -250,7 +269,16 @@ pub fn register_history(ops: u64, keys: u64, workers: usize, seed: u64) -> Vec<H
             index: None,
         });
     }
-    // Play the effects in time order: (current, previous) value of each key.
+    (records, effects)
+}
+
+/// Plays the `effects` of [`simulate_calls`] in time order on registers of (current,
+/// previous) value per key, and fills in what each record returned, expected and applied.
+fn play_effects(
+    rng: &mut SplitMix64,
+    records: &mut [HistoryRecord],
+    mut effects: Vec<(u64, usize)>,
+) {
     effects.sort_unstable();
     let mut registers: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
     for (_, i) in effects {
@@ -282,13 +310,6 @@ pub fn register_history(ops: u64, keys: u64, workers: usize, seed: u64) -> Vec<H
             }
         }
     }
-    // A swap that never took effect had still read something before it was sent.
-    for r in &mut records {
-        if r.kind == OpKind::ReadModifyWrite && r.expect.is_none() {
-            r.expect = Some(None);
-        }
-    }
-    records
 }
 
 /// A multi-threaded tokio runtime with one worker per core of the bench machine (two here), so
