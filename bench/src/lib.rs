@@ -12,6 +12,7 @@
 //! - metrics: [`filled_recorders`] (eight workers' worth of one second)
 //! - network: [`runtime`], [`Server`] ([`Server::echo`], [`Server::sink`]), [`connect`]
 //! - futures: [`ready`] (run a future that never waits, without a runtime)
+//! - criterion: [`config`] (the settings every bench group runs with)
 #![deny(missing_docs)]
 
 use std::collections::{BTreeMap, HashMap};
@@ -310,6 +311,13 @@ fn play_effects(
             }
         }
     }
+}
+
+/// Criterion as every bench here runs it: a second of warm-up, then `measure` of samples.
+pub fn config(measure: Duration) -> criterion::Criterion {
+    criterion::Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(measure)
 }
 
 /// A multi-threaded tokio runtime with one worker per core of the bench machine (two here), so
