@@ -68,9 +68,7 @@ fn checker(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4));
+    config = bench::config(Duration::from_secs(4));
     targets = checker
 }
 criterion_main!(benches);

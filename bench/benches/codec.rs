@@ -50,9 +50,7 @@ fn cases<T: Serialize + DeserializeOwned>(
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
+    config = bench::config(Duration::from_secs(3));
     targets = codec
 }
 criterion_main!(benches);

@@ -49,9 +49,7 @@ fn keys(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
+    config = bench::config(Duration::from_secs(3));
     targets = keys
 }
 criterion_main!(benches);

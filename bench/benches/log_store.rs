@@ -101,9 +101,7 @@ fn log_store(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4));
+    config = bench::config(Duration::from_secs(4));
     targets = log_store
 }
 criterion_main!(benches);

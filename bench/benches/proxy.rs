@@ -75,9 +75,7 @@ fn proxy(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4));
+    config = bench::config(Duration::from_secs(4));
     targets = proxy
 }
 criterion_main!(benches);

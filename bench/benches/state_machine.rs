@@ -94,9 +94,7 @@ fn requests(first: u64, n: u64) -> Vec<(u64, Request)> {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
+    config = bench::config(Duration::from_secs(3));
     targets = state_machine
 }
 criterion_main!(benches);

@@ -12,6 +12,7 @@
 //! - metrics: [`filled_recorders`] (eight workers' worth of one second)
 //! - network: [`runtime`], [`Server`] ([`Server::echo`], [`Server::sink`]), [`connect`]
 //! - futures: [`ready`] (run a future that never waits, without a runtime)
+//! - criterion: [`config`] (the settings every bench group runs with)
 #![deny(missing_docs)]
 
 use std::collections::{BTreeMap, HashMap};
@@ -206,9 +207,28 @@ pub fn write_history(ops: u64) -> (Vec<WriteRecord>, FinalReads) {
 /// construction, and a checker must find that out over all the concurrency of `workers`.
 pub fn register_history(ops: u64, keys: u64, workers: usize, seed: u64) -> Vec<HistoryRecord> {
     let mut rng = SplitMix64::new(seed);
+    let (mut records, effects) = simulate_calls(&mut rng, ops, keys, workers);
+    play_effects(&mut rng, &mut records, effects);
+    // A swap that never took effect had still read something before it was sent.
+    for r in &mut records {
+        if r.kind == OpKind::ReadModifyWrite && r.expect.is_none() {
+            r.expect = Some(None);
+        }
+    }
+    records
+}
+
+/// The calls of [`register_history`], without what they returned: each worker's operations
+/// back to back, and the instant each one takes effect, `(instant, record)` (unknown operations
+/// that never do are left out).
+fn simulate_calls(
+    rng: &mut SplitMix64,
+    ops: u64,
+    keys: u64,
+    workers: usize,
+) -> (Vec<HistoryRecord>, Vec<(u64, usize)>) {
     let mut clock = vec![0u64; workers];
     let mut records = Vec::with_capacity(ops as usize);
-    // (instant it takes effect, record); unknown operations that never do are left out.
     let mut effects: Vec<(u64, usize)> = Vec::with_capacity(ops as usize);
     for id in 0..ops {
         let worker = (0..workers).min_by_key(|&w| clock[w]).unwrap_or(0);
@@ -250,7 +270,16 @@ pub fn register_history(ops: u64, keys: u64, workers: usize, seed: u64) -> Vec<H
             index: None,
         });
     }
-    // Play the effects in time order: (current, previous) value of each key.
+    (records, effects)
+}
+
+/// Plays the `effects` of [`simulate_calls`] in time order on registers of (current,
+/// previous) value per key, and fills in what each record returned, expected and applied.
+fn play_effects(
+    rng: &mut SplitMix64,
+    records: &mut [HistoryRecord],
+    mut effects: Vec<(u64, usize)>,
+) {
     effects.sort_unstable();
     let mut registers: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
     for (_, i) in effects {
@@ -282,13 +311,13 @@ pub fn register_history(ops: u64, keys: u64, workers: usize, seed: u64) -> Vec<H
             }
         }
     }
-    // A swap that never took effect had still read something before it was sent.
-    for r in &mut records {
-        if r.kind == OpKind::ReadModifyWrite && r.expect.is_none() {
-            r.expect = Some(None);
-        }
-    }
-    records
+}
+
+/// Criterion as every bench here runs it: a second of warm-up, then `measure` of samples.
+pub fn config(measure: Duration) -> criterion::Criterion {
+    criterion::Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(measure)
 }
 
 /// A multi-threaded tokio runtime with one worker per core of the bench machine (two here), so

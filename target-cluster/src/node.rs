@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use openraft::error::{InitializeError, RaftError};
@@ -13,7 +14,9 @@ use openraft::{Config, SnapshotPolicy};
 use crate::api::{AppState, AppStateParts, Auth, router};
 use crate::election_gate::ElectionGate;
 use crate::net::{NetworkFactory, PeerMap};
-use crate::store::{self, LogStore, StoreOptions};
+use crate::stages::Stages;
+use crate::store::commit_stats::CommitStats;
+use crate::store::{self, KvHandle, LogStore, StoreOptions};
 use crate::typ::{Node, NodeId, Raft};
 
 /// Everything a node is started with.
@@ -157,41 +160,14 @@ pub async fn run(
             addr: config.listen,
             source,
         })?;
-    let mut opened = store::open(&config.store)?;
-    let commit_stats = opened.log.commit_stats();
-    // What the node starts from, for its log: empty after a wipe, its last entry after a crash.
-    let recovered = opened
-        .log
-        .get_log_state()
-        .await
-        .map_err(|e| NodeError::Raft(e.to_string()))?
-        .last_log_id
-        .map(|l| l.index);
-
-    let peers = PeerMap::new(config.peers.iter().cloned());
-    let mut headers = reqwest::header::HeaderMap::new();
-    if let Some(auth) = &config.auth {
-        headers.insert(reqwest::header::AUTHORIZATION, auth.header());
-    }
-    let http = reqwest::Client::builder()
-        .default_headers(headers)
-        .pool_max_idle_per_host(64)
-        .tcp_nodelay(true)
-        .build()
-        .map_err(|e| NodeError::Raft(e.to_string()))?;
-    let stages = opened.stages.clone();
-    let log = opened.log.clone();
-    log.set_node(config.id);
-    let network = NetworkFactory::new(http.clone(), peers.clone(), stages.clone(), log.clone());
-    let raft = Raft::new(
-        config.id,
-        raft_config,
-        network,
-        opened.log,
-        opened.state_machine,
-    )
-    .await
-    .map_err(|e| NodeError::Raft(e.to_string()))?;
+    let Started {
+        raft,
+        log,
+        http,
+        peers,
+        opened,
+        recovered,
+    } = start_raft(&config, raft_config).await?;
 
     if let Some(members) = bootstrap {
         initialize_once(&raft, members).await?;
@@ -212,8 +188,8 @@ pub async fn run(
         lease: config.election_timeout.0 / 2,
         advertise: config.advertise(),
         quorum_stale: config.election_timeout.1 + config.heartbeat,
-        commit_stats,
-        stages,
+        commit_stats: opened.commit_stats,
+        stages: opened.stages,
         gate,
         unsafe_reads: config.unsafe_reads,
         closing,
@@ -225,6 +201,106 @@ pub async fn run(
     }
     tracing::info!(id = config.id, addr = %config.listen, last_log_index = ?recovered, "node listening");
 
+    let served = serve(listener, state, &config, async move {
+        shutdown.await;
+        let _ = closing_tx.send(true);
+    })
+    .await;
+    gate_task.abort();
+    disk_task.abort();
+    tracing::info!(id = config.id, "shutting down raft");
+    if let Err(e) = raft.shutdown().await {
+        tracing::warn!(error = %e, "raft shutdown");
+    }
+    served
+}
+
+/// What the API is built from once Raft runs: the parts of the opened store that Raft did not
+/// take, and the peers' map and client that its network shares.
+struct Started {
+    raft: Raft,
+    log: LogStore,
+    http: reqwest::Client,
+    peers: PeerMap,
+    opened: StoreHandles,
+    /// The last log index the node starts from: none after a wipe, its last entry after a
+    /// crash.
+    recovered: Option<u64>,
+}
+
+/// The handles of the opened store that the API reads.
+struct StoreHandles {
+    kv: KvHandle,
+    committed: Arc<AtomicU64>,
+    commit_stats: Arc<CommitStats>,
+    stages: Arc<Stages>,
+}
+
+/// Opens the store and starts Raft on it, with the network to the peers.
+async fn start_raft(config: &NodeConfig, raft_config: Arc<Config>) -> Result<Started, NodeError> {
+    let mut opened = store::open(&config.store)?;
+    let commit_stats = opened.log.commit_stats();
+    // What the node starts from, for its log: empty after a wipe, its last entry after a crash.
+    let recovered = opened
+        .log
+        .get_log_state()
+        .await
+        .map_err(|e| NodeError::Raft(e.to_string()))?
+        .last_log_id
+        .map(|l| l.index);
+
+    let peers = PeerMap::new(config.peers.iter().cloned());
+    let http = peer_client(config.auth.as_ref())?;
+    let stages = opened.stages.clone();
+    let log = opened.log.clone();
+    log.set_node(config.id);
+    let network = NetworkFactory::new(http.clone(), peers.clone(), stages.clone(), log.clone());
+    let raft = Raft::new(
+        config.id,
+        raft_config,
+        network,
+        opened.log,
+        opened.state_machine,
+    )
+    .await
+    .map_err(|e| NodeError::Raft(e.to_string()))?;
+    Ok(Started {
+        raft,
+        log,
+        http,
+        peers,
+        opened: StoreHandles {
+            kv: opened.kv,
+            committed: opened.committed,
+            commit_stats,
+            stages,
+        },
+        recovered,
+    })
+}
+
+/// The HTTP client of peer calls and forwards, carrying the run's token when there is one.
+fn peer_client(auth: Option<&Auth>) -> Result<reqwest::Client, NodeError> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(auth) = auth {
+        headers.insert(reqwest::header::AUTHORIZATION, auth.header());
+    }
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .pool_max_idle_per_host(64)
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|e| NodeError::Raft(e.to_string()))
+}
+
+/// Serves the API on `listener` until `shutdown` resolves; in-flight requests then get the
+/// request timeout and a second more, and the server is dropped.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    config: &NodeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), NodeError> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let grace = config.request_timeout + Duration::from_secs(1);
     // Answers (and append stream frames) go out at once, not held for Nagle.
@@ -236,25 +312,17 @@ pub async fn run(
     let server = axum::serve(listener, router(state, config.auth.clone())).with_graceful_shutdown(
         async move {
             shutdown.await;
-            let _ = closing_tx.send(true);
             let _ = stop_tx.send(());
         },
     );
     // In-flight requests get `grace` after the shutdown signal; then the server is dropped.
-    let served = tokio::select! {
+    tokio::select! {
         r = server => r.map_err(NodeError::Serve),
         () = async {
             let _ = stop_rx.await;
             tokio::time::sleep(grace).await;
         } => Ok(()),
-    };
-    gate_task.abort();
-    disk_task.abort();
-    tracing::info!(id = config.id, "shutting down raft");
-    if let Err(e) = raft.shutdown().await {
-        tracing::warn!(error = %e, "raft shutdown");
     }
-    served
 }
 
 /// Works for a leader that reports its own appends flushed before its fsync (see

@@ -15,8 +15,9 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use raftdrill_rng::SplitMix64;
+
 use crate::mode::{Mode, Op};
-use crate::rng::Rng;
 use crate::stats::{Counters, bump};
 
 /// The work of one request: told whether to run (`Ok`) or which errno to answer.
@@ -61,7 +62,7 @@ struct Parked {
 
 struct State {
     mode: Mode,
-    rng: Rng,
+    rng: SplitMix64,
     parked: Vec<Parked>,
     /// Bumped on every mode change, so a stall's watcher knows when its stall is over.
     generation: u64,
@@ -104,7 +105,7 @@ impl Faults {
             fast: AtomicU8::new(PASS),
             state: Mutex::new(State {
                 mode: Mode::Pass,
-                rng: Rng::from_seed(0),
+                rng: SplitMix64::new(0),
                 parked: Vec::new(),
                 generation: 0,
             }),
@@ -137,9 +138,9 @@ impl Faults {
             }
             st.generation += 1;
             if let Mode::Error { seed, .. } = mode {
-                st.rng = Rng::from_seed(seed);
+                st.rng = SplitMix64::new(seed);
             } else {
-                st.rng = Rng::from_seed(st.generation);
+                st.rng = SplitMix64::new(st.generation);
             }
             st.mode = mode.clone();
             let fast = match mode {

@@ -33,7 +33,6 @@ pub mod mode;
 pub mod mounts;
 mod overlay;
 pub mod process;
-mod rng;
 pub mod serve;
 pub mod stats;
 mod vfs;

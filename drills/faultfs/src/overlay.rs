@@ -211,9 +211,9 @@ mod tests {
         assert_eq!(o.gaps(7, 9), vec![(8, 9)]);
     }
 
-    /// Reads everything the application would see, over `durable`.
-    fn view(o: &Overlay, durable: &[u8]) -> Vec<u8> {
-        o.read(0, u64::MAX, |pos, buf| {
+    /// A backing file that holds `durable`, as [`Overlay::read`] reads one.
+    fn backing(durable: &[u8]) -> impl FnMut(u64, &mut [u8]) -> io::Result<usize> + '_ {
+        |pos, buf| {
             let pos = pos as usize;
             if pos >= durable.len() {
                 return Ok(0);
@@ -221,8 +221,12 @@ mod tests {
             let n = buf.len().min(durable.len() - pos);
             buf[..n].copy_from_slice(&durable[pos..pos + n]);
             Ok(n)
-        })
-        .unwrap()
+        }
+    }
+
+    /// Reads everything the application would see, over `durable`.
+    fn view(o: &Overlay, durable: &[u8]) -> Vec<u8> {
+        o.read(0, u64::MAX, backing(durable)).unwrap()
     }
 
     /// What the backing file holds after a flush over `durable`.
@@ -294,14 +298,7 @@ mod tests {
         let all = view(&o, durable);
         for off in 0..12u64 {
             for len in 0..12u64 {
-                let got = o
-                    .read(off, len, |pos, buf| {
-                        let pos = pos as usize;
-                        let n = buf.len().min(durable.len().saturating_sub(pos));
-                        buf[..n].copy_from_slice(&durable[pos..pos + n]);
-                        Ok(n)
-                    })
-                    .unwrap();
+                let got = o.read(off, len, backing(durable)).unwrap();
                 let from = (off as usize).min(all.len());
                 let to = ((off + len) as usize).min(all.len());
                 assert_eq!(got, &all[from..to], "off {off} len {len}");

@@ -100,6 +100,9 @@ pub enum ServeError {
     },
 }
 
+/// Resolves with the FUSE session's result once it has ended.
+type SessionEnd = tokio::sync::oneshot::Receiver<std::io::Result<()>>;
+
 /// Mount points that the panic hook detaches.
 static MOUNTED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
@@ -191,6 +194,41 @@ fn write_ready(path: &Path, control: &Path) -> Result<(), ServeError> {
     std::fs::rename(&tmp, path).map_err(err)
 }
 
+/// Mounts `fs` at `mount` and runs its FUSE session on a thread of its own with `threads`
+/// workers. Returns the guard that detaches the mount, and the channel on which the session
+/// says it ended.
+async fn mount_session(
+    fs: FaultFs,
+    mount: &Path,
+    threads: usize,
+) -> Result<(MountGuard, SessionEnd), ServeError> {
+    let mount_err = |source| ServeError::Mount {
+        path: mount.to_path_buf(),
+        source,
+    };
+    let dev = mount_fuse(mount).map_err(mount_err)?;
+    // From here on the mount exists: the guard detaches it on every way out.
+    let guard = MountGuard::new(mount.to_path_buf());
+    let mut config = fuser::Config::default();
+    config.n_threads = Some(threads.max(1));
+    config.clone_fd = true;
+    // The INIT handshake reads /dev/fuse; the kernel sent INIT at mount time.
+    let session = tokio::task::spawn_blocking(move || {
+        fuser::Session::from_fd(fs, dev, fuser::SessionACL::All, config)
+    })
+    .await
+    .map_err(|e| mount_err(std::io::Error::other(e)))?
+    .map_err(mount_err)?;
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("faultfs-fuse".into())
+        .spawn(move || {
+            let _ = done_tx.send(session.run());
+        })
+        .map_err(mount_err)?;
+    Ok((guard, done_rx))
+}
+
 /// Serves one filesystem until `shutdown` resolves, a `stop` request arrives, or the mount is
 /// taken away; then unmounts. Installs a process-wide panic hook that unmounts and exits.
 pub async fn run(opts: ServeOptions, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
@@ -218,30 +256,7 @@ pub async fn run(opts: ServeOptions, shutdown: impl Future<Output = ()>) -> Resu
     })?;
 
     let fs = FaultFs::new(vfs.clone(), faults.clone(), counters.clone());
-    let mount_err = |source| ServeError::Mount {
-        path: mount.clone(),
-        source,
-    };
-    let dev = mount_fuse(&mount).map_err(mount_err)?;
-    // From here on the mount exists: the guard detaches it on every way out.
-    let guard = MountGuard::new(mount.clone());
-    let mut config = fuser::Config::default();
-    config.n_threads = Some(opts.threads.max(1));
-    config.clone_fd = true;
-    // The INIT handshake reads /dev/fuse; the kernel sent INIT at mount time.
-    let session = tokio::task::spawn_blocking(move || {
-        fuser::Session::from_fd(fs, dev, fuser::SessionACL::All, config)
-    })
-    .await
-    .map_err(|e| mount_err(std::io::Error::other(e)))?
-    .map_err(mount_err)?;
-    let (done_tx, mut done_rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("faultfs-fuse".into())
-        .spawn(move || {
-            let _ = done_tx.send(session.run());
-        })
-        .map_err(mount_err)?;
+    let (guard, mut done_rx) = mount_session(fs, &mount, opts.threads).await?;
     tracing::info!(
         backing = %backing.display(),
         mount = %mount.display(),

@@ -182,80 +182,10 @@ fn build(n: usize, dir: &Path, sshd: &Path, out: &Path) -> Result<HostsFile, Tes
     let mut known_hosts = String::new();
     let mut hosts = Vec::new();
     for i in 1..=n {
-        let ns = ns_name(i);
-        let (veth, inner) = (format!("rdnet-v{i}"), format!("rdnet-p{i}"));
-        let addr = host_addr(i);
-        run("ip", &["netns", "add", &ns])?;
-        run(
-            "ip",
-            &["link", "add", &veth, "type", "veth", "peer", "name", &inner],
-        )?;
-        run("ip", &["link", "set", &veth, "master", BRIDGE, "up"])?;
-        run("ip", &["link", "set", &inner, "netns", &ns])?;
-        run("ip", &["-n", &ns, "link", "set", &inner, "name", "eth0"])?;
-        run(
-            "ip",
-            &[
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("{addr}/24"),
-                "dev",
-                "eth0",
-            ],
-        )?;
-        run("ip", &["-n", &ns, "link", "set", "eth0", "up"])?;
-        run("ip", &["-n", &ns, "link", "set", "lo", "up"])?;
-
-        let name = format!("h{i}");
-        let hdir = dir.join(&name);
-        std::fs::create_dir_all(&hdir).map_err(io(&hdir))?;
-        let host_key = hdir.join("ssh_host_ed25519_key");
-        keygen(&host_key)?;
-        let host_pub =
-            std::fs::read_to_string(host_key.with_extension("pub")).map_err(io(&host_key))?;
-        let mut words = host_pub.split_whitespace();
-        let (kind, key) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-        known_hosts.push_str(&format!("{addr} {kind} {key}\n"));
-
-        let config = hdir.join("sshd_config");
-        let pid = hdir.join("sshd.pid");
-        let text = format!(
-            "ListenAddress {addr}:22\nHostKey {}\nPidFile {}\nAuthorizedKeysFile {}\n\
-             PermitRootLogin prohibit-password\nPasswordAuthentication no\n\
-             KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPrintMotd no\n\
-             MaxStartups 100:30:200\nMaxSessions 100\nSubsystem sftp internal-sftp\n",
-            host_key.display(),
-            pid.display(),
-            authorized.display()
-        );
-        std::fs::write(&config, text).map_err(io(&config))?;
-        let log = hdir.join("sshd.log");
-        run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &ns,
-                &sshd.display().to_string(),
-                "-f",
-                &config.display().to_string(),
-                "-E",
-                &log.display().to_string(),
-            ],
-        )?;
-        wait_listening(addr, &name, &log)?;
-        let data_dir = hdir.join("data");
-        hosts.push(HostSpec {
-            name,
-            addr: addr.to_string(),
-            ssh: format!("root@{addr}:22"),
-            ssh_key: Some(client_key.clone()),
-            known_hosts: None,
-            data_dir,
-            node: None,
-        });
+        make_namespace(i)?;
+        let (host, known) = start_sshd(i, dir, sshd, &authorized, &client_key)?;
+        known_hosts.push_str(&known);
+        hosts.push(host);
     }
     let known = dir.join("known_hosts");
     std::fs::write(&known, known_hosts).map_err(io(&known))?;
@@ -269,6 +199,101 @@ fn build(n: usize, dir: &Path, sshd: &Path, out: &Path) -> Result<HostsFile, Tes
     let marker = dir.join("hosts-file");
     std::fs::write(&marker, out.display().to_string()).map_err(io(&marker))?;
     Ok(file)
+}
+
+/// Makes host `i`'s namespace, joined to the bridge by a veth pair whose inner end is its
+/// `eth0` with the host's address.
+fn make_namespace(i: usize) -> Result<(), TestnetError> {
+    let ns = ns_name(i);
+    let (veth, inner) = (format!("rdnet-v{i}"), format!("rdnet-p{i}"));
+    let addr = host_addr(i);
+    run("ip", &["netns", "add", &ns])?;
+    run(
+        "ip",
+        &["link", "add", &veth, "type", "veth", "peer", "name", &inner],
+    )?;
+    run("ip", &["link", "set", &veth, "master", BRIDGE, "up"])?;
+    run("ip", &["link", "set", &inner, "netns", &ns])?;
+    run("ip", &["-n", &ns, "link", "set", &inner, "name", "eth0"])?;
+    run(
+        "ip",
+        &[
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("{addr}/24"),
+            "dev",
+            "eth0",
+        ],
+    )?;
+    run("ip", &["-n", &ns, "link", "set", "eth0", "up"])?;
+    run("ip", &["-n", &ns, "link", "set", "lo", "up"])?;
+    Ok(())
+}
+
+/// Starts host `i`'s sshd in its namespace with a host key of its own (under `dir`), accepting
+/// the keys in `authorized`, and waits until it listens. Returns the host as the hosts file
+/// names it (reached with `client_key`; its known hosts are set by the caller) and its line of
+/// `known_hosts`.
+fn start_sshd(
+    i: usize,
+    dir: &Path,
+    sshd: &Path,
+    authorized: &Path,
+    client_key: &Path,
+) -> Result<(HostSpec, String), TestnetError> {
+    let ns = ns_name(i);
+    let addr = host_addr(i);
+    let name = format!("h{i}");
+    let hdir = dir.join(&name);
+    std::fs::create_dir_all(&hdir).map_err(io(&hdir))?;
+    let host_key = hdir.join("ssh_host_ed25519_key");
+    keygen(&host_key)?;
+    let host_pub =
+        std::fs::read_to_string(host_key.with_extension("pub")).map_err(io(&host_key))?;
+    let mut words = host_pub.split_whitespace();
+    let (kind, key) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    let known = format!("{addr} {kind} {key}\n");
+
+    let config = hdir.join("sshd_config");
+    let pid = hdir.join("sshd.pid");
+    let text = format!(
+        "ListenAddress {addr}:22\nHostKey {}\nPidFile {}\nAuthorizedKeysFile {}\n\
+         PermitRootLogin prohibit-password\nPasswordAuthentication no\n\
+         KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPrintMotd no\n\
+         MaxStartups 100:30:200\nMaxSessions 100\nSubsystem sftp internal-sftp\n",
+        host_key.display(),
+        pid.display(),
+        authorized.display()
+    );
+    std::fs::write(&config, text).map_err(io(&config))?;
+    let log = hdir.join("sshd.log");
+    run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &ns,
+            &sshd.display().to_string(),
+            "-f",
+            &config.display().to_string(),
+            "-E",
+            &log.display().to_string(),
+        ],
+    )?;
+    wait_listening(addr, &name, &log)?;
+    let data_dir = hdir.join("data");
+    let host = HostSpec {
+        name,
+        addr: addr.to_string(),
+        ssh: format!("root@{addr}:22"),
+        ssh_key: Some(client_key.to_path_buf()),
+        known_hosts: None,
+        data_dir,
+        node: None,
+    };
+    Ok((host, known))
 }
 
 fn keygen(path: &Path) -> Result<(), TestnetError> {

@@ -19,6 +19,7 @@ const CRATES: &[(&str, &str)] = &[
     ("raftdrill_wire", "target-cluster/wire/src"),
     ("target_cluster", "target-cluster/src"),
     ("loadgen", "loadgen/src"),
+    ("raftdrill_rng", "loadgen/rng/src"),
     ("raftdrill_faultfs", "drills/faultfs/src"),
     ("drills", "drills/src"),
     ("bench", "bench/src"),
@@ -28,8 +29,9 @@ const CRATES: &[(&str, &str)] = &[
 const CRATE_RULES: &[(&str, &[&str])] = &[
     ("target-cluster/wire", &[]),
     ("target-cluster", &["raftdrill-wire", "openraft"]),
-    ("loadgen", &["raftdrill-wire"]),
-    ("drills/faultfs", &[]),
+    ("loadgen", &["raftdrill-wire", "raftdrill-rng"]),
+    ("loadgen/rng", &[]),
+    ("drills/faultfs", &["raftdrill-rng"]),
     (
         "drills",
         &[
@@ -46,6 +48,7 @@ const GUARDED: &[&str] = &[
     "raftdrill-wire",
     "target-cluster",
     "loadgen",
+    "raftdrill-rng",
     "raftdrill-faultfs",
     "drills",
     "openraft",

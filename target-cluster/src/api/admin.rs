@@ -7,13 +7,13 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use openraft::error::{ClientWriteError, InitializeError, RaftError};
 use openraft::{ChangeMembers, ServerState};
 use raftdrill_wire::{AddMember, AdminResponse, InitBody, Role, SetPeer, Status, error_code};
 
-use super::forward::{Incoming, NotLeader, leader_only};
+use super::forward::{Head, NotLeader, leader_only};
 use super::{ApiError, AppState, parse_json as parse};
 use crate::typ::{Node, NodeId, RaftMetrics};
 
@@ -100,11 +100,7 @@ pub(super) async fn init(
         initial.insert(st.id(), Node::new(st.inner.advertise.clone()));
     }
     match st.inner.raft.initialize(initial).await {
-        Ok(()) => {
-            let m = st.inner.raft.metrics().borrow().clone();
-            let (voters, learners) = members(&m);
-            Json(AdminResponse { voters, learners }).into_response()
-        }
+        Ok(()) => st.members_response(),
         Err(RaftError::APIError(InitializeError::NotAllowed(e))) => ApiError::new(
             StatusCode::CONFLICT,
             error_code::ALREADY_INITIALIZED,
@@ -118,21 +114,14 @@ pub(super) async fn init(
 /// `POST /admin/members`: add a learner, and promote it when `voter` is set. Runs on the leader.
 pub(super) async fn add_member(
     State(st): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    head: Head,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let add: AddMember = match parse(&body) {
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
-    let inc = Incoming {
-        method,
-        uri,
-        headers,
-        body: body.unwrap_or_default(),
-    };
+    let inc = head.with_body(body.unwrap_or_default());
     leader_only(&st, inc, || async {
         let raft = &st.inner.raft;
         let added = tokio::time::timeout(
@@ -160,21 +149,14 @@ pub(super) async fn add_member(
 /// `DELETE /admin/members/{id}`: remove a voter or a learner. Runs on the leader.
 pub(super) async fn remove_member(
     State(st): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    head: Head,
     id: Result<Path<NodeId>, PathRejection>,
 ) -> Response {
     let id = match id {
         Ok(Path(id)) => id,
         Err(e) => return ApiError::bad_request(e.body_text()).into_response(),
     };
-    let inc = Incoming {
-        method,
-        uri,
-        headers,
-        body: Bytes::new(),
-    };
+    let inc = head.with_body(Bytes::new());
     leader_only(&st, inc, || async {
         let m = st.inner.raft.metrics().borrow().clone();
         let (voters, learners) = members(&m);

@@ -11,7 +11,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use openraft::error::{CheckIsLeaderError, RaftError};
 use raftdrill_wire::{
@@ -19,121 +19,115 @@ use raftdrill_wire::{
     WriteResponse, error_code,
 };
 
-use super::forward::{Incoming, NotLeader, leader_only};
+use super::forward::{Head, Incoming, NotLeader, leader_only};
 use super::proposer::Refused;
 use super::{ApiError, AppState, parse_json};
 use crate::typ::{Request, Response as SmResponse};
 
+/// The key of the path, as axum gives it (checked by [`check_key`]).
+type KeyPath = Result<Path<String>, PathRejection>;
+/// The query string's parameters.
+type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
+/// The body, as axum gives it.
+type Body = Result<Bytes, BytesRejection>;
+
+/// A write with a JSON body, checked: its key, its body, `ack=all`, and the request kept for
+/// forwarding.
+struct BodyWrite<B> {
+    key: String,
+    body: B,
+    all: bool,
+    inc: Incoming,
+    via: Option<u64>,
+}
+
+/// Checks the key, the JSON body, `ack=all` and then the body's values (`values`), in that
+/// order; the first that fails is the answer.
+fn body_write<B: serde::de::DeserializeOwned>(
+    head: Head,
+    key: KeyPath,
+    query: Params,
+    body: Body,
+    values: impl FnOnce(&B) -> Result<(), ApiError>,
+) -> Result<BodyWrite<B>, ApiError> {
+    let (key, parsed, all) = check_key(&head.uri, key)
+        .and_then(|k| Ok((k, parse_json::<B>(&body)?, ack_all(query)?)))?;
+    values(&parsed)?;
+    let inc = head.with_body(body.unwrap_or_default());
+    let via = inc.via();
+    Ok(BodyWrite {
+        key,
+        body: parsed,
+        all,
+        inc,
+        via,
+    })
+}
+
 /// `PUT /kv/{key}[?ack=all]`.
 pub(super) async fn put_key(
     State(st): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    key: Result<Path<String>, PathRejection>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
-    body: Result<Bytes, BytesRejection>,
+    head: Head,
+    key: KeyPath,
+    query: Params,
+    body: Body,
 ) -> Response {
     let deadline = Instant::now() + st.inner.request_timeout;
-    let parsed =
-        check_key(&uri, key).and_then(|k| Ok((k, parse_json::<PutBody>(&body)?, ack_all(query)?)));
-    let (key, put, all) = match parsed {
-        Ok(v) => v,
+    let checked = body_write(head, key, query, body, |put: &PutBody| {
+        check_value(&put.value)
+    });
+    let w = match checked {
+        Ok(w) => w,
         Err(e) => return e.into_response(),
     };
-    if let Err(e) = check_value(&put.value) {
-        return e.into_response();
-    }
-    let inc = Incoming {
-        method,
-        uri,
-        headers,
-        body: body.unwrap_or_default(),
+    let req = Request::Put {
+        key: w.key,
+        value: w.body.value,
     };
-    let via = inc.via();
-    leader_only(&st, inc, || async {
-        let w = st
-            .write(Request::Put {
-                key,
-                value: put.value,
-            })
-            .await?;
-        Ok(match w {
-            Ok(w) => st
-                .acked_by_all(all, w.index, deadline)
-                .await
-                .map(|()| Json(w.response(&st, via)).into_response())
-                .unwrap_or_else(|e| e.into_response()),
-            Err(e) => e.into_response(),
-        })
-    })
-    .await
+    leader_only(&st, w.inc, || st.answer_write(req, w.all, deadline, w.via)).await
 }
 
 /// `DELETE /kv/{key}[?ack=all]`.
 pub(super) async fn delete_key(
     State(st): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    key: Result<Path<String>, PathRejection>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    head: Head,
+    key: KeyPath,
+    query: Params,
 ) -> Response {
     let deadline = Instant::now() + st.inner.request_timeout;
-    let parsed = check_key(&uri, key).and_then(|k| Ok((k, ack_all(query)?)));
+    let parsed = check_key(&head.uri, key).and_then(|k| Ok((k, ack_all(query)?)));
     let (key, all) = match parsed {
         Ok(k) => k,
         Err(e) => return e.into_response(),
     };
-    let inc = Incoming {
-        method,
-        uri,
-        headers,
-        body: Bytes::new(),
-    };
+    let inc = head.with_body(Bytes::new());
     let via = inc.via();
-    leader_only(&st, inc, || async {
-        let w = st.write(Request::Delete { key }).await?;
-        Ok(match w {
-            Ok(w) => st
-                .acked_by_all(all, w.index, deadline)
-                .await
-                .map(|()| Json(w.response(&st, via)).into_response())
-                .unwrap_or_else(|e| e.into_response()),
-            Err(e) => e.into_response(),
-        })
-    })
-    .await
+    let req = Request::Delete { key };
+    leader_only(&st, inc, || st.answer_write(req, all, deadline, via)).await
 }
 
 /// `POST /kv/{key}/cas[?ack=all]`.
 pub(super) async fn cas_key(
     State(st): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    key: Result<Path<String>, PathRejection>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
-    body: Result<Bytes, BytesRejection>,
+    head: Head,
+    key: KeyPath,
+    query: Params,
+    body: Body,
 ) -> Response {
     let deadline = Instant::now() + st.inner.request_timeout;
-    let parsed =
-        check_key(&uri, key).and_then(|k| Ok((k, parse_json::<CasBody>(&body)?, ack_all(query)?)));
-    let (key, cas, all) = match parsed {
-        Ok(v) => v,
+    let checked = body_write(head, key, query, body, |cas: &CasBody| {
+        check_value(&cas.value).and(cas.expect.as_deref().map_or(Ok(()), check_value))
+    });
+    let BodyWrite {
+        key,
+        body: cas,
+        all,
+        inc,
+        via,
+    } = match checked {
+        Ok(w) => w,
         Err(e) => return e.into_response(),
     };
-    let too_big = check_value(&cas.value).and(cas.expect.as_deref().map_or(Ok(()), check_value));
-    if let Err(e) = too_big {
-        return e.into_response();
-    }
-    let inc = Incoming {
-        method,
-        uri,
-        headers,
-        body: body.unwrap_or_default(),
-    };
-    let via = inc.via();
     leader_only(&st, inc, || async {
         let req = Request::Cas {
             key,
@@ -170,13 +164,11 @@ pub(super) async fn cas_key(
 /// `GET /kv/{key}?consistency=linearizable|lease|stale`.
 pub(super) async fn get_key(
     State(st): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    key: Result<Path<String>, PathRejection>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    head: Head,
+    key: KeyPath,
+    query: Params,
 ) -> Response {
-    let parsed = check_key(&uri, key).and_then(|k| Ok((k, consistency(query)?)));
+    let parsed = check_key(&head.uri, key).and_then(|k| Ok((k, consistency(query)?)));
     let (key, (consistency, min_index)) = match parsed {
         Ok(v) => v,
         Err(e) => return e.into_response(),
@@ -193,12 +185,7 @@ pub(super) async fn get_key(
             Err(e) => e.into_response(),
         };
     }
-    let inc = Incoming {
-        method,
-        uri,
-        headers,
-        body: Bytes::new(),
-    };
+    let inc = head.with_body(Bytes::new());
     leader_only(&st, inc, || async {
         if consistency == Consistency::Lease && st.lease_holds() {
             return Ok(st.read_local(&key));
@@ -267,6 +254,26 @@ impl AppState {
                 }))
             }
         }
+    }
+
+    /// Proposes `req`, waits for every voter's copy with `all`, and answers with where the
+    /// write landed.
+    async fn answer_write(
+        &self,
+        req: Request,
+        all: bool,
+        deadline: Instant,
+        via: Option<u64>,
+    ) -> Result<Response, NotLeader> {
+        let w = self.write(req).await?;
+        Ok(match w {
+            Ok(w) => self
+                .acked_by_all(all, w.index, deadline)
+                .await
+                .map(|()| Json(w.response(self, via)).into_response())
+                .unwrap_or_else(|e| e.into_response()),
+            Err(e) => e.into_response(),
+        })
     }
 
     fn read_local(&self, key: &str) -> Response {
@@ -385,7 +392,7 @@ fn shutting_down(f: impl std::fmt::Display) -> ApiError {
 
 /// The key of the path, percent-decoded strictly: a `%` not followed by two hex digits is a
 /// 400 (axum's decoder would keep it as a literal `%`, so `%zz` and `%25zz` named the same key).
-fn check_key(uri: &Uri, key: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+fn check_key(uri: &Uri, key: KeyPath) -> Result<String, ApiError> {
     if let Some(at) = malformed_escape(uri.path()) {
         return Err(ApiError::bad_request(format!(
             "malformed percent-encoding at byte {at} of the path"
@@ -424,9 +431,7 @@ fn check_value(value: &str) -> Result<(), ApiError> {
 }
 
 /// The read's consistency and, for a session read, its `min_index` (default 0).
-fn consistency(
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Result<(Consistency, u64), ApiError> {
+fn consistency(query: Params) -> Result<(Consistency, u64), ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let c = match q.get("consistency").map(String::as_str) {
         None | Some("linearizable") => Consistency::Linearizable,
@@ -455,9 +460,7 @@ fn consistency(
 
 /// How many replicas must have applied a write before it is answered: `quorum` (the default:
 /// committed, and applied on the leader) or `all` (applied on every voter).
-fn ack_all(
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Result<bool, ApiError> {
+fn ack_all(query: Params) -> Result<bool, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     match q.get("ack").map(String::as_str) {
         None | Some("quorum") => Ok(false),

@@ -5,9 +5,12 @@
 //! carrying that header never forwards again; when it is not the leader it answers 503, so a
 //! request never bounces between nodes that disagree about the leader.
 
+use std::convert::Infallible;
 use std::future::Future;
 
 use axum::body::Bytes;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use raftdrill_wire::error_code;
@@ -17,6 +20,38 @@ use crate::typ::NodeId;
 
 /// Header naming the node that forwarded a request.
 pub(super) const VIA_HEADER: &str = "x-raftdrill-via";
+
+/// What a handler that may forward keeps of a request before its body: the method, the URI
+/// and the headers, as axum's own extractors of each give them.
+pub(super) struct Head {
+    pub method: Method,
+    pub uri: Uri,
+    pub headers: HeaderMap,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Head {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
+        Ok(Head {
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+        })
+    }
+}
+
+impl Head {
+    /// The whole request, to serve here or replay to the leader.
+    pub fn with_body(self, body: Bytes) -> Incoming {
+        Incoming {
+            method: self.method,
+            uri: self.uri,
+            headers: self.headers,
+            body,
+        }
+    }
+}
 
 /// A request as received, kept so that it can be replayed to the leader.
 pub(super) struct Incoming {

@@ -1,5 +1,5 @@
 //! Storage of the node: the log store ([`LogStore`], on an append-only segmented log file,
-//! `wal.rs`) and the state machine ([`StateMachine`], an in-memory map with durable snapshots).
+//! `wal`) and the state machine ([`StateMachine`], an in-memory map with durable snapshots).
 //!
 //! Why a log file of our own rather than an embedded database: the log is append, truncate the
 //! tail and purge the head, and every live entry is held in memory anyway, so the file is only

@@ -64,6 +64,29 @@ impl FaultFs {
             Class::Sync => &c.syncs,
             Class::Change | Class::Meta => &c.other_ops,
         });
+        self.submit(class, req, work, answer);
+    }
+
+    /// A namespace change: counted as such, stalled like data.
+    fn change<T: 'static>(
+        &self,
+        req: &Request,
+        work: impl FnOnce(&Vfs) -> io::Result<T> + Send + 'static,
+        answer: impl FnOnce(Result<T, Errno>) + Send + 'static,
+    ) {
+        bump(&self.counters.namespace_ops);
+        self.submit(Class::Change, req, work, answer);
+    }
+
+    /// Hands `work` to the fault mode as a job of `class`; its result, or the errno the mode
+    /// injects, goes to `answer`.
+    fn submit<T: 'static>(
+        &self,
+        class: Class,
+        req: &Request,
+        work: impl FnOnce(&Vfs) -> io::Result<T> + Send + 'static,
+        answer: impl FnOnce(Result<T, Errno>) + Send + 'static,
+    ) {
         let vfs = self.vfs.clone();
         self.faults.submit(
             class,
@@ -75,23 +98,11 @@ impl FaultFs {
         );
     }
 
-    /// A namespace change: counted as such, stalled like data.
-    fn change<T: 'static>(
-        &self,
-        req: &Request,
-        work: impl FnOnce(&Vfs) -> io::Result<T> + Send + 'static,
-        answer: impl FnOnce(Result<T, Errno>) + Send + 'static,
-    ) {
-        bump(&self.counters.namespace_ops);
-        let vfs = self.vfs.clone();
-        self.faults.submit(
-            Class::Change,
-            req.pid(),
-            Box::new(move |go| match go {
-                Ok(()) => answer(work(&vfs).map_err(errno)),
-                Err(code) => answer(Err(Errno::from_i32(code))),
-            }),
-        );
+    /// Closes a file or directory handle: counted, never delayed or failed.
+    fn close(&self, fh: FileHandle, reply: ReplyEmpty) {
+        bump(&self.counters.other_ops);
+        self.vfs.release(fh.0);
+        reply.ok();
     }
 }
 
@@ -334,9 +345,7 @@ impl Filesystem for FaultFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        bump(&self.counters.other_ops);
-        self.vfs.release(fh.0);
-        reply.ok();
+        self.close(fh, reply);
     }
 
     fn fsync(
@@ -401,9 +410,7 @@ impl Filesystem for FaultFs {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        bump(&self.counters.other_ops);
-        self.vfs.release(fh.0);
-        reply.ok();
+        self.close(fh, reply);
     }
 
     fn fsyncdir(

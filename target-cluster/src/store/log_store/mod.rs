@@ -21,59 +21,28 @@
 //! The disk store writes a `wal::Wal`; the `--store memory` store writes nothing, runs the same
 //! code otherwise, and keeps nothing past the process.
 
-use std::fmt::Debug;
-use std::ops::RangeBounds;
+//!
+//! # Layout
+//! - this file: the [`LogStore`] handle, its queue to the writer and its early reports;
+//! - `storage`: openraft's storage traits over it;
+//! - `writer`: the writer thread, its jobs and its health.
+
+mod storage;
+mod writer;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use openraft::storage::{LogFlushed, RaftLogReader, RaftLogStorage};
-use openraft::{OptionalSend, StorageIOError};
-use tokio::sync::oneshot;
+use openraft::StorageIOError;
 
-use crate::stages::{Stage, Stages};
+use crate::stages::Stages;
 use crate::store::commit_stats::CommitStats;
 use crate::store::durable::Durable;
 use crate::store::wal::{self, Contents, Effect, RecordRef, Wal};
-use crate::typ::{Entry, LogId, LogState, NodeId, StorageError, TypeConfig, Vote};
-
-/// Most jobs the writer folds into one commit.
-const MAX_BATCH: usize = 4096;
-
-/// One step for the writer thread, applied in the order queued: a frame to write, what it
-/// changes, and who waits for it.
-struct Job {
-    /// Numbered from 1 in queue order (see `durable`).
-    number: u64,
-    frame: Vec<u8>,
-    effect: Effect,
-    done: Done,
-}
-
-enum Done {
-    /// An append: its callback (`None`: already called, see [`LogStore::reports_early`]),
-    /// and when openraft handed it over (the `log_append` stage ends when it is durable).
-    Append {
-        callback: Option<LogFlushed<TypeConfig>>,
-        queued: Instant,
-        first: u64,
-        last: u64,
-        count: usize,
-    },
-    Vote(oneshot::Sender<Result<(), String>>),
-    /// Truncations and purges are synced with their batch; nobody waits for them.
-    Synced,
-    /// The committed id rides along with the next synced batch.
-    Unsynced,
-}
-
-impl Job {
-    /// Whether this job must be on disk before it is reported done.
-    fn needs_sync(&self) -> bool {
-        !matches!(self.done, Done::Unsynced)
-    }
-}
+use crate::typ::{Entry, LogId, NodeId, StorageError, Vote};
+use writer::{Disk, Done, Health, Job, Writer};
 
 /// The log store handed to openraft. Cloning shares the same log and writer.
 #[derive(Clone)]
@@ -102,29 +71,6 @@ struct Inner {
     /// Tests hold this to keep the writer from writing.
     #[cfg(test)]
     hold: Arc<tokio::sync::Mutex<()>>,
-}
-
-/// What the writer thread says about the disk.
-#[derive(Debug)]
-struct Health {
-    /// Since when (nanoseconds after `base`, plus one) the writer has been writing its current
-    /// batch; 0 when it waits for work.
-    busy_since: AtomicU64,
-    /// A write has failed since the node started.
-    failed: AtomicBool,
-    base: Instant,
-}
-
-impl Health {
-    fn now(&self) -> u64 {
-        self.base.elapsed().as_nanos() as u64 + 1
-    }
-
-    /// The writer has been busy with one batch for longer than `limit`.
-    fn stalled_for(&self, limit: Duration) -> bool {
-        let since = self.busy_since.load(Ordering::Acquire);
-        since != 0 && self.now().saturating_sub(since) > limit.as_nanos() as u64
-    }
 }
 
 /// A batch that takes longer than this means a slow, stalled or failing disk: the leader stops
@@ -326,274 +272,6 @@ impl LogStore {
 
 fn write_err<E: std::error::Error + 'static>(e: E) -> StorageError {
     StorageIOError::write_logs(&e).into()
-}
-
-/// The writer's log folder; `None` for the memory store.
-struct Disk {
-    wal: Option<Wal>,
-    closing: Arc<AtomicBool>,
-}
-
-impl Disk {
-    /// Writes `batch`. A failed write is counted, logged and tried again (into a new segment)
-    /// until it succeeds or the node closes, so a full or failing disk stalls the node's
-    /// acknowledgements instead of stopping its Raft core for good; it goes on once the disk
-    /// is healthy. Nothing is acknowledged before it is on disk.
-    /// A failed attempt sets `failed`.
-    fn commit(
-        &mut self,
-        batch: &[Job],
-        sync: bool,
-        stats: &CommitStats,
-        failed: &AtomicBool,
-    ) -> Result<(), String> {
-        let Some(wal) = &mut self.wal else {
-            return Ok(());
-        };
-        let mut attempt = 0u32;
-        loop {
-            let frames = batch.iter().map(|j| (j.frame.as_slice(), j.effect));
-            let err = match wal.write(frames, sync) {
-                Ok(()) => return Ok(()),
-                Err(e) => e.to_string(),
-            };
-            stats.error(&err);
-            failed.store(true, Ordering::Release);
-            tracing::error!(error = %err, attempt, "the log could not be written; trying again");
-            if self.closing.load(Ordering::Acquire) {
-                return Err(err);
-            }
-            std::thread::sleep(Duration::from_millis(50u64 << attempt.min(4)));
-            attempt += 1;
-        }
-    }
-}
-
-/// The writer thread and what it reports to.
-struct Writer {
-    disk: Disk,
-    stats: Arc<CommitStats>,
-    stages: Arc<Stages>,
-    durable: Arc<Durable>,
-    health: Arc<Health>,
-    /// A batch failed for good (the node is closing): later batches may land in a new
-    /// segment, but the jobs before them did not, so nothing more is reported durable.
-    broken: bool,
-    #[cfg(test)]
-    hold: Arc<tokio::sync::Mutex<()>>,
-}
-
-impl Writer {
-    /// Takes every job waiting, writes them as one batch with one sync, then reports each job
-    /// done. Ends when the queue closes.
-    fn run(mut self, jobs: &mpsc::Receiver<Job>) {
-        while let Ok(first) = jobs.recv() {
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match jobs.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
-            }
-            self.write(batch);
-        }
-        self.durable.stopped();
-    }
-
-    fn write(&mut self, batch: Vec<Job>) {
-        let sync = batch.iter().any(Job::needs_sync);
-        let started = Instant::now();
-        self.health
-            .busy_since
-            .store(self.health.now(), Ordering::Release);
-        // A held writer looks like a stalled disk.
-        #[cfg(test)]
-        let held = self.hold.clone();
-        #[cfg(test)]
-        let _held = held.blocking_lock();
-        let result = self
-            .disk
-            .commit(&batch, sync, &self.stats, &self.health.failed);
-        self.health.busy_since.store(0, Ordering::Release);
-        if sync && self.disk.wal.as_ref().is_some_and(Wal::syncs) && result.is_ok() {
-            self.stats.record(started.elapsed(), batch.len());
-        }
-        if result.is_err() && !self.broken {
-            self.broken = true;
-            self.durable.stopped();
-        }
-        if !self.broken
-            && let Some(last) = batch.last()
-        {
-            self.durable.written(last.number);
-        }
-        for job in batch {
-            match job.done {
-                Done::Append {
-                    callback,
-                    queued,
-                    first,
-                    last,
-                    count,
-                } => {
-                    self.stages
-                        .record(Stage::LogAppend, queued.elapsed(), count);
-                    if result.is_ok() {
-                        self.stages.flushed(first, last);
-                    }
-                    if let Some(callback) = callback {
-                        callback.log_io_completed(result.clone().map_err(std::io::Error::other));
-                    }
-                }
-                Done::Vote(done) => {
-                    let _ = done.send(result.clone());
-                }
-                Done::Synced | Done::Unsynced => {}
-            }
-        }
-    }
-}
-
-impl RaftLogReader<TypeConfig> for LogStore {
-    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
-        &mut self,
-        range: RB,
-    ) -> Result<Vec<Entry>, StorageError> {
-        Ok(self
-            .mem()
-            .entries
-            .range(range)
-            .map(|(_, e)| e.clone())
-            .collect())
-    }
-}
-
-impl RaftLogStorage<TypeConfig> for LogStore {
-    type LogReader = LogStore;
-
-    async fn get_log_state(&mut self) -> Result<LogState, StorageError> {
-        let mem = self.mem();
-        let last = mem
-            .entries
-            .last_key_value()
-            .map(|(_, e)| e.log_id)
-            .or(mem.last_purged);
-        Ok(LogState {
-            last_purged_log_id: mem.last_purged,
-            last_log_id: last,
-        })
-    }
-
-    async fn get_log_reader(&mut self) -> Self::LogReader {
-        self.clone()
-    }
-
-    async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
-        let (done, saved) = oneshot::channel();
-        self.queue_record(
-            &RecordRef::Vote(vote),
-            Effect::Vote(*vote),
-            Done::Vote(done),
-        )?;
-        match saved.await {
-            Ok(Ok(())) => {
-                self.mem().vote = Some(*vote);
-                Ok(())
-            }
-            Ok(Err(e)) => Err(write_err(std::io::Error::other(e))),
-            Err(_) => Err(write_err(std::io::Error::other(
-                "the log writer has stopped",
-            ))),
-        }
-    }
-
-    async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
-        Ok(self.mem().vote)
-    }
-
-    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        self.inner
-            .committed
-            .store(committed.map_or(0, |c| c.index), Ordering::Relaxed);
-        self.mem().committed = committed;
-        // Losing the newest committed id in a crash is harmless (openraft learns it again from
-        // the leader), so it rides along with the next synced batch and never waits for one.
-        self.queue_record(
-            &RecordRef::Committed(&committed),
-            Effect::Committed(committed),
-            Done::Unsynced,
-        )
-    }
-
-    async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
-        Ok(self.mem().committed)
-    }
-
-    async fn append<I>(
-        &mut self,
-        entries: I,
-        callback: LogFlushed<TypeConfig>,
-    ) -> Result<(), StorageError>
-    where
-        I: IntoIterator<Item = Entry> + OptionalSend,
-        I::IntoIter: OptionalSend,
-    {
-        let entries: Vec<Entry> = entries.into_iter().collect();
-        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
-            callback.log_io_completed(Ok(()));
-            return Ok(());
-        };
-        let (first, last, count) = (first.log_id.index, last.log_id.index, entries.len());
-        let frame = wal::frame(&RecordRef::Append(&entries)).map_err(write_err)?;
-        let mut mem = self.mem();
-        let early = self.reports_early(&entries, mem.vote.as_ref());
-        for entry in entries {
-            mem.entries.insert(entry.log_id.index, entry);
-        }
-        let mut callback = Some(callback);
-        let early_callback = if early { callback.take() } else { None };
-        // Queued under the memory lock, so the writer sees jobs in the order the log changed,
-        // and the durable table learns them in that order too.
-        let number = self.queue(
-            frame,
-            Effect::Append { last },
-            Done::Append {
-                callback,
-                queued: Instant::now(),
-                first,
-                last,
-                count,
-            },
-        )?;
-        self.inner.durable.appended(first, number);
-        drop(mem);
-        if let Some(callback) = early_callback {
-            callback.log_io_completed(Ok(()));
-        }
-        Ok(())
-    }
-
-    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        let mut mem = self.mem();
-        mem.entries.split_off(&log_id.index);
-        self.queue_record(
-            &RecordRef::Truncate(log_id.index),
-            Effect::Other,
-            Done::Synced,
-        )
-    }
-
-    async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        let mut mem = self.mem();
-        let kept = mem.entries.split_off(&(log_id.index + 1));
-        mem.entries = kept;
-        mem.last_purged = Some(log_id);
-        self.queue_record(
-            &RecordRef::Purge(&log_id),
-            Effect::Purge(log_id),
-            Done::Synced,
-        )
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,290 @@
+//! The writer's handle on the folder ([`Wal`]): opens it (replaying what is there), writes
+//! batches of frames, rolls to a new segment when one is full or has failed, and deletes the
+//! segments a purge has emptied.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use super::replay::{Contents, list_segments, replay_segments};
+use super::segment::{Active, Meta, SEGMENT_BYTES, Segment, make_segment, segment_path};
+use super::spare::{Spare, use_spare};
+use crate::typ::{LogId, Vote};
+
+/// What a written frame changes in the writer's own bookkeeping.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Effect {
+    Append { last: u64 },
+    Purge(LogId),
+    Vote(Vote),
+    Committed(Option<LogId>),
+    Other,
+}
+
+/// The writer's handle on the folder.
+#[derive(Debug)]
+pub(crate) struct Wal {
+    dir: PathBuf,
+    sync: bool,
+    segment_bytes: u64,
+    /// Older segments, oldest first.
+    closed: Vec<Segment>,
+    /// `None` after a failure, until a new segment could be made.
+    active: Option<Active>,
+    next_seq: u64,
+    meta: Meta,
+    buf: Vec<u8>,
+    spare: Spare,
+}
+
+impl Wal {
+    /// Opens the folder `dir` (made if missing), replays every segment and starts a new one.
+    /// `sync`: whether writes are `fdatasync`ed (`--fsync always`).
+    pub(crate) fn open(dir: &Path, sync: bool) -> io::Result<(Wal, Contents)> {
+        Self::open_with(dir, sync, SEGMENT_BYTES)
+    }
+
+    pub(crate) fn open_with(
+        dir: &Path,
+        sync: bool,
+        segment_bytes: u64,
+    ) -> io::Result<(Wal, Contents)> {
+        fs::create_dir_all(dir)?;
+        if sync && let Some(parent) = dir.parent() {
+            crate::store::sync_dir(parent)?;
+        }
+        let paths = list_segments(dir)?;
+        let (contents, closed) = replay_segments(&paths)?;
+        let meta = Meta {
+            vote: contents.vote,
+            committed: contents.committed,
+            purged: contents.last_purged,
+        };
+        let mut wal = Wal {
+            dir: dir.to_path_buf(),
+            sync,
+            segment_bytes,
+            closed,
+            active: None,
+            next_seq: paths.last().map_or(1, |(s, _)| s + 1),
+            meta,
+            buf: Vec::new(),
+            spare: Spare::None,
+        };
+        // The first segment is filled here, so that a short run writes over zeros too; should
+        // that fail (a full disk), it is a plain one.
+        if sync {
+            wal.spare = Spare::filled_now(dir, segment_bytes);
+        }
+        wal.roll()?;
+        wal.drop_purged();
+        Ok((wal, contents))
+    }
+
+    /// Closes the active segment (if any) and starts a new one holding the current ids.
+    fn roll(&mut self) -> io::Result<()> {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let path = segment_path(&self.dir, seq);
+        let made = match self.spare.take_ready() {
+            Some(spare) => use_spare(spare, &path, &self.meta, &self.dir),
+            None => make_segment(&path, &self.meta, self.sync, &self.dir),
+        };
+        self.fill_spare();
+        if let Err(e) = made {
+            let _ = fs::remove_file(&path);
+            return Err(e);
+        }
+        let (file, len) = made.expect("checked above");
+        if let Some(old) = self.active.take() {
+            self.closed.push(old.seg);
+        }
+        self.active = Some(Active {
+            seg: Segment {
+                path,
+                max_index: None,
+            },
+            file,
+            len,
+        });
+        Ok(())
+    }
+
+    /// Starts the helper on the next spare, unless one is on its way or the log never syncs.
+    fn fill_spare(&mut self) {
+        if self.sync {
+            self.spare.fill(&self.dir, self.segment_bytes);
+        }
+    }
+
+    /// Writes `frames` as one batch, synced when the log syncs. After an error nothing more is
+    /// written to that segment; the next call writes the whole batch to a new one.
+    /// `sync`: whether this batch must be durable before it returns (a batch of committed ids
+    /// alone need not be).
+    pub(crate) fn write<'a>(
+        &mut self,
+        frames: impl Iterator<Item = (&'a [u8], Effect)> + Clone,
+        sync: bool,
+    ) -> io::Result<()> {
+        if self.active.is_none() {
+            self.roll()?;
+        }
+        let active = self.active.as_mut().expect("made above");
+        self.buf.clear();
+        for (bytes, _) in frames.clone() {
+            self.buf.extend_from_slice(bytes);
+        }
+        let written = active.file.write_all(&self.buf).and_then(|()| {
+            if self.sync && sync {
+                active.file.sync_data()
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = written {
+            let failed = self.active.take().expect("written above");
+            self.closed.push(failed.seg);
+            return Err(e);
+        }
+        active.len += self.buf.len() as u64;
+        let mut purged = false;
+        for (_, effect) in frames {
+            match effect {
+                Effect::Append { last } => {
+                    active.seg.max_index = active.seg.max_index.max(Some(last));
+                }
+                Effect::Purge(upto) => {
+                    self.meta.purged = Some(upto);
+                    purged = true;
+                }
+                Effect::Vote(v) => self.meta.vote = Some(v),
+                Effect::Committed(c) => self.meta.committed = c,
+                Effect::Other => {}
+            }
+        }
+        if active.len >= self.segment_bytes
+            && let Err(e) = self.roll()
+        {
+            // The batch is on disk; the next write tries again to start a segment.
+            tracing::warn!(error = %e, "cannot start a new log segment");
+            if let Some(old) = self.active.take() {
+                self.closed.push(old.seg);
+            }
+        }
+        if purged {
+            self.drop_purged();
+        }
+        Ok(())
+    }
+
+    /// Whether writes are synced at all (`--fsync always`).
+    pub(crate) fn syncs(&self) -> bool {
+        self.sync
+    }
+
+    /// Deletes the oldest closed segments whose entries are all purged.
+    fn drop_purged(&mut self) {
+        let Some(purged) = self.meta.purged else {
+            return;
+        };
+        let gone = self
+            .closed
+            .iter()
+            .take_while(|s| s.max_index.is_none_or(|m| m <= purged.index))
+            .count();
+        for seg in self.closed.drain(..gone) {
+            if let Err(e) = fs::remove_file(&seg.path)
+                && e.kind() != io::ErrorKind::NotFound
+            {
+                tracing::warn!(path = %seg.path.display(), error = %e, "cannot delete a purged log segment");
+            }
+        }
+    }
+
+    /// How many segment files the log has (for tests and `/status`).
+    #[cfg(test)]
+    pub(super) fn segments(&self) -> usize {
+        self.closed.len() + usize::from(self.active.is_some())
+    }
+
+    /// Waits for the helper to finish the spare.
+    #[cfg(test)]
+    pub(super) fn wait_spare(&mut self) {
+        self.spare.wait();
+    }
+
+    /// How many bytes of the active segment are written.
+    #[cfg(test)]
+    pub(super) fn written(&self) -> u64 {
+        self.active.as_ref().unwrap().len
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::{self, File};
+
+    use super::*;
+    use crate::store::wal::frame::{RecordRef, frame};
+    use crate::store::wal::test_support::{append, entry, segment_files, write};
+    use crate::typ::Entry;
+
+    #[test]
+    fn segments_roll_and_purged_ones_are_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open_with(dir.path(), true, 2048).unwrap();
+        let vote = Vote::new(1, 1);
+        write(&mut wal, RecordRef::Vote(&vote), Effect::Vote(vote));
+        for i in 0..40 {
+            append(&mut wal, 1, i * 10 + 1..=i * 10 + 10);
+        }
+        let many = wal.segments();
+        assert!(many > 10, "{many} segments");
+        assert_eq!(segment_files(dir.path()).len(), many);
+        let purged = entry(1, 350).log_id;
+        write(&mut wal, RecordRef::Purge(&purged), Effect::Purge(purged));
+        let few = segment_files(dir.path()).len();
+        assert!(
+            few < many / 2,
+            "{few} of {many} segments left after the purge"
+        );
+        drop(wal);
+        let (wal, c) = Wal::open_with(dir.path(), true, 2048).unwrap();
+        assert_eq!(
+            c.entries.keys().copied().collect::<Vec<_>>(),
+            (351..=400).collect::<Vec<_>>()
+        );
+        // The vote was written in the first segment, long deleted: every segment carries it.
+        assert_eq!(c.vote, Some(vote));
+        assert_eq!(c.last_purged, Some(purged));
+        assert_eq!(wal.segments(), segment_files(dir.path()).len());
+    }
+
+    #[test]
+    fn after_a_failed_write_the_batch_goes_whole_into_a_new_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
+        append(&mut wal, 1, 1..=3);
+        // A handle that refuses writes stands in for a disk that fails.
+        let path = wal.active.as_ref().unwrap().seg.path.clone();
+        wal.active.as_mut().unwrap().file = File::open(&path).unwrap();
+        let entries: Vec<Entry> = (4..=6).map(|i| entry(1, i)).collect();
+        let f = frame(&RecordRef::Append(&entries)).unwrap();
+        let batch = || std::iter::once((f.as_slice(), Effect::Append { last: 6 }));
+        assert!(wal.write(batch(), true).is_err());
+        let failed = fs::read(&path).unwrap();
+        wal.write(batch(), true).unwrap();
+        append(&mut wal, 1, 7..=8);
+        assert!(
+            fs::read(&path).unwrap() == failed,
+            "the failed segment is left alone"
+        );
+        assert_eq!(wal.segments(), 2);
+        drop(wal);
+        let (_, c) = Wal::open(dir.path(), true).unwrap();
+        assert_eq!(
+            c.entries.keys().copied().collect::<Vec<_>>(),
+            (1..=8).collect::<Vec<_>>()
+        );
+    }
+}
