@@ -30,7 +30,7 @@
 //! - `pump`: one direction of a connection with the mode applied
 //! - `held`: the buffer of bytes read but not yet written, with their release times
 //! - `bucket`: the token bucket behind the bandwidth cap
-//! - `jitter`: the xorshift random source for delay jitter
+//! - `jitter`: the shared SplitMix64 source (raftdrill-rng) for delay jitter
 //! - `stats`: the counters and their [`ProxyStats`] snapshot
 //! - [`remote`]: `raftdrill proxy`, the link proxies of one node on its host, driven by JSON
 //!   lines over SSH (link faults on hosts)
