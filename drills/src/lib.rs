@@ -4,7 +4,7 @@
 //! # Layers
 //! From the bottom up (each imports only from its own layer and those below; the
 //! architecture test checks it):
-//! 1. [`exit`], [`signals`]
+//! 1. [`exit`], [`signals`], [`testing`]
 //! 2. [`proxy`], [`supervisor`], [`admin`], [`scenario`], [`links`]: the parts
 //! 3. [`etcd`]: etcd's flags, gateway calls, status and attributing proxies
 //! 4. [`store`]: what runs on a node (the reference node, etcd)
@@ -37,6 +37,7 @@
 //! - [`supervisor`]: spawning, signalling and reaping node processes; nothing outlives raftdrill
 //! - [`signals`]: SIGINT/SIGTERM as a future
 //! - [`exit`]: the documented exit codes
+//! - [`testing`]: planted failures for the fail-closed tests (`RAFTDRILL_TEST_HOOKS`)
 #![deny(missing_docs)]
 
 pub mod admin;
@@ -61,3 +62,4 @@ pub mod scenario;
 pub mod signals;
 pub mod store;
 pub mod supervisor;
+pub mod testing;

@@ -8,5 +8,5 @@ pub mod session;
 
 pub use linear::{CheckOptions, LinearReport, LinearSummary, check_file, check_records};
 pub use lost_writes::{CheckStatus, LossKind, LostWrite, LostWriteReport, WriteTracker};
-pub use recovery::{Observations, Recovery, measure};
+pub use recovery::{Observations, Recovery, after_undo, measure};
 pub use session::{SessionSummary, SessionViolation, check_sessions};

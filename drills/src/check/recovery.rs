@@ -14,6 +14,10 @@
 //!   the 10 s before the fault. Counting by invoke time keeps a backlog of operations invoked
 //!   during the outage and completed after it out of the recovered rate.
 //!
+//! - `after_undo_s`: for a fault undone during the load, the time from the undo until a leader
+//!   is seen and the first acknowledged write **invoked after the undo** completes (a leader
+//!   alone for a workload without writes): the cluster is back to serving.
+//!
 //! All times are seconds since the start of the run. A figure that applies but was never
 //! reached during the run is listed in [`Recovery::unrecovered`], and it breaks any
 //! `recovery_within` limit: a fault that never recovers does not pass.
@@ -47,6 +51,10 @@ pub struct Recovery {
     pub first_success_after_s: Option<f64>,
     /// Time to a 1 s window at ≥ 90 % of the success rate before the fault.
     pub tps_90pct_after_s: Option<f64>,
+    /// Time from the fault's undo to a leader and a first acknowledged write invoked after it,
+    /// when the fault was undone during the load and that came before the load ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_undo_s: Option<f64>,
     /// Figures that applied but were never reached before the load ended.
     pub unrecovered: Vec<&'static str>,
 }
@@ -113,8 +121,37 @@ pub fn measure(
         leader_elected_after_s,
         first_success_after_s,
         tps_90pct_after_s,
+        after_undo_s: None,
         unrecovered,
     }
+}
+
+/// The time from `undone_at` until a leader is seen and the first acknowledged write invoked
+/// at or after it completes (the leader alone when `expects_writes` is false); `None` when
+/// that did not come before the load ended.
+pub fn after_undo(undone_at: f64, expects_writes: bool, obs: Observations<'_>) -> Option<f64> {
+    let leader_at = leader_from(undone_at, obs.leaders)?;
+    let write_at = if expects_writes {
+        obs.acked
+            .iter()
+            .find(|(invoked, _)| *invoked >= undone_at)
+            .map(|(_, done)| *done)?
+    } else {
+        undone_at
+    };
+    Some(leader_at.max(write_at) - undone_at)
+}
+
+/// When a leader is first seen at or after `t0`: `t0` itself when one leads then.
+fn leader_from(t0: f64, leaders: &[(f64, Option<u64>)]) -> Option<f64> {
+    let now = leaders.iter().take_while(|(t, _)| *t <= t0).last();
+    if now.is_some_and(|(_, l)| l.is_some()) {
+        return Some(t0);
+    }
+    leaders
+        .iter()
+        .find(|(t, l)| *t > t0 && l.is_some())
+        .map(|(t, _)| *t)
 }
 
 /// Successes per second among the operations invoked in the 10 s before `fired_at` (or since

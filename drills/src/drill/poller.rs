@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::fault::Rig;
-pub use crate::nodes::view::{ClusterView, NodeState, NodeView};
+pub use crate::nodes::view::{ClusterView, NodeExit, NodeState, NodeView};
 use crate::report::series::NodeSeries;
 
 /// How often the cluster is polled.
@@ -35,6 +35,8 @@ pub struct PollLog {
     pub started: Vec<(f64, NodeId)>,
     /// The pid each node was last seen with.
     pids: BTreeMap<NodeId, u32>,
+    /// Node processes that exited without the drill's doing.
+    pub exits: Vec<NodeExit>,
 }
 
 impl PollLog {
@@ -182,8 +184,21 @@ async fn poll_once(
             statuses.insert(id, s);
         }
     }
+    let exits = p.take_exits().await;
     let t = rig.now_s();
     let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+    for (node, status, log_tail) in exits {
+        // A member the drill took out of the cluster may exit by itself: that is expected.
+        if !n.is_removed(node) {
+            tracing::warn!(node, %status, "a node exited on its own");
+            log.exits.push(NodeExit {
+                node,
+                at_s: t,
+                status,
+                log_tail,
+            });
+        }
+    }
     let mut nodes = Vec::new();
     for id in n.ids() {
         let running = p.is_running(id);

@@ -12,6 +12,7 @@ use loadgen::workload::OpKind;
 use raftdrill_wire::Consistency;
 
 use super::consistency::{FINAL_READ_IDS, FINAL_READ_WORKER};
+use super::track::panic_text;
 use crate::check::{LostWriteReport, WriteTracker};
 use crate::fault::Rig;
 
@@ -24,13 +25,20 @@ const READ_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long the final reads may keep retrying keys that do not answer.
 const READ_DEADLINE: Duration = Duration::from_secs(30);
 
+/// What the read-back found.
+pub struct ReadBack {
+    /// The lost-write check.
+    pub report: LostWriteReport,
+    /// Each successful read as a history record at its real time.
+    pub history: Vec<HistoryRecord>,
+    /// Read tasks that panicked (their keys count as unreadable).
+    pub panics: Vec<String>,
+}
+
 /// Reads every key a write may have changed, linearizably, and runs the lost-write check.
-/// Returns the report and each successful read as a history record at its real time, for
-/// the linearizability check.
-pub async fn final_reads(
-    rig: &Rig,
-    tracker: &WriteTracker,
-) -> (LostWriteReport, Vec<HistoryRecord>) {
+/// Every key is accounted for: a read that failed, or whose task panicked, leaves its key
+/// unreadable, never left out.
+pub async fn final_reads(rig: &Rig, tracker: &WriteTracker) -> ReadBack {
     let n = &rig.nodes;
     let leader = n.answers_agree_within(SETTLE_DEADLINE).await;
     let mut ids: Vec<u64> = n
@@ -50,26 +58,41 @@ pub async fn final_reads(
                 .into_iter()
                 .map(|k| (k, Err(e.to_string())))
                 .collect();
-            return (tracker.report(&fail), Vec::new());
+            return ReadBack {
+                report: tracker.report(&fail),
+                history: Vec::new(),
+                panics: Vec::new(),
+            };
         }
     };
     let keys = tracker.keys_to_check();
     let deadline = tokio::time::Instant::now() + READ_DEADLINE;
     let mut reads: BTreeMap<String, Result<Option<String>, String>> = BTreeMap::new();
     let mut history = Vec::new();
-    let mut pending = keys.into_iter();
+    let panic_first = crate::testing::hook(crate::testing::Hook::PanicReadBack);
+    let mut pending = keys.into_iter().enumerate();
     let mut set = tokio::task::JoinSet::new();
+    let mut in_flight = BTreeMap::new();
+    let mut panics = Vec::new();
     loop {
         while set.len() < READ_CONCURRENCY {
-            let Some(key) = pending.next() else { break };
+            let Some((n, key)) = pending.next() else {
+                break;
+            };
             let store = store.clone();
-            set.spawn(async move {
-                let res = read_key(&store, &key, deadline).await;
-                (key, res)
+            let k = key.clone();
+            let task = set.spawn(async move {
+                if panic_first && n == 0 {
+                    panic!("the read-back of {k}: {}", crate::testing::PLANTED);
+                }
+                let res = read_key(&store, &k, deadline).await;
+                (k, res)
             });
+            in_flight.insert(task.id(), key);
         }
-        match set.join_next().await {
-            Some(Ok((key, res))) => {
+        match set.join_next_with_id().await {
+            Some(Ok((id, (key, res)))) => {
+                in_flight.remove(&id);
                 if let Ok(read) = &res {
                     let us =
                         |at: tokio::time::Instant| (rig.clock.secs_at(at).max(0.0) * 1e6) as u64;
@@ -91,11 +114,21 @@ pub async fn final_reads(
                 }
                 reads.insert(key, res.map(|r| r.value));
             }
-            Some(Err(e)) => tracing::warn!(error = %e, "final read task failed"),
+            Some(Err(e)) => {
+                let key = in_flight.remove(&e.id()).unwrap_or_default();
+                let why = panic_text(e);
+                tracing::warn!(%key, error = %why, "a final read task failed");
+                reads.insert(key, Err(format!("its read task failed: {why}")));
+                panics.push(format!("the read-back: {why}"));
+            }
             None => break,
         }
     }
-    (tracker.report(&reads), history)
+    ReadBack {
+        report: tracker.report(&reads),
+        history,
+        panics,
+    }
 }
 
 /// One successful read: the value (`None`: absent) and when the attempt that got it was sent

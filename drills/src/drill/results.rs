@@ -49,6 +49,10 @@ pub struct Summary {
     pub faults: Vec<FaultRecord>,
     /// Recovery per fault.
     pub recovery: Vec<RecoveryEntry>,
+    /// Node processes that exited without the drill's doing.
+    pub node_exits: Vec<super::poller::NodeExit>,
+    /// Whether the load reached its planned rate outside the fault windows.
+    pub validity: super::judge::Validity,
     /// The data checks.
     pub checks: ChecksInfo,
     /// Mean CPU of the busiest node over the judged part, percent of one core.
@@ -275,6 +279,12 @@ pub struct ChecksInfo {
     pub session: Option<SessionSummary>,
     /// The recovery limit, when set.
     pub recovery_within_s: Option<f64>,
+    /// How soon a fault undone during the load must recover after its undo: the scenario's
+    /// `recovery_within`, or the default. `None` for a run without faults (`raftdrill load`).
+    pub recovery_after_undo_within_s: Option<f64>,
+    /// Nodes whose exit on their own does not make the run inconclusive.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub may_stay_down: Vec<u64>,
 }
 
 impl Summary {
@@ -317,7 +327,16 @@ impl Summary {
                 linearizability: i.linear.clone(),
                 session: i.session.cloned(),
                 recovery_within_s: s.checks.recovery_within.map(|d| d.as_secs_f64()),
+                recovery_after_undo_within_s: i.watched_nodes.then(|| {
+                    s.checks
+                        .recovery_within
+                        .unwrap_or(crate::scenario::DEFAULT_RECOVERY_WITHIN)
+                        .as_secs_f64()
+                }),
+                may_stay_down: s.checks.may_stay_down.clone(),
             },
+            node_exits: i.poll.exits.clone(),
+            validity: v.validity.clone(),
             busiest_node_cpu_pct: i.poll.busiest_cpu(),
             elections: i.watched_nodes.then(|| i.poll.elections()),
             disk: i.disk.cloned(),

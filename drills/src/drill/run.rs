@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::poller::PollLog;
-use super::track::{Tracked, follow_phase, linear_note, track_ops};
+use super::track::{Tracked, follow_phase, linear_note, panic_text, track_ops};
 use super::{
     Drill, DrillError, DrillOutcome, Phase, consistency, disk_probe, judge, poller, progress,
     read_back, remote_load, results,
@@ -49,6 +49,10 @@ struct Checked {
     lost: Option<LostWriteReport>,
     linear: LinearSummary,
     session: Option<SessionSummary>,
+    /// The nodes expected up that were not up and caught up at the end, one line each.
+    behind: Vec<String>,
+    /// Checking tasks that panicked, with their message.
+    panics: Vec<String>,
 }
 
 impl Drill {
@@ -81,15 +85,29 @@ impl Drill {
                 return Err(e);
             }
         };
+        let mut panics = Vec::new();
         let tracked = match w.tracker {
-            Some(t) => t.await.unwrap_or_default(),
-            None => Tracked::default(),
+            Some(t) => match t.await {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    panics.push(format!("the operation tracker: {}", panic_text(e)));
+                    None
+                }
+            },
+            None => Some(Tracked::default()),
         };
         self.phase.send_replace(Phase::FinalChecks);
-        let checked = self.check(&tracked, aborted, remote).await;
+        let mut checked = self.check(tracked.as_ref(), aborted, remote).await;
+        checked.panics.splice(0..0, panics);
         if let Some(p) = w.poller {
             let _ = p.await;
         }
+        if let Some(rig) = &self.rig
+            && !aborted
+        {
+            checked.behind = self.settle(rig, &w.poll_log).await;
+        }
+        let tracked = tracked.unwrap_or_default();
         let measured = Measured {
             report,
             generators,
@@ -168,13 +186,17 @@ impl Drill {
         }
     }
 
-    /// The read-back and the consistency checks, as the scenario asks for them.
-    async fn check(&self, tracked: &Tracked, aborted: bool, remote: bool) -> Checked {
+    /// The read-back and the consistency checks, as the scenario asks for them. Without the
+    /// operation tracker's record (it panicked) there is nothing to read back: the panic is
+    /// the reason the check is missing.
+    async fn check(&self, tracked: Option<&Tracked>, aborted: bool, remote: bool) -> Checked {
         let s = &self.scenario;
-        let (lost, final_reads): (_, Vec<HistoryRecord>) = match &self.rig {
-            Some(rig) if s.checks.lost_writes && !aborted => {
-                let (report, reads) = read_back::final_reads(rig, &tracked.writes).await;
-                (Some(report), reads)
+        let mut panics = Vec::new();
+        let (lost, final_reads): (_, Vec<HistoryRecord>) = match (&self.rig, tracked) {
+            (Some(rig), Some(tracked)) if s.checks.lost_writes && !aborted => {
+                let back = read_back::final_reads(rig, &tracked.writes).await;
+                panics.extend(back.panics);
+                (Some(back.report), back.history)
             }
             _ => (None, Vec::new()),
         };
@@ -210,7 +232,35 @@ impl Drill {
             lost,
             linear,
             session,
+            behind: Vec::new(),
+            panics,
         }
+    }
+
+    /// The end of the run: every node the scenario expects up must be up and caught up with
+    /// the leader. Exits seen now (a node restarted by the final heal that would not stay up)
+    /// join the poll log; returns one line per node that is not there.
+    async fn settle(&self, rig: &Rig, poll_log: &Mutex<PollLog>) -> Vec<String> {
+        let n = &rig.nodes;
+        let may = &self.scenario.checks.may_stay_down;
+        let expected: Vec<u64> = n
+            .ids()
+            .into_iter()
+            .filter(|id| !n.is_removed(*id) && !may.contains(id))
+            .collect();
+        let behind = n.caught_up(&expected, CATCH_UP_DEADLINE).await;
+        let exits = n.placement().take_exits().await;
+        let at_s = rig.now_s();
+        let mut log = poll_log.lock().unwrap_or_else(|e| e.into_inner());
+        for (node, status, log_tail) in exits {
+            log.exits.push(poller::NodeExit {
+                node,
+                at_s,
+                status,
+                log_tail,
+            });
+        }
+        behind
     }
 
     /// Judges the run and writes the results folder.
@@ -234,6 +284,9 @@ impl Drill {
             disk: m.disk.as_ref(),
             linear: &checked.linear,
             session: checked.session.as_ref(),
+            done_intended: &m.tracked.done_intended,
+            behind: &checked.behind,
+            panics: &checked.panics,
         };
         let verdict = judge::judge(&inputs);
         let target = results::TargetInfo {
@@ -252,6 +305,9 @@ impl Drill {
         })
     }
 }
+
+/// How long the nodes get, after the final reads, to be up and caught up with the leader.
+const CATCH_UP_DEADLINE: Duration = Duration::from_secs(15);
 
 /// The hosts of a drill on hosts, for the summary.
 fn host_info(rig: &Rig) -> Option<Vec<results::HostInfo>> {

@@ -22,6 +22,9 @@ pub struct Tracked {
     /// closed loop): an open loop's intended starts are evenly spread whatever the scheduler
     /// did, so a window of them measures the store, not this machine's jitter.
     pub ok_invoked: Vec<f64>,
+    /// Intended start times of every operation that completed, whatever its outcome, sorted:
+    /// what the load carried out of its plan (the validity check).
+    pub done_intended: Vec<f64>,
 }
 
 /// Folds the load's operation stream until it ends.
@@ -29,6 +32,7 @@ pub async fn track_ops(mut rx: mpsc::UnboundedReceiver<OpRecord>) -> Tracked {
     let secs = |us: u64| us as f64 / 1e6;
     let mut t = Tracked::default();
     while let Some(op) = rx.recv().await {
+        t.done_intended.push(secs(op.intended_us));
         if op.outcome == loadgen::outcome::Outcome::Ok {
             t.ok_invoked.push(secs(op.intended_us));
         }
@@ -40,6 +44,10 @@ pub async fn track_ops(mut rx: mpsc::UnboundedReceiver<OpRecord>) -> Tracked {
         }
     }
     t.ok_invoked.sort_by(f64::total_cmp);
+    t.done_intended.sort_by(f64::total_cmp);
+    if crate::testing::hook(crate::testing::Hook::PanicTracker) {
+        panic!("the operation tracker: {}", crate::testing::PLANTED);
+    }
     t
 }
 
@@ -92,5 +100,17 @@ pub fn linear_note(l: &crate::check::LinearSummary) -> String {
             "linearizability not checked: {}",
             l.reason.as_deref().unwrap_or("skipped")
         ),
+    }
+}
+
+/// What a task that panicked said.
+pub(crate) fn panic_text(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(p) => p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "it panicked".into()),
+        Err(e) => e.to_string(),
     }
 }

@@ -21,7 +21,7 @@ use crate::scenario::Action;
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// What undoes an applied fault.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Undo {
     /// Start the nodes again.
     Restart(Vec<NodeId>),
@@ -221,6 +221,9 @@ async fn power_loss(rig: &Rig, nodes: &[NodeId]) -> Result<(), String> {
 
 /// Undoes a fault; returns when it was undone (Unix seconds), where the placement knows it.
 pub async fn undo(rig: &Rig, undo: &Undo) -> Result<Effect, String> {
+    if crate::testing::hook(crate::testing::Hook::FailUndo) {
+        return Err(format!("{undo:?} not undone: {}", crate::testing::PLANTED));
+    }
     let (n, p) = (&rig.nodes, rig.nodes.placement());
     let mut at = None;
     match undo {

@@ -74,9 +74,16 @@ pub struct FaultRecord {
     pub deposes: bool,
     /// Why it could not be carried out, if it could not.
     pub error: Option<String>,
+    /// Why its undo failed, if it did (at its `for`, or in the final heal): the fault then
+    /// stayed in effect past its schedule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heal_error: Option<String>,
     /// Whether something is left to undo (cleared once healed).
     #[serde(skip)]
     pub pending_undo: bool,
+    /// What undoes it, while something is left to undo.
+    #[serde(skip)]
+    pub undo: Option<Undo>,
 }
 
 /// The shared record of every fault fired so far.
@@ -151,7 +158,9 @@ async fn fire(rig: &Rig, f: &FaultSpec, view: &ClusterView, seed: u64) -> (Fired
         hit_leader: None,
         deposes: f.action.deposes(),
         error: None,
+        heal_error: None,
         pending_undo: false,
+        undo: None,
     };
     let target = match f.action {
         // A new node has no id yet: it gets the next one.
@@ -176,6 +185,7 @@ async fn fire(rig: &Rig, f: &FaultSpec, view: &ClusterView, seed: u64) -> (Fired
                 late = Duration::from_secs_f64((rig.now_s() - rec.at_s).max(0.0));
             }
             rec.pending_undo = undo.is_some();
+            rec.undo = undo.clone();
             undo
         }
         Err(e) => {
@@ -188,36 +198,57 @@ async fn fire(rig: &Rig, f: &FaultSpec, view: &ClusterView, seed: u64) -> (Fired
 }
 
 /// Undoes record `index`'s fault and marks it healed (from when the placement carried the
-/// undo out, where it says); a failed undo is left to the final heal.
+/// undo out, where it says). A failed undo is recorded on the fault (it stayed in effect past
+/// its schedule, which fails the run) and left to the final heal to try again.
 async fn undo_later(rig: &Rig, u: &Undo, records: &Records, index: usize) {
-    let healed = match undo(rig, u).await {
-        Ok(at) => at.map_or_else(|| rig.now_s(), |t| rig.run_s_at_unix(t)),
-        Err(e) => {
-            tracing::warn!(error = %e, "undo failed; the final heal will retry");
-            return;
-        }
-    };
+    let result = undo(rig, u).await;
     let mut r = lock(records);
-    r[index].healed_at_s = Some(healed);
-    r[index].pending_undo = false;
+    match result {
+        Ok(at) => {
+            r[index].healed_at_s = Some(at.map_or_else(|| rig.now_s(), |t| rig.run_s_at_unix(t)));
+            r[index].pending_undo = false;
+            r[index].undo = None;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "undo failed; the final heal will try again");
+            r[index].heal_error = Some(e);
+        }
+    }
 }
 
-/// The end-of-run heal: links, disks and paused nodes, and every member that is down (and was
-/// not removed on purpose) is started again. Returns the ids restarted.
+/// The end-of-run heal. Each fault still in effect is undone one by one, and each failure is
+/// recorded on its fault; then, as a net under those, links, disks and paused nodes are put
+/// back and every member that is down (and was not removed on purpose) is started again.
+/// Returns the ids that net restarted.
 pub async fn heal_everything(rig: &Rig, records: &Records) -> Vec<NodeId> {
+    let pending: Vec<(usize, Undo)> = lock(records)
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.pending_undo)
+        .filter_map(|(i, r)| Some((i, r.undo.clone()?)))
+        .collect();
+    for (index, u) in pending {
+        let result = undo(rig, &u).await;
+        let now = rig.now_s();
+        let mut r = lock(records);
+        r[index].pending_undo = false;
+        r[index].undo = None;
+        match result {
+            Ok(at) => {
+                r[index].healed_at_s = Some(at.map_or(now, |t| rig.run_s_at_unix(t)));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, fault = %r[index].action, "the final heal failed");
+                r[index].heal_error.get_or_insert(e);
+            }
+        }
+    }
     heal_links_and_resume(rig).await;
     let p = rig.nodes.placement();
     let mut restarted = Vec::new();
     for id in rig.nodes.ids() {
         if !p.is_running(id) && !rig.nodes.is_removed(id) && p.restart(id).await.is_ok() {
             restarted.push(id);
-        }
-    }
-    let now = rig.now_s();
-    for r in lock(records).iter_mut() {
-        if r.pending_undo {
-            r.healed_at_s = Some(now);
-            r.pending_undo = false;
         }
     }
     restarted

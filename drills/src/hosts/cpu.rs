@@ -73,9 +73,14 @@ fn cpu_pct(prev: &Answer, now: &Answer, hz: f64) -> Option<f64> {
 
 type Samples = Arc<Mutex<BTreeMap<NodeId, (NodeSample, Instant)>>>;
 
+/// Per node, since when its host has answered that it has no live process (cleared by an
+/// answer with one).
+type Absent = Arc<Mutex<BTreeMap<NodeId, Instant>>>;
+
 /// The samplers of every host.
 pub struct CpuWatch {
     samples: Samples,
+    absent: Absent,
     tasks: Vec<JoinHandle<()>>,
     stop: CancellationToken,
 }
@@ -84,19 +89,31 @@ impl CpuWatch {
     /// Starts one sampler per node: `(id, ssh, pid file)`.
     pub fn start(nodes: Vec<(NodeId, Ssh, String)>) -> Self {
         let samples: Samples = Arc::default();
+        let absent: Absent = Arc::default();
         let stop = CancellationToken::new();
         let tasks = nodes
             .into_iter()
             .map(|(id, ssh, pid_file)| {
-                let (samples, stop) = (samples.clone(), stop.clone());
-                tokio::spawn(sample_host(id, ssh, pid_file, samples, stop))
+                let seen = Seen {
+                    samples: samples.clone(),
+                    absent: absent.clone(),
+                };
+                tokio::spawn(sample_host(id, ssh, pid_file, seen, stop.clone()))
             })
             .collect();
         Self {
             samples,
+            absent,
             tasks,
             stop,
         }
+    }
+
+    /// Since when node `id`'s host has answered that the node has no live process, if it
+    /// has (the node's exit seen from its host).
+    pub fn absent_since(&self, id: NodeId) -> Option<Instant> {
+        let absent = self.absent.lock().unwrap_or_else(|e| e.into_inner());
+        absent.get(&id).copied()
     }
 
     /// Node `id`'s last sample, unless it is stale.
@@ -131,13 +148,13 @@ const END: Duration = Duration::from_secs(5);
 
 /// Asks one host every [`EVERY`] until `stop` or the session breaks; then ends its session
 /// by closing stdin, and kills it only if it is still there after [`END`].
-async fn sample_host(
-    id: NodeId,
-    ssh: Ssh,
-    pid_file: String,
+/// What a sampler records: the samples, and when a node was first seen without a process.
+struct Seen {
     samples: Samples,
-    stop: CancellationToken,
-) {
+    absent: Absent,
+}
+
+async fn sample_host(id: NodeId, ssh: Ssh, pid_file: String, seen: Seen, stop: CancellationToken) {
     let pid_file = quote(&pid_file);
     let line = format!(
         "echo \"$(getconf CLK_TCK) $(getconf PAGESIZE)\"; while read -r _; do p=\"$(cat {pid_file} 2>/dev/null)\"; \
@@ -149,11 +166,11 @@ async fn sample_host(
     };
     if let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) {
         tokio::select! {
-            () = ask(id, stdin, stdout, &samples) => {}
+            () = ask(id, stdin, stdout, &seen) => {}
             () = stop.cancelled() => {}
         }
     }
-    samples
+    seen.samples
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&id);
@@ -169,7 +186,7 @@ async fn ask(
     id: NodeId,
     mut stdin: tokio::process::ChildStdin,
     stdout: tokio::process::ChildStdout,
-    samples: &Samples,
+    seen: &Seen,
 ) {
     let mut lines = BufReader::new(stdout).lines();
     // The host's login scripts run first; give them a while.
@@ -200,19 +217,28 @@ async fn ask(
         let Some(now) = parse(&l) else {
             // No live process: no figure at all, not the last one of a process now gone.
             prev = None;
-            samples
+            seen.samples
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&id);
+            seen.absent
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(id)
+                .or_insert_with(Instant::now);
             continue;
         };
+        seen.absent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
         let sample = NodeSample {
             pid: now.pid,
             cpu_pct: prev.as_ref().and_then(|p| cpu_pct(p, &now, hz)),
             rss_bytes: now.rss_pages * page,
         };
         prev = Some(now);
-        samples
+        seen.samples
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id, (sample, Instant::now()));

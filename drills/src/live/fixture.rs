@@ -104,7 +104,9 @@ pub fn record(at: f64, action: &str, pending: bool) -> FaultRecord {
         hit_leader: Some(1),
         deposes: true,
         error: None,
+        heal_error: None,
         pending_undo: pending,
+        undo: None,
     }
 }
 

@@ -178,6 +178,58 @@ impl Nodes {
         }
     }
 
+    /// Waits up to `deadline` until every node of `expected` runs, answers, and has applied
+    /// what the leader had committed when the wait began; returns one line per node that did
+    /// not (empty when all did).
+    pub async fn caught_up(&self, expected: &[NodeId], deadline: Duration) -> Vec<String> {
+        let end = tokio::time::Instant::now() + deadline;
+        let mut target: Option<(NodeId, u64)> = None;
+        loop {
+            let statuses = self.statuses().await;
+            if target.is_none() {
+                target = agreed_leader(&statuses).and_then(|l| {
+                    let s = statuses.iter().find(|s| s.id == l)?;
+                    Some((l, s.committed))
+                });
+            }
+            let behind = self.behind(expected, &statuses, target);
+            if behind.is_empty() || tokio::time::Instant::now() >= end {
+                return behind;
+            }
+            tokio::time::sleep(POLL * 4).await;
+        }
+    }
+
+    /// The nodes of `expected` not up and caught up with `target` (leader, its commit index).
+    fn behind(
+        &self,
+        expected: &[NodeId],
+        statuses: &[Status],
+        target: Option<(NodeId, u64)>,
+    ) -> Vec<String> {
+        let Some((leader, committed)) = target else {
+            return vec!["no leader was agreed on at the end of the run".into()];
+        };
+        expected
+            .iter()
+            .filter_map(|id| {
+                if !self.placement.is_running(*id) {
+                    return Some(format!("node {id} is not running at the end of the run"));
+                }
+                let Some(s) = statuses.iter().find(|s| s.id == *id) else {
+                    return Some(format!("node {id} does not answer at the end of the run"));
+                };
+                (s.applied < committed).then(|| {
+                    format!(
+                        "node {id} did not catch up: it applied {} of the {committed} entries \
+                         leader {leader} had committed",
+                        s.applied
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// The URLs a membership change goes through: `leader` first, then every other node that
     /// answers, leaving out `except`.
     pub fn through(&self, leader: Option<NodeId>, except: Option<NodeId>) -> Vec<String> {

@@ -87,3 +87,16 @@ impl ClusterView {
             .collect()
     }
 }
+
+/// A node process that exited without the drill's doing, as the poller saw it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeExit {
+    /// The node.
+    pub node: NodeId,
+    /// When the exit was seen, seconds from the start of the run.
+    pub at_s: f64,
+    /// How it ended (`exit status: 101`, `signal: 9 (SIGKILL)`), where this machine can know.
+    pub status: String,
+    /// The last lines of its log.
+    pub log_tail: String,
+}

@@ -54,8 +54,6 @@ pub struct Local {
     token_file: Option<PathBuf>,
     initial: Vec<NodeId>,
     exe: PathBuf,
-    /// Exits seen by [`Local::reap_exited`] and not yet taken by [`Local::take_exits`].
-    exits: Vec<(NodeId, ExitStatus)>,
     // Declared last: removed after the nodes are gone.
     _tmp: Option<tempfile::TempDir>,
 }
@@ -114,7 +112,6 @@ impl Local {
             token_file,
             initial: (1..=opts.nodes).collect(),
             exe: opts.exe.clone(),
-            exits: Vec::new(),
             _tmp: tmp,
         };
         let ports = pick_ports(opts.base_port, opts.nodes as usize * store.ports_per_node())?;
@@ -304,13 +301,12 @@ impl Local {
         Ok(())
     }
 
-    /// Nodes whose process exited on their own since the last look, with their status and
-    /// the end of their log (kept until [`Local::take_exits`]).
+    /// Nodes whose process exited on its own since the last look (an exit the drill causes is
+    /// reaped where it is caused), with their status and the end of their log.
     pub fn reap_exited(&mut self) -> Vec<(NodeId, ExitStatus, String)> {
         let exited = self.supervisor.reap_exited();
-        for (id, status) in &exited {
+        for (id, _) in &exited {
             self.links.node_down(*id);
-            self.exits.push((*id, *status));
         }
         exited
             .into_iter()

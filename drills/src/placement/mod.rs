@@ -272,6 +272,25 @@ impl Placement {
         Ok(added)
     }
 
+    /// The nodes whose process exited without the drill's doing since the last call: each
+    /// once, with how it ended (where this machine can know) and the end of its log.
+    pub async fn take_exits(&self) -> Vec<(NodeId, String, String)> {
+        match self {
+            Placement::Local(_) => self.local_do(|l| {
+                l.reap_exited()
+                    .into_iter()
+                    .map(|(id, status, tail)| (id, status.to_string(), tail))
+                    .collect()
+            }),
+            Placement::Hosts(h) => h
+                .exited()
+                .await
+                .into_iter()
+                .map(|(id, tail)| (id, "its process is gone from its host".to_string(), tail))
+                .collect(),
+        }
+    }
+
     /// Whether node `id` has a live process (as far as this controller knows).
     pub fn is_running(&self, id: NodeId) -> bool {
         match self {

@@ -66,7 +66,14 @@ pub struct RunDoc {
     /// Durable log commit times per node.
     #[serde(default)]
     pub log_commits: BTreeMap<String, CommitTimes>,
-    /// `pass`, `warn`, `fail` or `aborted`.
+    /// Node processes that exited without the drill's doing (absent before raftdrill 0.1's
+    /// fail-closed verdicts).
+    #[serde(default)]
+    pub node_exits: Vec<NodeExitDoc>,
+    /// Whether the load reached its planned rate outside the fault windows.
+    #[serde(default)]
+    pub validity: Option<ValidityDoc>,
+    /// `pass`, `warn`, `fail`, `inconclusive` or `aborted`.
     pub verdict: String,
     /// Why it is not `pass`.
     #[serde(default)]
@@ -153,6 +160,9 @@ pub struct FaultDoc {
     /// Why it could not fire.
     #[serde(default)]
     pub error: Option<String>,
+    /// Why its undo failed.
+    #[serde(default)]
+    pub heal_error: Option<String>,
 }
 
 impl FaultDoc {
@@ -187,8 +197,70 @@ pub struct RecoveryDoc {
     /// Figures that applied and never came.
     #[serde(default)]
     pub unrecovered: Vec<String>,
+    /// Time from the undo to a leader and a first acknowledged write invoked after it.
+    #[serde(default)]
+    pub after_undo_s: Option<f64>,
+    /// The limit of `after_undo_s`, when the fault was undone during the load.
+    #[serde(default)]
+    pub after_undo_within_s: Option<f64>,
     /// `ok` or `break`.
     pub status: Status,
+}
+
+impl RecoveryDoc {
+    /// The recovery after the undo: its time, `never` when it was due and never came, `–`
+    /// when the fault was not undone during the load.
+    pub fn after_undo(&self) -> String {
+        match (self.after_undo_s, self.after_undo_within_s) {
+            (Some(a), _) => format!("{a:.2}s"),
+            (None, Some(_)) => "never".into(),
+            (None, None) => "–".into(),
+        }
+    }
+}
+
+/// A node that exited on its own.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NodeExitDoc {
+    /// The node.
+    pub node: u64,
+    /// When.
+    pub at_s: f64,
+    /// How it ended.
+    pub status: String,
+    /// The end of its log.
+    #[serde(default)]
+    pub log_tail: String,
+}
+
+/// `validity`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ValidityDoc {
+    /// The floor, when one applied.
+    pub floor: Option<String>,
+    /// Fault-free seconds checked.
+    pub seconds_checked: usize,
+    /// The seconds below the floor.
+    #[serde(default)]
+    pub below: Vec<serde_json::Value>,
+}
+
+impl ValidityDoc {
+    /// One line: the floor and how the load kept it.
+    pub fn line(&self) -> String {
+        match &self.floor {
+            None => "no load floor applies (closed loop without min_ops_per_s)".into(),
+            Some(floor) if self.below.is_empty() => format!(
+                "the load kept its floor ({floor}) in all {} fault-free seconds",
+                self.seconds_checked
+            ),
+            Some(floor) => format!(
+                "the load fell below its floor ({floor}) in {} of {} fault-free seconds",
+                self.below.len(),
+                self.seconds_checked
+            ),
+        }
+    }
 }
 
 impl RecoveryDoc {
@@ -211,6 +283,9 @@ pub struct ChecksDoc {
     /// The recovery limit.
     #[serde(default)]
     pub recovery_within_s: Option<f64>,
+    /// The limit of the recovery after an undo (the scenario's, or the default).
+    #[serde(default)]
+    pub recovery_after_undo_within_s: Option<f64>,
     /// The linearizability check, when the summary has one.
     #[serde(default)]
     pub linearizability: Option<LinearDoc>,

@@ -196,7 +196,8 @@ fn faults(o: &mut String, s: &RunDoc) {
                 opt(r.and_then(|r| r.leader_elected_after_s), "s"),
                 opt(r.and_then(|r| r.first_success_after_s), "s"),
                 opt(r.and_then(|r| r.tps_90pct_after_s), "s"),
-                opt(r.and_then(|r| r.within_s), "s"),
+                r.map_or_else(|| "–".into(), super::doc::RecoveryDoc::after_undo),
+                opt(r.and_then(|r| r.after_undo_within_s.or(r.within_s)), "s"),
                 esc(&fault_status(s, n)),
             ]
         })
@@ -211,6 +212,7 @@ fn faults(o: &mut String, s: &RunDoc) {
             "new leader",
             "first success",
             "90 % TPS",
+            "back after undo",
             "limit",
             "status",
         ],

@@ -21,6 +21,7 @@ pub fn verdict_mark(verdict: &str) -> &'static str {
     match verdict {
         "pass" => "✓",
         "warn" => "⚠",
+        "inconclusive" => "?",
         _ => "✗",
     }
 }
@@ -53,7 +54,10 @@ pub fn cluster_text(s: &RunDoc) -> String {
 pub fn fault_status(s: &RunDoc, n: usize) -> String {
     let f = &s.faults[n];
     match (s.recovery.iter().find(|r| r.fault == n), &f.error) {
-        (_, Some(e)) => format!("✗ {e}"),
+        (_, Some(e)) => format!("? did not fire: {e}"),
+        (_, None) if f.heal_error.is_some() => {
+            format!("✗ heal failed: {}", f.heal_error.as_deref().unwrap_or(""))
+        }
         (Some(r), None) => r.status.mark().to_string(),
         (None, None) => "–".into(),
     }
@@ -175,6 +179,9 @@ fn load(o: &mut String, s: &RunDoc) {
             e.timeout, e.connect, e.reset, e.no_leader, e.http_5xx, e.http_4xx
         );
     }
+    if let Some(v) = &s.validity {
+        let _ = writeln!(o, "\nValidity: {}.", v.line());
+    }
     if let Some(n) = s.elections {
         let _ = writeln!(o, "\nElections (term changes) during the load: {n}.");
     }
@@ -203,14 +210,14 @@ fn faults(o: &mut String, s: &RunDoc) {
     }
     let _ = writeln!(
         o,
-        "| at | action | target | nodes | healed | new leader | first success | 90 % TPS | status |\n|---|---|---|---|---|---|---|---|---|"
+        "| at | action | target | nodes | healed | new leader | first success | 90 % TPS | back after undo | status |\n|---|---|---|---|---|---|---|---|---|---|"
     );
     for (n, f) in s.faults.iter().enumerate() {
         let r = s.recovery.iter().find(|r| r.fault == n);
         let nodes: Vec<String> = f.resolved.iter().map(u64::to_string).collect();
         let _ = writeln!(
             o,
-            "| {:.1}s | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {:.1}s | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             f.at_s,
             f.action,
             f.target,
@@ -219,7 +226,39 @@ fn faults(o: &mut String, s: &RunDoc) {
             figure(r, "leader_elected_after_s"),
             figure(r, "first_success_after_s"),
             figure(r, "tps_90pct_after_s"),
+            r.map_or_else(|| "–".into(), super::doc::RecoveryDoc::after_undo),
             fault_status(s, n)
+        );
+    }
+    if let Some(limit) = s.checks.recovery_after_undo_within_s {
+        let whose = if s.checks.recovery_within_s.is_some() {
+            "the scenario's recovery_within"
+        } else {
+            "the default; set [checks] recovery_within to change it"
+        };
+        let _ = writeln!(
+            o,
+            "\nA fault undone during the load must be back within {limit:.0} s of its undo \
+             (a leader, and a first acknowledged write invoked after the undo): {whose}."
+        );
+    }
+    node_exits(o, s);
+}
+
+/// The nodes that exited on their own, with the end of their logs.
+fn node_exits(o: &mut String, s: &RunDoc) {
+    if s.node_exits.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "\n## Nodes that exited on their own\n");
+    for e in &s.node_exits {
+        let _ = writeln!(
+            o,
+            "- node {} at {:.1}s: {}\n\n  ```\n{}\n  ```",
+            e.node,
+            e.at_s,
+            e.status,
+            e.log_tail.trim_end().replace('\n', "\n  ")
         );
     }
 }

@@ -12,6 +12,7 @@ use super::doc::{ClusterDoc, LoadDoc, RunDoc};
 use super::figures::{self, Figure};
 use super::html::{esc, open_page, table};
 use super::{ReportError, RunFolder, write};
+use crate::exit::Exit;
 
 /// `kind` of a repeat's summary.json, which tells it from a run's.
 pub const KIND: &str = "repeat";
@@ -58,18 +59,6 @@ pub struct RepeatSummary {
     pub exit_code: u8,
 }
 
-/// How bad an exit code is: a data anomaly worst, then a run that could not be carried out
-/// (no evidence at all), then a broken threshold.
-pub fn exit_rank(code: u8) -> u8 {
-    match code {
-        0 => 0,
-        1 => 1,
-        2 => 2,
-        4 => 3,
-        _ => 4,
-    }
-}
-
 fn verdict_rank(v: &str) -> u8 {
     match v {
         "pass" => 0,
@@ -114,7 +103,7 @@ impl RepeatSummary {
             .collect();
         let worst = runs
             .iter()
-            .max_by_key(|r| (exit_rank(r.exit_code), verdict_rank(&r.verdict)))
+            .max_by_key(|r| (Exit::rank(r.exit_code), verdict_rank(&r.verdict)))
             .expect("at least one run");
         let per_run: Vec<Vec<Figure>> = docs.iter().map(figures::of_run).collect();
         Ok(RepeatSummary {

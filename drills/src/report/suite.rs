@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::figures::{self, Figure};
 use super::html::{esc, open_page, table};
-use super::repeat::{self, RepeatSummary, exit_rank};
+use super::repeat::{self, RepeatSummary};
 use super::{ReportError, RunFolder, read_json, write};
+use crate::exit::Exit;
 
 /// `suite.json`.
 pub const INDEX_JSON: &str = "suite.json";
@@ -147,7 +148,7 @@ impl SuiteIndex {
         let exit_code = rows
             .iter()
             .map(|r| r.exit_code)
-            .max_by_key(|c| exit_rank(*c))
+            .max_by_key(|c| Exit::rank(*c))
             .unwrap_or(0);
         SuiteIndex {
             kind: "suite".into(),

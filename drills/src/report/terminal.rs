@@ -79,7 +79,7 @@ fn faults(o: &mut String, s: &RunDoc) {
             .unwrap_or_default();
         let _ = writeln!(
             o,
-            "  {} t={:.1}s {} {} [{}]: new leader {}, first success {}, 90% tps {}{never}{}",
+            "  {} t={:.1}s {} {} [{}]: new leader {}, first success {}, 90% tps {}, back after undo {}{never}{}{}",
             r.map_or("✗", |r| r.status.mark()),
             f.at_s,
             f.action,
@@ -88,9 +88,14 @@ fn faults(o: &mut String, s: &RunDoc) {
             fig(r.and_then(|r| r.leader_elected_after_s)),
             fig(r.and_then(|r| r.first_success_after_s)),
             fig(r.and_then(|r| r.tps_90pct_after_s)),
+            r.map_or_else(|| "-".into(), super::doc::RecoveryDoc::after_undo),
             f.error
                 .as_deref()
                 .map(|e| format!(" (could not fire: {e})"))
+                .unwrap_or_default(),
+            f.heal_error
+                .as_deref()
+                .map(|e| format!(" (heal failed: {e})"))
                 .unwrap_or_default()
         );
     }

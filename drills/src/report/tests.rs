@@ -210,7 +210,7 @@ fn report_md_is_rebuilt_from_the_files() {
     let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
     assert!(md.contains("**Verdict: ⚠ warn** (exit code 0)"), "{md}");
     assert!(
-        md.contains("| 3.0s | kill | leader | 1 | 6.00s | 0.40s | 0.50s | 2.00s | ✓ |"),
+        md.contains("| 3.0s | kill | leader | 1 | 6.00s | 0.40s | 0.50s | 2.00s | – | ✓ |"),
         "{md}"
     );
     assert!(md.contains("![timeline](timeline.svg)"));

@@ -163,9 +163,24 @@ pub struct Checks {
     pub linearizability: bool,
     /// How long the linearizability check may spend on one key before calling it undecided.
     pub check_time_limit: Duration,
-    /// Every recovery figure must be within this.
+    /// Every recovery figure must be within this; a fault's recovery after its undo must be
+    /// within this, or [`DEFAULT_RECOVERY_WITHIN`] when it is not set.
     pub recovery_within: Option<Duration>,
+    /// Nodes that may exit on their own without making the run inconclusive.
+    pub may_stay_down: Vec<target_cluster::typ::NodeId>,
+    /// Open loop: the share (0..=1) of the planned rate that every fault-free second outside
+    /// the fault windows must reach for the verdict to mean anything.
+    pub min_load_share: f64,
+    /// Closed loop: the operations per second every such second must reach, when set.
+    pub min_ops_per_s: Option<f64>,
 }
+
+/// How soon a fault must recover after its undo when `[checks] recovery_within` is not set: a
+/// leader and a first acknowledged write invoked after the undo.
+pub const DEFAULT_RECOVERY_WITHIN: Duration = Duration::from_secs(10);
+
+/// The share of the planned rate a fault-free second must reach by default (open loop).
+pub const DEFAULT_MIN_LOAD_SHARE: f64 = 0.9;
 
 impl Default for Checks {
     fn default() -> Self {
@@ -174,6 +189,9 @@ impl Default for Checks {
             linearizability: true,
             check_time_limit: Duration::from_secs(30),
             recovery_within: None,
+            may_stay_down: Vec::new(),
+            min_load_share: DEFAULT_MIN_LOAD_SHARE,
+            min_ops_per_s: None,
         }
     }
 }

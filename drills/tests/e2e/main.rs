@@ -15,6 +15,7 @@ mod crash;
 mod disks;
 mod drills;
 mod etcd;
+mod fail_closed;
 mod failover;
 mod formation;
 mod harness;

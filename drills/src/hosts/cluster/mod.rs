@@ -58,6 +58,9 @@ struct State {
     shaped: BTreeMap<(NodeId, NodeId), LinkMode>,
     /// Each node's last start line; a restart repeats it.
     launches: BTreeMap<NodeId, String>,
+    /// When each running node was last started, so an exit seen by its host's sampler is
+    /// told from the gap before the new process shows up.
+    started: BTreeMap<NodeId, std::time::Instant>,
 }
 
 /// How to start nodes on hosts.

@@ -15,6 +15,10 @@ use crate::hosts::ssh::{SshError, quote};
 use crate::hosts::{CALL, HostsError};
 use crate::store::{PeerStyle, Program, StartMode, Store};
 
+/// How long a node's host must have answered "no process" (and how long after its start)
+/// before the node counts as exited: a start's pid file and a sampler's answer can cross.
+const EXIT_GRACE: Duration = Duration::from_secs(1);
+
 impl HostCluster {
     /// Starts every node; the lowest id bootstraps the cluster.
     pub async fn start_all(&self) -> Result<(), HostsError> {
@@ -27,7 +31,12 @@ impl HostCluster {
         for r in join_all(starts).await {
             r?;
         }
-        self.state().running = self.nodes.keys().copied().collect();
+        {
+            let mut st = self.state();
+            st.running = self.nodes.keys().copied().collect();
+            let now = std::time::Instant::now();
+            st.started = self.nodes.keys().map(|id| (*id, now)).collect();
+        }
         let watched = self
             .nodes
             .iter()
@@ -182,7 +191,7 @@ impl HostCluster {
             None => self.start_line(id, StartMode::Join)?,
         };
         self.node(id)?.ssh.run(&line, CALL).await?;
-        self.state().running.insert(id);
+        self.mark_started(id);
         Ok(())
     }
 
@@ -196,8 +205,57 @@ impl HostCluster {
         debug_assert_eq!(store.kind(), self.opts.store.kind());
         let line = self.start_line(id, mode)?;
         self.node(id)?.ssh.run(&line, CALL).await?;
-        self.state().running.insert(id);
+        self.mark_started(id);
         Ok(())
+    }
+
+    /// Node `id` runs, started now.
+    fn mark_started(&self, id: NodeId) {
+        let mut st = self.state();
+        st.running.insert(id);
+        st.started.insert(id, std::time::Instant::now());
+    }
+
+    /// The nodes that exited without this controller's doing since the last look: their host
+    /// has answered for a while that they have no live process, though they were started and
+    /// not killed, stopped or erased. Each is reported once, with the end of its log.
+    pub async fn exited(&self) -> Vec<(NodeId, String)> {
+        let gone: Vec<NodeId> = {
+            let st = self.state();
+            let cpu = self.cpu.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(cpu) = cpu.as_ref() else {
+                return Vec::new();
+            };
+            st.running
+                .iter()
+                .copied()
+                .filter(|id| {
+                    let started = st.started.get(id).copied();
+                    cpu.absent_since(*id).is_some_and(|since| {
+                        started.is_none_or(|s| since > s + EXIT_GRACE)
+                            && since.elapsed() >= EXIT_GRACE
+                    })
+                })
+                .collect()
+        };
+        let mut out = Vec::new();
+        for id in gone {
+            self.gone(id).await;
+            let tail = match self.node(id) {
+                Ok(n) => n
+                    .ssh
+                    .run(
+                        &format!("tail -n 15 {} 2>/dev/null || true", n.path("node.log")),
+                        CALL,
+                    )
+                    .await
+                    .map(|o| o.text())
+                    .unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            out.push((id, tail));
+        }
+        out
     }
 
     /// Whether this controller started node `id` and has not killed or stopped it since.

@@ -27,8 +27,8 @@ pub(super) struct RawLoad {
     warmup: Option<Spanned<String>>,
     consistency: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
-    #[serde(default = "super::yes")]
-    history: bool,
+    /// `history = false`: no `history.jsonl` (nor a linearizability check to read it).
+    pub(super) history: Option<Spanned<bool>>,
     engine: Option<Spanned<String>>,
     /// Hosts that run the load (`raftdrill load` over SSH), instead of this machine.
     pub(super) from: Option<Spanned<Vec<String>>>,
@@ -73,7 +73,7 @@ pub(super) fn load(ctx: &Ctx, l: &RawLoad, duration: Duration) -> Result<LoadSpe
         spec.value_size = ctx.positive(v, "value_size")? as usize;
     }
     spec.consistency = ctx.opt_typed(&l.consistency)?.unwrap_or_default();
-    spec.history = l.history;
+    spec.history = l.history.as_ref().is_none_or(|h| *h.get_ref());
     spec.engine = ctx.opt_typed(&l.engine)?.unwrap_or_default();
     Ok(spec)
 }

@@ -15,7 +15,7 @@ use std::ops::Range;
 use std::str::FromStr;
 use std::time::Duration;
 
-use loadgen::units::parse_duration;
+use loadgen::units::{parse_duration, parse_percent};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -46,30 +46,19 @@ struct RawScenario {
     hosts: Vec<hosts_file::HostSpec>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawChecks {
-    #[serde(default = "yes")]
-    lost_writes: bool,
-    #[serde(default = "yes")]
-    linearizability: bool,
+    lost_writes: Option<bool>,
+    linearizability: Option<Spanned<bool>>,
     time_limit: Option<Spanned<String>>,
     recovery_within: Option<Spanned<String>>,
-}
-
-impl Default for RawChecks {
-    fn default() -> Self {
-        Self {
-            lost_writes: true,
-            linearizability: true,
-            time_limit: None,
-            recovery_within: None,
-        }
-    }
-}
-
-fn yes() -> bool {
-    true
+    /// Nodes whose exit on their own does not make the run inconclusive.
+    may_stay_down: Option<Spanned<Vec<i64>>>,
+    /// Open loop: the share of the planned rate every fault-free second must reach.
+    min_load_share: Option<Spanned<String>>,
+    /// Closed loop: the operations per second every fault-free second must reach.
+    min_ops_per_s: Option<Spanned<f64>>,
 }
 
 /// Turns byte offsets into `LINE:COL` errors.
@@ -145,13 +134,22 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError>
     let mut spec = load::load(&ctx, &raw.load, duration)?;
     let load_from = load::load_from(&ctx, &raw.load.from)?;
     spec.thresholds = load::thresholds(&ctx, raw.thresholds)?;
-    let checks = checks(&ctx, &raw.checks)?;
     let added = raw
         .faults
         .iter()
         .filter(|f| f.get_ref().action.get_ref() == "add-node")
         .count() as u64;
     let max_id = cluster.nodes + added;
+    let checks = checks(&ctx, &raw.checks, max_id)?;
+    if let (Some(history), true) = (&raw.load.history, checks.linearizability)
+        && !*history.get_ref()
+    {
+        return Err(ctx.at(
+            history.span(),
+            "history = false leaves the linearizability check nothing to read: keep the \
+             history, or set [checks] linearizability = false",
+        ));
+    }
     let mut faults = raw
         .faults
         .iter()
@@ -193,14 +191,45 @@ fn name(ctx: &Ctx, raw: &Spanned<String>) -> Result<String, ScenarioError> {
     Ok(name)
 }
 
-fn checks(ctx: &Ctx, c: &RawChecks) -> Result<Checks, ScenarioError> {
+fn checks(ctx: &Ctx, c: &RawChecks, max_id: u64) -> Result<Checks, ScenarioError> {
+    let d = Checks::default();
+    let may_stay_down = match &c.may_stay_down {
+        None => Vec::new(),
+        Some(ids) => ids
+            .get_ref()
+            .iter()
+            .map(|id| match u64::try_from(*id) {
+                Ok(n) if (1..=max_id).contains(&n) => Ok(n),
+                _ => Err(ctx.at(
+                    ids.span(),
+                    format!("may_stay_down: there is no node {id} (nodes 1..={max_id})"),
+                )),
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let min_load_share = match &c.min_load_share {
+        None => d.min_load_share,
+        Some(v) => parse_percent(v.get_ref()).map_err(|e| ctx.at(v.span(), e))? / 100.0,
+    };
+    let min_ops_per_s = match &c.min_ops_per_s {
+        Some(v) if !(v.get_ref().is_finite() && *v.get_ref() > 0.0) => {
+            return Err(ctx.at(v.span(), "min_ops_per_s must be a number above 0"));
+        }
+        v => v.as_ref().map(|v| *v.get_ref()),
+    };
     Ok(Checks {
-        lost_writes: c.lost_writes,
-        linearizability: c.linearizability,
+        lost_writes: c.lost_writes.unwrap_or(d.lost_writes),
+        linearizability: c
+            .linearizability
+            .as_ref()
+            .map_or(d.linearizability, |l| *l.get_ref()),
         check_time_limit: ctx
             .opt_duration(&c.time_limit)?
-            .unwrap_or(Checks::default().check_time_limit),
+            .unwrap_or(d.check_time_limit),
         recovery_within: ctx.opt_duration(&c.recovery_within)?,
+        may_stay_down,
+        min_load_share,
+        min_ops_per_s,
     })
 }
 

@@ -242,3 +242,15 @@ fn extra_records_such_as_final_reads_join_the_history() {
     lost.push(read(99, 7, Some("a"), 1_000, 1_010));
     assert_anomaly(&lost, 99);
 }
+
+/// A write answered `503 shutting_down` may have been proposed before its node stopped; the
+/// load records it as unknown (`loadgen::outcome`), and a later read of its value is then no
+/// anomaly. Recorded as failed, the same history would accuse the store of a value nobody wrote.
+#[test]
+fn a_write_answered_shutting_down_is_unknown_and_may_show_up() {
+    let shutting_down = loadgen::outcome::OpError::from_status(503, Some("shutting_down"));
+    assert_eq!(shutting_down.outcome, Outcome::Unknown);
+    let w = write(1, 0, "a", 0, 10);
+    assert_ok(&[unknown(w.clone()), read(2, 1, Some("a"), 20, 30)]);
+    assert_anomaly(&[failed(w), read(2, 1, Some("a"), 20, 30)], 2);
+}

@@ -1,0 +1,81 @@
+//! The recovery of every fault that fired: its figures from the fault on (judged against
+//! `recovery_within` when the scenario sets it), and, for a fault undone during the load, its
+//! recovery after the undo, judged by default: a fault that never recovers does not pass.
+
+use loadgen::thresholds::Status;
+
+use super::{Inputs, RecoveryEntry};
+use crate::check::{Observations, after_undo, measure};
+use crate::scenario::DEFAULT_RECOVERY_WITHIN;
+
+/// When the load ended, seconds from the start.
+pub(super) fn load_end(i: &Inputs<'_>) -> f64 {
+    if i.report.canceled {
+        i.report.elapsed.min(i.report.planned_duration)
+    } else {
+        i.report.planned_duration
+    }
+    .as_secs_f64()
+}
+
+/// Recovery of every fault that fired.
+pub(super) fn entries(i: &Inputs<'_>) -> Vec<RecoveryEntry> {
+    let load_end = load_end(i);
+    let expects_writes = i
+        .scenario
+        .load
+        .workload
+        .mix()
+        .iter()
+        .any(|(k, _)| *k != loadgen::workload::OpKind::Read);
+    let within = i.scenario.checks.recovery_within.map(|d| d.as_secs_f64());
+    let undo_limit = within.unwrap_or(DEFAULT_RECOVERY_WITHIN.as_secs_f64());
+    let obs = Observations {
+        leaders: &i.poll.leaders,
+        terms: &i.poll.terms,
+        started: &i.poll.started,
+        acked: i.acked,
+        ok_invoked: i.ok_invoked,
+        load_end,
+    };
+    i.faults
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.error.is_none())
+        .map(|(n, f)| {
+            // Only a fault that takes the leader out of service must be followed by a new one.
+            let deposed = f.hit_leader.filter(|_| f.deposes);
+            let mut figures = measure(f.at_s, deposed, expects_writes, obs);
+            // Undone while the load ran: it must come back, whatever the scenario says.
+            let undone = f.healed_at_s.filter(|h| *h < load_end);
+            figures.after_undo_s = undone.and_then(|h| after_undo(h, expects_writes, obs));
+            let mut entry = RecoveryEntry {
+                fault: n,
+                action: f.action.clone(),
+                at_s: f.at_s,
+                figures,
+                within_s: within,
+                after_undo_within_s: undone.map(|_| undo_limit),
+                status: Status::Ok,
+            };
+            if !over(&entry).is_empty() {
+                entry.status = Status::Break;
+            }
+            entry
+        })
+        .collect()
+}
+
+/// The figures of `r` over their limits, or never reached, by name.
+pub(super) fn over(r: &RecoveryEntry) -> Vec<&'static str> {
+    let mut over = r.within_s.map(|w| r.figures.over(w)).unwrap_or_default();
+    let late = match (r.figures.after_undo_s, r.after_undo_within_s) {
+        (Some(a), Some(limit)) => a > limit,
+        (None, Some(_)) => true,
+        _ => false,
+    };
+    if late && !over.contains(&"after_undo_s") {
+        over.push("after_undo_s");
+    }
+    over
+}
