@@ -293,7 +293,6 @@ impl Drill {
             Some(rig),
             endpoints,
             load,
-            true,
         ))
     }
 
@@ -319,7 +318,6 @@ impl Drill {
             None,
             endpoints,
             load,
-            false,
         ))
     }
 
@@ -342,7 +340,9 @@ impl Drill {
     }
 
     /// The drill of `scenario` in `folder` (its path and start), with its load and, for a
-    /// drill on nodes it started, the rig; `track` follows the operation stream.
+    /// drill on nodes it started, the rig. The operation stream is always followed: a
+    /// load-only run has no lost-write check, but the validity floor counts what the load
+    /// carried out of its plan.
     fn assemble(
         scenario: Scenario,
         opts: RunOptions,
@@ -350,9 +350,8 @@ impl Drill {
         rig: Option<Arc<Rig>>,
         endpoints: Vec<String>,
         mut load: Load,
-        track: bool,
     ) -> Drill {
-        let ops = if track { load.take_ops() } else { None };
+        let ops = load.take_ops();
         Drill {
             scenario,
             opts,
