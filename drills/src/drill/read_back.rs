@@ -50,37 +50,46 @@ pub async fn final_reads(rig: &Rig, tracker: &WriteTracker) -> ReadBack {
     ids.sort_by_key(|id| Some(*id) != leader);
     let kind: TargetKind = n.target();
     let urls: Vec<String> = ids.into_iter().map(|id| n.url(id)).collect();
-    let store = match Store::new(kind, &urls, READ_TIMEOUT) {
-        Ok(s) => s,
-        Err(e) => {
-            let fail: BTreeMap<String, Result<Option<String>, String>> = tracker
-                .keys_to_check()
-                .into_iter()
-                .map(|k| (k, Err(e.to_string())))
-                .collect();
-            return ReadBack {
-                report: tracker.report(&fail),
-                history: Vec::new(),
-                panics: Vec::new(),
-            };
-        }
-    };
     let keys = tracker.keys_to_check();
+    let mut back = match Store::new(kind, &urls, READ_TIMEOUT) {
+        Ok(store) => read_all(rig, &store, keys).await,
+        Err(e) => Reads {
+            values: keys.into_iter().map(|k| (k, Err(e.to_string()))).collect(),
+            ..Reads::default()
+        },
+    };
+    ReadBack {
+        report: tracker.report(&back.values),
+        history: std::mem::take(&mut back.history),
+        panics: back.panics,
+    }
+}
+
+/// What the read tasks brought back.
+#[derive(Default)]
+struct Reads {
+    /// Per key: its value (`None`: absent), or why it could not be read.
+    values: BTreeMap<String, Result<Option<String>, String>>,
+    /// The successful reads as history records.
+    history: Vec<HistoryRecord>,
+    /// Read tasks that panicked.
+    panics: Vec<String>,
+}
+
+/// Reads `keys` with [`READ_CONCURRENCY`] tasks at a time until [`READ_DEADLINE`].
+async fn read_all(rig: &Rig, store: &Store, keys: Vec<String>) -> Reads {
     let deadline = tokio::time::Instant::now() + READ_DEADLINE;
-    let mut reads: BTreeMap<String, Result<Option<String>, String>> = BTreeMap::new();
-    let mut history = Vec::new();
     let panic_first = crate::testing::hook(crate::testing::Hook::PanicReadBack);
     let mut pending = keys.into_iter().enumerate();
     let mut set = tokio::task::JoinSet::new();
     let mut in_flight = BTreeMap::new();
-    let mut panics = Vec::new();
+    let mut out = Reads::default();
     loop {
         while set.len() < READ_CONCURRENCY {
             let Some((n, key)) = pending.next() else {
                 break;
             };
-            let store = store.clone();
-            let k = key.clone();
+            let (store, k) = (store.clone(), key.clone());
             let task = set.spawn(async move {
                 if panic_first && n == 0 {
                     panic!("the read-back of {k}: {}", crate::testing::PLANTED);
@@ -94,40 +103,41 @@ pub async fn final_reads(rig: &Rig, tracker: &WriteTracker) -> ReadBack {
             Some(Ok((id, (key, res)))) => {
                 in_flight.remove(&id);
                 if let Ok(read) = &res {
-                    let us =
-                        |at: tokio::time::Instant| (rig.clock.secs_at(at).max(0.0) * 1e6) as u64;
-                    history.push(HistoryRecord {
-                        id: FINAL_READ_IDS + history.len() as u64,
-                        worker: FINAL_READ_WORKER,
-                        kind: OpKind::Read,
-                        key: key.clone(),
-                        value: None,
-                        expect: None,
-                        invoke_us: us(read.sent),
-                        complete_us: us(read.done),
-                        outcome: Outcome::Ok,
-                        error: None,
-                        returned: read.value.clone(),
-                        applied: None,
-                        index: None,
-                    });
+                    let id = FINAL_READ_IDS + out.history.len() as u64;
+                    out.history.push(record(rig, id, &key, read));
                 }
-                reads.insert(key, res.map(|r| r.value));
+                out.values.insert(key, res.map(|r| r.value));
             }
             Some(Err(e)) => {
                 let key = in_flight.remove(&e.id()).unwrap_or_default();
                 let why = panic_text(e);
                 tracing::warn!(%key, error = %why, "a final read task failed");
-                reads.insert(key, Err(format!("its read task failed: {why}")));
-                panics.push(format!("the read-back: {why}"));
+                out.values
+                    .insert(key, Err(format!("its read task failed: {why}")));
+                out.panics.push(format!("the read-back: {why}"));
             }
-            None => break,
+            None => return out,
         }
     }
-    ReadBack {
-        report: tracker.report(&reads),
-        history,
-        panics,
+}
+
+/// A successful final read as a history record, at its real time on the run's clock.
+fn record(rig: &Rig, id: u64, key: &str, read: &Read) -> HistoryRecord {
+    let us = |at: tokio::time::Instant| (rig.clock.secs_at(at).max(0.0) * 1e6) as u64;
+    HistoryRecord {
+        id,
+        worker: FINAL_READ_WORKER,
+        kind: OpKind::Read,
+        key: key.to_string(),
+        value: None,
+        expect: None,
+        invoke_us: us(read.sent),
+        complete_us: us(read.done),
+        outcome: Outcome::Ok,
+        error: None,
+        returned: read.value.clone(),
+        applied: None,
+        index: None,
     }
 }
 

@@ -1137,3 +1137,72 @@ p99 = { warn = "800ms", break = "5s" }
     assert!(left.is_empty(), "etcd left running: {left:?}");
     assert_no_rule_or_node_left(&net, 3);
 }
+
+/// A node on a host that dies on its own (killed there from outside raftdrill) is seen from its
+/// host by its sampler: the run is inconclusive and names the node, with the end of its log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root, openssh-server and iptables: .ci/run installs them"]
+async fn hosts_a_node_that_dies_on_its_own_is_inconclusive() {
+    use tokio::io::AsyncBufReadExt;
+    let _serial = serial().await;
+    let net = Testnet::up(3);
+    let file = HostsFile::load(&net.hosts).unwrap();
+    let pid_file = file.host[2].data_dir.join("node.pid");
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("s.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"hosts-dies\"\nduration = \"14s\"\n[load]\nworkload = \"a\"\nrate = 100\n\
+         keys = 500\nwarmup = \"1s\"\n",
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    let (f, o, h) = (
+        scenario.display().to_string(),
+        out.display().to_string(),
+        net.hosts.display().to_string(),
+    );
+    let mut child = crate::harness::spawn_raftdrill(
+        &["run", &f, "--hosts", &h, "--no-tui", "--out", &o],
+        dir.path(),
+        std::process::Stdio::piped(),
+        false,
+    );
+    // Its progress lines say when the judged load runs; they are read to the end, so the
+    // pipe never fills.
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let (tx, mut loaded) = tokio::sync::mpsc::channel::<()>(1);
+    let reader = tokio::spawn(async move {
+        while let Ok(Some(l)) = lines.next_line().await {
+            if l.contains("[load]") {
+                let _ = tx.try_send(());
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(90), loaded.recv())
+        .await
+        .expect("the judged load starts");
+    // The hosts share this machine's files: the third node's pid is in its pid file.
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // SAFETY: the node process of this test's own namespace host.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let status = tokio::time::timeout(Duration::from_secs(150), child.wait())
+        .await
+        .expect("the run ends")
+        .unwrap();
+    let _ = reader.await;
+    let s = checked_summary(&out.join("summary.json"));
+    assert_eq!(status.code(), Some(5), "{}", s["reasons"]);
+    assert_eq!(s["node_exits"][0]["node"], 3, "{}", s["node_exits"]);
+    assert!(
+        s["reasons"]
+            .to_string()
+            .contains("node 3 exited on its own"),
+        "{}",
+        s["reasons"]
+    );
+}
