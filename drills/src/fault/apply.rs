@@ -33,6 +33,8 @@ pub enum Undo {
     Disks(Vec<NodeId>),
     /// Nodes back in touch with their peers (and, on hosts, their clients).
     Isolation(Vec<NodeId>),
+    /// CPU quotas lifted.
+    CpuLimit(Vec<NodeId>),
 }
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -59,12 +61,21 @@ pub async fn apply(
         Action::Kill | Action::Stop | Action::Pause | Action::Restart => {
             process(rig, action, nodes).await
         }
+        Action::CpuLimit { share } => {
+            let p = rig.nodes.placement();
+            let mut at = None;
+            for id in nodes {
+                at = later(at, p.limit_cpu(*id, Some(*share)).await.map_err(err)?);
+            }
+            Ok((Some(Undo::CpuLimit(nodes.to_vec())), at))
+        }
         Action::Isolate
         | Action::Partition { .. }
         | Action::Delay { .. }
         | Action::Bandwidth { .. }
         | Action::Blackhole { .. }
         | Action::Reset { .. }
+        | Action::Loss { .. }
         | Action::Heal => links(rig, action, nodes, view).await,
         Action::Wipe | Action::WipeInPlace | Action::AddNode | Action::RemoveNode => {
             membership(rig, action, nodes, view)
@@ -133,6 +144,14 @@ async fn links(
         Action::Partition { groups } => {
             let groups = partition_groups(groups.as_deref(), &set, view);
             (crossing(p.links()?, &groups), LinkMode::Blackhole)
+        }
+        Action::Loss {
+            probability,
+            direction,
+        } => {
+            let chosen = touching(p.links()?, &set, *direction);
+            let at = p.lose(&chosen, *probability).await.map_err(err)?;
+            return Ok((Some(Undo::Links(chosen)), at));
         }
         _ => {
             let (mode, direction) = mode_of(action).expect("a link mode action");
@@ -252,6 +271,11 @@ pub async fn undo(rig: &Rig, undo: &Undo) -> Result<Effect, String> {
                 disks::set_mode(&p.disk(*id).map_err(err)?, Mode::Pass).await?;
             }
         }
+        Undo::CpuLimit(ids) => {
+            for id in ids {
+                at = later(at, p.limit_cpu(*id, None).await.map_err(err)?);
+            }
+        }
     }
     Ok(at)
 }
@@ -267,6 +291,11 @@ pub async fn heal_links_and_resume(rig: &Rig) {
     }
     if let Err(e) = p.heal_links().await {
         tracing::warn!(error = %e, "cannot heal the links");
+    }
+    for id in rig.nodes.ids() {
+        if let Err(e) = p.limit_cpu(id, None).await {
+            tracing::warn!(node = id, error = %e, "cannot lift a CPU quota");
+        }
     }
     for id in p.running_ids() {
         if p.is_paused(id)

@@ -27,15 +27,14 @@ pub fn refusal(
             | Action::Blackhole { .. }
             | Action::Delay { .. }
             | Action::Bandwidth { .. }
-            | Action::Heal,
+            | Action::Heal
+            | Action::CpuLimit { .. },
             _,
             _,
         ) => None,
-        (Action::Reset { .. }, Etcd, Hosts) => Some(
-            "reset on hosts is made by link proxies, and etcd's peer links cannot go through \
-             them (delays and bandwidth caps can, by tc, where the hosts have it)",
-        ),
         (Action::Reset { .. }, _, _) => None,
+        (Action::Loss { .. }, _, Local) => Some(crate::placement::LOSS_LOCALLY),
+        (Action::Loss { .. }, _, Hosts) => None,
         (Action::Wipe | Action::RemoveNode, Etcd, Hosts) => {
             Some("wipes and member removals on hosts are made for the reference store only")
         }

@@ -49,6 +49,8 @@ pub struct Local {
     launches: BTreeMap<NodeId, NodeLaunch>,
     links: LocalLinks,
     disks: Option<Disks>,
+    /// CPU quotas set on nodes (a limping node), made when the first one is asked for.
+    cpu: Option<super::cgroup::CpuLimits>,
     root: PathBuf,
     log_dir: PathBuf,
     token_file: Option<PathBuf>,
@@ -107,6 +109,7 @@ impl Local {
             launches: BTreeMap::new(),
             links: LocalLinks::Direct(store.peer_style()),
             disks: None,
+            cpu: None,
             root,
             log_dir,
             token_file,
@@ -281,6 +284,35 @@ impl Local {
         let status = self.supervisor.reap(id)?;
         self.links.node_down(id);
         Some(status)
+    }
+
+    /// Holds node `id`'s process to `share` of one core, or lifts its quota with `None`.
+    pub fn limit_cpu(&mut self, id: NodeId, share: Option<f64>) -> Result<(), String> {
+        match share {
+            Some(share) => {
+                let pid = self
+                    .supervisor
+                    .pid(id)
+                    .ok_or_else(|| format!("node {id} is not running"))?;
+                if self.cpu.is_none() {
+                    self.cpu = Some(super::cgroup::CpuLimits::new()?);
+                }
+                self.cpu.as_mut().expect("made above").limit(id, pid, share)
+            }
+            None => self.cpu.as_mut().map_or(Ok(()), |c| c.lift(id)),
+        }
+    }
+
+    /// Whether node `id` is held to a CPU quota.
+    pub fn is_limping(&self, id: NodeId) -> bool {
+        self.cpu.as_ref().is_some_and(|c| c.is_limited(id))
+    }
+
+    /// Lifts every CPU quota.
+    pub fn lift_cpu_limits(&mut self) {
+        if let Some(c) = &mut self.cpu {
+            c.lift_all();
+        }
     }
 
     /// SIGSTOP.

@@ -13,8 +13,10 @@
 //! - [`local`]: nodes as child processes on loopback (the one local launcher)
 //! - [`links`]: the link proxies between local nodes; [`link_table`]: one proxy per link
 //! - [`disks`]: the fault-injecting filesystems under local nodes
+//! - [`cgroup`]: CPU quotas that make a node limp
 //! - [`ports`]: free ports for nodes that bind them later
 
+pub mod cgroup;
 pub mod disks;
 pub mod link_table;
 pub mod links;
@@ -109,6 +111,11 @@ pub enum Placement {
     /// Processes on hosts.
     Hosts(Arc<HostCluster>),
 }
+
+/// Why packet loss is not made on this machine.
+pub const LOSS_LOCALLY: &str = "packet loss is an iptables rule between hosts; here the links \
+    are byte streams through proxies, where TCP would hide a lost packet: run it on hosts \
+    (`raftdrill testnet up` makes namespace hosts on this machine)";
 
 /// When a step took effect, where the placement knows it (Unix seconds, this machine's clock).
 pub type Effect = Option<f64>;
@@ -354,7 +361,22 @@ impl Placement {
                 Ok(None)
             }
             Placement::Hosts(h) if mode == LinkMode::Blackhole => Ok(h.cut(links).await?),
+            Placement::Hosts(h) if mode == LinkMode::Reset => Ok(h
+                .filter(links, crate::hosts::cluster::Filter::Reset)
+                .await?),
             Placement::Hosts(h) => Ok(h.set_links(links, mode).await?),
+        }
+    }
+
+    /// Drops each packet of `links` with `probability`, until [`Placement::restore_links`]:
+    /// an iptables rule on the receiving host. On this machine the links are byte streams
+    /// through proxies, where TCP would hide a lost packet: refused.
+    pub async fn lose(&self, links: &[Link], probability: f64) -> Result<Effect, PlacementError> {
+        match self {
+            Placement::Local(_) => Err(PlacementError::Unsupported(LOSS_LOCALLY.into())),
+            Placement::Hosts(h) => Ok(h
+                .filter(links, crate::hosts::cluster::Filter::Lose(probability))
+                .await?),
         }
     }
 
@@ -437,6 +459,22 @@ impl Placement {
         }
     }
 
+    /// Holds node `id`'s process to `share` of one core (a limping node), or lifts the quota
+    /// with `None`.
+    pub async fn limit_cpu(
+        &self,
+        id: NodeId,
+        share: Option<f64>,
+    ) -> Result<Effect, PlacementError> {
+        match self {
+            Placement::Local(_) => self
+                .local_do(|l| l.limit_cpu(id, share))
+                .map(|()| None)
+                .map_err(PlacementError::Unsupported),
+            Placement::Hosts(h) => Ok(h.limit_cpu(id, share).await?),
+        }
+    }
+
     /// The control socket of node `id`'s fault-injecting disk.
     pub fn disk(&self, id: NodeId) -> Result<PathBuf, PlacementError> {
         match self {
@@ -481,7 +519,10 @@ impl Placement {
                 while !self.local_do(|l| l.all_gone()) && Instant::now() < deadline {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
-                self.local_do(|l| l.kill_all());
+                self.local_do(|l| {
+                    l.kill_all();
+                    l.lift_cpu_limits();
+                });
                 links.shutdown().await;
                 // After the nodes: a mount point still in use refuses to detach.
                 if let Some(d) = disks {

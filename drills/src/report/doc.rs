@@ -203,6 +203,9 @@ pub struct RecoveryDoc {
     /// The limit of `after_undo_s`, when the fault was undone during the load.
     #[serde(default)]
     pub after_undo_within_s: Option<f64>,
+    /// For a limping node: what it did to the cluster.
+    #[serde(default)]
+    pub limp: Option<LimpDoc>,
     /// `ok` or `break`.
     pub status: Status,
 }
@@ -216,6 +219,46 @@ impl RecoveryDoc {
             (None, Some(_)) => "never".into(),
             (None, None) => "–".into(),
         }
+    }
+}
+
+/// `recovery[].limp`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LimpDoc {
+    /// It led when the quota began.
+    pub led: bool,
+    /// Another node took over before the quota was lifted.
+    pub replaced: bool,
+    /// Seconds with the writes' p99 over the break level.
+    pub above_break_s: f64,
+    /// The break level, ms.
+    #[serde(default)]
+    pub break_ms: Option<f64>,
+}
+
+impl LimpDoc {
+    /// The finding in words, for node(s) `nodes` held to a quota.
+    pub fn sentence(&self, nodes: &str) -> String {
+        let who = if self.led {
+            format!("Node {nodes} limped while it led")
+        } else {
+            format!("Node {nodes} limped as a follower")
+        };
+        let kept = match (self.led, self.replaced) {
+            (true, true) => "and the cluster replaced it as leader",
+            (true, false) => "and the cluster kept it as leader",
+            (false, _) => "and the leader stayed where it was",
+        };
+        let slow = match self.break_ms {
+            Some(b) => format!(
+                "writes stayed above the p99 break level ({b:.0} ms) for {:.0} s of it",
+                self.above_break_s
+            ),
+            None => "no p99 break level was set to measure the writes against".into(),
+        };
+        format!(
+            "{who}, {kept}; {slow}. That is a finding about the store: a limping node is slow but alive, and clients wait on it for as long as the store keeps it in their path."
+        )
     }
 }
 

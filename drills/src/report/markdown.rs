@@ -230,6 +230,16 @@ fn faults(o: &mut String, s: &RunDoc) {
             fault_status(s, n)
         );
     }
+    for r in &s.recovery {
+        if let Some(l) = &r.limp {
+            let nodes: Vec<String> = s.faults[r.fault]
+                .resolved
+                .iter()
+                .map(u64::to_string)
+                .collect();
+            let _ = writeln!(o, "\n{}", l.sentence(&nodes.join(", ")));
+        }
+    }
     if let Some(limit) = s.checks.recovery_after_undo_within_s {
         let whose = if s.checks.recovery_within_s.is_some() {
             "the scenario's recovery_within"

@@ -172,6 +172,14 @@ pub enum Action {
         /// Which links.
         direction: Direction,
     },
+    /// Drop a share of the packets on the target's links (hosts only: an iptables rule on the
+    /// receiving host, with no proxy hop).
+    Loss {
+        /// Chance in `(0, 1]` that one packet is dropped.
+        probability: f64,
+        /// Which links.
+        direction: Direction,
+    },
     /// Restore every link and resume every paused node.
     Heal,
     /// Slow the target's disk: `latency ± jitter` on the listed operations.
@@ -195,6 +203,12 @@ pub enum Action {
     /// Cut the power: SIGKILL, then everything the disk had not made durable is gone (see the
     /// faultfs README). `for` starts the node again after that long.
     PowerLoss,
+    /// A limping node: its process keeps running under a CPU quota of `share` of one core
+    /// (a control group), until `for` lifts it.
+    CpuLimit {
+        /// The share of one core, in (0, 64]: 0.05 is 5 %.
+        share: f64,
+    },
     /// Start a new node and add it as a voter.
     AddNode,
     /// Remove the target from the membership (its process keeps running, outside the cluster).
@@ -217,12 +231,14 @@ impl Action {
             Action::Bandwidth { .. } => "bandwidth",
             Action::Blackhole { .. } => "blackhole",
             Action::Reset { .. } => "reset",
+            Action::Loss { .. } => "loss",
             Action::Heal => "heal",
             Action::DiskDelay { .. } => "disk-delay",
             Action::DiskStall => "disk-stall",
             Action::DiskError { .. } => "disk-error",
             Action::DiskFull => "disk-full",
             Action::PowerLoss => "power-loss",
+            Action::CpuLimit { .. } => "cpu-limit",
             Action::AddNode => "add-node",
             Action::RemoveNode => "remove-node",
         }
@@ -255,7 +271,9 @@ impl Action {
             | Action::AddNode
             | Action::DiskDelay { .. }
             | Action::DiskError { .. }
-            | Action::DiskFull => false,
+            | Action::DiskFull
+            | Action::CpuLimit { .. }
+            | Action::Loss { .. } => false,
             Action::Blackhole { direction } | Action::Reset { direction } => {
                 *direction != Direction::In
             }
@@ -285,6 +303,7 @@ impl Action {
                 | Action::Bandwidth { .. }
                 | Action::Blackhole { .. }
                 | Action::Reset { .. }
+                | Action::Loss { .. }
         )
     }
 }

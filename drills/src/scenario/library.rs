@@ -59,6 +59,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "power-loss-all",
         include_str!("../../scenarios/power-loss-all.toml"),
     ),
+    (
+        "limping-leader",
+        include_str!("../../scenarios/limping-leader.toml"),
+    ),
 ];
 
 /// The scenario `raftdrill run` uses without a file.

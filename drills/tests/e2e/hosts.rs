@@ -1206,3 +1206,77 @@ async fn hosts_a_node_that_dies_on_its_own_is_inconclusive() {
         s["reasons"]
     );
 }
+
+/// Packet loss, a reset and a limping node on namespace hosts, each without a proxy hop:
+/// `loss` drops a share of a follower's packets with iptables' `statistic` match, `reset`
+/// rejects the leader's peer traffic with TCP resets, and `cpu-limit` holds a follower to a CPU
+/// quota on its host. Each fires and heals, nothing is lost, and no proxy ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root, openssh-server and iptables: .ci/run installs them"]
+async fn hosts_loss_reset_and_a_limping_node_need_no_proxy() {
+    let _serial = serial().await;
+    let net = Testnet::up(3);
+    let (s, _out, _dir) = drill_on_hosts(
+        &net,
+        r#"name = "hosts-filters"
+duration = "20s"
+
+[load]
+workload = "a"
+rate = 100
+keys = 1000
+warmup = "1s"
+
+[[fault]]
+at = "3s"
+action = "loss"
+target = "follower"
+probability = 0.3
+for = "3s"
+
+[[fault]]
+at = "8s"
+action = "reset"
+target = "leader"
+for = "2s"
+
+[[fault]]
+at = "13s"
+action = "cpu-limit"
+target = "follower"
+share = 0.1
+for = "3s"
+
+[thresholds]
+success_rate = { warn = "99%", break = "50%" }
+p99 = { warn = "800ms", break = "5s" }
+"#,
+        Duration::from_secs(120),
+    )
+    .await;
+    crate::drills::assert_no_loss("hosts filters", &s);
+    for (i, fault) in s["faults"].as_array().unwrap().iter().enumerate() {
+        assert!(fault["error"].is_null(), "fault {i}: {fault}");
+        assert!(
+            fault["healed_at_s"].is_number(),
+            "fault {i} was undone: {fault}"
+        );
+    }
+    assert!(s["recovery"][2]["limp"].is_object(), "{}", s["recovery"][2]);
+    for h in s["cluster"]["hosts"].as_array().unwrap() {
+        assert_eq!(h["link_proxy"], false, "iptables made them, no proxy: {h}");
+    }
+    assert_no_rule_or_node_left(&net, 3);
+    // The hosts share this machine's control groups: the quota's group is gone.
+    for root in ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup"] {
+        let left: Vec<String> = std::fs::read_dir(root)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with("raftdrill-h"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(left.is_empty(), "CPU groups left in {root}: {left:?}");
+    }
+}

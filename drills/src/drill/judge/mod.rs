@@ -83,8 +83,24 @@ pub struct RecoveryEntry {
     /// when it was undone during the load.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after_undo_within_s: Option<f64>,
+    /// For a limping node (`cpu-limit`): what it did to the cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limp: Option<Limp>,
     /// `ok`, or `break` when a figure exceeds its limit or was never reached.
     pub status: Status,
+}
+
+/// What a node held to a CPU quota did to the cluster while it limped.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Limp {
+    /// It led when the quota began.
+    pub led: bool,
+    /// It led, and another node took over before the quota was lifted.
+    pub replaced: bool,
+    /// Seconds during the quota in which the writes' p99 was above the break level.
+    pub above_break_s: f64,
+    /// That break level, ms (none when the scenario sets no p99 break).
+    pub break_ms: Option<f64>,
 }
 
 /// The verdict and what it rests on.

@@ -4,7 +4,7 @@
 
 use loadgen::thresholds::Status;
 
-use super::{Inputs, RecoveryEntry};
+use super::{Inputs, Limp, RecoveryEntry};
 use crate::check::{Observations, after_undo, measure};
 use crate::scenario::DEFAULT_RECOVERY_WITHIN;
 
@@ -56,6 +56,7 @@ pub(super) fn entries(i: &Inputs<'_>) -> Vec<RecoveryEntry> {
                 figures,
                 within_s: within,
                 after_undo_within_s: undone.map(|_| undo_limit),
+                limp: (f.action == "cpu-limit").then(|| limp(i, f, load_end)),
                 status: Status::Ok,
             };
             if !over(&entry).is_empty() {
@@ -78,4 +79,46 @@ pub(super) fn over(r: &RecoveryEntry) -> Vec<&'static str> {
         over.push("after_undo_s");
     }
     over
+}
+
+/// What a limping node (held to a CPU quota) did to the cluster: whether it led when the quota
+/// began and was replaced as leader before the quota ended, and for how many seconds the
+/// writes' p99 stayed above the break level meanwhile. A finding about the store, not a
+/// verdict of its own.
+fn limp(i: &Inputs<'_>, f: &crate::fault::FaultRecord, load_end: f64) -> Limp {
+    let until = f.healed_at_s.unwrap_or(load_end).min(load_end);
+    let replaced = f.hit_leader.is_some_and(|old| {
+        i.poll
+            .leaders
+            .iter()
+            .any(|(t, l)| *t >= f.at_s && *t <= until && l.is_some_and(|l| l != old))
+    });
+    let break_ms = i
+        .scenario
+        .load
+        .thresholds
+        .0
+        .get(&loadgen::thresholds::Metric::P99)
+        .and_then(|l| l.brk);
+    let writes_p99 = |s: &loadgen::Snapshot| {
+        s.per_kind
+            .iter()
+            .filter(|(k, _)| **k != loadgen::workload::OpKind::Read)
+            .map(|(_, l)| l.p99)
+            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+    };
+    let above_break_s = break_ms.map_or(0.0, |b| {
+        i.snapshots
+            .iter()
+            .filter(|s| s.t > f.at_s && s.t - s.interval < until)
+            .filter(|s| writes_p99(s).is_some_and(|p| p > b))
+            .map(|s| s.interval)
+            .sum()
+    });
+    Limp {
+        led: f.hit_leader.is_some(),
+        replaced,
+        above_break_s,
+        break_ms,
+    }
 }

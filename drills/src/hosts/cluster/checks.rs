@@ -20,8 +20,10 @@ pub async fn clean_host(ssh: Ssh, spec: HostSpec, grace: Duration) -> Result<(),
     clean_node(&ssh, &spec, grace).await?;
     let line = format!(
         "if command -v iptables >/dev/null && iptables -w -L {CHAIN} -n >/dev/null 2>&1; then \
-         iptables -w -D INPUT -j {CHAIN} 2>/dev/null; iptables -w -F {CHAIN} && iptables -w -X {CHAIN}; fi; {tc}",
-        tc = shaping::clean_line()
+         iptables -w -D INPUT -j {CHAIN} 2>/dev/null; iptables -w -F {CHAIN} && iptables -w -X {CHAIN}; fi; {tc}; {cpu}",
+        tc = shaping::clean_line(),
+        cpu =
+            crate::placement::cgroup::lift_line(&crate::placement::cgroup::host_group(&spec.name)),
     );
     ssh.run(&line, CALL).await?;
     Ok(())

@@ -30,6 +30,8 @@ mod checks;
 mod net;
 mod process;
 
+pub use net::Filter;
+
 use checks::check_host;
 pub use checks::{clean_host, clock_offset};
 pub(in crate::hosts) use checks::{install_binary, sha256};
@@ -50,14 +52,17 @@ struct State {
     running: BTreeSet<NodeId>,
     /// Nodes paused (SIGSTOP) and not resumed.
     paused: BTreeSet<NodeId>,
-    /// Directed links cut: `(from, to)`, `to`'s host drops what `from` sends.
-    cuts: BTreeSet<(NodeId, NodeId)>,
+    /// Directed links filtered by iptables on the receiving host: `(from, to)`, `to`'s host
+    /// drops (all of, or a share of) what `from` sends, or rejects it with a reset.
+    rules: BTreeMap<(NodeId, NodeId), net::Filter>,
     /// Nodes whose clients are cut off too.
     isolated: BTreeSet<NodeId>,
     /// Directed links shaped by tc on the sending host, and how.
     shaped: BTreeMap<(NodeId, NodeId), LinkMode>,
     /// Each node's last start line; a restart repeats it.
     launches: BTreeMap<NodeId, String>,
+    /// Nodes held to a CPU quota.
+    limping: BTreeSet<NodeId>,
     /// When each running node was last started, so an exit seen by its host's sampler is
     /// told from the gap before the new process shows up.
     started: BTreeMap<NodeId, std::time::Instant>,
@@ -356,7 +361,13 @@ fn proxies_needed(
     nodes: &BTreeMap<NodeId, HostNode>,
     opts: &HostOptions,
 ) -> Option<(String, String)> {
-    for mode in &opts.link_modes {
+    // Resets (and cuts, and packet loss) are iptables rules: only delays and bandwidth caps
+    // may need a proxy.
+    let shaped = opts
+        .link_modes
+        .iter()
+        .filter(|m| matches!(m, LinkMode::Delay { .. } | LinkMode::Bandwidth { .. }));
+    for mode in shaped {
         for (from, n) in nodes {
             for (to, peer) in nodes.iter().filter(|(to, _)| *to != from) {
                 if !n.can_shape(mode, *to, peer.addr.ip()) {
@@ -365,8 +376,7 @@ fn proxies_needed(
                         LinkMode::Bandwidth { bytes_per_sec: 0 } => {
                             "a bandwidth of 0 (a blackhole) is made by link proxies"
                         }
-                        LinkMode::Bandwidth { .. } => "no tc tbf to cap its links",
-                        _ => "resets are made by link proxies",
+                        _ => "no tc tbf to cap its links",
                     };
                     return Some((n.spec.name.clone(), why.to_string()));
                 }

@@ -1,6 +1,7 @@
-//! Link faults on hosts: cuts as iptables rules that DROP by source address in raftdrill's
-//! own chain, delays and bandwidth caps by tc where a host has it ([`super::super::shaping`])
-//! and by link proxies elsewhere, and resets by link proxies.
+//! Link faults on hosts: iptables rules by source address in raftdrill's own chain on the
+//! receiving host (cuts DROP, packet loss DROPs a share with the `statistic` match, resets
+//! REJECT with a TCP reset: no proxy hop for any of them), and delays and bandwidth caps by tc
+//! where a host has it ([`super::super::shaping`]) and by link proxies elsewhere.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -13,6 +14,37 @@ use crate::hosts::shaping;
 use crate::hosts::{CALL, HostsError, later};
 use crate::links::mode_name;
 use crate::proxy::LinkMode;
+
+/// What raftdrill's chain does with a link's packets on the receiving host.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Filter {
+    /// Drop every packet: a cut (senders time out, as behind a real partition).
+    Drop,
+    /// Drop each packet with this probability (`statistic --mode random`).
+    Lose(f64),
+    /// Refuse every TCP packet with a reset (`REJECT --reject-with tcp-reset`).
+    Reset,
+}
+
+impl Filter {
+    /// The rule's match and target.
+    fn rule(self) -> String {
+        match self {
+            Filter::Drop => "-j DROP".into(),
+            Filter::Lose(p) => format!("-m statistic --mode random --probability {p} -j DROP"),
+            Filter::Reset => "-p tcp -j REJECT --reject-with tcp-reset".into(),
+        }
+    }
+
+    /// Its name in the live view.
+    fn name(self) -> String {
+        match self {
+            Filter::Drop => "drop".into(),
+            Filter::Lose(p) => format!("lose {:.0}%", p * 100.0),
+            Filter::Reset => "reset".into(),
+        }
+    }
+}
 
 impl HostCluster {
     /// Every directed link between the nodes.
@@ -36,18 +68,18 @@ impl HostCluster {
         Ok(last)
     }
 
-    /// The rule lines, per receiving host, that add (`-A`) or delete (`-D`) the drops of
+    /// The rule lines, per receiving host, that add (`-A`) or delete (`-D`) the filters of
     /// `links`.
     fn link_rules(
         &self,
-        links: &[(NodeId, NodeId)],
+        links: &[((NodeId, NodeId), Filter)],
         op: &str,
     ) -> Result<BTreeMap<NodeId, String>, HostsError> {
         let mut lines: BTreeMap<NodeId, Vec<String>> = BTreeMap::new();
-        for (from, to) in links {
+        for ((from, to), filter) in links {
             let src = self.node(*from)?.addr.ip();
             self.node(*to)?;
-            let rule = format!("iptables -w {op} {CHAIN} -s {src} -j DROP");
+            let rule = format!("iptables -w {op} {CHAIN} -s {src} {}", filter.rule());
             // A rule deleted that is not there (healed meanwhile) is no error.
             let rule = if op == "-D" {
                 format!("{{ {rule} 2>/dev/null || true; }}")
@@ -70,10 +102,31 @@ impl HostCluster {
     /// partition; and as TCP needs both directions, every connection between the two stops,
     /// whichever side opened it (Jepsen cuts the same way).
     pub async fn cut(&self, links: &[(NodeId, NodeId)]) -> Result<Option<f64>, HostsError> {
-        let rules = self.link_rules(links, "-A")?;
-        // Counted as cut before the rules go in, so a cut that failed half-way is still
-        // undone by [`HostCluster::restore`].
-        self.state().cuts.extend(links.iter().copied());
+        self.filter(links, Filter::Drop).await
+    }
+
+    /// Puts `filter` on each directed link `(from, to)`, on `to`'s host, all hosts at once.
+    /// A link already filtered is changed, not filtered twice.
+    pub async fn filter(
+        &self,
+        links: &[(NodeId, NodeId)],
+        filter: Filter,
+    ) -> Result<Option<f64>, HostsError> {
+        let old: Vec<_> = {
+            let st = self.state();
+            links
+                .iter()
+                .filter_map(|l| st.rules.get(l).map(|f| (*l, *f)))
+                .collect()
+        };
+        if !old.is_empty() {
+            self.on_hosts(self.link_rules(&old, "-D")?).await?;
+        }
+        let new: Vec<_> = links.iter().map(|l| (*l, filter)).collect();
+        let rules = self.link_rules(&new, "-A")?;
+        // Counted as filtered before the rules go in, so a change that failed half-way is
+        // still undone by [`HostCluster::restore`].
+        self.state().rules.extend(new);
         self.on_hosts(rules).await
     }
 
@@ -152,8 +205,7 @@ impl HostCluster {
                     .collect(),
                 links
                     .iter()
-                    .filter(|l| st.cuts.contains(l))
-                    .copied()
+                    .filter_map(|l| st.rules.get(l).map(|f| (*l, *f)))
                     .collect(),
             )
         };
@@ -168,8 +220,8 @@ impl HostCluster {
             tokio::join!(self.unshape(&shaped), proxies, self.on_hosts(rules));
         let at = later(later(tc?, proxies?), rules?);
         let mut st = self.state();
-        for l in &cut {
-            st.cuts.remove(l);
+        for (l, _) in &cut {
+            st.rules.remove(l);
         }
         Ok(at)
     }
@@ -260,7 +312,7 @@ impl HostCluster {
         let lines = self.nodes.keys().map(|id| (*id, line.clone())).collect();
         self.on_hosts(lines).await?;
         let mut st = self.state();
-        st.cuts.clear();
+        st.rules.clear();
         st.isolated.clear();
         Ok(())
     }
@@ -270,21 +322,24 @@ impl HostCluster {
         let st = self.state();
         st.isolated.contains(&id) || {
             let touching = self.touching(id);
-            !touching.is_empty() && touching.iter().all(|l| st.cuts.contains(l))
+            !touching.is_empty()
+                && touching
+                    .iter()
+                    .all(|l| st.rules.get(l) == Some(&Filter::Drop))
         }
     }
 
-    /// The cuts touching node `id`, for the live view (`→2 drop`, `3→ drop`).
+    /// The link faults touching node `id`, for the live view (`→2 drop`, `3→ lose 20%`).
     pub fn faults_of(&self, id: NodeId) -> Vec<String> {
         let st = self.state();
         let mut out: Vec<String> = st
-            .cuts
+            .rules
             .iter()
-            .filter_map(|(from, to)| {
+            .filter_map(|((from, to), f)| {
                 if *from == id {
-                    Some(format!("→{to} drop"))
+                    Some(format!("→{to} {}", f.name()))
                 } else if *to == id {
-                    Some(format!("{from}→ drop"))
+                    Some(format!("{from}→ {}", f.name()))
                 } else {
                     None
                 }

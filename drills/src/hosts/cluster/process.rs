@@ -258,6 +258,30 @@ impl HostCluster {
         out
     }
 
+    /// Holds node `id` to `share` of one core by a CPU quota on its host (`None` lifts it);
+    /// returns when the host did it.
+    pub async fn limit_cpu(
+        &self,
+        id: NodeId,
+        share: Option<f64>,
+    ) -> Result<Option<f64>, HostsError> {
+        let n = self.node(id)?;
+        let name = crate::placement::cgroup::host_group(&n.spec.name);
+        let line = match share {
+            Some(s) => crate::placement::cgroup::limit_line(&name, &n.path("node.pid"), s),
+            // Nothing to lift: no call to the host.
+            None if !self.state().limping.contains(&id) => return Ok(None),
+            None => crate::placement::cgroup::lift_line(&name),
+        };
+        let at = self.stamped(id, &line).await?;
+        let mut st = self.state();
+        match share {
+            Some(_) => st.limping.insert(id),
+            None => st.limping.remove(&id),
+        };
+        Ok(at)
+    }
+
     /// Whether this controller started node `id` and has not killed or stopped it since.
     pub fn is_running(&self, id: NodeId) -> bool {
         self.state().running.contains(&id)

@@ -26,6 +26,7 @@ pub(super) struct RawFault {
     groups: Option<Spanned<Vec<Vec<u64>>>>,
     ops: Option<Spanned<Vec<String>>>,
     probability: Option<Spanned<f64>>,
+    share: Option<Spanned<f64>>,
 }
 
 /// One fault of a run of `duration` on a cluster whose node ids go up to `max_id`.
@@ -96,6 +97,10 @@ fn action(ctx: &Ctx, r: &RawFault, direction: Direction) -> Result<Action, Scena
         }
         "blackhole" => Action::Blackhole { direction },
         "reset" => Action::Reset { direction },
+        "loss" => Action::Loss {
+            probability: required_probability(ctx, r, "loss needs probability = 0.2")?,
+            direction,
+        },
         "heal" => Action::Heal,
         "disk-delay" => disk_delay(ctx, r)?,
         "disk-stall" => Action::DiskStall,
@@ -104,13 +109,16 @@ fn action(ctx: &Ctx, r: &RawFault, direction: Direction) -> Result<Action, Scena
         },
         "disk-full" => Action::DiskFull,
         "power-loss" => Action::PowerLoss,
+        "cpu-limit" => Action::CpuLimit {
+            share: share(ctx, r)?,
+        },
         "add-node" => Action::AddNode,
         "remove-node" => Action::RemoveNode,
         other => {
             return Err(ctx.at(
                 r.action.span(),
                 format!(
-                    "unknown action {other:?}; use kill, stop, pause, restart, wipe, wipe-in-place, isolate, partition, delay, bandwidth, blackhole, reset, heal, add-node, remove-node, disk-delay, disk-stall, disk-error, disk-full or power-loss"
+                    "unknown action {other:?}; use kill, stop, pause, restart, wipe, wipe-in-place, isolate, partition, delay, bandwidth, blackhole, reset, loss, heal, add-node, remove-node, disk-delay, disk-stall, disk-error, disk-full, power-loss or cpu-limit"
                 ),
             ));
         }
@@ -167,6 +175,28 @@ fn probability(ctx: &Ctx, r: &RawFault) -> Result<f64, ScenarioError> {
     }
 }
 
+/// A probability the action cannot do without; `missing` says so.
+fn required_probability(ctx: &Ctx, r: &RawFault, missing: &str) -> Result<f64, ScenarioError> {
+    if r.probability.is_none() {
+        return Err(ctx.at(r.action.span(), missing));
+    }
+    probability(ctx, r)
+}
+
+/// `cpu-limit`'s share of one core, in (0, 64].
+fn share(ctx: &Ctx, r: &RawFault) -> Result<f64, ScenarioError> {
+    let s = r.share.as_ref().ok_or_else(|| {
+        ctx.at(
+            r.action.span(),
+            "cpu-limit needs share = 0.05 (of one core)",
+        )
+    })?;
+    match *s.get_ref() {
+        v if v > 0.0 && v <= 64.0 => Ok(v),
+        v => Err(ctx.at(s.span(), format!("share must be in (0, 64] cores, got {v}"))),
+    }
+}
+
 /// No key that means nothing for the action: `latency`, `rate`, `direction` and the others
 /// belong to some actions only.
 fn check_keys(ctx: &Ctx, r: &RawFault, action: &Action) -> Result<(), ScenarioError> {
@@ -174,23 +204,26 @@ fn check_keys(ctx: &Ctx, r: &RawFault, action: &Action) -> Result<(), ScenarioEr
         "latency" | "jitter" => matches!(action, Action::Delay { .. } | Action::DiskDelay { .. }),
         "rate" => matches!(action, Action::Bandwidth { .. }),
         "ops" => matches!(action, Action::DiskDelay { .. }),
-        "probability" => matches!(action, Action::DiskError { .. }),
+        "probability" => matches!(action, Action::DiskError { .. } | Action::Loss { .. }),
+        "share" => matches!(action, Action::CpuLimit { .. }),
         "direction" => matches!(
             action,
             Action::Delay { .. }
                 | Action::Bandwidth { .. }
                 | Action::Blackhole { .. }
                 | Action::Reset { .. }
+                | Action::Loss { .. }
         ),
         _ => false,
     };
     let span = |v: &Option<Spanned<String>>| v.as_ref().map(|v| v.span());
-    let given: [(Option<Range<usize>>, &str); 6] = [
+    let given: [(Option<Range<usize>>, &str); 7] = [
         (span(&r.latency), "latency"),
         (span(&r.jitter), "jitter"),
         (span(&r.rate), "rate"),
         (r.ops.as_ref().map(|v| v.span()), "ops"),
         (r.probability.as_ref().map(|v| v.span()), "probability"),
+        (r.share.as_ref().map(|v| v.span()), "share"),
         (span(&r.direction), "direction"),
     ];
     match given
