@@ -187,18 +187,7 @@ async fn poll_once(
     let exits = p.take_exits().await;
     let t = rig.now_s();
     let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
-    for (node, status, log_tail) in exits {
-        // A member the drill took out of the cluster may exit by itself: that is expected.
-        if !n.is_removed(node) {
-            tracing::warn!(node, %status, "a node exited on its own");
-            log.exits.push(NodeExit {
-                node,
-                at_s: t,
-                status,
-                log_tail,
-            });
-        }
-    }
+    record_exits(n, &mut log, exits, t);
     let mut nodes = Vec::new();
     for id in n.ids() {
         let running = p.is_running(id);
@@ -246,6 +235,28 @@ async fn poll_once(
         .map(|s| s.id);
     log.observe_cluster(t, leader, &nodes);
     ClusterView { t, nodes, leader }
+}
+
+/// Keeps the exits of nodes that died on their own. A member the drill took out of the
+/// cluster may exit by itself: that is expected. So may a node started on files the drill
+/// damaged: its fault records the refusal.
+fn record_exits(
+    n: &crate::nodes::Nodes,
+    log: &mut PollLog,
+    exits: Vec<(NodeId, String, String)>,
+    t: f64,
+) {
+    for (node, status, log_tail) in exits {
+        if !n.is_removed(node) && !n.probation_exit(node, &status, &log_tail) {
+            tracing::warn!(node, %status, "a node exited on its own");
+            log.exits.push(NodeExit {
+                node,
+                at_s: t,
+                status,
+                log_tail,
+            });
+        }
+    }
 }
 
 #[cfg(test)]

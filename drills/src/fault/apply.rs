@@ -4,21 +4,18 @@
 //! and a primitive that still cannot be carried out says why in its error.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use raftdrill_faultfs::Mode;
 use target_cluster::typ::NodeId;
 
-use super::Rig;
+use super::corrupt::{Ask, Corruption, corrupt};
 use super::resolve::partition_groups;
+use super::{Rig, STOP_GRACE, later};
 use crate::links::{Link, crossing, mode_of, touching};
 use crate::nodes::view::ClusterView;
 use crate::placement::{Effect, disks};
 use crate::proxy::LinkMode;
 use crate::scenario::Action;
-
-/// How long a node gets to stop after SIGTERM before SIGKILL.
-pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// What undoes an applied fault.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,25 +38,39 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-/// The later of two moments a placement reported.
-pub fn later(a: Effect, b: Effect) -> Effect {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x.max(y)),
-        (x, y) => x.or(y),
+/// What applying a fault did.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// What would undo it.
+    pub undo: Option<Undo>,
+    /// When it took effect (Unix seconds), where the placement knows it.
+    pub at: Effect,
+    /// The files a `corrupt` damaged, and what the nodes made of them.
+    pub corruption: Vec<Corruption>,
+}
+
+impl From<(Option<Undo>, Effect)> for Applied {
+    fn from((undo, at): (Option<Undo>, Effect)) -> Self {
+        Applied {
+            undo,
+            at,
+            corruption: Vec::new(),
+        }
     }
 }
 
-/// Applies `action` to `nodes`; returns what would undo it and when it took effect (Unix
-/// seconds), where the placement knows it.
+/// Applies `action` to `nodes`; `seed` chooses what a seeded action picks (the files and
+/// ranges of a `corrupt`).
 pub async fn apply(
     rig: &Rig,
     action: &Action,
     nodes: &[NodeId],
     view: &ClusterView,
-) -> Result<(Option<Undo>, Effect), String> {
-    match action {
+    seed: u64,
+) -> Result<Applied, String> {
+    let applied = match action {
         Action::Kill | Action::Stop | Action::Pause | Action::Restart => {
-            process(rig, action, nodes).await
+            process(rig, action, nodes).await?
         }
         Action::CpuLimit { share } => {
             let p = rig.nodes.placement();
@@ -67,7 +78,7 @@ pub async fn apply(
             for id in nodes {
                 at = later(at, p.limit_cpu(*id, Some(*share)).await.map_err(err)?);
             }
-            Ok((Some(Undo::CpuLimit(nodes.to_vec())), at))
+            (Some(Undo::CpuLimit(nodes.to_vec())), at)
         }
         Action::Isolate
         | Action::Partition { .. }
@@ -76,18 +87,30 @@ pub async fn apply(
         | Action::Blackhole { .. }
         | Action::Reset { .. }
         | Action::Loss { .. }
-        | Action::Heal => links(rig, action, nodes, view).await,
+        | Action::Heal => links(rig, action, nodes, view).await?,
         Action::Wipe | Action::WipeInPlace | Action::AddNode | Action::RemoveNode => {
-            membership(rig, action, nodes, view)
-                .await
-                .map(|at| (None, at))
+            (None, membership(rig, action, nodes, view).await?)
         }
         Action::DiskDelay { .. }
         | Action::DiskStall
         | Action::DiskError { .. }
         | Action::DiskFull
-        | Action::PowerLoss => disk(rig, action, nodes).await.map(|u| (Some(u), None)),
-    }
+        | Action::PowerLoss => (Some(disk(rig, action, nodes).await?), None),
+        Action::Corrupt { how, file, bytes } => {
+            let ask = Ask {
+                how: *how,
+                file: *file,
+                bytes: *bytes,
+            };
+            let (corruption, at) = corrupt(rig, ask, nodes, seed).await?;
+            return Ok(Applied {
+                undo: None,
+                at,
+                corruption,
+            });
+        }
+    };
+    Ok(applied.into())
 }
 
 /// Signals to the node processes: kill, stop, pause, restart.

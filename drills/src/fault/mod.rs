@@ -9,6 +9,7 @@
 //! - [`support`]: which (placement, store, action) combinations cannot be run, and why
 
 pub mod apply;
+pub mod corrupt;
 pub mod resolve;
 pub mod support;
 
@@ -22,7 +23,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 pub use apply::Undo;
-use apply::{apply, heal_links_and_resume, undo};
+use apply::{Applied, apply, heal_links_and_resume, undo};
 pub use resolve::resolve;
 
 use crate::nodes::Nodes;
@@ -35,6 +36,17 @@ pub struct Rig {
     pub nodes: Nodes,
     /// The run's clock (t = 0 when the load's worker pool is ready), shared with the load.
     pub clock: Arc<RunClock>,
+}
+
+/// How long a node gets to stop after SIGTERM before SIGKILL.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// The later of two moments a placement reported.
+pub fn later(a: crate::placement::Effect, b: crate::placement::Effect) -> crate::placement::Effect {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    }
 }
 
 impl Rig {
@@ -78,6 +90,9 @@ pub struct FaultRecord {
     /// stayed in effect past its schedule.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub heal_error: Option<String>,
+    /// The files a `corrupt` damaged, and what each node made of them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub corruption: Vec<corrupt::Corruption>,
     /// Whether something is left to undo (cleared once healed).
     #[serde(skip)]
     pub pending_undo: bool,
@@ -159,6 +174,7 @@ async fn fire(rig: &Rig, f: &FaultSpec, view: &ClusterView, seed: u64) -> (Fired
         deposes: f.action.deposes(),
         error: None,
         heal_error: None,
+        corruption: Vec::new(),
         pending_undo: false,
         undo: None,
     };
@@ -172,14 +188,19 @@ async fn fire(rig: &Rig, f: &FaultSpec, view: &ClusterView, seed: u64) -> (Fired
         Ok(nodes) => {
             rec.resolved = nodes.clone();
             rec.hit_leader = view.leader.filter(|l| nodes.contains(l));
-            apply(rig, &f.action, &nodes, view).await
+            apply(rig, &f.action, &nodes, view, seed).await
         }
     };
     // On hosts, the fault counts from when the host carried it out, not from when the
     // controller asked (an SSH call's latency is the tool's, not the store's).
     let mut late = Duration::ZERO;
     let undo = match applied {
-        Ok((undo, effective)) => {
+        Ok(Applied {
+            undo,
+            at: effective,
+            corruption,
+        }) => {
+            rec.corruption = corruption;
             if let Some(t) = effective {
                 rec.at_s = rig.run_s_at_unix(t).max(rec.at_s);
                 late = Duration::from_secs_f64((rig.now_s() - rec.at_s).max(0.0));

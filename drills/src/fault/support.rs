@@ -28,7 +28,8 @@ pub fn refusal(
             | Action::Delay { .. }
             | Action::Bandwidth { .. }
             | Action::Heal
-            | Action::CpuLimit { .. },
+            | Action::CpuLimit { .. }
+            | Action::Corrupt { .. },
             _,
             _,
         ) => None,

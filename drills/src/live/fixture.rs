@@ -105,6 +105,7 @@ pub fn record(at: f64, action: &str, pending: bool) -> FaultRecord {
         deposes: true,
         error: None,
         heal_error: None,
+        corruption: Vec::new(),
         pending_undo: pending,
         undo: None,
     }

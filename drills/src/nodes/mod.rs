@@ -33,6 +33,9 @@ pub struct Nodes {
     placement: Placement,
     /// Nodes taken out of the membership on purpose (not restarted at the end).
     removed: Mutex<BTreeSet<NodeId>>,
+    /// Nodes being started on files the drill damaged, and their exit once seen: such an exit
+    /// is the store refusing its files, which the fault records, not a death on its own.
+    probation: Mutex<BTreeMap<NodeId, Option<(String, String)>>>,
     /// Where the logs of nodes on hosts are fetched when they stop.
     log_dir: Option<std::path::PathBuf>,
 }
@@ -55,6 +58,7 @@ impl Nodes {
             store,
             placement,
             removed: Mutex::new(BTreeSet::new()),
+            probation: Mutex::new(BTreeMap::new()),
             log_dir: None,
         }
     }
@@ -380,6 +384,39 @@ impl Nodes {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .contains(&id)
+    }
+
+    /// Puts node `id` on probation: it is about to start on files the drill damaged.
+    pub fn start_probation(&self, id: NodeId) {
+        self.probation_map().insert(id, None);
+    }
+
+    /// Keeps the exit (`status`, the end of its log) of node `id` if it is on probation, and
+    /// says whether it was.
+    pub fn probation_exit(&self, id: NodeId, status: &str, log_tail: &str) -> bool {
+        match self.probation_map().get_mut(&id) {
+            Some(exit) => {
+                *exit = Some((status.to_string(), log_tail.to_string()));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether node `id`, on probation, has exited.
+    pub fn probation_exited(&self, id: NodeId) -> bool {
+        self.probation_map().get(&id).is_some_and(Option::is_some)
+    }
+
+    /// Ends node `id`'s probation; returns its exit, if it exited meanwhile.
+    pub fn end_probation(&self, id: NodeId) -> Option<(String, String)> {
+        self.probation_map().remove(&id).flatten()
+    }
+
+    fn probation_map(
+        &self,
+    ) -> std::sync::MutexGuard<'_, BTreeMap<NodeId, Option<(String, String)>>> {
+        self.probation.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Which placement the nodes are on.

@@ -18,6 +18,7 @@
 
 pub mod cgroup;
 pub mod disks;
+pub mod files;
 pub mod link_table;
 pub mod links;
 pub mod local;

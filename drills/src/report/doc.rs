@@ -163,6 +163,48 @@ pub struct FaultDoc {
     /// Why its undo failed.
     #[serde(default)]
     pub heal_error: Option<String>,
+    /// What a `corrupt` damaged, and what each node made of it.
+    #[serde(default)]
+    pub corruption: Vec<CorruptionDoc>,
+}
+
+/// `faults[].corruption[]`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CorruptionDoc {
+    /// The node.
+    pub node: u64,
+    /// The file.
+    pub file: String,
+    /// flip, zero or truncate.
+    pub how: String,
+    /// Where the range starts.
+    pub offset: u64,
+    /// How long it is.
+    pub len: u64,
+    /// started, refused-start or no-answer.
+    pub outcome: String,
+    /// How a refusal ended.
+    #[serde(default)]
+    pub detail: Option<String>,
+}
+
+impl CorruptionDoc {
+    /// `node 3: flip 1 B at 5120 of …/00000000000000000001.wal: refused-start (exit 1: …)`.
+    pub fn sentence(&self) -> String {
+        let range = match self.how.as_str() {
+            "truncate" => format!("cut at {} ({} B gone)", self.offset, self.len),
+            how => format!("{how} {} B at {}", self.len, self.offset),
+        };
+        let detail = self
+            .detail
+            .as_deref()
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default();
+        format!(
+            "node {}: {range} of {}: {}{detail}",
+            self.node, self.file, self.outcome
+        )
+    }
 }
 
 impl FaultDoc {

@@ -240,6 +240,9 @@ fn faults(o: &mut String, s: &RunDoc) {
             let _ = writeln!(o, "\n{}", l.sentence(&nodes.join(", ")));
         }
     }
+    for c in s.faults.iter().flat_map(|f| &f.corruption) {
+        let _ = writeln!(o, "\nCorrupted: {}.", c.sentence());
+    }
     if let Some(limit) = s.checks.recovery_after_undo_within_s {
         let whose = if s.checks.recovery_within_s.is_some() {
             "the scenario's recovery_within"

@@ -98,6 +98,9 @@ fn faults(o: &mut String, s: &RunDoc) {
                 .map(|e| format!(" (heal failed: {e})"))
                 .unwrap_or_default()
         );
+        for c in &f.corruption {
+            let _ = writeln!(o, "      {}", c.sentence());
+        }
         if let Some(l) = r.and_then(|r| r.limp.as_ref()) {
             let _ = writeln!(o, "      {}", l.sentence(&nodes.join(",")));
         }

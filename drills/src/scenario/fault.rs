@@ -122,6 +122,53 @@ impl DiskOp {
     }
 }
 
+/// What `corrupt` does to the chosen range of a node's file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CorruptHow {
+    /// Flip one bit in each byte of the range.
+    Flip,
+    /// Overwrite the range with zeros.
+    Zero,
+    /// Cut the file at the range's start.
+    Truncate,
+}
+
+impl CorruptHow {
+    /// Parses `flip | zero | truncate`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "flip" => Ok(CorruptHow::Flip),
+            "zero" => Ok(CorruptHow::Zero),
+            "truncate" => Ok(CorruptHow::Truncate),
+            other => Err(format!(
+                "unknown corruption {other:?}; use flip, zero or truncate"
+            )),
+        }
+    }
+}
+
+/// Which of a node's files `corrupt` damages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CorruptFile {
+    /// Its log (the reference node's WAL segments, etcd's WAL files).
+    Log,
+    /// Its snapshot (the reference node's `snapshot.bin`, etcd's `.snap` files).
+    Snapshot,
+}
+
+impl CorruptFile {
+    /// Parses `log | snapshot`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "log" => Ok(CorruptFile::Log),
+            "snapshot" => Ok(CorruptFile::Snapshot),
+            other => Err(format!("unknown file {other:?}; use log or snapshot")),
+        }
+    }
+}
+
 /// What a fault does.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -209,6 +256,17 @@ pub enum Action {
         /// The share of one core, in (0, 64]: 0.05 is 5 %.
         share: f64,
     },
+    /// Damage a node's files while it is stopped: SIGTERM, then flip, zero or cut a range of
+    /// one of its log or snapshot files chosen by the fault's seed, then start it again. It
+    /// must either refuse to start or recover; the cluster must lose nothing.
+    Corrupt {
+        /// What is done to the range.
+        how: CorruptHow,
+        /// Which files.
+        file: CorruptFile,
+        /// How many bytes the range spans (flip, zero).
+        bytes: u64,
+    },
     /// Start a new node and add it as a voter.
     AddNode,
     /// Remove the target from the membership (its process keeps running, outside the cluster).
@@ -239,6 +297,7 @@ impl Action {
             Action::DiskFull => "disk-full",
             Action::PowerLoss => "power-loss",
             Action::CpuLimit { .. } => "cpu-limit",
+            Action::Corrupt { .. } => "corrupt",
             Action::AddNode => "add-node",
             Action::RemoveNode => "remove-node",
         }
@@ -251,6 +310,7 @@ impl Action {
             Action::Restart
                 | Action::Wipe
                 | Action::WipeInPlace
+                | Action::Corrupt { .. }
                 | Action::Heal
                 | Action::AddNode
                 | Action::RemoveNode

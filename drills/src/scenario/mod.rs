@@ -14,7 +14,7 @@ mod raw;
 use std::path::Path;
 use std::time::Duration;
 
-pub use fault::{Action, Direction, DiskOp, FaultSpec, Selector};
+pub use fault::{Action, CorruptFile, CorruptHow, Direction, DiskOp, FaultSpec, Selector};
 pub use library::{BUILTIN, DEFAULT, builtin};
 pub use loadgen::target::TargetKind;
 use loadgen::{LoadConfig, LoadSpec};

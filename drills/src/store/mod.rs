@@ -239,6 +239,29 @@ impl Store {
         out
     }
 
+    /// Where node `site` keeps the files `corrupt` damages: a folder, and the end of their
+    /// names. The reference node: `wal/*.wal` (not the `.spare` being filled ahead) and
+    /// `snapshot.bin`; etcd: its WAL folder's `*.wal` and `member/snap/*.snap` (its database
+    /// file is left alone: bbolt pages have no checksums to find a flip by).
+    pub fn corruptible(
+        &self,
+        site: &Site,
+        file: crate::scenario::CorruptFile,
+    ) -> (PathBuf, &'static str) {
+        use crate::scenario::CorruptFile::{Log, Snapshot};
+        match (self, file) {
+            (Store::Reference(_), Log) => (site.data_dir.join("wal"), ".wal"),
+            (Store::Reference(_), Snapshot) => (site.data_dir.clone(), "snapshot.bin"),
+            (Store::Etcd(_), Log) => (
+                site.wal_dir
+                    .clone()
+                    .unwrap_or_else(|| site.data_dir.join("member").join("wal")),
+                ".wal",
+            ),
+            (Store::Etcd(_), Snapshot) => (site.data_dir.join("member").join("snap"), ".snap"),
+        }
+    }
+
     /// The folder that a fault-injecting disk is mounted over: the reference node's data, or
     /// etcd's WAL home (its database is memory-mapped, which the FUSE layer cannot serve; the
     /// WAL is what etcd syncs before it acknowledges).

@@ -11,6 +11,7 @@ mod capacity_knee;
 mod cluster_cmd;
 mod compare;
 mod consistency_api;
+mod corrupt;
 mod crash;
 mod disks;
 mod drills;

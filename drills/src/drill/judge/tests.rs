@@ -70,6 +70,7 @@ fn kill(nodes: &[u64]) -> FaultRecord {
         deposes: true,
         error: None,
         heal_error: None,
+        corruption: Vec::new(),
         pending_undo: false,
         undo: None,
     }

@@ -27,6 +27,7 @@ use crate::proxy::LinkMode;
 use crate::store::{PeerStyle, Site, Store, agreed_leader};
 
 mod checks;
+mod files;
 mod net;
 mod process;
 

@@ -9,7 +9,9 @@ use toml::Spanned;
 
 use super::Ctx;
 use crate::scenario::ScenarioError;
-use crate::scenario::fault::{Action, Direction, DiskOp, FaultSpec, Selector};
+use crate::scenario::fault::{
+    Action, CorruptFile, CorruptHow, Direction, DiskOp, FaultSpec, Selector,
+};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,6 +29,9 @@ pub(super) struct RawFault {
     ops: Option<Spanned<Vec<String>>>,
     probability: Option<Spanned<f64>>,
     share: Option<Spanned<f64>>,
+    how: Option<Spanned<String>>,
+    file: Option<Spanned<String>>,
+    bytes: Option<Spanned<u64>>,
 }
 
 /// One fault of a run of `duration` on a cluster whose node ids go up to `max_id`.
@@ -112,13 +117,14 @@ fn action(ctx: &Ctx, r: &RawFault, direction: Direction) -> Result<Action, Scena
         "cpu-limit" => Action::CpuLimit {
             share: share(ctx, r)?,
         },
+        "corrupt" => corrupt(ctx, r)?,
         "add-node" => Action::AddNode,
         "remove-node" => Action::RemoveNode,
         other => {
             return Err(ctx.at(
                 r.action.span(),
                 format!(
-                    "unknown action {other:?}; use kill, stop, pause, restart, wipe, wipe-in-place, isolate, partition, delay, bandwidth, blackhole, reset, loss, heal, add-node, remove-node, disk-delay, disk-stall, disk-error, disk-full, power-loss or cpu-limit"
+                    "unknown action {other:?}; use kill, stop, pause, restart, wipe, wipe-in-place, isolate, partition, delay, bandwidth, blackhole, reset, loss, heal, add-node, remove-node, disk-delay, disk-stall, disk-error, disk-full, power-loss, cpu-limit or corrupt"
                 ),
             ));
         }
@@ -197,6 +203,38 @@ fn share(ctx: &Ctx, r: &RawFault) -> Result<f64, ScenarioError> {
     }
 }
 
+/// `corrupt`: how (flip unless given), which file (the log unless given), and how many bytes
+/// (1 unless given; a truncation takes none: it cuts at the range's start).
+fn corrupt(ctx: &Ctx, r: &RawFault) -> Result<Action, ScenarioError> {
+    let how = parsed(ctx, &r.how, CorruptHow::parse)?.unwrap_or(CorruptHow::Flip);
+    let file = parsed(ctx, &r.file, CorruptFile::parse)?.unwrap_or(CorruptFile::Log);
+    let bytes = match (&r.bytes, how) {
+        (Some(b), CorruptHow::Truncate) => {
+            return Err(ctx.at(
+                b.span(),
+                "a truncation cuts the file at a point: bytes has no meaning for it",
+            ));
+        }
+        (Some(b), _) if *b.get_ref() == 0 || *b.get_ref() > 1 << 20 => {
+            return Err(ctx.at(b.span(), "bytes must be within 1..=1048576"));
+        }
+        (Some(b), _) => *b.get_ref(),
+        (None, _) => 1,
+    };
+    Ok(Action::Corrupt { how, file, bytes })
+}
+
+/// An optional word parsed by `parse`, its error placed at the word.
+fn parsed<T>(
+    ctx: &Ctx,
+    v: &Option<Spanned<String>>,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Option<T>, ScenarioError> {
+    v.as_ref()
+        .map(|v| parse(v.get_ref()).map_err(|e| ctx.at(v.span(), e)))
+        .transpose()
+}
+
 /// No key that means nothing for the action: `latency`, `rate`, `direction` and the others
 /// belong to some actions only.
 fn check_keys(ctx: &Ctx, r: &RawFault, action: &Action) -> Result<(), ScenarioError> {
@@ -206,6 +244,7 @@ fn check_keys(ctx: &Ctx, r: &RawFault, action: &Action) -> Result<(), ScenarioEr
         "ops" => matches!(action, Action::DiskDelay { .. }),
         "probability" => matches!(action, Action::DiskError { .. } | Action::Loss { .. }),
         "share" => matches!(action, Action::CpuLimit { .. }),
+        "how" | "file" | "bytes" => matches!(action, Action::Corrupt { .. }),
         "direction" => matches!(
             action,
             Action::Delay { .. }
@@ -217,7 +256,7 @@ fn check_keys(ctx: &Ctx, r: &RawFault, action: &Action) -> Result<(), ScenarioEr
         _ => false,
     };
     let span = |v: &Option<Spanned<String>>| v.as_ref().map(|v| v.span());
-    let given: [(Option<Range<usize>>, &str); 7] = [
+    let given: [(Option<Range<usize>>, &str); 10] = [
         (span(&r.latency), "latency"),
         (span(&r.jitter), "jitter"),
         (span(&r.rate), "rate"),
@@ -225,6 +264,9 @@ fn check_keys(ctx: &Ctx, r: &RawFault, action: &Action) -> Result<(), ScenarioEr
         (r.probability.as_ref().map(|v| v.span()), "probability"),
         (r.share.as_ref().map(|v| v.span()), "share"),
         (span(&r.direction), "direction"),
+        (span(&r.how), "how"),
+        (span(&r.file), "file"),
+        (r.bytes.as_ref().map(|v| v.span()), "bytes"),
     ];
     match given
         .into_iter()
