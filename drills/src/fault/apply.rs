@@ -213,7 +213,7 @@ async fn power_loss(rig: &Rig, nodes: &[NodeId]) -> Result<(), String> {
         }
     }
     for (id, control) in controls {
-        let lost = disks::power_loss(&control).await?;
+        let lost = disks::power_loss(&control, raftdrill_faultfs::PowerLoss::default()).await?;
         tracing::info!(node = id, ?lost, "power loss");
     }
     Ok(())

@@ -12,11 +12,15 @@
 //!   durable (strict POSIX, not ext4's habit);
 //! - attribute changes other than the size (mode, owner, times), at once: they are not modelled.
 //!
+//! A power loss can also keep part of the unsynced file data (`crate::loss`).
+//!
 //! Locks are taken in one order: `ns`, then `files`, then a file's overlay; `handles` is only
 //! held to clone a handle out.
 
 mod data;
 mod durability;
+#[cfg(test)]
+mod loss_tests;
 mod namespace;
 pub(crate) mod nodes;
 #[cfg(test)]
@@ -27,7 +31,7 @@ use std::ffi::OsString;
 use std::fs::{File, Metadata};
 use std::io;
 use std::path::Path;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::journal::{Ino, Journal, Place};
@@ -211,9 +215,7 @@ impl Vfs {
     }
 
     fn add_handle(&self, handle: Handle) -> u64 {
-        let fh = self
-            .next_fh
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
         lock(&self.handles).insert(fh, Arc::new(handle));
         fh
     }
