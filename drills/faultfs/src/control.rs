@@ -183,7 +183,9 @@ mod tests {
             Request::SetMode {
                 mode: Mode::Error {
                     probability: 1.0,
-                    seed: 0
+                    seed: 0,
+                    on: crate::mode::ErrorOn::WriteOrFsync,
+                    drop_dirty: false,
                 }
             }
         );

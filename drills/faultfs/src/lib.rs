@@ -44,7 +44,7 @@ mod vfs;
 
 pub use client::{ClientError, FaultFsClient};
 pub use loss::{Keep, PowerLoss, SECTOR};
-pub use mode::{Mode, Op};
+pub use mode::{ErrorOn, Mode, Op};
 pub use mounts::{CleanedMount, CleanupScope, MountError, available, cleanup_stale};
 pub use process::{FaultFsLaunch, FaultFsProcess, ProcessError};
 pub use serve::{ServeError, ServeOptions};

@@ -28,6 +28,10 @@ pub struct Stats {
     pub bytes_written: u64,
     /// Operations failed with EIO by `error` mode.
     pub errors_injected: u64,
+    /// Failed fsyncs (of files, under `drop_dirty`) that dropped their file's unsynced data.
+    pub dirty_drops: u64,
+    /// Unsynced bytes those fsyncs dropped (as reads saw them: an overwrite counts once).
+    pub dirty_bytes_dropped: u64,
     /// Writes refused with ENOSPC by `full` mode.
     pub enospc_injected: u64,
     /// Operations slowed by `delay` mode.
@@ -95,6 +99,8 @@ pub(crate) struct Counters {
     pub(crate) bytes_read: AtomicU64,
     pub(crate) bytes_written: AtomicU64,
     pub(crate) errors_injected: AtomicU64,
+    pub(crate) dirty_drops: AtomicU64,
+    pub(crate) dirty_bytes_dropped: AtomicU64,
     pub(crate) enospc_injected: AtomicU64,
     pub(crate) delayed: AtomicU64,
     pub(crate) stalled: AtomicU64,
@@ -126,6 +132,8 @@ impl Counters {
             bytes_read: get(&self.bytes_read),
             bytes_written: get(&self.bytes_written),
             errors_injected: get(&self.errors_injected),
+            dirty_drops: get(&self.dirty_drops),
+            dirty_bytes_dropped: get(&self.dirty_bytes_dropped),
             enospc_injected: get(&self.enospc_injected),
             delayed: get(&self.delayed),
             stalled: get(&self.stalled),

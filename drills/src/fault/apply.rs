@@ -193,6 +193,8 @@ fn disk_mode(action: &Action, seed: NodeId) -> Option<Mode> {
         Action::DiskError { probability } => Mode::Error {
             probability: *probability,
             seed,
+            on: raftdrill_faultfs::ErrorOn::default(),
+            drop_dirty: false,
         },
         Action::DiskFull => Mode::Full,
         _ => return None,

@@ -6,6 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use raftdrill_rng::SplitMix64;
 
@@ -184,6 +185,7 @@ impl Vfs {
         let mut files = lock(&self.files);
         for (ino, state) in files.iter() {
             let mut overlay = lock(&state.overlay);
+            state.sync_failed.store(false, Ordering::Relaxed);
             let Some(o) = overlay.take() else {
                 continue;
             };

@@ -1,10 +1,10 @@
-//! What a power loss keeps of the unsynced writes (none, torn, reordered), on a plain
-//! temporary directory.
+//! What a power loss keeps of the unsynced writes (none, torn, reordered), and the lost fsync
+//! of `drop_dirty`, on a plain temporary directory.
 
 use raftdrill_rng::SplitMix64;
 
 use super::tests::{contents, create, durable_file, fs, fsync_dir, on_disk, open, walk};
-use super::{SetAttr, Vfs};
+use super::{SetAttr, SyncFate, Vfs};
 use crate::loss::{Keep, PowerLoss, SECTOR};
 use crate::stats::PowerLossReport;
 
@@ -370,4 +370,59 @@ fn what_a_file_keeps_does_not_depend_on_other_files() {
         contents(&v, "f").unwrap()
     };
     assert_eq!(runs(&kept_of_f(true)), runs(&kept_of_f(false)));
+}
+
+#[test]
+fn a_failed_fsync_with_drop_dirty_loses_the_writes_and_the_next_one_succeeds() {
+    let (dir, v) = fs();
+    durable_file(&v, "f", b"old");
+    let fh = open(&v, "f");
+    v.write(fh, 0, b"new data", false).unwrap();
+    assert_eq!(
+        v.fsync_dropping_dirty(fh, false).unwrap(),
+        SyncFate::Dropped(8)
+    );
+    assert_eq!(contents(&v, "f").unwrap(), b"old", "the dirty data is gone");
+    v.release(fh);
+    // Closed and reopened, the file still remembers the reported error.
+    let fh = open(&v, "f");
+    assert_eq!(v.fsync_dropping_dirty(fh, true).unwrap(), SyncFate::Synced);
+    assert_eq!(contents(&v, "f").unwrap(), b"old");
+    // The error is behind it: the next failing fsync drops again, what was written since.
+    v.write(fh, 3, b"+more", false).unwrap();
+    assert_eq!(
+        v.fsync_dropping_dirty(fh, false).unwrap(),
+        SyncFate::Dropped(5)
+    );
+    v.release(fh);
+    // What a failed fsync dropped is gone: not even a power loss that keeps writes brings it
+    // back.
+    v.power_loss(loss(Keep::Reordered, 1));
+    assert_eq!(contents(&v, "f").unwrap(), b"old");
+    assert_eq!(on_disk(dir.path(), "f").unwrap(), b"old");
+    // A power loss forgets the reported error too.
+    let fh = open(&v, "f");
+    v.write(fh, 0, b"x", false).unwrap();
+    assert_eq!(
+        v.fsync_dropping_dirty(fh, false).unwrap(),
+        SyncFate::Dropped(1)
+    );
+    v.release(fh);
+}
+
+#[test]
+fn the_fsync_after_a_reported_failure_persists_what_was_written_since() {
+    let (_dir, v) = fs();
+    durable_file(&v, "f", b"old");
+    let fh = open(&v, "f");
+    v.write(fh, 0, b"lost", false).unwrap();
+    assert!(matches!(
+        v.fsync_dropping_dirty(fh, false),
+        Ok(SyncFate::Dropped(_))
+    ));
+    v.write(fh, 3, b"!", false).unwrap();
+    assert_eq!(v.fsync_dropping_dirty(fh, false).unwrap(), SyncFate::Synced);
+    v.release(fh);
+    v.power_loss(PowerLoss::default());
+    assert_eq!(contents(&v, "f").unwrap(), b"old!");
 }
