@@ -200,6 +200,14 @@ mod tests {
         let text = r#"{"op":"power-loss","keep":"torn","seed":7}"#;
         assert_eq!(serde_json::to_string(&torn).unwrap(), text);
         assert_eq!(serde_json::from_str::<Request>(text).unwrap(), torn);
+        assert_eq!(
+            serde_json::from_str::<Request>(r#"{"op":"power-loss","keep":"reordered","seed":5}"#)
+                .unwrap(),
+            Request::PowerLoss(PowerLoss {
+                keep: crate::loss::Keep::Reordered,
+                seed: 5,
+            })
+        );
         assert!(serde_json::from_str::<Request>(r#"{"op":"power-loss","keep":"all"}"#).is_err());
         assert!(
             serde_json::from_str::<Request>(r#"{"op":"power-loss","kep":"torn"}"#).is_err(),

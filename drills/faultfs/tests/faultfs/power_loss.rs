@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
 
-use raftdrill_faultfs::{Keep, PowerLoss};
+use raftdrill_faultfs::{Keep, PowerLoss, PowerLossReport};
 
 use crate::support::{Mounted, durable, fsync_dir, open_rw};
 
@@ -40,8 +40,10 @@ async fn unsynced_writes_are_read_back_then_lost() {
     assert_eq!(std::fs::metadata(&f).unwrap().len(), 2);
 }
 
-#[tokio::test]
-async fn a_torn_power_loss_keeps_a_prefix_cut_at_a_sector_boundary() {
+/// A durable `f` of 1024 `a`s, then three unsynced writes in sectors of their own (`b` over
+/// 512..1536, `c` over 1536..1636, `d` over 2048..3072), lost with `keep` and `seed`. Checks
+/// the report records the request and that what reads show is what the backing file holds.
+async fn three_writes_then(keep: Keep, seed: u64) -> (PowerLossReport, Vec<u8>) {
     let mut m = Mounted::new().await;
     let f = m.path("f");
     durable(&f, &[b'a'; 1024]);
@@ -50,12 +52,20 @@ async fn a_torn_power_loss_keeps_a_prefix_cut_at_a_sector_boundary() {
     w.write_all_at(&[b'c'; 100], 1536).unwrap();
     w.write_all_at(&[b'd'; 1024], 2048).unwrap();
     drop(w);
-    let loss = PowerLoss {
-        keep: Keep::Torn,
-        seed: 2,
-    };
-    let report = m.client.power_loss(loss).await.unwrap();
-    assert_eq!((report.keep, report.seed), (Keep::Torn, 2));
+    let report = m.client.power_loss(PowerLoss { keep, seed }).await.unwrap();
+    assert_eq!((report.keep, report.seed), (keep, seed));
+    let got = read(&f);
+    assert_eq!(
+        std::fs::read(m.backing("f")).unwrap(),
+        got,
+        "what was kept is durable"
+    );
+    (report, got)
+}
+
+#[tokio::test]
+async fn a_torn_power_loss_keeps_a_prefix_cut_at_a_sector_boundary() {
+    let (report, got) = three_writes_then(Keep::Torn, 2).await;
     // Seed 2 tears the last write after its first sector; the two before it are kept.
     assert_eq!(
         (
@@ -74,12 +84,24 @@ async fn a_torn_power_loss_keeps_a_prefix_cut_at_a_sector_boundary() {
         &[b'd'; 512],
     ]
     .concat();
-    assert_eq!(read(&f), want);
+    assert_eq!(got, want);
+}
+
+#[tokio::test]
+async fn a_reordered_power_loss_keeps_a_subset_that_is_not_a_prefix() {
+    let (report, got) = three_writes_then(Keep::Reordered, 1).await;
+    // Seed 1 keeps the last write only: the file grows over the two lost ones, read as zeros.
     assert_eq!(
-        std::fs::read(m.backing("f")).unwrap(),
-        want,
-        "and it is durable"
+        (
+            report.writes_kept,
+            report.writes_torn,
+            report.writes_dropped
+        ),
+        (1, 0, 2),
+        "{report:?}"
     );
+    let want = [&[b'a'; 1024][..], &[0; 1024], &[b'd'; 1024]].concat();
+    assert_eq!(got, want);
 }
 
 #[tokio::test]
