@@ -6,6 +6,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
 use crate::control::{Request, Response};
+use crate::loss::PowerLoss;
 use crate::mode::Mode;
 use crate::stats::{PowerLossReport, Stats};
 
@@ -79,10 +80,11 @@ impl FaultFsClient {
         }
     }
 
-    /// Drops everything not yet durable. Send it after the node using the filesystem was
+    /// Drops what is not yet durable, keeping of the unsynced file data what `loss` says
+    /// (`PowerLoss::default()`: nothing). Send it after the node using the filesystem was
     /// killed and reaped, so none of its writes can land afterwards.
-    pub async fn power_loss(&mut self) -> Result<PowerLossReport, ClientError> {
-        match self.call(&Request::PowerLoss).await? {
+    pub async fn power_loss(&mut self, loss: PowerLoss) -> Result<PowerLossReport, ClientError> {
+        match self.call(&Request::PowerLoss(loss)).await? {
             Response::PowerLoss { report } => Ok(report),
             other => Err(ClientError::Protocol(format!("{other:?}"))),
         }

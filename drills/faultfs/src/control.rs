@@ -4,8 +4,8 @@
 //! ```text
 //! → {"op":"set-mode","mode":{"mode":"delay","latency":"50ms","jitter":"10ms","ops":["fsync"]}}
 //! ← {"result":"ok"}
-//! → {"op":"power-loss"}
-//! ← {"result":"power-loss","report":{"files_reverted":1,"bytes_dropped":4096,...}}
+//! → {"op":"power-loss","keep":"torn","seed":7}
+//! ← {"result":"power-loss","report":{"keep":"torn","seed":7,"files_reverted":1,"writes_kept":2,"writes_torn":1,...}}
 //! → {"op":"stats"}
 //! ← {"result":"stats","stats":{"mode":{"mode":"pass"},"reads":12,...}}
 //! → {"op":"stop"}
@@ -24,6 +24,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Notify;
 
 use crate::faults::Faults;
+use crate::loss::PowerLoss;
 use crate::mode::Mode;
 use crate::stats::{Counters, PowerLossReport, Stats, bump};
 use crate::vfs::Vfs;
@@ -37,8 +38,9 @@ pub enum Request {
         /// The new mode.
         mode: Mode,
     },
-    /// Drop everything not yet durable (send it after the node was killed and reaped).
-    PowerLoss,
+    /// Drop what is not yet durable, or keep part of the unsynced file data as `keep` says
+    /// (send it after the node was killed and reaped). `{"op":"power-loss"}` keeps nothing.
+    PowerLoss(PowerLoss),
     /// Counters and state.
     Stats,
     /// Unmount and exit.
@@ -87,9 +89,9 @@ impl Target {
                 }
                 Err(message) => Response::Error { message },
             },
-            Request::PowerLoss => {
+            Request::PowerLoss(loss) => {
                 let vfs = self.vfs.clone();
-                match tokio::task::spawn_blocking(move || vfs.power_loss()).await {
+                match tokio::task::spawn_blocking(move || vfs.power_loss(loss)).await {
                     Ok(report) => {
                         bump(&self.counters.power_losses);
                         tracing::info!(?report, "power loss");
@@ -181,13 +183,35 @@ mod tests {
             Request::SetMode {
                 mode: Mode::Error {
                     probability: 1.0,
-                    seed: 0
+                    seed: 0,
+                    on: crate::mode::ErrorOn::WriteOrFsync,
+                    drop_dirty: false,
                 }
             }
         );
         assert_eq!(
             serde_json::from_str::<Request>(r#"{"op":"power-loss"}"#).unwrap(),
-            Request::PowerLoss
+            Request::PowerLoss(PowerLoss::default())
+        );
+        let torn = Request::PowerLoss(PowerLoss {
+            keep: crate::loss::Keep::Torn,
+            seed: 7,
+        });
+        let text = r#"{"op":"power-loss","keep":"torn","seed":7}"#;
+        assert_eq!(serde_json::to_string(&torn).unwrap(), text);
+        assert_eq!(serde_json::from_str::<Request>(text).unwrap(), torn);
+        assert_eq!(
+            serde_json::from_str::<Request>(r#"{"op":"power-loss","keep":"reordered","seed":5}"#)
+                .unwrap(),
+            Request::PowerLoss(PowerLoss {
+                keep: crate::loss::Keep::Reordered,
+                seed: 5,
+            })
+        );
+        assert!(serde_json::from_str::<Request>(r#"{"op":"power-loss","keep":"all"}"#).is_err());
+        assert!(
+            serde_json::from_str::<Request>(r#"{"op":"power-loss","kep":"torn"}"#).is_err(),
+            "a misspelt field is refused"
         );
         assert!(serde_json::from_str::<Request>(r#"{"op":"reboot"}"#).is_err());
         assert_eq!(

@@ -20,8 +20,21 @@ use raftdrill_rng::SplitMix64;
 use crate::mode::{Mode, Op};
 use crate::stats::{Counters, bump};
 
-/// The work of one request: told whether to run (`Ok`) or which errno to answer.
-pub(crate) type Job = Box<dyn FnOnce(Result<(), i32>) + Send + 'static>;
+/// The work of one request: told whether to run or how to fail.
+pub(crate) type Job = Box<dyn FnOnce(Verdict) + Send + 'static>;
+
+/// What the mode decided for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Run it.
+    Run,
+    /// Answer this errno without running it (already counted).
+    Fail(i32),
+    /// A sync under `drop_dirty` fails with EIO: an fsync of a file drops the file's unsynced
+    /// data first, unless its previous fsync failed that way (then this one succeeds); an
+    /// fsync of a directory just fails. Not counted yet: the receiver knows whether it failed.
+    FailDroppingDirty,
+}
 
 /// What a request does, for deciding which faults apply to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +43,7 @@ pub(crate) enum Class {
     Read,
     /// write: delay, stall, error, full (the full check runs inside the write).
     Write,
-    /// fsync, fdatasync, fsync of a directory: delay, stall, error.
+    /// fsync, fdatasync, fsync of a directory: delay, stall, error (and `drop_dirty`).
     Sync,
     /// create, mknod, mkdir, unlink, rmdir, rename, open, setattr, fallocate: stall.
     Change,
@@ -39,6 +52,7 @@ pub(crate) enum Class {
 }
 
 impl Class {
+    /// Whether this class is the operation kind `op` (what delay and error modes name).
     fn is(self, op: Op) -> bool {
         matches!(
             (self, op),
@@ -155,7 +169,7 @@ impl Faults {
         if !released.is_empty() {
             self.rt.spawn_blocking(move || {
                 for p in released {
-                    (p.job)(Ok(()));
+                    (p.job)(Verdict::Run);
                 }
             });
         }
@@ -197,7 +211,7 @@ impl Faults {
                 );
                 for p in abandoned {
                     bump(&self.counters.stall_abandoned);
-                    (p.job)(Err(libc::EINTR));
+                    (p.job)(Verdict::Fail(libc::EINTR));
                 }
             }
         }
@@ -207,7 +221,7 @@ impl Faults {
     /// or is told its errno.
     pub(crate) fn submit(self: &Arc<Self>, class: Class, caller: u32, job: Job) {
         if class == Class::Meta || self.fast.load(Ordering::Acquire) != OTHER {
-            return job(Ok(()));
+            return job(Verdict::Run);
         }
         let mut st = lock(&self.state);
         match &st.mode {
@@ -215,15 +229,25 @@ impl Faults {
                 bump(&self.counters.stalled);
                 st.parked.push(Parked { caller, job });
             }
-            Mode::Error { probability, .. } if matches!(class, Class::Write | Class::Sync) => {
-                let p = *probability;
+            Mode::Error {
+                probability,
+                on,
+                drop_dirty,
+                ..
+            } if [Op::Write, Op::Fsync]
+                .into_iter()
+                .any(|op| class.is(op) && on.fails(op)) =>
+            {
+                let (p, dropping) = (*probability, *drop_dirty && class == Class::Sync);
                 let fail = st.rng.chance(p);
                 drop(st);
-                if fail {
-                    bump(&self.counters.errors_injected);
-                    job(Err(libc::EIO));
+                if !fail {
+                    job(Verdict::Run);
+                } else if dropping {
+                    job(Verdict::FailDroppingDirty);
                 } else {
-                    job(Ok(()));
+                    bump(&self.counters.errors_injected);
+                    job(Verdict::Fail(libc::EIO));
                 }
             }
             Mode::Delay {
@@ -243,7 +267,7 @@ impl Faults {
             }
             _ => {
                 drop(st);
-                job(Ok(()));
+                job(Verdict::Run);
             }
         }
     }
@@ -257,7 +281,7 @@ impl Faults {
             return;
         }
         drop(st);
-        self.rt.spawn_blocking(move || job(Ok(())));
+        self.rt.spawn_blocking(move || job(Verdict::Run));
     }
 }
 
@@ -266,13 +290,14 @@ mod tests {
     use std::sync::mpsc;
 
     use super::*;
+    use crate::mode::ErrorOn;
 
     fn faults() -> Arc<Faults> {
         Faults::new(tokio::runtime::Handle::current(), Arc::default())
     }
 
     /// A job that reports its verdict on a channel.
-    fn probe(tx: &mpsc::Sender<Result<(), i32>>) -> Job {
+    fn probe(tx: &mpsc::Sender<Verdict>) -> Job {
         let tx = tx.clone();
         Box::new(move |r| tx.send(r).unwrap())
     }
@@ -284,17 +309,56 @@ mod tests {
         f.set_mode(Mode::Error {
             probability: 1.0,
             seed: 1,
+            on: ErrorOn::default(),
+            drop_dirty: false,
         });
         f.submit(Class::Write, 1, probe(&tx));
         f.submit(Class::Sync, 1, probe(&tx));
         f.submit(Class::Read, 1, probe(&tx));
         f.submit(Class::Change, 1, probe(&tx));
         let got: Vec<_> = rx.try_iter().collect();
-        assert_eq!(got, vec![Err(libc::EIO), Err(libc::EIO), Ok(()), Ok(())]);
+        let eio = Verdict::Fail(libc::EIO);
+        assert_eq!(got, vec![eio, eio, Verdict::Run, Verdict::Run]);
         assert_eq!(f.counters.errors_injected.load(Ordering::Relaxed), 2);
         f.set_mode(Mode::Pass);
         f.submit(Class::Write, 1, probe(&tx));
-        assert_eq!(rx.try_recv(), Ok(Ok(())));
+        assert_eq!(rx.try_recv(), Ok(Verdict::Run));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn error_mode_on_fsync_fails_syncs_only_and_can_drop_dirty_data() {
+        let f = faults();
+        let (tx, rx) = mpsc::channel();
+        for (on, drop_dirty, sync) in [
+            (ErrorOn::Fsync, false, Verdict::Fail(libc::EIO)),
+            (ErrorOn::Fsync, true, Verdict::FailDroppingDirty),
+            (ErrorOn::WriteOrFsync, true, Verdict::FailDroppingDirty),
+        ] {
+            f.set_mode(Mode::Error {
+                probability: 1.0,
+                seed: 1,
+                on,
+                drop_dirty,
+            });
+            f.submit(Class::Write, 1, probe(&tx));
+            f.submit(Class::Sync, 1, probe(&tx));
+            let write = if on == ErrorOn::Fsync {
+                Verdict::Run
+            } else {
+                Verdict::Fail(libc::EIO)
+            };
+            assert_eq!(rx.try_iter().collect::<Vec<_>>(), vec![write, sync]);
+        }
+        f.set_mode(Mode::Error {
+            probability: 1.0,
+            seed: 1,
+            on: ErrorOn::Write,
+            drop_dirty: false,
+        });
+        f.submit(Class::Sync, 1, probe(&tx));
+        assert_eq!(rx.try_recv(), Ok(Verdict::Run), "on = write spares syncs");
+        // Counted: the plain failures only; a dropping one is counted where it is answered.
+        assert_eq!(f.counters.errors_injected.load(Ordering::Relaxed), 2);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -306,11 +370,11 @@ mod tests {
         let me = unsafe { libc::gettid() } as u32;
         f.submit(Class::Sync, me, probe(&tx));
         f.submit(Class::Meta, me, probe(&tx));
-        assert_eq!(rx.try_recv(), Ok(Ok(())), "meta runs during a stall");
+        assert_eq!(rx.try_recv(), Ok(Verdict::Run), "meta runs during a stall");
         assert!(rx.try_recv().is_err(), "the sync is parked");
         f.set_mode(Mode::Pass);
         let got = rx.recv_timeout(Duration::from_secs(10));
-        assert_eq!(got, Ok(Ok(())));
+        assert_eq!(got, Ok(Verdict::Run));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -325,7 +389,7 @@ mod tests {
         let got = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(10)))
             .await
             .unwrap();
-        assert_eq!(got, Ok(Ok(())));
+        assert_eq!(got, Ok(Verdict::Run));
         assert_eq!(f.mode(), Mode::Pass);
     }
 
@@ -339,7 +403,7 @@ mod tests {
         let got = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(10)))
             .await
             .unwrap();
-        assert_eq!(got, Ok(Err(libc::EINTR)));
+        assert_eq!(got, Ok(Verdict::Fail(libc::EINTR)));
         assert_eq!(f.counters.stall_abandoned.load(Ordering::Relaxed), 1);
     }
 
@@ -353,13 +417,13 @@ mod tests {
             ops: vec![Op::Fsync],
         });
         f.submit(Class::Write, 1, probe(&tx));
-        assert_eq!(rx.try_recv(), Ok(Ok(())), "writes are not delayed");
+        assert_eq!(rx.try_recv(), Ok(Verdict::Run), "writes are not delayed");
         let start = Instant::now();
         f.submit(Class::Sync, 1, probe(&tx));
         let got = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(10)))
             .await
             .unwrap();
-        assert_eq!(got, Ok(Ok(())));
+        assert_eq!(got, Ok(Verdict::Run));
         assert!(start.elapsed() >= Duration::from_millis(30));
         assert_eq!(f.counters.delayed.load(Ordering::Relaxed), 1);
     }

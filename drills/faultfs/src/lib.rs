@@ -10,8 +10,12 @@
 //!
 //! # Layout
 //! - [`mode`]: the fault modes ([`Mode`], [`Op`]) as they travel over the control channel
-//! - [`stats`]: counters ([`Stats`]) and what a power loss dropped ([`PowerLossReport`])
+//! - [`stats`]: counters ([`Stats`]) and what a power loss kept and dropped
+//!   ([`PowerLossReport`])
+//! - [`loss`]: what a power loss keeps of the unsynced writes ([`PowerLoss`], [`Keep`]: none,
+//!   torn, reordered), drawn per file from a seed
 //! - `overlay`: one file's unsynced bytes and size, held in memory over the backing file
+//!   (`overlay::pending`: the same changes in order, which a power loss chooses from)
 //! - `journal`: the namespace changes not yet made durable by a directory fsync
 //! - `vfs`: the filesystem without FUSE: nodes, handles, data, namespace, durability
 //! - `faults`: the active mode applied to each request: delay, park (stall), fail
@@ -29,6 +33,7 @@ pub mod control;
 mod faults;
 mod fuse;
 mod journal;
+pub mod loss;
 pub mod mode;
 pub mod mounts;
 mod overlay;
@@ -38,7 +43,8 @@ pub mod stats;
 mod vfs;
 
 pub use client::{ClientError, FaultFsClient};
-pub use mode::{Mode, Op};
+pub use loss::{Keep, PowerLoss, SECTOR};
+pub use mode::{ErrorOn, Mode, Op};
 pub use mounts::{CleanedMount, CleanupScope, MountError, available, cleanup_stale};
 pub use process::{FaultFsLaunch, FaultFsProcess, ProcessError};
 pub use serve::{ServeError, ServeOptions};

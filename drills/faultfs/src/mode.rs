@@ -39,12 +39,30 @@ pub enum Mode {
         duration: Option<Duration>,
     },
     /// Fail writes and syncs (fsync, fdatasync, fsync of a directory) with EIO.
+    ///
+    /// By default a failed write changes nothing and a failed fsync persists nothing while the
+    /// data stays unsynced (a later fsync may still make it durable). With `drop_dirty`, a
+    /// failed fsync or fdatasync of a file behaves as Linux's does after a writeback error
+    /// ("fsyncgate", PostgreSQL 2018): the data written to the file since its last successful
+    /// sync is dropped (the kernel threw away the dirty pages and marked them clean), reads
+    /// show what was durable (as after a power loss of that file alone), and the next fsync of
+    /// the file reports success whatever the draw, without those writes (they are gone); it
+    /// does persist what was written after the failure. A failed fsync of a directory drops
+    /// nothing. The error is remembered per file, not per descriptor: any descriptor's next
+    /// fsync succeeds, and a power loss forgets it.
     Error {
         /// Chance in `0..=1` that one operation fails; 1 fails all of them.
         probability: f64,
         /// Seed of the draw, so a drill can be replayed.
         #[serde(default)]
         seed: u64,
+        /// Which operations can fail; default: writes and syncs.
+        #[serde(default, skip_serializing_if = "ErrorOn::is_default")]
+        on: ErrorOn,
+        /// A failed fsync of a file drops the file's unsynced data and the next one succeeds
+        /// (see above); needs `on` to include fsync. Default: false.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        drop_dirty: bool,
     },
     /// Disk full: a write that needs space answers ENOSPC: past the end of the file (or a
     /// fallocate that would make it longer), or into a hole (a range the file was extended over
@@ -75,8 +93,44 @@ impl Mode {
             Mode::Delay { ops, .. } if ops.is_empty() => {
                 Err("delay needs at least one operation in `ops`".into())
             }
+            Mode::Error {
+                on: ErrorOn::Write,
+                drop_dirty: true,
+                ..
+            } => {
+                Err("drop_dirty needs failing fsyncs: `on` must be fsync or write-or-fsync".into())
+            }
             _ => Ok(()),
         }
+    }
+}
+
+/// Which operations [`Mode::Error`] fails.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorOn {
+    /// Writes, and fsync and fdatasync of files and directories.
+    #[default]
+    WriteOrFsync,
+    /// Writes only.
+    Write,
+    /// fsync and fdatasync of files and directories only; writes succeed.
+    Fsync,
+}
+
+impl ErrorOn {
+    /// Whether this is the default (so it is left out of the JSON).
+    fn is_default(&self) -> bool {
+        *self == ErrorOn::default()
+    }
+
+    /// Whether operations of kind `op` can fail (reads never do).
+    pub fn fails(self, op: Op) -> bool {
+        matches!(
+            (self, op),
+            (ErrorOn::WriteOrFsync | ErrorOn::Write, Op::Write)
+                | (ErrorOn::WriteOrFsync | ErrorOn::Fsync, Op::Fsync)
+        )
     }
 }
 
@@ -180,8 +234,38 @@ mod tests {
             m,
             Mode::Error {
                 probability: 0.5,
-                seed: 0
+                seed: 0,
+                on: ErrorOn::WriteOrFsync,
+                drop_dirty: false,
             }
+        );
+        let m: Mode = serde_json::from_str(
+            r#"{"mode":"error","probability":1,"on":"fsync","drop_dirty":true}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            m,
+            Mode::Error {
+                probability: 1.0,
+                seed: 0,
+                on: ErrorOn::Fsync,
+                drop_dirty: true,
+            }
+        );
+        assert_eq!(
+            serde_json::to_string(&Mode::Error {
+                probability: 1.0,
+                seed: 3,
+                on: ErrorOn::default(),
+                drop_dirty: false,
+            })
+            .unwrap(),
+            r#"{"mode":"error","probability":1.0,"seed":3}"#,
+            "the defaults keep the old shape"
+        );
+        assert!(
+            serde_json::from_str::<Mode>(r#"{"mode":"error","probability":1,"on":"read"}"#)
+                .is_err()
         );
         assert!(serde_json::from_str::<Mode>(r#"{"mode":"disk-full"}"#).is_err());
         assert!(
@@ -203,6 +287,20 @@ mod tests {
             Mode::Error {
                 probability: 1.0,
                 seed: 7,
+                on: ErrorOn::default(),
+                drop_dirty: false,
+            },
+            Mode::Error {
+                probability: 0.25,
+                seed: 7,
+                on: ErrorOn::Fsync,
+                drop_dirty: true,
+            },
+            Mode::Error {
+                probability: 0.25,
+                seed: 7,
+                on: ErrorOn::Write,
+                drop_dirty: false,
             },
             Mode::Delay {
                 latency: Duration::from_millis(5),
@@ -217,14 +315,16 @@ mod tests {
 
     #[test]
     fn validation_rejects_impossible_values() {
-        assert!(
-            Mode::Error {
-                probability: 1.5,
-                seed: 0
-            }
-            .validate()
-            .is_err()
-        );
+        let error = |probability, on, drop_dirty| Mode::Error {
+            probability,
+            seed: 0,
+            on,
+            drop_dirty,
+        };
+        assert!(error(1.5, ErrorOn::default(), false).validate().is_err());
+        assert!(error(1.0, ErrorOn::Write, true).validate().is_err());
+        assert!(error(1.0, ErrorOn::Fsync, true).validate().is_ok());
+        assert!(error(1.0, ErrorOn::WriteOrFsync, true).validate().is_ok());
         assert!(
             Mode::Delay {
                 latency: Duration::ZERO,

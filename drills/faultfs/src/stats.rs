@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+use crate::loss::Keep;
 use crate::mode::Mode;
 
 /// A snapshot of the filesystem's counters and state.
@@ -27,6 +28,10 @@ pub struct Stats {
     pub bytes_written: u64,
     /// Operations failed with EIO by `error` mode.
     pub errors_injected: u64,
+    /// Failed fsyncs (of files, under `drop_dirty`) that dropped their file's unsynced data.
+    pub dirty_drops: u64,
+    /// Unsynced bytes those fsyncs dropped (as reads saw them: an overwrite counts once).
+    pub dirty_bytes_dropped: u64,
     /// Writes refused with ENOSPC by `full` mode.
     pub enospc_injected: u64,
     /// Operations slowed by `delay` mode.
@@ -45,13 +50,36 @@ pub struct Stats {
     pub power_losses: u64,
 }
 
-/// What a power loss dropped.
+/// What a power loss kept and dropped.
+///
+/// Writes and bytes are counted as the application wrote them: a range written twice since
+/// the last sync counts twice. They count the writes of files that exist after the loss as
+/// well as of files whose pending create the loss undid.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PowerLossReport {
-    /// Files whose unsynced writes or size changes were dropped.
+    /// What survived of the unsynced writes, as asked.
+    pub keep: Keep,
+    /// The seed of the draws, as asked.
+    pub seed: u64,
+    /// Files that lost some or all of their unsynced writes or size changes.
     pub files_reverted: u64,
-    /// Unsynced bytes dropped.
+    /// Unsynced writes kept whole.
+    pub writes_kept: u64,
+    /// Unsynced writes torn at a sector boundary: their head kept, their tail dropped.
+    pub writes_torn: u64,
+    /// Unsynced writes dropped.
+    pub writes_dropped: u64,
+    /// Unsynced truncates and extensions kept.
+    pub resizes_kept: u64,
+    /// Unsynced truncates and extensions dropped.
+    pub resizes_dropped: u64,
+    /// Bytes of the kept writes and torn heads.
+    pub bytes_kept: u64,
+    /// Bytes of the dropped writes and torn tails.
     pub bytes_dropped: u64,
+    /// Files whose kept writes could not be written to the backing file (each is logged); such
+    /// a file may hold only part of what was kept.
+    pub write_back_failures: u64,
     /// Namespace changes undone (creates, mkdirs, unlinks, rmdirs, renames).
     pub changes_undone: u64,
     /// Pending changes that a later durable change had overtaken, so undoing them would have
@@ -71,6 +99,8 @@ pub(crate) struct Counters {
     pub(crate) bytes_read: AtomicU64,
     pub(crate) bytes_written: AtomicU64,
     pub(crate) errors_injected: AtomicU64,
+    pub(crate) dirty_drops: AtomicU64,
+    pub(crate) dirty_bytes_dropped: AtomicU64,
     pub(crate) enospc_injected: AtomicU64,
     pub(crate) delayed: AtomicU64,
     pub(crate) stalled: AtomicU64,
@@ -102,6 +132,8 @@ impl Counters {
             bytes_read: get(&self.bytes_read),
             bytes_written: get(&self.bytes_written),
             errors_injected: get(&self.errors_injected),
+            dirty_drops: get(&self.dirty_drops),
+            dirty_bytes_dropped: get(&self.dirty_bytes_dropped),
             enospc_injected: get(&self.enospc_injected),
             delayed: get(&self.delayed),
             stalled: get(&self.stalled),

@@ -235,6 +235,8 @@ fn disk_mode(action: &Action, seed: NodeId) -> Option<Mode> {
         Action::DiskError { probability } => Mode::Error {
             probability: *probability,
             seed,
+            on: raftdrill_faultfs::ErrorOn::default(),
+            drop_dirty: false,
         },
         Action::DiskFull => Mode::Full,
         _ => return None,
@@ -255,7 +257,7 @@ async fn power_loss(rig: &Rig, nodes: &[NodeId]) -> Result<(), String> {
         }
     }
     for (id, control) in controls {
-        let lost = disks::power_loss(&control).await?;
+        let lost = disks::power_loss(&control, raftdrill_faultfs::PowerLoss::default()).await?;
         tracing::info!(node = id, ?lost, "power loss");
     }
     Ok(())

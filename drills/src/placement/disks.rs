@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use raftdrill_faultfs::{
-    CleanupScope, FaultFsClient, FaultFsLaunch, FaultFsProcess, Mode, Op, PowerLossReport,
-    available, cleanup_stale,
+    CleanupScope, FaultFsClient, FaultFsLaunch, FaultFsProcess, Mode, Op, PowerLoss,
+    PowerLossReport, available, cleanup_stale,
 };
 use target_cluster::typ::NodeId;
 
@@ -125,12 +125,13 @@ pub async fn set_mode(control: &Path, mode: Mode) -> Result<(), String> {
         .map_err(|e| format!("cannot set the disk's mode: {e}"))
 }
 
-/// Drops what the disk behind `control` had not made durable. Call it only once the node's
-/// process is gone, so none of its writes can land afterwards.
-pub async fn power_loss(control: &Path) -> Result<PowerLossReport, String> {
+/// Drops what the disk behind `control` had not made durable, keeping of the unsynced writes
+/// what `loss` says (`PowerLoss::default()`: none; torn or reordered, drawn from its seed).
+/// Call it only once the node's process is gone, so none of its writes can land afterwards.
+pub async fn power_loss(control: &Path, loss: PowerLoss) -> Result<PowerLossReport, String> {
     client(control)
         .await?
-        .power_loss()
+        .power_loss(loss)
         .await
         .map_err(|e| format!("cannot cut the disk's power: {e}"))
 }

@@ -23,9 +23,9 @@ mod convert;
 
 use convert::{attr, attr_reply, caller, empty_reply, entry_reply, errno, kind, when};
 
-use crate::faults::{Class, Faults};
+use crate::faults::{Class, Faults, Verdict};
 use crate::stats::{Counters, add, bump};
-use crate::vfs::{SetAttr, Vfs};
+use crate::vfs::{SetAttr, SyncFate, Vfs};
 
 /// Names and attributes are never cached by the kernel (see the module docs).
 const TTL: Duration = Duration::ZERO;
@@ -87,14 +87,37 @@ impl FaultFs {
         work: impl FnOnce(&Vfs) -> io::Result<T> + Send + 'static,
         answer: impl FnOnce(Result<T, Errno>) + Send + 'static,
     ) {
+        let counters = self.counters.clone();
+        self.decide(
+            class,
+            req,
+            move |vfs, verdict| match verdict {
+                Verdict::Run => work(vfs),
+                Verdict::Fail(code) => Err(io::Error::from_raw_os_error(code)),
+                // Only a file's fsync drops data; any other sync just fails.
+                Verdict::FailDroppingDirty => {
+                    bump(&counters.errors_injected);
+                    Err(io::Error::from_raw_os_error(libc::EIO))
+                }
+            },
+            answer,
+        );
+    }
+
+    /// Hands `work` to the fault mode as a job of `class`; `work` gets the mode's verdict and
+    /// its result goes to `answer`.
+    fn decide<T: 'static>(
+        &self,
+        class: Class,
+        req: &Request,
+        work: impl FnOnce(&Vfs, Verdict) -> io::Result<T> + Send + 'static,
+        answer: impl FnOnce(Result<T, Errno>) + Send + 'static,
+    ) {
         let vfs = self.vfs.clone();
         self.faults.submit(
             class,
             req.pid(),
-            Box::new(move |go| match go {
-                Ok(()) => answer(work(&vfs).map_err(errno)),
-                Err(code) => answer(Err(Errno::from_i32(code))),
-            }),
+            Box::new(move |verdict| answer(work(&vfs, verdict).map_err(errno))),
         );
     }
 
@@ -356,10 +379,24 @@ impl Filesystem for FaultFs {
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        self.run(
+        bump(&self.counters.syncs);
+        let counters = self.counters.clone();
+        self.decide(
             Class::Sync,
             req,
-            move |v| v.fsync(fh.0, datasync),
+            move |v, verdict| match verdict {
+                Verdict::Run => v.fsync(fh.0, datasync),
+                Verdict::Fail(code) => Err(io::Error::from_raw_os_error(code)),
+                Verdict::FailDroppingDirty => match v.fsync_dropping_dirty(fh.0, datasync)? {
+                    SyncFate::Dropped(bytes) => {
+                        bump(&counters.errors_injected);
+                        bump(&counters.dirty_drops);
+                        add(&counters.dirty_bytes_dropped, bytes);
+                        Err(io::Error::from_raw_os_error(libc::EIO))
+                    }
+                    SyncFate::Synced => Ok(()),
+                },
+            },
             empty_reply(reply),
         );
     }

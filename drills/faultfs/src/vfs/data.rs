@@ -7,6 +7,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use super::{Entry, FileState, Handle, HandleKind, SetAttr, Vfs, cstring, errno, lock};
 use crate::journal::Ino;
@@ -113,6 +114,15 @@ fn set_times(
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// What became of an fsync that the disk failed under `drop_dirty`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SyncFate {
+    /// It failed and dropped this many unsynced bytes (as reads saw them); answer EIO.
+    Dropped(u64),
+    /// The file's previous fsync had failed that way, so this one ran and succeeded.
+    Synced,
 }
 
 impl Handle {
@@ -321,9 +331,36 @@ impl Vfs {
             }
         }
         if datasync {
-            target.sync_data()
+            target.sync_data()?;
         } else {
-            target.sync_all()
+            target.sync_all()?;
+        }
+        // An error a failed fsync reported is behind the file once an fsync succeeds.
+        let _overlay = lock(&state.overlay);
+        state.sync_failed.store(false, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// An fsync or fdatasync that the disk fails under `drop_dirty`, as Linux's after a
+    /// writeback error: the file's unsynced writes and size changes are dropped (reads show
+    /// what was durable, as after a power loss of this file alone) and the caller answers EIO.
+    /// The file remembers that the error was reported, so the fsync after it succeeds; if this
+    /// is that fsync, it runs as a normal one instead (persisting only what was written since).
+    pub(crate) fn fsync_dropping_dirty(&self, fh: u64, datasync: bool) -> io::Result<SyncFate> {
+        let h = self.handle(fh)?;
+        let (_, _, state) = h.file_state()?;
+        let dropped = {
+            let mut overlay = lock(&state.overlay);
+            if state.sync_failed.load(Ordering::Relaxed) {
+                None
+            } else {
+                state.sync_failed.store(true, Ordering::Relaxed);
+                Some(overlay.take().map_or(0, |o| o.dirty_bytes()))
+            }
+        };
+        match dropped {
+            Some(bytes) => Ok(SyncFate::Dropped(bytes)),
+            None => self.fsync(fh, datasync).map(|()| SyncFate::Synced),
         }
     }
 }

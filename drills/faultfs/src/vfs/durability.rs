@@ -1,13 +1,19 @@
 //! Making namespace changes durable (fsync of a directory) and losing what was not (power
-//! loss).
+//! loss), or keeping part of the unsynced file data as `crate::loss` draws it.
 
 use std::ffi::OsStr;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io;
+use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use raftdrill_rng::SplitMix64;
 
 use super::{HandleKind, Namespace, Vfs, lock};
 use crate::journal::{Change, Ino, Place};
+use crate::loss::{self, PowerLoss};
+use crate::overlay::{Fate, Overlay, Pending};
 use crate::stats::PowerLossReport;
 
 impl Namespace {
@@ -150,24 +156,20 @@ impl Vfs {
         }
     }
 
-    /// Power loss: drops every file's unsynced data and size changes and undoes every pending
-    /// namespace change, newest first. Open handles stay valid; the mount stays up.
+    /// Power loss: each file keeps of its unsynced data and size changes what `loss` draws
+    /// (nothing, for [`Keep::None`](crate::loss::Keep)), and every pending namespace change
+    /// is undone, newest first. Open handles stay valid; the mount stays up.
     ///
     /// Call it after the processes that used the filesystem are gone: a write still in flight
     /// would land after the loss, as new unsynced data.
-    pub(crate) fn power_loss(&self) -> PowerLossReport {
-        let mut report = PowerLossReport::default();
+    pub(crate) fn power_loss(&self, loss: PowerLoss) -> PowerLossReport {
+        let mut report = PowerLossReport {
+            keep: loss.keep,
+            seed: loss.seed,
+            ..PowerLossReport::default()
+        };
         let mut ns = lock(&self.ns);
-        {
-            let mut files = lock(&self.files);
-            for state in files.values() {
-                if let Some(o) = lock(&state.overlay).take() {
-                    report.files_reverted += 1;
-                    report.bytes_dropped += o.dirty_bytes();
-                }
-            }
-            files.retain(|_, s| Arc::strong_count(s) > 1);
-        }
+        // Names first, so the kept data of a file whose create is undone has nowhere to go.
         for change in ns.journal.take_for_undo() {
             let what = format!("{change:?}");
             match ns.undo(change) {
@@ -180,6 +182,71 @@ impl Vfs {
             }
         }
         ns.empty_trash();
+        let mut files = lock(&self.files);
+        for (ino, state) in files.iter() {
+            let mut overlay = lock(&state.overlay);
+            state.sync_failed.store(false, Ordering::Relaxed);
+            let Some(o) = overlay.take() else {
+                continue;
+            };
+            let log = o.log();
+            let mut fates =
+                loss::choose(loss.keep, log, &mut SplitMix64::for_stream(loss.seed, *ino));
+            if fates.iter().any(|f| *f != Fate::Dropped) {
+                // A node the undo removed (or whose unlink was durable) keeps nothing.
+                match ns.nodes.path(*ino) {
+                    Ok(path) => {
+                        if let Err(e) = write_back(&path, log, &fates) {
+                            tracing::warn!(error = %e, path = %path.display(), "cannot write back what a power loss kept");
+                            report.write_back_failures += 1;
+                        }
+                    }
+                    Err(_) => fates.fill(Fate::Dropped),
+                }
+            }
+            tally(&mut report, log, &fates);
+        }
+        files.retain(|_, s| Arc::strong_count(s) > 1);
         report
     }
+}
+
+/// Makes the backing file at `path` (which holds the durable state the log started from)
+/// hold the changes of `log` that `fates` keep, and syncs it.
+fn write_back(path: &Path, log: &[Pending], fates: &[Fate]) -> io::Result<()> {
+    let file = OpenOptions::new().write(true).open(path)?;
+    let mut kept = Overlay::replica(file.metadata()?.len());
+    for (change, fate) in log.iter().zip(fates) {
+        kept.apply(change, *fate);
+    }
+    kept.flush(&file)?;
+    file.sync_data()
+}
+
+/// Adds one file's changes and their fates to the report.
+pub(crate) fn tally(report: &mut PowerLossReport, log: &[Pending], fates: &[Fate]) {
+    let mut lost = false;
+    for (p, fate) in log.iter().zip(fates) {
+        let c = p.counts();
+        match *fate {
+            Fate::Kept => {
+                report.writes_kept += c.writes;
+                report.resizes_kept += c.resizes;
+                report.bytes_kept += c.bytes;
+            }
+            Fate::Torn(head) => {
+                lost = true;
+                report.writes_torn += 1;
+                report.bytes_kept += head as u64;
+                report.bytes_dropped += c.bytes - head as u64;
+            }
+            Fate::Dropped => {
+                lost = true;
+                report.writes_dropped += c.writes;
+                report.resizes_dropped += c.resizes;
+                report.bytes_dropped += c.bytes;
+            }
+        }
+    }
+    report.files_reverted += u64::from(lost);
 }

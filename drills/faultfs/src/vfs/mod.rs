@@ -12,11 +12,16 @@
 //!   durable (strict POSIX, not ext4's habit);
 //! - attribute changes other than the size (mode, owner, times), at once: they are not modelled.
 //!
+//! A power loss can also keep part of the unsynced file data (`crate::loss`), and a failed
+//! fsync can drop a file's unsynced data before any power loss (`Vfs::fsync_dropping_dirty`).
+//!
 //! Locks are taken in one order: `ns`, then `files`, then a file's overlay; `handles` is only
 //! held to clone a handle out.
 
 mod data;
 mod durability;
+#[cfg(test)]
+mod loss_tests;
 mod namespace;
 pub(crate) mod nodes;
 #[cfg(test)]
@@ -27,13 +32,14 @@ use std::ffi::OsString;
 use std::fs::{File, Metadata};
 use std::io;
 use std::path::Path;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::journal::{Ino, Journal, Place};
 use crate::overlay::Overlay;
 use nodes::{Nodes, ROOT};
 
+pub(crate) use data::SyncFate;
 pub(crate) use namespace::Caller;
 
 /// The hidden directory in the backing root where unlinked nodes wait until their unlink is
@@ -95,6 +101,10 @@ struct Namespace {
 #[derive(Debug, Default)]
 struct FileState {
     overlay: Mutex<Option<Overlay>>,
+    /// A failed fsync dropped the file's unsynced data (`drop_dirty`); its next fsync answers
+    /// success. Kept while set even when no handle is open, as the kernel keeps it per file.
+    /// Changed only under the overlay lock.
+    sync_failed: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -195,9 +205,11 @@ impl Vfs {
     /// Drops the state of a file that is clean and no longer open.
     fn collect_state(&self, ino: Ino) {
         let mut files = lock(&self.files);
-        let idle = files
-            .get(&ino)
-            .is_some_and(|s| Arc::strong_count(s) == 1 && lock(&s.overlay).is_none());
+        let idle = files.get(&ino).is_some_and(|s| {
+            Arc::strong_count(s) == 1
+                && lock(&s.overlay).is_none()
+                && !s.sync_failed.load(Ordering::Relaxed)
+        });
         if idle {
             files.remove(&ino);
         }
@@ -211,9 +223,7 @@ impl Vfs {
     }
 
     fn add_handle(&self, handle: Handle) -> u64 {
-        let fh = self
-            .next_fh
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
         lock(&self.handles).insert(fh, Arc::new(handle));
         fh
     }

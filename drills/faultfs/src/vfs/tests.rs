@@ -7,18 +7,19 @@ use std::path::Path;
 use super::nodes::ROOT;
 use super::{Caller, SetAttr, TRASH, Vfs};
 use crate::journal::Ino;
+use crate::loss::PowerLoss;
 use crate::stats::PowerLossReport;
 
-const ME: Caller = Caller { uid: 0, gid: 0 };
+pub(super) const ME: Caller = Caller { uid: 0, gid: 0 };
 
-fn fs() -> (tempfile::TempDir, Vfs) {
+pub(super) fn fs() -> (tempfile::TempDir, Vfs) {
     let dir = tempfile::tempdir().unwrap();
     let vfs = Vfs::new(dir.path()).unwrap();
     (dir, vfs)
 }
 
 /// The node at a slash-separated path, as the kernel would walk to it.
-fn walk(v: &Vfs, path: &str) -> io::Result<Ino> {
+pub(super) fn walk(v: &Vfs, path: &str) -> io::Result<Ino> {
     let mut ino = ROOT;
     for part in path.split('/').filter(|p| !p.is_empty()) {
         ino = v.lookup(ino, OsStr::new(part))?.ino;
@@ -32,23 +33,23 @@ fn parent_of<'a>(v: &Vfs, path: &'a str) -> (Ino, &'a OsStr) {
     (walk(v, dir).unwrap(), OsStr::new(name))
 }
 
-fn create(v: &Vfs, path: &str) -> u64 {
+pub(super) fn create(v: &Vfs, path: &str) -> u64 {
     let (parent, name) = parent_of(v, path);
     v.create(parent, name, 0o644, libc::O_EXCL, ME).unwrap().1
 }
 
-fn open(v: &Vfs, path: &str) -> u64 {
+pub(super) fn open(v: &Vfs, path: &str) -> u64 {
     v.open(walk(v, path).unwrap()).unwrap()
 }
 
-fn contents(v: &Vfs, path: &str) -> io::Result<Vec<u8>> {
+pub(super) fn contents(v: &Vfs, path: &str) -> io::Result<Vec<u8>> {
     let fh = v.open(walk(v, path)?)?;
     let data = v.read(fh, 0, 1 << 20);
     v.release(fh);
     data
 }
 
-fn fsync_dir(v: &Vfs, path: &str) {
+pub(super) fn fsync_dir(v: &Vfs, path: &str) {
     v.fsyncdir(walk(v, path).unwrap(), None).unwrap();
 }
 
@@ -66,12 +67,12 @@ fn names(v: &Vfs, path: &str) -> Vec<String> {
     out
 }
 
-fn on_disk(root: &Path, path: &str) -> Option<Vec<u8>> {
+pub(super) fn on_disk(root: &Path, path: &str) -> Option<Vec<u8>> {
     std::fs::read(root.join(path)).ok()
 }
 
 /// A file `name` in the root that is durable, entry and bytes.
-fn durable_file(v: &Vfs, name: &str, bytes: &[u8]) {
+pub(super) fn durable_file(v: &Vfs, name: &str, bytes: &[u8]) {
     let fh = create(v, name);
     v.write(fh, 0, bytes, false).unwrap();
     v.fsync(fh, false).unwrap();
@@ -95,11 +96,12 @@ fn unsynced_writes_are_read_back_and_lost_at_power_loss() {
     );
     v.release(fh);
     assert_eq!(v.unsynced(), (1, 8, 0), "closing does not persist");
-    let report = v.power_loss();
+    let report = v.power_loss(PowerLoss::default());
     assert_eq!(
         report,
         PowerLossReport {
             files_reverted: 1,
+            writes_dropped: 2,
             bytes_dropped: 8,
             ..Default::default()
         }
@@ -118,7 +120,7 @@ fn fsync_and_fdatasync_both_make_data_and_size_durable() {
         v.fsync(fh, datasync).unwrap();
         v.write(fh, 4, b"-lost", false).unwrap();
         v.release(fh);
-        v.power_loss();
+        v.power_loss(PowerLoss::default());
         assert_eq!(contents(&v, "f").unwrap(), b"kept", "datasync={datasync}");
         assert_eq!(on_disk(dir.path(), "f").unwrap(), b"kept");
     }
@@ -131,7 +133,7 @@ fn a_new_file_needs_an_fsync_of_its_directory() {
     v.write(fh, 0, b"data", false).unwrap();
     v.fsync(fh, false).unwrap();
     v.release(fh);
-    let report = v.power_loss();
+    let report = v.power_loss(PowerLoss::default());
     assert_eq!(report.changes_undone, 1);
     assert!(
         walk(&v, "new").is_err(),
@@ -144,7 +146,7 @@ fn a_new_file_needs_an_fsync_of_its_directory() {
     v.fsync(fh, false).unwrap();
     v.release(fh);
     fsync_dir(&v, "/");
-    v.power_loss();
+    v.power_loss(PowerLoss::default());
     assert_eq!(contents(&v, "new").unwrap(), b"data");
 }
 
@@ -155,7 +157,7 @@ fn a_durable_entry_without_synced_data_comes_back_empty() {
     v.write(fh, 0, b"never synced", false).unwrap();
     v.release(fh);
     fsync_dir(&v, "/");
-    v.power_loss();
+    v.power_loss(PowerLoss::default());
     assert_eq!(contents(&v, "f").unwrap(), b"");
 }
 
@@ -169,7 +171,7 @@ fn renames_are_undone_unless_a_parent_was_fsynced() {
         .unwrap();
     assert!(walk(&v, "a").is_err());
     assert_eq!(contents(&v, "b").unwrap(), b"A");
-    assert_eq!(v.power_loss().changes_undone, 1);
+    assert_eq!(v.power_loss(PowerLoss::default()).changes_undone, 1);
     assert_eq!(contents(&v, "a").unwrap(), b"A");
     assert_eq!(contents(&v, "b").unwrap(), b"B");
 
@@ -177,7 +179,7 @@ fn renames_are_undone_unless_a_parent_was_fsynced() {
     v.rename(ROOT, OsStr::new("a"), ROOT, OsStr::new("b"), false)
         .unwrap();
     fsync_dir(&v, "/");
-    v.power_loss();
+    v.power_loss(PowerLoss::default());
     assert!(walk(&v, "a").is_err());
     assert_eq!(contents(&v, "b").unwrap(), b"A");
     assert_eq!(names(&v, "/"), vec!["b"]);
@@ -197,7 +199,7 @@ fn a_rename_between_directories_is_durable_through_either_one() {
     v.rename(d1, OsStr::new("x"), d2, OsStr::new("y"), false)
         .unwrap();
     fsync_dir(&v, "d2");
-    v.power_loss();
+    v.power_loss(PowerLoss::default());
     assert_eq!(names(&v, "d1"), Vec::<String>::new());
     assert_eq!(names(&v, "d2"), vec!["y"]);
 }
@@ -213,7 +215,7 @@ fn unlinks_are_undone_unless_the_directory_was_fsynced() {
         Vec::<String>::new(),
         "the trash stays hidden"
     );
-    v.power_loss();
+    v.power_loss(PowerLoss::default());
     assert_eq!(contents(&v, "f").unwrap(), b"bytes");
 
     v.unlink(ROOT, OsStr::new("f")).unwrap();
@@ -222,7 +224,7 @@ fn unlinks_are_undone_unless_the_directory_was_fsynced() {
         std::fs::read_dir(dir.path().join(TRASH)).unwrap().count(),
         0
     );
-    v.power_loss();
+    v.power_loss(PowerLoss::default());
     assert!(walk(&v, "f").is_err());
 }
 
@@ -237,7 +239,7 @@ fn an_open_unlinked_file_still_reads_and_writes() {
     v.fsync(fh, false).unwrap();
     v.release(fh);
     // The unlink was not durable: the file is back, with what its fsync made durable.
-    v.power_loss();
+    v.power_loss(PowerLoss::default());
     assert_eq!(contents(&v, "f").unwrap(), b"abcdef");
 }
 
@@ -257,14 +259,14 @@ fn unsynced_truncates_and_extensions_are_undone() {
     };
     v.setattr(ino, None, grow).unwrap();
     assert_eq!(contents(&v, "f").unwrap(), b"012\0\0\0");
-    v.power_loss();
+    v.power_loss(PowerLoss::default());
     assert_eq!(contents(&v, "f").unwrap(), b"0123456789");
 
     let fh = open(&v, "f");
     v.setattr(ino, Some(fh), shrink).unwrap();
     v.fsync(fh, true).unwrap();
     v.release(fh);
-    v.power_loss();
+    v.power_loss(PowerLoss::default());
     assert_eq!(contents(&v, "f").unwrap(), b"012");
 }
 
@@ -277,7 +279,7 @@ fn a_new_directory_needs_its_parent_fsynced_or_it_is_lost_with_its_contents() {
     v.fsync(fh, false).unwrap();
     v.release(fh);
     fsync_dir(&v, "d");
-    v.power_loss();
+    v.power_loss(PowerLoss::default());
     assert!(walk(&v, "d").is_err());
     assert!(!dir.path().join("d").exists());
 
@@ -286,7 +288,7 @@ fn a_new_directory_needs_its_parent_fsynced_or_it_is_lost_with_its_contents() {
     let fh = create(&v, "d/f");
     v.release(fh);
     fsync_dir(&v, "d");
-    v.power_loss();
+    v.power_loss(PowerLoss::default());
     assert_eq!(names(&v, "d"), vec!["f"]);
 }
 
@@ -298,11 +300,11 @@ fn rmdir_is_undone_unless_the_parent_was_fsynced() {
     let err = v.unlink(ROOT, OsStr::new("d")).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EISDIR));
     v.rmdir(ROOT, OsStr::new("d")).unwrap();
-    v.power_loss();
+    v.power_loss(PowerLoss::default());
     assert_eq!(names(&v, "/"), vec!["d"]);
     v.rmdir(ROOT, OsStr::new("d")).unwrap();
     fsync_dir(&v, "/");
-    v.power_loss();
+    v.power_loss(PowerLoss::default());
     assert!(names(&v, "/").is_empty());
 }
 
@@ -317,7 +319,7 @@ fn a_create_overtaken_by_a_durable_rename_stays() {
     v.rename(ROOT, OsStr::new("tmp"), d, OsStr::new("final"), false)
         .unwrap();
     fsync_dir(&v, "d");
-    let report = v.power_loss();
+    let report = v.power_loss(PowerLoss::default());
     assert_eq!(report.changes_kept, 1, "{report:?}");
     assert_eq!(names(&v, "d"), vec!["final"]);
     assert!(walk(&v, "tmp").is_err());

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use raftdrill_faultfs::{Mode, Op};
+use raftdrill_faultfs::{ErrorOn, Mode, Op, PowerLoss};
 
 use crate::support::{ChildGuard, Mounted, durable, errno_of, open_rw, wait_until};
 
@@ -22,6 +22,8 @@ async fn error_mode_fails_writes_and_syncs_until_pass() {
         .set_mode(Mode::Error {
             probability: 1.0,
             seed: 1,
+            on: ErrorOn::default(),
+            drop_dirty: false,
         })
         .await
         .unwrap();
@@ -40,6 +42,58 @@ async fn error_mode_fails_writes_and_syncs_until_pass() {
     assert_eq!(std::fs::read(&f).unwrap(), b"x");
 }
 
+/// Every fsync fails, writes pass; with `drop_dirty` a failure loses the data (fsyncgate).
+fn failing_fsyncs(drop_dirty: bool) -> Mode {
+    Mode::Error {
+        probability: 1.0,
+        seed: 1,
+        on: ErrorOn::Fsync,
+        drop_dirty,
+    }
+}
+
+#[tokio::test]
+async fn a_failed_fsync_with_drop_dirty_loses_the_data_and_the_next_one_succeeds() {
+    let mut m = Mounted::new().await;
+    let f = m.path("f");
+    durable(&f, b"old");
+    let w = open_rw(&f);
+    m.client.set_mode(failing_fsyncs(true)).await.unwrap();
+    w.write_all_at(b"new data", 0).unwrap();
+    assert_eq!(std::fs::read(&f).unwrap(), b"new data");
+    assert_eq!(errno_of(w.sync_data()), libc::EIO);
+    assert_eq!(
+        std::fs::read(&f).unwrap(),
+        b"old",
+        "the failed fsync dropped the dirty data"
+    );
+    // The retry an application makes succeeds, and persists nothing of the lost write.
+    w.sync_all().unwrap();
+    let s = m.stats().await;
+    assert_eq!((s.dirty_drops, s.dirty_bytes_dropped), (1, 8), "{s:?}");
+    m.client.set_mode(Mode::Pass).await.unwrap();
+    m.client.power_loss(PowerLoss::default()).await.unwrap();
+    assert_eq!(std::fs::read(&f).unwrap(), b"old");
+}
+
+#[tokio::test]
+async fn a_failed_fsync_without_drop_dirty_keeps_the_data_for_a_later_one() {
+    let mut m = Mounted::new().await;
+    let f = m.path("f");
+    durable(&f, b"old");
+    let w = open_rw(&f);
+    m.client.set_mode(failing_fsyncs(false)).await.unwrap();
+    w.write_all_at(b"new data", 0).unwrap();
+    assert_eq!(errno_of(w.sync_data()), libc::EIO);
+    assert_eq!(std::fs::read(&f).unwrap(), b"new data", "still unsynced");
+    assert_eq!(errno_of(w.sync_all()), libc::EIO, "every fsync fails");
+    assert_eq!(m.stats().await.dirty_drops, 0);
+    m.client.set_mode(Mode::Pass).await.unwrap();
+    w.sync_all().unwrap();
+    m.client.power_loss(PowerLoss::default()).await.unwrap();
+    assert_eq!(std::fs::read(&f).unwrap(), b"new data");
+}
+
 #[tokio::test]
 async fn a_bad_mode_is_refused() {
     let mut m = Mounted::new().await;
@@ -48,6 +102,8 @@ async fn a_bad_mode_is_refused() {
         .set_mode(Mode::Error {
             probability: 2.0,
             seed: 0,
+            on: ErrorOn::default(),
+            drop_dirty: false,
         })
         .await
         .unwrap_err();

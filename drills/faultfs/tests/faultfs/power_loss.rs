@@ -4,6 +4,8 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
 
+use raftdrill_faultfs::{Keep, PowerLoss, PowerLossReport};
+
 use crate::support::{Mounted, durable, fsync_dir, open_rw};
 
 fn read(path: &std::path::Path) -> Vec<u8> {
@@ -32,10 +34,74 @@ async fn unsynced_writes_are_read_back_then_lost() {
     );
     let s = m.stats().await;
     assert_eq!((s.files_unsynced, s.bytes_unsynced), (1, 10));
-    let report = m.client.power_loss().await.unwrap();
+    let report = m.client.power_loss(PowerLoss::default()).await.unwrap();
     assert_eq!((report.files_reverted, report.bytes_dropped), (1, 10));
     assert_eq!(read(&f), b"v1");
     assert_eq!(std::fs::metadata(&f).unwrap().len(), 2);
+}
+
+/// A durable `f` of 1024 `a`s, then three unsynced writes in sectors of their own (`b` over
+/// 512..1536, `c` over 1536..1636, `d` over 2048..3072), lost with `keep` and `seed`. Checks
+/// the report records the request and that what reads show is what the backing file holds.
+async fn three_writes_then(keep: Keep, seed: u64) -> (PowerLossReport, Vec<u8>) {
+    let mut m = Mounted::new().await;
+    let f = m.path("f");
+    durable(&f, &[b'a'; 1024]);
+    let w = open_rw(&f);
+    w.write_all_at(&[b'b'; 1024], 512).unwrap();
+    w.write_all_at(&[b'c'; 100], 1536).unwrap();
+    w.write_all_at(&[b'd'; 1024], 2048).unwrap();
+    drop(w);
+    let report = m.client.power_loss(PowerLoss { keep, seed }).await.unwrap();
+    assert_eq!((report.keep, report.seed), (keep, seed));
+    let got = read(&f);
+    assert_eq!(
+        std::fs::read(m.backing("f")).unwrap(),
+        got,
+        "what was kept is durable"
+    );
+    (report, got)
+}
+
+#[tokio::test]
+async fn a_torn_power_loss_keeps_a_prefix_cut_at_a_sector_boundary() {
+    let (report, got) = three_writes_then(Keep::Torn, 2).await;
+    // Seed 2 tears the last write after its first sector; the two before it are kept.
+    assert_eq!(
+        (
+            report.writes_kept,
+            report.writes_torn,
+            report.writes_dropped
+        ),
+        (2, 1, 0),
+        "{report:?}"
+    );
+    let want = [
+        &[b'a'; 512][..],
+        &[b'b'; 1024],
+        &[b'c'; 100],
+        &[0; 412],
+        &[b'd'; 512],
+    ]
+    .concat();
+    assert_eq!(got, want);
+}
+
+#[tokio::test]
+async fn a_reordered_power_loss_keeps_a_subset_that_is_not_a_prefix() {
+    let (report, got) = three_writes_then(Keep::Reordered, 1).await;
+    // Seed 1 keeps the last write only: the file grows over the two lost ones, read as zeros.
+    assert_eq!(
+        (
+            report.writes_kept,
+            report.writes_torn,
+            report.writes_dropped
+        ),
+        (1, 0, 2),
+        "{report:?}"
+    );
+    let want = [&[b'a'; 1024][..], &[0; 1024], &[b'd'; 1024]].concat();
+    assert_eq!(got, want);
 }
 
 #[tokio::test]
@@ -51,7 +117,7 @@ async fn fsync_and_fdatasync_survive() {
     w.write_all_at(b"fdatasynced", 0).unwrap();
     w.sync_data().unwrap();
     w.write_all_at(b"+lost", 11).unwrap();
-    m.client.power_loss().await.unwrap();
+    m.client.power_loss(PowerLoss::default()).await.unwrap();
     assert_eq!(read(&a), b"fsynced");
     assert_eq!(read(&b), b"fdatasynced");
 }
@@ -64,7 +130,7 @@ async fn a_new_file_needs_its_directory_fsynced() {
     w.write_all(b"data").unwrap();
     w.sync_all().unwrap();
     drop(w);
-    let report = m.client.power_loss().await.unwrap();
+    let report = m.client.power_loss(PowerLoss::default()).await.unwrap();
     assert_eq!(report.changes_undone, 1);
     assert!(
         !f.exists(),
@@ -75,7 +141,7 @@ async fn a_new_file_needs_its_directory_fsynced() {
     w.write_all(b"data").unwrap();
     w.sync_all().unwrap();
     fsync_dir(&m.path(""));
-    m.client.power_loss().await.unwrap();
+    m.client.power_loss(PowerLoss::default()).await.unwrap();
     assert_eq!(read(&f), b"data");
 }
 
@@ -88,7 +154,7 @@ async fn renames_and_unlinks_are_undone_unless_the_directory_was_fsynced() {
     std::fs::rename(&a, &b).unwrap();
     std::fs::remove_file(&c).unwrap();
     assert!(!a.exists() && !c.exists());
-    let report = m.client.power_loss().await.unwrap();
+    let report = m.client.power_loss(PowerLoss::default()).await.unwrap();
     assert_eq!(report.changes_undone, 2, "{report:?}");
     assert_eq!(read(&a), b"A", "the rename is undone");
     assert!(!b.exists());
@@ -103,7 +169,7 @@ async fn renames_and_unlinks_are_undone_unless_the_directory_was_fsynced() {
     std::fs::rename(&a, &b).unwrap();
     std::fs::remove_file(&c).unwrap();
     fsync_dir(&m.path(""));
-    m.client.power_loss().await.unwrap();
+    m.client.power_loss(PowerLoss::default()).await.unwrap();
     assert_eq!(read(&b), b"A");
     assert!(!a.exists() && !c.exists());
 }
@@ -117,11 +183,11 @@ async fn unsynced_truncate_and_extend_are_undone() {
     w.set_len(4).unwrap();
     w.set_len(6).unwrap();
     assert_eq!(read(&f), b"0123\0\0");
-    m.client.power_loss().await.unwrap();
+    m.client.power_loss(PowerLoss::default()).await.unwrap();
     assert_eq!(read(&f), b"0123456789");
     w.set_len(20).unwrap();
     assert_eq!(std::fs::metadata(&f).unwrap().len(), 20);
-    m.client.power_loss().await.unwrap();
+    m.client.power_loss(PowerLoss::default()).await.unwrap();
     assert_eq!(std::fs::metadata(&f).unwrap().len(), 10);
 }
 
@@ -138,7 +204,7 @@ async fn the_snapshot_pattern_of_the_reference_node_is_durable() {
     w.sync_all().unwrap();
     std::fs::rename(&tmp, dir.join("snapshot.bin")).unwrap();
     fsync_dir(&dir);
-    m.client.power_loss().await.unwrap();
+    m.client.power_loss(PowerLoss::default()).await.unwrap();
     assert_eq!(read(&dir.join("snapshot.bin")), b"new");
     assert!(!tmp.exists());
 }

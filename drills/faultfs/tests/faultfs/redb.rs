@@ -9,6 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use raftdrill_faultfs::PowerLoss;
 use redb::{Database, Durability, ReadableDatabase, TableDefinition};
 
 use crate::support::{ChildGuard, Mounted, fsync_dir};
@@ -97,7 +98,7 @@ async fn redb_keeps_exactly_its_durable_commits_across_a_power_loss() {
         before.bytes_unsynced > 0,
         "the Durability::None commits must be held unsynced: {before:?}"
     );
-    let report = m.client.power_loss().await.unwrap();
+    let report = m.client.power_loss(PowerLoss::default()).await.unwrap();
     eprintln!("before the power loss: {before:?}\npower loss: {report:?}");
     assert!(report.bytes_dropped > 0, "{report:?}");
 

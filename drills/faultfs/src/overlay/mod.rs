@@ -2,13 +2,26 @@
 //! this process's memory over the durable bytes of the backing file.
 //!
 //! The backing file only ever holds what was made durable: writes land here, an fsync of the
-//! file copies them down ([`Overlay::flush`]) and a power loss simply forgets the overlay. Reads
-//! merge the two, so the application reads its own writes.
+//! file copies them down ([`Overlay::flush`]) and a power loss forgets the overlay, or writes
+//! down the part of it that the power loss keeps (`crate::loss`). Reads merge the two, so the
+//! application reads its own writes.
+//!
+//! Two records are kept of the same changes: the merged extents, for reads and the fsync, and
+//! the log of the changes in the order they were made ([`Pending`]), from which a power loss
+//! that keeps part of them chooses. The log costs a second copy of the unsynced bytes; where a
+//! file is overwritten again and again without a sync, it would grow without end, so once it
+//! holds more than `FOLD_SLACK` bytes beyond the merged extents, everything in it is folded
+//! into one change that a power loss keeps or drops as a whole (see `pending`).
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
+
+mod pending;
+
+use pending::Log;
+pub(crate) use pending::{Fate, Pending};
 
 /// Dirty bytes and size changes of one file since its last sync.
 #[derive(Debug, Clone)]
@@ -22,16 +35,72 @@ pub(crate) struct Overlay {
     /// Backing bytes at or past this offset were cut by a truncate since the last sync: they
     /// read as zeros, and the flush cuts them before it extends the file again.
     floor: u64,
+    /// The changes in order; `None` in an overlay that only rebuilds what a power loss keeps.
+    log: Option<Log>,
 }
 
 impl Overlay {
     /// An empty overlay over a backing file of `durable_len` bytes.
     pub(crate) fn new(durable_len: u64) -> Self {
+        Self::with_slack(durable_len, pending::FOLD_SLACK)
+    }
+
+    /// An empty overlay whose log folds once it holds `slack` bytes beyond the unsynced ones.
+    pub(crate) fn with_slack(durable_len: u64, slack: u64) -> Self {
+        Self {
+            log: Some(Log::new(slack)),
+            ..Self::replica(durable_len)
+        }
+    }
+
+    /// An empty overlay without a log, to rebuild the part of a log a power loss keeps.
+    pub(crate) fn replica(durable_len: u64) -> Self {
         Self {
             extents: BTreeMap::new(),
             dirty: 0,
             size: durable_len,
             floor: durable_len,
+            log: None,
+        }
+    }
+
+    /// The changes since the last sync, oldest first (empty for a replica).
+    pub(crate) fn log(&self) -> &[Pending] {
+        self.log.as_ref().map_or(&[], Log::entries)
+    }
+
+    /// Logs a change (folding the log if it holds too much beside the unsynced bytes).
+    fn record(&mut self, change: Pending) {
+        let Some(mut log) = self.log.take() else {
+            return;
+        };
+        log.push(change, self);
+        self.log = Some(log);
+    }
+
+    /// Applies a logged change to this overlay with its fate (a replica, fresh over the same
+    /// durable length as the overlay that logged it, so a folded change, always first, lands
+    /// on the state it was folded from).
+    pub(crate) fn apply(&mut self, change: &Pending, fate: Fate) {
+        match (change, fate) {
+            (_, Fate::Dropped) => {}
+            (Pending::Write { offset, data }, Fate::Torn(head)) => {
+                self.write(*offset, &data[..head.min(data.len())]);
+            }
+            (Pending::Write { offset, data }, _) => self.write(*offset, data),
+            (Pending::SetLen(len), _) => self.truncate(*len),
+            (Pending::Folded(f), _) => {
+                let s = f.state();
+                if s.floor < self.size {
+                    self.truncate(s.floor);
+                }
+                for (at, bytes) in &s.extents {
+                    self.write(*at, bytes);
+                }
+                if s.size != self.size {
+                    self.truncate(s.size);
+                }
+            }
         }
     }
 
@@ -111,6 +180,12 @@ impl Overlay {
         self.dirty += buf.len() as u64;
         self.extents.insert(start, buf);
         self.size = self.size.max(end);
+        if self.log.is_some() {
+            self.record(Pending::Write {
+                offset,
+                data: data.to_vec(),
+            });
+        }
     }
 
     /// Records a truncate (or extend) to `len`.
@@ -129,6 +204,7 @@ impl Overlay {
                 bytes.truncate(keep);
             }
         }
+        self.record(Pending::SetLen(len));
     }
 
     /// Reads up to `len` bytes at `offset` as the application sees them; `backing` reads the
