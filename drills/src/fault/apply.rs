@@ -47,6 +47,18 @@ pub struct Applied {
     pub at: Effect,
     /// The files a `corrupt` damaged, and what the nodes made of them.
     pub corruption: Vec<Corruption>,
+    /// What a power loss dropped and kept, per node.
+    pub power_loss: Vec<PowerLossRecord>,
+}
+
+/// What a power loss did to one node's disk.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PowerLossRecord {
+    /// The node.
+    pub node: NodeId,
+    /// The fault layer's report: what was dropped, kept and torn, and the seed of the draw.
+    #[serde(flatten)]
+    pub report: raftdrill_faultfs::PowerLossReport,
 }
 
 impl From<(Option<Undo>, Effect)> for Applied {
@@ -54,7 +66,7 @@ impl From<(Option<Undo>, Effect)> for Applied {
         Applied {
             undo,
             at,
-            corruption: Vec::new(),
+            ..Applied::default()
         }
     }
 }
@@ -91,11 +103,18 @@ pub async fn apply(
         Action::Wipe | Action::WipeInPlace | Action::AddNode | Action::RemoveNode => {
             (None, membership(rig, action, nodes, view).await?)
         }
+        Action::PowerLoss { keep } => {
+            let power_loss = power_loss(rig, nodes, *keep, seed).await?;
+            return Ok(Applied {
+                undo: Some(Undo::Restart(nodes.to_vec())),
+                power_loss,
+                ..Applied::default()
+            });
+        }
         Action::DiskDelay { .. }
         | Action::DiskStall
         | Action::DiskError { .. }
-        | Action::DiskFull
-        | Action::PowerLoss => (Some(disk(rig, action, nodes).await?), None),
+        | Action::DiskFull => (Some(disk(rig, action, nodes).await?), None),
         Action::Corrupt { how, file, bytes } => {
             let ask = Ask {
                 how: *how,
@@ -104,9 +123,9 @@ pub async fn apply(
             };
             let (corruption, at) = corrupt(rig, ask, nodes, seed).await?;
             return Ok(Applied {
-                undo: None,
                 at,
                 corruption,
+                ..Applied::default()
             });
         }
     };
@@ -206,13 +225,10 @@ async fn membership(
     Ok(at)
 }
 
-/// Disk faults, undone by passing again, and power loss, undone by a restart.
+/// Disk faults, undone by passing again.
 async fn disk(rig: &Rig, action: &Action, nodes: &[NodeId]) -> Result<Undo, String> {
     let p = rig.nodes.placement();
-    let Some(mode) = disk_mode(action, nodes[0]) else {
-        power_loss(rig, nodes).await?;
-        return Ok(Undo::Restart(nodes.to_vec()));
-    };
+    let mode = disk_mode(action, nodes[0]).ok_or("not a disk mode")?;
     for id in nodes {
         disks::set_mode(&p.disk(*id).map_err(err)?, mode.clone()).await?;
     }
@@ -232,20 +248,30 @@ fn disk_mode(action: &Action, seed: NodeId) -> Option<Mode> {
             ops: disks::ops(ops),
         },
         Action::DiskStall => Mode::Stall { duration: None },
-        Action::DiskError { probability } => Mode::Error {
+        Action::DiskError {
+            probability,
+            on,
+            drop_dirty,
+        } => Mode::Error {
             probability: *probability,
             seed,
-            on: raftdrill_faultfs::ErrorOn::default(),
-            drop_dirty: false,
+            on: *on,
+            drop_dirty: *drop_dirty,
         },
         Action::DiskFull => Mode::Full,
         _ => return None,
     })
 }
 
-/// SIGKILLs `nodes` and reaps them, then drops what their disks had not made durable (after
-/// the kill, so no write of theirs can land after the loss).
-async fn power_loss(rig: &Rig, nodes: &[NodeId]) -> Result<(), String> {
+/// SIGKILLs `nodes` and reaps them, then drops what their disks had not made durable, or
+/// keeps the part `keep` draws from `seed` (after the kill, so no write of theirs can land
+/// after the loss); undone by a restart.
+async fn power_loss(
+    rig: &Rig,
+    nodes: &[NodeId],
+    keep: raftdrill_faultfs::Keep,
+    seed: u64,
+) -> Result<Vec<PowerLossRecord>, String> {
     let p = rig.nodes.placement();
     let mut controls = Vec::new();
     for id in nodes {
@@ -256,11 +282,17 @@ async fn power_loss(rig: &Rig, nodes: &[NodeId]) -> Result<(), String> {
             p.kill(*id).await.map_err(err)?;
         }
     }
+    let mut out = Vec::new();
     for (id, control) in controls {
-        let lost = disks::power_loss(&control, raftdrill_faultfs::PowerLoss::default()).await?;
-        tracing::info!(node = id, ?lost, "power loss");
+        let loss = raftdrill_faultfs::PowerLoss {
+            keep,
+            seed: seed.wrapping_add(id),
+        };
+        let report = disks::power_loss(&control, loss).await?;
+        tracing::info!(node = id, ?report, "power loss");
+        out.push(PowerLossRecord { node: id, report });
     }
-    Ok(())
+    Ok(out)
 }
 
 /// Undoes a fault; returns when it was undone (Unix seconds), where the placement knows it.

@@ -93,6 +93,9 @@ pub struct FaultRecord {
     /// The files a `corrupt` damaged, and what each node made of them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub corruption: Vec<corrupt::Corruption>,
+    /// What a `power-loss` dropped and kept of each node's unsynced writes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub power_loss: Vec<apply::PowerLossRecord>,
     /// Whether something is left to undo (cleared once healed).
     #[serde(skip)]
     pub pending_undo: bool,
@@ -175,6 +178,7 @@ async fn fire(rig: &Rig, f: &FaultSpec, view: &ClusterView, seed: u64) -> (Fired
         error: None,
         heal_error: None,
         corruption: Vec::new(),
+        power_loss: Vec::new(),
         pending_undo: false,
         undo: None,
     };
@@ -199,8 +203,10 @@ async fn fire(rig: &Rig, f: &FaultSpec, view: &ClusterView, seed: u64) -> (Fired
             undo,
             at: effective,
             corruption,
+            power_loss,
         }) => {
             rec.corruption = corruption;
+            rec.power_loss = power_loss;
             if let Some(t) = effective {
                 rec.at_s = rig.run_s_at_unix(t).max(rec.at_s);
                 late = Duration::from_secs_f64((rig.now_s() - rec.at_s).max(0.0));

@@ -48,7 +48,7 @@ pub fn refusal(
             Some("hosts run one node each: a new node has no host of its own")
         }
         (Action::AddNode, _, Local) => None,
-        (Action::PowerLoss, Etcd, _) => Some(
+        (Action::PowerLoss { .. }, Etcd, _) => Some(
             // A power loss of the WAL alone would leave the database ahead of it, a state no
             // real power loss makes.
             "only etcd's WAL can sit on the fault-injecting disk (its database is memory-mapped)",
@@ -58,7 +58,7 @@ pub fn refusal(
             | Action::DiskStall
             | Action::DiskError { .. }
             | Action::DiskFull
-            | Action::PowerLoss,
+            | Action::PowerLoss { .. },
             _,
             Hosts,
         ) => {
@@ -69,7 +69,7 @@ pub fn refusal(
             | Action::DiskStall
             | Action::DiskError { .. }
             | Action::DiskFull
-            | Action::PowerLoss,
+            | Action::PowerLoss { .. },
             _,
             Local,
         ) => None,

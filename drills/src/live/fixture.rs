@@ -106,6 +106,7 @@ pub fn record(at: f64, action: &str, pending: bool) -> FaultRecord {
         error: None,
         heal_error: None,
         corruption: Vec::new(),
+        power_loss: Vec::new(),
         pending_undo: pending,
         undo: None,
     }

@@ -244,12 +244,21 @@ pub enum Action {
     DiskError {
         /// Chance in `(0, 1]` per operation.
         probability: f64,
+        /// Which operations fail: writes, syncs, or both (the default).
+        on: raftdrill_faultfs::ErrorOn,
+        /// A failed fsync of a file loses the data written since its last good one, and the
+        /// next fsync reports success, as Linux does ("fsyncgate").
+        drop_dirty: bool,
     },
     /// The target's disk is full: writes that grow a file fail with ENOSPC.
     DiskFull,
-    /// Cut the power: SIGKILL, then everything the disk had not made durable is gone (see the
-    /// faultfs README). `for` starts the node again after that long.
-    PowerLoss,
+    /// Cut the power: SIGKILL, then what the disk had not made durable is gone, or, with
+    /// `keep`, part of it survives: a prefix torn at a sector boundary, or a subset in another
+    /// order (see the faultfs README). `for` starts the node again after that long.
+    PowerLoss {
+        /// What survives of the unsynced writes: none (the default), torn or reordered.
+        keep: raftdrill_faultfs::Keep,
+    },
     /// A limping node: its process keeps running under a CPU quota of `share` of one core
     /// (a control group), until `for` lifts it.
     CpuLimit {
@@ -295,7 +304,7 @@ impl Action {
             Action::DiskStall => "disk-stall",
             Action::DiskError { .. } => "disk-error",
             Action::DiskFull => "disk-full",
-            Action::PowerLoss => "power-loss",
+            Action::PowerLoss { .. } => "power-loss",
             Action::CpuLimit { .. } => "cpu-limit",
             Action::Corrupt { .. } => "corrupt",
             Action::AddNode => "add-node",
@@ -349,7 +358,7 @@ impl Action {
                 | Action::DiskStall
                 | Action::DiskError { .. }
                 | Action::DiskFull
-                | Action::PowerLoss
+                | Action::PowerLoss { .. }
         )
     }
 

@@ -104,6 +104,8 @@ pub struct ClusterSpec {
     pub election_timeout: Option<(Duration, Duration)>,
     /// `--unsafe-reads`: the planted stale-read bug.
     pub unsafe_reads: bool,
+    /// `--unsafe-fsync-retry`: the planted bug that retries a failed fsync and carries on.
+    pub unsafe_fsync_retry: bool,
 }
 
 impl Default for ClusterSpec {
@@ -118,6 +120,7 @@ impl Default for ClusterSpec {
             heartbeat: None,
             election_timeout: None,
             unsafe_reads: false,
+            unsafe_fsync_retry: false,
         }
     }
 }
@@ -149,6 +152,9 @@ impl ClusterSpec {
         }
         if self.unsafe_reads {
             f.push("--unsafe-reads".into());
+        }
+        if self.unsafe_fsync_retry {
+            f.push("--unsafe-fsync-retry".into());
         }
         f
     }
@@ -285,6 +291,9 @@ impl Scenario {
         }
         if c.unsafe_reads {
             refused.push("unsafe_reads".into());
+        }
+        if c.unsafe_fsync_retry {
+            refused.push("unsafe_fsync_retry".into());
         }
         if c.snapshot_every.is_some() {
             refused.push("snapshot_every".into());

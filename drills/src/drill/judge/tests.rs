@@ -71,6 +71,7 @@ fn kill(nodes: &[u64]) -> FaultRecord {
         error: None,
         heal_error: None,
         corruption: Vec::new(),
+        power_loss: Vec::new(),
         pending_undo: false,
         undo: None,
     }

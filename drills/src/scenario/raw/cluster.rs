@@ -20,6 +20,8 @@ pub(super) struct RawCluster {
     election_timeout: Option<Spanned<String>>,
     #[serde(default)]
     unsafe_reads: bool,
+    #[serde(default)]
+    unsafe_fsync_retry: bool,
 }
 
 pub(super) fn cluster(ctx: &Ctx, c: &RawCluster) -> Result<ClusterSpec, ScenarioError> {
@@ -55,6 +57,7 @@ pub(super) fn cluster(ctx: &Ctx, c: &RawCluster) -> Result<ClusterSpec, Scenario
             .map(|v| election_timeout(ctx, v))
             .transpose()?,
         unsafe_reads: c.unsafe_reads,
+        unsafe_fsync_retry: c.unsafe_fsync_retry,
     })
 }
 

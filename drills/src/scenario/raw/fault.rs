@@ -4,6 +4,7 @@ use std::ops::Range;
 use std::time::Duration;
 
 use loadgen::units::parse_bytes_per_sec;
+use raftdrill_faultfs::{ErrorOn, Keep};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -32,6 +33,9 @@ pub(super) struct RawFault {
     how: Option<Spanned<String>>,
     file: Option<Spanned<String>>,
     bytes: Option<Spanned<u64>>,
+    on: Option<Spanned<String>>,
+    drop_dirty: Option<Spanned<bool>>,
+    keep: Option<Spanned<String>>,
 }
 
 /// One fault of a run of `duration` on a cluster whose node ids go up to `max_id`.
@@ -109,11 +113,11 @@ fn action(ctx: &Ctx, r: &RawFault, direction: Direction) -> Result<Action, Scena
         "heal" => Action::Heal,
         "disk-delay" => disk_delay(ctx, r)?,
         "disk-stall" => Action::DiskStall,
-        "disk-error" => Action::DiskError {
-            probability: probability(ctx, r)?,
-        },
+        "disk-error" => disk_error(ctx, r)?,
         "disk-full" => Action::DiskFull,
-        "power-loss" => Action::PowerLoss,
+        "power-loss" => Action::PowerLoss {
+            keep: parsed(ctx, &r.keep, keep)?.unwrap_or_default(),
+        },
         "cpu-limit" => Action::CpuLimit {
             share: share(ctx, r)?,
         },
@@ -167,6 +171,45 @@ fn disk_delay(ctx: &Ctx, r: &RawFault) -> Result<Action, ScenarioError> {
         jitter: ctx.opt_duration(&r.jitter)?.unwrap_or_default(),
         ops,
     })
+}
+
+/// `disk-error`: its probability, the operations that fail (`on`: write, fsync, or both
+/// unless given) and whether a failed fsync loses the data (`drop_dirty`, which needs failing
+/// fsyncs).
+fn disk_error(ctx: &Ctx, r: &RawFault) -> Result<Action, ScenarioError> {
+    let on = parsed(ctx, &r.on, |w| match w {
+        "write" => Ok(ErrorOn::Write),
+        "fsync" => Ok(ErrorOn::Fsync),
+        "write-or-fsync" => Ok(ErrorOn::WriteOrFsync),
+        other => Err(format!(
+            "unknown operation {other:?}; use write, fsync or write-or-fsync"
+        )),
+    })?
+    .unwrap_or_default();
+    let drop_dirty = r.drop_dirty.as_ref().is_some_and(|d| *d.get_ref());
+    if let (true, ErrorOn::Write, Some(d)) = (drop_dirty, on, &r.drop_dirty) {
+        return Err(ctx.at(
+            d.span(),
+            "drop_dirty loses the data of a failed fsync: it needs on = \"fsync\" or \"write-or-fsync\"",
+        ));
+    }
+    Ok(Action::DiskError {
+        probability: probability(ctx, r)?,
+        on,
+        drop_dirty,
+    })
+}
+
+/// `power-loss`'s `keep`: what survives of the unsynced writes.
+fn keep(word: &str) -> Result<Keep, String> {
+    match word {
+        "none" => Ok(Keep::None),
+        "torn" => Ok(Keep::Torn),
+        "reordered" => Ok(Keep::Reordered),
+        other => Err(format!(
+            "unknown keep {other:?}; use none, torn or reordered"
+        )),
+    }
 }
 
 /// `disk-error`'s probability, in (0, 1]; 1 unless given.
@@ -245,6 +288,8 @@ fn check_keys(ctx: &Ctx, r: &RawFault, action: &Action) -> Result<(), ScenarioEr
         "probability" => matches!(action, Action::DiskError { .. } | Action::Loss { .. }),
         "share" => matches!(action, Action::CpuLimit { .. }),
         "how" | "file" | "bytes" => matches!(action, Action::Corrupt { .. }),
+        "on" | "drop_dirty" => matches!(action, Action::DiskError { .. }),
+        "keep" => matches!(action, Action::PowerLoss { .. }),
         "direction" => matches!(
             action,
             Action::Delay { .. }
@@ -256,7 +301,7 @@ fn check_keys(ctx: &Ctx, r: &RawFault, action: &Action) -> Result<(), ScenarioEr
         _ => false,
     };
     let span = |v: &Option<Spanned<String>>| v.as_ref().map(|v| v.span());
-    let given: [(Option<Range<usize>>, &str); 10] = [
+    let given: [(Option<Range<usize>>, &str); 13] = [
         (span(&r.latency), "latency"),
         (span(&r.jitter), "jitter"),
         (span(&r.rate), "rate"),
@@ -267,6 +312,9 @@ fn check_keys(ctx: &Ctx, r: &RawFault, action: &Action) -> Result<(), ScenarioEr
         (span(&r.how), "how"),
         (span(&r.file), "file"),
         (r.bytes.as_ref().map(|v| v.span()), "bytes"),
+        (span(&r.on), "on"),
+        (r.drop_dirty.as_ref().map(|v| v.span()), "drop_dirty"),
+        (span(&r.keep), "keep"),
     ];
     match given
         .into_iter()
