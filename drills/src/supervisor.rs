@@ -57,6 +57,8 @@ pub struct NodeLaunch {
     pub args: Vec<String>,
     /// File that receives the node's stdout and stderr (appended across restarts).
     pub log: PathBuf,
+    /// Environment variables beyond raftdrill's own (libfaketime's, for clock faults).
+    pub env: Vec<(String, String)>,
 }
 
 struct Running {
@@ -113,6 +115,7 @@ impl Supervisor {
             // Marks the process as this run's, so a check can find a node left behind even
             // after it was re-parented.
             .env(PARENT_ENV, parent.to_string())
+            .envs(launch.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2)

@@ -29,6 +29,7 @@ fn spec(args: &ClusterArgs, exe: PathBuf) -> Result<NodesSpec, CmdError> {
             data_dir: args.data_dir.clone(),
             link_proxies: false,
             disks: false,
+            clocks: false,
             token: None,
         },
     };

@@ -102,7 +102,7 @@ pub enum DrillError {
     /// The load could not be configured or run.
     #[error("the load could not run: {0}")]
     Load(#[from] loadgen::LoadError),
-    /// The fault-injecting disks cannot be mounted here.
+    /// The fault-injecting disks cannot be mounted here, or libfaketime is missing.
     #[error("{0}")]
     Disk(String),
     /// The load hosts could not be readied.
@@ -438,11 +438,16 @@ pub fn nodes_spec(
             if disks {
                 crate::placement::disks::check_available().map_err(DrillError::Disk)?;
             }
+            let clocks = scenario.uses_clock_faults();
+            if clocks {
+                crate::placement::clock::libfaketime().map_err(DrillError::Disk)?;
+            }
             Where::Local {
                 base_port: None,
                 data_dir: None,
                 link_proxies: !start.direct_links,
                 disks,
+                clocks,
                 token: None,
             }
         }

@@ -35,6 +35,7 @@ async fn cluster(members: u64) -> Nodes {
             data_dir: None,
             link_proxies: true,
             disks: false,
+            clocks: false,
             token: None,
         },
         // Only disks and reference nodes run from raftdrill's binary.

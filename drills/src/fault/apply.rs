@@ -32,6 +32,8 @@ pub enum Undo {
     Isolation(Vec<NodeId>),
     /// CPU quotas lifted.
     CpuLimit(Vec<NodeId>),
+    /// Clocks true again.
+    Clock(Vec<NodeId>),
 }
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -115,6 +117,13 @@ pub async fn apply(
         | Action::DiskStall
         | Action::DiskError { .. }
         | Action::DiskFull => (Some(disk(rig, action, nodes).await?), None),
+        Action::Clock { change } => {
+            let p = rig.nodes.placement();
+            for id in nodes {
+                p.set_clock(*id, Some(*change)).map_err(err)?;
+            }
+            (Some(Undo::Clock(nodes.to_vec())), None)
+        }
         Action::Corrupt { how, file, bytes } => {
             let ask = Ask {
                 how: *how,
@@ -331,6 +340,11 @@ pub async fn undo(rig: &Rig, undo: &Undo) -> Result<Effect, String> {
         Undo::CpuLimit(ids) => {
             for id in ids {
                 at = later(at, p.limit_cpu(*id, None).await.map_err(err)?);
+            }
+        }
+        Undo::Clock(ids) => {
+            for id in ids {
+                p.set_clock(*id, None).map_err(err)?;
             }
         }
     }

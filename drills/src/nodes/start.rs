@@ -39,6 +39,8 @@ pub enum Where {
         link_proxies: bool,
         /// Fault-injecting disks under the nodes (for disk faults).
         disks: bool,
+        /// libfaketime under every node (for clock faults).
+        clocks: bool,
         /// A token the nodes check (written to a file only the owner reads).
         token: Option<String>,
     },
@@ -151,6 +153,7 @@ impl NodesSpec {
             data_dir,
             link_proxies,
             disks,
+            clocks,
             token,
         } = &self.at
         else {
@@ -169,6 +172,9 @@ impl NodesSpec {
         let mut local = Local::prepare(&opts, &store).await?;
         if *disks {
             local.mount_disks(&store).await?;
+        }
+        if *clocks {
+            local.enable_clocks()?;
         }
         local.start_initial(&store)?;
         let nodes = Nodes::new(store, Placement::Local(Box::new(Mutex::new(local))))

@@ -51,6 +51,8 @@ pub struct Local {
     disks: Option<Disks>,
     /// CPU quotas set on nodes (a limping node), made when the first one is asked for.
     cpu: Option<super::cgroup::CpuLimits>,
+    /// The nodes' clocks, for a scenario with clock faults (see [`Local::enable_clocks`]).
+    clocks: Option<super::clock::Clocks>,
     root: PathBuf,
     log_dir: PathBuf,
     token_file: Option<PathBuf>,
@@ -110,6 +112,7 @@ impl Local {
             links: LocalLinks::Direct(store.peer_style()),
             disks: None,
             cpu: None,
+            clocks: None,
             root,
             log_dir,
             token_file,
@@ -219,10 +222,46 @@ impl Local {
             id,
             args: store.launch(site, &peers, mode),
             log: site.log.clone(),
+            env: self.clocks.as_ref().map(|c| c.env(id)).unwrap_or_default(),
         };
-        self.supervisor.spawn(&launch)?;
+        self.spawn(&launch)?;
         self.launches.insert(id, launch);
         Ok(())
+    }
+
+    /// Spawns `launch`, its clock true at the start.
+    fn spawn(&mut self, launch: &NodeLaunch) -> Result<(), PlacementError> {
+        if let Some(c) = &mut self.clocks {
+            c.starting(launch.id)
+                .map_err(|e| PlacementError::dir(&self.root, e))?;
+        }
+        self.supervisor.spawn(launch)?;
+        Ok(())
+    }
+
+    /// Starts every node later started with libfaketime preloaded, each with a clock a
+    /// `clock` fault can change (see `super::clock`).
+    pub fn enable_clocks(&mut self) -> Result<(), PlacementError> {
+        let library = super::clock::libfaketime().map_err(PlacementError::Unsupported)?;
+        self.clocks = Some(super::clock::Clocks::new(library, self.root.clone()));
+        Ok(())
+    }
+
+    /// Changes node `id`'s clock, or makes it true again with `None`.
+    pub fn set_clock(
+        &mut self,
+        id: NodeId,
+        change: Option<crate::scenario::ClockChange>,
+    ) -> Result<(), String> {
+        let clocks = self
+            .clocks
+            .as_mut()
+            .ok_or("the nodes were started without libfaketime")?;
+        match change {
+            Some(c) => clocks.change(id, c),
+            None => clocks.reset(id),
+        }
+        .map_err(|e| format!("node {id}'s clock: {e}"))
     }
 
     /// Starts node `id` again with its last launch, on the same data.
@@ -232,8 +271,7 @@ impl Local {
             .get(&id)
             .ok_or(PlacementError::UnknownNode(id))?
             .clone();
-        self.supervisor.spawn(&launch)?;
-        Ok(())
+        self.spawn(&launch)
     }
 
     /// Reserves ports and folders for a new node `id` (not started).

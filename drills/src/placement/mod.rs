@@ -17,6 +17,7 @@
 //! - [`ports`]: free ports for nodes that bind them later
 
 pub mod cgroup;
+pub mod clock;
 pub mod disks;
 pub mod files;
 pub mod link_table;
@@ -117,6 +118,10 @@ pub enum Placement {
 pub const LOSS_LOCALLY: &str = "packet loss is an iptables rule between hosts; here the links \
     are byte streams through proxies, where TCP would hide a lost packet: run it on hosts \
     (`raftdrill testnet up` makes namespace hosts on this machine)";
+
+/// Why clock faults are not made on hosts.
+pub const CLOCK_ON_HOSTS: &str = "clock faults reach a node through libfaketime on this \
+    machine; on hosts the host's own clock would have to be set, which raftdrill does not do";
 
 /// When a step took effect, where the placement knows it (Unix seconds, this machine's clock).
 pub type Effect = Option<f64>;
@@ -473,6 +478,20 @@ impl Placement {
                 .map(|()| None)
                 .map_err(PlacementError::Unsupported),
             Placement::Hosts(h) => Ok(h.limit_cpu(id, share).await?),
+        }
+    }
+
+    /// Changes node `id`'s clock (see `clock`), or makes it true again with `None`.
+    pub fn set_clock(
+        &self,
+        id: NodeId,
+        change: Option<crate::scenario::ClockChange>,
+    ) -> Result<(), PlacementError> {
+        match self {
+            Placement::Local(_) => self
+                .local_do(|l| l.set_clock(id, change))
+                .map_err(PlacementError::Unsupported),
+            Placement::Hosts(_) => Err(PlacementError::Unsupported(CLOCK_ON_HOSTS.into())),
         }
     }
 

@@ -169,6 +169,22 @@ impl CorruptFile {
     }
 }
 
+/// How a `clock` fault changes a node's clock.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ClockChange {
+    /// Jump by this many seconds (negative: back).
+    Jump(f64),
+    /// Run at this rate (0.1 = ten times slower than real time).
+    Rate(f64),
+    /// Jump by `offset` seconds and back again, every `every`.
+    Strobe {
+        /// The size of the jump, in seconds.
+        offset: f64,
+        /// How long between jumps.
+        every: Duration,
+    },
+}
+
 /// What a fault does.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -276,6 +292,12 @@ pub enum Action {
         /// How many bytes the range spans (flip, zero).
         bytes: u64,
     },
+    /// Change the clock the node's process reads (through libc): a jump, a rate or a strobe.
+    /// Undone by `for`: the clock is true again.
+    Clock {
+        /// How.
+        change: ClockChange,
+    },
     /// Start a new node and add it as a voter.
     AddNode,
     /// Remove the target from the membership (its process keeps running, outside the cluster).
@@ -307,6 +329,7 @@ impl Action {
             Action::PowerLoss { .. } => "power-loss",
             Action::CpuLimit { .. } => "cpu-limit",
             Action::Corrupt { .. } => "corrupt",
+            Action::Clock { .. } => "clock",
             Action::AddNode => "add-node",
             Action::RemoveNode => "remove-node",
         }
@@ -342,6 +365,7 @@ impl Action {
             | Action::DiskError { .. }
             | Action::DiskFull
             | Action::CpuLimit { .. }
+            | Action::Clock { .. }
             | Action::Loss { .. } => false,
             Action::Blackhole { direction } | Action::Reset { direction } => {
                 *direction != Direction::In

@@ -63,6 +63,22 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "limping-leader",
         include_str!("../../scenarios/limping-leader.toml"),
     ),
+    (
+        "power-loss-torn",
+        include_str!("../../scenarios/power-loss-torn.toml"),
+    ),
+    (
+        "corrupt-follower-log",
+        include_str!("../../scenarios/corrupt-follower-log.toml"),
+    ),
+    (
+        "lost-fsync-follower",
+        include_str!("../../scenarios/lost-fsync-follower.toml"),
+    ),
+    (
+        "slow-clock-leader",
+        include_str!("../../scenarios/slow-clock-leader.toml"),
+    ),
 ];
 
 /// The scenario `raftdrill run` uses without a file.

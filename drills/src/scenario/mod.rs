@@ -14,7 +14,9 @@ mod raw;
 use std::path::Path;
 use std::time::Duration;
 
-pub use fault::{Action, CorruptFile, CorruptHow, Direction, DiskOp, FaultSpec, Selector};
+pub use fault::{
+    Action, ClockChange, CorruptFile, CorruptHow, Direction, DiskOp, FaultSpec, Selector,
+};
 pub use library::{BUILTIN, DEFAULT, builtin};
 pub use loadgen::target::TargetKind;
 use loadgen::{LoadConfig, LoadSpec};
@@ -311,6 +313,13 @@ impl Scenario {
     /// Whether any fault needs the fault-injecting filesystem under the nodes' data.
     pub fn uses_disk_faults(&self) -> bool {
         self.faults.iter().any(|f| f.action.is_disk_fault())
+    }
+
+    /// Whether a fault changes a node's clock (every node then starts under libfaketime).
+    pub fn uses_clock_faults(&self) -> bool {
+        self.faults
+            .iter()
+            .any(|f| matches!(f.action, Action::Clock { .. }))
     }
 
     /// The largest node id the scenario can refer to (initial nodes plus added ones).

@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::harness::*;
 
 /// Fails the test with the reason when FUSE cannot be mounted here.
-fn require_fuse() {
+pub(crate) fn require_fuse() {
     if let Err(reason) = raftdrill_faultfs::available() {
         panic!("this test mounts faultfs under the nodes: {reason}");
     }

@@ -19,6 +19,7 @@ mod etcd;
 mod fail_closed;
 mod failover;
 mod formation;
+mod fsync;
 mod harness;
 mod hosts;
 mod library;

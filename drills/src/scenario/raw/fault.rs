@@ -11,7 +11,7 @@ use toml::Spanned;
 use super::Ctx;
 use crate::scenario::ScenarioError;
 use crate::scenario::fault::{
-    Action, CorruptFile, CorruptHow, Direction, DiskOp, FaultSpec, Selector,
+    Action, ClockChange, CorruptFile, CorruptHow, Direction, DiskOp, FaultSpec, Selector,
 };
 
 #[derive(Deserialize)]
@@ -36,6 +36,8 @@ pub(super) struct RawFault {
     on: Option<Spanned<String>>,
     drop_dirty: Option<Spanned<bool>>,
     keep: Option<Spanned<String>>,
+    offset: Option<Spanned<String>>,
+    strobe: Option<Spanned<String>>,
 }
 
 /// One fault of a run of `duration` on a cluster whose node ids go up to `max_id`.
@@ -122,13 +124,14 @@ fn action(ctx: &Ctx, r: &RawFault, direction: Direction) -> Result<Action, Scena
             share: share(ctx, r)?,
         },
         "corrupt" => corrupt(ctx, r)?,
+        "clock" => clock(ctx, r)?,
         "add-node" => Action::AddNode,
         "remove-node" => Action::RemoveNode,
         other => {
             return Err(ctx.at(
                 r.action.span(),
                 format!(
-                    "unknown action {other:?}; use kill, stop, pause, restart, wipe, wipe-in-place, isolate, partition, delay, bandwidth, blackhole, reset, loss, heal, add-node, remove-node, disk-delay, disk-stall, disk-error, disk-full, power-loss, cpu-limit or corrupt"
+                    "unknown action {other:?}; use kill, stop, pause, restart, wipe, wipe-in-place, isolate, partition, delay, bandwidth, blackhole, reset, loss, heal, add-node, remove-node, disk-delay, disk-stall, disk-error, disk-full, power-loss, cpu-limit, corrupt or clock"
                 ),
             ));
         }
@@ -267,6 +270,73 @@ fn corrupt(ctx: &Ctx, r: &RawFault) -> Result<Action, ScenarioError> {
     Ok(Action::Corrupt { how, file, bytes })
 }
 
+/// `clock`: `offset` alone jumps, `rate = "0.1x"` changes the rate, `strobe` with `offset`
+/// jumps back and forth.
+fn clock(ctx: &Ctx, r: &RawFault) -> Result<Action, ScenarioError> {
+    let offset = match &r.offset {
+        None => None,
+        Some(o) => Some(signed_seconds(o.get_ref()).map_err(|e| ctx.at(o.span(), e))?),
+    };
+    let change = match (offset, &r.rate, &r.strobe) {
+        (Some(_), Some(rate), _) | (None, Some(rate), Some(_)) => {
+            return Err(ctx.at(
+                rate.span(),
+                "a clock fault is one of: offset (a jump), rate, or strobe with offset",
+            ));
+        }
+        (None, Some(rate), None) => {
+            let text = rate.get_ref();
+            let value = text.strip_suffix('x').unwrap_or(text).trim().parse::<f64>();
+            match value {
+                Ok(v) if (0.1..=10.0).contains(&v) => ClockChange::Rate(v),
+                _ => {
+                    return Err(ctx.at(
+                        rate.span(),
+                        format!("a clock rate is 0.1x to 10x, got {text:?}"),
+                    ));
+                }
+            }
+        }
+        (Some(offset), None, Some(every)) => ClockChange::Strobe {
+            offset,
+            every: ctx.duration(every)?,
+        },
+        (Some(offset), None, None) => ClockChange::Jump(offset),
+        (None, None, Some(s)) => {
+            return Err(ctx.at(s.span(), "strobe needs offset = \"2s\" (how far it jumps)"));
+        }
+        (None, None, None) => {
+            return Err(ctx.at(
+                r.action.span(),
+                "clock needs offset = \"-5s\" (a jump), rate = \"0.1x\", or strobe = \"1s\" with offset",
+            ));
+        }
+    };
+    if let ClockChange::Strobe { every, .. } = change
+        && every < Duration::from_millis(100)
+    {
+        return Err(ctx.at(
+            r.strobe.as_ref().map_or(r.action.span(), |s| s.span()),
+            "strobe must be at least 100ms",
+        ));
+    }
+    Ok(Action::Clock { change })
+}
+
+/// `+5s`, `-1.5s`, `250ms`: a signed duration in seconds, not zero.
+fn signed_seconds(text: &str) -> Result<f64, String> {
+    let (sign, rest) = match text.trim().strip_prefix('-') {
+        Some(r) => (-1.0, r),
+        None => (1.0, text.trim().trim_start_matches('+')),
+    };
+    let d = loadgen::units::parse_duration(rest)
+        .map_err(|e| format!("offset {text:?} is not a duration such as \"-5s\": {e}"))?;
+    if d.is_zero() {
+        return Err("offset must not be 0s".into());
+    }
+    Ok(sign * d.as_secs_f64())
+}
+
 /// An optional word parsed by `parse`, its error placed at the word.
 fn parsed<T>(
     ctx: &Ctx,
@@ -283,7 +353,8 @@ fn parsed<T>(
 fn check_keys(ctx: &Ctx, r: &RawFault, action: &Action) -> Result<(), ScenarioError> {
     let takes = |key: &str| match key {
         "latency" | "jitter" => matches!(action, Action::Delay { .. } | Action::DiskDelay { .. }),
-        "rate" => matches!(action, Action::Bandwidth { .. }),
+        "rate" => matches!(action, Action::Bandwidth { .. } | Action::Clock { .. }),
+        "offset" | "strobe" => matches!(action, Action::Clock { .. }),
         "ops" => matches!(action, Action::DiskDelay { .. }),
         "probability" => matches!(action, Action::DiskError { .. } | Action::Loss { .. }),
         "share" => matches!(action, Action::CpuLimit { .. }),
@@ -301,7 +372,7 @@ fn check_keys(ctx: &Ctx, r: &RawFault, action: &Action) -> Result<(), ScenarioEr
         _ => false,
     };
     let span = |v: &Option<Spanned<String>>| v.as_ref().map(|v| v.span());
-    let given: [(Option<Range<usize>>, &str); 13] = [
+    let given: [(Option<Range<usize>>, &str); 15] = [
         (span(&r.latency), "latency"),
         (span(&r.jitter), "jitter"),
         (span(&r.rate), "rate"),
@@ -315,6 +386,8 @@ fn check_keys(ctx: &Ctx, r: &RawFault, action: &Action) -> Result<(), ScenarioEr
         (span(&r.on), "on"),
         (r.drop_dirty.as_ref().map(|v| v.span()), "drop_dirty"),
         (span(&r.keep), "keep"),
+        (span(&r.offset), "offset"),
+        (span(&r.strobe), "strobe"),
     ];
     match given
         .into_iter()
