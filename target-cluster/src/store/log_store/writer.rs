@@ -165,6 +165,13 @@ impl Writer {
             }
             self.write(batch);
         }
+        // A clean stop seals the segment, so that damage to its last batch is caught too.
+        if self.stopped.is_none()
+            && let Some(wal) = &mut self.disk.wal
+            && let Err(e) = wal.seal()
+        {
+            tracing::warn!(error = %e, "cannot seal the log's last segment");
+        }
         self.durable.stopped();
     }
 
@@ -233,17 +240,17 @@ mod tests {
     use openraft::storage::RaftLogStorage;
 
     use crate::store::LogStore;
-    use crate::store::wal::Wal;
+    use crate::store::wal::{RecordRef, Wal, frame};
     use crate::typ::Vote;
 
     /// Long enough for a write to come back on a loaded machine.
     const BACK: Duration = Duration::from_secs(10);
 
-    /// A syncing log in `dir` whose next batch sync fails (EIO); `plant`: with the planted bug
-    /// of `--unsafe-fsync-retry`.
-    fn failing_log(dir: &tempfile::TempDir, plant: bool) -> LogStore {
+    /// A syncing log in `dir` whose next `fail` batch syncs fail (EIO); `plant`: with the
+    /// planted bug of `--unsafe-fsync-retry`.
+    fn log(dir: &tempfile::TempDir, fail: u32, plant: bool) -> LogStore {
         let (mut wal, contents) = Wal::open(dir.path(), true).unwrap();
-        wal.fail_next_syncs(1);
+        wal.fail_next_syncs(fail);
         let log = LogStore::new(Some(wal), contents, Default::default(), Default::default());
         let log = log.unwrap();
         if plant {
@@ -255,7 +262,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failed_fsync_stops_the_log_for_good() {
         let dir = tempfile::tempdir().unwrap();
-        let mut log = failing_log(&dir, false);
+        let mut log = log(&dir, 1, false);
         assert_eq!(log.failure(), None);
         assert!(log.save_vote(&Vote::new(1, 1)).await.is_err());
         let why = tokio::time::timeout(BACK, log.failed())
@@ -270,10 +277,29 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_planted_bug_syncs_again_and_carries_on() {
         let dir = tempfile::tempdir().unwrap();
-        let mut log = failing_log(&dir, true);
+        let mut log = log(&dir, 1, true);
         log.save_vote(&Vote::new(1, 1)).await.unwrap();
         log.save_vote(&Vote::new(2, 1)).await.unwrap();
         assert_eq!(log.failure(), None);
         assert_eq!(log.read_vote().await.unwrap(), Some(Vote::new(2, 1)));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_clean_stop_seals_the_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = log(&dir, 0, false);
+        log.save_vote(&Vote::new(1, 1)).await.unwrap();
+        drop(log);
+        let path = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == "wal"))
+            .unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let end = bytes.iter().rposition(|&b| b != 0).unwrap() + 1;
+        // The last frame is a sync mark that covers every byte before it.
+        let sealed = (end.saturating_sub(16)..end)
+            .any(|at| bytes[at..end] == frame(&RecordRef::Synced(at as u64)).unwrap()[..]);
+        assert!(sealed, "{:?}", &bytes[end.saturating_sub(16)..end]);
     }
 }

@@ -299,4 +299,43 @@ mod tests {
             "entries 4..=6 are missing (entry 3 is followed by 7)"
         );
     }
+
+    #[test]
+    fn a_sealed_segment_refuses_damage_to_its_last_batch() {
+        // A clean stop seals the segment.
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
+        append(&mut wal, 1, 0..=3);
+        let at = wal.written() as usize;
+        append(&mut wal, 1, 4..=6);
+        wal.seal().unwrap();
+        drop(wal);
+        let path = segment_files(dir.path()).pop().unwrap();
+        let entries = at + mark(at as u64).len();
+        edit(&path, |b| b[entries + HEAD + 30] ^= 0x10);
+        let want = format!(
+            "segment {}: the frame at byte {entries} is bad",
+            name(&path)
+        );
+        assert!(refusal(dir.path()).starts_with(&want));
+        // A roll seals the segment it leaves: the damage is named, not found as a hole.
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open_with(dir.path(), true, 4096).unwrap();
+        let (mut at, mut i) = (0, 0);
+        while wal.segments() == 1 {
+            at = wal.written() as usize;
+            append(&mut wal, 1, i * 10..=i * 10 + 9);
+            i += 1;
+        }
+        drop(wal);
+        let first = segment_files(dir.path()).remove(0);
+        let entries = at + mark(at as u64).len();
+        edit(&first, |b| b[entries + HEAD + 30] ^= 0x10);
+        let want = format!(
+            "segment {}: the frame at byte {entries} is bad",
+            name(&first)
+        );
+        let err = refusal(dir.path());
+        assert!(err.starts_with(&want), "{err}");
+    }
 }

@@ -59,6 +59,11 @@ impl WriteError {
     pub(crate) fn is_sync(&self) -> bool {
         matches!(self, WriteError::Sync(_))
     }
+
+    /// A failed sync of `path` (a segment or the folder), named in the error.
+    pub(super) fn sync(path: &Path, e: io::Error) -> Self {
+        WriteError::Sync(io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+    }
 }
 
 /// The sequence number of the segment at `path`; `None` for any other file.
@@ -106,8 +111,8 @@ pub(super) fn make_segment(
         .map_err(WriteError::Write)?;
     file.write_all(&head).map_err(WriteError::Write)?;
     if sync {
-        file.sync_all().map_err(WriteError::Sync)?;
-        crate::store::sync_dir(dir).map_err(WriteError::Sync)?;
+        file.sync_all().map_err(|e| WriteError::sync(path, e))?;
+        crate::store::sync_dir(dir).map_err(|e| WriteError::sync(dir, e))?;
     }
     Ok((file, head.len() as u64))
 }

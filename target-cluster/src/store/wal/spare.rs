@@ -144,8 +144,8 @@ pub(super) fn use_spare(
     fs::rename(&from, path).map_err(WriteError::Write)?;
     file.seek(SeekFrom::Start(0)).map_err(WriteError::Write)?;
     file.write_all(&head).map_err(WriteError::Write)?;
-    file.sync_data().map_err(WriteError::Sync)?;
-    crate::store::sync_dir(dir).map_err(WriteError::Sync)?;
+    file.sync_data().map_err(|e| WriteError::sync(path, e))?;
+    crate::store::sync_dir(dir).map_err(|e| WriteError::sync(dir, e))?;
     Ok((file, head.len() as u64))
 }
 

@@ -169,9 +169,9 @@ impl Wal {
             return Err(WriteError::Write(e));
         }
         let synced = self.sync && sync;
-        if synced && let Err(e) = self.sync_batch() {
+        if synced && let Err(e) = self.sync_active() {
             self.unsynced = true;
-            return Err(WriteError::Sync(e));
+            return Err(e);
         }
         self.after_batch(frames, synced)
     }
@@ -184,7 +184,7 @@ impl Wal {
         &mut self,
         frames: impl Iterator<Item = (&'a [u8], Effect)>,
     ) -> Result<(), WriteError> {
-        self.sync_batch().map_err(WriteError::Sync)?;
+        self.sync_active()?;
         self.unsynced = false;
         self.after_batch(frames, true)
     }
@@ -195,17 +195,45 @@ impl Wal {
     }
 
     /// `fdatasync` of the active segment, after a batch.
-    fn sync_batch(&mut self) -> io::Result<()> {
+    fn sync_active(&mut self) -> Result<(), WriteError> {
+        let active = self.active.as_ref().expect("a batch was written");
         #[cfg(test)]
         if self.fail_syncs > 0 {
             self.fail_syncs -= 1;
-            return Err(io::Error::from_raw_os_error(libc::EIO));
+            let eio = io::Error::from_raw_os_error(libc::EIO);
+            return Err(WriteError::sync(&active.seg.path, eio));
         }
-        self.active
-            .as_ref()
-            .expect("a batch was written")
+        active
             .file
             .sync_data()
+            .map_err(|e| WriteError::sync(&active.seg.path, e))
+    }
+
+    /// Seals the active segment, before a roll and on a clean stop: syncs what is not synced
+    /// yet, then writes a last sync mark that covers all of it, synced too. Without it no mark
+    /// follows the segment's last batch, and damage to that batch would read as a torn tail
+    /// (see `check`). Nothing to do for a log that does not sync, or whose sync failed.
+    pub(crate) fn seal(&mut self) -> Result<(), WriteError> {
+        if !self.sync || self.unsynced || self.active.is_none() {
+            return Ok(());
+        }
+        if self.active.as_ref().is_some_and(|a| a.synced < a.len) {
+            self.sync_active()?;
+        }
+        let active = self.active.as_mut().expect("checked above");
+        active.synced = active.len;
+        self.buf.clear();
+        frame_into(&RecordRef::Synced(active.len), &mut self.buf)
+            .map_err(|e| WriteError::Write(io::Error::other(e)))?;
+        active
+            .file
+            .write_all(&self.buf)
+            .map_err(WriteError::Write)?;
+        active.len += self.buf.len() as u64;
+        self.sync_active()?;
+        let active = self.active.as_mut().expect("checked above");
+        active.synced = active.len;
+        Ok(())
     }
 
     /// The bookkeeping of the batch in `buf`, written (and synced when `synced`): its effects,
@@ -236,7 +264,7 @@ impl Wal {
             }
         }
         if active.len >= self.segment_bytes {
-            match self.roll() {
+            match self.seal().and_then(|()| self.roll()) {
                 Ok(()) => {}
                 // The batch is on disk, but the log cannot go on.
                 Err(e @ WriteError::Sync(_)) => return Err(e),
