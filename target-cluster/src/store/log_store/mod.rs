@@ -196,7 +196,8 @@ impl LogStore {
     }
 
     /// Why the log stopped for good after a failed fsync, if it did.
-    pub fn failure(&self) -> Option<String> {
+    #[cfg(test)]
+    pub(crate) fn failure(&self) -> Option<String> {
         self.inner.health.fatal.borrow().clone()
     }
 

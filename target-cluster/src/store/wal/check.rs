@@ -3,18 +3,28 @@
 //! A bad frame is damage when a sync mark written after it in the same segment says the bytes
 //! it starts at had been synced before: they were whole on disk once, and something changed
 //! them since. Otherwise it is a torn tail: nothing that was ever synced lies after it, so
-//! nothing after it was ever acknowledged (see the module doc of `wal` for each case).
+//! nothing after it was ever acknowledged (a batch is acknowledged only once synced, and the
+//! mark of the next batch, or the seal, says so).
 //!
-//! Why a mark and not simply "any valid frame after the bad one": a crash (or a failed sync)
-//! in the middle of a batch can leave any mix of its pages on disk, and of the batches written
-//! since the last sync, in any order; so a valid frame may well follow a torn one in a log that
-//! is not damaged. Its marks tell them apart: each names the last sync before it, which lies
-//! at or before the torn bytes.
+//! Why a mark and not simply "any valid frame, or any byte but zero, after the bad one": a
+//! crash (or a failed sync) in the middle of a batch can leave any mix of its pages on disk,
+//! and of the batches written since the last sync, in any order; so a valid frame may well
+//! follow a torn one in a log that is not damaged. Its marks tell them apart: each names the
+//! last sync before it, which lies at or before the torn bytes.
+//!
+//! A segment abandoned after a failed write is read the same way, and never reported as
+//! damage: the failed batch was written at its end, opened by its own mark, which names the
+//! sync before the batch, at or before any byte of it; after that nothing more was written to
+//! the segment (the batch went again, whole, into a new one), so no later mark exists there.
+//! What the failed write left (part of the batch, then zeros, or bytes the disk made up) lies
+//! after the last sync and was never acknowledged: its first bad frame is a torn tail, and
+//! what follows is dropped. Only garbage that happened to hold a valid mark (a CRC-32 match)
+//! naming bytes past the bad frame could be mistaken for damage, and then the node refuses to
+//! start rather than lose a write.
 
 use std::fmt;
 
 use super::frame::{Bad, HEAD, MAX_MARK, Record, read_frame};
-use super::replay::Contents;
 
 /// A bad frame that a later sync mark proves was synced whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,22 +74,25 @@ pub(super) fn torn_or_damaged(bytes: &[u8], at: usize, bad: Bad) -> Result<(), D
     Ok(())
 }
 
-/// Checks that the entries run without a hole from just after the last purged one (from 0,
-/// openraft's first index, when none was purged) to the last; names the missing ones.
-pub(super) fn contiguous(contents: &Contents) -> Result<(), String> {
-    let first = contents.last_purged.map_or(0, |p| p.index + 1);
+/// Checks that the entries (`indexes`, ascending) run without a hole from just after the
+/// last purged one (from 0, openraft's first index, when none was purged) to the last; names
+/// the missing ones.
+pub(super) fn contiguous(
+    last_purged: Option<u64>,
+    indexes: impl IntoIterator<Item = u64>,
+) -> Result<(), String> {
+    let first = last_purged.map_or(0, |p| p + 1);
     let mut next = first;
-    for &index in contents.entries.keys() {
+    for index in indexes {
         if index != next {
             let missing = format!("entries {next}..={} are missing", index - 1);
-            return Err(match contents.last_purged {
+            return Err(match last_purged {
                 _ if next != first => {
                     format!("{missing} (entry {} is followed by {index})", next - 1)
                 }
-                Some(p) => format!(
-                    "{missing} (the last purged entry is {}, the log goes on at {index})",
-                    p.index
-                ),
+                Some(p) => {
+                    format!("{missing} (the last purged entry is {p}, the log goes on at {index})")
+                }
                 None => format!("{missing} (nothing was purged, yet the log starts at {index})"),
             });
         }
@@ -127,33 +140,22 @@ mod tests {
         assert_eq!(torn_or_damaged(&bytes[..10], 0, Bad::Short), Ok(()));
     }
 
-    fn contents(purged: Option<u64>, indexes: &[u64]) -> Contents {
-        let mut c = Contents {
-            last_purged: purged.map(|p| entry(1, p).log_id),
-            ..Contents::default()
-        };
-        for &i in indexes {
-            c.entries.insert(i, entry(1, i));
-        }
-        c
-    }
-
     #[test]
     fn a_hole_in_the_entries_is_named() {
-        assert_eq!(contiguous(&contents(None, &[])), Ok(()));
-        assert_eq!(contiguous(&contents(None, &[0, 1, 2])), Ok(()));
-        assert_eq!(contiguous(&contents(Some(9), &[10, 11])), Ok(()));
-        assert_eq!(contiguous(&contents(Some(9), &[])), Ok(()));
+        assert_eq!(contiguous(None, [0u64; 0]), Ok(()));
+        assert_eq!(contiguous(None, [0, 1, 2]), Ok(()));
+        assert_eq!(contiguous(Some(9), [10, 11]), Ok(()));
+        assert_eq!(contiguous(Some(9), [0u64; 0]), Ok(()));
         assert_eq!(
-            contiguous(&contents(None, &[0, 1, 5, 6])).unwrap_err(),
+            contiguous(None, [0, 1, 5, 6]).unwrap_err(),
             "entries 2..=4 are missing (entry 1 is followed by 5)"
         );
         assert_eq!(
-            contiguous(&contents(Some(9), &[12])).unwrap_err(),
+            contiguous(Some(9), [12]).unwrap_err(),
             "entries 10..=11 are missing (the last purged entry is 9, the log goes on at 12)"
         );
         assert_eq!(
-            contiguous(&contents(None, &[3, 4])).unwrap_err(),
+            contiguous(None, [3, 4]).unwrap_err(),
             "entries 0..=2 are missing (nothing was purged, yet the log starts at 3)"
         );
     }

@@ -51,9 +51,12 @@
 //!   zeros of a spare after the last frame, or the end of a plain segment, are no frame at
 //!   all. Records that were written but not acknowledged may replay; they are a prefix of the
 //!   log's history in order, as if the crash had come a moment later;
-//! - damage to the last synced batch of a segment cannot be told from a torn write: nothing
-//!   written after it says it was synced (as in etcd, whose last record is read the same way
-//!   when it holds a zeroed sector). With `--fsync never` nothing past a segment's head is ever
+//! - a segment is sealed before a roll and on a clean stop: a last mark covers all of it, so
+//!   damage anywhere in it is caught. Only a segment left by a crash (a kill, a power loss)
+//!   ends unsealed; damage to its last synced batch cannot be told from a torn write, nothing
+//!   written after it saying it was synced (etcd reads its last record the same way when it
+//!   holds a zeroed sector). When later segments follow, a lost batch of entries is still
+//!   found as a hole (below). With `--fsync never` nothing past a segment's head is ever
 //!   synced, so every bad frame is a torn tail.
 //!
 //! Then the entries must run without a hole from just after the last purged one (from 0,

@@ -186,7 +186,8 @@ pub(super) fn replay_segments(
             max_index,
         });
     }
-    contiguous(&contents).map_err(OpenError::Damaged)?;
+    let last_purged = contents.last_purged.map(|p| p.index);
+    contiguous(last_purged, contents.entries.keys().copied()).map_err(OpenError::Damaged)?;
     Ok((contents, closed))
 }
 
