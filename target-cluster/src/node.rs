@@ -46,6 +46,10 @@ pub struct NodeConfig {
     /// Planted bug, for proving the linearizability checker: serve `linearizable` reads from
     /// this node's own state machine, with no ReadIndex and no forwarding, on any node.
     pub unsafe_reads: bool,
+    /// Planted bug, for proving the lost-write check (`--unsafe-fsync-retry`): after a failed
+    /// fsync the log syncs the same segment again and carries on (see
+    /// [`LogStore::plant_fsync_retry`]) instead of stopping the node.
+    pub unsafe_fsync_retry: bool,
     /// The run's token: without it, admin and peer calls are refused (see [`Auth`]).
     pub auth: Option<Auth>,
 }
@@ -65,6 +69,7 @@ impl NodeConfig {
             snapshot_every: 10_000,
             request_timeout: Duration::from_secs(2),
             unsafe_reads: false,
+            unsafe_fsync_retry: false,
             auth: None,
         }
     }
@@ -144,6 +149,10 @@ pub enum NodeError {
     /// The HTTP server failed.
     #[error("HTTP server failed: {0}")]
     Serve(std::io::Error),
+    /// The log stopped for good after a failed fsync: the node stops rather than go on over
+    /// pages the kernel may have dropped.
+    #[error("{0}")]
+    Log(String),
 }
 
 /// Runs the node until `shutdown` resolves, then stops gracefully: stop accepting, let in-flight
@@ -175,7 +184,7 @@ pub async fn run(
 
     let gate = Arc::new(ElectionGate::new(config.election_timeout.0));
     let gate_task = tokio::spawn(gate.clone().run(raft.clone()));
-    let disk_task = tokio::spawn(watch_disk(log, raft.clone(), config.heartbeat));
+    let disk_task = tokio::spawn(watch_disk(log.clone(), raft.clone(), config.heartbeat));
     let (closing_tx, closing) = tokio::sync::watch::channel(false);
     let state = AppState::new(AppStateParts {
         id: config.id,
@@ -201,11 +210,18 @@ pub async fn run(
     }
     tracing::info!(id = config.id, addr = %config.listen, last_log_index = ?recovered, "node listening");
 
-    let served = serve(listener, state, &config, async move {
-        shutdown.await;
-        let _ = closing_tx.send(true);
-    })
-    .await;
+    let served = tokio::select! {
+        served = serve(listener, state, &config, async move {
+            shutdown.await;
+            let _ = closing_tx.send(true);
+        }) => served,
+        // Not a graceful stop: nothing more can be acknowledged, and the sooner the process
+        // is gone, the sooner its supervisor sees it.
+        why = log.failed() => {
+            tracing::error!(id = config.id, error = %why, "the log failed: the node stops now");
+            return Err(NodeError::Log(why));
+        }
+    };
     gate_task.abort();
     disk_task.abort();
     tracing::info!(id = config.id, "shutting down raft");
@@ -239,6 +255,12 @@ struct StoreHandles {
 /// Opens the store and starts Raft on it, with the network to the peers.
 async fn start_raft(config: &NodeConfig, raft_config: Arc<Config>) -> Result<Started, NodeError> {
     let mut opened = store::open(&config.store)?;
+    if config.unsafe_fsync_retry {
+        opened.log.plant_fsync_retry();
+        tracing::warn!(
+            "unsafe fsync retry: a failed fsync is retried and the log carries on (a planted bug)"
+        );
+    }
     let commit_stats = opened.log.commit_stats();
     // What the node starts from, for its log: empty after a wipe, its last entry after a crash.
     let recovered = opened

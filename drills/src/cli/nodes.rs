@@ -91,6 +91,11 @@ pub struct NodeArgs {
     /// this node's own state, with no ReadIndex and no forwarding.
     #[arg(long)]
     pub unsafe_reads: bool,
+    /// Planted bug, for raftdrill's own tests of the lost-write check: after a failed fsync,
+    /// sync the same log segment again and carry on (PostgreSQL's behaviour before
+    /// "fsyncgate") instead of stopping the node. Hidden: never for a real run.
+    #[arg(long, hide = true)]
+    pub unsafe_fsync_retry: bool,
     /// File holding the run's token (16-256 visible ASCII characters); admin and peer calls
     /// without it are refused. A file, never the command line, so `ps` does not show it.
     #[arg(long)]

@@ -38,6 +38,7 @@ pub fn config(args: NodeArgs) -> Result<NodeConfig, NodeError> {
     c.snapshot_every = args.snapshot_every;
     c.request_timeout = args.request_timeout;
     c.unsafe_reads = args.unsafe_reads;
+    c.unsafe_fsync_retry = args.unsafe_fsync_retry;
     c.auth = auth;
     Ok(c)
 }

@@ -129,6 +129,17 @@ pub enum StoreError {
         /// Why.
         source: std::io::Error,
     },
+    /// The log holds what this node could not have written: damage on disk.
+    #[error(
+        "the log {path} is damaged: {what}. This node's data cannot be trusted: wipe its data \
+         directory and let it rejoin the cluster, which restores it from the leader"
+    )]
+    Damaged {
+        /// The log folder.
+        path: PathBuf,
+        /// Where and what (a segment and a byte, or the missing indexes).
+        what: String,
+    },
     /// The saved snapshot could not be read.
     #[error("{0}")]
     Snapshot(String),
@@ -168,8 +179,10 @@ pub fn open(opts: &StoreOptions) -> Result<OpenedStore, StoreError> {
             }
             let path = dir.join(wal::DIR);
             let sync = opts.fsync == FsyncPolicy::Always;
-            let (wal, contents) =
-                wal::Wal::open(&path, sync).map_err(|source| StoreError::Log { path, source })?;
+            let (wal, contents) = wal::Wal::open(&path, sync).map_err(|e| match e {
+                wal::OpenError::Io(source) => StoreError::Log { path, source },
+                wal::OpenError::Damaged(what) => StoreError::Damaged { path, what },
+            })?;
             let loaded = state_machine::load_snapshot(&dir).map_err(StoreError::Snapshot)?;
             (Some(wal), contents, Some(dir), loaded)
         }
@@ -258,7 +271,7 @@ mod tests {
     async fn append_and_reopen(opts: StoreOptions) -> Vec<u64> {
         use openraft::storage::{RaftLogReader, RaftLogStorage, RaftLogStorageExt};
         let mut s = open(&opts).unwrap();
-        s.log.blocking_append((1..=10).map(entry)).await.unwrap();
+        s.log.blocking_append((0..=10).map(entry)).await.unwrap();
         s.log.save_vote(&crate::typ::Vote::new(3, 2)).await.unwrap();
         drop(s);
         let mut s = open(&opts).unwrap();
@@ -278,7 +291,7 @@ mod tests {
             data_dir: Some(dir.path().into()),
             ..Default::default()
         };
-        assert_eq!(append_and_reopen(disk).await, (1..=10).collect::<Vec<_>>());
+        assert_eq!(append_and_reopen(disk).await, (0..=10).collect::<Vec<_>>());
         let mem = StoreOptions {
             kind: StoreKind::Memory,
             ..Default::default()

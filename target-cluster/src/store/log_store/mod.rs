@@ -66,8 +66,10 @@ struct Inner {
     me: AtomicU64,
     /// The writer syncs: a leader's appends may be reported flushed before they are.
     may_report_early: bool,
-    /// The writer's health, for [`LogStore::reports_early`].
+    /// The writer's health, for [`LogStore::reports_early`] and [`LogStore::failed`].
     health: Arc<Health>,
+    /// Set by [`LogStore::plant_fsync_retry`].
+    retry_failed_syncs: Arc<AtomicBool>,
     /// Tests hold this to keep the writer from writing.
     #[cfg(test)]
     hold: Arc<tokio::sync::Mutex<()>>,
@@ -113,19 +115,22 @@ impl LogStore {
             busy_since: AtomicU64::new(0),
             failed: AtomicBool::new(false),
             base: Instant::now(),
+            fatal: tokio::sync::watch::Sender::new(None),
         });
+        let retry_failed_syncs = Arc::new(AtomicBool::new(false));
         #[cfg(test)]
         let hold = Arc::new(tokio::sync::Mutex::new(()));
         let writer = Writer {
             disk: Disk {
                 wal,
                 closing: closing.clone(),
+                retry_failed_syncs: retry_failed_syncs.clone(),
             },
             stats: stats.clone(),
             stages,
             durable: durable.clone(),
             health: health.clone(),
-            broken: false,
+            stopped: None,
             #[cfg(test)]
             hold: hold.clone(),
         };
@@ -144,6 +149,7 @@ impl LogStore {
                 me: AtomicU64::new(0),
                 may_report_early,
                 health,
+                retry_failed_syncs,
                 #[cfg(test)]
                 hold,
             }),
@@ -168,6 +174,31 @@ impl LogStore {
         {
             *vote = Vote::new(vote.leader_id.term, id);
         }
+    }
+
+    /// The planted bug of `--unsafe-fsync-retry`, for proving the lost-write check: after a
+    /// failed fsync the writer syncs the same segment again and, once that succeeds,
+    /// acknowledges the batch and carries on, as PostgreSQL did before "fsyncgate" (2018). Under
+    /// a disk that drops the pages of a failed fsync, acknowledged writes are then not on disk.
+    pub fn plant_fsync_retry(&self) {
+        self.inner.retry_failed_syncs.store(true, Ordering::Release);
+    }
+
+    /// Resolves once the log has stopped for good after a failed fsync, with why: nothing
+    /// more is written or acknowledged, and the node must stop (see the module doc of `wal`).
+    pub async fn failed(&self) -> String {
+        let mut rx = self.inner.health.fatal.subscribe();
+        match rx.wait_for(Option::is_some).await {
+            Ok(why) => why.clone().unwrap_or_default(),
+            // The sender lives in `Inner`, as long as this handle: never reached.
+            Err(_) => std::future::pending().await,
+        }
+    }
+
+    /// Why the log stopped for good after a failed fsync, if it did.
+    #[cfg(test)]
+    pub(crate) fn failure(&self) -> Option<String> {
+        self.inner.health.fatal.borrow().clone()
     }
 
     /// Which entries are on disk yet; the state machine applies only those.

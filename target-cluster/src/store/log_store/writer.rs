@@ -6,7 +6,7 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use openraft::storage::LogFlushed;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use crate::stages::{Stage, Stages};
 use crate::store::commit_stats::CommitStats;
@@ -60,6 +60,8 @@ pub(super) struct Health {
     /// A write has failed since the node started.
     pub(super) failed: AtomicBool,
     pub(super) base: Instant,
+    /// Why the log stopped for good after a failed sync; the node must stop.
+    pub(super) fatal: watch::Sender<Option<String>>,
 }
 
 impl Health {
@@ -78,20 +80,24 @@ impl Health {
 pub(super) struct Disk {
     pub(super) wal: Option<Wal>,
     pub(super) closing: Arc<AtomicBool>,
+    /// The planted bug (`--unsafe-fsync-retry`): a failed sync is retried and the batch then
+    /// acknowledged (see [`Wal::retry_sync`]) instead of stopping the log.
+    pub(super) retry_failed_syncs: Arc<AtomicBool>,
 }
 
 impl Disk {
     /// Writes `batch`. A failed write is counted, logged and tried again (into a new segment)
-    /// until it succeeds or the node closes, so a full or failing disk stalls the node's
+    /// until it succeeds or the node closes, so a full or flaky disk stalls the node's
     /// acknowledgements instead of stopping its Raft core for good; it goes on once the disk
-    /// is healthy. Nothing is acknowledged before it is on disk.
-    /// A failed attempt sets `failed`.
+    /// is healthy. A failed sync stops the log for good (see the module doc of `wal`): it is
+    /// published in `health.fatal`, and the node stops. Nothing is acknowledged before it is
+    /// on disk. A failed attempt sets `health.failed`.
     fn commit(
         &mut self,
         batch: &[Job],
         sync: bool,
         stats: &CommitStats,
-        failed: &AtomicBool,
+        health: &Health,
     ) -> Result<(), String> {
         let Some(wal) = &mut self.wal else {
             return Ok(());
@@ -99,15 +105,31 @@ impl Disk {
         let mut attempt = 0u32;
         loop {
             let frames = batch.iter().map(|j| (j.frame.as_slice(), j.effect));
-            let err = match wal.write(frames, sync) {
-                Ok(()) => return Ok(()),
-                Err(e) => e.to_string(),
+            let written = if wal.unsynced() {
+                wal.retry_sync(frames)
+            } else {
+                wal.write(frames, sync)
             };
-            stats.error(&err);
-            failed.store(true, Ordering::Release);
-            tracing::error!(error = %err, attempt, "the log could not be written; trying again");
+            let err = match written {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            stats.error(&err.to_string());
+            health.failed.store(true, Ordering::Release);
+            if err.is_sync() && !self.retry_failed_syncs.load(Ordering::Acquire) {
+                let why =
+                    format!("the log could not be synced ({err}); it stops, and the node with it");
+                tracing::error!(error = %err, "the log could not be synced: nothing more is written or acknowledged, and the node stops");
+                health.fatal.send_replace(Some(why.clone()));
+                return Err(why);
+            }
+            if err.is_sync() {
+                tracing::error!(error = %err, attempt, "the log could not be synced; syncing it again (the planted bug of --unsafe-fsync-retry)");
+            } else {
+                tracing::error!(error = %err, attempt, "the log could not be written; trying again");
+            }
             if self.closing.load(Ordering::Acquire) {
-                return Err(err);
+                return Err(err.to_string());
             }
             std::thread::sleep(Duration::from_millis(50u64 << attempt.min(4)));
             attempt += 1;
@@ -122,9 +144,9 @@ pub(super) struct Writer {
     pub(super) stages: Arc<Stages>,
     pub(super) durable: Arc<Durable>,
     pub(super) health: Arc<Health>,
-    /// A batch failed for good (the node is closing): later batches may land in a new
-    /// segment, but the jobs before them did not, so nothing more is reported durable.
-    pub(super) broken: bool,
+    /// Why a batch failed for good (a failed sync, or a failed write as the node closes):
+    /// nothing more is written, and every later job fails with it.
+    pub(super) stopped: Option<String>,
     #[cfg(test)]
     pub(super) hold: Arc<tokio::sync::Mutex<()>>,
 }
@@ -143,6 +165,13 @@ impl Writer {
             }
             self.write(batch);
         }
+        // A clean stop seals the segment, so that damage to its last batch is caught too.
+        if self.stopped.is_none()
+            && let Some(wal) = &mut self.disk.wal
+            && let Err(e) = wal.seal()
+        {
+            tracing::warn!(error = %e, "cannot seal the log's last segment");
+        }
         self.durable.stopped();
     }
 
@@ -157,21 +186,25 @@ impl Writer {
         let held = self.hold.clone();
         #[cfg(test)]
         let _held = held.blocking_lock();
-        let result = self
-            .disk
-            .commit(&batch, sync, &self.stats, &self.health.failed);
+        let result = match &self.stopped {
+            Some(why) => Err(why.clone()),
+            None => self.disk.commit(&batch, sync, &self.stats, &self.health),
+        };
         self.health.busy_since.store(0, Ordering::Release);
         if sync && self.disk.wal.as_ref().is_some_and(Wal::syncs) && result.is_ok() {
             self.stats.record(started.elapsed(), batch.len());
         }
-        if result.is_err() && !self.broken {
-            self.broken = true;
-            self.durable.stopped();
-        }
-        if !self.broken
-            && let Some(last) = batch.last()
-        {
-            self.durable.written(last.number);
+        match &result {
+            Ok(()) => {
+                if let Some(last) = batch.last() {
+                    self.durable.written(last.number);
+                }
+            }
+            Err(why) if self.stopped.is_none() => {
+                self.stopped = Some(why.clone());
+                self.durable.stopped();
+            }
+            Err(_) => {}
         }
         for job in batch {
             match job.done {
@@ -197,5 +230,76 @@ impl Writer {
                 Done::Synced | Done::Unsynced => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use openraft::storage::RaftLogStorage;
+
+    use crate::store::LogStore;
+    use crate::store::wal::{RecordRef, Wal, frame};
+    use crate::typ::Vote;
+
+    /// Long enough for a write to come back on a loaded machine.
+    const BACK: Duration = Duration::from_secs(10);
+
+    /// A syncing log in `dir` whose next `fail` batch syncs fail (EIO); `plant`: with the
+    /// planted bug of `--unsafe-fsync-retry`.
+    fn log(dir: &tempfile::TempDir, fail: u32, plant: bool) -> LogStore {
+        let (mut wal, contents) = Wal::open(dir.path(), true).unwrap();
+        wal.fail_next_syncs(fail);
+        let log = LogStore::new(Some(wal), contents, Default::default(), Default::default());
+        let log = log.unwrap();
+        if plant {
+            log.plant_fsync_retry();
+        }
+        log
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_fsync_stops_the_log_for_good() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = log(&dir, 1, false);
+        assert_eq!(log.failure(), None);
+        assert!(log.save_vote(&Vote::new(1, 1)).await.is_err());
+        let why = tokio::time::timeout(BACK, log.failed())
+            .await
+            .expect("the log says it stopped");
+        assert!(why.contains("fsync failed"), "{why}");
+        // The disk would take this one: it is refused all the same.
+        assert!(log.save_vote(&Vote::new(2, 1)).await.is_err());
+        assert_eq!(log.failure(), Some(why));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_planted_bug_syncs_again_and_carries_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = log(&dir, 1, true);
+        log.save_vote(&Vote::new(1, 1)).await.unwrap();
+        log.save_vote(&Vote::new(2, 1)).await.unwrap();
+        assert_eq!(log.failure(), None);
+        assert_eq!(log.read_vote().await.unwrap(), Some(Vote::new(2, 1)));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_clean_stop_seals_the_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = log(&dir, 0, false);
+        log.save_vote(&Vote::new(1, 1)).await.unwrap();
+        drop(log);
+        let path = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == "wal"))
+            .unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let end = bytes.iter().rposition(|&b| b != 0).unwrap() + 1;
+        // The last frame is a sync mark that covers every byte before it.
+        let sealed = (end.saturating_sub(16)..end)
+            .any(|at| bytes[at..end] == frame(&RecordRef::Synced(at as u64)).unwrap()[..]);
+        assert!(sealed, "{:?}", &bytes[end.saturating_sub(16)..end]);
     }
 }

@@ -1,14 +1,17 @@
-//! Reading the folder back at start. Replay reads each segment until its first frame that is
-//! cut short or fails its checksum: nothing after it in that segment was ever acknowledged
-//! (see the rules in the module doc of `wal`). Every replayed record sets state, so replaying
-//! a batch twice ends where once would.
+//! Reading the folder back at start. Each segment is synced and its cached pages dropped
+//! before it is read, so replay sees what is on disk. Its frames are read in order; at the
+//! first bad one, `check` tells a torn tail (the segment ends there) from damage (the log is
+//! refused), and once every segment is read, that the entries have no hole. Every replayed
+//! record sets state, so replaying a batch twice ends where once would.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::io;
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use super::frame::{HEAD, MAX_PAYLOAD, Record};
+use super::check::{contiguous, torn_or_damaged};
+use super::frame::{Bad, Record, read_frame};
 use super::segment::{MAGIC, Segment, seq_of};
 use super::spare::is_spare;
 use crate::typ::{Entry, LogId, Vote};
@@ -41,46 +44,53 @@ impl Contents {
             }
             Record::Vote(v) => self.vote = Some(v),
             Record::Committed(c) => self.committed = c,
+            Record::Synced(_) => {}
         }
     }
 }
 
-/// A segment that cannot be read as one.
-fn corrupt(path: &Path, what: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("log segment {}: {what}", path.display()),
-    )
+/// The log could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum OpenError {
+    /// Reading, syncing or making its files failed.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// What is on disk is not a log this node could have written: one line that says where.
+    #[error("{0}")]
+    Damaged(String),
 }
 
-/// Reads frames from `bytes` (after the magic) into `contents` until the end or the first bad
-/// frame. Returns the highest index appended and whether the segment ended cleanly.
-pub(super) fn replay(bytes: &[u8], contents: &mut Contents) -> (Option<u64>, bool) {
-    let mut at = 0;
+/// How a segment's frames ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum End {
+    /// At the end of the file, or at the zeros after the last frame.
+    Clean,
+    /// At a bad frame with nothing synced after it: a torn write, cut there.
+    Torn { at: usize, bad: Bad },
+}
+
+/// Reads the frames of a segment `bytes` (its first frame at `start`) into `contents`, until
+/// the end or the first bad frame. Returns the highest index appended and how it ended; a bad
+/// frame that was synced whole is the damage.
+pub(super) fn replay(
+    bytes: &[u8],
+    start: usize,
+    contents: &mut Contents,
+) -> Result<(Option<u64>, End), super::check::Damage> {
+    let mut at = start;
     let mut max_index = None;
     while at < bytes.len() {
-        // The preallocated zeros after the last frame (no frame starts with a zero length and
-        // a zero CRC: no record encodes to nothing). The scan stops at the first byte that is
-        // not zero, within a real frame's length.
+        // The preallocated zeros after the last frame (no frame starts with a zero length).
+        // The scan stops at the first byte that is not zero, within a real frame's length.
         if bytes[at..].iter().all(|&b| b == 0) {
-            return (max_index, true);
+            break;
         }
-        let Some(head) = bytes.get(at..at + HEAD) else {
-            return (max_index, false);
-        };
-        let len = u32::from_le_bytes(head[..4].try_into().expect("4 bytes")) as usize;
-        let crc = u32::from_le_bytes(head[4..].try_into().expect("4 bytes"));
-        let Some(payload) = (len <= MAX_PAYLOAD)
-            .then(|| bytes.get(at + HEAD..at + HEAD + len))
-            .flatten()
-        else {
-            return (max_index, false);
-        };
-        if crc32fast::hash(payload) != crc {
-            return (max_index, false);
-        }
-        let Ok(record) = postcard::from_bytes::<Record>(payload) else {
-            return (max_index, false);
+        let (record, len) = match read_frame(bytes, at) {
+            Ok(frame) => frame,
+            Err(bad) => {
+                torn_or_damaged(bytes, at, bad)?;
+                return Ok((max_index, End::Torn { at, bad }));
+            }
         };
         if let Record::Append(entries) = &record
             && let Some(last) = entries.iter().map(|e| e.log_id.index).max()
@@ -88,9 +98,9 @@ pub(super) fn replay(bytes: &[u8], contents: &mut Contents) -> (Option<u64>, boo
             max_index = max_index.max(Some(last));
         }
         contents.apply(record);
-        at += HEAD + len;
+        at += len;
     }
-    (max_index, true)
+    Ok((max_index, End::Clean))
 }
 
 /// The segments in `dir` by sequence number, oldest first. Spares left by earlier runs hold
@@ -112,14 +122,50 @@ pub(super) fn list_segments(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
     Ok(paths)
 }
 
+/// The bytes of the segment at `path` as they are on disk. With `sync`, the file is synced
+/// first (a node killed in the middle of a batch leaves its pages dirty in the page cache;
+/// replayed unsynced, they would count as durable from now on) and its cached pages are then
+/// dropped (after a failed sync the kernel may keep pages that never reached the disk, marked
+/// clean; read from the cache, they would too).
+fn read_segment(path: &Path, sync: bool) -> io::Result<Vec<u8>> {
+    let mut file = File::open(path)?;
+    if sync {
+        file.sync_all().map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot sync log segment {} before replay: {e}",
+                    path.display()
+                ),
+            )
+        })?;
+        // SAFETY: a plain syscall on a file descriptor this function owns.
+        let advised =
+            unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        if advised != 0 {
+            tracing::debug!(path = %path.display(), errno = advised, "cannot drop a segment's cached pages");
+        }
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// Replays the segments at `paths` (oldest first) into one [`Contents`]; returns it with the
-/// segments that were read, all closed now.
-pub(super) fn replay_segments(paths: &[(u64, PathBuf)]) -> io::Result<(Contents, Vec<Segment>)> {
+/// segments that were read, all closed now. `sync`: whether the log syncs (`--fsync always`).
+pub(super) fn replay_segments(
+    paths: &[(u64, PathBuf)],
+    sync: bool,
+) -> Result<(Contents, Vec<Segment>), OpenError> {
     let mut contents = Contents::default();
     let mut closed = Vec::new();
     let last = paths.len().checked_sub(1);
+    let damaged = |path: &Path, what: &dyn std::fmt::Display| {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        OpenError::Damaged(format!("segment {name}: {what}"))
+    };
     for (i, (_, path)) in paths.iter().enumerate() {
-        let bytes = fs::read(path)?;
+        let bytes = read_segment(path, sync)?;
         if bytes.get(..MAGIC.len()) != Some(MAGIC.as_slice()) {
             // Only the newest segment can be one whose making was cut short: each is synced
             // before anything is written after it.
@@ -128,17 +174,20 @@ pub(super) fn replay_segments(paths: &[(u64, PathBuf)]) -> io::Result<(Contents,
                 fs::remove_file(path)?;
                 continue;
             }
-            return Err(corrupt(path, "no segment header"));
+            return Err(damaged(path, &"no segment header"));
         }
-        let (max_index, clean) = replay(&bytes[MAGIC.len()..], &mut contents);
-        if !clean {
-            tracing::warn!(path = %path.display(), "log segment ends in a torn or failed write; replayed up to it");
+        let (max_index, end) =
+            replay(&bytes, MAGIC.len(), &mut contents).map_err(|d| damaged(path, &d))?;
+        if let End::Torn { at, bad } = end {
+            tracing::warn!(path = %path.display(), at, %bad, "log segment ends in a torn write, never synced; replayed up to it");
         }
         closed.push(Segment {
             path: path.clone(),
             max_index,
         });
     }
+    let last_purged = contents.last_purged.map(|p| p.index);
+    contiguous(last_purged, contents.entries.keys().copied()).map_err(OpenError::Damaged)?;
     Ok((contents, closed))
 }
 
@@ -147,7 +196,7 @@ mod tests {
     use std::fs;
 
     use super::*;
-    use crate::store::wal::frame::{RecordRef, frame};
+    use crate::store::wal::frame::{HEAD, RecordRef, frame};
     use crate::store::wal::segment::SUFFIX;
     use crate::store::wal::test_support::{append, entry, segment_files, terms, write};
     use crate::store::wal::{Effect, Wal};
@@ -157,7 +206,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut wal, c) = Wal::open(dir.path(), true).unwrap();
         assert!(c.entries.is_empty() && c.vote.is_none());
-        append(&mut wal, 1, 1..=10);
+        append(&mut wal, 1, 0..=10);
         write(&mut wal, RecordRef::Truncate(8), Effect::Other);
         append(&mut wal, 2, 8..=12);
         let vote = Vote::new(2, 3);
@@ -187,7 +236,7 @@ mod tests {
         for damage in ["cut", "flip"] {
             let dir = tempfile::tempdir().unwrap();
             let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
-            append(&mut wal, 1, 1..=5);
+            append(&mut wal, 1, 0..=5);
             append(&mut wal, 1, 6..=9);
             let end = wal.written() as usize;
             drop(wal);
@@ -202,40 +251,23 @@ mod tests {
             let (mut wal, c) = Wal::open(dir.path(), true).unwrap();
             assert_eq!(
                 c.entries.keys().copied().collect::<Vec<_>>(),
-                (1..=5).collect::<Vec<_>>(),
+                (0..=5).collect::<Vec<_>>(),
                 "{damage}"
             );
             // A new term overwrites from 6 on; replay must not resurrect the dropped frame.
             append(&mut wal, 2, 6..=7);
             drop(wal);
             let (_, c) = Wal::open(dir.path(), true).unwrap();
-            let want: Vec<(u64, u64)> = (1..=5).map(|i| (i, 1)).chain([(6, 2), (7, 2)]).collect();
+            let want: Vec<(u64, u64)> = (0..=5).map(|i| (i, 1)).chain([(6, 2), (7, 2)]).collect();
             assert_eq!(terms(&c), want, "{damage}");
         }
-    }
-
-    #[test]
-    fn a_frame_after_the_first_bad_one_is_never_replayed() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
-        append(&mut wal, 1, 1..=3);
-        let start = wal.written();
-        append(&mut wal, 1, 4..=6);
-        append(&mut wal, 1, 7..=9);
-        drop(wal);
-        let path = segment_files(dir.path()).pop().unwrap();
-        let mut bytes = fs::read(&path).unwrap();
-        bytes[start as usize + HEAD + 2] ^= 1;
-        fs::write(&path, &bytes).unwrap();
-        let (_, c) = Wal::open(dir.path(), true).unwrap();
-        assert_eq!(c.entries.keys().copied().collect::<Vec<_>>(), vec![1, 2, 3]);
     }
 
     #[test]
     fn a_segment_cut_short_while_being_made_is_removed_and_others_refuse() {
         let dir = tempfile::tempdir().unwrap();
         let (mut wal, _) = Wal::open(dir.path(), true).unwrap();
-        append(&mut wal, 1, 1..=3);
+        append(&mut wal, 1, 0..=3);
         drop(wal);
         // Cut short while written (a plain segment), or renamed from the spare before its
         // head was synced (zeros).
@@ -243,7 +275,7 @@ mod tests {
             let newest = dir.path().join(format!("{seq:020}{SUFFIX}"));
             fs::write(&newest, cut).unwrap();
             let (wal, c) = Wal::open(dir.path(), true).unwrap();
-            assert_eq!(c.entries.len(), 3);
+            assert_eq!(c.entries.len(), 4);
             assert!(!newest.exists());
             drop(wal);
         }
@@ -258,13 +290,11 @@ mod tests {
         let f = frame(&RecordRef::Truncate(3)).unwrap();
         let mut bytes = f.clone();
         bytes.extend([0u8; 100]);
-        let (_, clean) = replay(&bytes, &mut Contents::default());
-        assert!(clean);
+        let end = |bytes: &[u8]| replay(bytes, 0, &mut Contents::default()).unwrap().1;
+        assert_eq!(end(&bytes), End::Clean);
         // Fewer zeros than a frame head.
-        let (_, clean) = replay(&bytes[..f.len() + 3], &mut Contents::default());
-        assert!(clean);
+        assert_eq!(end(&bytes[..f.len() + 3]), End::Clean);
         bytes[HEAD + f.len() + 10] = 1;
-        let (_, clean) = replay(&bytes, &mut Contents::default());
-        assert!(!clean);
+        assert!(matches!(end(&bytes), End::Torn { at, .. } if at == f.len()));
     }
 }

@@ -35,6 +35,35 @@ pub(super) struct Active {
     pub(super) seg: Segment,
     pub(super) file: File,
     pub(super) len: u64,
+    /// How many of its bytes a sync has made durable (the next batch's sync mark).
+    pub(super) synced: u64,
+}
+
+/// A batch, or a new segment, that could not be written. The two are handled apart (see the
+/// module doc of `wal`): after a failed write the log goes on in a new segment, after a failed
+/// sync it must stop.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WriteError {
+    /// A write, a rename or a file creation failed (EIO, ENOSPC): nothing earlier is lost.
+    #[error("{0}")]
+    Write(io::Error),
+    /// An `fsync`/`fdatasync` of a segment or of the log's folder failed: the kernel may have
+    /// dropped the dirty pages it could not write and marked them clean, so that the next
+    /// sync reports success over data that is not on disk.
+    #[error("fsync failed: {0}")]
+    Sync(io::Error),
+}
+
+impl WriteError {
+    /// Whether the failure was a sync's.
+    pub(crate) fn is_sync(&self) -> bool {
+        matches!(self, WriteError::Sync(_))
+    }
+
+    /// A failed sync of `path` (a segment or the folder), named in the error.
+    pub(super) fn sync(path: &Path, e: io::Error) -> Self {
+        WriteError::Sync(io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+    }
 }
 
 /// The sequence number of the segment at `path`; `None` for any other file.
@@ -72,17 +101,18 @@ pub(super) fn make_segment(
     meta: &Meta,
     sync: bool,
     dir: &Path,
-) -> io::Result<(File, u64)> {
-    let head = head(meta)?;
+) -> Result<(File, u64), WriteError> {
+    let head = head(meta).map_err(WriteError::Write)?;
     let mut file = OpenOptions::new()
         .create(true)
         .truncate(true)
         .write(true)
-        .open(path)?;
-    file.write_all(&head)?;
+        .open(path)
+        .map_err(WriteError::Write)?;
+    file.write_all(&head).map_err(WriteError::Write)?;
     if sync {
-        file.sync_all()?;
-        crate::store::sync_dir(dir)?;
+        file.sync_all().map_err(|e| WriteError::sync(path, e))?;
+        crate::store::sync_dir(dir).map_err(|e| WriteError::sync(dir, e))?;
     }
     Ok((file, head.len() as u64))
 }

@@ -8,7 +8,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use super::segment::{Meta, head};
+use super::segment::{Meta, WriteError, head};
 
 /// The suffix of the next segment, zero-filled ahead by a helper thread; never replayed.
 /// Each spare has a name of its own (`<pid>-<n>.spare`): a helper still running for a log
@@ -40,7 +40,8 @@ pub(super) enum Spare {
 
 /// Makes `path` a file of `bytes` zeros, synced; removes it again if that fails (it would
 /// hold on to what space is left). Its name is not synced: it is renamed before use, and that
-/// is synced then.
+/// is synced then. A failed sync here does not stop the log as a segment's does: the spare
+/// holds no record and is removed, never used, so no written byte depends on it.
 fn make_spare(path: PathBuf, bytes: u64) -> io::Result<(File, PathBuf)> {
     let fill = || {
         let mut file = OpenOptions::new()
@@ -138,13 +139,13 @@ pub(super) fn use_spare(
     path: &Path,
     meta: &Meta,
     dir: &Path,
-) -> io::Result<(File, u64)> {
-    let head = head(meta)?;
-    fs::rename(&from, path)?;
-    file.seek(SeekFrom::Start(0))?;
-    file.write_all(&head)?;
-    file.sync_data()?;
-    crate::store::sync_dir(dir)?;
+) -> Result<(File, u64), WriteError> {
+    let head = head(meta).map_err(WriteError::Write)?;
+    fs::rename(&from, path).map_err(WriteError::Write)?;
+    file.seek(SeekFrom::Start(0)).map_err(WriteError::Write)?;
+    file.write_all(&head).map_err(WriteError::Write)?;
+    file.sync_data().map_err(|e| WriteError::sync(path, e))?;
+    crate::store::sync_dir(dir).map_err(|e| WriteError::sync(dir, e))?;
     Ok((file, head.len() as u64))
 }
 
@@ -152,7 +153,7 @@ pub(super) fn use_spare(
 mod tests {
     use super::*;
     use crate::store::wal::Wal;
-    use crate::store::wal::replay::{Contents, replay};
+    use crate::store::wal::replay::{Contents, End, replay};
     use crate::store::wal::segment::MAGIC;
     use crate::store::wal::test_support::{append, segment_files};
 
@@ -161,7 +162,7 @@ mod tests {
         for sync in [true, false] {
             let dir = tempfile::tempdir().unwrap();
             let (mut wal, _) = Wal::open_with(dir.path(), sync, 64 << 10).unwrap();
-            append(&mut wal, 1, 1..=5);
+            append(&mut wal, 1, 0..=5);
             append(&mut wal, 1, 6..=9);
             let written = wal.written();
             drop(wal);
@@ -170,11 +171,11 @@ mod tests {
             let want = if sync { 64 << 10 } else { written };
             assert_eq!(bytes.len() as u64, want, "sync {sync}");
             let mut c = Contents::default();
-            let (max, clean) = replay(&bytes[MAGIC.len()..], &mut c);
-            assert_eq!((max, clean), (Some(9), true), "sync {sync}");
-            assert_eq!(c.entries.len(), 9);
+            let (max, end) = replay(&bytes, MAGIC.len(), &mut c).unwrap();
+            assert_eq!((max, end), (Some(9), End::Clean), "sync {sync}");
+            assert_eq!(c.entries.len(), 10);
             let (_, c) = Wal::open_with(dir.path(), sync, 64 << 10).unwrap();
-            assert_eq!(c.entries.len(), 9, "sync {sync}");
+            assert_eq!(c.entries.len(), 10, "sync {sync}");
         }
     }
 
@@ -184,7 +185,7 @@ mod tests {
         let (mut wal, _) = Wal::open_with(dir.path(), true, 4096).unwrap();
         for i in 0..60 {
             wal.wait_spare();
-            append(&mut wal, 1, i * 10 + 1..=i * 10 + 10);
+            append(&mut wal, 1, i * 10..=i * 10 + 9);
         }
         assert!(wal.segments() > 5, "{} segments", wal.segments());
         wal.wait_spare();
@@ -208,7 +209,7 @@ mod tests {
         assert!(!left.exists() && !spares[0].exists());
         assert_eq!(
             c.entries.keys().copied().collect::<Vec<_>>(),
-            (1..=600).collect::<Vec<_>>()
+            (0..=599).collect::<Vec<_>>()
         );
         assert_eq!(wal.segments(), segment_files(dir.path()).len());
     }
