@@ -217,7 +217,13 @@ mod tests {
         clocks.reset(2).unwrap();
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "+0.000000 x1\n");
         let env = clocks.env(2);
-        assert!(env.iter().any(|(k, v)| k == "FAKETIME_TIMESTAMP_FILE" && v.ends_with("node-2.faketime")));
-        assert!(clocks.change(9, ClockChange::Jump(1.0)).is_err(), "an unknown node");
+        assert!(
+            env.iter()
+                .any(|(k, v)| k == "FAKETIME_TIMESTAMP_FILE" && v.ends_with("node-2.faketime"))
+        );
+        assert!(
+            clocks.change(9, ClockChange::Jump(1.0)).is_err(),
+            "an unknown node"
+        );
     }
 }

@@ -94,8 +94,8 @@ for = "2s"
 lost_writes = true
 "#;
 
-/// A follower's disk first fails every write and sync, then fills up, then heals; then the
-/// other follower is killed, so the quorum needs the node whose disk failed.
+/// A follower's disk first fails every write, then fills up, then heals; then the other
+/// follower is killed, so the quorum needs the node whose disk failed.
 /// Why every write: the log preallocates its segments, and a write over allocated blocks
 /// succeeds on a full disk, as it would on ext4. While every write fails, so does every
 /// preallocation, so node 3 comes out of the errors on a plain segment that grows by appends:
@@ -205,6 +205,7 @@ at = "3s"
 action = "disk-error"
 target = "node:3"
 probability = 1.0         # every roll fails too, so node 3 leaves it on a plain segment
+on = "write"              # a failed fsync would stop the node (lost-fsync drills test that)
 for = "4s"
 
 [[fault]]

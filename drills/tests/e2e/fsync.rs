@@ -84,7 +84,12 @@ async fn a_retried_fsync_loses_acknowledged_writes_and_a_stop_loses_none() {
     let _serial = serial().await;
     let (code, s) = run(true).await;
     let lw = &s["checks"]["lost_writes"];
-    assert_eq!(code, Some(3), "the planted retry is an anomaly: {lw} {}", s["reasons"]);
+    assert_eq!(
+        code,
+        Some(3),
+        "the planted retry is an anomaly: {lw} {}",
+        s["reasons"]
+    );
     assert!(lw["lost"].as_u64().unwrap() > 0, "{lw}");
 
     let (code, s) = run(false).await;

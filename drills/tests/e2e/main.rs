@@ -8,6 +8,7 @@ mod auth;
 mod bad_input;
 mod capacity;
 mod capacity_knee;
+mod clock;
 mod cluster_cmd;
 mod compare;
 mod consistency_api;
