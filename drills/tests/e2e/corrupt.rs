@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::harness::{checked_summary, raftdrill, serial};
 
-const FLIP: &str = r#"name = "flip-follower-log"
+const FLIP: &str = r#"name = "damaged-follower-log"
 duration = "20s"
 
 [load]
@@ -29,14 +29,18 @@ bytes = 1
 lost_writes = true
 "#;
 
-/// One bit flipped in node 3's log, somewhere in what it wrote: the run records the file, the
-/// range and the node's answer, loses nothing, and never blames the tool.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_flipped_bit_in_a_followers_log_is_refused_or_repaired_and_loses_nothing() {
-    let _serial = serial().await;
+/// Runs `scenario` (the drill above, with `how` in place of the flip), checks what every
+/// damaged-log run must hold, and returns the summary.
+async fn run(how: &str) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("flip.toml");
-    std::fs::write(&file, FLIP).unwrap();
+    let file = dir.path().join(format!("{how}.toml"));
+    let text = match how {
+        "flip" => FLIP.to_string(),
+        other => FLIP
+            .replace("how = \"flip\"", &format!("how = \"{other}\""))
+            .replace("bytes = 1\n", ""),
+    };
+    std::fs::write(&file, text).unwrap();
     let out = dir.path().join("run");
     let (f, o) = (file.display().to_string(), out.display().to_string());
     let res = raftdrill(
@@ -52,32 +56,17 @@ async fn a_flipped_bit_in_a_followers_log_is_refused_or_repaired_and_loses_nothi
         s["exit_code"].as_i64(),
         "{stderr}"
     );
-    crate::drills::assert_no_loss("flip", &s);
+    crate::drills::assert_no_loss(how, &s);
     let fault = &s["faults"][0];
     assert!(fault["error"].is_null(), "the fault fired: {fault}");
     let c = &fault["corruption"][0];
     assert_eq!(c["node"], 3, "{fault}");
+    assert_eq!(c["how"], how, "{fault}");
     assert!(c["file"].as_str().unwrap().ends_with(".wal"), "{c}");
     assert!(
         c["offset"].as_u64().unwrap() < c["file_len"].as_u64().unwrap(),
         "{c}"
     );
-    assert_eq!(c["len"], 1, "{c}");
-    match c["outcome"].as_str().unwrap() {
-        "refused-start" => {
-            // Refused: that is the store's answer, recorded with its reason; node 3 is out of
-            // service, not dead on its own, so the run is judged on the other two.
-            let detail = c["detail"].as_str().unwrap_or_default();
-            assert!(!detail.is_empty(), "the refusal says why: {c}");
-            assert!(s["node_exits"].as_array().is_none_or(Vec::is_empty), "{s}");
-        }
-        "started" => {
-            // Started on the damaged log: it must serve every acknowledged write (checked
-            // above) and catch up.
-            assert_ne!(s["verdict"], "inconclusive", "{}", s["reasons"]);
-        }
-        other => panic!("node 3 neither started nor refused: {other} ({c})"),
-    }
     assert!(
         ["pass", "warn", "fail"].contains(&s["verdict"].as_str().unwrap()),
         "a damaged follower is a finding, not a tool failure: {} {}",
@@ -86,4 +75,33 @@ async fn a_flipped_bit_in_a_followers_log_is_refused_or_repaired_and_loses_nothi
     );
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("Corrupted: node 3"), "{report}");
+    s
+}
+
+/// One bit flipped in what node 3's log holds (after a clean stop, which seals the segment):
+/// the node refuses the log, saying where it is damaged, and the run carries on without it;
+/// nothing is lost and its exit is not taken for a death on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flipped_bit_in_a_followers_log_is_refused_and_loses_nothing() {
+    let _serial = serial().await;
+    let s = run("flip").await;
+    let c = &s["faults"][0]["corruption"][0];
+    assert_eq!(c["len"], 1, "{c}");
+    assert_eq!(c["outcome"], "refused-start", "{c}");
+    let detail = c["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("is damaged"), "the refusal says why: {c}");
+    assert!(s["node_exits"].as_array().is_none_or(Vec::is_empty), "{s}");
+}
+
+/// Node 3's log cut short: that looks like a torn tail, so the node starts with a log that
+/// lacks entries it had acknowledged. The leader must bring it back (openraft's
+/// `loosen-follower-log-revert`; without it the leader's Raft core panics on the reverted
+/// follower and the cluster stops serving), and nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_followers_log_cut_short_is_repaired_from_the_leader() {
+    let _serial = serial().await;
+    let s = run("truncate").await;
+    let c = &s["faults"][0]["corruption"][0];
+    assert_eq!(c["outcome"], "started", "{c}");
+    assert_ne!(s["verdict"], "inconclusive", "{}", s["reasons"]);
 }
