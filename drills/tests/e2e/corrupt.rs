@@ -9,6 +9,9 @@ use crate::harness::{checked_summary, raftdrill, serial};
 const FLIP: &str = r#"name = "damaged-follower-log"
 duration = "20s"
 
+[cluster]
+nodes = 3
+
 [load]
 workload = "w"
 rate = 150
@@ -36,6 +39,10 @@ async fn run(how: &str) -> serde_json::Value {
     let file = dir.path().join(format!("{how}.toml"));
     let text = match how {
         "flip" => FLIP.to_string(),
+        // A snapshot every 300 entries: node 3 has one to damage by 9 s.
+        "snapshot" => FLIP
+            .replace("file = \"log\"", "file = \"snapshot\"")
+            .replace("nodes = 3", "nodes = 3\nsnapshot_every = 300"),
         other => FLIP
             .replace("how = \"flip\"", &format!("how = \"{other}\""))
             .replace("bytes = 1\n", ""),
@@ -61,8 +68,12 @@ async fn run(how: &str) -> serde_json::Value {
     assert!(fault["error"].is_null(), "the fault fired: {fault}");
     let c = &fault["corruption"][0];
     assert_eq!(c["node"], 3, "{fault}");
-    assert_eq!(c["how"], how, "{fault}");
-    assert!(c["file"].as_str().unwrap().ends_with(".wal"), "{c}");
+    let (kind, file_end) = match how {
+        "snapshot" => ("flip", "snapshot.bin"),
+        other => (other, ".wal"),
+    };
+    assert_eq!(c["how"], kind, "{fault}");
+    assert!(c["file"].as_str().unwrap().ends_with(file_end), "{c}");
     assert!(
         c["offset"].as_u64().unwrap() < c["file_len"].as_u64().unwrap(),
         "{c}"
@@ -104,4 +115,19 @@ async fn a_followers_log_cut_short_is_repaired_from_the_leader() {
     let c = &s["faults"][0]["corruption"][0];
     assert_eq!(c["outcome"], "started", "{c}");
     assert_ne!(s["verdict"], "inconclusive", "{}", s["reasons"]);
+}
+
+/// One bit flipped in node 3's snapshot: the snapshot's checksum refuses it at start (without
+/// one, a flipped value would be loaded and served), and the cluster loses nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flipped_bit_in_a_followers_snapshot_is_refused() {
+    let _serial = serial().await;
+    let s = run("snapshot").await;
+    let c = &s["faults"][0]["corruption"][0];
+    assert_eq!(c["outcome"], "refused-start", "{c}");
+    let detail = c["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("snapshot") && detail.contains("is damaged"),
+        "{c}"
+    );
 }

@@ -24,6 +24,9 @@ use crate::typ::{
 
 const SNAPSHOT_FILE: &str = "snapshot.bin";
 
+/// The first bytes of a snapshot file; the CRC-32 of the body (LE) follows, then the body.
+const SNAPSHOT_MAGIC: &[u8; 8] = b"RDSNAP01";
+
 /// A stored value and the log index of the write that produced it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stored {
@@ -121,8 +124,8 @@ impl SnapshotStore {
                 meta: meta.clone(),
                 data: data.as_ref().clone(),
             };
-            let bytes = postcard::to_allocvec(&file).map_err(snap_write_err)?;
-            write_durably(dir, SNAPSHOT_FILE, &bytes).map_err(snap_write_err)?;
+            let body = postcard::to_allocvec(&file).map_err(snap_write_err)?;
+            write_durably(dir, SNAPSHOT_FILE, &framed(&body)).map_err(snap_write_err)?;
         }
         *self.current.lock().expect("snapshot lock") = Some((meta.clone(), data.clone()));
         Ok(data)
@@ -135,6 +138,32 @@ impl SnapshotStore {
             snapshot: Box::new(Cursor::new(data.as_ref().clone())),
         })
     }
+}
+
+/// A snapshot file's bytes: the magic, the body's CRC-32, the body. A bit flipped anywhere is
+/// then refused at start instead of loading a wrong value or a wrong log position.
+fn framed(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 12);
+    out.extend_from_slice(SNAPSHOT_MAGIC);
+    out.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+/// The body of a snapshot file, checked; why not when it is damaged.
+fn body(bytes: &[u8]) -> Result<&[u8], &'static str> {
+    let rest = bytes
+        .strip_prefix(SNAPSHOT_MAGIC.as_slice())
+        .ok_or("it does not start with the snapshot magic")?;
+    if rest.len() < 4 {
+        return Err("it is cut short");
+    }
+    let (crc, body) = rest.split_at(4);
+    let want = u32::from_le_bytes(crc.try_into().expect("4 bytes"));
+    if crc32fast::hash(body) != want {
+        return Err("its checksum does not match");
+    }
+    Ok(body)
 }
 
 /// Writes `name` in `dir` so that after a crash it is either the old or the new file, whole.
@@ -163,7 +192,13 @@ pub(crate) fn load_snapshot(dir: &Path) -> Result<Option<LoadedSnapshot>, String
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     };
-    let file: SnapshotFile = postcard::from_bytes(&bytes)
+    let body = body(&bytes).map_err(|why| {
+        format!(
+            "the snapshot {} is damaged: {why}. This node's data cannot be trusted: wipe its data directory and let it rejoin the cluster, which restores it from the leader",
+            path.display()
+        )
+    })?;
+    let file: SnapshotFile = postcard::from_bytes(body)
         .map_err(|e| format!("corrupt snapshot {}: {e}", path.display()))?;
     let state: KvState = postcard::from_bytes(&file.data)
         .map_err(|e| format!("corrupt snapshot data {}: {e}", path.display()))?;
@@ -479,5 +514,17 @@ mod tests {
             }
         );
         assert!(!dir.path().join("snapshot.bin.tmp").exists());
+        // One bit flipped anywhere (here: in the stored value) is refused, not loaded.
+        let path = dir.path().join("snapshot.bin");
+        let good = std::fs::read(&path).unwrap();
+        for at in [0, 9, good.len() - 1] {
+            let mut bad = good.clone();
+            bad[at] ^= 0x10;
+            std::fs::write(&path, &bad).unwrap();
+            let err = load_snapshot(dir.path()).err().expect("a damaged snapshot");
+            assert!(err.contains("is damaged"), "{err}");
+        }
+        std::fs::write(&path, &good[..good.len() - 3]).unwrap();
+        assert!(load_snapshot(dir.path()).is_err(), "a cut snapshot");
     }
 }
