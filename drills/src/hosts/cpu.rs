@@ -75,7 +75,8 @@ type Samples = Arc<Mutex<BTreeMap<NodeId, (NodeSample, Instant)>>>;
 
 /// Per node, since when its host has answered that it has no live process (cleared by an
 /// answer with one).
-type Absent = Arc<Mutex<BTreeMap<NodeId, Instant>>>;
+/// Per node with no live process: since when its host has said so, and when it last did.
+type Absent = Arc<Mutex<BTreeMap<NodeId, (Instant, Instant)>>>;
 
 /// The samplers of every host.
 pub struct CpuWatch {
@@ -109,9 +110,10 @@ impl CpuWatch {
         }
     }
 
-    /// Since when node `id`'s host has answered that the node has no live process, if it
-    /// has (the node's exit seen from its host).
-    pub fn absent_since(&self, id: NodeId) -> Option<Instant> {
+    /// Since when node `id`'s host has answered that the node has no live process, and when
+    /// it last did, if it has (the node's exit seen from its host). The last answer tells a
+    /// node that died at once after a restart from one its host has not looked at since.
+    pub fn absent(&self, id: NodeId) -> Option<(Instant, Instant)> {
         let absent = self.absent.lock().unwrap_or_else(|e| e.into_inner());
         absent.get(&id).copied()
     }
@@ -221,11 +223,13 @@ async fn ask(
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&id);
+            let now = Instant::now();
             seen.absent
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .entry(id)
-                .or_insert_with(Instant::now);
+                .and_modify(|(_, last)| *last = now)
+                .or_insert((now, now));
             continue;
         };
         seen.absent

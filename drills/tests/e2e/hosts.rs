@@ -1210,7 +1210,8 @@ async fn hosts_a_node_that_dies_on_its_own_is_inconclusive() {
 /// Packet loss, a reset and a limping node on namespace hosts, each without a proxy hop:
 /// `loss` drops a share of a follower's packets with iptables' `statistic` match, `reset`
 /// rejects the leader's peer traffic with TCP resets, and `cpu-limit` holds a follower to a CPU
-/// quota on its host. Each fires and heals, nothing is lost, and no proxy ran.
+/// quota on its host. Each fires and heals, nothing is lost, and no proxy ran. Last, `corrupt`
+/// zeroes a range of a follower's log over SSH (`dd` on its host), and the node refuses it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs root, openssh-server and iptables: .ci/run installs them"]
 async fn hosts_loss_reset_and_a_limping_node_need_no_proxy() {
@@ -1219,7 +1220,7 @@ async fn hosts_loss_reset_and_a_limping_node_need_no_proxy() {
     let (s, _out, _dir) = drill_on_hosts(
         &net,
         r#"name = "hosts-filters"
-duration = "20s"
+duration = "24s"
 
 [load]
 workload = "a"
@@ -1247,6 +1248,13 @@ target = "follower"
 share = 0.1
 for = "3s"
 
+[[fault]]
+at = "17s"
+action = "corrupt"
+target = "follower"
+how = "zero"
+bytes = 64
+
 [thresholds]
 success_rate = { warn = "99%", break = "50%" }
 p99 = { warn = "800ms", break = "5s" }
@@ -1255,14 +1263,22 @@ p99 = { warn = "800ms", break = "5s" }
     )
     .await;
     crate::drills::assert_no_loss("hosts filters", &s);
-    for (i, fault) in s["faults"].as_array().unwrap().iter().enumerate() {
+    let faults = s["faults"].as_array().unwrap();
+    for (i, fault) in faults.iter().enumerate() {
         assert!(fault["error"].is_null(), "fault {i}: {fault}");
         assert!(
-            fault["healed_at_s"].is_number(),
+            i == 3 || fault["healed_at_s"].is_number(),
             "fault {i} was undone: {fault}"
         );
     }
     assert!(s["recovery"][2]["limp"].is_object(), "{}", s["recovery"][2]);
+    let c = &faults[3]["corruption"][0];
+    assert_eq!(c["len"], 64, "{c}");
+    assert_eq!(
+        c["outcome"], "refused-start",
+        "the sealed log is refused: {c}"
+    );
+    assert!(c["detail"].as_str().unwrap().contains("is damaged"), "{c}");
     for h in s["cluster"]["hosts"].as_array().unwrap() {
         assert_eq!(h["link_proxy"], false, "iptables made them, no proxy: {h}");
     }

@@ -231,8 +231,10 @@ impl HostCluster {
                 .copied()
                 .filter(|id| {
                     let started = st.started.get(id).copied();
-                    cpu.absent_since(*id).is_some_and(|since| {
-                        started.is_none_or(|s| since > s + EXIT_GRACE)
+                    // Seen gone by a look taken well after its (re)start: a node that died
+                    // at once after a restart counts too, though its absence began before.
+                    cpu.absent(*id).is_some_and(|(since, last)| {
+                        started.is_none_or(|s| last > s + EXIT_GRACE)
                             && since.elapsed() >= EXIT_GRACE
                     })
                 })
