@@ -64,6 +64,10 @@ pub struct NodeLaunch {
 struct Running {
     child: Child,
     paused: bool,
+    /// SIGTERMed by the drill ([`Supervisor::term`]): its exit is the drill's to reap, never
+    /// one on its own (a store that stops fast, as etcd does, would otherwise be reaped by
+    /// the poller's look first).
+    stopping: bool,
 }
 
 /// Owns the node processes.
@@ -143,6 +147,7 @@ impl Supervisor {
             Running {
                 child,
                 paused: false,
+                stopping: false,
             },
         );
         Ok(pid)
@@ -211,6 +216,7 @@ impl Supervisor {
             r.paused = false;
         }
         signal(&r.child, libc::SIGTERM);
+        r.stopping = true;
         Ok(())
     }
 
@@ -247,6 +253,9 @@ impl Supervisor {
     pub fn reap_exited(&mut self) -> Vec<(NodeId, ExitStatus)> {
         let mut out = Vec::new();
         for (id, r) in &mut self.running {
+            if r.stopping {
+                continue;
+            }
             if let Ok(Some(status)) = r.child.try_wait() {
                 out.push((*id, status));
             }
@@ -304,4 +313,52 @@ pub fn log_tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A node the drill SIGTERMed is the drill's to reap: the poller's look at exits passes it
+    /// by, however fast it stops.
+    #[test]
+    fn a_node_being_stopped_is_not_reaped_as_an_exit_on_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sup = Supervisor::for_program("/bin/sleep".into());
+        let launch = |id| NodeLaunch {
+            id,
+            args: vec!["30".into()],
+            log: dir.path().join(format!("{id}.log")),
+            env: Vec::new(),
+        };
+        sup.spawn(&launch(1)).unwrap();
+        sup.spawn(&launch(2)).unwrap();
+        sup.term(1).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            assert!(sup.reap_exited().is_empty(), "nothing exited on its own");
+            if let Some(s) = sup.reap(1) {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "sleep outlived SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(!status.success());
+        // An exit nobody asked for is still seen.
+        let pid = sup.pid(2).unwrap();
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let exited = sup.reap_exited();
+            if !exited.is_empty() {
+                assert_eq!(exited[0].0, 2);
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the SIGKILLed node was never reaped"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }

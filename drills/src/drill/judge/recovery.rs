@@ -113,7 +113,9 @@ fn limp(i: &Inputs<'_>, f: &crate::fault::FaultRecord, load_end: f64) -> Limp {
             .filter(|s| s.t > f.at_s && s.t - s.interval < until)
             .filter(|s| writes_p99(s).is_some_and(|p| p > b))
             .map(|s| s.interval)
-            .sum()
+            // A float sum of nothing is -0.0, which prints as "-0".
+            .sum::<f64>()
+            + 0.0
     });
     Limp {
         led: f.hit_leader.is_some(),
