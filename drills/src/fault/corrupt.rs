@@ -94,37 +94,15 @@ async fn damage(
     } else {
         None
     };
-    let site = p.site(id).ok_or_else(|| format!("there is no node {id}"))?;
-    let (dir, suffix) = n.store().corruptible(&site, ask.file);
-    let files = p
-        .list_files(id, &dir, suffix)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut rng = SplitMix64::new(seed);
-    let candidates: Vec<PathBuf> = files
-        .into_iter()
-        .filter(|(_, len)| *len > 0)
-        .map(|(path, _)| path)
-        .collect();
-    if candidates.is_empty() {
-        // Started again, so the fault leaves the node as it found it.
-        let _ = p.restart(id).await;
-        return Err(format!(
-            "node {id} has no {} file with data in {} (*{suffix})",
-            file_word(ask.file),
-            dir.display()
-        ));
-    }
-    let file = candidates[rng.below(candidates.len() as u64) as usize].clone();
-    let data = p.read_file(id, &file).await.map_err(|e| e.to_string())?;
-    let Some((patch, offset, len)) = plan(&data, ask, &mut rng) else {
-        let _ = p.restart(id).await;
-        return Err(format!("{} holds no data", file.display()));
+    let edited = match edit_one_file(rig, ask, id, seed).await {
+        Ok(edited) => edited,
+        Err(e) => {
+            // Started again, so a fault that could not damage anything leaves the node as it
+            // found it.
+            let _ = p.restart(id).await;
+            return Err(e);
+        }
     };
-    p.patch_file(id, &file, &patch)
-        .await
-        .map_err(|e| e.to_string())?;
-    tracing::info!(node = id, file = %file.display(), how = ?ask.how, offset, len, "file damaged");
     n.start_probation(id);
     if let Err(e) = p.restart(id).await {
         n.end_probation(id);
@@ -133,11 +111,11 @@ async fn damage(
     let (outcome, detail) = verdict(rig, id).await;
     let c = Corruption {
         node: id,
-        file,
+        file: edited.file,
         how: ask.how,
-        offset,
-        len,
-        file_len: data.len() as u64,
+        offset: edited.offset,
+        len: edited.len,
+        file_len: edited.file_len,
         seed,
         outcome: outcome.into(),
         detail,
@@ -145,11 +123,51 @@ async fn damage(
     Ok((c, stopped))
 }
 
-fn file_word(file: CorruptFile) -> &'static str {
-    match file {
-        CorruptFile::Log => "log",
-        CorruptFile::Snapshot => "snapshot",
+/// The range one [`edit_one_file`] damaged.
+struct Edited {
+    file: PathBuf,
+    offset: u64,
+    len: u64,
+    file_len: u64,
+}
+
+/// Chooses one of stopped node `id`'s files of the kind `ask` names, and a range in it, by
+/// `seed`, and damages it.
+async fn edit_one_file(rig: &Rig, ask: Ask, id: NodeId, seed: u64) -> Result<Edited, String> {
+    let p = rig.nodes.placement();
+    let site = p.site(id).ok_or_else(|| format!("there is no node {id}"))?;
+    let (dir, suffix) = rig.nodes.store().corruptible(&site, ask.file);
+    let files = p
+        .list_files(id, &dir, suffix)
+        .await
+        .map_err(|e| e.to_string())?;
+    let candidates: Vec<PathBuf> = files
+        .into_iter()
+        .filter(|(_, len)| *len > 0)
+        .map(|(path, _)| path)
+        .collect();
+    if candidates.is_empty() {
+        return Err(format!(
+            "node {id} has no {} file with data in {} (*{suffix})",
+            ask.file.name(),
+            dir.display()
+        ));
     }
+    let mut rng = SplitMix64::new(seed);
+    let file = candidates[rng.below(candidates.len() as u64) as usize].clone();
+    let data = p.read_file(id, &file).await.map_err(|e| e.to_string())?;
+    let (patch, offset, len) =
+        plan(&data, ask, &mut rng).ok_or_else(|| format!("{} holds no data", file.display()))?;
+    p.patch_file(id, &file, &patch)
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(node = id, file = %file.display(), how = ?ask.how, offset, len, "file damaged");
+    Ok(Edited {
+        file,
+        offset,
+        len,
+        file_len: data.len() as u64,
+    })
 }
 
 /// Waits for node `id`, started on damaged files, to answer or to exit. A node that exits

@@ -50,6 +50,13 @@ struct NodeClock {
 }
 
 impl NodeClock {
+    /// Ends a strobe running on this clock, if one is.
+    fn stop_strobe(&mut self) {
+        if let Some(s) = self.strobe.take() {
+            s.abort();
+        }
+    }
+
     fn write(&self) -> std::io::Result<()> {
         write_spec(&self.file, self.offset, self.rate)
     }
@@ -116,10 +123,8 @@ impl Clocks {
             strobe: None,
         };
         clock.write()?;
-        if let Some(old) = self.nodes.insert(id, clock)
-            && let Some(s) = old.strobe
-        {
-            s.abort();
+        if let Some(mut old) = self.nodes.insert(id, clock) {
+            old.stop_strobe();
         }
         Ok(())
     }
@@ -129,9 +134,7 @@ impl Clocks {
         let c = self.nodes.get_mut(&id).ok_or_else(|| {
             std::io::Error::new(std::io::ErrorKind::NotFound, "the node has no clock file")
         })?;
-        if let Some(s) = c.strobe.take() {
-            s.abort();
-        }
+        c.stop_strobe();
         match change {
             ClockChange::Jump(by) => c.offset += by,
             ClockChange::Rate(to) => {
@@ -153,9 +156,7 @@ impl Clocks {
         let Some(c) = self.nodes.get_mut(&id) else {
             return Ok(());
         };
-        if let Some(s) = c.strobe.take() {
-            s.abort();
-        }
+        c.stop_strobe();
         // A true clock at a rate of 1 is offset 0, whatever the start.
         c.offset = 0.0;
         c.rate = 1.0;
@@ -165,11 +166,7 @@ impl Clocks {
 
 impl Drop for Clocks {
     fn drop(&mut self) {
-        for c in self.nodes.values_mut() {
-            if let Some(s) = c.strobe.take() {
-                s.abort();
-            }
-        }
+        self.nodes.values_mut().for_each(NodeClock::stop_strobe);
     }
 }
 

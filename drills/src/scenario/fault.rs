@@ -161,10 +161,17 @@ pub enum CorruptFile {
 impl CorruptFile {
     /// Parses `log | snapshot`.
     pub fn parse(text: &str) -> Result<Self, String> {
-        match text {
-            "log" => Ok(CorruptFile::Log),
-            "snapshot" => Ok(CorruptFile::Snapshot),
-            other => Err(format!("unknown file {other:?}; use log or snapshot")),
+        [CorruptFile::Log, CorruptFile::Snapshot]
+            .into_iter()
+            .find(|f| f.name() == text)
+            .ok_or_else(|| format!("unknown file {text:?}; use log or snapshot"))
+    }
+
+    /// Its name in a scenario file.
+    pub fn name(self) -> &'static str {
+        match self {
+            CorruptFile::Log => "log",
+            CorruptFile::Snapshot => "snapshot",
         }
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use drills::scenario::builtin;
 
-use crate::harness::{checked_summary, raftdrill, serial};
+use crate::harness::{assert_faults_fired, run_scenario, serial};
 
 fn scenario(consistency: &str) -> String {
     format!(
@@ -55,22 +55,16 @@ lost_writes = true
 
 async fn run(consistency: &str, attempt: u32) -> (Option<i32>, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join(format!("{consistency}-{attempt}.toml"));
-    std::fs::write(&file, scenario(consistency)).unwrap();
-    let out = dir.path().join("run");
-    let (f, o) = (file.display().to_string(), out.display().to_string());
-    let res = raftdrill(
-        &["run", &f, "--no-tui", "--out", &o],
+    let name = format!("{consistency}-{attempt}");
+    let ran = run_scenario(
         dir.path(),
+        &name,
+        &scenario(consistency),
         Duration::from_secs(150),
     )
     .await;
-    let s = checked_summary(&out.join("summary.json"));
-    assert_eq!(res.status.code().map(i64::from), s["exit_code"].as_i64());
-    for f in s["faults"].as_array().unwrap() {
-        assert!(f["error"].is_null(), "every fault fired: {f}");
-    }
-    (res.status.code(), s)
+    assert_faults_fired(&ran.summary);
+    (ran.code, ran.summary)
 }
 
 /// Lease reads under a slowed, isolated leader are caught as not linearizable; linearizable

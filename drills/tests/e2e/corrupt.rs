@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::harness::{checked_summary, raftdrill, serial};
+use crate::harness::{Ran, assert_faults_fired, run_scenario, serial};
 
 const FLIP: &str = r#"name = "damaged-follower-log"
 duration = "20s"
@@ -36,7 +36,6 @@ lost_writes = true
 /// damaged-log run must hold, and returns the summary.
 async fn run(how: &str) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join(format!("{how}.toml"));
     let text = match how {
         "flip" => FLIP.to_string(),
         // A snapshot every 300 entries: node 3 has one to damage by 9 s.
@@ -47,25 +46,12 @@ async fn run(how: &str) -> serde_json::Value {
             .replace("how = \"flip\"", &format!("how = \"{other}\""))
             .replace("bytes = 1\n", ""),
     };
-    std::fs::write(&file, text).unwrap();
-    let out = dir.path().join("run");
-    let (f, o) = (file.display().to_string(), out.display().to_string());
-    let res = raftdrill(
-        &["run", &f, "--no-tui", "--out", &o],
-        dir.path(),
-        Duration::from_secs(120),
-    )
-    .await;
-    let s = checked_summary(&out.join("summary.json"));
-    let stderr = String::from_utf8_lossy(&res.stderr);
-    assert_eq!(
-        res.status.code().map(i64::from),
-        s["exit_code"].as_i64(),
-        "{stderr}"
-    );
+    let Ran {
+        summary: s, out, ..
+    } = run_scenario(dir.path(), how, &text, Duration::from_secs(120)).await;
     crate::drills::assert_no_loss(how, &s);
+    assert_faults_fired(&s);
     let fault = &s["faults"][0];
-    assert!(fault["error"].is_null(), "the fault fired: {fault}");
     let c = &fault["corruption"][0];
     assert_eq!(c["node"], 3, "{fault}");
     let (kind, file_end) = match how {

@@ -143,23 +143,9 @@ async fn a_follower_with_a_failing_then_full_disk_keeps_serving_and_recovers() {
     require_fuse();
     let _serial = serial().await;
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("bad-disk.toml");
-    std::fs::write(&file, BAD_DISK).unwrap();
-    let out = dir.path().join("run");
-    let (f, o) = (file.display().to_string(), out.display().to_string());
-    let res = raftdrill(
-        &["run", &f, "--no-tui", "--out", &o],
-        dir.path(),
-        Duration::from_secs(150),
-    )
-    .await;
-    let s = checked_summary(&out.join("summary.json"));
-    assert_eq!(
-        res.status.code().map(i64::from),
-        s["exit_code"].as_i64(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
+    let Ran {
+        summary: s, out, ..
+    } = run_scenario(dir.path(), "bad-disk", BAD_DISK, Duration::from_secs(150)).await;
     crate::drills::assert_no_loss("bad-disk", &s);
     let faults = s["faults"].as_array().unwrap();
     assert_eq!(faults.len(), 3);

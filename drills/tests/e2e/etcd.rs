@@ -268,27 +268,16 @@ async fn etcd_a_limping_leader_and_a_damaged_wal_are_findings() {
     need_etcd();
     let _serial = serial().await;
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("etcd-limp-corrupt.toml");
-    std::fs::write(&file, LIMP_CORRUPT).unwrap();
-    let out = dir.path().join("run");
-    let (f, o) = (file.display().to_string(), out.display().to_string());
-    let res = raftdrill(
-        &["run", &f, "--no-tui", "--out", &o],
+    let s = run_scenario(
         dir.path(),
+        "etcd-limp-corrupt",
+        LIMP_CORRUPT,
         Duration::from_secs(180),
     )
-    .await;
-    let s = checked_summary(&out.join("summary.json"));
-    assert_eq!(
-        res.status.code().map(i64::from),
-        s["exit_code"].as_i64(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
+    .await
+    .summary;
     assert_no_loss("etcd limp and corrupt", &s);
-    for fault in s["faults"].as_array().unwrap() {
-        assert!(fault["error"].is_null(), "{fault}");
-    }
+    assert_faults_fired(&s);
     assert!(s["recovery"][0]["limp"].is_object(), "{}", s["recovery"][0]);
     let c = &s["faults"][1]["corruption"][0];
     assert_eq!(c["outcome"], "refused-start", "{c}");

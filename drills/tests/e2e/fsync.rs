@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use crate::disks::require_fuse;
-use crate::harness::{checked_summary, raftdrill, serial};
+use crate::harness::{assert_faults_fired, run_scenario, serial};
 
 fn scenario(planted: bool) -> String {
     format!(
@@ -53,27 +53,15 @@ may_stay_down = [1, 2, 3]
 
 async fn run(planted: bool) -> (Option<i32>, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("lost-fsync.toml");
-    std::fs::write(&file, scenario(planted)).unwrap();
-    let out = dir.path().join("run");
-    let (f, o) = (file.display().to_string(), out.display().to_string());
-    let res = raftdrill(
-        &["run", &f, "--no-tui", "--out", &o],
+    let ran = run_scenario(
         dir.path(),
+        "lost-fsync",
+        &scenario(planted),
         Duration::from_secs(150),
     )
     .await;
-    let s = checked_summary(&out.join("summary.json"));
-    assert_eq!(
-        res.status.code().map(i64::from),
-        s["exit_code"].as_i64(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
-    for f in s["faults"].as_array().unwrap() {
-        assert!(f["error"].is_null(), "every fault fired: {f}");
-    }
-    (res.status.code(), s)
+    assert_faults_fired(&ran.summary);
+    (ran.code, ran.summary)
 }
 
 /// The planted retry is caught as lost acknowledged writes; the reference node, which stops at

@@ -331,6 +331,50 @@ pub async fn raftdrill(
         .expect("raftdrill output")
 }
 
+/// What a `raftdrill run` of a scenario file left when it ended.
+pub struct Ran {
+    /// Its exit code (the summary's, checked).
+    pub code: Option<i32>,
+    /// Its summary.json, checked against the schema.
+    pub summary: serde_json::Value,
+    /// Its results folder.
+    pub out: std::path::PathBuf,
+}
+
+/// Writes scenario `text` to `dir/<name>.toml` and runs it to its end (`--no-tui`, killed
+/// past `deadline`), its results in `dir/run-<name>`; the exit code must be the summary's.
+pub async fn run_scenario(
+    dir: &std::path::Path,
+    name: &str,
+    text: &str,
+    deadline: Duration,
+) -> Ran {
+    let file = dir.join(format!("{name}.toml"));
+    std::fs::write(&file, text).unwrap();
+    let out = dir.join(format!("run-{name}"));
+    let (f, o) = (file.display().to_string(), out.display().to_string());
+    let res = raftdrill(&["run", &f, "--no-tui", "--out", &o], dir, deadline).await;
+    let summary = checked_summary(&out.join("summary.json"));
+    assert_eq!(
+        res.status.code().map(i64::from),
+        summary["exit_code"].as_i64(),
+        "{name}: the exit code is the summary's\n{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    Ran {
+        code: res.status.code(),
+        summary,
+        out,
+    }
+}
+
+/// Every fault of summary `s` fired.
+pub fn assert_faults_fired(s: &serde_json::Value) {
+    for f in s["faults"].as_array().unwrap() {
+        assert!(f["error"].is_null(), "every fault fired: {f}");
+    }
+}
+
 /// Checks a summary.json against the checked-in schema and returns it.
 pub fn checked_summary(path: &std::path::Path) -> serde_json::Value {
     let schema_path =
