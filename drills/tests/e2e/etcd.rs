@@ -257,10 +257,10 @@ async fn etcd_stalled_leader_disk_is_replaced_and_power_loss_is_refused() {
 }
 
 /// A limping etcd leader (5 % of a core) and a bit flipped in a stopped follower's WAL. Both
-/// are findings about etcd, not tool failures: the quota's finding is reported, and etcd
-/// refuses the damaged WAL at start with a fatal error (`walpb: crc mismatch`, or a decoding
-/// error when the bit falls in a record's length or tag), which is recorded as its answer,
-/// while the other two members serve on and lose nothing. The stop before the damage is a
+/// are findings about etcd, not tool failures: the quota's finding is reported, and etcd's
+/// answer to the damaged WAL is recorded: mostly a fatal refusal at start (`walpb: crc
+/// mismatch`, or a decoding error when the bit falls in a record's length or tag), sometimes
+/// a start, while the other two members serve on and lose nothing. The stop before the damage is a
 /// SIGTERM that etcd answers at once: it is the drill's stop, never an exit on its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs etcd (Debian's etcd-server); .ci/run installs it"]
@@ -280,15 +280,22 @@ async fn etcd_a_limping_leader_and_a_damaged_wal_are_findings() {
     assert_faults_fired(&s);
     assert!(s["recovery"][0]["limp"].is_object(), "{}", s["recovery"][0]);
     let c = &s["faults"][1]["corruption"][0];
-    assert_eq!(c["outcome"], "refused-start", "{c}");
     assert!(c["file"].as_str().unwrap().ends_with(".wal"), "{c}");
-    assert!(
-        c["detail"]
-            .as_str()
-            .unwrap()
-            .contains("\"level\":\"fatal\""),
-        "etcd says why, fatally: {c}"
-    );
+    // Either answer is etcd's own. Most flipped bits it refuses fatally; 28 in 300 it started
+    // on, measured (20 in a record's padding, which no checksum covers; 6 read as a torn
+    // tail, and the WAL cut there: `wal: repairing`; see bench/etcd-wal-flips.py). Started, the member must have caught up by the end, or the run would be
+    // inconclusive, which the verdict below rules out.
+    match c["outcome"].as_str() {
+        Some("refused-start") => assert!(
+            c["detail"]
+                .as_str()
+                .unwrap()
+                .contains("\"level\":\"fatal\""),
+            "etcd says why, fatally: {c}"
+        ),
+        Some("started") => {}
+        _ => panic!("etcd neither refused nor served the damaged WAL: {c}"),
+    }
     assert!(
         s["node_exits"].as_array().is_none_or(Vec::is_empty),
         "{}",
