@@ -23,6 +23,7 @@ fn spec(args: &ClusterArgs, exe: PathBuf) -> Result<NodesSpec, CmdError> {
             file: HostsFile::load(path)?,
             port: args.node_port,
             link_modes: Vec::new(),
+            clocks: false,
         },
         None => Where::Local {
             base_port: args.base_port,

@@ -431,6 +431,7 @@ pub fn nodes_spec(
                 file,
                 port: plan.port,
                 link_modes: crate::fault::support::link_modes(scenario),
+                clocks: scenario.uses_clock_faults(),
             }
         }
         None => {

@@ -120,7 +120,7 @@ pub async fn apply(
         Action::Clock { change } => {
             let p = rig.nodes.placement();
             for id in nodes {
-                p.set_clock(*id, Some(*change)).map_err(err)?;
+                p.set_clock(*id, Some(*change)).await.map_err(err)?;
             }
             (Some(Undo::Clock(nodes.to_vec())), None)
         }
@@ -344,7 +344,7 @@ pub async fn undo(rig: &Rig, undo: &Undo) -> Result<Effect, String> {
         }
         Undo::Clock(ids) => {
             for id in ids {
-                p.set_clock(*id, None).map_err(err)?;
+                p.set_clock(*id, None).await.map_err(err)?;
             }
         }
     }

@@ -26,6 +26,9 @@ pub struct HostNode {
     pub clock_rtt_s: f64,
     /// What tc can do on the host (probed only for a scenario with delays or bandwidth caps).
     pub shaping: Option<Probe>,
+    /// libfaketime on the host, when the scenario has clock faults: the node starts with it
+    /// preloaded (see `crate::placement::clock`).
+    pub faketime: Option<String>,
 }
 
 impl HostNode {

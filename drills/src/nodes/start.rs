@@ -53,6 +53,8 @@ pub enum Where {
         /// Link modes beyond cuts the run will use (hosts are probed for tc, and run link
         /// proxies where it cannot make them).
         link_modes: Vec<LinkMode>,
+        /// libfaketime under every node (for clock faults; each host must have it).
+        clocks: bool,
     },
 }
 
@@ -193,6 +195,7 @@ impl NodesSpec {
             file,
             port,
             link_modes,
+            clocks,
         } = &self.at
         else {
             unreachable!("called for hosts")
@@ -205,6 +208,7 @@ impl NodesSpec {
             token,
             link_modes: link_modes.clone(),
             store: store.clone(),
+            clocks: *clocks,
         };
         let cluster = HostCluster::prepare(file, opts).await?;
         let nodes = Nodes::new(store, Placement::Hosts(std::sync::Arc::new(cluster)))

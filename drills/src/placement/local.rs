@@ -247,21 +247,23 @@ impl Local {
         Ok(())
     }
 
-    /// Changes node `id`'s clock, or makes it true again with `None`.
+    /// Changes node `id`'s clock, or makes it true again with `None`; returns the write to
+    /// await (see [`super::clock::NodeClock::change`]).
     pub fn set_clock(
         &mut self,
         id: NodeId,
         change: Option<crate::scenario::ClockChange>,
-    ) -> Result<(), String> {
+    ) -> Result<super::clock::Put, String> {
         let clocks = self
             .clocks
             .as_mut()
             .ok_or("the nodes were started without libfaketime")?;
-        match change {
-            Some(c) => clocks.change(id, c),
-            None => clocks.reset(id),
+        match clocks.node(id) {
+            Some(c) => Ok(c.change(change)),
+            // A node that never started has no clock to make true.
+            None if change.is_none() => Ok(Box::pin(std::future::ready(Ok(())))),
+            None => Err(format!("node {id} has no clock file")),
         }
-        .map_err(|e| format!("node {id}'s clock: {e}"))
     }
 
     /// Starts node `id` again with its last launch, on the same data.

@@ -119,10 +119,6 @@ pub const LOSS_LOCALLY: &str = "packet loss is an iptables rule between hosts; h
     are byte streams through proxies, where TCP would hide a lost packet: run it on hosts \
     (`raftdrill testnet up` makes namespace hosts on this machine)";
 
-/// Why clock faults are not made on hosts.
-pub const CLOCK_ON_HOSTS: &str = "clock faults reach a node through libfaketime on this \
-    machine; on hosts the host's own clock would have to be set, which raftdrill does not do";
-
 /// When a step took effect, where the placement knows it (Unix seconds, this machine's clock).
 pub type Effect = Option<f64>;
 
@@ -482,16 +478,19 @@ impl Placement {
     }
 
     /// Changes node `id`'s clock (see `clock`), or makes it true again with `None`.
-    pub fn set_clock(
+    pub async fn set_clock(
         &self,
         id: NodeId,
         change: Option<crate::scenario::ClockChange>,
     ) -> Result<(), PlacementError> {
         match self {
-            Placement::Local(_) => self
-                .local_do(|l| l.set_clock(id, change))
-                .map_err(PlacementError::Unsupported),
-            Placement::Hosts(_) => Err(PlacementError::Unsupported(CLOCK_ON_HOSTS.into())),
+            Placement::Local(_) => {
+                let put = self
+                    .local_do(|l| l.set_clock(id, change))
+                    .map_err(PlacementError::Unsupported)?;
+                put.await.map_err(PlacementError::Unsupported)
+            }
+            Placement::Hosts(h) => Ok(h.set_clock(id, change).await?),
         }
     }
 

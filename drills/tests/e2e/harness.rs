@@ -349,11 +349,24 @@ pub async fn run_scenario(
     text: &str,
     deadline: Duration,
 ) -> Ran {
+    run_scenario_with(dir, name, text, deadline, &[]).await
+}
+
+/// As [`run_scenario`], with `extra` arguments to `raftdrill run` (`--hosts FILE`, say).
+pub async fn run_scenario_with(
+    dir: &std::path::Path,
+    name: &str,
+    text: &str,
+    deadline: Duration,
+    extra: &[&str],
+) -> Ran {
     let file = dir.join(format!("{name}.toml"));
     std::fs::write(&file, text).unwrap();
     let out = dir.join(format!("run-{name}"));
     let (f, o) = (file.display().to_string(), out.display().to_string());
-    let res = raftdrill(&["run", &f, "--no-tui", "--out", &o], dir, deadline).await;
+    let mut args = vec!["run", f.as_str(), "--no-tui", "--out", o.as_str()];
+    args.extend_from_slice(extra);
+    let res = raftdrill(&args, dir, deadline).await;
     let summary = checked_summary(&out.join("summary.json"));
     assert_eq!(
         res.status.code().map(i64::from),

@@ -15,14 +15,14 @@ use raftdrill_wire::{ErrorBody, Role};
 use crate::harness::*;
 
 /// A testnet for one test, taken down when dropped (also on a panic).
-struct Testnet {
+pub(crate) struct Testnet {
     dir: PathBuf,
-    hosts: PathBuf,
+    pub(crate) hosts: PathBuf,
     _tmp: tempfile::TempDir,
 }
 
 impl Testnet {
-    fn up(n: usize) -> Self {
+    pub(crate) fn up(n: usize) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("testnet");
         let hosts = tmp.path().join("hosts.toml");
@@ -77,6 +77,7 @@ async fn host_cluster_with(net: &Testnet, link_modes: Vec<LinkMode>) -> (HostClu
         token: new_token().unwrap(),
         link_modes,
         store: Default::default(),
+        clocks: false,
     };
     let c = HostCluster::prepare(&net.file(), opts)
         .await

@@ -108,7 +108,7 @@ async fn ready_host(
     let facts = host_facts(&ssh, &dir, opts, proxy_ports, probe.as_deref()).await?;
     let lines: Vec<&str> = facts.lines().map(str::trim).collect();
     let etcd = opts.store.kind() == crate::store::TargetKind::Etcd;
-    if let Some(why) = unfit_because(&lines, &spec, etcd) {
+    if let Some(why) = unfit_because(&lines, &spec, etcd, opts.clocks) {
         return Err(unfit(why));
     }
     // etcd nodes need no raftdrill (link proxies, its only use there, are refused for etcd).
@@ -136,6 +136,10 @@ async fn ready_host(
         clock_offset_s,
         clock_rtt_s,
         shaping: probe.map(|_| Probe::parse(&facts)),
+        faketime: lines
+            .iter()
+            .find_map(|l| l.strip_prefix("faketime "))
+            .map(str::to_string),
     })
 }
 
@@ -161,14 +165,32 @@ async fn host_facts(
          for p in {ports}; do if ss -Htln \"sport = :$p\" | grep -q .; then echo port-busy $p; fi; done; \
          command -v iptables >/dev/null && echo iptables; \
          command -v etcd >/dev/null && echo etcd; \
-         sha256sum {dir}/raftdrill 2>/dev/null | cut -d' ' -f1; {probe}",
+         sha256sum {dir}/raftdrill 2>/dev/null | cut -d' ' -f1; {faketime}{probe}",
+        faketime = if opts.clocks {
+            faketime_probe()
+        } else {
+            String::new()
+        },
         probe = probe.map(shaping::probe_line).unwrap_or_default(),
     );
     Ok(ssh.run(&line, CALL).await?.text())
 }
 
-/// Why a host whose facts are `lines` cannot run a node (of etcd, when `etcd`).
-fn unfit_because(lines: &[&str], spec: &HostSpec, etcd: bool) -> Option<String> {
+/// A shell line that prints `faketime <path>` for the first libfaketime the host has.
+fn faketime_probe() -> String {
+    let paths: Vec<String> = crate::placement::clock::LIBRARIES
+        .iter()
+        .map(|p| quote(p))
+        .collect();
+    format!(
+        "for f in {}; do if [ -f \"$f\" ]; then echo \"faketime $f\"; break; fi; done; ",
+        paths.join(" ")
+    )
+}
+
+/// Why a host whose facts are `lines` cannot run a node (of etcd, when `etcd`; with
+/// libfaketime, when `clocks`).
+fn unfit_because(lines: &[&str], spec: &HostSpec, etcd: bool, clocks: bool) -> Option<String> {
     if !lines.contains(&"ok") {
         return Some(format!("cannot create {}", spec.data_dir.display()));
     }
@@ -186,6 +208,11 @@ fn unfit_because(lines: &[&str], spec: &HostSpec, etcd: bool) -> Option<String> 
     }
     if etcd && !lines.contains(&"etcd") {
         return Some("etcd is not on the host's PATH (Debian: etcd-server)".into());
+    }
+    if clocks && !lines.iter().any(|l| l.starts_with("faketime ")) {
+        return Some(
+            "libfaketime is missing (install Debian's faketime): clock faults need it".into(),
+        );
     }
     None
 }
@@ -274,4 +301,34 @@ pub(in crate::hosts) async fn sha256(path: &Path) -> Result<String, HostsError> 
     }
     let text = String::from_utf8_lossy(&out.stdout);
     Ok(text.split_whitespace().next().unwrap_or("").to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_host_without_libfaketime_is_unfit_only_for_clock_faults() {
+        let spec = HostSpec {
+            name: "h1".into(),
+            addr: "10.0.0.1".into(),
+            ssh: "root@10.0.0.1".into(),
+            ssh_key: None,
+            known_hosts: None,
+            data_dir: "/srv/rd".into(),
+            node: None,
+        };
+        let fit = ["ok", "iptables", "etcd"];
+        assert_eq!(unfit_because(&fit, &spec, false, false), None);
+        let why = unfit_because(&fit, &spec, false, true).unwrap();
+        assert!(why.starts_with("libfaketime is missing"), "{why}");
+        let with = [
+            "ok",
+            "iptables",
+            "faketime /usr/lib/faketime/libfaketime.so.1",
+        ];
+        assert_eq!(unfit_because(&with, &spec, false, true), None);
+        // The probe prints that line for the first library it finds.
+        assert!(faketime_probe().contains("echo \"faketime $f\"; break"));
+    }
 }

@@ -5,7 +5,8 @@
 //! lacks this very build; sha256 compared), `token` (mode 0600, written over SSH's stdin, never
 //! on a command line), `node.pid`, `node.log` and `data/`. Link faults go into a chain of
 //! raftdrill's own, `RAFTDRILL`, jumped to from INPUT, so healing flushes one chain and
-//! cleaning up removes it without touching anyone else's rules.
+//! cleaning up removes it without touching anyone else's rules. With clock faults, the node
+//! starts with the host's libfaketime preloaded and reads its clock from `node.faketime`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
@@ -23,10 +24,12 @@ use super::links::{HostLinks, proxy_port};
 use super::node::HostNode;
 use crate::admin::AdminClient;
 use crate::hosts::HostsFile;
+use crate::placement::clock::NodeClock;
 use crate::proxy::LinkMode;
 use crate::store::{PeerStyle, Site, Store, agreed_leader};
 
 mod checks;
+mod clock;
 mod files;
 mod net;
 mod process;
@@ -84,6 +87,9 @@ pub struct HostOptions {
     pub link_modes: Vec<LinkMode>,
     /// The store the nodes run (with the run's token in its admin client).
     pub store: Store,
+    /// Start every node with libfaketime preloaded, so `clock` faults can reach it (each host
+    /// must have it: Debian's faketime).
+    pub clocks: bool,
 }
 
 /// Nodes on hosts. Dropping it does not stop them: call [`HostCluster::stop`] (or
@@ -99,6 +105,8 @@ pub struct HostCluster {
     links: Option<HostLinks>,
     /// The nodes' CPU and memory, sampled on their hosts once they run.
     cpu: Mutex<Option<CpuWatch>>,
+    /// The nodes' clocks, with `HostOptions::clocks`.
+    clocks: Mutex<BTreeMap<NodeId, NodeClock<clock::HostClockFile>>>,
     /// The control sockets of the SSH master connections.
     _control: tempfile::TempDir,
 }
@@ -136,6 +144,7 @@ impl HostCluster {
             state: Mutex::new(State::default()),
             links,
             cpu: Mutex::new(None),
+            clocks: Mutex::new(BTreeMap::new()),
             _control: control,
         })
     }

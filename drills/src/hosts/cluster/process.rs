@@ -37,6 +37,9 @@ impl HostCluster {
             let now = std::time::Instant::now();
             st.started = self.nodes.keys().map(|id| (*id, now)).collect();
         }
+        for id in self.nodes.keys() {
+            self.clock_started(*id);
+        }
         let watched = self
             .nodes
             .iter()
@@ -79,8 +82,9 @@ impl HostCluster {
             Program::Etcd(_) => "etcd".into(),
         };
         let args: Vec<String> = args.iter().map(|a| quote(a)).collect();
+        let (true_clock, env) = self.clock_prefix(id)?;
         let line = format!(
-            "cd {dir} || exit 1; setsid {program} {args} >> {log} 2>&1 < /dev/null & echo $! > {pid}",
+            "cd {dir} || exit 1; {true_clock}setsid {env}{program} {args} >> {log} 2>&1 < /dev/null & echo $! > {pid}",
             dir = quote(&n.spec.data_dir.display().to_string()),
             args = args.join(" "),
             log = n.path("node.log"),
@@ -211,9 +215,12 @@ impl HostCluster {
 
     /// Node `id` runs, started now.
     fn mark_started(&self, id: NodeId) {
-        let mut st = self.state();
-        st.running.insert(id);
-        st.started.insert(id, std::time::Instant::now());
+        {
+            let mut st = self.state();
+            st.running.insert(id);
+            st.started.insert(id, std::time::Instant::now());
+        }
+        self.clock_started(id);
     }
 
     /// The nodes that exited without this controller's doing since the last look: their host
