@@ -9,7 +9,7 @@ use loadgen::target::TargetKind;
 use super::parse_duration;
 
 /// `raftdrill run`.
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Args)]
 pub struct RunArgs {
     /// A scenario file, or the name of a built-in scenario (see `raftdrill scenarios`).
     pub scenario: Option<String>,
@@ -47,6 +47,16 @@ pub struct RunArgs {
     pub repeat: Option<u32>,
 }
 
+impl Default for RunArgs {
+    /// What `raftdrill run` with no flags gets, clap's defaults included (seed 1): the default
+    /// drill (no subcommand) is the same drill as `raftdrill run`.
+    fn default() -> Self {
+        use clap::{Args as _, FromArgMatches as _};
+        let matches = RunArgs::augment_args(clap::Command::new("run")).get_matches_from(["run"]);
+        RunArgs::from_arg_matches(&matches).expect("no flags parse")
+    }
+}
+
 /// `raftdrill suite`.
 #[derive(Debug, Args)]
 pub struct SuiteArgs {
@@ -69,4 +79,22 @@ pub struct SuiteArgs {
     /// Seed of the first run of each scenario.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    #[test]
+    fn the_default_drill_is_raftdrill_run_with_no_flags() {
+        let Some(Command::Run(run)) = Cli::parse_from(["raftdrill", "run"]).command else {
+            panic!("not a run")
+        };
+        let default = RunArgs::default();
+        assert_eq!(default.seed, 1);
+        assert_eq!(format!("{default:?}"), format!("{run:?}"));
+    }
 }
