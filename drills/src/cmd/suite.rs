@@ -12,7 +12,9 @@ use crate::cli::SuiteArgs;
 use crate::cmd::repeat::{self, RepeatOptions};
 use crate::drill::{Drill, HostPlan, RunOptions, results_dir};
 use crate::exit::Exit;
+use crate::fault::support::refusals;
 use crate::live::follow::follow;
+use crate::placement::PlacementKind;
 use crate::report::ReportError;
 use crate::report::suite::{SuiteIndex, SuiteRow};
 use crate::scenario::{BUILTIN, Scenario, builtin};
@@ -80,9 +82,37 @@ pub fn select(all: Vec<Scenario>, only: &[String]) -> Result<Vec<Scenario>, CmdE
         .collect())
 }
 
+/// Splits off the scenarios this machine cannot carry (packet loss needs hosts; a suite runs
+/// here): named with `--only`, one is an error; otherwise each is left out, with why.
+pub fn here_or_not(
+    all: Vec<Scenario>,
+    only: &[String],
+) -> Result<(Vec<Scenario>, Vec<String>), CmdError> {
+    let (mut here, mut left_out) = (Vec::new(), Vec::new());
+    for s in all {
+        match refusals(&s, PlacementKind::Local).into_iter().next() {
+            None => here.push(s),
+            Some(why) if only.contains(&s.name) => {
+                return Err(CmdError::Usage(format!(
+                    "{}: {why} (run it with `raftdrill run {} --hosts FILE`)",
+                    s.name, s.name
+                )));
+            }
+            Some(why) => left_out.push(format!("{}: {why}", s.name)),
+        }
+    }
+    Ok((here, left_out))
+}
+
 /// Runs the suite; `stop` (Ctrl-C) ends it after the scenario in progress.
 pub async fn run(args: SuiteArgs, exe: PathBuf, stop: CancellationToken) -> Result<Exit, CmdError> {
-    let scenarios = select(library(args.dir.as_deref())?, &args.only)?;
+    let (scenarios, left_out) = here_or_not(
+        select(library(args.dir.as_deref())?, &args.only)?,
+        &args.only,
+    )?;
+    for l in &left_out {
+        eprintln!("raftdrill suite: left out (it needs hosts) {l}");
+    }
     let scenarios: Vec<Scenario> = match args.duration {
         Some(d) if d.is_zero() => {
             return Err(CmdError::Usage("--duration must be more than 0".into()));
@@ -132,6 +162,9 @@ pub async fn run(args: SuiteArgs, exe: PathBuf, stop: CancellationToken) -> Resu
         index.write(&root)?;
     }
     print!("{}", final_text(&index, &root));
+    for l in &left_out {
+        println!("left out (it needs hosts): {l}");
+    }
     Ok(if stop.is_cancelled() {
         Exit::CannotRun
     } else {
@@ -214,9 +247,21 @@ mod tests {
         let two = select(all.clone(), &["leader-kill".into(), "baseline".into()]).unwrap();
         let names: Vec<&str> = two.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["baseline", "leader-kill"], "library order");
-        let err = select(all, &["baseline".into(), "nope".into()]).unwrap_err();
+        let err = select(all.clone(), &["baseline".into(), "nope".into()]).unwrap_err();
         assert_eq!(err.exit(), Exit::Usage);
         assert!(err.to_string().contains("\"nope\""), "{err}");
+        // The one that needs hosts is left out, with why; asked for by name, it is an error.
+        let (here, left_out) = here_or_not(all.clone(), &[]).unwrap();
+        assert_eq!(here.len(), BUILTIN.len() - 1);
+        assert_eq!(left_out.len(), 1);
+        assert!(
+            left_out[0].starts_with("lossy-follower: fault 1 (loss)"),
+            "{left_out:?}"
+        );
+        let only = ["lossy-follower".to_string()];
+        let err = here_or_not(select(all, &only).unwrap(), &only).unwrap_err();
+        assert_eq!(err.exit(), Exit::Usage);
+        assert!(err.to_string().contains("--hosts FILE"), "{err}");
     }
 
     #[test]

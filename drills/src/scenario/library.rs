@@ -79,6 +79,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "slow-clock-leader",
         include_str!("../../scenarios/slow-clock-leader.toml"),
     ),
+    (
+        "lossy-follower",
+        include_str!("../../scenarios/lossy-follower.toml"),
+    ),
 ];
 
 /// The scenario `raftdrill run` uses without a file.
