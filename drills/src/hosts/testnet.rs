@@ -258,11 +258,17 @@ fn start_sshd(
 
     let config = hdir.join("sshd_config");
     let pid = hdir.join("sshd.pid");
+    // `SetEnv SHLVL=1`: bash sources ~/.bashrc for a command sshd starts only as a top-level
+    // shell (SHLVL below 2 once it counts itself). These hosts share this machine's home, and
+    // its rc files are not theirs to run: one that rehashes pyenv's shims under a lock costs
+    // every SSH call a rehash, and a session killed mid-rehash (a teardown) left the lock
+    // behind, making every later call wait 60 s for it.
     let text = format!(
         "ListenAddress {addr}:22\nHostKey {}\nPidFile {}\nAuthorizedKeysFile {}\n\
          PermitRootLogin prohibit-password\nPasswordAuthentication no\n\
          KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPrintMotd no\n\
-         MaxStartups 100:30:200\nMaxSessions 100\nSubsystem sftp internal-sftp\n",
+         MaxStartups 100:30:200\nMaxSessions 100\nSubsystem sftp internal-sftp\n\
+         SetEnv SHLVL=1\n",
         host_key.display(),
         pid.display(),
         authorized.display()
