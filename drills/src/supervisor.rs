@@ -308,6 +308,40 @@ fn signal(child: &Child, sig: libc::c_int) {
     }
 }
 
+/// Whether every thread of process `pid` is stopped (state `T` or `t` in
+/// `/proc/<pid>/task/*/stat`); `None` when the process is gone or unreadable.
+///
+/// kill(2) returns once SIGSTOP is queued: the process stops when one of its threads takes the
+/// signal and stops the others, which on a busy machine can be milliseconds later, and until
+/// then its other threads still answer requests.
+pub fn all_stopped(pid: u32) -> Option<bool> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut any = false;
+    for task in tasks {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("stat")).ok()?;
+        // "tid (comm) S ...": comm may hold spaces and parentheses, the state follows the last ')'.
+        let state = stat.rsplit_once(") ")?.1.chars().next()?;
+        if !matches!(state, 'T' | 't') {
+            return Some(false);
+        }
+        any = true;
+    }
+    Some(any)
+}
+
+/// Waits (polling, at most `within`) until process `pid` has stopped; false when it has not.
+pub async fn wait_stopped(pid: u32, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        match all_stopped(pid) {
+            Some(true) => return true,
+            None => return false,
+            Some(false) if Instant::now() >= deadline => return false,
+            Some(false) => tokio::time::sleep(Duration::from_millis(2)).await,
+        }
+    }
+}
+
 /// The last `lines` lines of a node log, for error messages.
 pub fn log_tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -360,5 +394,34 @@ mod tests {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// A pause returns when the process has stopped, not when SIGSTOP was queued; a running or
+    /// resumed process is not taken for a stopped one, nor is a gone one.
+    #[tokio::test]
+    async fn a_pause_is_seen_once_every_thread_has_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sup = Supervisor::for_program("/bin/sleep".into());
+        sup.spawn(&NodeLaunch {
+            id: 1,
+            args: vec!["30".into()],
+            log: dir.path().join("1.log"),
+            env: Vec::new(),
+        })
+        .unwrap();
+        let pid = sup.pid(1).unwrap();
+        assert_eq!(all_stopped(pid), Some(false));
+        assert!(!wait_stopped(pid, Duration::from_millis(50)).await);
+        sup.pause(1).unwrap();
+        assert!(wait_stopped(pid, Duration::from_secs(10)).await);
+        sup.resume(1).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while all_stopped(pid) != Some(false) {
+            assert!(Instant::now() < deadline, "SIGCONT never took effect");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        sup.kill_all();
+        assert_eq!(all_stopped(pid), None);
+        assert!(!wait_stopped(pid, Duration::from_secs(1)).await);
     }
 }

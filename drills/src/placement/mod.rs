@@ -114,6 +114,10 @@ pub enum Placement {
     Hosts(Arc<HostCluster>),
 }
 
+/// How long a pause waits for the node's threads to stop after SIGSTOP (a thread blocked in the
+/// kernel, say on a stalled disk, stops only when its call returns).
+const STOP_WITHIN: Duration = Duration::from_secs(1);
+
 /// Why packet loss is not made on this machine.
 pub const LOSS_LOCALLY: &str = "packet loss is an iptables rule between hosts; here the links \
     are byte streams through proxies, where TCP would hide a lost packet: run it on hosts \
@@ -196,10 +200,22 @@ impl Placement {
         }
     }
 
-    /// SIGSTOP node `id`.
+    /// SIGSTOP node `id`; returns once every thread of it has stopped (see
+    /// [`crate::supervisor::all_stopped`]), so that the fault starts when it takes effect.
     pub async fn pause(&self, id: NodeId) -> Result<Effect, PlacementError> {
         match self {
-            Placement::Local(_) => self.local_do(|l| l.pause(id)).map(|()| None),
+            Placement::Local(_) => {
+                let pid = self.local_do(|l| l.pause(id).map(|()| l.pid(id)))?;
+                if let Some(pid) = pid
+                    && !crate::supervisor::wait_stopped(pid, STOP_WITHIN).await
+                {
+                    tracing::warn!(
+                        node = id,
+                        "not every thread stopped within {STOP_WITHIN:?} of SIGSTOP"
+                    );
+                }
+                Ok(None)
+            }
             Placement::Hosts(h) => Ok(h.pause(id).await?),
         }
     }

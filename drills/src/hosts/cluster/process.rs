@@ -152,9 +152,11 @@ impl HostCluster {
         Ok(None)
     }
 
-    /// SIGSTOP node `id`; returns when the host did it.
+    /// SIGSTOP node `id`; returns when every thread of it has stopped there (kill(2) only
+    /// queues the signal), or after a second of waiting for one blocked in the kernel.
     pub async fn pause(&self, id: NodeId) -> Result<Option<f64>, HostsError> {
-        let at = self.signal(id, "STOP").await?;
+        let line = pause_line(&self.node(id)?.path("node.pid"));
+        let at = self.stamped(id, &line).await?;
         self.state().paused.insert(id);
         Ok(at)
     }
@@ -315,5 +317,44 @@ impl HostCluster {
     /// The nodes this controller started and has not killed.
     pub fn running_ids(&self) -> Vec<NodeId> {
         self.state().running.iter().copied().collect()
+    }
+}
+
+/// The shell line that SIGSTOPs the process whose pid is in `pid_file` (quoted) and waits, at
+/// most a second, until every one of its threads is stopped: each thread's state is the first
+/// field after the last ") " of its stat line.
+fn pause_line(pid_file: &str) -> String {
+    format!(
+        "p=\"$(cat {pid_file})\"; kill -STOP \"$p\" && i=0 && \
+         while [ $i -lt 100 ] && sed 's/.*) //' /proc/\"$p\"/task/*/stat 2>/dev/null \
+         | cut -c1 | grep -qv '[Tt]'; do sleep 0.01; i=$((i+1)); done"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hosts::ssh::quote;
+
+    /// The line a host runs for a pause is sound shell and returns with the process stopped.
+    #[test]
+    fn the_pause_line_returns_with_the_process_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid_file = dir.path().join("node.pid");
+        std::fs::write(&pid_file, child.id().to_string()).unwrap();
+        let line = pause_line(&quote(&pid_file.display().to_string()));
+        let status = std::process::Command::new("sh")
+            .args(["-c", &line])
+            .status()
+            .unwrap();
+        let stopped = crate::supervisor::all_stopped(child.id());
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(status.success());
+        assert_eq!(stopped, Some(true));
     }
 }
