@@ -122,6 +122,27 @@ async fn dispatch(cli: Cli) -> Result<Exit, CmdError> {
                 }
                 Exit::Pass
             }
+            Command::Completions(args) => {
+                let mut script = Vec::new();
+                cmd::shell::completions(args.shell, &mut script);
+                cmd::shell::print(&script).map_err(|e| failed(&e))?;
+                Exit::Pass
+            }
+            Command::Man(args) => {
+                match &args.dir {
+                    Some(dir) => {
+                        let names = cmd::shell::man_pages(dir)
+                            .map_err(|e| failed(&format!("{}: {e}", dir.display())))?;
+                        println!("wrote {} man pages to {}", names.len(), dir.display());
+                    }
+                    None => {
+                        let mut page = Vec::new();
+                        cmd::shell::man(&mut page).map_err(|e| failed(&e))?;
+                        cmd::shell::print(&page).map_err(|e| failed(&e))?;
+                    }
+                }
+                Exit::Pass
+            }
             Command::Scenarios => {
                 print!("{}", cmd::scenarios::listing());
                 Exit::Pass

@@ -7,6 +7,7 @@ use clap::Args;
 use loadgen::target::TargetKind;
 
 use super::parse_duration;
+use super::words::one_of;
 
 /// `raftdrill run`.
 #[derive(Debug, Args)]
@@ -29,8 +30,8 @@ pub struct RunArgs {
     /// then cannot fire).
     #[arg(long, hide = true)]
     pub direct_links: bool,
-    /// The store to drill, over the scenario's `[cluster] target`: reference | etcd.
-    #[arg(long)]
+    /// The store to drill, over the scenario's `[cluster] target`.
+    #[arg(long, value_parser = one_of::<TargetKind>())]
     pub target: Option<TargetKind>,
     /// The etcd binary (default: `etcd` on PATH; Debian's etcd-server package).
     #[arg(long)]

@@ -11,6 +11,7 @@ use loadgen::{Engine, WorkloadKind};
 use raftdrill_wire::Consistency;
 
 use super::parse_duration;
+use super::words::one_of;
 
 /// `raftdrill load`.
 #[derive(Debug, Args)]
@@ -18,11 +19,11 @@ pub struct LoadArgs {
     /// Node URLs, comma-separated: http://127.0.0.1:7001,http://127.0.0.1:7002
     #[arg(long, value_delimiter = ',', required = true)]
     pub endpoints: Vec<String>,
-    /// What the endpoints are: reference | etcd (etcd's client URLs, v3 JSON gateway).
-    #[arg(long, default_value = "reference")]
+    /// What the endpoints are (for etcd: its client URLs, the v3 JSON gateway).
+    #[arg(long, default_value = "reference", value_parser = one_of::<TargetKind>())]
     pub target: TargetKind,
-    /// YCSB workload: a b c d f w.
-    #[arg(long, default_value = "a")]
+    /// YCSB workload (e is left out: the API has no scans; w is update-only).
+    #[arg(long, default_value = "a", value_parser = one_of::<WorkloadKind>())]
     pub workload: WorkloadKind,
     /// Open loop: operations per second.
     #[arg(
@@ -52,14 +53,14 @@ pub struct LoadArgs {
     /// Key space.
     #[arg(long, default_value_t = 10_000)]
     pub keys: u64,
-    /// uniform | zipfian | latest (default: the workload's).
-    #[arg(long)]
+    /// Key distribution (default: the workload's).
+    #[arg(long, value_parser = one_of::<Distribution>())]
     pub distribution: Option<Distribution>,
     /// Bytes per value.
     #[arg(long, default_value_t = 256)]
     pub value_size: usize,
-    /// Read consistency: linearizable | lease | stale | session (each worker a session).
-    #[arg(long, default_value = "linearizable")]
+    /// Read consistency (with session, each worker is a session).
+    #[arg(long, default_value = "linearizable", value_parser = one_of::<Consistency>())]
     pub consistency: Consistency,
     /// Per-request timeout.
     #[arg(long, value_parser = parse_duration, default_value = "2s")]
@@ -80,8 +81,8 @@ pub struct LoadArgs {
     /// Print one progress line per second instead of the live view.
     #[arg(long)]
     pub no_tui: bool,
-    /// Worker engine: goose (writes goose-report.html) | tasks (lighter; no goose report).
-    #[arg(long, default_value = "goose")]
+    /// Worker engine: goose writes goose-report.html; tasks is lighter, with no goose report.
+    #[arg(long, default_value = "goose", value_parser = one_of::<Engine>())]
     pub engine: Engine,
     /// For a controller (`[load] from`): the load comes as JSON on stdin's first line, and
     /// JSON lines go to stdout (every operation, each second's histograms, the end) instead
@@ -139,8 +140,8 @@ pub struct CapacityArgs {
     /// Workload seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// The store to measure, over the scenario's `[cluster] target`: reference | etcd.
-    #[arg(long)]
+    /// The store to measure, over the scenario's `[cluster] target`.
+    #[arg(long, value_parser = one_of::<TargetKind>())]
     pub target: Option<TargetKind>,
     /// The etcd binary (default: `etcd` on PATH).
     #[arg(long)]

@@ -7,6 +7,8 @@
 //! - `results`: `compare`, `report`, `check`
 //! - `nodes`: `cluster`, and `node`, `faultfs`, `proxy` (raftdrill's own)
 //! - `hosts`: `testnet`, `hosts`
+//! - `shell`: `completions`, `man`
+//! - `words`: the flags that take one of a few words
 //!
 //! The doc comments below are the `--help` text, plain text as a terminal shows it: a
 //! `results/<UTC time>-<name>/` or a `[[host]]` there is not HTML or a link.
@@ -17,6 +19,8 @@ mod hosts;
 mod load;
 mod nodes;
 mod results;
+mod shell;
+mod words;
 
 use std::time::Duration;
 
@@ -27,6 +31,7 @@ pub use hosts::{HostsAction, HostsArgs, TESTNET_DIR, TestnetAction, TestnetArgs}
 pub use load::{CapacityArgs, LoadArgs};
 pub use nodes::{ClusterArgs, FaultfsArgs, Members, NodeArgs, ProxyArgs};
 pub use results::{CheckArgs, CompareArgs, ReportArgs};
+pub use shell::{CompletionsArgs, ManArgs};
 
 /// raftdrill: load and fault drills for replicated stores.
 #[derive(Debug, Parser)]
@@ -62,6 +67,10 @@ pub enum Command {
     Testnet(TestnetArgs),
     /// Hosts reached over SSH: clean up what a crashed controller left on them.
     Hosts(HostsArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+    /// Print the man page, or write one page per command to a folder.
+    Man(ManArgs),
     /// Run one reference node in this process (used by raftdrill itself).
     #[command(hide = true)]
     Node(NodeArgs),

@@ -11,6 +11,7 @@ use loadgen::units::{RangeError, parse_duration_range};
 use target_cluster::store::{FsyncPolicy, StoreKind};
 
 use super::parse_duration;
+use super::words::one_of;
 
 /// `raftdrill cluster`.
 #[derive(Debug, Args)]
@@ -24,14 +25,14 @@ pub struct ClusterArgs {
     /// Keep node data here (default: a temporary folder removed at exit).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Storage engine of every node: disk | memory.
-    #[arg(long, default_value = "disk")]
+    /// Storage engine of every node.
+    #[arg(long, default_value = "disk", value_parser = one_of::<StoreKind>())]
     pub store: StoreKind,
-    /// Fsync policy of every node: always | never.
-    #[arg(long, default_value = "always")]
+    /// Fsync policy of every node.
+    #[arg(long, default_value = "always", value_parser = one_of::<FsyncPolicy>())]
     pub fsync: FsyncPolicy,
-    /// The store to run: reference | etcd.
-    #[arg(long, default_value = "reference")]
+    /// The store to run.
+    #[arg(long, default_value = "reference", value_parser = one_of::<TargetKind>())]
     pub target: TargetKind,
     /// The etcd binary (default: `etcd` on PATH).
     #[arg(long)]
@@ -59,11 +60,11 @@ pub struct NodeArgs {
     /// Data folder of the disk store.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Storage engine: disk | memory.
-    #[arg(long, default_value = "disk")]
+    /// Storage engine.
+    #[arg(long, default_value = "disk", value_parser = one_of::<StoreKind>())]
     pub store: StoreKind,
-    /// Fsync policy of the log: always | never.
-    #[arg(long, default_value = "always")]
+    /// Fsync policy of the log.
+    #[arg(long, default_value = "always", value_parser = one_of::<FsyncPolicy>())]
     pub fsync: FsyncPolicy,
     /// Where to send traffic for peer ID (repeatable): `--peer 2=127.0.0.1:7002`.
     #[arg(long = "peer", value_name = "ID=HOST:PORT", value_parser = parse_peer)]

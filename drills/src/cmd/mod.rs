@@ -14,6 +14,7 @@ pub mod repeat;
 pub mod report;
 pub mod run;
 pub mod scenarios;
+pub mod shell;
 pub mod suite;
 
 use crate::exit::Exit;
