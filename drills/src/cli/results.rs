@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::parse_duration;
+use crate::compare::rules::Limit;
 
 /// `raftdrill compare`.
 #[derive(Debug, Args)]
@@ -24,6 +25,12 @@ pub struct CompareArgs {
     /// Exit 1 when a recovery time grew by more than this, beyond noise (or never came).
     #[arg(long, default_value = "20%", value_parser = parse_limit_pct)]
     pub max_recovery_increase: f64,
+    /// A limit on any figure the table prints, repeatable: FIGURE=+N% (may rise by) or
+    /// FIGURE=-N% (may fall by). FIGURE is a name (p50_ms), the same without its unit (p50,
+    /// busiest_node_cpu), or a pattern with * (p99.*, recovery.*.first_success_after); the
+    /// later of two that name a figure holds, over the three defaults.
+    #[arg(long = "limit", value_name = "FIGURE=±N%")]
+    pub limits: Vec<Limit>,
 }
 
 /// `raftdrill report`.

@@ -1,5 +1,6 @@
 //! `raftdrill compare BASE NEW`: print the comparison, write `compare.md` and `compare.json`
-//! in NEW, exit 1 when a limit is crossed and 2 when the folders cannot be compared.
+//! in NEW, exit 1 when a limit is crossed, 5 when a watched figure cannot show a change, and
+//! 2 when the folders cannot be compared or a `--limit` names no figure.
 
 use crate::cli::CompareArgs;
 use crate::compare::rules::Limits;
@@ -33,15 +34,12 @@ pub fn run(args: &CompareArgs) -> Result<Exit, CompareCmdError> {
         max_p99_increase_pct: args.max_p99_increase,
         max_tps_drop_pct: args.max_tps_drop,
         max_recovery_increase_pct: args.max_recovery_increase,
+        figures: args.limits.clone(),
     };
     let base = Folder::load(&args.base)?;
     let new = Folder::load(&args.new)?;
     let c = compare(&base, &new, limits)?;
     print!("{}", output::text(&c));
     output::write_files(&args.new, &c).map_err(CompareCmdError::Write)?;
-    Ok(if c.crossed.is_empty() {
-        Exit::Pass
-    } else {
-        Exit::ThresholdBroken
-    })
+    Ok(Exit::from_code(c.exit_code))
 }

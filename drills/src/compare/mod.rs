@@ -1,6 +1,8 @@
 //! `raftdrill compare BASE NEW`: two results folders of the same kind (a run, a repeat, a suite
 //! or a capacity search), every figure side by side, each marked better, worse or within
-//! noise, and the limits on p99, throughput and recovery checked.
+//! noise, and the limits checked: p99, throughput and recovery by default, any figure with
+//! `--limit`. A gated latency held at the request timeout on both sides cannot show a change:
+//! it is reported unchecked, and the comparison is then inconclusive unless a limit is crossed.
 //!
 //! # Layout
 //! - this file: [`Folder`] (a folder read as its kind and its figures), [`compare`],
@@ -15,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use self::rules::{Class, Limits, classify, crosses};
+use self::rules::{Class, Limits, classify, crosses, saturated};
 use crate::report::doc::{ClusterDoc, LoadDoc};
 use crate::report::figures::{self, Better, Figure, LimitKind, Spread};
 use crate::report::repeat::{self, RepeatSummary};
@@ -31,6 +33,9 @@ pub enum CompareError {
     /// The folders are of different kinds, or of different scenarios.
     #[error("cannot compare: {0}")]
     Incomparable(String),
+    /// A `--limit` names no figure, or has the wrong sign.
+    #[error("{0}")]
+    Limit(String),
 }
 
 /// What kind of folder it is.
@@ -72,6 +77,8 @@ pub struct Group {
     pub load: Option<LoadDoc>,
     /// Anything else that makes two groups measure different things (a capacity SLO).
     pub setting: Option<String>,
+    /// The per-request timeout, when known.
+    pub timeout_ms: Option<f64>,
     /// The figures.
     pub figures: Vec<Figure>,
 }
@@ -126,6 +133,7 @@ pub fn run_group(dir: &Path) -> Result<Group, ReportError> {
         figures: figures::of_run(&s),
         scenario: s.scenario,
         cluster: s.cluster,
+        timeout_ms: s.load.timeout_ms,
         load: Some(s.load),
         setting: None,
     })
@@ -140,6 +148,7 @@ pub fn repeat_group(r: RepeatSummary) -> Group {
             .map_or("reference".into(), |c| c.target.clone()),
         scenario: r.scenario,
         cluster: r.cluster,
+        timeout_ms: r.load.timeout_ms,
         load: Some(r.load),
         setting: None,
         figures: r.figures,
@@ -206,6 +215,7 @@ fn capacity_group(c: CapacityDoc) -> Group {
         target: c.target.unwrap_or_else(|| "reference".into()),
         cluster: None,
         load: None,
+        timeout_ms: None,
         setting: Some(format!(
             "{} nodes, workload {}, SLO {}{}",
             c.nodes,
@@ -268,6 +278,9 @@ pub struct Row {
     pub limit_pct: Option<f64>,
     /// Whether the limit is crossed.
     pub crossed: bool,
+    /// A latency held at the request timeout on both sides: it cannot show a change.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub saturated: bool,
 }
 
 /// The whole comparison.
@@ -287,7 +300,10 @@ pub struct Comparison {
     pub rows: Vec<Row>,
     /// The figures past their limit, `scenario: figure`.
     pub crossed: Vec<String>,
-    /// 1 when a limit is crossed, else 0.
+    /// The figures a limit watches that cannot show a change (held at the request timeout on
+    /// both sides), `scenario: figure`.
+    pub unchecked: Vec<String>,
+    /// 1 when a limit is crossed, else 5 when a watched figure went unchecked, else 0.
     pub exit_code: u8,
 }
 
@@ -303,25 +319,43 @@ pub fn compare(base: &Folder, new: &Folder, limits: Limits) -> Result<Comparison
         )));
     }
     let (pairs, mut notes) = pair_groups(base, new)?;
+    limits
+        .check(
+            pairs
+                .iter()
+                .flat_map(|(b, n)| b.figures.iter().chain(&n.figures)),
+        )
+        .map_err(CompareError::Limit)?;
     let mut rows = Vec::new();
     for (b, n) in pairs {
         notes.extend(setting_notes(b, n));
         rows.extend(group_rows(b, n, &limits));
     }
-    let crossed: Vec<String> = rows
-        .iter()
-        .filter(|r| r.crossed)
-        .map(|r| format!("{}: {}", r.scenario, r.figure))
-        .collect();
+    let named = |keep: fn(&Row) -> bool| -> Vec<String> {
+        rows.iter()
+            .filter(|r| keep(r))
+            .map(|r| format!("{}: {}", r.scenario, r.figure))
+            .collect()
+    };
+    let crossed = named(|r| r.crossed);
+    let unchecked = named(|r| r.saturated && r.limit_pct.is_some());
+    let exit_code = if !crossed.is_empty() {
+        crate::exit::Exit::ThresholdBroken
+    } else if !unchecked.is_empty() {
+        crate::exit::Exit::Inconclusive
+    } else {
+        crate::exit::Exit::Pass
+    } as u8;
     Ok(Comparison {
         base: base.dir.clone(),
         new: new.dir.clone(),
         kind: base.kind,
         notes,
         limits,
-        exit_code: u8::from(!crossed.is_empty()),
+        exit_code,
         rows,
         crossed,
+        unchecked,
     })
 }
 
@@ -384,7 +418,10 @@ fn group_rows(b: &Group, n: &Group, limits: &Limits) -> Vec<Row> {
         let Some(class) = classify(bv, nv, f.better, &f.unit) else {
             continue;
         };
-        let crossed = crosses(class, f.limit, bv, nv, limits);
+        let limit_pct = limits.of(f);
+        let timeout = b.timeout_ms.zip(n.timeout_ms).map(|(b, n)| b.min(n));
+        let saturated = saturated(bv, nv, &f.unit, timeout);
+        let crossed = !saturated && crosses(class, limit_pct, bv, nv);
         rows.push(Row {
             scenario: b.scenario.clone(),
             figure: f.name.clone(),
@@ -395,8 +432,9 @@ fn group_rows(b: &Group, n: &Group, limits: &Limits) -> Vec<Row> {
                 .zip(nv)
                 .map(|(b, n)| rules::change_pct(b.median, n.median)),
             class,
-            limit_pct: f.limit.map(|k| limits.pct(k)),
+            limit_pct,
             crossed,
+            saturated,
         });
     }
     rows

@@ -3,8 +3,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::Comparison;
 use super::rules::Class;
+use super::{Comparison, Row};
 use crate::report::figures::Spread;
 use crate::report::{ReportError, write};
 
@@ -29,16 +29,24 @@ fn change(c: Option<f64>) -> String {
     }
 }
 
-fn mark(class: Class, crossed: bool) -> String {
-    let sign = match class {
+fn mark(r: &Row) -> String {
+    let sign = match r.class {
         Class::Better | Class::New => "+",
         Class::Worse | Class::Missing => "-",
         Class::WithinNoise => "=",
     };
-    if crossed {
-        format!("{sign} {} ✗ past its limit", class.word())
+    let word = r.class.word();
+    if r.saturated {
+        let unchecked = if r.limit_pct.is_some() {
+            " ? unchecked"
+        } else {
+            ""
+        };
+        format!("{sign} {word} (at the request timeout in both: cannot show a change){unchecked}")
+    } else if r.crossed {
+        format!("{sign} {word} ✗ past its limit")
     } else {
-        format!("{sign} {}", class.word())
+        format!("{sign} {word}")
     }
 }
 
@@ -58,23 +66,37 @@ fn cells(c: &Comparison) -> Vec<[String; 6]> {
                 value(r.base, &r.unit),
                 value(r.new, &r.unit),
                 change(r.change_pct),
-                mark(r.class, r.crossed),
+                mark(r),
             ]
         })
         .collect()
 }
 
 fn verdict_line(c: &Comparison) -> String {
+    let mut parts = Vec::new();
     if c.crossed.is_empty() {
-        "No limit crossed.".into()
+        parts.push("No limit crossed.".to_string());
     } else {
-        format!("Past its limit: {}.", c.crossed.join(", "))
+        parts.push(format!("Past its limit: {}.", c.crossed.join(", ")));
     }
+    if !c.unchecked.is_empty() {
+        parts.push(format!(
+            "Unchecked: {} (held at the request timeout in both: gate a figure below it, \
+             such as p50 or p90, with --limit).",
+            c.unchecked.join(", ")
+        ));
+    }
+    parts.join(" ")
 }
 
 fn limits_line(c: &Comparison) -> String {
+    let mut given = String::new();
+    if !c.limits.figures.is_empty() {
+        let all: Vec<String> = c.limits.figures.iter().map(ToString::to_string).collect();
+        given = format!(", and {} over them", all.join(", "));
+    }
     format!(
-        "Limits: p99 +{}%, tps −{}%, recovery +{}%. Within noise: the min–max ranges overlap (repeats), or a change within 5 % or the unit's resolution (single runs).",
+        "Limits: p99 +{}%, tps −{}%, recovery +{}%{given}. Within noise: the min–max ranges overlap (repeats), or a change within 5 % or the unit's resolution (single runs).",
         c.limits.max_p99_increase_pct,
         c.limits.max_tps_drop_pct,
         c.limits.max_recovery_increase_pct

@@ -75,6 +75,7 @@ fn another_store_compares_and_says_so() {
         max_p99_increase_pct: 60.0,
         max_tps_drop_pct: 25.0,
         max_recovery_increase_pct: 20.0,
+        figures: Vec::new(),
     };
     let c = compare(&a, &b, loose).unwrap();
     assert_eq!(
@@ -145,4 +146,68 @@ fn suites_compare_scenario_by_scenario() {
     let p99 = c.rows.iter().find(|r| r.figure == "p99_ms").unwrap();
     assert_eq!(p99.class, Class::WithinNoise, "2.5 % is noise");
     assert_eq!(c.exit_code, 0);
+}
+
+/// The run of the issue that asked for `--limit`: the median tripled (a store with an apply
+/// delay) while a fault held p99 and p999 at the 2 s request timeout in both runs. The default
+/// gate cannot see it and says so (exit 5, p99 unchecked); a limit on p50 catches it.
+#[test]
+fn a_p99_held_at_the_timeout_is_unchecked_and_a_limit_on_p50_catches_the_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let held = |s: &mut serde_json::Value, p50: f64| {
+        s["load"]["timeout_ms"] = 2000.0.into();
+        s["latency_ms"]["p50"] = p50.into();
+        s["latency_ms"]["p99"] = 2003.0.into();
+        s["latency_ms"]["p999"] = 2004.0.into();
+        s["latency_ms"]["max"] = 2010.0.into();
+    };
+    let a = run_folder(&tmp.path().join("a"), |s| held(s, 2.2));
+    let b = run_folder(&tmp.path().join("b"), |s| held(s, 7.2));
+    let c = compare(&a, &b, Limits::default()).unwrap();
+    assert!(c.crossed.is_empty(), "{:?}", c.crossed);
+    assert_eq!(c.unchecked, ["two-faults: p99_ms"]);
+    assert_eq!(c.exit_code, 5);
+    let p999 = c.rows.iter().find(|r| r.figure == "p999_ms").unwrap();
+    assert!(
+        p999.saturated && p999.limit_pct.is_none(),
+        "held, but not gated"
+    );
+    let text = output::text(&c);
+    assert!(text.contains("at the request timeout"), "{text}");
+    assert!(text.contains("Unchecked: two-faults: p99_ms"), "{text}");
+
+    let limits = Limits {
+        figures: vec!["p50=+20%".parse().unwrap()],
+        ..Limits::default()
+    };
+    let c = compare(&a, &b, limits).unwrap();
+    assert_eq!(c.crossed, ["two-faults: p50_ms"]);
+    assert_eq!(c.exit_code, 1, "a crossed limit outranks an unchecked one");
+    let json = serde_json::to_value(&c).unwrap();
+    assert_eq!(json["limits"]["figures"][0]["figure"], "p50");
+
+    // An older summary says nothing of its timeout: nothing is taken for saturated.
+    let old = run_folder(&tmp.path().join("old"), |s| {
+        held(s, 2.2);
+        s["load"].as_object_mut().unwrap().remove("timeout_ms");
+    });
+    let c = compare(&old, &b, Limits::default()).unwrap();
+    assert!(c.rows.iter().all(|r| !r.saturated));
+    assert_eq!(c.exit_code, 0);
+}
+
+#[test]
+fn a_limit_that_names_no_figure_or_has_the_wrong_sign_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = run_folder(&tmp.path().join("a"), |_| {});
+    let mut limits = Limits {
+        figures: vec!["p55=+20%".parse().unwrap()],
+        ..Limits::default()
+    };
+    let err = compare(&a, &a, limits.clone()).unwrap_err();
+    assert!(matches!(err, CompareError::Limit(_)), "{err}");
+    assert!(err.to_string().contains("p50_ms"), "{err}");
+    limits.figures = vec!["success_rate=+1%".parse().unwrap()];
+    let err = compare(&a, &a, limits).unwrap_err();
+    assert!(err.to_string().contains("write success_rate=-1%"), "{err}");
 }

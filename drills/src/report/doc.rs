@@ -110,6 +110,10 @@ pub struct LoadDoc {
     /// Closed loop users.
     #[serde(default)]
     pub users: Option<u64>,
+    /// The per-request timeout, when the summary says (a latency held there cannot show a
+    /// change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<f64>,
     /// Late starts (a run's own; a repeat's summary leaves it to each run's).
     #[serde(default, skip_serializing)]
     pub late: u64,

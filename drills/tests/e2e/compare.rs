@@ -69,8 +69,19 @@ async fn run_drill(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
 }
 
 async fn compare(dir: &Path, base: &Path, new: &Path) -> (Option<i32>, String, String) {
+    compare_with(dir, base, new, &[]).await
+}
+
+async fn compare_with(
+    dir: &Path,
+    base: &Path,
+    new: &Path,
+    extra: &[&str],
+) -> (Option<i32>, String, String) {
     let (b, n) = (base.display().to_string(), new.display().to_string());
-    let res = raftdrill(&["compare", &b, &n], dir, Duration::from_secs(30)).await;
+    let mut args = vec!["compare", &b, &n];
+    args.extend_from_slice(extra);
+    let res = raftdrill(&args, dir, Duration::from_secs(30)).await;
     (
         res.status.code(),
         String::from_utf8_lossy(&res.stdout).into_owned(),
@@ -140,6 +151,14 @@ async fn compare_a_run_with_itself_a_slower_store_and_a_capacity_search() {
     assert!(out.contains("Past its limit: t-compare: p99_ms"), "{out}");
     let md = std::fs::read_to_string(slow.join("compare.md")).unwrap();
     assert!(md.contains("p99_ms"), "{md}");
+    // A limit on any figure: the median grew far past 20 % too; a figure that is not there
+    // is a usage error, not a gate that passes.
+    let (code, out, err) = compare_with(dir, &base, &slow, &["--limit", "p50=+20%"]).await;
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    assert!(out.contains("t-compare: p50_ms"), "{out}");
+    let (code, out, err) = compare_with(dir, &base, &slow, &["--limit", "p55=+20%"]).await;
+    assert_eq!(code, Some(2), "{out}\n{err}");
+    assert!(err.contains("--limit p55=+20%: no figure"), "{err}");
 
     // A capacity search is another kind of folder: exit 2, with the reason.
     let file = dir.join("base.toml").display().to_string();
