@@ -63,3 +63,4 @@ pub mod signals;
 pub mod store;
 pub mod supervisor;
 pub mod testing;
+pub mod versioned;

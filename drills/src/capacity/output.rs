@@ -125,7 +125,8 @@ type WriteError = (PathBuf, std::io::Error);
 /// Writes `capacity.json`, `capacity.md` and `capacity.svg` into `dir`.
 pub fn write_outputs(dir: &Path, r: &CapacityReport, slo: &Slo) -> Result<(), WriteError> {
     let p = dir.join("capacity.json");
-    std::fs::write(&p, serde_json::to_vec_pretty(r).expect("serializes")).map_err(|e| (p, e))?;
+    let json = crate::versioned::to_json(r, crate::versioned::schema::CAPACITY);
+    std::fs::write(&p, json).map_err(|e| (p, e))?;
     let p = dir.join("capacity.md");
     std::fs::write(&p, markdown(r)).map_err(|e| (p, e))?;
     let title = format!("{}: {} nodes, workload {}", r.scenario, r.nodes, r.workload);
@@ -367,7 +368,8 @@ mod tests {
         let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
         let mut r = report();
         for _ in 0..2 {
-            let doc = serde_json::to_value(&r).unwrap();
+            let json = crate::versioned::to_json(&r, crate::versioned::schema::CAPACITY);
+            let doc: serde_json::Value = serde_json::from_slice(&json).unwrap();
             let errors: Vec<String> = validator
                 .iter_errors(&doc)
                 .map(|e| format!("{e} at {}", e.instance_path()))
@@ -378,9 +380,16 @@ mod tests {
             r.answer_rate = None;
             r.verify = None;
         }
-        let mut bad = serde_json::to_value(report()).unwrap();
+        let json = crate::versioned::to_json(&report(), crate::versioned::schema::CAPACITY);
+        let mut bad: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert!(validator.is_valid(&bad));
         bad["steps"][1]["reasons"][0]["kind"] = "tired".into();
         assert!(!validator.is_valid(&bad), "an unknown reason is refused");
+        let unversioned = serde_json::to_value(report()).unwrap();
+        assert!(
+            !validator.is_valid(&unversioned),
+            "a capacity.json of this raftdrill names its version"
+        );
     }
 
     #[test]

@@ -16,7 +16,11 @@ pub fn run(dir: &Path) -> Result<Vec<String>, ReportError> {
 }
 
 fn render(dir: &Path, done: &mut Vec<String>) -> Result<(), ReportError> {
+    use crate::versioned::{note_for, schema};
+    let note =
+        |file: &str, current: u32| note_for(&dir.join(file), current).map(|n| format!("note: {n}"));
     if dir.join(suite::INDEX_JSON).exists() {
+        done.extend(note(suite::INDEX_JSON, schema::SUITE));
         let index: SuiteIndex = read_json(&dir.join(suite::INDEX_JSON))?;
         let mut rows = Vec::new();
         for row in index.rows {
@@ -33,11 +37,13 @@ fn render(dir: &Path, done: &mut Vec<String>) -> Result<(), ReportError> {
             dir.display()
         ));
     } else if dir.join("capacity.json").exists() {
+        done.extend(note("capacity.json", schema::CAPACITY));
         crate::capacity::timeline::render(dir)?;
         done.push(format!("{}: timeline.svg", dir.display()));
     } else {
         let probe: serde_json::Value = read_json(&dir.join("summary.json"))?;
         if probe["kind"] == repeat::KIND {
+            done.extend(note("summary.json", schema::REPEAT));
             let old: RepeatSummary = read_json(&dir.join("summary.json"))?;
             let dirs: Vec<String> = old.runs.into_iter().map(|r| r.dir).collect();
             for d in &dirs {
@@ -49,6 +55,7 @@ fn render(dir: &Path, done: &mut Vec<String>) -> Result<(), ReportError> {
                 dir.display()
             ));
         } else {
+            done.extend(note("summary.json", schema::SUMMARY));
             render_run(dir)?;
             done.push(format!(
                 "{}: report.md, report.html, timeline.svg{}",
@@ -62,4 +69,23 @@ fn render(dir: &Path, done: &mut Vec<String>) -> Result<(), ReportError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run folder of a raftdrill before versioned outputs renders again, with a note.
+    #[test]
+    fn an_unversioned_run_renders_again_with_a_note() {
+        let tmp = tempfile::tempdir().unwrap();
+        crate::report::tests::write_folder(tmp.path());
+        let lines = run(tmp.path()).unwrap();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(
+            lines[0].starts_with("note: ") && lines[0].contains("older than versioned outputs"),
+            "{lines:?}"
+        );
+        assert!(tmp.path().join("report.html").exists());
+    }
 }

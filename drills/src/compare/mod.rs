@@ -92,6 +92,8 @@ pub struct Folder {
     pub kind: Kind,
     /// One group, or one per scenario of a suite.
     pub groups: Vec<Group>,
+    /// Said of its file's format: written by an older raftdrill, or a newer one.
+    pub format_note: Option<String>,
 }
 
 /// The kind field of a `summary.json`, if it has one.
@@ -178,6 +180,7 @@ impl Folder {
                 dir.display()
             )));
         }
+        use crate::versioned::{note_for, schema};
         let (kind, groups) = if dir.join(suite::INDEX_JSON).exists() {
             let index: SuiteIndex = read_json(&dir.join(suite::INDEX_JSON))?;
             let groups = index
@@ -199,10 +202,17 @@ impl Folder {
                 dir.display()
             )));
         };
+        let format_note = match kind {
+            Kind::Suite => note_for(&dir.join(suite::INDEX_JSON), schema::SUITE),
+            Kind::Capacity => note_for(&dir.join("capacity.json"), schema::CAPACITY),
+            Kind::Repeat => note_for(&dir.join("summary.json"), schema::REPEAT),
+            Kind::Run => note_for(&dir.join("summary.json"), schema::SUMMARY),
+        };
         Ok(Folder {
             dir: dir.to_path_buf(),
             kind,
             groups,
+            format_note,
         })
     }
 }
@@ -319,6 +329,7 @@ pub fn compare(base: &Folder, new: &Folder, limits: Limits) -> Result<Comparison
         )));
     }
     let (pairs, mut notes) = pair_groups(base, new)?;
+    notes.extend(base.format_note.iter().chain(&new.format_note).cloned());
     limits
         .check(
             pairs

@@ -6,7 +6,7 @@ use std::path::Path;
 use super::rules::Class;
 use super::{Comparison, Row};
 use crate::report::figures::Spread;
-use crate::report::{ReportError, write};
+use crate::report::{ReportError, write, write_bytes};
 
 /// `12.34`, or `12.34 [10.10–14.00]` for a figure measured more than once; counts (no unit)
 /// without decimals.
@@ -171,6 +171,6 @@ pub fn markdown(c: &Comparison) -> String {
 /// Writes `compare.md` and `compare.json` into `dir`.
 pub fn write_files(dir: &Path, c: &Comparison) -> Result<(), ReportError> {
     write(&dir.join("compare.md"), &markdown(c))?;
-    let json = serde_json::to_string_pretty(c).expect("the comparison serializes");
-    write(&dir.join("compare.json"), &json)
+    let json = crate::versioned::to_json(c, crate::versioned::schema::COMPARE);
+    write_bytes(&dir.join("compare.json"), &json)
 }

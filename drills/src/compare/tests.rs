@@ -5,11 +5,14 @@ use std::path::Path;
 use super::*;
 use crate::report::tests::{SUMMARY, write_folder};
 
-/// A run folder whose summary.json is the test run's with `edit` applied.
+/// A run folder whose summary.json is the test run's, as this raftdrill writes it (versioned),
+/// with `edit` applied.
 fn run_folder(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) -> Folder {
     std::fs::create_dir_all(dir).unwrap();
     write_folder(dir);
     let mut s: serde_json::Value = serde_json::from_str(SUMMARY).unwrap();
+    s["raftdrill_version"] = crate::versioned::RAFTDRILL_VERSION.into();
+    s["schema_version"] = crate::versioned::schema::SUMMARY.into();
     edit(&mut s);
     std::fs::write(dir.join("summary.json"), s.to_string()).unwrap();
     Folder::load(dir).unwrap()
@@ -210,4 +213,34 @@ fn a_limit_that_names_no_figure_or_has_the_wrong_sign_is_refused() {
     limits.figures = vec!["success_rate=+1%".parse().unwrap()];
     let err = compare(&a, &a, limits).unwrap_err();
     assert!(err.to_string().contains("write success_rate=-1%"), "{err}");
+}
+
+/// A summary.json of a raftdrill before versioned outputs still compares, with a note; one of
+/// a newer format says so too.
+#[test]
+fn an_unversioned_or_newer_summary_compares_with_a_note() {
+    let tmp = tempfile::tempdir().unwrap();
+    let now = run_folder(&tmp.path().join("now"), |_| {});
+    let old = run_folder(&tmp.path().join("old"), |s| {
+        let s = s.as_object_mut().unwrap();
+        s.remove("raftdrill_version");
+        s.remove("schema_version");
+    });
+    let c = compare(&old, &now, Limits::default()).unwrap();
+    assert_eq!(c.exit_code, 0);
+    assert_eq!(c.notes.len(), 1, "{:?}", c.notes);
+    assert!(
+        c.notes[0].contains("older than versioned outputs"),
+        "{:?}",
+        c.notes
+    );
+    let newer = run_folder(&tmp.path().join("newer"), |s| {
+        s["schema_version"] = 99.into()
+    });
+    let c = compare(&now, &newer, Limits::default()).unwrap();
+    assert!(
+        c.notes.iter().any(|n| n.contains("schema_version 99")),
+        "{:?}",
+        c.notes
+    );
 }

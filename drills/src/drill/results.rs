@@ -361,7 +361,7 @@ fn write(path: PathBuf, data: &[u8]) -> Result<(), WriteError> {
 
 /// Writes every file of the results folder.
 pub fn write_all(dir: &Path, summary: &Summary, i: &Inputs<'_>) -> Result<(), WriteError> {
-    let json = serde_json::to_vec_pretty(summary).expect("the summary serializes");
+    let json = crate::versioned::to_json(summary, crate::versioned::schema::SUMMARY);
     write(dir.join("summary.json"), &json)?;
     write(
         dir.join("timeline.csv"),

@@ -69,7 +69,12 @@ pub fn read(path: &Path) -> Result<String, ReportError> {
 
 /// Writes a file of a folder.
 pub fn write(path: &Path, text: &str) -> Result<(), ReportError> {
-    std::fs::write(path, text).map_err(|source| ReportError::Io {
+    write_bytes(path, text.as_bytes())
+}
+
+/// Writes a file of a folder, or says which one could not be written.
+pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    std::fs::write(path, bytes).map_err(|source| ReportError::Io {
         path: path.to_path_buf(),
         source,
     })

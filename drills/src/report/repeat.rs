@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::doc::{ClusterDoc, LoadDoc, RunDoc};
 use super::figures::{self, Figure};
 use super::html::{esc, open_page, table};
-use super::{ReportError, RunFolder, write};
+use super::{ReportError, RunFolder, write, write_bytes};
 use crate::exit::Exit;
 
 /// `kind` of a repeat's summary.json, which tells it from a run's.
@@ -123,8 +123,8 @@ impl RepeatSummary {
 
     /// Writes `summary.json`, `report.md` and `report.html` into `root`.
     pub fn write(&self, root: &Path) -> Result<(), ReportError> {
-        let json = serde_json::to_string_pretty(self).expect("the summary serializes");
-        write(&root.join("summary.json"), &json)?;
+        let json = crate::versioned::to_json(self, crate::versioned::schema::REPEAT);
+        write_bytes(&root.join("summary.json"), &json)?;
         write(&root.join("report.md"), &self.markdown())?;
         write(&root.join("report.html"), &self.html())
     }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::figures::{self, Figure};
 use super::html::{esc, open_page, table};
 use super::repeat::{self, RepeatSummary};
-use super::{ReportError, RunFolder, read_json, write};
+use super::{ReportError, RunFolder, read_json, write, write_bytes};
 use crate::exit::Exit;
 
 /// `suite.json`.
@@ -188,8 +188,8 @@ impl SuiteIndex {
 
     /// Writes `suite.json`, `suite.md` and `suite.html` into `dir`.
     pub fn write(&self, dir: &Path) -> Result<(), ReportError> {
-        let json = serde_json::to_string_pretty(self).expect("the index serializes");
-        write(&dir.join(INDEX_JSON), &json)?;
+        let json = crate::versioned::to_json(self, crate::versioned::schema::SUITE);
+        write_bytes(&dir.join(INDEX_JSON), &json)?;
         const HEAD: [&str; 7] = [
             "scenario",
             "verdict",

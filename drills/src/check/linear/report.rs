@@ -159,7 +159,7 @@ impl LinearReport {
     /// returns the paths written.
     pub fn write_files(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         let mut written = Vec::with_capacity(1 + self.anomalies.len());
-        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        let json = crate::versioned::to_json(self, crate::versioned::schema::LINEARIZABILITY);
         let path = dir.join(REPORT_FILE);
         std::fs::write(&path, json)?;
         written.push(path);
