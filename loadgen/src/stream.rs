@@ -357,6 +357,7 @@ impl Merger {
             total: self.run.counts,
             last,
             warmup: p.warmup,
+            run_latency: crate::metrics::LatencyBuckets::of(&self.run.latency),
         };
         self.record.push(snapshot.clone());
         Interval {

@@ -74,8 +74,10 @@ pub struct CapacityOptions {
     pub out: Option<PathBuf>,
     /// Workload seed.
     pub seed: u64,
-    /// Where to publish progress for the live view; without it, one line per step on stderr.
+    /// Where to publish progress, for the live view or live metrics.
     pub progress: Option<tokio::sync::watch::Sender<CapacityProgress>>,
+    /// The live view shows the search: no line per step on stderr.
+    pub quiet: bool,
     /// Run the nodes on hosts over SSH (and the load on the `[load] from` hosts).
     pub hosts: Option<crate::drill::HostPlan>,
     /// The load hosts, once readied (set by [`run`]).
@@ -284,7 +286,8 @@ impl<'a> Searching<'a> {
         if let Some(p) = &opts.progress {
             let done = step.clone();
             p.send_modify(move |p| p.steps.push(done));
-        } else {
+        }
+        if !opts.quiet {
             eprintln!("{}", step_line(n, &step));
         }
         Ok(step)
@@ -316,7 +319,7 @@ impl<'a> Searching<'a> {
         let Some(service) = self.search.service_rate() else {
             return;
         };
-        let quiet = self.opts.progress.is_some();
+        let quiet = self.opts.quiet;
         for (i, s) in self.steps.iter_mut().enumerate() {
             let was = s.verdict == "pass";
             judge::deny_headroom(s, service);
@@ -367,7 +370,7 @@ impl<'a> Searching<'a> {
         v.started_s = offset;
         v.ended_s = offset + v_rows.last().map_or(0.0, |r| r.t_s);
         self.rows.extend(timeline::shift(v_rows, offset));
-        if opts.progress.is_none() {
+        if !opts.quiet {
             eprintln!(
                 "verify: closed loop, {users} users → {:.0} ops/s (median second; mean {:.0}), p50 {:.1} ms, p99 {:.1} ms",
                 v.saturation_rate, v.mean_rate, v.p50_ms, v.p99_ms

@@ -46,6 +46,10 @@ pub struct RunArgs {
     /// in its own subfolder, with an aggregate summary.json (median, min, max, worst verdict).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub repeat: Option<u32>,
+    /// Serve live OpenMetrics at http://ADDR/metrics while it runs (e.g. 127.0.0.1:9464; port
+    /// 0 picks a free one, printed at the start).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for RunArgs {

@@ -95,6 +95,10 @@ pub struct LoadArgs {
     /// With --stream: start the clock at this moment (Unix microseconds, this host's clock).
     #[arg(long, requires = "stream")]
     pub start_at_unix_us: Option<u64>,
+    /// Serve live OpenMetrics at http://ADDR/metrics while it runs (e.g. 127.0.0.1:9464; port
+    /// 0 picks a free one, printed at the start).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
 }
 
 /// `raftdrill capacity`.
@@ -153,4 +157,8 @@ pub struct CapacityArgs {
     /// With hosts: the port every node listens on at its host's address.
     #[arg(long, default_value_t = 7001)]
     pub node_port: u16,
+    /// Serve live OpenMetrics at http://ADDR/metrics while it runs (e.g. 127.0.0.1:9464; port
+    /// 0 picks a free one, printed at the start).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
 }

@@ -51,13 +51,11 @@ pub async fn run(
         resolution * 100.0
     );
     let tui = !args.no_tui && std::io::stdout().is_terminal();
-    let (progress, view) = if tui {
-        let title = format!("capacity {} · SLO {slo}", scenario.name);
-        let (tx, view) = live_view(title, &stop);
-        (Some(tx), Some(view))
-    } else {
-        (None, None)
-    };
+    let metrics = crate::live::follow::metrics(args.metrics_listen.as_deref())
+        .await
+        .map_err(CmdError::CannotRun)?;
+    let title = format!("capacity {} · SLO {slo}", scenario.name);
+    let (progress, view) = watchers(tui.then_some(title), metrics.as_ref(), &stop);
     let opts = CapacityOptions {
         scenario,
         slo,
@@ -73,6 +71,7 @@ pub async fn run(
         out: args.out,
         seed: args.seed,
         progress,
+        quiet: tui,
         hosts,
         load_hosts: None,
     };
@@ -135,6 +134,33 @@ fn check_steps(args: &CapacityArgs) -> Result<(), CmdError> {
         ));
     }
     Ok(())
+}
+
+/// Where the search publishes its progress, when anyone reads it: the live view (started here
+/// when it has a `title`), live metrics, or both.
+fn watchers(
+    title: Option<String>,
+    metrics: Option<&crate::live::metrics::Metrics>,
+    stop: &CancellationToken,
+) -> (
+    Option<tokio::sync::watch::Sender<CapacityProgress>>,
+    Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+) {
+    let (progress, view) = match title {
+        Some(title) => {
+            let (tx, view) = live_view(title, stop);
+            (Some(tx), Some(view))
+        }
+        None if metrics.is_some() => {
+            let (tx, _) = tokio::sync::watch::channel(CapacityProgress::default());
+            (Some(tx), None)
+        }
+        None => (None, None),
+    };
+    if let (Some(m), Some(p)) = (metrics, &progress) {
+        m.follow_search(p.subscribe());
+    }
+    (progress, view)
 }
 
 /// Starts the live view of the search; the search publishes its progress into the sender.

@@ -155,7 +155,10 @@ pub async fn run(args: LoadArgs, stop: CancellationToken) -> Result<Exit, LoadCm
         crate::drill::DrillError::Load(loadgen::LoadError::Config(m)) => LoadCmdError::Usage(m),
         other => LoadCmdError::Run(other.to_string()),
     })?;
-    let outcome = follow(drill, tui, stop)
+    let metrics = crate::live::follow::metrics(args.metrics_listen.as_deref())
+        .await
+        .map_err(LoadCmdError::Run)?;
+    let outcome = follow(drill, tui, metrics.as_ref(), stop)
         .await
         .map_err(|e| LoadCmdError::Run(e.to_string()))?;
     print!("{}", crate::report::terminal::run_text(&outcome.dir));

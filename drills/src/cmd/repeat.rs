@@ -33,6 +33,8 @@ pub struct RepeatOptions {
     pub etcd_bin: Option<PathBuf>,
     /// Nodes on hosts, each run on a fresh start of them.
     pub hosts: Option<crate::drill::HostPlan>,
+    /// Live metrics, following each run in turn.
+    pub metrics: Option<std::sync::Arc<crate::live::metrics::Metrics>>,
 }
 
 /// Runs the repeat and writes its summary. Ctrl-C ends it after the run in progress (which
@@ -69,7 +71,7 @@ pub async fn run(
             d = Drill::prepare(scenario.clone(), run) => d?,
             _ = stop.cancelled() => break,
         };
-        let outcome = follow(drill, opts.tui, stop.clone()).await?;
+        let outcome = follow(drill, opts.tui, opts.metrics.as_deref(), stop.clone()).await?;
         let s = &outcome.summary;
         eprintln!(
             "raftdrill: {} run {}: {} (exit {}), {:.1} ops/s, p99 {:.2} ms",

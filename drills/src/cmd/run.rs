@@ -9,7 +9,7 @@ use crate::cli::RunArgs;
 use crate::cmd::repeat::{self, RepeatOptions};
 use crate::drill::{Drill, HostPlan, RunOptions};
 use crate::exit::Exit;
-use crate::live::follow::{follow, wanted};
+use crate::live::follow::{follow, metrics, wanted};
 use crate::scenario::Scenario;
 
 /// Runs the drill; `stop` is cancelled by Ctrl-C or SIGTERM.
@@ -19,6 +19,9 @@ pub async fn run(args: RunArgs, exe: PathBuf, stop: CancellationToken) -> Result
         eprintln!("raftdrill: {line}");
     }
     let tui = wanted(args.no_tui);
+    let metrics = metrics(args.metrics_listen.as_deref())
+        .await
+        .map_err(CmdError::CannotRun)?;
     let hosts = HostPlan::for_run(&scenario, args.hosts.as_deref(), args.node_port, false)
         .map_err(CmdError::Usage)?;
     let opts = RunOptions {
@@ -54,6 +57,7 @@ pub async fn run(args: RunArgs, exe: PathBuf, stop: CancellationToken) -> Result
             tui,
             etcd_bin: opts.etcd_bin,
             hosts: opts.hosts,
+            metrics: metrics.map(std::sync::Arc::new),
         };
         let (summary, exit) = repeat::run(&scenario, &ropts, stop).await?;
         print!("{}", crate::report::terminal::repeat_text(&summary, &root));
@@ -63,7 +67,7 @@ pub async fn run(args: RunArgs, exe: PathBuf, stop: CancellationToken) -> Result
         d = Drill::prepare(scenario, opts) => d?,
         _ = stop.cancelled() => return Ok(Exit::CannotRun),
     };
-    let outcome = follow(drill, tui, stop).await?;
+    let outcome = follow(drill, tui, metrics.as_ref(), stop).await?;
     print!("{}", crate::report::terminal::run_text(&outcome.dir));
     Ok(outcome.exit)
 }

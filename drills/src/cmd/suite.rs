@@ -190,6 +190,7 @@ async fn one(
             tui: false,
             etcd_bin: None,
             hosts: None,
+            metrics: None,
         };
         return repeat::run(s, &opts, stop).await.map(|_| ());
     }
@@ -207,7 +208,7 @@ async fn one(
         d = Drill::prepare(s.clone(), opts) => d?,
         _ = stop.cancelled() => return Err(CmdError::Stopped),
     };
-    follow(drill, false, stop).await?;
+    follow(drill, false, None, stop).await?;
     Ok(())
 }
 

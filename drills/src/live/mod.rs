@@ -17,6 +17,7 @@ pub mod capacity;
 pub mod events;
 pub mod follow;
 pub mod input;
+pub mod metrics;
 pub mod panels;
 pub mod series;
 pub mod state;

@@ -27,5 +27,6 @@ mod library;
 mod live_view;
 mod load_cmd;
 mod membership;
+mod metrics;
 mod sessions;
 mod suite;

@@ -9,7 +9,9 @@ mod snapshot;
 
 pub use accumulator::Accumulator;
 pub use recorder::Recorders;
-pub use snapshot::{Counts, ErrorCounts, LatencySummary, Snapshot};
+pub use snapshot::{
+    BUCKET_BOUNDS_MS, Counts, ErrorCounts, LatencyBuckets, LatencySummary, Snapshot,
+};
 
 use hdrhistogram::{Counter, Histogram};
 

@@ -154,6 +154,43 @@ impl LatencySummary {
     }
 }
 
+/// Upper bounds of [`LatencyBuckets`], milliseconds: from what a loopback write takes to past
+/// any request timeout.
+pub const BUCKET_BOUNDS_MS: [f64; 16] = [
+    0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1_000.0, 2_000.0, 5_000.0, 10_000.0,
+    30_000.0, 60_000.0,
+];
+
+/// Latencies counted into fixed cumulative buckets, as a Prometheus histogram has them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencyBuckets {
+    /// For each bound of [`BUCKET_BOUNDS_MS`], how many latencies were at most it.
+    pub le: Vec<u64>,
+    /// How many latencies in all.
+    pub count: u64,
+    /// Their sum, milliseconds.
+    pub sum_ms: f64,
+}
+
+impl LatencyBuckets {
+    /// The buckets of a histogram of microseconds.
+    pub fn of(h: &Histogram<u64>) -> Self {
+        let le = BUCKET_BOUNDS_MS
+            .iter()
+            .map(|ms| h.count_between(0, (ms * 1000.0) as u64))
+            .collect();
+        Self {
+            le,
+            count: h.len(),
+            sum_ms: if h.is_empty() {
+                0.0
+            } else {
+                h.mean() * h.len() as f64 / 1000.0
+            },
+        }
+    }
+}
+
 /// The load over one interval (about a second), published on a watch channel.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -176,4 +213,8 @@ pub struct Snapshot {
     /// Whether the interval lies in the warmup, whose figures the run's totals leave out.
     #[serde(default)]
     pub warmup: bool,
+    /// The latency of every operation since the start of the run (after warmup), in buckets:
+    /// what live metrics serve as a histogram.
+    #[serde(default)]
+    pub run_latency: LatencyBuckets,
 }

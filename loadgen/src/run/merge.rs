@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::RunClock;
-use crate::metrics::{Accumulator, LatencySummary, Recorders, Snapshot};
+use crate::metrics::{Accumulator, LatencyBuckets, LatencySummary, Recorders, Snapshot};
 use crate::stream::Interval;
 
 /// Once a second, fold every worker's interval into a [`Snapshot`] and publish it; when `done`
@@ -65,6 +65,7 @@ pub(super) async fn merge_every_second(
             total: run.counts,
             last: finished,
             warmup: in_warmup,
+            run_latency: LatencyBuckets::of(&run.latency),
         };
         record.push(snapshot.clone());
         for out in &intervals {
