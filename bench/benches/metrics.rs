@@ -1,6 +1,6 @@
 //! `metrics`: the load generator's latency bookkeeping: one record on a worker's request path,
 //! the once-a-second merge of eight workers' histograms, and building the snapshot the view
-//! and the timeline read.
+//! and the timeline read, and the live metrics' latency buckets (`run_latency_buckets`).
 //!
 //! Why: `record` runs once per operation on every worker, so its cost is a tax on the load the
 //! generator can offer; the merge and the snapshot run once a second on the merger task and
@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bench::{filled_recorders, latency_samples};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use loadgen::metrics::{Accumulator, LatencySummary, new_histogram};
+use loadgen::metrics::{Accumulator, LatencyBuckets, LatencySummary, new_histogram};
 use loadgen::outcome::Outcome;
 use loadgen::workload::OpKind;
 
@@ -77,6 +77,10 @@ fn record(c: &mut Criterion) {
                 merged.per_kind_summary(),
             )
         })
+    });
+    // The live metrics' histogram: the run's latency in fixed buckets, built once a second too.
+    group.bench_function("run_latency_buckets", |b| {
+        b.iter(|| LatencyBuckets::of(&merged.latency))
     });
     group.finish();
 }
