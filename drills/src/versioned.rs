@@ -44,6 +44,50 @@ pub fn to_json<T: Serialize + ?Sized>(body: &T, schema_version: u32) -> Vec<u8> 
     .expect("raftdrill's outputs serialize")
 }
 
+/// A file whose body is `T`, as [`to_json`] writes it: what its schema describes.
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code)]
+struct Doc<T> {
+    /// The raftdrill that wrote the file.
+    raftdrill_version: String,
+    /// The format of the file; bumped when a change would mislead an old reader.
+    schema_version: u32,
+    #[serde(flatten)]
+    body: T,
+}
+
+/// The JSON schema (draft 2020-12) of a file whose body is `T` and whose format is
+/// `schema_version`, generated from the Rust types: the one the checked-in
+/// `results/<name>.schema.json` must equal.
+pub fn schema_of<T: schemars::JsonSchema>(title: &str, schema_version: u32) -> serde_json::Value {
+    let mut s = schemars::schema_for!(Doc<T>).to_value();
+    s["title"] = title.into();
+    s["properties"]["schema_version"] = serde_json::json!({
+        "const": schema_version,
+        "description": "The format of the file; bumped when a change would mislead an old reader."
+    });
+    s
+}
+
+/// Checks that `results/<name>` holds `generated` (pretty JSON and a newline), or writes it
+/// there with `RAFTDRILL_WRITE_SCHEMAS=1`: the checked-in schema cannot drift from the types.
+#[cfg(test)]
+pub fn assert_checked_in(name: &str, generated: &serde_json::Value) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../results")
+        .join(name);
+    let text = serde_json::to_string_pretty(generated).unwrap() + "\n";
+    if std::env::var_os("RAFTDRILL_WRITE_SCHEMAS").is_some() {
+        std::fs::write(&path, &text).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        on_disk == text,
+        "results/{name} differs from the schema of the Rust types; write it again with \
+         RAFTDRILL_WRITE_SCHEMAS=1 cargo test -p drills --lib schema, and commit it"
+    );
+}
+
 /// The version fields of a file as read back; both absent in a file of an older raftdrill.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct Stamp {

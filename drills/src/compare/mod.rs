@@ -39,7 +39,7 @@ pub enum CompareError {
 }
 
 /// What kind of folder it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// One run (`summary.json`).
@@ -268,7 +268,7 @@ fn capacity_group(c: CapacityDoc) -> Group {
 }
 
 /// One row of the comparison.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Row {
     /// The scenario (of a suite; the one scenario otherwise).
     pub scenario: String,
@@ -289,12 +289,12 @@ pub struct Row {
     /// Whether the limit is crossed.
     pub crossed: bool,
     /// A latency held at the request timeout on both sides: it cannot show a change.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub saturated: bool,
 }
 
 /// The whole comparison.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Comparison {
     /// BASE's folder.
     pub base: PathBuf,

@@ -34,7 +34,7 @@ pub fn resolution(unit: &str) -> f64 {
 }
 
 /// The verdict on one figure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Class {
     /// Better, beyond noise.
@@ -63,7 +63,7 @@ impl Class {
 }
 
 /// Which way a `--limit` was written: `+` (may rise by) or `-` (may fall by).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Way {
     /// `+N%`.
@@ -73,7 +73,7 @@ pub enum Way {
 }
 
 /// One `--limit FIGURE=+N%`: how far the figures it names may get worse, in percent of BASE.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Limit {
     /// A figure's name (`p50_ms`, `busiest_node_cpu_pct`), the same without its unit
     /// (`p50`, `busiest_node_cpu`), or a pattern where `*` stands for any run of characters
@@ -166,7 +166,7 @@ fn glob(pattern: &str, text: &str) -> bool {
 }
 
 /// The `compare` limits, in percent: the three defaults, and the `--limit`s over them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Limits {
     /// `--max-p99-increase`: `p99_ms` unless a `--limit` names it.
     pub max_p99_increase_pct: f64,

@@ -244,3 +244,95 @@ fn an_unversioned_or_newer_summary_compares_with_a_note() {
         c.notes
     );
 }
+
+/// The schema of a file of this raftdrill: the one generated from the Rust types, equal to the
+/// checked-in one.
+fn checked_in_schema<T: schemars::JsonSchema>(
+    name: &str,
+    title: &str,
+    version: u32,
+) -> serde_json::Value {
+    let schema = crate::versioned::schema_of::<T>(title, version);
+    crate::versioned::assert_checked_in(name, &schema);
+    schema
+}
+
+/// compare.json as written (a crossed limit, an unchecked figure, a --limit) matches the schema
+/// generated from its types; one without its verdict does not.
+#[test]
+fn compare_json_matches_the_schema_of_its_types() {
+    let schema = checked_in_schema::<Comparison>(
+        "compare.schema.json",
+        "raftdrill compare.json",
+        crate::versioned::schema::COMPARE,
+    );
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let tmp = tempfile::tempdir().unwrap();
+    let held = |s: &mut serde_json::Value, p50: f64| {
+        s["load"]["timeout_ms"] = 2000.0.into();
+        s["latency_ms"]["p50"] = p50.into();
+        s["latency_ms"]["p99"] = 2003.0.into();
+    };
+    let a = run_folder(&tmp.path().join("a"), |s| held(s, 2.2));
+    let b = run_folder(&tmp.path().join("b"), |s| {
+        held(s, 7.2);
+        s["recovery"][0]["first_success_after_s"] = serde_json::Value::Null;
+    });
+    let limits = Limits {
+        figures: vec!["p50=+20%".parse().unwrap(), "tps=-5%".parse().unwrap()],
+        ..Limits::default()
+    };
+    let c = compare(&a, &b, limits).unwrap();
+    assert!(!c.crossed.is_empty() && !c.unchecked.is_empty());
+    output::write_files(&b.dir, &c).unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(b.dir.join("compare.json")).unwrap())
+            .unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&doc)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let mut bad = doc.clone();
+    bad.as_object_mut().unwrap().remove("exit_code");
+    assert!(
+        !validator.is_valid(&bad),
+        "a compare.json without its exit code"
+    );
+    let mut bad = doc;
+    bad["rows"][0]["class"] = "sideways".into();
+    assert!(!validator.is_valid(&bad), "an unknown class");
+}
+
+/// suite.json as written matches the schema generated from its types.
+#[test]
+fn suite_json_matches_the_schema_of_its_types() {
+    use crate::report::suite::{SuiteIndex, SuiteRow};
+    let schema = checked_in_schema::<SuiteIndex>(
+        "suite.schema.json",
+        "raftdrill suite.json",
+        crate::versioned::schema::SUITE,
+    );
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("suite");
+    run_folder(&root.join("two-faults"), |_| {});
+    let mut rows = vec![SuiteRow::read(&root, "two-faults").unwrap()];
+    rows.push(SuiteRow {
+        error: Some("refused: loss needs hosts".into()),
+        ..SuiteRow::read(&root, "two-faults").unwrap()
+    });
+    SuiteIndex::new("2026-01-01T00:00:00Z".into(), 1, Some(20.0), rows)
+        .write(&root)
+        .unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("suite.json")).unwrap()).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&doc)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let mut bad = doc;
+    bad["rows"][0].as_object_mut().unwrap().remove("verdict");
+    assert!(!validator.is_valid(&bad), "a row without its verdict");
+}

@@ -28,7 +28,7 @@ pub enum LimitKind {
 }
 
 /// What is known of a figure: one run, or several.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Spread {
     /// The median (the value itself, for one run).
     pub median: f64,

@@ -16,7 +16,7 @@ use crate::exit::Exit;
 pub const INDEX_JSON: &str = "suite.json";
 
 /// One scenario of a suite.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SuiteRow {
     /// Scenario name.
     pub scenario: String,
@@ -121,7 +121,7 @@ impl SuiteRow {
 }
 
 /// `suite.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SuiteIndex {
     /// Always `suite`.
     pub kind: String,
