@@ -48,7 +48,7 @@ pub struct RunArgs {
     pub repeat: Option<u32>,
     /// Serve live OpenMetrics at http://ADDR/metrics while it runs (e.g. 127.0.0.1:9464; port
     /// 0 picks a free one, printed at the start).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = super::parse_listen)]
     pub metrics_listen: Option<String>,
 }
 

@@ -97,7 +97,7 @@ pub struct LoadArgs {
     pub start_at_unix_us: Option<u64>,
     /// Serve live OpenMetrics at http://ADDR/metrics while it runs (e.g. 127.0.0.1:9464; port
     /// 0 picks a free one, printed at the start).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = super::parse_listen)]
     pub metrics_listen: Option<String>,
 }
 
@@ -159,6 +159,6 @@ pub struct CapacityArgs {
     pub node_port: u16,
     /// Serve live OpenMetrics at http://ADDR/metrics while it runs (e.g. 127.0.0.1:9464; port
     /// 0 picks a free one, printed at the start).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = super::parse_listen)]
     pub metrics_listen: Option<String>,
 }

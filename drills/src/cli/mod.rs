@@ -83,7 +83,48 @@ pub enum Command {
     Proxy(ProxyArgs),
 }
 
+/// Checks a listen address: HOST:PORT (`127.0.0.1:9464`, `[::1]:9464`, `localhost:0`).
+pub fn parse_listen(s: &str) -> Result<String, String> {
+    let bad = || format!("expected HOST:PORT such as 127.0.0.1:9464, got {s:?}");
+    let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(bad());
+    }
+    Ok(s.to_string())
+}
+
 /// Parses `50ms`, `1.5s`, `1m30s` (the one duration parser, shared with scenario files).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     loadgen::units::parse_duration(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listen_address_is_host_and_port() {
+        for ok in [
+            "127.0.0.1:9464",
+            "[::1]:0",
+            "localhost:9464",
+            "0.0.0.0:65535",
+        ] {
+            assert_eq!(parse_listen(ok).as_deref(), Ok(ok));
+        }
+        for bad in [
+            "bogus",
+            ":9464",
+            "127.0.0.1:",
+            "127.0.0.1:99999",
+            "127.0.0.1:x",
+        ] {
+            assert!(parse_listen(bad).is_err(), "{bad}");
+        }
+        let cli = Cli::try_parse_from(["raftdrill", "run", "--metrics-listen", "bogus"]);
+        assert_eq!(
+            cli.unwrap_err().kind(),
+            clap::error::ErrorKind::ValueValidation
+        );
+    }
 }
