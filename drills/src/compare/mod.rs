@@ -77,8 +77,6 @@ pub struct Group {
     pub load: Option<LoadDoc>,
     /// Anything else that makes two groups measure different things (a capacity SLO).
     pub setting: Option<String>,
-    /// The per-request timeout, when known.
-    pub timeout_ms: Option<f64>,
     /// The figures.
     pub figures: Vec<Figure>,
 }
@@ -135,7 +133,6 @@ pub fn run_group(dir: &Path) -> Result<Group, ReportError> {
         figures: figures::of_run(&s),
         scenario: s.scenario,
         cluster: s.cluster,
-        timeout_ms: s.load.timeout_ms,
         load: Some(s.load),
         setting: None,
     })
@@ -150,7 +147,6 @@ pub fn repeat_group(r: RepeatSummary) -> Group {
             .map_or("reference".into(), |c| c.target.clone()),
         scenario: r.scenario,
         cluster: r.cluster,
-        timeout_ms: r.load.timeout_ms,
         load: Some(r.load),
         setting: None,
         figures: r.figures,
@@ -225,7 +221,6 @@ fn capacity_group(c: CapacityDoc) -> Group {
         target: c.target.unwrap_or_else(|| "reference".into()),
         cluster: None,
         load: None,
-        timeout_ms: None,
         setting: Some(format!(
             "{} nodes, workload {}, SLO {}{}",
             c.nodes,
@@ -417,6 +412,9 @@ fn group_rows(b: &Group, n: &Group, limits: &Limits) -> Vec<Row> {
             .iter()
             .filter(|f| !b.figures.iter().any(|g| g.name == f.name)),
     );
+    // The shorter of the two request timeouts, when both summaries say.
+    let timeout_ms = |g: &Group| g.load.as_ref()?.timeout_ms;
+    let timeout = timeout_ms(b).zip(timeout_ms(n)).map(|(b, n)| b.min(n));
     let mut rows = Vec::new();
     for f in names {
         let get = |g: &Group| {
@@ -430,7 +428,6 @@ fn group_rows(b: &Group, n: &Group, limits: &Limits) -> Vec<Row> {
             continue;
         };
         let limit_pct = limits.of(f);
-        let timeout = b.timeout_ms.zip(n.timeout_ms).map(|(b, n)| b.min(n));
         let saturated = saturated(bv, nv, &f.unit, timeout);
         let crossed = !saturated && crosses(class, limit_pct, bv, nv);
         rows.push(Row {

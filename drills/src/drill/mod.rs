@@ -178,6 +178,16 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// Every phase, in the order a run goes through them.
+    pub const ALL: [Phase; 6] = [
+        Phase::Starting,
+        Phase::Warmup,
+        Phase::Load,
+        Phase::Healing,
+        Phase::FinalChecks,
+        Phase::Done,
+    ];
+
     /// Lower-case name.
     pub fn name(self) -> &'static str {
         match self {

@@ -30,16 +30,6 @@ use crate::drill::{DrillWatch, Phase};
 /// The content type of the answer.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Every phase, in order, for the `raftdrill_phase` state set.
-const PHASES: [Phase; 6] = [
-    Phase::Starting,
-    Phase::Warmup,
-    Phase::Load,
-    Phase::Healing,
-    Phase::FinalChecks,
-    Phase::Done,
-];
-
 /// What a scrape reads.
 #[derive(Default)]
 struct Current {
@@ -234,7 +224,7 @@ fn run_metrics(r: &mut Registry, name: &str, w: &DrillWatch) {
     );
     let phases = Family::<Labels, Gauge>::default();
     let now = *w.phase.borrow();
-    for p in PHASES {
+    for p in Phase::ALL {
         phases
             .get_or_create(&labels(&[("phase", p.name().replace(' ', "_"))]))
             .set(i64::from(p == now));
