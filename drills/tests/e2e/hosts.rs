@@ -19,10 +19,45 @@ pub(crate) struct Testnet {
     dir: PathBuf,
     pub(crate) hosts: PathBuf,
     _tmp: tempfile::TempDir,
+    // Dropped after `drop` has taken the testnet down (fields drop after the body).
+    _lock: NetLock,
+}
+
+/// The testnet's names (bridge, namespaces, subnet) are fixed and live in the network namespace,
+/// which two test runs on one kernel share (a CI job beside a developer's run). This lock lives
+/// there too: an abstract Unix socket, bound for as long as a test holds the testnet and freed by
+/// the kernel when its process dies, so the second run waits for the first instead of failing on
+/// "a testnet is already up".
+pub(crate) struct NetLock(#[allow(dead_code)] std::os::unix::net::UnixListener);
+
+impl NetLock {
+    const NAME: &'static [u8] = b"raftdrill-e2e-testnet";
+    const WAIT: Duration = Duration::from_secs(20 * 60);
+
+    fn take() -> Self {
+        use std::os::linux::net::SocketAddrExt;
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(Self::NAME).unwrap();
+        let deadline = Instant::now() + Self::WAIT;
+        loop {
+            match std::os::unix::net::UnixListener::bind_addr(&addr) {
+                Ok(l) => return NetLock(l),
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "another test run held the testnet for {:?}",
+                        Self::WAIT
+                    );
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+                Err(e) => panic!("testnet lock: {e}"),
+            }
+        }
+    }
 }
 
 impl Testnet {
     pub(crate) fn up(n: usize) -> Self {
+        let lock = NetLock::take();
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("testnet");
         let hosts = tmp.path().join("hosts.toml");
@@ -43,6 +78,7 @@ impl Testnet {
             dir,
             hosts,
             _tmp: tmp,
+            _lock: lock,
         }
     }
 
