@@ -10,7 +10,8 @@
 //! 4. [`store`]: what runs on a node (the reference node, etcd)
 //! 5. [`hosts`], [`placement`]: where a node runs (this machine, hosts over SSH)
 //! 6. [`nodes`], [`local_cluster`]: a store on a placement, one handle
-//! 7. [`fault`], [`check`], [`report`], [`compare`]: faults written once; pure checks and pages
+//! 7. [`fault`], [`check`], [`report`], [`compare`], [`export`]: faults written once; pure
+//!    checks, pages and exports
 //! 8. [`drill`], [`capacity`], [`live`]: the conductors and the live view
 //! 9. [`cmd`], [`cli`]: one module per subcommand, parsing and mapping outcomes to exit codes
 //!
@@ -37,6 +38,7 @@
 //! - [`supervisor`]: spawning, signalling and reaping node processes; nothing outlives raftdrill
 //! - [`signals`]: SIGINT/SIGTERM as a future
 //! - [`exit`]: the documented exit codes
+//! - [`export`]: a scenario's fault schedule in another tool's format (a Chaos Mesh Workflow)
 //! - [`testing`]: planted failures for the fail-closed tests (`RAFTDRILL_TEST_HOOKS`)
 #![deny(missing_docs)]
 
@@ -49,6 +51,7 @@ pub mod compare;
 pub mod drill;
 pub mod etcd;
 pub mod exit;
+pub mod export;
 pub mod fault;
 pub mod hosts;
 pub mod links;

@@ -115,6 +115,7 @@ async fn dispatch(cli: Cli) -> Result<Exit, CmdError> {
             Command::Check(args) => cmd::check::run(args)?,
             Command::Suite(args) => cmd::suite::run(args, exe()?, stop_on_signal()).await?,
             Command::Compare(args) => cmd::compare::run(&args)?,
+            Command::Export(args) => cmd::export::run(args)?,
             Command::Report(args) => {
                 // An unreadable or foreign folder is bad input: exit 2.
                 for line in cmd::report::run(&args.dir).map_err(CmdError::Folder)? {

@@ -8,6 +8,7 @@
 //! - `nodes`: `cluster`, and `node`, `faultfs`, `proxy` (raftdrill's own)
 //! - `hosts`: `testnet`, `hosts`
 //! - `shell`: `completions`, `man`
+//! - `export`: `export chaos-mesh`
 //! - `words`: the flags that take one of a few words
 //!
 //! The doc comments below are the `--help` text, plain text as a terminal shows it: a
@@ -15,6 +16,7 @@
 #![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
 
 mod drill;
+mod export;
 mod hosts;
 mod load;
 mod nodes;
@@ -27,6 +29,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 pub use drill::{RunArgs, SuiteArgs};
+pub use export::{ChaosMeshArgs, ExportArgs, ExportFormat};
 pub use hosts::{HostsAction, HostsArgs, TESTNET_DIR, TestnetAction, TestnetArgs};
 pub use load::{CapacityArgs, LoadArgs};
 pub use nodes::{ClusterArgs, FaultfsArgs, Members, NodeArgs, ProxyArgs};
@@ -67,6 +70,8 @@ pub enum Command {
     Testnet(TestnetArgs),
     /// Hosts reached over SSH: clean up what a crashed controller left on them.
     Hosts(HostsArgs),
+    /// Write a scenario's faults in another tool's format (a Chaos Mesh Workflow).
+    Export(ExportArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Print the man page, or write one page per command to a folder.

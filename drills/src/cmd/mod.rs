@@ -6,6 +6,7 @@ pub mod capacity;
 pub mod check;
 pub mod cluster;
 pub mod compare;
+pub mod export;
 pub mod faultfs;
 pub mod hosts;
 pub mod load;

@@ -63,7 +63,7 @@ const DRILLS_LAYERS: &[&[&str]] = &[
     &["store"],
     &["hosts", "placement"],
     &["nodes", "local_cluster"],
-    &["fault", "check", "report", "compare"],
+    &["fault", "check", "report", "compare", "export"],
     &["drill", "capacity", "live"],
     &["cmd", "cli"],
 ];

@@ -17,6 +17,7 @@ mod crash;
 mod disks;
 mod drills;
 mod etcd;
+mod export;
 mod fail_closed;
 mod failover;
 mod formation;
