@@ -123,6 +123,9 @@ pub struct IntervalWire {
     pub service: String,
     /// Per kind: (latency, service), encoded.
     pub per_kind: BTreeMap<OpKind, (String, String)>,
+    /// Per kind: how the operations ended.
+    #[serde(default)]
+    pub outcomes_per_kind: BTreeMap<OpKind, crate::metrics::Outcomes>,
 }
 
 /// A stream line could not be made or read.
@@ -178,6 +181,7 @@ impl IntervalWire {
             latency: encode(&i.acc.latency)?,
             service: encode(&i.acc.service)?,
             per_kind,
+            outcomes_per_kind: i.acc.outcomes_per_kind.clone(),
         })
     }
 
@@ -185,6 +189,7 @@ impl IntervalWire {
     pub fn accumulator(&self) -> Result<Accumulator, StreamError> {
         let mut acc = Accumulator {
             counts: self.counts,
+            outcomes_per_kind: self.outcomes_per_kind.clone(),
             ..Accumulator::default()
         };
         for (kind, (lat, svc)) in &self.per_kind {
@@ -355,6 +360,7 @@ impl Merger {
             latency: LatencySummary::from_histogram(&p.acc.latency),
             per_kind: p.acc.per_kind_summary(),
             total: self.run.counts,
+            total_per_kind: self.run.outcomes_per_kind.clone(),
             last,
             warmup: p.warmup,
             run_latency: crate::metrics::LatencyBuckets::of(&self.run.latency),
@@ -439,6 +445,10 @@ mod tests {
         for v in values {
             h.record(*v).unwrap();
             acc.counts.add(Outcome::Ok, None, false);
+            acc.outcomes_per_kind
+                .entry(OpKind::Read)
+                .or_default()
+                .add(Outcome::Ok);
         }
         acc.add(OpKind::Read, &h, &h);
         let snapshot = Snapshot {
@@ -549,6 +559,14 @@ mod tests {
         assert_eq!(record.len(), 3);
         assert!(record[2].last);
         assert_eq!(record[2].total.ops, 4);
+        // Outcomes per kind cross the wire (as JSON) and add up like the counts.
+        let line = serde_json::to_string(&wire(1, 1.0, &[5, 6], false)).unwrap();
+        let back: IntervalWire = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            back.accumulator().unwrap().outcomes_per_kind[&OpKind::Read].ok,
+            2
+        );
+        assert_eq!(record[2].total_per_kind[&OpKind::Read].ok, 4);
     }
 
     #[test]

@@ -47,6 +47,15 @@ pub fn snapshot(t: f64, tps: f64, p99: f64, failed: u64) -> Snapshot {
             mean: p99 / 3.0,
         },
         total: counts,
+        total_per_kind: [(
+            loadgen::workload::OpKind::Update,
+            loadgen::metrics::Outcomes {
+                ok: ops - failed,
+                fail: failed,
+                unknown: 0,
+            },
+        )]
+        .into(),
         warmup: t <= 3.0,
         ..Snapshot::default()
     }

@@ -243,17 +243,16 @@ fn run_metrics(r: &mut Registry, name: &str, w: &DrillWatch) {
 /// The load: counts since the warmup, the last second, the latency histogram.
 fn load_metrics(r: &mut Registry, s: &Snapshot) {
     let ops = Family::<Labels, Counter>::default();
-    for (outcome, n) in [
-        ("ok", s.total.ok),
-        ("fail", s.total.fail),
-        ("unknown", s.total.unknown),
-    ] {
-        ops.get_or_create(&labels(&[("outcome", outcome.into())]))
-            .inc_by(n);
+    for (kind, o) in &s.total_per_kind {
+        for (outcome, n) in [("ok", o.ok), ("fail", o.fail), ("unknown", o.unknown)] {
+            let l = [("kind", kind.as_str().into()), ("outcome", outcome.into())];
+            ops.get_or_create(&labels(&l)).inc_by(n);
+        }
     }
     r.register(
         "operations",
-        "Operations completed since the warmup, by outcome (unknown: may have been applied)",
+        "Operations completed since the warmup, by kind (read, update, insert, rmw) and outcome \
+         (unknown: may have been applied)",
         ops,
     );
     let errors = Family::<Labels, Counter>::default();

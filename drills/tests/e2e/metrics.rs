@@ -62,7 +62,7 @@ async fn a_running_drill_is_scraped_as_openmetrics() {
                 let text = client.get(&url).send().await.ok()?.text().await.ok()?;
                 let e = openmetrics_parser::openmetrics::parse_openmetrics(&text)
                     .unwrap_or_else(|err| panic!("not OpenMetrics: {err:?}\n{text}"));
-                let ok = value(&e, "raftdrill_operations", &["ok"])?;
+                let ok = value(&e, "raftdrill_operations", &["read", "ok"])?;
                 (ok > 0.0 && value(&e, "raftdrill_phase", &["load"]) == Some(1.0)).then_some(e)
             }
         },

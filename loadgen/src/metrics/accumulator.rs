@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 
-use super::{Counts, LatencySummary, new_histogram};
+use super::{Counts, LatencySummary, Outcomes, new_histogram};
 use crate::workload::OpKind;
 
 /// Histograms (microseconds) and counts merged from many workers.
@@ -20,6 +20,8 @@ pub struct Accumulator {
     pub latency_per_kind: BTreeMap<OpKind, Histogram<u64>>,
     /// Service time per kind.
     pub service_per_kind: BTreeMap<OpKind, Histogram<u64>>,
+    /// Outcomes per kind (every kind counted, timed or not).
+    pub outcomes_per_kind: BTreeMap<OpKind, Outcomes>,
 }
 
 impl Default for Accumulator {
@@ -30,6 +32,7 @@ impl Default for Accumulator {
             service: new_histogram(),
             latency_per_kind: BTreeMap::new(),
             service_per_kind: BTreeMap::new(),
+            outcomes_per_kind: BTreeMap::new(),
         }
     }
 }
@@ -60,6 +63,9 @@ impl Accumulator {
     /// Add everything in `other`.
     pub fn merge(&mut self, other: &Accumulator) {
         self.counts.merge(&other.counts);
+        for (k, o) in &other.outcomes_per_kind {
+            self.outcomes_per_kind.entry(*k).or_default().merge(o);
+        }
         add(&mut self.latency, &other.latency);
         add(&mut self.service, &other.service);
         for (k, h) in &other.latency_per_kind {
@@ -83,6 +89,7 @@ impl Accumulator {
     /// Empty it, keeping the allocations.
     pub fn reset(&mut self) {
         self.counts = Counts::default();
+        self.outcomes_per_kind.clear();
         self.latency.reset();
         self.service.reset();
         self.latency_per_kind
@@ -154,6 +161,23 @@ mod tests {
         assert_eq!(interval.counts.late, 1);
         assert_eq!(interval.counts.errors.timeout, 1);
         assert_eq!(interval.latency.len(), 101);
+        let by_kind = &interval.outcomes_per_kind;
+        assert_eq!(by_kind[&OpKind::Read].ok, 100);
+        assert_eq!(by_kind[&OpKind::Update].unknown, 1);
+        assert_eq!(by_kind[&OpKind::Update].ok, 0);
+        // A kind counted but not timed still counts.
+        b.record(
+            0,
+            OpKind::Insert,
+            Duration::ZERO,
+            Duration::ZERO,
+            Outcome::Fail,
+            None,
+            false,
+        );
+        let mut insert = Accumulator::default();
+        b.drain_into(&mut insert);
+        assert_eq!(insert.outcomes_per_kind[&OpKind::Insert].fail, 1);
         let read = LatencySummary::from_histogram(&interval.latency_per_kind[&OpKind::Read]);
         assert!((read.p50 - 50.0).abs() < 0.1, "{read:?}");
         assert!((read.max - 100.0).abs() < 0.1, "{read:?}");
@@ -165,6 +189,7 @@ mod tests {
         run.merge(&interval);
         run.merge(&interval);
         assert_eq!(run.counts.ops, 202);
+        assert_eq!(run.outcomes_per_kind[&OpKind::Read].ok, 200);
         assert_eq!(run.latency.len(), 202);
 
         // Draining again finds the workers empty.
@@ -172,6 +197,9 @@ mod tests {
         a.drain_into(&mut next);
         b.drain_into(&mut next);
         assert_eq!(next.counts.ops, 0);
+        assert!(next.outcomes_per_kind.is_empty());
+        run.reset();
+        assert!(run.outcomes_per_kind.is_empty());
         assert!(next.latency.is_empty());
     }
 }

@@ -10,7 +10,7 @@ mod snapshot;
 pub use accumulator::Accumulator;
 pub use recorder::Recorders;
 pub use snapshot::{
-    BUCKET_BOUNDS_MS, Counts, ErrorCounts, LatencyBuckets, LatencySummary, Snapshot,
+    BUCKET_BOUNDS_MS, Counts, ErrorCounts, LatencyBuckets, LatencySummary, Outcomes, Snapshot,
 };
 
 use hdrhistogram::{Counter, Histogram};

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use super::{Accumulator, Counts, new_histogram};
+use super::{Accumulator, Counts, Outcomes, new_histogram};
 use crate::outcome::{ErrorClass, Outcome};
 use crate::workload::OpKind;
 
@@ -32,6 +32,7 @@ pub struct Recorders {
 #[derive(Debug)]
 struct Interval {
     counts: Counts,
+    outcomes: [Outcomes; 4],
     latency: [Option<Histogram<u64>>; 4],
     service: [Option<Histogram<u64>>; 4],
 }
@@ -46,6 +47,7 @@ impl Interval {
         }
         Self {
             counts: Counts::default(),
+            outcomes: Default::default(),
             latency,
             service,
         }
@@ -56,6 +58,10 @@ impl Interval {
         acc.counts.merge(&self.counts);
         self.counts = Counts::default();
         for k in OpKind::ALL {
+            let o = std::mem::take(&mut self.outcomes[k.index()]);
+            if !o.is_empty() {
+                acc.outcomes_per_kind.entry(k).or_default().merge(&o);
+            }
             if let (Some(l), Some(s)) = (&mut self.latency[k.index()], &mut self.service[k.index()])
             {
                 acc.add(k, l, s);
@@ -110,6 +116,7 @@ impl Recorders {
         let shard = &self.shards[worker % self.shards.len()];
         let mut i = shard.lock().unwrap_or_else(PoisonError::into_inner);
         i.counts.add(outcome, class, late);
+        i.outcomes[kind.index()].add(outcome);
         if let Some(h) = &mut i.latency[kind.index()] {
             h.saturating_record(micros(latency));
         }

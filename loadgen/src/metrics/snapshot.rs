@@ -63,6 +63,40 @@ impl ErrorCounts {
     }
 }
 
+/// How one kind's operations ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcomes {
+    /// Completed as asked.
+    pub ok: u64,
+    /// Definitely not applied.
+    pub fail: u64,
+    /// May have been applied.
+    pub unknown: u64,
+}
+
+impl Outcomes {
+    /// Count one operation.
+    pub fn add(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Ok => self.ok += 1,
+            Outcome::Fail => self.fail += 1,
+            Outcome::Unknown => self.unknown += 1,
+        }
+    }
+
+    /// Add another set of counts.
+    pub fn merge(&mut self, other: &Outcomes) {
+        self.ok += other.ok;
+        self.fail += other.fail;
+        self.unknown += other.unknown;
+    }
+
+    /// Whether nothing was counted.
+    pub fn is_empty(&self) -> bool {
+        self.ok + self.fail + self.unknown == 0
+    }
+}
+
 /// Operation counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
@@ -208,6 +242,9 @@ pub struct Snapshot {
     pub per_kind: BTreeMap<OpKind, LatencySummary>,
     /// Counts since the start of the run (after warmup).
     pub total: Counts,
+    /// Outcomes per operation kind since the start of the run (after warmup).
+    #[serde(default)]
+    pub total_per_kind: BTreeMap<OpKind, Outcomes>,
     /// Whether this is the last snapshot of the run.
     pub last: bool,
     /// Whether the interval lies in the warmup, whose figures the run's totals leave out.

@@ -63,6 +63,7 @@ pub(super) async fn merge_every_second(
             latency: LatencySummary::from_histogram(&interval.latency),
             per_kind: interval.per_kind_summary(),
             total: run.counts,
+            total_per_kind: run.outcomes_per_kind.clone(),
             last: finished,
             warmup: in_warmup,
             run_latency: LatencyBuckets::of(&run.latency),

@@ -61,6 +61,16 @@ async fn a_scrape_reads_the_run_as_openmetrics() {
     assert!(!e.families.contains_key("raftdrill_operations"));
 
     let mut snapshot = fixture::snapshot(4.0, 300.0, 8.0, 6);
+    let outcomes = |ok, fail| loadgen::metrics::Outcomes {
+        ok,
+        fail,
+        unknown: 0,
+    };
+    snapshot.total_per_kind = [
+        (loadgen::workload::OpKind::Read, outcomes(150, 0)),
+        (loadgen::workload::OpKind::Update, outcomes(144, 6)),
+    ]
+    .into();
     let mut h = hdrhistogram::Histogram::<u64>::new(3).unwrap();
     for us in [800, 1_500, 1_500, 40_000, 2_500_000] {
         h.record(us).unwrap();
@@ -74,8 +84,15 @@ async fn a_scrape_reads_the_run_as_openmetrics() {
     });
     m.follow_search(progress);
     let (text, e) = scrape(&m).await;
-    assert_eq!(value(&e, "raftdrill_operations", &["ok"]), 294.0, "{text}");
-    assert_eq!(value(&e, "raftdrill_operations", &["fail"]), 6.0);
+    // Labels in their names' order: kind, outcome.
+    assert_eq!(
+        value(&e, "raftdrill_operations", &["read", "ok"]),
+        150.0,
+        "{text}"
+    );
+    assert_eq!(value(&e, "raftdrill_operations", &["update", "ok"]), 144.0);
+    assert_eq!(value(&e, "raftdrill_operations", &["update", "fail"]), 6.0);
+    assert_eq!(value(&e, "raftdrill_operations", &["read", "unknown"]), 0.0);
     assert_eq!(value(&e, "raftdrill_throughput_ops_per_second", &[]), 300.0);
     assert_eq!(
         value(&e, "raftdrill_last_second_latency_seconds", &["0.99"]),
