@@ -15,7 +15,7 @@ use crate::outcome::{ErrorClass, Outcome};
 use crate::workload::OpKind;
 
 /// One completed operation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HistoryRecord {
     /// Operation number (unique within the run).
     pub id: u64,

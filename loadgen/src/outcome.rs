@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use raftdrill_wire::error_code;
 
 /// The end of one operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// Completed as asked.
@@ -36,7 +36,7 @@ pub enum Outcome {
 }
 
 /// The class of an error, for counting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum ErrorClass {
     /// The client's per-request timeout fired.
     #[serde(rename = "timeout")]

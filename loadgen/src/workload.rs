@@ -11,6 +11,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use raftdrill_wire::Consistency;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{Distribution, KeyChooser, key_name};
@@ -88,7 +89,9 @@ impl std::str::FromStr for WorkloadKind {
 }
 
 /// The kind of one operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum OpKind {
     /// `GET /kv/{key}`.

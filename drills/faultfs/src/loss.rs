@@ -46,7 +46,9 @@ pub const SECTOR: u64 = 512;
 
 /// What survives of the unsynced writes and size changes at a power loss (see the module
 /// docs for what each choice can and cannot produce).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Keep {
     /// None of them: each file is as of its last fsync.

@@ -55,7 +55,7 @@ pub struct Stats {
 /// Writes and bytes are counted as the application wrote them: a range written twice since
 /// the last sync counts twice. They count the writes of files that exist after the loss as
 /// well as of files whose pending create the loss undid.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PowerLossReport {
     /// What survived of the unsynced writes, as asked.
     pub keep: Keep,

@@ -21,7 +21,7 @@ pub const MAX_LATE_PCT: f64 = 1.0;
 pub const MAX_GROWTH_PCT: f64 = 2.0;
 
 /// One reason a step failed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Failure {
     /// An SLO term was not met.

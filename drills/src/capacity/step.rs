@@ -29,7 +29,7 @@ const MAX_POOL: usize = 2048;
 const SETTLE_POLL: Duration = Duration::from_millis(100);
 
 /// One step, as `capacity.json` lists it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StepResult {
     /// Target rate.
     pub target_rate: f64,

@@ -31,7 +31,7 @@ pub const FAR_BELOW: f64 = 0.9;
 pub const FAR_INSIDE: f64 = 0.25;
 
 /// What the closed-loop run measured, and what it says about the answer.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Verification {
     /// Closed-loop users, no think time.
     pub users: usize,

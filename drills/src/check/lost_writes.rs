@@ -24,7 +24,7 @@ struct KeyWrites {
 }
 
 /// Why a key failed the check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LossKind {
     /// The key does not exist, though a write to it was acknowledged.
@@ -39,7 +39,7 @@ pub enum LossKind {
 }
 
 /// One key that failed the check, with its evidence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct LostWrite {
     /// The key.
     pub key: String,
@@ -58,7 +58,7 @@ pub struct LostWrite {
 }
 
 /// What the check established.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckStatus {
     /// Every key was read back and every acknowledged write is there.
@@ -71,7 +71,7 @@ pub enum CheckStatus {
 }
 
 /// The check's result, as `summary.json` carries it under `checks.lost_writes`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct LostWriteReport {
     /// `ok`, `lost`, or `unknown` when keys could not be read back.
     pub status: CheckStatus,

@@ -43,7 +43,7 @@ pub struct Observations<'a> {
 
 /// Recovery figures of one fault. `None`: not applicable (see `unrecovered` for the figures
 /// that applied and were never reached).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Recovery {
     /// Time to a new leader, when the leader was hit.
     pub leader_elected_after_s: Option<f64>,

@@ -27,7 +27,7 @@ use super::linear::SummaryStatus;
 const LISTED: usize = 5;
 
 /// `summary.json`'s `checks.session`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionSummary {
     /// `ok`, `anomaly`, or `unknown` when no read could be judged.
     pub status: SummaryStatus,
@@ -42,7 +42,7 @@ pub struct SessionSummary {
 }
 
 /// A session read that returned an older value than the session had seen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionViolation {
     /// The worker (the session).
     pub worker: usize,

@@ -245,17 +245,7 @@ fn an_unversioned_or_newer_summary_compares_with_a_note() {
     );
 }
 
-/// The schema of a file of this raftdrill: the one generated from the Rust types, equal to the
-/// checked-in one.
-fn checked_in_schema<T: schemars::JsonSchema>(
-    name: &str,
-    title: &str,
-    version: u32,
-) -> serde_json::Value {
-    let schema = crate::versioned::schema_of::<T>(title, version);
-    crate::versioned::assert_checked_in(name, &schema);
-    schema
-}
+use crate::versioned::checked_in_schema;
 
 /// compare.json as written (a crossed limit, an unchecked figure, a --limit) matches the schema
 /// generated from its types; one without its verdict does not.

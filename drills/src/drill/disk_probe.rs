@@ -15,7 +15,7 @@ use serde::Serialize;
 const EVERY: Duration = Duration::from_millis(100);
 
 /// What the probe measured, as summary.json carries it under `disk`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct DiskProbe {
     /// The folder whose filesystem was probed.
     pub path: PathBuf,

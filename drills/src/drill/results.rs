@@ -19,13 +19,14 @@ use crate::check::{LinearSummary, LostWriteReport, SessionSummary};
 use crate::fault::FaultRecord;
 
 /// `summary.json`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Summary {
     /// Scenario name.
     pub scenario: String,
     /// Scenario description.
     pub description: String,
     /// UTC start, RFC 3339.
+    #[schemars(pattern(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"))]
     pub started_at: String,
     /// Load phase length, warmup included.
     pub duration_s: f64,
@@ -66,16 +67,18 @@ pub struct Summary {
     /// Each node's durable log commit times at the end of the run.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub log_commits: BTreeMap<String, CommitTimes>,
-    /// `pass`, `warn`, `fail` or `aborted`.
+    /// `pass`, `warn`, `fail`, `inconclusive` or `aborted`.
+    #[schemars(extend("enum" = ["pass", "warn", "fail", "inconclusive", "aborted"]))]
     pub verdict: String,
     /// Why it is not `pass`.
     pub reasons: Vec<String>,
     /// raftdrill's exit code.
+    #[schemars(extend("enum" = [0, 1, 3, 4, 5]))]
     pub exit_code: u8,
 }
 
 /// `cluster` of summary.json.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ClusterInfo {
     /// Initial voters.
     pub nodes: u64,
@@ -83,9 +86,11 @@ pub struct ClusterInfo {
     pub target: String,
     /// `disk` or `memory` (absent when raftdrill did not start the nodes).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["disk", "memory"]))]
     pub store: Option<String>,
     /// `always` or `never` (absent when raftdrill did not start the nodes).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["always", "never"]))]
     pub fsync: Option<String>,
     /// The Raft timing the nodes ran with (absent when raftdrill did not start them).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -97,7 +102,7 @@ pub struct ClusterInfo {
 
 /// One host of a run with `--hosts`. Every figure of the run uses the controller's clock; the
 /// offset says how far the host's own clock (in its node log) was from it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct HostInfo {
     /// The node it ran.
     pub node: u64,
@@ -121,7 +126,7 @@ pub struct HostInfo {
 /// Heartbeat and election timeout as the nodes got them: the scenario's, or the store's own
 /// defaults (reference 50 ms and 150–300 ms; etcd 100 ms and 1000 ms, which etcd spreads over
 /// 1×–2× itself).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Timing {
     /// Heartbeat interval, ms.
     pub heartbeat_ms: f64,
@@ -166,7 +171,7 @@ pub struct TargetInfo {
 
 /// One load generator on a host (`[load] from`), as `load.generators` of summary.json. Its
 /// counts are those it reported itself; the run's totals are their merge.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct GeneratorInfo {
     /// Its host's name in the hosts file.
     pub host: String,
@@ -188,7 +193,7 @@ pub struct GeneratorInfo {
 
 /// `load` of summary.json: the run's [`LoadSpec`] (its duration, warmup and thresholds stand
 /// at the top of the summary) and what the load itself counted.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct LoadInfo {
     /// YCSB workload letter.
     pub workload: String,
@@ -268,7 +273,7 @@ impl LoadInfo {
 }
 
 /// `checks` of summary.json.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ChecksInfo {
     /// The lost-write check, when it ran.
     pub lost_writes: Option<LostWriteReport>,

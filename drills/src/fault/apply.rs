@@ -54,7 +54,7 @@ pub struct Applied {
 }
 
 /// What a power loss did to one node's disk.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct PowerLossRecord {
     /// The node.
     pub node: NodeId,

@@ -27,7 +27,7 @@ use crate::scenario::{CorruptFile, CorruptHow};
 pub const START_WAIT: Duration = Duration::from_secs(20);
 
 /// One damaged file, and what the node made of it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Corruption {
     /// The node.
     pub node: NodeId,

@@ -65,7 +65,7 @@ impl Rig {
 }
 
 /// One fault as it happened, for the summary and the live view.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct FaultRecord {
     /// When it was scheduled, in seconds from the start.
     pub scheduled_s: f64,

@@ -30,7 +30,7 @@ pub const ROOT: &str = "5244";
 const MAX_PEER: NodeId = 0xfff;
 
 /// What a host's kernel and `tc` offer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct TcSupport {
     /// htb classes and u32 filters: one qdisc per peer address.
     pub classes: bool,

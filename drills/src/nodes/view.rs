@@ -89,7 +89,7 @@ impl ClusterView {
 }
 
 /// A node process that exited without the drill's doing, as the poller saw it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct NodeExit {
     /// The node.
     pub node: NodeId,

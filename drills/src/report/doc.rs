@@ -83,7 +83,7 @@ pub struct RunDoc {
 }
 
 /// `cluster`.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct ClusterDoc {
     /// Initial voters.
     pub nodes: u64,
@@ -98,7 +98,7 @@ pub struct ClusterDoc {
 }
 
 /// `load`.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct LoadDoc {
     /// Workload letter.
     pub workload: String,

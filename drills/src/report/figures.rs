@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::doc::RunDoc;
 
 /// Which way a figure improves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Better {
     /// More is better (throughput, success rate).
@@ -16,7 +16,7 @@ pub enum Better {
 }
 
 /// The `compare` limit that watches a figure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LimitKind {
     /// `--max-p99-increase`.
@@ -74,7 +74,7 @@ impl Spread {
 }
 
 /// One named figure.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Figure {
     /// `tps`, `p99_ms`, `recovery.0.kill.first_success_after_s`, ...
     pub name: String,

@@ -18,7 +18,7 @@ use crate::exit::Exit;
 pub const KIND: &str = "repeat";
 
 /// One run of a repeat.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RepeatRun {
     /// Its folder, relative to the repeat's.
     pub dir: String,
@@ -33,7 +33,7 @@ pub struct RepeatRun {
 }
 
 /// `summary.json` of a repeat.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RepeatSummary {
     /// Always `repeat`.
     pub kind: String,

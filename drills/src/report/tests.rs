@@ -285,9 +285,11 @@ fn a_repeat_aggregates_its_runs_and_matches_its_schema() {
     assert!((rec.value.unwrap().median - 0.7).abs() < 1e-9, "{rec:?}");
     r.write(root.path()).unwrap();
 
-    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/repeat.schema.json");
-    let schema: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+    let schema = crate::versioned::checked_in_schema::<super::repeat::RepeatSummary>(
+        "repeat.schema.json",
+        "raftdrill summary.json of a repeat",
+        crate::versioned::schema::REPEAT,
+    );
     let written: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(root.path().join("summary.json")).unwrap())
             .unwrap();
@@ -301,4 +303,27 @@ fn a_repeat_aggregates_its_runs_and_matches_its_schema() {
     let page = scraper::Html::parse_document(&page);
     let runs = scraper::Selector::parse("#runs tbody tr").unwrap();
     assert_eq!(page.select(&runs).count(), 3);
+}
+
+/// summary.json's schema is the one generated from its types (real outputs are checked against
+/// it by every e2e drill); a summary without a verdict, or with one outside the verdicts, is
+/// refused.
+#[test]
+fn summary_json_schema_is_generated_from_its_types() {
+    let schema = crate::versioned::checked_in_schema::<crate::drill::results::Summary>(
+        "summary.schema.json",
+        "raftdrill summary.json",
+        crate::versioned::schema::SUMMARY,
+    );
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let props = &schema["properties"];
+    assert_eq!(props["verdict"]["enum"][0], "pass");
+    assert!(
+        schema["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "verdict")
+    );
+    assert!(!validator.is_valid(&serde_json::json!({ "scenario": "x" })));
 }

@@ -123,7 +123,7 @@ impl DiskOp {
 }
 
 /// What `corrupt` does to the chosen range of a node's file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum CorruptHow {
     /// Flip one bit in each byte of the range.

@@ -198,6 +198,17 @@ mod tests {
         b.drain_into(&mut next);
         assert_eq!(next.counts.ops, 0);
         assert!(next.outcomes_per_kind.is_empty());
+        // Outcomes per kind cross the wire to a remote controller (as JSON).
+        let sent = crate::stream::Interval {
+            snapshot: Default::default(),
+            acc: interval.clone(),
+        };
+        let line = serde_json::to_string(&crate::stream::IntervalWire::new(1, &sent).unwrap());
+        let back: crate::stream::IntervalWire = serde_json::from_str(&line.unwrap()).unwrap();
+        assert_eq!(
+            back.accumulator().unwrap().outcomes_per_kind,
+            interval.outcomes_per_kind
+        );
         run.reset();
         assert!(run.outcomes_per_kind.is_empty());
         assert!(next.latency.is_empty());

@@ -9,7 +9,9 @@ use crate::outcome::{ErrorClass, Outcome};
 use crate::workload::OpKind;
 
 /// Errors counted by class.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct ErrorCounts {
     /// Client timeouts.
     pub timeout: u64,
@@ -98,7 +100,9 @@ impl Outcomes {
 }
 
 /// Operation counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct Counts {
     /// Operations completed (ok + fail + unknown).
     pub ops: u64,

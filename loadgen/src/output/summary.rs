@@ -10,7 +10,7 @@ use crate::metrics::LatencySummary;
 use crate::thresholds::ThresholdResult;
 
 /// `totals` of summary.json.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Totals {
     /// Operations completed.
     pub ops: u64,
@@ -28,7 +28,7 @@ pub struct Totals {
 }
 
 /// Latency percentiles in ms, as summary.json has them.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LatencyMs {
     /// Median.
     pub p50: f64,
@@ -56,7 +56,7 @@ impl From<LatencySummary> for LatencyMs {
 
 /// The load's fields of summary.json: `totals`, `latency_ms` (overall, and per operation under
 /// `per_op`) and `thresholds`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LoadSummary {
     /// Counts.
     pub totals: Totals,
@@ -67,7 +67,7 @@ pub struct LoadSummary {
 }
 
 /// `latency_ms` of summary.json.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LatencyBlock {
     /// Every operation.
     #[serde(flatten)]

@@ -213,7 +213,7 @@ pub struct Status {
 }
 
 /// Durable log commit times of a node (`/status`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CommitTimes {
     /// Durable commits (each one fsync, for a batch of queued writes).
     pub commits: u64,

@@ -5,7 +5,7 @@ use loadgen::history::HistoryRecord;
 use serde::{Deserialize, Serialize};
 
 /// One key that is not linearizable, with its evidence.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KeyAnomaly {
     /// The key.
     pub key: String,
@@ -33,7 +33,7 @@ impl KeyAnomaly {
 }
 
 /// One operation of an anomaly's window: its record as it was read, and its place.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WindowOp {
     /// The record.
     #[serde(flatten)]

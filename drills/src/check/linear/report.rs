@@ -12,7 +12,7 @@ use super::svg;
 pub const REPORT_FILE: &str = "linearizability.json";
 
 /// The verdict over a whole history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Every key is linearizable.
@@ -24,7 +24,7 @@ pub enum Status {
 }
 
 /// The result of checking a history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LinearReport {
     /// The verdict.
     pub status: Status,
@@ -51,7 +51,7 @@ pub struct LinearReport {
 }
 
 /// One key the check could not decide.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UndecidedKey {
     /// The key.
     pub key: String,
@@ -62,7 +62,7 @@ pub struct UndecidedKey {
 }
 
 /// `summary.json`'s `checks.linearizability`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LinearSummary {
     /// The verdict, or `skipped` when the check did not run.
     pub status: SummaryStatus,
@@ -82,7 +82,7 @@ pub struct LinearSummary {
 }
 
 /// [`LinearSummary::status`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SummaryStatus {
     /// Linearizable.
@@ -96,7 +96,7 @@ pub enum SummaryStatus {
 }
 
 /// A failing key in the summary.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SummaryAnomaly {
     /// The key.
     pub key: String,

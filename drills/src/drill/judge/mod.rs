@@ -66,7 +66,7 @@ pub struct Inputs<'a> {
 }
 
 /// Recovery of one fault, judged against `recovery_within`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct RecoveryEntry {
     /// Index into `faults`.
     pub fault: usize,
@@ -91,7 +91,7 @@ pub struct RecoveryEntry {
 }
 
 /// What a node held to a CPU quota did to the cluster while it limped.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Limp {
     /// It led when the quota began.
     pub led: bool,

@@ -21,7 +21,7 @@ use super::recovery::load_end;
 use crate::scenario::DEFAULT_RECOVERY_WITHIN;
 
 /// One second below the floor.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Shortfall {
     /// Its start, seconds from the start of the run.
     pub t_s: f64,
@@ -30,7 +30,7 @@ pub struct Shortfall {
 }
 
 /// The validity check of the load.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Validity {
     /// The floor every fault-free second had to reach (`90% of the planned rate`, `50 ops/s`);
     /// `None` when no floor applies (closed loop without `min_ops_per_s`, or no load).

@@ -69,6 +69,22 @@ fn the_report_and_a_picture_per_anomaly_are_written_beside_the_history() {
     // The window is in the history's own record format.
     let first: HistoryRecord = serde_json::from_value(window[0].clone()).unwrap();
     assert_eq!(first.id, 1);
+
+    // The file matches the schema generated from its types (checked in under results/).
+    let schema = crate::versioned::checked_in_schema::<LinearReport>(
+        "linearizability.schema.json",
+        "raftdrill linearizability.json",
+        crate::versioned::schema::LINEARIZABILITY,
+    );
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&json)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let mut bad = json.clone();
+    bad["status"] = "maybe".into();
+    assert!(!validator.is_valid(&bad), "an unknown status");
 }
 
 #[test]
