@@ -71,6 +71,7 @@ pub struct StepResult {
     #[serde(default)]
     pub pool: Option<usize>,
     /// `pass` or `fail`.
+    #[schemars(extend("enum" = ["pass", "fail"]))]
     pub verdict: String,
     /// Why it failed, in one line (every reason of `reasons`).
     pub reason: Option<String>,

@@ -55,6 +55,7 @@ pub struct Verification {
     pub ratio: Option<f64>,
     /// `consistent`, `impossible` (above saturation), `suspicious` (far below it, far inside
     /// the SLO), or `unknown` (no answer or no saturation figure to compare).
+    #[schemars(extend("enum" = ["consistent", "impossible", "suspicious", "unknown"]))]
     pub verdict: String,
     /// What the verdict means, in a sentence.
     pub note: String,

@@ -56,6 +56,7 @@ pub struct Recovery {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after_undo_s: Option<f64>,
     /// Figures that applied but were never reached before the load ended.
+    #[schemars(extend("items" = { "enum": ["leader_elected_after_s", "first_success_after_s", "tps_90pct_after_s"] }))]
     pub unrecovered: Vec<&'static str>,
 }
 

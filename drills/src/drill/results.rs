@@ -196,8 +196,10 @@ pub struct GeneratorInfo {
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct LoadInfo {
     /// YCSB workload letter.
+    #[schemars(extend("enum" = ["a", "b", "c", "d", "f", "w"]))]
     pub workload: String,
     /// `open` or `closed`.
+    #[schemars(extend("enum" = ["open", "closed"]))]
     pub model: String,
     /// Open loop: target ops/s.
     pub rate: Option<f64>,
@@ -210,6 +212,7 @@ pub struct LoadInfo {
     /// Read consistency.
     pub consistency: String,
     /// The key distribution in force (the workload's own unless the spec overrides it).
+    #[schemars(extend("enum" = ["uniform", "zipfian", "latest"]))]
     pub distribution: String,
     /// Open loop: the most operations in flight at once.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -218,12 +221,14 @@ pub struct LoadInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub think_time_ms: Option<f64>,
     /// `constant`, `ramp` or `steps`.
+    #[schemars(extend("enum" = ["constant", "ramp", "steps"]))]
     pub plan: String,
     /// Per-request timeout, ms.
     pub timeout_ms: f64,
     /// Whether every operation was recorded to `history.jsonl`.
     pub history: bool,
     /// `goose` or `tasks`.
+    #[schemars(extend("enum" = ["goose", "tasks"]))]
     pub engine: String,
     /// Open loop: operations that started late.
     pub late: u64,

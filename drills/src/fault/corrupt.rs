@@ -45,6 +45,7 @@ pub struct Corruption {
     pub seed: u64,
     /// `started` (it answered), `refused-start` (it exited), or `no-answer` (neither within
     /// [`START_WAIT`]).
+    #[schemars(extend("enum" = ["started", "refused-start", "no-answer"]))]
     pub outcome: String,
     /// For a refusal: how the process ended and the last line of its log.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -103,6 +103,7 @@ pub struct LoadDoc {
     /// Workload letter.
     pub workload: String,
     /// `open` or `closed`.
+    #[schemars(extend("enum" = ["open", "closed"]))]
     pub model: String,
     /// Open loop rate.
     #[serde(default)]

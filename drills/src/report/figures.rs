@@ -79,6 +79,7 @@ pub struct Figure {
     /// `tps`, `p99_ms`, `recovery.0.kill.first_success_after_s`, ...
     pub name: String,
     /// `ops/s`, `ms`, `s`, `%` or empty for counts.
+    #[schemars(extend("enum" = ["ops/s", "ms", "s", "%", ""]))]
     pub unit: String,
     /// Which way is better.
     pub better: Better,

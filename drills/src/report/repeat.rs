@@ -25,8 +25,10 @@ pub struct RepeatRun {
     /// Its seed.
     pub seed: Option<u64>,
     /// Its verdict.
+    #[schemars(extend("enum" = ["pass", "warn", "fail", "inconclusive", "aborted"]))]
     pub verdict: String,
     /// Its exit code.
+    #[schemars(extend("enum" = [0, 1, 3, 4, 5]))]
     pub exit_code: u8,
     /// Its linearizability status, when its summary has one.
     pub consistency: Option<String>,
@@ -36,6 +38,7 @@ pub struct RepeatRun {
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RepeatSummary {
     /// Always `repeat`.
+    #[schemars(extend("const" = "repeat"))]
     pub kind: String,
     /// Scenario name.
     pub scenario: String,
@@ -54,8 +57,10 @@ pub struct RepeatSummary {
     /// The worst linearizability status of the runs, when any has one.
     pub consistency: Option<String>,
     /// The verdict of the worst run.
+    #[schemars(extend("enum" = ["pass", "warn", "fail", "inconclusive", "aborted"]))]
     pub verdict: String,
     /// The exit code of the worst run.
+    #[schemars(extend("enum" = [0, 1, 3, 4, 5]))]
     pub exit_code: u8,
 }
 
