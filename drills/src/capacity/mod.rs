@@ -78,6 +78,8 @@ pub struct CapacityOptions {
     pub progress: Option<tokio::sync::watch::Sender<CapacityProgress>>,
     /// The live view shows the search: no line per step on stderr.
     pub quiet: bool,
+    /// Live metrics: a step with faults (a whole drill) serves its nodes, faults and phase too.
+    pub metrics: Option<std::sync::Arc<crate::live::metrics::Metrics>>,
     /// Run the nodes on hosts over SSH (and the load on the `[load] from` hosts).
     pub hosts: Option<crate::drill::HostPlan>,
     /// The load hosts, once readied (set by [`run`]).

@@ -53,9 +53,10 @@ pub async fn run(
     let tui = !args.no_tui && std::io::stdout().is_terminal();
     let metrics = crate::live::follow::metrics(args.metrics_listen.as_deref())
         .await
-        .map_err(CmdError::CannotRun)?;
+        .map_err(CmdError::CannotRun)?
+        .map(std::sync::Arc::new);
     let title = format!("capacity {} · SLO {slo}", scenario.name);
-    let (progress, view) = watchers(tui.then_some(title), metrics.as_ref(), &stop);
+    let (progress, view) = watchers(tui.then_some(title), metrics.as_deref(), &stop);
     let opts = CapacityOptions {
         scenario,
         slo,
@@ -72,6 +73,7 @@ pub async fn run(
         seed: args.seed,
         progress,
         quiet: tui,
+        metrics,
         hosts,
         load_hosts: None,
     };

@@ -20,6 +20,26 @@ fn value(e: &Exposition, family: &str, labels: &[&str]) -> Option<f64> {
     }
 }
 
+/// Starts raftdrill with `args` and returns it with its metrics URL (from its stderr, which is
+/// drained from then on).
+async fn start(args: &[&str], dir: &std::path::Path) -> (tokio::process::Child, String) {
+    let mut child = spawn_raftdrill(args, dir, std::process::Stdio::piped(), false);
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(rest) = line.strip_prefix("raftdrill: metrics at ") {
+                return rest.trim().to_string();
+            }
+        }
+        panic!("raftdrill ended without saying where its metrics are")
+    })
+    .await
+    .expect("the metrics address within 60 s");
+    // The progress lines go on; keep the pipe drained.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, url)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_drill_is_scraped_as_openmetrics() {
     let _serial = serial().await;
@@ -37,20 +57,7 @@ async fn a_running_drill_is_scraped_as_openmetrics() {
         "--metrics-listen",
         "127.0.0.1:0",
     ];
-    let mut child = spawn_raftdrill(&args, tmp.path(), std::process::Stdio::piped(), false);
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(rest) = line.strip_prefix("raftdrill: metrics at ") {
-                return rest.trim().to_string();
-            }
-        }
-        panic!("raftdrill ended without saying where its metrics are")
-    })
-    .await
-    .expect("the metrics address within 60 s");
-    // The progress lines go on; keep the pipe drained.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let (mut child, url) = start(&args, tmp.path()).await;
 
     let client = http();
     let scraped = eventually(
@@ -87,4 +94,70 @@ async fn a_running_drill_is_scraped_as_openmetrics() {
         client.get(&url).send().await.is_err(),
         "nothing listens once raftdrill has exited"
     );
+}
+
+/// A capacity search `--with-faults` runs each step as a whole drill on a fresh cluster: a
+/// scrape during a step shows the search's step and rate beside that drill's nodes and its
+/// fault in effect. The SLO cannot be met, so the search ends after its first step and the
+/// re-run that confirms it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capacity_step_with_faults_serves_its_nodes_and_faults() {
+    let _serial = serial().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = tmp.path().join("quick-kill.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"quick-kill\"\ndescription = \"a follower down for 3 s\"\nduration = \"7s\"\n\
+         [load]\nworkload = \"a\"\nkeys = 100\nrate = 100\nwarmup = \"1s\"\n\
+         [[fault]]\nat = \"2s\"\naction = \"kill\"\ntarget = \"follower\"\nfor = \"3s\"\n",
+    )
+    .unwrap();
+    let (s, o) = (
+        scenario.display().to_string(),
+        tmp.path().join("cap").display().to_string(),
+    );
+    let args = [
+        "capacity",
+        &s,
+        "--with-faults",
+        "--step-duration",
+        "5s",
+        "--slo",
+        "p99<1us",
+        "--no-tui",
+        "--out",
+        &o,
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ];
+    let (mut child, url) = start(&args, tmp.path()).await;
+    let client = http();
+    let scraped = eventually(
+        Duration::from_secs(60),
+        "a scrape with the fault in effect",
+        || {
+            let (client, url) = (client.clone(), url.clone());
+            async move {
+                let text = client.get(&url).send().await.ok()?.text().await.ok()?;
+                let e = openmetrics_parser::openmetrics::parse_openmetrics(&text)
+                    .unwrap_or_else(|err| panic!("not OpenMetrics: {err:?}\n{text}"));
+                let active = value(&e, "raftdrill_fault_active", &["kill", "0", "follower"])?;
+                (active == 1.0).then_some(e)
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        value(&scraped, "raftdrill_capacity_step_rate_ops_per_second", &[]),
+        Some(50.0)
+    );
+    let leaders: f64 = (1..=3)
+        .filter_map(|n| value(&scraped, "raftdrill_node_leader", &[&n.to_string()]))
+        .sum();
+    assert_eq!(leaders, 1.0, "one leader among the step's three nodes");
+    let status = tokio::time::timeout(Duration::from_secs(120), child.wait())
+        .await
+        .expect("the search ends")
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "no rate meets a 1 µs p99");
 }
