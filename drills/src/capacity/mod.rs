@@ -45,6 +45,16 @@ use crate::exit::Exit;
 use crate::nodes::Nodes;
 use crate::scenario::Scenario;
 
+/// What a caller does with each step's drill (its name and watch channels).
+#[derive(Clone)]
+pub struct FollowStep(pub std::sync::Arc<dyn Fn(&str, crate::drill::DrillWatch) + Send + Sync>);
+
+impl std::fmt::Debug for FollowStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FollowStep")
+    }
+}
+
 /// How to search.
 #[derive(Debug, Clone)]
 pub struct CapacityOptions {
@@ -78,8 +88,9 @@ pub struct CapacityOptions {
     pub progress: Option<tokio::sync::watch::Sender<CapacityProgress>>,
     /// The live view shows the search: no line per step on stderr.
     pub quiet: bool,
-    /// Live metrics: a step with faults (a whole drill) serves its nodes, faults and phase too.
-    pub metrics: Option<std::sync::Arc<crate::live::metrics::Metrics>>,
+    /// Handed each step's drill when steps run with faults (a whole drill each), so that live
+    /// metrics serve its nodes, faults and phase too.
+    pub follow_step: Option<FollowStep>,
     /// Run the nodes on hosts over SSH (and the load on the `[load] from` hosts).
     pub hosts: Option<crate::drill::HostPlan>,
     /// The load hosts, once readied (set by [`run`]).

@@ -396,8 +396,8 @@ pub async fn step_with_faults(
         hosts: opts.hosts.clone(),
     };
     let drill = Drill::prepare(scenario, run).await?;
-    if let Some(m) = &opts.metrics {
-        m.follow(&drill.scenario().name, drill.watch());
+    if let Some(follow) = &opts.follow_step {
+        (follow.0)(&drill.scenario().name, drill.watch());
     }
     let outcome = forwarding(opts, drill.watch().snapshots, drill.run(stop)).await?;
     let s = &outcome.summary;

@@ -73,7 +73,9 @@ pub async fn run(
         seed: args.seed,
         progress,
         quiet: tui,
-        metrics,
+        follow_step: metrics.map(|m| {
+            crate::capacity::FollowStep(std::sync::Arc::new(move |name, w| m.follow(name, w)))
+        }),
         hosts,
         load_hosts: None,
     };
