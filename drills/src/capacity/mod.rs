@@ -45,9 +45,12 @@ use crate::exit::Exit;
 use crate::nodes::Nodes;
 use crate::scenario::Scenario;
 
+/// A function of a step's scenario name and its drill's watch channels.
+pub type StepWatcher = dyn Fn(&str, crate::drill::DrillWatch) + Send + Sync;
+
 /// What a caller does with each step's drill (its name and watch channels).
 #[derive(Clone)]
-pub struct FollowStep(pub std::sync::Arc<dyn Fn(&str, crate::drill::DrillWatch) + Send + Sync>);
+pub struct FollowStep(pub std::sync::Arc<StepWatcher>);
 
 impl std::fmt::Debug for FollowStep {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
