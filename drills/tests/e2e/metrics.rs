@@ -40,6 +40,29 @@ async fn start(args: &[&str], dir: &std::path::Path) -> (tokio::process::Child, 
     (child, url)
 }
 
+/// Scrapes `url` (within 60 s) until the parsed answer is `ready`, and returns it; an answer
+/// that is not OpenMetrics fails the test.
+async fn scrape_until(url: &str, what: &str, ready: fn(&Exposition) -> bool) -> Exposition {
+    let client = http();
+    eventually(Duration::from_secs(60), what, || {
+        let (client, url) = (client.clone(), url.to_string());
+        async move {
+            let text = client.get(&url).send().await.ok()?.text().await.ok()?;
+            let e = openmetrics_parser::openmetrics::parse_openmetrics(&text)
+                .unwrap_or_else(|err| panic!("not OpenMetrics: {err:?}\n{text}"));
+            ready(&e).then_some(e)
+        }
+    })
+    .await
+}
+
+/// How many of nodes 1 to 3 a scrape shows as leader.
+fn leaders(e: &Exposition) -> f64 {
+    (1..=3)
+        .filter_map(|n| value(e, "raftdrill_node_leader", &[&n.to_string()]))
+        .sum()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_drill_is_scraped_as_openmetrics() {
     let _serial = serial().await;
@@ -59,26 +82,12 @@ async fn a_running_drill_is_scraped_as_openmetrics() {
     ];
     let (mut child, url) = start(&args, tmp.path()).await;
 
-    let client = http();
-    let scraped = eventually(
-        Duration::from_secs(60),
-        "a scrape with the load running",
-        || {
-            let (client, url) = (client.clone(), url.clone());
-            async move {
-                let text = client.get(&url).send().await.ok()?.text().await.ok()?;
-                let e = openmetrics_parser::openmetrics::parse_openmetrics(&text)
-                    .unwrap_or_else(|err| panic!("not OpenMetrics: {err:?}\n{text}"));
-                let ok = value(&e, "raftdrill_operations", &["read", "ok"])?;
-                (ok > 0.0 && value(&e, "raftdrill_phase", &["load"]) == Some(1.0)).then_some(e)
-            }
-        },
-    )
+    let scraped = scrape_until(&url, "a scrape with the load running", |e| {
+        value(e, "raftdrill_operations", &["read", "ok"]).is_some_and(|ok| ok > 0.0)
+            && value(e, "raftdrill_phase", &["load"]) == Some(1.0)
+    })
     .await;
-    let leaders: f64 = (1..=3)
-        .filter_map(|n| value(&scraped, "raftdrill_node_leader", &[&n.to_string()]))
-        .sum();
-    assert_eq!(leaders, 1.0, "one leader among the three nodes");
+    assert_eq!(leaders(&scraped), 1.0, "one leader among the three nodes");
     assert_eq!(
         scraped.families["raftdrill_operation_latency_seconds"].family_type,
         OpenMetricsType::Histogram
@@ -91,7 +100,7 @@ async fn a_running_drill_is_scraped_as_openmetrics() {
         .unwrap();
     assert_eq!(status.code(), Some(0));
     assert!(
-        client.get(&url).send().await.is_err(),
+        http().get(&url).send().await.is_err(),
         "nothing listens once raftdrill has exited"
     );
 }
@@ -131,30 +140,19 @@ async fn a_capacity_step_with_faults_serves_its_nodes_and_faults() {
         "127.0.0.1:0",
     ];
     let (mut child, url) = start(&args, tmp.path()).await;
-    let client = http();
-    let scraped = eventually(
-        Duration::from_secs(60),
-        "a scrape with the fault in effect",
-        || {
-            let (client, url) = (client.clone(), url.clone());
-            async move {
-                let text = client.get(&url).send().await.ok()?.text().await.ok()?;
-                let e = openmetrics_parser::openmetrics::parse_openmetrics(&text)
-                    .unwrap_or_else(|err| panic!("not OpenMetrics: {err:?}\n{text}"));
-                let active = value(&e, "raftdrill_fault_active", &["kill", "0", "follower"])?;
-                (active == 1.0).then_some(e)
-            }
-        },
-    )
+    let scraped = scrape_until(&url, "a scrape with the fault in effect", |e| {
+        value(e, "raftdrill_fault_active", &["kill", "0", "follower"]) == Some(1.0)
+    })
     .await;
     assert_eq!(
         value(&scraped, "raftdrill_capacity_step_rate_ops_per_second", &[]),
         Some(50.0)
     );
-    let leaders: f64 = (1..=3)
-        .filter_map(|n| value(&scraped, "raftdrill_node_leader", &[&n.to_string()]))
-        .sum();
-    assert_eq!(leaders, 1.0, "one leader among the step's three nodes");
+    assert_eq!(
+        leaders(&scraped),
+        1.0,
+        "one leader among the step's three nodes"
+    );
     let status = tokio::time::timeout(Duration::from_secs(120), child.wait())
         .await
         .expect("the search ends")
